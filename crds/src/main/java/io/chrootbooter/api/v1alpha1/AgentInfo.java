@@ -1,0 +1,13 @@
+package io.chrootbooter.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+
+/** The node agent that last reported for a machine. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record AgentInfo(
+    @JsonPropertyDescription("The agent's version.") String version,
+    @JsonPropertyDescription("The kernel's boot id: it changes on every real reboot.")
+        String bootId,
+    @JsonPropertyDescription("The machine's IP address.") String ip,
+    @JsonPropertyDescription("The running kernel release.") String kernel) {}

@@ -1,0 +1,46 @@
+package io.chrootbooter.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.ValidationRule;
+
+/** The desired state of a {@link BootImage}: an OS root filesystem image. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@ValidationRule(
+    value = "has(self.sha256) || (has(self.insecureSkipVerify) && self.insecureSkipVerify)",
+    message = "sha256 is required unless insecureSkipVerify is true")
+public record BootImageSpec(
+    @Required @JsonPropertyDescription("Where the image comes from.") ImageSource source,
+    @JsonPropertyDescription(
+            "The image format: squashfs (loop-mounted) or a tarball (tar, tar.gz, tar.xz,"
+                + " tar.zst; extracted while downloading). Inferred from the URL when absent.")
+        ImageFormat format,
+    @Pattern(Patterns.SHA256)
+        @JsonPropertyDescription(
+            "The SHA-256 of the image file, 64 lower-case hex digits. The image is never served"
+                + " or booted when the measured digest differs. Required unless"
+                + " insecureSkipVerify is true.")
+        String sha256,
+    @JsonPropertyDescription(
+            "Accept the image without a sha256. Anyone who can change the bytes at the source"
+                + " then decides what the machines run.")
+        Boolean insecureSkipVerify,
+    @Pattern(Patterns.ABSOLUTE_PATH)
+        @JsonPropertyDescription(
+            "The init program started as PID 1 inside the image. Default: /sbin/init.")
+        String init,
+    @JsonPropertyDescription("The CPU architecture the image is built for. Default: amd64.")
+        Architecture architecture) {
+
+  /** The init path, with the default applied. */
+  public String initOrDefault() {
+    return init == null ? "/sbin/init" : init;
+  }
+
+  /** Whether verification was explicitly waived. */
+  public boolean skipVerify() {
+    return Boolean.TRUE.equals(insecureSkipVerify);
+  }
+}

@@ -1,0 +1,29 @@
+package io.chrootbooter.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+
+/** The observed state of a {@link BootImage}. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record BootImageStatus(
+    @JsonPropertyDescription("Pending, Downloading, Ready or Failed.") BootImagePhase phase,
+    @JsonPropertyDescription("The effective format: spec.format, or the one inferred from the URL.")
+        ImageFormat format,
+    @JsonPropertyDescription("The size of the image in bytes, once mirrored.") Long size,
+    @JsonPropertyDescription("The SHA-256 measured while mirroring.") String sha256,
+    @JsonPropertyDescription("The URL machines fetch the image from: the operator's image store.")
+        String servedUrl,
+    @JsonPropertyDescription("Download progress while the phase is Downloading.") Progress progress,
+    @JsonPropertyDescription(
+            "kstatus conditions: Ready, Reconciling (work in progress) and Stalled (needs a"
+                + " change of the spec).")
+        List<Condition> conditions,
+    @JsonPropertyDescription("The metadata.generation this status describes.")
+        Long observedGeneration) {
+
+  public BootImageStatus {
+    conditions = conditions == null ? List.of() : List.copyOf(conditions);
+  }
+}

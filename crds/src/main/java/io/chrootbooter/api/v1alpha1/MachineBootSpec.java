@@ -1,0 +1,66 @@
+package io.chrootbooter.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
+import java.util.List;
+
+/** What one machine should run. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@ValidationRule(
+    value = "has(self.imageRef) != has(self.state)",
+    message = "exactly one of imageRef and state: Bootstrap must be set")
+public record MachineBootSpec(
+    @Required
+        @Pattern(Patterns.MAC)
+        @JsonPropertyDescription(
+            "The machine's boot MAC address, lower case with colons (52:54:00:12:34:56). It"
+                + " identifies the machine.")
+        String macAddress,
+    @Pattern(Patterns.UUID) @JsonPropertyDescription("The machine's SMBIOS UUID, if known.")
+        String uuid,
+    @Pattern(Patterns.OBJECT_NAME)
+        @JsonPropertyDescription(
+            "The name of the BootImage, in this namespace, that the machine runs. Exactly one of"
+                + " imageRef and state.")
+        String imageRef,
+    @JsonPropertyDescription(
+            "Bootstrap holds the machine in the bootstrap, ready for the next image. Exactly one"
+                + " of imageRef and state.")
+        MachineState state,
+    @Size(max = 64)
+        @JsonPropertyDescription(
+            "Extra kernel arguments, one per item. Letters, digits and _ . : / , = + @ - only;"
+                + " initrd=, BOOTIF= and cb.* are reserved.")
+        List<@Pattern(Patterns.KERNEL_ARG) String> kernelArgs,
+    @Pattern(Patterns.OVERLAY)
+        @JsonPropertyDescription(
+            "The writable layer over a squashfs root: tmpfs (default; changes are lost on"
+                + " return), none (read-only root), or a block device such as /dev/sdb1"
+                + " (persistent changes).")
+        String overlay,
+    @JsonPropertyDescription("What returns the running machine to the bootstrap.")
+        ReturnTriggers returnTriggers,
+    @Pattern(Patterns.DURATION)
+        @JsonPropertyDescription(
+            "How long the target may take to report healthy before the agent returns, such as"
+                + " 5m. Unset: no limit.")
+        String bootTimeout) {
+
+  public MachineBootSpec {
+    kernelArgs = kernelArgs == null ? null : List.copyOf(kernelArgs);
+  }
+
+  /** The kernel arguments, never null. */
+  public List<String> kernelArgsOrEmpty() {
+    return kernelArgs == null ? List.of() : kernelArgs;
+  }
+
+  /** The overlay, with the default applied. */
+  public String overlayOrDefault() {
+    return overlay == null ? "tmpfs" : overlay;
+  }
+}

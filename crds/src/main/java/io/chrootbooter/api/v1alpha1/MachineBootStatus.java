@@ -1,0 +1,30 @@
+package io.chrootbooter.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+
+/** The observed state of a {@link MachineBoot}. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record MachineBootStatus(
+    @JsonPropertyDescription(
+            "Pending, PXEBooting, Bootstrap, Downloading, Verifying, Mounting, Running,"
+                + " Returning, ConsoleOverride or Failed.")
+        MachinePhase phase,
+    @JsonPropertyDescription("The BootImage the machine runs now.") String currentImage,
+    @JsonPropertyDescription("The metadata.generation this status describes.")
+        Long observedGeneration,
+    @JsonPropertyDescription("Download progress while the phase is Downloading.") Progress progress,
+    @JsonPropertyDescription("The most recent return to the bootstrap.") LastReturn lastReturn,
+    @JsonPropertyDescription("The agent that last reported.") AgentInfo agent,
+    @JsonPropertyDescription(
+            "kstatus conditions: Ready (the declared image runs, or the machine waits in the"
+                + " bootstrap as declared), Reconciling (work in progress) and Stalled (needs a"
+                + " change of the spec).")
+        List<Condition> conditions) {
+
+  public MachineBootStatus {
+    conditions = conditions == null ? List.of() : List.copyOf(conditions);
+  }
+}
