@@ -1,0 +1,69 @@
+package io.chrootbooter.operator.image;
+
+import static io.chrootbooter.operator.SpecRules.match;
+
+import io.chrootbooter.api.v1alpha1.BootImageSpec;
+import io.chrootbooter.api.v1alpha1.ImageFormat;
+import io.chrootbooter.api.v1alpha1.Patterns;
+import io.chrootbooter.operator.SpecRules;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/** Validates a BootImage spec again, with the rules of the CRD schema. */
+public final class BootImageValidator {
+  private static final Pattern URL = Pattern.compile(Patterns.HTTP_URL);
+  private static final Pattern SHA256 = Pattern.compile(Patterns.SHA256);
+  private static final Pattern PATH = Pattern.compile(Patterns.ABSOLUTE_PATH);
+
+  private BootImageValidator() {}
+
+  /** Every violation of the spec, empty when it is valid. */
+  public static List<String> violations(BootImageSpec spec) {
+    List<String> v = new ArrayList<>();
+    if (spec == null) {
+      v.add("spec: required");
+      return v;
+    }
+    String url = spec.source() == null ? null : spec.source().url();
+    if (url == null) {
+      v.add("spec.source.url: required");
+    } else if (!URL.matcher(url).matches() || !hasHost(url)) {
+      v.add(
+          "spec.source.url: "
+              + SpecRules.quote(url)
+              + " is not an http or https URL with a host (no spaces or quotes)");
+    } else if (spec.format() == null && ImageFormat.fromUrl(url).isEmpty()) {
+      v.add(
+          "spec.format: required, since the URL "
+              + SpecRules.quote(url)
+              + " does not end in .squashfs, .tar, .tar.gz, .tgz, .tar.xz or .tar.zst");
+    }
+    match(v, "spec.sha256", spec.sha256(), SHA256, "is not 64 lower-case hex digits");
+    if (spec.sha256() == null && !spec.skipVerify()) {
+      v.add("spec.sha256: required unless insecureSkipVerify is true");
+    }
+    match(v, "spec.init", spec.init(), PATH, "is not an absolute path of safe characters");
+    return v;
+  }
+
+  /** The effective format: declared, or inferred from the URL. */
+  public static ImageFormat effectiveFormat(BootImageSpec spec) {
+    if (spec.format() != null) {
+      return spec.format();
+    }
+    return ImageFormat.fromUrl(spec.source().url())
+        .orElseThrow(() -> new IllegalStateException("format of a validated spec is unknown"));
+  }
+
+  private static boolean hasHost(String url) {
+    try {
+      URI uri = new URI(url);
+      return uri.getHost() != null && !uri.getHost().isEmpty();
+    } catch (URISyntaxException e) {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,132 @@
+package io.chrootbooter.operator.machine;
+
+import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.api.v1alpha1.BootImageStatus;
+import io.chrootbooter.api.v1alpha1.Patterns;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * Renders iPXE scripts. Every value is checked again here, at the last step, against a pattern that
+ * admits nothing iPXE would interpret ({@code ${…}} expansion, whitespace, newlines, quotes) and
+ * nothing that would split one kernel argument into two: no spec value can add a line, an iPXE
+ * command or a kernel argument it did not declare.
+ */
+public final class IpxeScript {
+  private static final Pattern ARG = Pattern.compile(Patterns.KERNEL_ARG);
+  private static final Pattern MAC = Pattern.compile(Patterns.MAC);
+  private static final Pattern TOKEN = Pattern.compile("^[A-Za-z0-9_-]{16,128}$");
+  private static final Pattern BASE_URL =
+      Pattern.compile(
+          "^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$");
+  private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
+
+  private IpxeScript() {}
+
+  /** What a machine's boot script passes on. */
+  public record Boot(
+      String namespace,
+      String name,
+      String baseUrl,
+      String mac,
+      String token,
+      List<String> imageArgs,
+      List<String> consoleArgs,
+      List<String> kernelArgs) {
+    public Boot {
+      check(NAME, namespace, "namespace");
+      check(NAME, name, "name");
+      check(BASE_URL, baseUrl, "base URL");
+      check(MAC, mac, "MAC");
+      check(TOKEN, token, "token");
+      imageArgs = List.copyOf(imageArgs);
+      imageArgs.forEach(a -> check(ARG, a, "image argument"));
+      consoleArgs = List.copyOf(consoleArgs);
+      kernelArgs = List.copyOf(kernelArgs);
+      consoleArgs.forEach(a -> check(ARG, a, "console argument"));
+      kernelArgs.forEach(a -> check(ARG, a, "kernel argument"));
+    }
+  }
+
+  /** The script that loads the bootstrap with the machine's identity and arguments. */
+  public static String boot(Boot b) {
+    String base = b.baseUrl().replaceAll("/+$", "");
+    List<String> args = new ArrayList<>();
+    args.add("initrd=initramfs");
+    args.add("cb.operator=" + base);
+    args.add("cb.mac=" + b.mac());
+    args.add("cb.token=" + b.token());
+    args.add("BOOTIF=01-" + b.mac().replace(':', '-'));
+    args.addAll(b.imageArgs());
+    args.addAll(b.consoleArgs());
+    args.addAll(b.kernelArgs());
+    return "#!ipxe\n"
+        + "# Chroot Booter: MachineBoot "
+        + b.namespace()
+        + "/"
+        + b.name()
+        + "\n"
+        + "kernel "
+        + base
+        + "/bootstrap/vmlinuz "
+        + String.join(" ", args)
+        + "\n"
+        + "initrd --name initramfs "
+        + base
+        + "/bootstrap/initramfs\n"
+        + "boot\n";
+  }
+
+  /**
+   * The arguments that let the agent start fetching the image before its desired-state stream is
+   * connected: {@code cb.image}, {@code cb.sha256}, {@code cb.format}, {@code cb.init}. Empty when
+   * the image is not Ready or its URL holds a character that is not safe on a kernel command line;
+   * the agent then learns the image from the stream alone.
+   */
+  public static List<String> imageArgs(BootImage image) {
+    BootImageStatus status = image.getStatus();
+    if (status == null
+        || status.phase() != BootImagePhase.Ready
+        || status.servedUrl() == null
+        || status.format() == null) {
+      return List.of();
+    }
+    List<String> args = new ArrayList<>();
+    args.add("cb.image=" + status.servedUrl());
+    String sha = status.sha256() != null ? status.sha256() : image.getSpec().sha256();
+    if (sha != null) {
+      args.add("cb.sha256=" + sha);
+    }
+    args.add("cb.format=" + status.format().value());
+    args.add("cb.init=" + image.getSpec().initOrDefault());
+    return args.stream().allMatch(a -> ARG.matcher(a).matches()) ? List.copyOf(args) : List.of();
+  }
+
+  /** The script for a machine whose MachineBoot cannot be acted on: it says so and exits. */
+  public static String invalid(String namespace, String name) {
+    check(NAME, namespace, "namespace");
+    check(NAME, name, "name");
+    return "#!ipxe\n"
+        + "echo Chroot Booter: MachineBoot "
+        + namespace
+        + "/"
+        + name
+        + " has an invalid spec; see kubectl describe\n"
+        + "exit 1\n";
+  }
+
+  /** The script for a MAC no MachineBoot names: exit, so the firmware tries its next device. */
+  public static String unknown(String mac) {
+    check(MAC, mac, "MAC");
+    return "#!ipxe\necho Chroot Booter: no MachineBoot for " + mac + "\nexit 1\n";
+  }
+
+  private static void check(Pattern pattern, String value, String what) {
+    if (value == null || !pattern.matcher(value).matches()) {
+      throw new IllegalArgumentException(
+          "refusing to render an iPXE script with an unsafe " + what);
+    }
+  }
+}

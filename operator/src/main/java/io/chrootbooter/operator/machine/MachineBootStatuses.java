@@ -1,0 +1,127 @@
+package io.chrootbooter.operator.machine;
+
+import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachineBootSpec;
+import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.chrootbooter.operator.status.Conditions;
+import io.chrootbooter.operator.status.Health;
+import io.chrootbooter.operator.status.Reason;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Computes a MachineBoot's status from what was observed: its spec, its BootImage, which
+ * MachineBoot owns its MAC, and the phase its agent last reported. A pure function, so the same
+ * observation always gives the same status.
+ */
+public final class MachineBootStatuses {
+  private MachineBootStatuses() {}
+
+  /** What the reconciler observed about one MachineBoot. */
+  public record Observation(
+      MachineBoot machine, Optional<BootImage> image, Optional<MachineBoot> macOwner) {}
+
+  /** The health of the machine. */
+  public static Health health(Observation o) {
+    MachineBoot mb = o.machine();
+    MachineBootSpec spec = mb.getSpec();
+    List<String> violations = MachineBootValidator.violations(spec);
+    if (!violations.isEmpty()) {
+      return Health.stalled(Reason.InvalidSpec, String.join("; ", violations));
+    }
+    if (o.macOwner().isPresent() && !sameObject(o.macOwner().get(), mb)) {
+      MachineBoot owner = o.macOwner().get();
+      return Health.stalled(
+          Reason.DuplicateMacAddress,
+          "spec.macAddress: "
+              + spec.macAddress()
+              + " is already claimed by MachineBoot "
+              + owner.getMetadata().getNamespace()
+              + "/"
+              + owner.getMetadata().getName());
+    }
+    MachinePhase phase = phaseOf(mb);
+    switch (phase) {
+      case ConsoleOverride:
+        return Health.stalled(
+            Reason.ConsoleOverride,
+            "returned to the bootstrap at the console; change the spec or type `resume` at the"
+                + " console to apply it again");
+      case Failed:
+        return Health.stalled(Reason.AgentFailed, "the agent reported a failure");
+      default:
+        break;
+    }
+    if (spec.imageRef() != null) {
+      String ref = spec.imageRef();
+      if (o.image().isEmpty()) {
+        return Health.reconciling(
+            Reason.WaitingForImage,
+            "BootImage " + mb.getMetadata().getNamespace() + "/" + ref + " does not exist");
+      }
+      BootImage image = o.image().get();
+      BootImagePhase imagePhase = image.getStatus() == null ? null : image.getStatus().phase();
+      if (imagePhase == BootImagePhase.Failed
+          || (image.getStatus() != null
+              && Conditions.isTrue(image.getStatus().conditions(), "Stalled"))) {
+        String why =
+            Conditions.find(image.getStatus().conditions(), "Stalled")
+                .map(c -> ": " + c.getMessage())
+                .orElse("");
+        return Health.stalled(Reason.ImageFailed, "BootImage " + ref + " failed" + why);
+      }
+      if (imagePhase != BootImagePhase.Ready) {
+        return Health.reconciling(
+            Reason.ImageNotReady,
+            "BootImage " + ref + " is " + (imagePhase == null ? "not reconciled yet" : imagePhase));
+      }
+      if (phase == MachinePhase.Running && ref.equals(currentImage(mb))) {
+        return Health.ready(Reason.Running, "running BootImage " + ref);
+      }
+    } else if (phase == MachinePhase.Bootstrap) {
+      return Health.ready(Reason.InBootstrap, "waiting in the bootstrap, as declared");
+    }
+    if (phase == MachinePhase.Pending) {
+      return Health.reconciling(
+          Reason.WaitingForAgent, "waiting for the machine to boot and its agent to report");
+    }
+    return Health.reconciling(Reason.Progressing, "the agent is " + phase);
+  }
+
+  /** The status to write: the agent's fields kept, phase defaulted, conditions recomputed. */
+  public static MachineBootStatus desired(Observation o, Health health, Instant now) {
+    MachineBoot mb = o.machine();
+    MachineBootStatus old = mb.getStatus();
+    Long generation = mb.getMetadata().getGeneration();
+    List<io.fabric8.kubernetes.api.model.Condition> conditions =
+        Conditions.merge(
+            old == null ? List.of() : old.conditions(), health.conditions(generation), now);
+    return new MachineBootStatus(
+        phaseOf(mb),
+        old == null ? null : old.currentImage(),
+        generation,
+        old == null ? null : old.progress(),
+        old == null ? null : old.lastReturn(),
+        old == null ? null : old.agent(),
+        conditions);
+  }
+
+  private static MachinePhase phaseOf(MachineBoot mb) {
+    return mb.getStatus() == null || mb.getStatus().phase() == null
+        ? MachinePhase.Pending
+        : mb.getStatus().phase();
+  }
+
+  private static String currentImage(MachineBoot mb) {
+    return mb.getStatus() == null ? null : mb.getStatus().currentImage();
+  }
+
+  private static boolean sameObject(MachineBoot a, MachineBoot b) {
+    return a.getMetadata().getNamespace().equals(b.getMetadata().getNamespace())
+        && a.getMetadata().getName().equals(b.getMetadata().getName());
+  }
+}

@@ -1,0 +1,103 @@
+package io.chrootbooter.operator.machine;
+
+import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * All MachineBoots, from an informer cache indexed by MAC: what the HTTP endpoints read on every
+ * request, without a call to the API server. It is separate from the reconciler's cache because
+ * every replica serves HTTP while only the leader reconciles. BootImages are cached beside them for
+ * the image a script names.
+ */
+@ApplicationScoped
+public class MachineDirectory {
+  private static final String BY_MAC = "byMac";
+
+  private final KubernetesClient client;
+  private final MeterRegistry registry;
+  private volatile SharedIndexInformer<MachineBoot> informer;
+  private volatile SharedIndexInformer<BootImage> images;
+
+  MachineDirectory(KubernetesClient client, MeterRegistry registry) {
+    this.client = client;
+    this.registry = registry;
+  }
+
+  void start(@Observes StartupEvent event) {
+    SharedIndexInformer<MachineBoot> inf =
+        client.resources(MachineBoot.class).inAnyNamespace().runnableInformer(0);
+    inf.addIndexers(
+        Map.of(
+            BY_MAC,
+            mb ->
+                mb.getSpec() == null
+                    ? List.of()
+                    : MacAddress.normalize(mb.getSpec().macAddress()).stream().toList()));
+    SharedIndexInformer<BootImage> imageInformer =
+        client.resources(BootImage.class).inAnyNamespace().runnableInformer(0);
+    inf.start();
+    imageInformer.start();
+    informer = inf;
+    images = imageInformer;
+    for (MachinePhase phase : MachinePhase.values()) {
+      Gauge.builder("chrootbooter.machines", () -> count(phase))
+          .description("MachineBoots by phase")
+          .tag("phase", phase.name())
+          .register(registry);
+    }
+  }
+
+  void stop(@Observes ShutdownEvent event) {
+    if (informer != null) {
+      informer.stop();
+    }
+    if (images != null) {
+      images.stop();
+    }
+  }
+
+  /** Whether the cache holds a complete first listing. */
+  public boolean synced() {
+    return informer != null && informer.hasSynced() && images.hasSynced();
+  }
+
+  /** The BootImage with this namespace and name, if any. */
+  public Optional<BootImage> image(String namespace, String name) {
+    return images == null
+        ? Optional.empty()
+        : Optional.ofNullable(images.getStore().getByKey(namespace + "/" + name));
+  }
+
+  /** The MachineBoot that owns this MAC (lower-case colon form), if any. */
+  public Optional<MachineBoot> byMac(String mac) {
+    return informer == null
+        ? Optional.empty()
+        : MacOwners.owner(informer.getIndexer().byIndex(BY_MAC, mac));
+  }
+
+  private long count(MachinePhase phase) {
+    if (informer == null) {
+      return 0;
+    }
+    return informer.getStore().list().stream()
+        .filter(
+            mb ->
+                (mb.getStatus() == null || mb.getStatus().phase() == null
+                        ? MachinePhase.Pending
+                        : mb.getStatus().phase())
+                    == phase)
+        .count();
+  }
+}

@@ -1,0 +1,29 @@
+package io.chrootbooter.operator.status;
+
+/** The {@code reason} of a condition or event: one CamelCase constant per cause. */
+public enum Reason {
+  /** A spec field breaks a rule of the API; the message names field, value and rule. */
+  InvalidSpec,
+  /** Another MachineBoot already claims the same MAC address. */
+  DuplicateMacAddress,
+  /** The BootImage named by imageRef does not exist (yet). */
+  WaitingForImage,
+  /** The BootImage exists but is not Ready. */
+  ImageNotReady,
+  /** The BootImage failed; the machine cannot boot it until it is fixed. */
+  ImageFailed,
+  /** The spec is valid and the image is known; no agent has reported yet. */
+  WaitingForAgent,
+  /** The agent is working towards the desired state (downloading, mounting, returning…). */
+  Progressing,
+  /** The declared image runs. */
+  Running,
+  /** The machine waits in the bootstrap, as declared. */
+  InBootstrap,
+  /** A human at the console returned the machine; the spec applies again when it changes. */
+  ConsoleOverride,
+  /** The agent reported a failure. */
+  AgentFailed,
+  /** The image is valid and ready to be served. */
+  ImageReady
+}
