@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# iPXE rendering under load: N MachineBoots, the operator serving /boot/{mac}.ipxe for a
+# rotating set of MACs, against nginx serving a static script of the same size in the same run.
+# Targets: >= 0.5x nginx's requests/s, p99 < 10 ms.
+source "$(dirname "$0")/control-plane-lib.sh"
+N=${N:-10000}
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-64}
+
+build
+start_apiserver
+create_machineboots "$N"
+start_operator
+wait_operator_http
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "$OPERATOR_URL/boot/52:54:00:00:00:00.ipxe")" = 200 ]; do sleep 0.5; done
+curl -sf "$OPERATOR_URL/boot/52:54:00:00:00:00.ipxe" >"$WORK/script.ipxe"
+
+cat >"$WORK/rotate.lua" <<LUA
+counter = 0
+request = function()
+  counter = counter + 1
+  local i = counter % $N
+  return wrk.format("GET", string.format("/boot/52:54:00:%02x:%02x:%02x.ipxe", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256))
+end
+LUA
+
+nginx_port=$(free_port)
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 2;
+error_log $WORK/nginx/logs/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $WORK;
+    location /boot/ { default_type text/plain; try_files /script.ipxe =404; }
+  }
+}
+CONF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+PIDS+=($!)
+until curl -sf "http://127.0.0.1:$nginx_port/boot/x.ipxe" >/dev/null; do sleep 0.1; done
+
+# Warm the operator's JIT before measuring.
+wrk -t2 -c"$CONNECTIONS" -d5s -s "$WORK/rotate.lua" "$OPERATOR_URL" >/dev/null
+
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/rotate.lua" "http://127.0.0.1:$nginx_port" >"$WORK/wrk-nginx.txt"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/rotate.lua" "$OPERATOR_URL" >"$WORK/wrk-operator.txt"
+
+rps() { awk '/^Requests\/sec/ {print $2}' "$1"; }
+p99_ms() {
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"
+}
+errors() { awk '/Non-2xx|Socket errors/ {print}' "$1"; }
+if [ -n "$(errors "$WORK/wrk-operator.txt")" ]; then echo "operator errors: $(errors "$WORK/wrk-operator.txt")"; fi
+
+printf 'RESULT ipxe_script_bytes %d bytes\n' "$(stat -c %s "$WORK/script.ipxe")"
+printf 'RESULT ipxe_rps %.0f req/s\n' "$(rps "$WORK/wrk-operator.txt")"
+printf 'RESULT nginx_static_rps %.0f req/s\n' "$(rps "$WORK/wrk-nginx.txt")"
+printf 'RESULT ipxe_p99 %.2f ms\n' "$(p99_ms "$WORK/wrk-operator.txt")"
+printf 'RESULT nginx_static_p99 %.2f ms\n' "$(p99_ms "$WORK/wrk-nginx.txt")"
+printf 'SPEEDUP ipxe_vs_nginx %.2f\n' "$(echo "$(rps "$WORK/wrk-operator.txt") / $(rps "$WORK/wrk-nginx.txt")" | bc -l)"
