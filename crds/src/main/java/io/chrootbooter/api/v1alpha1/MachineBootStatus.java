@@ -18,6 +18,7 @@ public record MachineBootStatus(
     @JsonPropertyDescription("Download progress while the phase is Downloading.") Progress progress,
     @JsonPropertyDescription("The most recent return to the bootstrap.") LastReturn lastReturn,
     @JsonPropertyDescription("The agent that last reported.") AgentInfo agent,
+    @JsonPropertyDescription("The agent's last error, while the phase is Failed.") String error,
     @JsonPropertyDescription(
             "kstatus conditions: Ready (the declared image runs, or the machine waits in the"
                 + " bootstrap as declared), Reconciling (work in progress) and Stalled (needs a"

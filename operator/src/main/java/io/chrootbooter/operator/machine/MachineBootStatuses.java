@@ -52,7 +52,10 @@ public final class MachineBootStatuses {
             "returned to the bootstrap at the console; change the spec or type `resume` at the"
                 + " console to apply it again");
       case Failed:
-        return Health.stalled(Reason.AgentFailed, "the agent reported a failure");
+        String error = mb.getStatus() == null ? null : mb.getStatus().error();
+        return Health.stalled(
+            Reason.AgentFailed,
+            error == null ? "the agent reported a failure" : "the agent reported: " + error);
       default:
         break;
     }
@@ -107,6 +110,7 @@ public final class MachineBootStatuses {
         old == null ? null : old.progress(),
         old == null ? null : old.lastReturn(),
         old == null ? null : old.agent(),
+        old == null ? null : old.error(),
         conditions);
   }
 

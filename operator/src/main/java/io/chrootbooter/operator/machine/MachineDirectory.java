@@ -4,6 +4,7 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachinePhase;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -14,6 +15,8 @@ import jakarta.enterprise.event.Observes;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 
 /**
  * All MachineBoots, from an informer cache indexed by MAC: what the HTTP endpoints read on every
@@ -24,11 +27,13 @@ import java.util.Optional;
 @ApplicationScoped
 public class MachineDirectory {
   private static final String BY_MAC = "byMac";
+  private static final String BY_IMAGE = "byImage";
 
   private final KubernetesClient client;
   private final MeterRegistry registry;
   private volatile SharedIndexInformer<MachineBoot> informer;
   private volatile SharedIndexInformer<BootImage> images;
+  private final List<Consumer<String>> listeners = new CopyOnWriteArrayList<>();
 
   MachineDirectory(KubernetesClient client, MeterRegistry registry) {
     this.client = client;
@@ -44,9 +49,16 @@ public class MachineDirectory {
             mb ->
                 mb.getSpec() == null
                     ? List.of()
-                    : MacAddress.normalize(mb.getSpec().macAddress()).stream().toList()));
+                    : MacAddress.normalize(mb.getSpec().macAddress()).stream().toList(),
+            BY_IMAGE,
+            mb ->
+                mb.getSpec() == null || mb.getSpec().imageRef() == null
+                    ? List.of()
+                    : List.of(mb.getMetadata().getNamespace() + "/" + mb.getSpec().imageRef())));
+    inf.addEventHandler(handler(this::machineChanged));
     SharedIndexInformer<BootImage> imageInformer =
         client.resources(BootImage.class).inAnyNamespace().runnableInformer(0);
+    imageInformer.addEventHandler(handler(this::imageChanged));
     inf.start();
     imageInformer.start();
     informer = inf;
@@ -85,6 +97,50 @@ public class MachineDirectory {
     return informer == null
         ? Optional.empty()
         : MacOwners.owner(informer.getIndexer().byIndex(BY_MAC, mac));
+  }
+
+  /**
+   * Calls {@code listener} with the MAC (lower-case colon form) of every machine whose MachineBoot,
+   * or whose BootImage, was added, changed or deleted.
+   */
+  public void onChange(Consumer<String> listener) {
+    listeners.add(listener);
+  }
+
+  private void machineChanged(MachineBoot mb) {
+    if (mb.getSpec() != null) {
+      MacAddress.normalize(mb.getSpec().macAddress()).ifPresent(this::notifyListeners);
+    }
+  }
+
+  private void imageChanged(BootImage image) {
+    String key = image.getMetadata().getNamespace() + "/" + image.getMetadata().getName();
+    for (MachineBoot mb : informer.getIndexer().byIndex(BY_IMAGE, key)) {
+      machineChanged(mb);
+    }
+  }
+
+  private void notifyListeners(String mac) {
+    listeners.forEach(l -> l.accept(mac));
+  }
+
+  private static <T> ResourceEventHandler<T> handler(Consumer<T> changed) {
+    return new ResourceEventHandler<>() {
+      @Override
+      public void onAdd(T obj) {
+        changed.accept(obj);
+      }
+
+      @Override
+      public void onUpdate(T oldObj, T newObj) {
+        changed.accept(newObj);
+      }
+
+      @Override
+      public void onDelete(T obj, boolean deletedFinalStateUnknown) {
+        changed.accept(obj);
+      }
+    };
   }
 
   private long count(MachinePhase phase) {

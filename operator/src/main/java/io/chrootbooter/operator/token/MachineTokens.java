@@ -31,6 +31,10 @@ public class MachineTokens {
   private final OperatorConfig config;
   private final SecureRandom random = new SecureRandom();
   private volatile TokenKeys keys;
+
+  /** Tokens issued with the current keys, to tell another machine's token from a forged one. */
+  private final Map<String, String> issued = new java.util.concurrent.ConcurrentHashMap<>();
+
   private volatile Instant loadedAt = Instant.MIN;
 
   MachineTokens(KubernetesClient client, OperatorConfig config) {
@@ -40,7 +44,14 @@ public class MachineTokens {
 
   /** The token of the machine with this MAC (lower-case colon form). */
   public String issue(String mac) {
-    return keys().issue(mac);
+    String token = keys().issue(mac);
+    issued.put(token, mac);
+    return token;
+  }
+
+  /** The MAC a token was issued to by this operator, if it issued it. */
+  public Optional<String> issuedTo(String token) {
+    return Optional.ofNullable(issued.get(token));
   }
 
   /** Whether {@code token} belongs to the machine with this MAC. */
@@ -53,7 +64,11 @@ public class MachineTokens {
     if (keys == null || now.isAfter(loadedAt.plus(REFRESH))) {
       synchronized (this) {
         if (keys == null || now.isAfter(loadedAt.plus(REFRESH))) {
-          keys = loadOrCreate();
+          TokenKeys loaded = loadOrCreate();
+          if (keys != null && !java.util.Arrays.equals(keys.current(), loaded.current())) {
+            issued.clear();
+          }
+          keys = loaded;
           loadedAt = now;
         }
       }

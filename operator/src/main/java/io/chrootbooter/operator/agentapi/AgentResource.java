@@ -1,0 +1,130 @@
+package io.chrootbooter.operator.agentapi;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.operator.machine.MacAddress;
+import io.chrootbooter.operator.machine.MachineDirectory;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HeaderParam;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.sse.Sse;
+import jakarta.ws.rs.sse.SseEventSink;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+
+/** The agent API, {@code /agent/v1/machines/{mac}/…}; see the package documentation. */
+@Path("/agent/v1/machines/{mac}")
+public class AgentResource {
+  static final int MAX_REPORT_BYTES = 64 * 1024;
+
+  private final AgentAuth auth;
+  private final AgentStreams streams;
+  private final StatusReports reports;
+  private final MachineDirectory directory;
+  private final ObjectMapper mapper;
+
+  AgentResource(
+      AgentAuth auth,
+      AgentStreams streams,
+      StatusReports reports,
+      MachineDirectory directory,
+      ObjectMapper mapper) {
+    this.auth = auth;
+    this.streams = streams;
+    this.reports = reports;
+    this.directory = directory;
+    this.mapper = mapper.copy().enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+  }
+
+  /** The machine's desired state as Server-Sent Events; see {@link AgentStreams}. */
+  @GET
+  @Path("/desired")
+  @Produces(MediaType.SERVER_SENT_EVENTS)
+  public void desired(
+      @PathParam("mac") String mac,
+      @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization,
+      @HeaderParam("Last-Event-ID") String lastEventId,
+      @Context SseEventSink sink,
+      @Context Sse sse) {
+    String canonical = canonical(mac);
+    auth.require(canonical, authorization);
+    streams.open(canonical, sink, sse, lastEventId);
+  }
+
+  /** A status report; 202 once accepted, 400 naming what is wrong with it. */
+  @POST
+  @Path("/status")
+  @Consumes(MediaType.APPLICATION_JSON)
+  public Response status(
+      @PathParam("mac") String mac,
+      @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization,
+      InputStream body) {
+    String canonical = canonical(mac);
+    auth.require(canonical, authorization);
+    byte[] bytes = read(body);
+    if (bytes.length > MAX_REPORT_BYTES) {
+      return bad("status report is more than " + MAX_REPORT_BYTES + " bytes");
+    }
+    AgentReport report;
+    try {
+      report = mapper.readValue(bytes, AgentReport.class);
+    } catch (JsonProcessingException e) {
+      return bad(
+          "status report is not valid JSON of the expected shape: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    if (report == null) {
+      return bad("status report is empty");
+    }
+    var violations = report.violations();
+    if (!violations.isEmpty()) {
+      return bad(String.join("; ", violations));
+    }
+    if (directory.byMac(canonical).isEmpty()) {
+      return Response.status(Response.Status.NOT_FOUND)
+          .type(MediaType.TEXT_PLAIN)
+          .entity("no MachineBoot names " + canonical + "\n")
+          .build();
+    }
+    reports.submit(canonical, report);
+    return Response.accepted().build();
+  }
+
+  private static String canonical(String mac) {
+    return MacAddress.normalize(mac)
+        .orElseThrow(
+            () ->
+                new WebApplicationException(
+                    Response.status(Response.Status.BAD_REQUEST)
+                        .type(MediaType.TEXT_PLAIN)
+                        .entity("not a MAC address\n")
+                        .build()));
+  }
+
+  private static byte[] read(InputStream body) {
+    try {
+      return body.readNBytes(MAX_REPORT_BYTES + 1);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Response bad(String message) {
+    return Response.status(Response.Status.BAD_REQUEST)
+        .type(MediaType.TEXT_PLAIN)
+        .entity(message + "\n")
+        .build();
+  }
+}

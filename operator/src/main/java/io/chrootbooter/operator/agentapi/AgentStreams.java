@@ -1,0 +1,187 @@
+package io.chrootbooter.operator.agentapi;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.operator.machine.MachineDirectory;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.StartupEvent;
+import io.vertx.core.Vertx;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.ws.rs.sse.OutboundSseEvent;
+import jakarta.ws.rs.sse.Sse;
+import jakarta.ws.rs.sse.SseEventSink;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.jboss.logging.Logger;
+
+/**
+ * The open desired-state streams, by MAC. When a MachineBoot or its BootImage changes, the
+ * machine's desired state is computed again and sent to its streams whose last event differs.
+ *
+ * <p>An event's id is the generation and a digest of the state: the same state always has the same
+ * id, so an agent that reconnects with {@code Last-Event-ID} gets the current state at once when it
+ * changed, and nothing when it did not.
+ */
+@ApplicationScoped
+public class AgentStreams {
+  private static final Logger LOG = Logger.getLogger(AgentStreams.class);
+
+  /** Comments this often keep idle connections open through proxies. */
+  private static final long HEARTBEAT_MILLIS = 15_000;
+
+  private final MachineDirectory directory;
+  private final ObjectMapper mapper;
+  private final Vertx vertx;
+  private final MeterRegistry registry;
+  private final Map<String, Set<Stream>> streams = new ConcurrentHashMap<>();
+
+  /** One open stream and the id of the last event sent on it. */
+  private static final class Stream {
+    final SseEventSink sink;
+    final Sse sse;
+    volatile String lastId;
+
+    Stream(SseEventSink sink, Sse sse, String lastId) {
+      this.sink = sink;
+      this.sse = sse;
+      this.lastId = lastId;
+    }
+  }
+
+  AgentStreams(
+      MachineDirectory directory, ObjectMapper mapper, Vertx vertx, MeterRegistry registry) {
+    this.directory = directory;
+    this.mapper = mapper;
+    this.vertx = vertx;
+    this.registry = registry;
+  }
+
+  void start(@Observes StartupEvent event) {
+    directory.onChange(this::changed);
+    vertx.setPeriodic(HEARTBEAT_MILLIS, id -> heartbeat());
+    Gauge.builder("chrootbooter.agent.streams", this::count)
+        .description("Open desired-state streams")
+        .register(registry);
+  }
+
+  /** Opens a stream for {@code mac}; {@code lastEventId} is the agent's, or null. */
+  public void open(String mac, SseEventSink sink, Sse sse, String lastEventId) {
+    Stream stream = new Stream(sink, sse, lastEventId);
+    streams.computeIfAbsent(mac, m -> ConcurrentHashMap.newKeySet()).add(stream);
+    send(mac, stream, current(mac));
+  }
+
+  private void changed(String mac) {
+    Set<Stream> open = streams.get(mac);
+    if (open == null || open.isEmpty()) {
+      return;
+    }
+    Event event = current(mac);
+    open.forEach(stream -> send(mac, stream, event));
+  }
+
+  private record Event(String id, String json) {}
+
+  private Event current(String mac) {
+    DesiredState state =
+        directory
+            .byMac(mac)
+            .map(
+                mb ->
+                    DesiredState.of(
+                        mb,
+                        mb.getSpec() == null || mb.getSpec().imageRef() == null
+                            ? java.util.Optional.empty()
+                            : directory.image(
+                                mb.getMetadata().getNamespace(), mb.getSpec().imageRef())))
+            .orElseGet(
+                () ->
+                    new DesiredState(
+                        "Hold",
+                        0,
+                        "no MachineBoot names this machine",
+                        null,
+                        null,
+                        java.util.List.of(),
+                        null,
+                        null));
+    try {
+      String json = mapper.writeValueAsString(state);
+      return new Event(state.generation() + "-" + digest(json), json);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("desired state does not serialise", e);
+    }
+  }
+
+  private void send(String mac, Stream stream, Event event) {
+    synchronized (stream) {
+      if (event.id().equals(stream.lastId)) {
+        return;
+      }
+      stream.lastId = event.id();
+    }
+    OutboundSseEvent sse =
+        stream.sse.newEventBuilder().name("desired").id(event.id()).data(event.json()).build();
+    stream
+        .sink
+        .send(sse)
+        .whenComplete(
+            (ok, failure) -> {
+              if (failure != null) {
+                LOG.debugf("stream of %s closed: %s", mac, failure.getMessage());
+                close(mac, stream);
+              }
+            });
+  }
+
+  private void heartbeat() {
+    streams.forEach(
+        (mac, open) ->
+            open.forEach(
+                stream -> {
+                  if (stream.sink.isClosed()) {
+                    close(mac, stream);
+                  } else {
+                    stream
+                        .sink
+                        .send(stream.sse.newEventBuilder().comment("heartbeat").build())
+                        .whenComplete(
+                            (ok, failure) -> {
+                              if (failure != null) {
+                                close(mac, stream);
+                              }
+                            });
+                  }
+                }));
+  }
+
+  private void close(String mac, Stream stream) {
+    Set<Stream> open = streams.get(mac);
+    if (open != null) {
+      open.remove(stream);
+    }
+    if (!stream.sink.isClosed()) {
+      stream.sink.close();
+    }
+  }
+
+  private long count() {
+    return streams.values().stream().mapToLong(Set::size).sum();
+  }
+
+  private static String digest(String json) {
+    try {
+      byte[] d = MessageDigest.getInstance("SHA-256").digest(json.getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(d, 0, 8);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+    }
+  }
+}

@@ -1,0 +1,335 @@
+package io.chrootbooter.operator;
+
+import static io.restassured.RestAssured.given;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.quarkus.test.common.http.TestHTTPResource;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.URL;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The agent API as a machine uses it: the token from its iPXE script, the desired-state stream,
+ * status reports. Runs on every backend with the control-plane scenarios.
+ */
+public abstract class AgentApiScenarios extends ControlPlaneScenarios {
+  private static final String M1 = "52:54:00:12:34:56";
+  private static final String M2 = "52:54:00:12:34:57";
+
+  @TestHTTPResource("/")
+  URL base;
+
+  /** One Server-Sent Event. */
+  record SseEvent(String id, String name, String data) {}
+
+  /** A desired-state stream read on a thread of its own, as an agent reads it. */
+  final class Stream implements AutoCloseable {
+    final BlockingQueue<SseEvent> events = new LinkedBlockingQueue<>();
+    final int status;
+    private final Thread reader;
+    private final HttpResponse<java.io.InputStream> response;
+
+    Stream(String mac, String token, String lastEventId) throws Exception {
+      HttpRequest.Builder request =
+          HttpRequest.newBuilder(URI.create(base + "agent/v1/machines/" + mac + "/desired"))
+              .header("Accept", "text/event-stream");
+      if (token != null) {
+        request.header("Authorization", "Bearer " + token);
+      }
+      if (lastEventId != null) {
+        request.header("Last-Event-ID", lastEventId);
+      }
+      response =
+          HttpClient.newHttpClient()
+              .send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+      status = response.statusCode();
+      reader = new Thread(this::read, "sse-" + mac);
+      reader.setDaemon(true);
+      reader.start();
+    }
+
+    private void read() {
+      try (var in =
+          new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+        String id = null;
+        String name = null;
+        StringBuilder data = new StringBuilder();
+        for (String line; (line = in.readLine()) != null; ) {
+          if (line.isEmpty()) {
+            if (data.length() > 0) {
+              events.add(new SseEvent(id, name, data.toString()));
+            }
+            id = null;
+            name = null;
+            data.setLength(0);
+          } else if (line.startsWith("id:")) {
+            id = line.substring(3).trim();
+          } else if (line.startsWith("event:")) {
+            name = line.substring(6).trim();
+          } else if (line.startsWith("data:")) {
+            data.append(line.substring(5).trim());
+          }
+        }
+      } catch (java.io.IOException e) {
+        // The stream was closed by the test.
+      }
+    }
+
+    SseEvent next(Duration within) throws InterruptedException {
+      SseEvent event = events.poll(within.toMillis(), TimeUnit.MILLISECONDS);
+      assertThat(event).as("an event within %s", within).isNotNull();
+      return event;
+    }
+
+    @Override
+    public void close() throws Exception {
+      response.body().close();
+      reader.join(2000);
+    }
+  }
+
+  String tokenFor(String mac) {
+    return tokenOf(awaitScript(mac, s -> s.contains("cb.token=")));
+  }
+
+  @Test
+  void specChangeReachesTheAgentWithinASecond() throws Exception {
+    applyExamples();
+    awaitScript(M1, s -> s.contains("cb.image="));
+    try (Stream stream = new Stream(M1, tokenFor(M1), null)) {
+      assertThat(stream.status).isEqualTo(200);
+      SseEvent first = stream.next(Duration.ofSeconds(5));
+      assertThat(first.name()).isEqualTo("desired");
+      assertThat(first.data()).contains("\"action\":\"Run\"").contains("debian-12-amd64.squashfs");
+
+      client
+          .resources(MachineBoot.class)
+          .inNamespace(ns)
+          .withName("m1")
+          .edit(
+              m -> {
+                m.setSpec(withImage(m.getSpec(), "busybox"));
+                return m;
+              });
+      SseEvent second = stream.next(Duration.ofSeconds(1));
+      assertThat(second.data())
+          .contains("\"action\":\"Run\"")
+          .contains("busybox-amd64.tar.zst")
+          .contains("\"format\":\"tar.zst\"");
+      assertThat(second.id()).isNotEqualTo(first.id());
+    }
+  }
+
+  @Test
+  void reconnectingWithTheLastEventIdGetsNoDuplicateButAnyNewerState() throws Exception {
+    applyExamples();
+    String token = tokenFor(M2);
+    String lastId;
+    try (Stream stream = new Stream(M2, token, null)) {
+      SseEvent event = stream.next(Duration.ofSeconds(5));
+      assertThat(event.data()).contains("\"action\":\"Bootstrap\"");
+      lastId = event.id();
+    }
+    try (Stream again = new Stream(M2, token, lastId)) {
+      assertThat(again.events.poll(1500, TimeUnit.MILLISECONDS))
+          .as("a duplicate of the state already applied")
+          .isNull();
+    }
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withName("m2")
+        .edit(
+            m -> {
+              m.setSpec(withImage(m.getSpec(), "debian-12"));
+              return m;
+            });
+    awaitScript(M2, s -> s.contains("cb.image="));
+    try (Stream resumed = new Stream(M2, token, lastId)) {
+      assertThat(resumed.next(Duration.ofSeconds(2)).data())
+          .contains("\"action\":\"Run\"")
+          .contains("debian-12");
+    }
+  }
+
+  @Test
+  void imageBecomingAvailableIsPushed() throws Exception {
+    applyExample("machineboot-m1.yaml");
+    String token = tokenFor(M1);
+    try (Stream stream = new Stream(M1, token, null)) {
+      assertThat(stream.next(Duration.ofSeconds(5)).data())
+          .contains("\"action\":\"Hold\"")
+          .contains("not Ready");
+      applyExample("bootimage-debian-12.yaml");
+      assertThat(stream.next(Duration.ofSeconds(10)).data()).contains("\"action\":\"Run\"");
+    }
+  }
+
+  @Test
+  void statusReportsShowInKubectlColumnsAndConditions() {
+    applyExamples();
+    String token = tokenFor(M1);
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body(
+            "{\"phase\":\"Running\",\"currentImage\":\"debian-12\",\"agent\":{\"version\":\"0.1.0\",\"bootId\":\"b1\",\"ip\":\"10.0.0.2\",\"kernel\":\"6.1.0\"}}")
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    MachineBoot m1 = awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+    assertThat(columns(m1))
+        .containsEntry("Phase", "Running")
+        .containsEntry("IP", "10.0.0.2")
+        .containsEntry("Image", "debian-12");
+    awaitEvent("m1", "Normal", "Running", "running BootImage debian-12");
+  }
+
+  @Test
+  void tokensAreCheckedAndNothingIsWrittenOnRefusal() {
+    applyExamples();
+    String m1Token = tokenFor(M1);
+    tokenFor(M2);
+    String report = "{\"phase\":\"Failed\",\"error\":\"forged\"}";
+    given()
+        .contentType("application/json")
+        .body(report)
+        .post("/agent/v1/machines/" + M2 + "/status")
+        .then()
+        .statusCode(401);
+    given()
+        .header("Authorization", "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .contentType("application/json")
+        .body(report)
+        .post("/agent/v1/machines/" + M2 + "/status")
+        .then()
+        .statusCode(401);
+    given()
+        .header("Authorization", "Bearer " + m1Token)
+        .contentType("application/json")
+        .body(report)
+        .post("/agent/v1/machines/" + M2 + "/status")
+        .then()
+        .statusCode(403);
+    given()
+        .header("Authorization", "Bearer " + m1Token)
+        .get("/agent/v1/machines/" + M2 + "/desired")
+        .then()
+        .statusCode(403);
+    given().get("/agent/v1/machines/" + M2 + "/desired").then().statusCode(401);
+    // A real report afterwards is the first and only thing written.
+    given()
+        .header("Authorization", "Bearer " + m1Token)
+        .contentType("application/json")
+        .body("{\"phase\":\"Downloading\"}")
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    awaitMachine("m1", m -> m.getStatus().phase() == MachinePhase.Downloading);
+    MachineBoot m2 = client.resources(MachineBoot.class).inNamespace(ns).withName("m2").get();
+    assertThat(m2.getStatus().phase()).isEqualTo(MachinePhase.Pending);
+    assertThat(m2.getStatus().error()).isNull();
+  }
+
+  @Test
+  void malformedReportsAreRefusedWithAReason() {
+    applyExamples();
+    String token = tokenFor(M1);
+    record Case(String body, String message) {}
+    for (Case c :
+        java.util.List.of(
+            new Case("{\"phase\":\"Dancing\"}", "phase: \"Dancing\" is not one of"),
+            new Case(
+                "{\"phase\":\"Downloading\",\"progress\":{\"bytes\":-1}}",
+                "progress.bytes: -1 is negative"),
+            new Case(
+                "{\"phase\":\"Running\",\"currentImage\":\"../etc\"}",
+                "currentImage: \"../etc\" is not a BootImage name"),
+            new Case(
+                "{\"phase\":\"Failed\",\"error\":\"line\\nforged\"}",
+                "error: \"line\\u000aforged\" holds characters other than printable ASCII"),
+            new Case(
+                "{\"phase\":\"Running\",\"surprise\":1}", "not valid JSON of the expected shape"),
+            new Case("not json", "not valid JSON"),
+            new Case(
+                "{\"phase\":\"Running\",\"error\":\"" + "x".repeat(70_000) + "\"}",
+                "more than 65536 bytes"))) {
+      given()
+          .header("Authorization", "Bearer " + token)
+          .contentType("application/json")
+          .body(c.body())
+          .post("/agent/v1/machines/" + M1 + "/status")
+          .then()
+          .statusCode(400)
+          .body(org.hamcrest.Matchers.containsString(c.message()));
+    }
+  }
+
+  @Test
+  void burstsOfProgressAreCoalescedAndTheFinalPhaseIsKept() {
+    applyExamples();
+    String token = tokenFor(M1);
+    awaitMachine("m1", m -> m.getStatus().observedGeneration() != null);
+    double before = patchesWritten();
+    long start = System.nanoTime();
+    for (int i = 1; i <= 50; i++) {
+      given()
+          .header("Authorization", "Bearer " + token)
+          .contentType("application/json")
+          .body(
+              "{\"phase\":\"Downloading\",\"progress\":{\"bytes\":"
+                  + (i * 1000)
+                  + ",\"total\":50000,\"bytesPerSecond\":1000}}")
+          .post("/agent/v1/machines/" + M1 + "/status")
+          .then()
+          .statusCode(202);
+    }
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body("{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}")
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    MachineBoot m1 = awaitMachine("m1", m -> m.getStatus().phase() == MachinePhase.Running);
+    assertThat(m1.getStatus().progress().bytes()).isEqualTo(50_000L);
+    await()
+        .during(Duration.ofMillis(1500))
+        .atMost(Duration.ofSeconds(3))
+        .until(
+            () ->
+                client
+                        .resources(MachineBoot.class)
+                        .inNamespace(ns)
+                        .withName("m1")
+                        .get()
+                        .getStatus()
+                        .phase()
+                    == MachinePhase.Running);
+    assertThat(patchesWritten() - before)
+        .as("status patches for 51 reports within about a second")
+        .isBetween(1.0, 3.0);
+  }
+
+  double patchesWritten() {
+    String metrics = given().get("/q/metrics").then().extract().asString();
+    return metrics
+        .lines()
+        .filter(l -> l.startsWith("chrootbooter_agent_status_patches_total"))
+        .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+        .sum();
+  }
+}
