@@ -153,7 +153,19 @@ public final class ApiDispatcher extends Dispatcher {
 
   private MockResponse shapeGet(RecordedRequest request, ResourcePath rp, MockResponse response) {
     JsonNode body = read(response.getBody().readUtf8());
+    Optional<ResourceType> type =
+        rp.subresource() == null
+            ? catalog.find(rp.group(), rp.version(), rp.plural())
+            : Optional.empty();
     if (rp.isCollection() && body.has("items")) {
+      if (type.isPresent()) {
+        // The CRUD dispatcher answers every list as a generic "v1 List". client-go decodes a typed
+        // list (kubectl describe's EventList) only when the body names that kind; given "List" it
+        // builds a v1.List instead and hands the caller an empty EventList, so describe printed
+        // "Events: <none>" although the events matched.
+        ((ObjectNode) body).put("apiVersion", type.get().groupVersion());
+        ((ObjectNode) body).put("kind", type.get().kind() + "List");
+      }
       // Filter by field selector, and sort by namespace and name as etcd's key order does.
       FieldSelector fs = FieldSelector.parse(rp.query().getOrDefault("fieldSelector", ""));
       List<JsonNode> kept = new ArrayList<>();
@@ -169,10 +181,6 @@ public final class ApiDispatcher extends Dispatcher {
       kept.forEach(items::add);
       ((ObjectNode) body).set("items", items);
     }
-    Optional<ResourceType> type =
-        rp.subresource() == null
-            ? catalog.find(rp.group(), rp.version(), rp.plural())
-            : Optional.empty();
     if (type.isPresent() && TableConverter.wantsTable(request.getHeader("Accept"))) {
       body = tables.table(type.get(), body, rp.query().get("includeObject"));
     }

@@ -10,15 +10,15 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs the real kubectl against one kubeconfig, with its own HOME (so its discovery cache and
+ * Runs a real kubectl binary against one kubeconfig, with its own HOME (so its discovery cache and
  * config stay in the test's directory), and owns every process it starts: {@link #close()} kills
  * the ones still running, so a failing test leaves none behind.
  */
 final class Kubectl implements AutoCloseable {
 
-  static final Path BINARY = Path.of("/usr/bin/kubectl");
   private static final Duration TIMEOUT = Duration.ofSeconds(60);
 
+  private final Path binary;
   private final Path kubeconfig;
   private final Path home;
   private final List<Process> started = new ArrayList<>();
@@ -38,7 +38,17 @@ final class Kubectl implements AutoCloseable {
     }
   }
 
-  Kubectl(Path kubeconfig, Path home) {
+  /**
+   * The binary named by a system property or, failing that, an environment variable of the same
+   * name ({@code -DCB_KUBECTL=...} or {@code CB_KUBECTL=...}), else the default.
+   */
+  static Path binary(String name, String defaultPath) {
+    String configured = System.getProperty(name, System.getenv(name));
+    return Path.of(configured == null || configured.isBlank() ? defaultPath : configured);
+  }
+
+  Kubectl(Path binary, Path kubeconfig, Path home) {
+    this.binary = binary;
     this.kubeconfig = kubeconfig;
     this.home = home;
   }
@@ -78,7 +88,7 @@ final class Kubectl implements AutoCloseable {
 
   private ProcessBuilder builder(Map<String, String> env, String... args) {
     List<String> command =
-        new ArrayList<>(List.of(BINARY.toString(), "--kubeconfig", kubeconfig.toString()));
+        new ArrayList<>(List.of(binary.toString(), "--kubeconfig", kubeconfig.toString()));
     command.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(command);
     pb.environment().remove("KUBECONFIG");
