@@ -22,6 +22,37 @@ public interface OperatorConfig {
   /** Machine tokens. */
   Tokens tokens();
 
+  /** The image store. */
+  Store store();
+
+  /** The bootstrap kernel and initramfs served to machines. */
+  Bootstrap bootstrap();
+
+  /** The image store: mirrored BootImages, one file per SHA-256. */
+  interface Store {
+    /** Where mirrored images are kept (a PVC in the Helm chart). */
+    @WithDefault("/var/lib/chrootbooter/images")
+    Path path();
+
+    /** The most the store may hold, in bytes. Absent: as much as the filesystem has. */
+    java.util.OptionalLong maxBytes();
+
+    /** Attempts per download before the BootImage is marked Failed. */
+    @WithDefault("6")
+    int attempts();
+
+    /** The first retry delay; each next one doubles, with jitter. */
+    @WithDefault("1S")
+    java.time.Duration retryDelay();
+  }
+
+  /** The bootstrap kernel and initramfs. */
+  interface Bootstrap {
+    /** The folder holding {@code vmlinuz} and {@code initramfs}. */
+    @WithDefault("/var/lib/chrootbooter/bootstrap")
+    Path dir();
+  }
+
   /** iPXE rendering. */
   interface Ipxe {
     /** Console arguments for the bootstrap kernel. */

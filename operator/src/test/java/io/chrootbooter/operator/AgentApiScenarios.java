@@ -113,7 +113,9 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
       assertThat(stream.status).isEqualTo(200);
       SseEvent first = stream.next(Duration.ofSeconds(5));
       assertThat(first.name()).isEqualTo("desired");
-      assertThat(first.data()).contains("\"action\":\"Run\"").contains("debian-12-amd64.squashfs");
+      assertThat(first.data())
+          .contains("\"action\":\"Run\"")
+          .contains("/images/" + exampleSha("debian-12"));
 
       client
           .resources(MachineBoot.class)
@@ -127,7 +129,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
       SseEvent second = stream.next(Duration.ofSeconds(1));
       assertThat(second.data())
           .contains("\"action\":\"Run\"")
-          .contains("busybox-amd64.tar.zst")
+          .contains("/images/" + exampleSha("busybox"))
           .contains("\"format\":\"tar.zst\"");
       assertThat(second.id()).isNotEqualTo(first.id());
     }
@@ -304,6 +306,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
         .post("/agent/v1/machines/" + M1 + "/status")
         .then()
         .statusCode(202);
+    double postingSeconds = (System.nanoTime() - start) / 1e9;
     MachineBoot m1 = awaitMachine("m1", m -> m.getStatus().phase() == MachinePhase.Running);
     assertThat(m1.getStatus().progress().bytes()).isEqualTo(50_000L);
     await()
@@ -319,9 +322,10 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
                         .getStatus()
                         .phase()
                     == MachinePhase.Running);
+    // At most one patch a second, plus the first, however fast the reports came.
     assertThat(patchesWritten() - before)
-        .as("status patches for 51 reports within about a second")
-        .isBetween(1.0, 3.0);
+        .as("status patches for 51 reports posted in %.2f s", postingSeconds)
+        .isBetween(1.0, 1.0 + Math.ceil(postingSeconds));
   }
 
   double patchesWritten() {

@@ -3,6 +3,8 @@ package io.chrootbooter.operator.agentapi;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.operator.OperatorConfig;
+import io.chrootbooter.operator.machine.IpxeResource;
 import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import jakarta.ws.rs.Consumes;
@@ -17,6 +19,7 @@ import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.UriInfo;
 import jakarta.ws.rs.sse.Sse;
 import jakarta.ws.rs.sse.SseEventSink;
 import java.io.IOException;
@@ -33,13 +36,16 @@ public class AgentResource {
   private final StatusReports reports;
   private final MachineDirectory directory;
   private final ObjectMapper mapper;
+  private final OperatorConfig config;
 
   AgentResource(
       AgentAuth auth,
       AgentStreams streams,
       StatusReports reports,
       MachineDirectory directory,
-      ObjectMapper mapper) {
+      ObjectMapper mapper,
+      OperatorConfig config) {
+    this.config = config;
     this.auth = auth;
     this.streams = streams;
     this.reports = reports;
@@ -56,10 +62,20 @@ public class AgentResource {
       @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization,
       @HeaderParam("Last-Event-ID") String lastEventId,
       @Context SseEventSink sink,
-      @Context Sse sse) {
+      @Context Sse sse,
+      @Context UriInfo uri) {
     String canonical = canonical(mac);
     auth.require(canonical, authorization);
-    streams.open(canonical, sink, sse, lastEventId);
+    String base =
+        IpxeResource.baseUrl(config, uri)
+            .orElseThrow(
+                () ->
+                    new WebApplicationException(
+                        Response.status(Response.Status.BAD_REQUEST)
+                            .type(MediaType.TEXT_PLAIN)
+                            .entity("the Host header is not a host name or address\n")
+                            .build()));
+    streams.open(canonical, sink, sse, base, lastEventId);
   }
 
   /** A status report; 202 once accepted, 400 naming what is wrong with it. */

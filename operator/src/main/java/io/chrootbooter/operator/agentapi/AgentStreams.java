@@ -46,11 +46,13 @@ public class AgentStreams {
   private static final class Stream {
     final SseEventSink sink;
     final Sse sse;
+    final String baseUrl;
     volatile String lastId;
 
-    Stream(SseEventSink sink, Sse sse, String lastId) {
+    Stream(SseEventSink sink, Sse sse, String baseUrl, String lastId) {
       this.sink = sink;
       this.sse = sse;
+      this.baseUrl = baseUrl;
       this.lastId = lastId;
     }
   }
@@ -72,10 +74,10 @@ public class AgentStreams {
   }
 
   /** Opens a stream for {@code mac}; {@code lastEventId} is the agent's, or null. */
-  public void open(String mac, SseEventSink sink, Sse sse, String lastEventId) {
-    Stream stream = new Stream(sink, sse, lastEventId);
+  public void open(String mac, SseEventSink sink, Sse sse, String baseUrl, String lastEventId) {
+    Stream stream = new Stream(sink, sse, baseUrl, lastEventId);
     streams.computeIfAbsent(mac, m -> ConcurrentHashMap.newKeySet()).add(stream);
-    send(mac, stream, current(mac));
+    send(mac, stream, current(mac, baseUrl));
   }
 
   private void changed(String mac) {
@@ -83,13 +85,14 @@ public class AgentStreams {
     if (open == null || open.isEmpty()) {
       return;
     }
-    Event event = current(mac);
-    open.forEach(stream -> send(mac, stream, event));
+    Map<String, Event> byBase = new java.util.HashMap<>();
+    open.forEach(
+        stream -> send(mac, stream, byBase.computeIfAbsent(stream.baseUrl, b -> current(mac, b))));
   }
 
   private record Event(String id, String json) {}
 
-  private Event current(String mac) {
+  private Event current(String mac, String baseUrl) {
     DesiredState state =
         directory
             .byMac(mac)
@@ -100,7 +103,8 @@ public class AgentStreams {
                         mb.getSpec() == null || mb.getSpec().imageRef() == null
                             ? java.util.Optional.empty()
                             : directory.image(
-                                mb.getMetadata().getNamespace(), mb.getSpec().imageRef())))
+                                mb.getMetadata().getNamespace(), mb.getSpec().imageRef()),
+                        baseUrl))
             .orElseGet(
                 () ->
                     new DesiredState(

@@ -6,6 +6,7 @@ import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
+import io.chrootbooter.operator.machine.IpxeScript;
 import io.chrootbooter.operator.machine.MachineBootValidator;
 import java.util.List;
 import java.util.Optional;
@@ -34,7 +35,7 @@ public record DesiredState(
   public record Image(String name, String url, String sha256, String format, String init) {}
 
   /** The desired state of a machine, from its MachineBoot and the BootImage it names. */
-  public static DesiredState of(MachineBoot mb, Optional<BootImage> image) {
+  public static DesiredState of(MachineBoot mb, Optional<BootImage> image, String baseUrl) {
     long generation =
         mb.getMetadata().getGeneration() == null ? 0 : mb.getMetadata().getGeneration();
     MachineBootSpec spec = mb.getSpec();
@@ -59,7 +60,7 @@ public record DesiredState(
         null,
         new Image(
             spec.imageRef(),
-            bi.getStatus().servedUrl(),
+            IpxeScript.resolve(baseUrl, bi.getStatus().servedUrl()),
             sha,
             bi.getStatus().format() == null ? null : bi.getStatus().format().value(),
             bi.getSpec().initOrDefault()),

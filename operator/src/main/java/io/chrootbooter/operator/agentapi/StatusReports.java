@@ -1,12 +1,8 @@
 package io.chrootbooter.operator.agentapi;
 
-import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
-import io.chrootbooter.operator.machine.MachineBootStatuses;
 import io.chrootbooter.operator.machine.MachineDirectory;
-import io.chrootbooter.operator.status.EventRecorder;
-import io.chrootbooter.operator.status.Health;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.micrometer.core.instrument.Counter;
@@ -14,7 +10,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import java.time.Clock;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,7 +21,8 @@ import org.jboss.logging.Logger;
 /**
  * Writes agent reports into MachineBoot status, at most once a second per machine: reports that
  * arrive faster are merged, the newest field winning, and the merged report is written when the
- * second is up. The last report is therefore always written — a final phase is never lost.
+ * second is up. The last report is therefore always written — a final phase is never lost. Only the
+ * agent's fields are written here; the reconciler derives the conditions from them.
  */
 @ApplicationScoped
 public class StatusReports {
@@ -35,8 +31,6 @@ public class StatusReports {
 
   private final KubernetesClient client;
   private final MachineDirectory directory;
-  private final EventRecorder events;
-  private final Clock clock = Clock.systemUTC();
   private final ScheduledExecutorService writer = Executors.newScheduledThreadPool(2);
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private final Counter patches;
@@ -48,14 +42,9 @@ public class StatusReports {
     long lastWriteNanos = Long.MIN_VALUE / 2;
   }
 
-  StatusReports(
-      KubernetesClient client,
-      MachineDirectory directory,
-      EventRecorder events,
-      MeterRegistry registry) {
+  StatusReports(KubernetesClient client, MachineDirectory directory, MeterRegistry registry) {
     this.client = client;
     this.directory = directory;
-    this.events = events;
     this.patches =
         Counter.builder("chrootbooter.agent.status.patches")
             .description("MachineBoot status patches written from agent reports")
@@ -98,42 +87,18 @@ public class StatusReports {
     }
   }
 
+  /**
+   * Writes the report's fields from a fresh read of the object; the patch is the difference, so it
+   * touches only the agent's fields. The conditions follow from the MachineBoot reconciler, which
+   * sees this status change.
+   */
   private void write(MachineBoot cached, AgentReport report) {
-    MachineBoot[] before = new MachineBoot[1];
-    Health[] after = new Health[1];
-    MachineBoot written =
-        client
-            .resources(MachineBoot.class)
-            .inNamespace(cached.getMetadata().getNamespace())
-            .withName(cached.getMetadata().getName())
-            .editStatus(
-                current -> {
-                  before[0] = current;
-                  MachineBoot updated = withReport(current, report);
-                  after[0] = health(updated);
-                  MachineBootStatus status =
-                      MachineBootStatuses.desired(observation(updated), after[0], clock.instant());
-                  // observedGeneration is the reconciler's to advance.
-                  updated.setStatus(
-                      new MachineBootStatus(
-                          status.phase(),
-                          status.currentImage(),
-                          current.getStatus() == null
-                              ? null
-                              : current.getStatus().observedGeneration(),
-                          status.progress(),
-                          status.lastReturn(),
-                          status.agent(),
-                          status.error(),
-                          status.conditions()));
-                  return updated;
-                });
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(cached.getMetadata().getNamespace())
+        .withName(cached.getMetadata().getName())
+        .editStatus(current -> withReport(current, report));
     patches.increment();
-    MachineBootStatus old = before[0].getStatus();
-    Optional<Health> was = old == null ? Optional.empty() : Health.of(old.conditions());
-    if (!was.equals(Optional.of(after[0]))) {
-      events.transition(written, after[0]);
-    }
   }
 
   /** A copy of {@code mb} with the report's fields in its status. */
@@ -157,23 +122,6 @@ public class StatusReports {
             report.error(),
             old == null ? null : old.conditions()));
     return updated;
-  }
-
-  private MachineBootStatuses.Observation observation(MachineBoot mb) {
-    Optional<BootImage> image =
-        mb.getSpec() == null || mb.getSpec().imageRef() == null
-            ? Optional.empty()
-            : directory.image(mb.getMetadata().getNamespace(), mb.getSpec().imageRef());
-    return new MachineBootStatuses.Observation(mb, image, directory.byMac(macOf(mb)));
-  }
-
-  private Health health(MachineBoot mb) {
-    return MachineBootStatuses.health(observation(mb));
-  }
-
-  private static String macOf(MachineBoot mb) {
-    return io.chrootbooter.operator.machine.MacAddress.normalize(mb.getSpec().macAddress())
-        .orElseThrow();
   }
 
   /** {@code newer} over {@code older}: each field of the newer report wins when it is set. */

@@ -73,7 +73,7 @@ public class IpxeResource {
     if (!MachineBootValidator.violations(mb.getSpec()).isEmpty()) {
       return text(Response.Status.OK, IpxeScript.invalid(ns, name));
     }
-    Optional<String> base = baseUrl(uri);
+    Optional<String> base = baseUrl(config, uri);
     if (base.isEmpty()) {
       return text(Response.Status.BAD_REQUEST, "the Host header is not a host name or address\n");
     }
@@ -86,22 +86,23 @@ public class IpxeResource {
                 base.get(),
                 mac.get(),
                 tokens.issue(mac.get()),
-                imageArgs(mb),
+                imageArgs(mb, base.get()),
                 consoleArgs,
                 mb.getSpec().kernelArgsOrEmpty())));
   }
 
-  private List<String> imageArgs(MachineBoot mb) {
+  private List<String> imageArgs(MachineBoot mb, String base) {
     String ref = mb.getSpec().imageRef();
     return ref == null
         ? List.of()
         : directory
             .image(mb.getMetadata().getNamespace(), ref)
-            .map(IpxeScript::imageArgs)
+            .map(image -> IpxeScript.imageArgs(image, base))
             .orElse(List.of());
   }
 
-  private Optional<String> baseUrl(UriInfo uri) {
+  /** The URL this request reached the operator at: {@code cb.public-url}, or its Host. */
+  public static Optional<String> baseUrl(OperatorConfig config, UriInfo uri) {
     if (config.publicUrl().isPresent()) {
       return config.publicUrl();
     }

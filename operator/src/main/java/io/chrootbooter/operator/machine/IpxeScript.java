@@ -85,7 +85,7 @@ public final class IpxeScript {
    * the image is not Ready or its URL holds a character that is not safe on a kernel command line;
    * the agent then learns the image from the stream alone.
    */
-  public static List<String> imageArgs(BootImage image) {
+  public static List<String> imageArgs(BootImage image, String baseUrl) {
     BootImageStatus status = image.getStatus();
     if (status == null
         || status.phase() != BootImagePhase.Ready
@@ -94,7 +94,7 @@ public final class IpxeScript {
       return List.of();
     }
     List<String> args = new ArrayList<>();
-    args.add("cb.image=" + status.servedUrl());
+    args.add("cb.image=" + resolve(baseUrl, status.servedUrl()));
     String sha = status.sha256() != null ? status.sha256() : image.getSpec().sha256();
     if (sha != null) {
       args.add("cb.sha256=" + sha);
@@ -102,6 +102,11 @@ public final class IpxeScript {
     args.add("cb.format=" + status.format().value());
     args.add("cb.init=" + image.getSpec().initOrDefault());
     return args.stream().allMatch(a -> ARG.matcher(a).matches()) ? List.copyOf(args) : List.of();
+  }
+
+  /** A served URL made absolute: the store's URLs are paths when no public URL is set. */
+  public static String resolve(String baseUrl, String servedUrl) {
+    return servedUrl.startsWith("/") ? baseUrl.replaceAll("/+$", "") + servedUrl : servedUrl;
   }
 
   /** The script for a machine whose MachineBoot cannot be acted on: it says so and exits. */

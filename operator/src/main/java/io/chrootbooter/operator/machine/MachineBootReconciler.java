@@ -31,7 +31,9 @@ import java.util.stream.Collectors;
  * conditions and {@code observedGeneration} current. The machine's phase is the agent's to report;
  * this reconciler only defaults it to {@code Pending}.
  */
-@ControllerConfiguration(name = MachineBootReconciler.NAME)
+// Not generation-aware: the agent's status reports change no generation, and the conditions must
+// follow them.
+@ControllerConfiguration(name = MachineBootReconciler.NAME, generationAwareEventProcessing = false)
 public class MachineBootReconciler implements Reconciler<MachineBoot> {
   static final String NAME = "machineboot";
   static final String BY_IMAGE = "byImage";

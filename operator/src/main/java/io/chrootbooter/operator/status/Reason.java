@@ -24,6 +24,18 @@ public enum Reason {
   ConsoleOverride,
   /** The agent reported a failure. */
   AgentFailed,
-  /** The image is valid and ready to be served. */
-  ImageReady
+  /** The image is mirrored, verified and served by the operator. */
+  ImageReady,
+  /** The operator is downloading the image into its store. */
+  Mirroring,
+  /** The downloaded bytes do not have the declared SHA-256; they were deleted. */
+  ChecksumMismatch,
+  /** The source answered with an HTTP status that retrying cannot change (404, 403…). */
+  SourceRejected,
+  /** The bytes are not in the declared format. */
+  FormatMismatch,
+  /** The store has no room for the image. */
+  InsufficientSpace,
+  /** The download kept failing; it is retried when the spec changes. */
+  MirrorFailed
 }

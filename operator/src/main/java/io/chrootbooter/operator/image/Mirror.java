@@ -1,0 +1,208 @@
+package io.chrootbooter.operator.image;
+
+import io.chrootbooter.api.v1alpha1.ImageFormat;
+import io.chrootbooter.operator.status.Reason;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Optional;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One image download into the store, across as many attempts as it takes: each attempt resumes
+ * where the last one stopped ({@code Range} with {@code If-Range}, RFC 9110 §14.2 and §13.1.5), the
+ * SHA-256 is computed over the bytes as they are written, and the first bytes are checked against
+ * the declared format. Not thread-safe: one thread runs the attempts.
+ */
+final class Mirror {
+  private static final int BUFFER = 1 << 20;
+  private static final Pattern CONTENT_RANGE = Pattern.compile("^bytes (\\d+)-(\\d+)/(\\d+|\\*)$");
+  private static final long PROGRESS_EVERY_NANOS = 1_000_000_000L;
+
+  /** What to download and where. */
+  record Request(String url, Optional<String> sha256, ImageFormat format, Path partial) {}
+
+  /** How far the download is. {@code total} is -1 while unknown. */
+  record Progress(long bytes, long total, long bytesPerSecond) {}
+
+  /** A verified download, ready to be committed to the store. */
+  record Result(String sha256, long size, Path file) {}
+
+  private final HttpClient http;
+  private final Request request;
+  private final ImageStore store;
+  private MessageDigest digest = newDigest();
+  private long received;
+  private long total = -1;
+  private String validator;
+  private final byte[] head = new byte[FormatSniffer.HEAD_BYTES];
+  private boolean formatChecked;
+
+  Mirror(HttpClient http, Request request, ImageStore store) {
+    this.http = http;
+    this.request = request;
+    this.store = store;
+  }
+
+  /** One attempt; IOException means "try again", {@link MirrorFailure} means "do not". */
+  Result attempt(BooleanSupplier cancelled, Consumer<Progress> progress) throws IOException {
+    HttpRequest.Builder builder =
+        HttpRequest.newBuilder(URI.create(request.url())).timeout(Duration.ofSeconds(30)).GET();
+    boolean resuming = received > 0 && validator != null;
+    if (resuming) {
+      builder.header("Range", "bytes=" + received + "-").header("If-Range", validator);
+    }
+    HttpResponse<InputStream> response;
+    try {
+      response = http.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CancellationException("download of " + request.url() + " cancelled");
+    }
+    try (InputStream body = response.body()) {
+      int status = response.statusCode();
+      if (status == 206 && resuming && rangeStartsAt(response, received)) {
+        // Continue: the digest and the file hold exactly the first `received` bytes.
+      } else if (status == 200) {
+        restart();
+        total = response.headers().firstValueAsLong("Content-Length").orElse(-1);
+        validator =
+            response
+                .headers()
+                .firstValue("ETag")
+                .filter(e -> !e.startsWith("W/"))
+                .or(() -> response.headers().firstValue("Last-Modified"))
+                .orElse(null);
+        if (total >= 0) {
+          store.checkRoom(total);
+        }
+      } else if (status >= 400 && status < 500 && status != 408 && status != 429) {
+        throw new MirrorFailure(
+            Reason.SourceRejected, "GET " + request.url() + " answered HTTP " + status);
+      } else {
+        throw new IOException("GET " + request.url() + " answered HTTP " + status);
+      }
+      copy(body, cancelled, progress);
+    }
+    if (total >= 0 && received != total) {
+      throw new IOException(
+          "GET " + request.url() + " ended after " + received + " of " + total + " bytes");
+    }
+    checkFormat();
+    String actual = HexFormat.of().formatHex(digest.digest());
+    if (request.sha256().isPresent() && !request.sha256().get().equals(actual)) {
+      Files.deleteIfExists(request.partial());
+      throw new MirrorFailure(
+          Reason.ChecksumMismatch,
+          "expected sha256 "
+              + request.sha256().get()
+              + ", the downloaded bytes have sha256 "
+              + actual
+              + "; they were deleted");
+    }
+    return new Result(actual, received, request.partial());
+  }
+
+  private void copy(InputStream body, BooleanSupplier cancelled, Consumer<Progress> progress)
+      throws IOException {
+    byte[] buffer = new byte[BUFFER];
+    long started = System.nanoTime();
+    long startBytes = received;
+    // The first bytes are reported at once, then at most once a second.
+    long lastReport = started - PROGRESS_EVERY_NANOS;
+    try (FileChannel out =
+        FileChannel.open(request.partial(), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      out.truncate(received);
+      out.position(received);
+      for (int n; (n = body.read(buffer)) > 0; ) {
+        if (cancelled.getAsBoolean()) {
+          throw new CancellationException("download of " + request.url() + " cancelled");
+        }
+        ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
+        while (chunk.hasRemaining()) {
+          out.write(chunk);
+        }
+        if (received < head.length) {
+          System.arraycopy(
+              buffer, 0, head, (int) received, (int) Math.min(n, head.length - received));
+        }
+        digest.update(buffer, 0, n);
+        received += n;
+        if (!formatChecked && received >= head.length) {
+          checkFormat();
+        }
+        long now = System.nanoTime();
+        if (now - lastReport >= PROGRESS_EVERY_NANOS) {
+          lastReport = now;
+          long rate = (received - startBytes) * 1_000_000_000L / Math.max(1, now - started);
+          progress.accept(new Progress(received, total, rate));
+        }
+      }
+    }
+  }
+
+  private void checkFormat() {
+    if (formatChecked) {
+      return;
+    }
+    formatChecked = true;
+    byte[] first = received >= head.length ? head : java.util.Arrays.copyOf(head, (int) received);
+    Optional<ImageFormat> sniffed = FormatSniffer.sniff(first);
+    ImageFormat declared = request.format();
+    boolean compatible =
+        sniffed.isPresent()
+            && (sniffed.get() == declared
+                // A plain tar is sniffed as TAR; compressed tars by their compressor.
+                || (declared == ImageFormat.TAR && sniffed.get() == ImageFormat.TAR));
+    if (!compatible) {
+      throw new MirrorFailure(
+          Reason.FormatMismatch,
+          "the image is declared "
+              + declared.value()
+              + " but its first bytes are "
+              + sniffed
+                  .map(f -> "those of " + f.value())
+                  .orElse("not squashfs, gzip, xz, zstd or tar"));
+    }
+  }
+
+  private void restart() {
+    digest = newDigest();
+    received = 0;
+    formatChecked = false;
+  }
+
+  private static boolean rangeStartsAt(HttpResponse<?> response, long offset) {
+    return response
+        .headers()
+        .firstValue("Content-Range")
+        .map(CONTENT_RANGE::matcher)
+        .filter(Matcher::matches)
+        .map(m -> Long.parseLong(m.group(1)) == offset)
+        .orElse(false);
+  }
+
+  private static MessageDigest newDigest() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+    }
+  }
+}

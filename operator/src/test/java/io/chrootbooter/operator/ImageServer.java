@@ -1,0 +1,138 @@
+package io.chrootbooter.operator;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * An image source on loopback that the tests control: it serves files with {@code Range} support
+ * and an {@code ETag}, and can answer an error, drop the connection after some bytes, stall until
+ * released, or announce more bytes than it sends.
+ */
+public final class ImageServer implements AutoCloseable {
+  private static final Pattern RANGE = Pattern.compile("^bytes=(\\d+)-$");
+
+  /** How one file misbehaves. */
+  public record Behaviour(int status, long dropAfter, long stallAt, boolean lieAboutLength) {
+    public static Behaviour normal() {
+      return new Behaviour(200, -1, -1, false);
+    }
+  }
+
+  private final HttpServer server;
+  private final Map<String, byte[]> files = new ConcurrentHashMap<>();
+  private final Map<String, Behaviour> behaviours = new ConcurrentHashMap<>();
+  private final List<String> requests = new CopyOnWriteArrayList<>();
+  private volatile CountDownLatch stall = new CountDownLatch(0);
+
+  public ImageServer() throws IOException {
+    server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    server.setExecutor(Executors.newCachedThreadPool());
+    server.createContext("/", this::handle);
+    server.start();
+  }
+
+  /** The URL of a file. */
+  public String url(String name) {
+    return "http://127.0.0.1:" + server.getAddress().getPort() + "/" + name;
+  }
+
+  /** Serves {@code bytes} as {@code name}; returns their SHA-256. */
+  public String put(String name, byte[] bytes) {
+    files.put(name, bytes);
+    behaviours.put(name, Behaviour.normal());
+    return sha256(bytes);
+  }
+
+  public void behave(String name, Behaviour behaviour) {
+    behaviours.put(name, behaviour);
+  }
+
+  /** Makes the next response that reaches its {@code stallAt} byte wait for {@link #release()}. */
+  public void holdStalls() {
+    stall = new CountDownLatch(1);
+  }
+
+  public void release() {
+    stall.countDown();
+  }
+
+  /** Every request so far, as {@code "GET /name Range: …"}. */
+  public List<String> requests() {
+    return List.copyOf(requests);
+  }
+
+  private void handle(HttpExchange ex) throws IOException {
+    String name = ex.getRequestURI().getPath().substring(1);
+    String range = ex.getRequestHeaders().getFirst("Range");
+    requests.add(ex.getRequestMethod() + " /" + name + (range == null ? "" : " Range: " + range));
+    byte[] bytes = files.get(name);
+    Behaviour b = behaviours.getOrDefault(name, Behaviour.normal());
+    if (bytes == null || b.status() != 200) {
+      ex.sendResponseHeaders(bytes == null ? 404 : b.status(), -1);
+      ex.close();
+      return;
+    }
+    String etag = "\"" + sha256(bytes).substring(0, 16) + "\"";
+    ex.getResponseHeaders().add("ETag", etag);
+    long start = 0;
+    Matcher m = range == null ? null : RANGE.matcher(range);
+    String ifRange = ex.getRequestHeaders().getFirst("If-Range");
+    if (m != null && m.matches() && (ifRange == null || ifRange.equals(etag))) {
+      start = Long.parseLong(m.group(1));
+      ex.getResponseHeaders()
+          .add("Content-Range", "bytes " + start + "-" + (bytes.length - 1) + "/" + bytes.length);
+      ex.sendResponseHeaders(206, bytes.length - start);
+    } else {
+      ex.sendResponseHeaders(200, b.lieAboutLength() ? bytes.length + 1000 : bytes.length);
+    }
+    try (OutputStream out = ex.getResponseBody()) {
+      for (long i = start; i < bytes.length; i += 4096) {
+        if (b.dropAfter() >= 0 && i >= b.dropAfter() && start == 0) {
+          // Drop the connection mid-body, once: a resumed request gets the rest.
+          behaviours.put(name, new Behaviour(200, -1, b.stallAt(), false));
+          ex.getHttpContext().getServer();
+          throw new IOException("dropping the connection at byte " + i);
+        }
+        if (b.stallAt() >= 0 && i >= b.stallAt()) {
+          try {
+            stall.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
+        }
+        out.write(bytes, (int) i, (int) Math.min(4096, bytes.length - i));
+        out.flush();
+      }
+    }
+  }
+
+  public static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Override
+  public void close() {
+    release();
+    server.stop(0);
+    ((java.util.concurrent.ExecutorService) server.getExecutor()).shutdownNow();
+  }
+}
