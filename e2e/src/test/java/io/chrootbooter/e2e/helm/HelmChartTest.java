@@ -1,0 +1,505 @@
+package io.chrootbooter.e2e.helm;
+
+import static io.chrootbooter.e2e.helm.Manifests.container;
+import static io.chrootbooter.e2e.helm.Manifests.env;
+import static io.chrootbooter.e2e.helm.Manifests.mount;
+import static io.chrootbooter.e2e.helm.Manifests.permissions;
+import static io.chrootbooter.e2e.helm.Manifests.strings;
+import static io.chrootbooter.e2e.helm.Manifests.volume;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.LintResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code helm lint} and {@code helm template} of {@code helm/chrootbooter} through helm-java (Helm
+ * compiled into a native library, no binary or cluster needed), with assertions on the rendered
+ * manifests: what a cluster admin reviews before installing.
+ */
+class HelmChartTest {
+  private static final String FULLNAME = Manifests.RELEASE;
+  private static final String SERVICE_URL = "http://chrootbooter.chrootbooter.svc:8080";
+
+  /** What the operator does to the resources it watches; nothing more. */
+  private static final Set<String> WATCH_PERMISSIONS =
+      Set.of(
+          "boot.chrootbooter.io/bootimages:get",
+          "boot.chrootbooter.io/bootimages:list",
+          "boot.chrootbooter.io/bootimages:watch",
+          "boot.chrootbooter.io/machineboots:get",
+          "boot.chrootbooter.io/machineboots:list",
+          "boot.chrootbooter.io/machineboots:watch",
+          // JOSDK adds and removes the BootImage finalizer with a JSON patch of the resource.
+          "boot.chrootbooter.io/bootimages:patch",
+          "boot.chrootbooter.io/bootimages/status:get",
+          "boot.chrootbooter.io/bootimages/status:update",
+          "boot.chrootbooter.io/bootimages/status:patch",
+          "boot.chrootbooter.io/machineboots/status:get",
+          "boot.chrootbooter.io/machineboots/status:update",
+          "boot.chrootbooter.io/machineboots/status:patch",
+          "boot.chrootbooter.io/bootimages/finalizers:update",
+          "core/events:create",
+          "core/events:patch");
+
+  /** The operator's own namespace: the Lease and the token Secret by name, create unnamed. */
+  private static final Set<String> SELF_PERMISSIONS =
+      Set.of(
+          "coordination.k8s.io/leases/chrootbooter-operator-leader:get",
+          "coordination.k8s.io/leases/chrootbooter-operator-leader:update",
+          "coordination.k8s.io/leases:create",
+          "core/secrets/chrootbooter-machine-token:get",
+          "core/secrets:create");
+
+  private static Manifests defaults;
+
+  @BeforeAll
+  static void renderDefaults() {
+    defaults = Manifests.render();
+  }
+
+  @Test
+  void lintIsClean() {
+    LintResult lint = new Helm(Manifests.CHART).lint().strict().call();
+
+    assertThat(lint.isFailed()).as(String.join("\n", lint.getMessages())).isFalse();
+    assertThat(lint.getMessages()).noneMatch(m -> m.contains("[WARNING]") || m.contains("[ERROR]"));
+  }
+
+  @Test
+  void installNotesWarnWhenMachinesCannotReachTheOperator(@TempDir Path dir) throws Exception {
+    String withoutUrl = installNotes(null);
+    String withUrl =
+        installNotes(
+            Files.writeString(dir.resolve("public.yaml"), "publicUrl: http://10.0.0.10:8080\n"));
+
+    assertThat(withoutUrl)
+        .contains("kubectl label node <node> chrootbooter.io/pxe=true")
+        .contains("WARNING: neither publicUrl nor pxe.operatorUrl is set");
+    assertThat(withUrl)
+        .contains("chaining iPXE to http://10.0.0.10:8080")
+        .doesNotContain("WARNING");
+  }
+
+  /** The NOTES of a client-only dry-run install (no cluster involved). */
+  private static String installNotes(Path values) {
+    var install =
+        new Helm(Manifests.CHART)
+            .install()
+            .withName(Manifests.RELEASE)
+            .withNamespace(Manifests.NAMESPACE)
+            .dryRun()
+            .clientOnly();
+    if (values != null) {
+      install = install.withValuesFile(values);
+    }
+    String output = install.call().getOutput();
+    assertThat(output).contains("NOTES:");
+    return output.substring(output.indexOf("NOTES:"));
+  }
+
+  @Test
+  void defaultsRenderEveryPart() {
+    assertThat(defaults.objects())
+        .extracting(o -> o.path("kind").asText() + "/" + o.at("/metadata/name").asText())
+        .containsExactlyInAnyOrder(
+            "ServiceAccount/chrootbooter",
+            "ClusterRole/chrootbooter",
+            "ClusterRoleBinding/chrootbooter",
+            "Role/chrootbooter-self",
+            "RoleBinding/chrootbooter-self",
+            "Deployment/chrootbooter",
+            "Service/chrootbooter",
+            "PersistentVolumeClaim/chrootbooter-images",
+            "DaemonSet/chrootbooter-pxe",
+            "ConfigMap/chrootbooter-dashboard");
+    assertThat(defaults.yaml()).doesNotContain("RELEASE-NAME");
+    for (JsonNode workload : List.of(defaults.one("Deployment"), defaults.one("DaemonSet"))) {
+      JsonNode podLabels = workload.at("/spec/template/metadata/labels");
+      workload
+          .at("/spec/selector/matchLabels")
+          .fields()
+          .forEachRemaining(
+              e ->
+                  assertThat(podLabels.path(e.getKey()).asText())
+                      .as("pod label %s of %s", e.getKey(), workload.at("/metadata/name"))
+                      .isEqualTo(e.getValue().asText()));
+    }
+  }
+
+  @Test
+  void allNamespacesGetAClusterRoleWithExactlyTheNeededVerbs() {
+    JsonNode clusterRole = defaults.one("ClusterRole", FULLNAME);
+
+    assertThat(permissions(clusterRole)).containsExactlyInAnyOrderElementsOf(WATCH_PERMISSIONS);
+    assertThat(clusterRole.toString()).doesNotContain("secrets").doesNotContain("leases");
+    JsonNode binding = defaults.one("ClusterRoleBinding", FULLNAME);
+    assertThat(binding.at("/roleRef/name").asText()).isEqualTo(FULLNAME);
+    assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(FULLNAME);
+    assertThat(binding.at("/subjects/0/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
+  }
+
+  @Test
+  void leaseAndTokenSecretAreNamespacedAndByName() {
+    JsonNode self = defaults.one("Role", FULLNAME + "-self");
+
+    assertThat(self.at("/metadata/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
+    assertThat(permissions(self)).containsExactlyInAnyOrderElementsOf(SELF_PERMISSIONS);
+    JsonNode binding = defaults.one("RoleBinding", FULLNAME + "-self");
+    assertThat(binding.at("/roleRef/kind").asText()).isEqualTo("Role");
+    assertThat(binding.at("/subjects/0/name").asText())
+        .isEqualTo(defaults.one("ServiceAccount").at("/metadata/name").asText());
+    JsonNode deployment = defaults.one("Deployment", FULLNAME);
+    assertThat(deployment.at("/spec/template/spec/serviceAccountName").asText())
+        .isEqualTo(FULLNAME);
+    assertThat(env(defaults.operatorContainer(), "CB_TOKENS_SECRET_NAME"))
+        .contains("chrootbooter-machine-token");
+    assertThat(env(defaults.operatorContainer(), "CB_TOKENS_NAMESPACE"))
+        .contains(Manifests.NAMESPACE);
+    assertThat(env(defaults.operatorContainer(), "CB_LEADER_ELECTION_LEASE_NAME"))
+        .contains("chrootbooter-operator-leader");
+  }
+
+  @Test
+  void noRuleAnywhereUsesWildcards() {
+    for (String kind : List.of("Role", "ClusterRole")) {
+      for (JsonNode role : defaults.all(kind)) {
+        for (JsonNode rule : role.path("rules")) {
+          assertThat(strings(rule.path("verbs"))).as("%s", rule).doesNotContain("*");
+          assertThat(strings(rule.path("resources"))).as("%s", rule).doesNotContain("*");
+          assertThat(strings(rule.path("apiGroups"))).as("%s", rule).doesNotContain("*");
+        }
+      }
+    }
+  }
+
+  @Test
+  void operatorDeploymentHasProbesAndALockedDownContainer() {
+    JsonNode deployment = defaults.one("Deployment", FULLNAME);
+    JsonNode operator = defaults.operatorContainer();
+
+    assertThat(deployment.at("/spec/replicas").asInt()).isEqualTo(2);
+    assertThat(operator.at("/livenessProbe/httpGet/path").asText()).isEqualTo("/q/health/live");
+    assertThat(operator.at("/livenessProbe/httpGet/port").asInt()).isEqualTo(8080);
+    assertThat(operator.at("/readinessProbe/httpGet/path").asText()).isEqualTo("/q/health/ready");
+    assertThat(operator.at("/readinessProbe/httpGet/port").asInt()).isEqualTo(8080);
+    assertThat(operator.at("/ports/0/containerPort").asInt()).isEqualTo(8080);
+    assertThat(operator.at("/image").asText())
+        .isEqualTo("ghcr.io/chrootbooter/chrootbooter-operator:0.1.0-SNAPSHOT");
+    assertThat(operator.at("/resources/requests/memory").asText()).isEqualTo("512Mi");
+    assertThat(operator.at("/resources/limits/memory").asText()).isEqualTo("1Gi");
+
+    JsonNode sc = operator.path("securityContext");
+    assertThat(sc.path("runAsNonRoot").asBoolean()).isTrue();
+    assertThat(sc.path("readOnlyRootFilesystem").asBoolean()).isTrue();
+    assertThat(sc.path("allowPrivilegeEscalation").isBoolean()).isTrue();
+    assertThat(sc.path("allowPrivilegeEscalation").asBoolean()).isFalse();
+    assertThat(strings(sc.at("/capabilities/drop"))).containsExactly("ALL");
+    assertThat(sc.at("/capabilities/add").isMissingNode()).isTrue();
+    assertThat(sc.at("/seccompProfile/type").asText()).isEqualTo("RuntimeDefault");
+    JsonNode podSc = deployment.at("/spec/template/spec/securityContext");
+    assertThat(podSc.path("runAsNonRoot").asBoolean()).isTrue();
+    assertThat(podSc.path("runAsUser").asInt()).isPositive();
+    assertThat(podSc.at("/seccompProfile/type").asText()).isEqualTo("RuntimeDefault");
+
+    // The root filesystem is read-only: /tmp is a writable emptyDir.
+    assertThat(volume(deployment, "tmp")).get().extracting(v -> v.has("emptyDir")).isEqualTo(true);
+    assertThat(mount(operator, "tmp"))
+        .get()
+        .extracting(m -> m.path("mountPath").asText())
+        .isEqualTo("/tmp");
+  }
+
+  @Test
+  void operatorGetsItsSettingsAndVolumes() {
+    JsonNode deployment = defaults.one("Deployment", FULLNAME);
+    JsonNode operator = defaults.operatorContainer();
+
+    assertThat(env(operator, "CB_STORE_PATH")).contains("/var/lib/chrootbooter/images");
+    assertThat(env(operator, "CB_BOOTSTRAP_DIR")).contains("/var/lib/chrootbooter/bootstrap");
+    assertThat(env(operator, "CB_PUBLIC_URL")).isEmpty();
+    assertThat(env(operator, "CB_IPXE_UNKNOWN_MACHINE_SCRIPT")).isEmpty();
+    for (String name :
+        List.of(
+            "QUARKUS_OPERATOR_SDK_NAMESPACES",
+            "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTIMAGE_NAMESPACES",
+            "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES")) {
+      assertThat(env(operator, name)).as(name).contains("JOSDK_ALL_NAMESPACES");
+    }
+    assertThat(
+            volume(deployment, "images")
+                .orElseThrow()
+                .at("/persistentVolumeClaim/claimName")
+                .asText())
+        .isEqualTo("chrootbooter-images");
+    assertThat(mount(operator, "images").orElseThrow().path("mountPath").asText())
+        .isEqualTo("/var/lib/chrootbooter/images");
+    JsonNode bootstrap = mount(operator, "bootstrap").orElseThrow();
+    assertThat(bootstrap.path("mountPath").asText()).isEqualTo("/var/lib/chrootbooter/bootstrap");
+    assertThat(bootstrap.path("readOnly").asBoolean()).isTrue();
+    assertThat(volume(deployment, "tls")).isEmpty();
+    assertThat(operator.path("ports")).hasSize(1);
+  }
+
+  @Test
+  void readWriteOnceStoreKeepsTheReplicasOnOneNode() {
+    JsonNode affinity = defaults.one("Deployment", FULLNAME).at("/spec/template/spec/affinity");
+
+    JsonNode term = affinity.at("/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/0");
+    assertThat(term.path("topologyKey").asText()).isEqualTo("kubernetes.io/hostname");
+    assertThat(term.at("/labelSelector/matchLabels/app.kubernetes.io~1name").asText())
+        .isEqualTo("chrootbooter-operator");
+    assertThat(affinity.has("podAntiAffinity")).isFalse();
+  }
+
+  @Test
+  void serviceServesHttpToTheOperatorPods() {
+    JsonNode service = defaults.one("Service", FULLNAME);
+    JsonNode podLabels = defaults.one("Deployment", FULLNAME).at("/spec/template/metadata/labels");
+
+    assertThat(service.at("/spec/ports")).hasSize(1);
+    assertThat(service.at("/spec/ports/0/port").asInt()).isEqualTo(8080);
+    assertThat(service.at("/spec/ports/0/targetPort").asText()).isEqualTo("http");
+    service
+        .at("/spec/selector")
+        .fields()
+        .forEachRemaining(
+            e -> assertThat(podLabels.path(e.getKey()).asText()).isEqualTo(e.getValue().asText()));
+  }
+
+  @Test
+  void imageStoreClaimHasTheConfiguredSize() {
+    JsonNode pvc = defaults.one("PersistentVolumeClaim", "chrootbooter-images");
+
+    assertThat(pvc.at("/spec/resources/requests/storage").asText()).isEqualTo("50Gi");
+    assertThat(strings(pvc.at("/spec/accessModes"))).containsExactly("ReadWriteOnce");
+    assertThat(pvc.at("/spec/storageClassName").isMissingNode()).isTrue();
+    assertThat(pvc.at("/metadata/annotations/helm.sh~1resource-policy").asText()).isEqualTo("keep");
+  }
+
+  @Test
+  void pxeServerRunsOnTheHostNetworkOfLabelledNodes() {
+    JsonNode daemonSet = defaults.one("DaemonSet", FULLNAME + "-pxe");
+    JsonNode pod = daemonSet.at("/spec/template/spec");
+    JsonNode pxe = container(daemonSet, "pxe-server");
+
+    assertThat(pod.path("hostNetwork").asBoolean()).isTrue();
+    assertThat(pod.path("dnsPolicy").asText()).isEqualTo("ClusterFirstWithHostNet");
+    assertThat(pod.path("automountServiceAccountToken").asBoolean(true)).isFalse();
+    assertThat(Manifests.YAML.convertValue(pod.path("nodeSelector"), Map.class))
+        .isEqualTo(Map.of("chrootbooter.io/pxe", "true"));
+    assertThat(strings(pxe.path("args")))
+        .containsExactly("--operator", SERVICE_URL, "--interface", "eth0");
+    assertThat(strings(pxe.path("command")))
+        .containsExactly("java", "-jar", "/opt/chrootbooter/chrootbooter-pxe-server.jar");
+    JsonNode sc = pxe.path("securityContext");
+    assertThat(strings(sc.at("/capabilities/drop"))).containsExactly("ALL");
+    assertThat(strings(sc.at("/capabilities/add")))
+        .containsExactlyInAnyOrder("NET_BIND_SERVICE", "NET_RAW");
+    assertThat(sc.path("allowPrivilegeEscalation").isBoolean()).isTrue();
+    assertThat(sc.path("allowPrivilegeEscalation").asBoolean()).isFalse();
+    assertThat(sc.path("readOnlyRootFilesystem").asBoolean()).isTrue();
+    assertThat(sc.path("privileged").asBoolean(false)).isFalse();
+    assertThat(pxe.path("ports"))
+        .extracting(p -> p.path("containerPort").asInt() + "/" + p.path("protocol").asText())
+        .containsExactlyInAnyOrder("67/UDP", "4011/UDP", "69/UDP");
+  }
+
+  @Test
+  void watchNamespacesGiveRolesAndNothingClusterWide(@TempDir Path dir) {
+    Manifests m =
+        Manifests.render(
+            dir,
+            """
+            watchNamespaces: [lab, staging]
+            pxe:
+              enabled: false
+            """);
+
+    assertThat(m.all("ClusterRole")).isEmpty();
+    assertThat(m.all("ClusterRoleBinding")).isEmpty();
+    for (String ns : List.of("lab", "staging")) {
+      JsonNode role =
+          m.all("Role").stream()
+              .filter(r -> ns.equals(r.at("/metadata/namespace").asText()))
+              .findFirst()
+              .orElseThrow(() -> new AssertionError("no Role in " + ns + ":\n" + m.yaml()));
+      assertThat(permissions(role)).containsExactlyInAnyOrderElementsOf(WATCH_PERMISSIONS);
+      JsonNode binding =
+          m.all("RoleBinding").stream()
+              .filter(r -> ns.equals(r.at("/metadata/namespace").asText()))
+              .findFirst()
+              .orElseThrow();
+      assertThat(binding.at("/roleRef/kind").asText()).isEqualTo("Role");
+      assertThat(binding.at("/roleRef/name").asText())
+          .isEqualTo(role.at("/metadata/name").asText());
+      assertThat(binding.at("/subjects/0/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
+    }
+    // Secrets only in the operator's own namespace, only the token Secret readable.
+    for (JsonNode role : m.all("Role")) {
+      if (!role.toString().contains("secrets")) {
+        continue;
+      }
+      assertThat(role.at("/metadata/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
+      assertThat(permissions(role))
+          .filteredOn(p -> p.startsWith("core/secrets"))
+          .containsExactlyInAnyOrder(
+              "core/secrets/chrootbooter-machine-token:get", "core/secrets:create");
+    }
+    assertThat(m.all("Role")).hasSize(3);
+    assertThat(env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_NAMESPACES"))
+        .contains("lab,staging");
+    assertThat(
+            env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES"))
+        .contains("lab,staging");
+    assertThat(m.all("DaemonSet")).isEmpty();
+  }
+
+  @Test
+  void tlsSecretIsMountedAndServedOnHttps(@TempDir Path dir) {
+    Manifests m = Manifests.render(dir, "tls: {secretName: operator-tls}\n");
+    JsonNode deployment = m.one("Deployment", FULLNAME);
+    JsonNode operator = m.operatorContainer();
+
+    assertThat(volume(deployment, "tls").orElseThrow().at("/secret/secretName").asText())
+        .isEqualTo("operator-tls");
+    JsonNode tls = mount(operator, "tls").orElseThrow();
+    assertThat(tls.path("readOnly").asBoolean()).isTrue();
+    String dirPath = tls.path("mountPath").asText();
+    assertThat(env(operator, "QUARKUS_HTTP_SSL_CERTIFICATE_FILES")).contains(dirPath + "/tls.crt");
+    assertThat(env(operator, "QUARKUS_HTTP_SSL_CERTIFICATE_KEY_FILES"))
+        .contains(dirPath + "/tls.key");
+    assertThat(env(operator, "QUARKUS_HTTP_SSL_PORT")).contains("8443");
+    assertThat(operator.path("ports"))
+        .extracting(p -> p.path("name").asText() + ":" + p.path("containerPort").asInt())
+        .containsExactlyInAnyOrder("http:8080", "https:8443");
+    assertThat(m.one("Service", FULLNAME).at("/spec/ports"))
+        .extracting(p -> p.path("name").asText() + ":" + p.path("port").asInt())
+        .containsExactlyInAnyOrder("http:8080", "https:8443");
+    // Probes stay on plain HTTP, which iPXE needs anyway.
+    assertThat(operator.at("/readinessProbe/httpGet/port").asInt()).isEqualTo(8080);
+  }
+
+  @Test
+  void nonDefaultStoreScriptUrlAndImage(@TempDir Path dir) {
+    Manifests m =
+        Manifests.render(
+            dir,
+            """
+            publicUrl: http://10.0.0.10:8080
+            image: {repository: registry.lab/cb/operator, tag: "1.2.3"}
+            replicas: 3
+            store: {size: 200Gi, storageClass: fast-nvme, accessMode: ReadWriteMany}
+            ipxe:
+              unknownMachineScript: |
+                #!ipxe
+                echo Unknown machine ${mac}
+                exit
+            """);
+    JsonNode deployment = m.one("Deployment", FULLNAME);
+    JsonNode operator = m.operatorContainer();
+
+    assertThat(deployment.at("/spec/replicas").asInt()).isEqualTo(3);
+    assertThat(operator.path("image").asText()).isEqualTo("registry.lab/cb/operator:1.2.3");
+    assertThat(env(operator, "CB_PUBLIC_URL")).contains("http://10.0.0.10:8080");
+
+    JsonNode pvc = m.one("PersistentVolumeClaim", "chrootbooter-images");
+    assertThat(pvc.at("/spec/resources/requests/storage").asText()).isEqualTo("200Gi");
+    assertThat(pvc.at("/spec/storageClassName").asText()).isEqualTo("fast-nvme");
+    assertThat(strings(pvc.at("/spec/accessModes"))).containsExactly("ReadWriteMany");
+    JsonNode affinity = deployment.at("/spec/template/spec/affinity");
+    assertThat(affinity.has("podAffinity")).isFalse();
+    assertThat(affinity.at("/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution"))
+        .hasSize(1);
+
+    JsonNode configMap = m.one("ConfigMap", FULLNAME + "-ipxe");
+    String script = configMap.at("/data/unknown-machine.ipxe").asText();
+    assertThat(script).isEqualTo("#!ipxe\necho Unknown machine ${mac}\nexit\n");
+    assertThat(volume(deployment, "ipxe").orElseThrow().at("/configMap/name").asText())
+        .isEqualTo(FULLNAME + "-ipxe");
+    String mountPath = mount(operator, "ipxe").orElseThrow().path("mountPath").asText();
+    assertThat(env(operator, "CB_IPXE_UNKNOWN_MACHINE_SCRIPT"))
+        .contains(mountPath + "/unknown-machine.ipxe");
+    // A changed script rolls the pods: the operator reads the file at start.
+    assertThat(deployment.at("/spec/template/metadata/annotations/checksum~1ipxe").asText())
+        .hasSize(64);
+
+    // The pxe-server chains machines to the public URL, not to the cluster-internal Service.
+    assertThat(strings(container(m.one("DaemonSet", FULLNAME + "-pxe"), "pxe-server").path("args")))
+        .containsSequence("--operator", "http://10.0.0.10:8080");
+  }
+
+  @Test
+  void pxeServerSettings(@TempDir Path dir) {
+    Manifests m =
+        Manifests.render(
+            dir,
+            """
+            publicUrl: http://10.0.0.10:8080
+            pxe:
+              interface: br-pxe
+              operatorUrl: http://boot.lab.internal:8080/
+              defaultScript: http://boot.lab.internal:8080/unknown.ipxe
+              nodeSelector: {rack: r1, chrootbooter.io/pxe: "yes"}
+            store: {existingClaim: shared-images}
+            bootstrap:
+              volume: {persistentVolumeClaim: {claimName: bootstrap-files}}
+            """);
+    JsonNode daemonSet = m.one("DaemonSet", FULLNAME + "-pxe");
+
+    assertThat(strings(container(daemonSet, "pxe-server").path("args")))
+        .containsExactly(
+            "--operator",
+            "http://boot.lab.internal:8080",
+            "--interface",
+            "br-pxe",
+            "--default-script",
+            "http://boot.lab.internal:8080/unknown.ipxe");
+    assertThat(
+            Manifests.YAML.convertValue(
+                daemonSet.at("/spec/template/spec/nodeSelector"), Map.class))
+        .isEqualTo(Map.of("rack", "r1", "chrootbooter.io/pxe", "yes"));
+    JsonNode deployment = m.one("Deployment", FULLNAME);
+    assertThat(m.all("PersistentVolumeClaim")).isEmpty();
+    assertThat(
+            volume(deployment, "images")
+                .orElseThrow()
+                .at("/persistentVolumeClaim/claimName")
+                .asText())
+        .isEqualTo("shared-images");
+    assertThat(
+            volume(deployment, "bootstrap")
+                .orElseThrow()
+                .at("/persistentVolumeClaim/claimName")
+                .asText())
+        .isEqualTo("bootstrap-files");
+  }
+
+  @Test
+  void bootstrapImageIsCopiedByALockedDownInitContainer(@TempDir Path dir) {
+    Manifests m =
+        Manifests.render(dir, "bootstrap: {image: {repository: registry.lab/cb/bootstrap}}\n");
+    JsonNode deployment = m.one("Deployment", FULLNAME);
+    JsonNode init = deployment.at("/spec/template/spec/initContainers/0");
+
+    assertThat(init.path("image").asText()).isEqualTo("registry.lab/cb/bootstrap:latest");
+    assertThat(init.at("/volumeMounts/0/name").asText()).isEqualTo("bootstrap");
+    assertThat(strings(init.at("/securityContext/capabilities/drop"))).containsExactly("ALL");
+    assertThat(init.at("/securityContext/readOnlyRootFilesystem").asBoolean()).isTrue();
+    assertThat(volume(deployment, "bootstrap").orElseThrow().has("emptyDir")).isTrue();
+    assertThat(
+            defaults
+                .one("Deployment", FULLNAME)
+                .at("/spec/template/spec/initContainers")
+                .isMissingNode())
+        .isTrue();
+  }
+}
