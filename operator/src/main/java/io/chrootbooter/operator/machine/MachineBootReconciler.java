@@ -114,7 +114,7 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
 
     Optional<Health> before =
         mb.getStatus() == null ? Optional.empty() : Health.of(mb.getStatus().conditions());
-    if (!before.equals(Optional.of(health))) {
+    if (isTransition(before, health)) {
       events.transition(mb, health);
     }
     UpdateControl<MachineBoot> control =
@@ -125,6 +125,17 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
       control.rescheduleAfter(DUPLICATE_RECHECK);
     }
     return control;
+  }
+
+  /**
+   * Whether to record an event: on every change of health, except a new machine's first step into
+   * Reconciling — ten thousand "waiting for the agent" events on a cold start tell nobody anything.
+   */
+  static boolean isTransition(Optional<Health> before, Health after) {
+    if (before.isEmpty()) {
+      return after.state() != Health.State.RECONCILING;
+    }
+    return !before.get().equals(after);
   }
 
   /** A fresh object holding only identity and status, so the patch touches nothing else. */
