@@ -25,6 +25,21 @@ public interface OperatorConfig {
   /** The image store. */
   Store store();
 
+  /** Leader election between replicas. */
+  LeaderElection leaderElection();
+
+  /**
+   * Leader election: with a lease name, replicas elect one leader through a Lease and only it
+   * reconciles; every replica serves HTTP. Active in the prod profile.
+   */
+  interface LeaderElection {
+    /** The Lease's name; absent: no leader election. */
+    Optional<String> leaseName();
+
+    /** The Lease's namespace. Default: the client's namespace. */
+    Optional<String> namespace();
+  }
+
   /** The bootstrap kernel and initramfs served to machines. */
   Bootstrap bootstrap();
 

@@ -42,7 +42,7 @@ public class MachineDirectory {
 
   void start(@Observes StartupEvent event) {
     SharedIndexInformer<MachineBoot> inf =
-        client.resources(MachineBoot.class).inAnyNamespace().runnableInformer(0);
+        watched(client.resources(MachineBoot.class)).runnableInformer(0);
     inf.addIndexers(
         Map.of(
             BY_MAC,
@@ -57,7 +57,7 @@ public class MachineDirectory {
                     : List.of(mb.getMetadata().getNamespace() + "/" + mb.getSpec().imageRef())));
     inf.addEventHandler(handler(this::machineChanged));
     SharedIndexInformer<BootImage> imageInformer =
-        client.resources(BootImage.class).inAnyNamespace().runnableInformer(0);
+        watched(client.resources(BootImage.class)).runnableInformer(0);
     imageInformer.addEventHandler(handler(this::imageChanged));
     inf.start();
     imageInformer.start();
@@ -69,6 +69,32 @@ public class MachineDirectory {
           .tag("phase", phase.name())
           .register(registry);
     }
+  }
+
+  /**
+   * The namespaces the operator watches, as the Operator SDK is told them ({@code
+   * quarkus.operator-sdk.namespaces}): all of them, or exactly one — with more, a Role per
+   * namespace would not allow a cluster-wide watch, so several are refused at start.
+   */
+  private <T extends io.fabric8.kubernetes.api.model.HasMetadata>
+      io.fabric8.kubernetes.client.dsl.Informable<T> watched(
+          io.fabric8.kubernetes.client.dsl.MixedOperation<T, ?, ?> resources) {
+    String namespaces =
+        org.eclipse.microprofile.config.ConfigProvider.getConfig()
+            .getOptionalValue("quarkus.operator-sdk.namespaces", String.class)
+            .orElse("JOSDK_ALL_NAMESPACES")
+            .trim();
+    if (namespaces.equals("JOSDK_ALL_NAMESPACES") || namespaces.isEmpty()) {
+      return resources.inAnyNamespace();
+    }
+    if (namespaces.equals("JOSDK_WATCH_CURRENT")) {
+      return resources.inNamespace(client.getNamespace());
+    }
+    if (namespaces.contains(",")) {
+      throw new IllegalStateException(
+          "quarkus.operator-sdk.namespaces=" + namespaces + ": watch all namespaces or one");
+    }
+    return resources.inNamespace(namespaces);
   }
 
   void stop(@Observes ShutdownEvent event) {
