@@ -1,0 +1,156 @@
+#!/bin/bash
+# Image pipeline benchmark (issue 3): the node agent against the shell tools doing the same job,
+# both downloading from the same nginx on 127.0.0.1.
+#
+#   download + SHA-256       agent `fetch`                vs curl | openssl dgst -sha256
+#   tar.gz into tmpfs        agent `unpack --format tar.gz` vs curl | tar -xz
+#   tar.zst into tmpfs       agent `unpack --format tar.zst` vs curl | tar --zstd -x
+#   squashfs verify + mount  agent `mount` (tmpfs overlay)  vs curl -o + sha256sum + mount -o loop
+#
+# Prints `RESULT <name> <seconds> s` for every timing and `SPEEDUP <name> <x.xx>` (reference time
+# divided by ours: > 1 means the agent is faster). Needs root, nginx-light, curl, openssl, zstd,
+# squashfs-tools, hyperfine, and the agent built: mvn -B -q -pl node-agent -am package -DskipTests
+#
+# Environment: BENCH_SIZE_MB (image size, default 700), BENCH_RUNS (default 3),
+# BENCH_JAVA (default java), BENCH_DIR (scratch parent, default /var/tmp).
+set -euo pipefail
+
+size_mb=${BENCH_SIZE_MB:-700}
+runs=${BENCH_RUNS:-3}
+java=${BENCH_JAVA:-java}
+here=$(cd "$(dirname "$0")/.." && pwd)
+jar="$here/node-agent/target/quarkus-app/quarkus-run.jar"
+[ "$(id -u)" = 0 ] || { echo "bench/download.sh: needs root (mounts, owners)" >&2; exit 2; }
+[ -f "$jar" ] || { echo "bench/download.sh: $jar missing; build with mvn -B -q -pl node-agent -am package -DskipTests" >&2; exit 2; }
+for tool in nginx curl openssl zstd gzip mksquashfs hyperfine python3; do
+  command -v "$tool" >/dev/null || { echo "bench/download.sh: $tool not installed" >&2; exit 2; }
+done
+
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/cb-bench.XXXXXX")
+nginx_pid=""
+cleanup() {
+  set +e
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+  # Innermost mounts first: overlay, then its tmpfs/squashfs lowers, then the scratch tmpfs.
+  if [ -d "$work" ]; then
+    grep -F " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount "$m"; done
+    rm -rf "$work"
+  fi
+}
+trap 'rc=$?; cleanup; exit $rc' EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "# $*" >&2; }
+
+# --- the image: real files from /usr, about $size_mb MiB ------------------------------------
+log "building a ${size_mb} MiB image from /usr files in $work"
+mkdir -p "$work/www" "$work/tree"
+find /usr/lib /usr/share /usr/bin -xdev -type f -printf '%s %p\n' > "$work/all-files" 2>/dev/null || true
+python3 -c '
+import sys
+limit = int(sys.argv[1]) << 20
+total = 0
+for line in sys.stdin:
+    size, path = line.rstrip("\n").split(" ", 1)
+    if "\\" in path or "\n" in path:
+        continue
+    total += int(size)
+    print(path.lstrip("/"))
+    if total >= limit:
+        break
+' "$size_mb" < "$work/all-files" > "$work/files"
+tar -C / --no-recursion -cf "$work/www/image.tar" -T "$work/files"
+tar -C "$work/tree" -xf "$work/www/image.tar"
+gzip -1 -c "$work/www/image.tar" > "$work/www/image.tar.gz"
+zstd -q -T0 -3 -c "$work/www/image.tar" > "$work/www/image.tar.zst"
+mksquashfs "$work/tree" "$work/www/image.squashfs" -quiet -noappend -comp lz4 >/dev/null
+rm -rf "$work/tree"
+for f in image.tar image.tar.gz image.tar.zst image.squashfs; do
+  sha=$(openssl dgst -sha256 -r "$work/www/$f" | cut -d' ' -f1)
+  eval "sha_${f//./_}=$sha"
+  log "$f: $(stat -c %s "$work/www/$f") bytes, sha256 $sha"
+done
+
+# --- nginx on loopback ------------------------------------------------------------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+user root;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  types { }
+  default_type application/octet-stream;
+  client_body_temp_path $work/nginx-tmp;
+  proxy_temp_path $work/nginx-tmp;
+  fastcgi_temp_path $work/nginx-tmp;
+  uwsgi_temp_path $work/nginx-tmp;
+  scgi_temp_path $work/nginx-tmp;
+  server {
+    listen 127.0.0.1:$port;
+    root $work/www;
+  }
+}
+CONF
+mkdir -p "$work/nginx-tmp"
+nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
+nginx_pid=$!
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/image.tar" -r 0-0 && break; sleep 0.1; done
+url="http://127.0.0.1:$port"
+# Warm the page cache so both sides read the image from RAM.
+cat "$work"/www/* > /dev/null
+
+# --- scratch tmpfs for extraction and squashfs files ------------------------------------------
+mkdir -p "$work/ram"
+mount -t tmpfs -o size=$(( size_mb * 5 ))m cb-bench "$work/ram"
+# With the AppCDS archive the build makes (quarkus.package.jar.appcds.enabled), as the agent
+# runs; the archive records the class path relative to the quarkus-app directory.
+app=$(dirname "$jar")
+agent="$java -jar $jar"
+[ -f "$app/app-cds.jsa" ] && agent="cd $app && $java -XX:SharedArchiveFile=app-cds.jsa -Xshare:auto -jar quarkus-run.jar"
+
+# bench NAME OURS REFERENCE PREPARE: hyperfine both, print RESULT and SPEEDUP lines.
+bench() {
+  local name=$1 ours=$2 ref=$3 prepare=$4
+  hyperfine --style none --runs "$runs" --warmup 1 --prepare "$prepare" \
+    --export-json "$work/$name.json" -n ours "$ours" -n reference "$ref" >&2
+  python3 - "$work/$name.json" "$name" <<'PY'
+import json, sys
+results = {r["command"]: r["mean"] for r in json.load(open(sys.argv[1]))["results"]}
+name = sys.argv[2]
+print(f"RESULT {name}_ours {results['ours']:.3f} s")
+print(f"RESULT {name}_reference {results['reference']:.3f} s")
+print(f"SPEEDUP {name} {results['reference'] / results['ours']:.2f}")
+PY
+}
+
+out="$work/ram/out"
+# Undo one run: the overlay first, then what is below it. Not-mounted paths are fine.
+reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/work/lower $work/ram/work/rw $work/ram/root.cb/lower $work/ram/root.cb/rw; do umount -q \$m 2>/dev/null || true; done; rm -rf $out $work/ram/img $work/ram/root $work/ram/root.cb $work/ram/work"
+
+bench download_sha256_vs_curl \
+  "$agent fetch --sha256 $sha_image_tar $url/image.tar" \
+  "curl -sf $url/image.tar | openssl dgst -sha256" \
+  "$reset"
+
+bench targz_vs_curl_tar \
+  "$agent unpack --format tar.gz --sha256 $sha_image_tar_gz --into $out $url/image.tar.gz" \
+  "mkdir -p $out && curl -sf $url/image.tar.gz | tar -xz -C $out" \
+  "$reset"
+
+bench tarzst_vs_curl_tar \
+  "$agent unpack --format tar.zst --sha256 $sha_image_tar_zst --into $out $url/image.tar.zst" \
+  "mkdir -p $out && curl -sf $url/image.tar.zst | tar --zstd -x -C $out" \
+  "$reset"
+
+# The reference mounts squashfs + tmpfs + overlay like the agent's default (overlay: tmpfs).
+bench squashfs_vs_curl_mount \
+  "$agent mount --sha256 $sha_image_squashfs --overlay tmpfs --cache $work/ram/img --into $work/ram/root $url/image.squashfs" \
+  "curl -sf -o $work/ram/img $url/image.squashfs && sha256sum $work/ram/img >/dev/null && mkdir -p $work/ram/work/lower $work/ram/work/rw $work/ram/root && mount -o loop,ro -t squashfs $work/ram/img $work/ram/work/lower && mount -t tmpfs cb-upper $work/ram/work/rw && mkdir $work/ram/work/rw/upper $work/ram/work/rw/work && mount -t overlay overlay -o lowerdir=$work/ram/work/lower,upperdir=$work/ram/work/rw/upper,workdir=$work/ram/work/rw/work $work/ram/root" \
+  "$reset"
+eval "$reset"

@@ -1,0 +1,272 @@
+package io.chrootbooter.agent.fetch;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.net.HttpURLConnection;
+import java.net.SocketTimeoutException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.random.RandomGenerator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.jboss.logging.Logger;
+
+/**
+ * An image over HTTP(S) that survives dropped, truncated and stalled connections: it resumes where
+ * it stopped with {@code Range: bytes=N-} and {@code If-Range} (RFC 9110 §14.2, §13.1.5), so a
+ * changed image is never spliced onto the old bytes, after an exponential, jittered delay ({@link
+ * RetryPolicy}).
+ *
+ * <p>Why {@link HttpURLConnection} and not {@code java.net.http.HttpClient}: on this workload (one
+ * large body, read sequentially) the blocking connection reads straight from the socket into the
+ * caller's buffer, while HttpClient hands 16 KiB buffers between threads; measured on loopback with
+ * nginx, 735 MB + SHA-256 took 1.6 s against 5.7 s. It also has the read timeout that detects a
+ * stalled connection.
+ */
+final class HttpImageStream extends ImageStream {
+  private static final Logger LOG = Logger.getLogger(HttpImageStream.class);
+  private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
+
+  /**
+   * Reads wait at most this long before checking for cancellation: a read blocked in {@link
+   * HttpURLConnection} cannot be interrupted from another thread (its {@code disconnect()} waits
+   * for the read's lock), so the reading thread polls.
+   */
+  private static final Duration POLL = Duration.ofMillis(500);
+
+  private final URI uri;
+  private long lastData = System.nanoTime();
+  private final RandomGenerator random = RandomGenerator.getDefault();
+  private volatile HttpURLConnection connection;
+  private InputStream body;
+  private long total = -1;
+  private String validator;
+  private long position;
+  private int failures;
+  private long positionAtLastFailure = -1;
+
+  private HttpImageStream(URI uri, FetchOptions options) {
+    super(uri.toString(), options);
+    this.uri = uri;
+  }
+
+  static HttpImageStream open(URI uri, FetchOptions options) throws IOException {
+    HttpImageStream stream = new HttpImageStream(uri, options);
+    stream.connectWithRetries(null);
+    return stream;
+  }
+
+  @Override
+  public long contentLength() {
+    return total;
+  }
+
+  @Override
+  protected int fill(byte[] b, int off, int len) throws IOException {
+    while (true) {
+      if (total >= 0 && position >= total) {
+        return -1;
+      }
+      IOException cause;
+      try {
+        int n = body.read(b, off, len);
+        checkCancelled();
+        if (n > 0) {
+          position += n;
+          lastData = System.nanoTime();
+          return n;
+        }
+        if (total < 0) {
+          return -1;
+        }
+        cause = new IOException("connection closed at byte " + position + " of " + total);
+      } catch (SocketTimeoutException e) {
+        checkCancelled();
+        if (System.nanoTime() - lastData < options().retry().stallTimeout().toNanos()) {
+          continue; // only a poll for cancellation: the socket is still good
+        }
+        cause =
+            new IOException(
+                "no data for "
+                    + options().retry().stallTimeout().toMillis()
+                    + " ms at byte "
+                    + position,
+                e);
+      } catch (DownloadCancelledException e) {
+        throw e;
+      } catch (IOException e) {
+        checkCancelled();
+        cause = new IOException("connection failed at byte " + position + ": " + describe(e), e);
+      }
+      connectWithRetries(cause);
+    }
+  }
+
+  private void checkCancelled() throws DownloadCancelledException {
+    if (options().cancel().isCancelled()) {
+      throw new DownloadCancelledException(uri.toString(), position);
+    }
+  }
+
+  /**
+   * (Re)connects at {@link #position}; {@code cause} is why the previous connection ended, or
+   * {@code null} for the first request.
+   */
+  private void connectWithRetries(IOException cause) throws IOException {
+    disconnect();
+    IOException last = cause;
+    while (true) {
+      if (last != null) {
+        if (position > positionAtLastFailure) {
+          failures = 0; // progress since the last failure: a fresh budget
+        }
+        positionAtLastFailure = position;
+        failures++;
+        if (failures >= options().retry().attempts()) {
+          throw new IOException(
+              "GET "
+                  + uri
+                  + " failed "
+                  + failures
+                  + " times in a row at byte "
+                  + position
+                  + (total >= 0 ? " of " + total : "")
+                  + "; last error: "
+                  + describe(last),
+              last);
+        }
+        Duration delay = options().retry().delay(failures, random);
+        LOG.debugf("GET %s: %s; retry %d in %s", uri, describe(last), failures, delay);
+        try {
+          if (options().cancel().await(delay)) {
+            throw new DownloadCancelledException(uri.toString(), position);
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new InterruptedIOException("interrupted while waiting to retry " + uri);
+        }
+      }
+      try {
+        connect();
+        return;
+      } catch (NotRetryableException | DownloadCancelledException e) {
+        throw e;
+      } catch (IOException e) {
+        checkCancelled();
+        last = e;
+      }
+    }
+  }
+
+  /** The message, or the exception type when there is none (ConnectException has none). */
+  private static String describe(IOException e) {
+    return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+  }
+
+  private void connect() throws IOException {
+    long started = System.nanoTime();
+    while (true) {
+      checkCancelled();
+      HttpURLConnection c = newConnection();
+      connection = c;
+      try {
+        int status = c.getResponseCode();
+        lastData = System.nanoTime();
+        handleResponse(c, status);
+        return;
+      } catch (SocketTimeoutException e) {
+        // Only a poll for cancellation; the server gets the stall timeout to answer.
+        c.disconnect();
+        checkCancelled();
+        if (System.nanoTime() - started >= options().retry().stallTimeout().toNanos()) {
+          throw new IOException(
+              "no answer for " + options().retry().stallTimeout().toMillis() + " ms", e);
+        }
+      }
+    }
+  }
+
+  private HttpURLConnection newConnection() throws IOException {
+    HttpURLConnection c = (HttpURLConnection) uri.toURL().openConnection();
+    int stall = (int) Math.min(Integer.MAX_VALUE, options().retry().stallTimeout().toMillis());
+    c.setConnectTimeout(stall);
+    // The JDK applies the read timeout at connect, for headers and body alike.
+    c.setReadTimeout((int) Math.min(stall, POLL.toMillis()));
+    c.setUseCaches(false);
+    if (position > 0) {
+      c.setRequestProperty("Range", "bytes=" + position + "-");
+      if (validator != null) {
+        c.setRequestProperty("If-Range", validator);
+      }
+    }
+    return c;
+  }
+
+  private void handleResponse(HttpURLConnection c, int status) throws IOException {
+    if (status == 200) {
+      String etag = c.getHeaderField("ETag");
+      String newValidator =
+          etag != null && !etag.startsWith("W/") ? etag : c.getHeaderField("Last-Modified");
+      body = c.getInputStream();
+      if (position > 0) {
+        if (validator != null && !validator.equals(newValidator)) {
+          disconnect();
+          throw new NotRetryableException(
+              uri
+                  + " changed during the download (validator "
+                  + validator
+                  + " is now "
+                  + newValidator
+                  + "); cannot resume at byte "
+                  + position);
+        }
+        // The server ignored Range: skip what we already have.
+        body.skipNBytes(position);
+      }
+      validator = newValidator;
+      total = c.getContentLengthLong();
+    } else if (status == 206) {
+      String range = c.getHeaderField("Content-Range");
+      Matcher m = CONTENT_RANGE.matcher(range == null ? "" : range);
+      if (!m.matches() || Long.parseLong(m.group(1)) != position) {
+        disconnect();
+        throw new NotRetryableException(
+            uri + " answered Range bytes=" + position + "- with Content-Range \"" + range + "\"");
+      }
+      if (!m.group(3).equals("*")) {
+        total = Long.parseLong(m.group(3));
+      }
+      body = c.getInputStream();
+    } else {
+      disconnect();
+      String message = "GET " + uri + ": HTTP " + status;
+      if (status >= 500 || status == 408 || status == 429) {
+        throw new IOException(message);
+      }
+      throw new NotRetryableException(message + "; not retried");
+    }
+  }
+
+  /** Closes the connection; called from the reading thread. */
+  private void disconnect() {
+    HttpURLConnection c = connection;
+    if (c != null) {
+      c.disconnect();
+    }
+  }
+
+  @Override
+  public void close() {
+    disconnect();
+  }
+
+  /** A failure no retry can fix (404, changed image). */
+  private static final class NotRetryableException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    NotRetryableException(String message) {
+      super(message);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+package io.chrootbooter.agent.unpack;
+
+import com.github.luben.zstd.ZstdInputStream;
+import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.fetch.ReadAheadInputStream;
+import io.chrootbooter.agent.fetch.SpaceCheck;
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.zip.GZIPInputStream;
+import org.tukaani.xz.XZInputStream;
+
+/**
+ * Extracts a tar image into a staging root <em>while</em> it downloads (no intermediate file), then
+ * checks its digest; on any failure — refused entry, corrupt data, wrong digest, cancellation — the
+ * whole tree is removed, so a bad image is never pivoted into.
+ *
+ * <p>Three threads overlap: download + SHA-256, decompression, and tar parsing + writes.
+ */
+public final class ImageUnpacker {
+  private static final int CHUNK = 256 * 1024;
+
+  private final TarExtractor extractor;
+
+  public ImageUnpacker(Syscalls syscalls) {
+    this.extractor = new TarExtractor(syscalls);
+  }
+
+  /**
+   * What was unpacked.
+   *
+   * @param format the format found in the image (equal to the declared one)
+   * @param sha256 the image's digest, lowercase hex
+   * @param imageBytes the size of the image as downloaded
+   * @param tree what the extraction wrote
+   */
+  public record Result(
+      ImageFormat format, String sha256, long imageBytes, TarExtractor.Stats tree) {}
+
+  /**
+   * Unpacks {@code image} into {@code into}, which must be absent or an empty directory.
+   *
+   * @param declared the format the spec declares; the image's magic bytes must agree
+   * @param sha256 the expected digest (lowercase hex), or empty to only compute it
+   */
+  public Result unpack(ImageStream image, ImageFormat declared, Optional<String> sha256, Path into)
+      throws IOException {
+    if (!declared.isTar()) {
+      throw new IllegalArgumentException(
+          "format "
+              + declared
+              + " is not a tar format; squashfs images are mounted, see SquashfsImage");
+    }
+    boolean created = prepare(into);
+    boolean ok = false;
+    InputStream raw = new ReadAheadInputStream(image, "cb-download", CHUNK, 64);
+    InputStream tar = raw;
+    try {
+      SpaceCheck.requireRoom(image.contentLength(), into);
+      BufferedInputStream head = new BufferedInputStream(raw, CHUNK);
+      ImageFormat found = sniff(head, image.source());
+      if (found != declared) {
+        throw new IOException(
+            image.source() + " is a " + found + " image; the declared format is " + declared);
+      }
+      tar = decompressed(head, found);
+      TarExtractor.Stats stats = extractor.extract(tar, into);
+      // Trailing blocks after the end-of-archive marker are part of the image and its digest.
+      tar.transferTo(OutputStream.nullOutputStream());
+      head.transferTo(OutputStream.nullOutputStream());
+      String digest = sha256.isPresent() ? image.verify(sha256.get()) : image.sha256();
+      ok = true;
+      return new Result(found, digest, image.bytes(), stats);
+    } finally {
+      try {
+        tar.close(); // closes the whole chain and stops its threads
+      } finally {
+        if (!ok) {
+          Trees.deleteContents(into);
+          if (created) {
+            Files.deleteIfExists(into);
+          }
+        }
+      }
+    }
+  }
+
+  /** Reads the first bytes and names the format; the stream is reset to its start. */
+  static ImageFormat sniff(BufferedInputStream in, String source) throws IOException {
+    in.mark(ImageFormat.SNIFF_BYTES);
+    byte[] headBytes = in.readNBytes(ImageFormat.SNIFF_BYTES);
+    in.reset();
+    ImageFormat found = ImageFormat.sniff(headBytes, headBytes.length);
+    if (found == null) {
+      throw new IOException(
+          source
+              + " is not a tar, tar.gz, tar.xz, tar.zst or squashfs image ("
+              + ImageFormat.describe(headBytes, headBytes.length)
+              + ")");
+    }
+    return found;
+  }
+
+  /** The decompressor, on its own thread, for {@code format}. */
+  private static InputStream decompressed(InputStream in, ImageFormat format) throws IOException {
+    InputStream plain =
+        switch (format) {
+          case TAR -> in;
+          case TAR_GZ -> new GZIPInputStream(in, CHUNK);
+          case TAR_XZ -> new XZInputStream(in);
+          case TAR_ZST -> new ZstdInputStream(in);
+          case SQUASHFS -> throw new IllegalStateException("squashfs is not a tar format");
+        };
+    return format == ImageFormat.TAR
+        ? plain
+        : new ReadAheadInputStream(plain, "cb-decompress-" + format, CHUNK, 16);
+  }
+
+  private static boolean prepare(Path into) throws IOException {
+    if (Files.isSymbolicLink(into)) {
+      throw new IOException(into + " is a symlink; unpack needs an empty or absent directory");
+    }
+    if (Files.isDirectory(into)) {
+      try (var children = Files.list(into)) {
+        if (children.findAny().isPresent()) {
+          throw new IOException(into + " is not empty; unpack needs an empty or absent directory");
+        }
+      }
+      return false;
+    }
+    if (Files.exists(into)) {
+      throw new IOException(
+          into + " is not a directory; unpack needs an empty or absent directory");
+    }
+    Files.createDirectories(into);
+    return true;
+  }
+}

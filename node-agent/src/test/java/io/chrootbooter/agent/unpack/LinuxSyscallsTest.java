@@ -1,0 +1,38 @@
+package io.chrootbooter.agent.unpack;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LinuxSyscallsTest {
+  @TempDir Path temp;
+  private final Syscalls syscalls = new LinuxSyscalls();
+
+  @Test
+  void errorsNameTheCallItsArgumentsAndTheErrno() {
+    Path missing = temp.resolve("missing/null");
+
+    assertThatThrownBy(() -> syscalls.mknod(missing, 020666, 1, 3))
+        .isInstanceOf(SyscallException.class)
+        .hasMessage("mknod(\"" + missing + "\", 020666, 0x103): ENOENT");
+    assertThatThrownBy(() -> syscalls.lchown(missing, 1, 2))
+        .hasMessage("lchown(\"" + missing + "\", 1, 2): ENOENT");
+    assertThatThrownBy(() -> syscalls.lsetxattr(temp, "bogus.name", new byte[] {1}))
+        .hasMessage("lsetxattr(\"" + temp + "\", \"bogus.name\", <1 bytes>): EOPNOTSUPP");
+    assertThatThrownBy(() -> syscalls.lutimes(missing, Instant.EPOCH, Instant.EPOCH))
+        .hasMessageStartingWith("utimensat(AT_FDCWD, \"" + missing + "\"")
+        .hasMessageEndingWith("AT_SYMLINK_NOFOLLOW): ENOENT");
+  }
+
+  @Test
+  void makedevMatchesGlibc() {
+    assertThat(LinuxSyscalls.makedev(1, 3)).isEqualTo(0x103);
+    assertThat(LinuxSyscalls.makedev(259, 65536)).isEqualTo(0x10010300L);
+    assertThat(Errno.name(1)).isEqualTo("EPERM");
+    assertThat(Errno.name(4000)).isEqualTo("errno 4000");
+  }
+}
