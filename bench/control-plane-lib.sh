@@ -5,6 +5,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d /tmp/cb-bench.XXXXXX)
+chmod 755 "$WORK"   # nginx's workers run as an unprivileged user and read from here
 PIDS=()
 
 cleanup() {
@@ -18,7 +19,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+note() { echo "# $(date +%T) $*" >&2; }
+
 build() {
+  note "building the operator and the embedded API server"
   (cd "$ROOT" && mvn -B -q -pl operator,e2e -am package -DskipTests >"$WORK/build.log" 2>&1) || {
     cat "$WORK/build.log"; exit 1; }
   (cd "$ROOT" && mvn -B -q -pl e2e dependency:build-classpath -Dmdep.outputFile="$WORK/e2e.classpath" >>"$WORK/build.log" 2>&1)
@@ -26,6 +30,7 @@ build() {
 
 # start_apiserver: sets API_URL and KUBECONFIG_FILE.
 start_apiserver() {
+  note "starting the embedded API server"
   local port; port=$(free_port)
   KUBECONFIG_FILE="$WORK/kubeconfig"
   java -cp "$ROOT/e2e/target/classes:$(cat "$WORK/e2e.classpath")" \
@@ -39,6 +44,7 @@ start_apiserver() {
 
 # create_machineboots N: one BootImage and N MachineBoots in namespace bench.
 create_machineboots() {
+  note "creating $1 MachineBoots"
   python3 - "$API_URL" "$1" <<'PY'
 import http.client, json, sys, urllib.parse
 url, n = urllib.parse.urlparse(sys.argv[1]), int(sys.argv[2])
@@ -68,6 +74,7 @@ count_reconciled() {
 
 # start_operator: sets OPERATOR_URL.
 start_operator() {
+  note "starting the operator"
   local port; port=$(free_port)
   java -Dquarkus.http.port="$port" \
     -Dquarkus.kubernetes-client.api-server-url="$API_URL" \

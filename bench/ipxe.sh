@@ -12,8 +12,15 @@ start_apiserver
 create_machineboots "$N"
 start_operator
 wait_operator_http
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "$OPERATOR_URL/boot/52:54:00:00:00:00.ipxe")" = 200 ]; do sleep 0.5; done
+deadline=$((SECONDS + 600))
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "$OPERATOR_URL/boot/52:54:00:00:00:00.ipxe")" = 200 ]; do
+  if [ $SECONDS -gt $deadline ]; then
+    echo "the operator did not serve a script within 600 s:"; tail -40 "$WORK/operator.log"; exit 1
+  fi
+  sleep 0.5
+done
 curl -sf "$OPERATOR_URL/boot/52:54:00:00:00:00.ipxe" >"$WORK/script.ipxe"
+note "the operator serves scripts; measuring"
 
 cat >"$WORK/rotate.lua" <<LUA
 counter = 0
@@ -44,7 +51,8 @@ http {
 CONF
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 PIDS+=($!)
-until curl -sf "http://127.0.0.1:$nginx_port/boot/x.ipxe" >/dev/null; do sleep 0.1; done
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/boot/x.ipxe" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$nginx_port/boot/x.ipxe" >/dev/null || { echo "nginx does not serve the script:"; cat "$WORK/nginx/logs/error.log"; exit 1; }
 
 # Warm the operator's JIT before measuring.
 wrk -t2 -c"$CONNECTIONS" -d5s -s "$WORK/rotate.lua" "$OPERATOR_URL" >/dev/null

@@ -85,7 +85,9 @@ public class Transfers {
             .withJitter(0.25)
             .withMaxAttempts(attempts)
             .onRetry(
-                e -> LOG.infof("Retrying a download after: %s", e.getLastException().getMessage()))
+                e ->
+                    LOG.infof(
+                        "Retrying a download after: %s", String.valueOf(e.getLastException())))
             .build();
     this.bytes =
         Counter.builder("chrootbooter.store.download.bytes")
