@@ -20,7 +20,14 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "$OPERATOR_URL/boot/52:54:00:0
   sleep 0.5
 done
 curl -sf "$OPERATOR_URL/boot/52:54:00:00:00:00.ipxe" >"$WORK/script.ipxe"
-note "the operator serves scripts; measuring"
+note "the operator serves scripts; waiting for the $N MachineBoots to be reconciled"
+# Measure the steady state, not the cold-start reconcile (bench/reconcile.sh measures that).
+deadline=$((SECONDS + 900))
+until [ "$(count_reconciled || echo 0)" -ge "$N" ]; do
+  [ $SECONDS -gt $deadline ] && { echo "not all $N reconciled within 900 s"; exit 1; }
+  sleep 2
+done
+note "measuring"
 
 cat >"$WORK/rotate.lua" <<LUA
 counter = 0

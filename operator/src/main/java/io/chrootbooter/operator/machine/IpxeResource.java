@@ -3,6 +3,7 @@ package io.chrootbooter.operator.machine;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.token.MachineTokens;
+import io.smallrye.common.annotation.NonBlocking;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
@@ -31,6 +32,7 @@ public class IpxeResource {
   private final MachineTokens tokens;
   private final OperatorConfig config;
   private final List<String> consoleArgs;
+  private final Optional<String> unknownScript;
 
   IpxeResource(MachineDirectory directory, MachineTokens tokens, OperatorConfig config) {
     this.directory = directory;
@@ -40,10 +42,14 @@ public class IpxeResource {
         Arrays.stream(config.ipxe().console().trim().split("\\s+"))
             .filter(s -> !s.isEmpty())
             .toList();
+    // Read once at start: the event loop must not touch the disk.
+    this.unknownScript = config.ipxe().unknownMachineScript().map(IpxeResource::read);
   }
 
+  /** Runs on the event loop: everything it reads is in memory. */
   @GET
   @Path("/{file}")
+  @NonBlocking
   public Response script(@PathParam("file") String file, @Context UriInfo uri) {
     if (!file.endsWith(".ipxe")) {
       return text(
@@ -56,15 +62,13 @@ public class IpxeResource {
           Response.Status.BAD_REQUEST,
           "not a MAC address; use 52:54:00:12:34:56, 52-54-00-12-34-56 or 525400123456\n");
     }
-    if (!directory.synced()) {
+    if (!directory.synced() || !tokens.ready()) {
       return text(Response.Status.SERVICE_UNAVAILABLE, "the operator is starting\n");
     }
     Optional<MachineBoot> machine = directory.byMac(mac.get());
     if (machine.isEmpty()) {
-      return config
-          .ipxe()
-          .unknownMachineScript()
-          .map(path -> text(Response.Status.OK, read(path)))
+      return unknownScript
+          .map(script -> text(Response.Status.OK, script))
           .orElseGet(() -> text(Response.Status.NOT_FOUND, IpxeScript.unknown(mac.get())));
     }
     MachineBoot mb = machine.get();

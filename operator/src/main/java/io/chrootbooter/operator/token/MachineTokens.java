@@ -5,11 +5,13 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.quarkus.runtime.StartupEvent;
+import io.vertx.core.Vertx;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import java.net.HttpURLConnection;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Base64;
 import java.util.Map;
 import java.util.Optional;
@@ -35,8 +37,6 @@ public class MachineTokens {
   /** Tokens issued with the current keys, to tell another machine's token from a forged one. */
   private final Map<String, String> issued = new java.util.concurrent.ConcurrentHashMap<>();
 
-  private volatile Instant loadedAt = Instant.MIN;
-
   MachineTokens(KubernetesClient client, OperatorConfig config) {
     this.client = client;
     this.config = config;
@@ -59,21 +59,55 @@ public class MachineTokens {
     return keys().verify(mac, token);
   }
 
+  /** Whether the key has been read: tokens can be issued and checked without an API call. */
+  public boolean ready() {
+    return keys != null;
+  }
+
+  /**
+   * Reads the key at start and then every {@link #REFRESH} on a worker thread, so issuing and
+   * checking tokens never waits for the API server.
+   */
+  void start(@Observes StartupEvent event, Vertx vertx) {
+    vertx.setPeriodic(
+        1,
+        REFRESH.toMillis(),
+        id ->
+            vertx.executeBlocking(
+                () -> {
+                  refresh();
+                  return null;
+                },
+                false));
+  }
+
   private TokenKeys keys() {
-    Instant now = Instant.now();
-    if (keys == null || now.isAfter(loadedAt.plus(REFRESH))) {
+    TokenKeys current = keys;
+    if (current == null) {
       synchronized (this) {
-        if (keys == null || now.isAfter(loadedAt.plus(REFRESH))) {
-          TokenKeys loaded = loadOrCreate();
-          if (keys != null && !java.util.Arrays.equals(keys.current(), loaded.current())) {
-            issued.clear();
-          }
-          keys = loaded;
-          loadedAt = now;
+        if (keys == null) {
+          refresh();
         }
+        return keys;
       }
     }
-    return keys;
+    return current;
+  }
+
+  private synchronized void refresh() {
+    try {
+      TokenKeys loaded = loadOrCreate();
+      if (keys != null && !java.util.Arrays.equals(keys.current(), loaded.current())) {
+        issued.clear();
+      }
+      keys = loaded;
+    } catch (KubernetesClientException e) {
+      if (keys == null) {
+        throw e;
+      }
+      LOG.warnf(
+          "Could not re-read the machine token key; keeping the last one: %s", e.getMessage());
+    }
   }
 
   private TokenKeys loadOrCreate() {
