@@ -1,6 +1,7 @@
 package io.chrootbooter.agent;
 
 import io.chrootbooter.agent.fetch.FetchCommand;
+import io.chrootbooter.agent.pivot.ReturnCheckCommand;
 import io.chrootbooter.agent.unpack.MountCommand;
 import io.chrootbooter.agent.unpack.UnpackCommand;
 import io.quarkus.picocli.runtime.annotations.TopCommand;
@@ -12,5 +13,10 @@ import picocli.CommandLine.Command;
     name = "node-agent",
     mixinStandardHelpOptions = true,
     description = "Chroot Booter node agent.",
-    subcommands = {FetchCommand.class, UnpackCommand.class, MountCommand.class})
+    subcommands = {
+      FetchCommand.class,
+      UnpackCommand.class,
+      MountCommand.class,
+      ReturnCheckCommand.class
+    })
 public class AgentCommand {}

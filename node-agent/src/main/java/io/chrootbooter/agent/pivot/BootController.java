@@ -1,0 +1,239 @@
+package io.chrootbooter.agent.pivot;
+
+import io.chrootbooter.agent.trigger.HelperMessage;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
+
+/**
+ * The agent's boot state machine: at most one target at a time, every trigger funnels into {@link
+ * #trigger}, and the console override of DESIGN.md §2. Thread-safe: triggers arrive on watcher
+ * threads, the console and the operator stream on theirs.
+ */
+public final class BootController implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(BootController.class);
+
+  private final PivotConfig config;
+  private final Signals signals;
+  private final Clock clock;
+  private final ScheduledExecutorService timer;
+
+  private TargetSession session;
+  private Phase phase = Phase.Bootstrap;
+  private LastReturn lastReturn;
+  private long specGeneration;
+  private boolean specNamesImage;
+  private long overrideGeneration = -1;
+  private ScheduledFuture<?> bootTimeout;
+
+  public BootController(PivotConfig config, Signals signals, Clock clock) throws IOException {
+    this.config = config;
+    this.signals = signals;
+    this.clock = clock;
+    this.timer =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "cb-boot-timer");
+              t.setDaemon(true);
+              return t;
+            });
+    config.state().phase(Phase.Bootstrap);
+    config.state().noTarget();
+  }
+
+  /**
+   * The phase after a return: a return by a human or the target itself (hotkey, serial, helper,
+   * console) while the spec still names an image holds the machine in {@link
+   * Phase#ConsoleOverride}; anything else goes back to {@link Phase#Bootstrap}. Pure.
+   */
+  public static Phase phaseAfterReturn(ReturnTrigger trigger, boolean specNamesImage) {
+    return trigger.overridesSpec() && specNamesImage ? Phase.ConsoleOverride : Phase.Bootstrap;
+  }
+
+  /**
+   * Whether a spec update ends a console override taken at {@code overrideGeneration}: only a new
+   * generation does, a replay of the same one (a stream reconnect) does not. Pure.
+   */
+  public static boolean overrideEnds(long overrideGeneration, long newGeneration) {
+    return newGeneration != overrideGeneration;
+  }
+
+  /**
+   * Boots {@code spec}; any running target is returned first (trigger {@link
+   * ReturnTrigger#SpecChange}).
+   *
+   * @param image the root's mounts, released on return; may be null
+   * @param bootTimeout how long the target has to run {@code /.bootstrap-return --healthy}; zero
+   *     for no limit
+   */
+  public synchronized void boot(TargetSpec spec, Teardown.Step image, Duration healthyWithin)
+      throws IOException {
+    if (session != null) {
+      returnNow(ReturnTrigger.SpecChange, "new image " + spec.imageUrl(), clock.instant());
+    }
+    overrideGeneration = -1;
+    session = TargetSession.enter(spec, config, image, signals, clock, this::onHelper);
+    TargetSession started = session;
+    phase = Phase.Running;
+    started
+        .target()
+        .onExit()
+        .thenRunAsync(
+            () -> triggerAsync(started, ReturnTrigger.TargetExit, "the target's init exited"),
+            timer);
+    if (!healthyWithin.isZero()) {
+      bootTimeout =
+          timer.schedule(
+              () ->
+                  triggerAsync(
+                      started,
+                      ReturnTrigger.BootTimeout,
+                      "not healthy within " + healthyWithin.toMillis() + " ms"),
+              healthyWithin.toMillis(),
+              TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /**
+   * Runs on the FIFO's watcher thread: hands over to the timer thread, because the return closes
+   * that very watcher.
+   */
+  private void onHelper(HelperMessage message) {
+    timer.execute(() -> handleHelper(message));
+  }
+
+  private void handleHelper(HelperMessage message) {
+    if (message instanceof HelperMessage.Healthy) {
+      synchronized (this) {
+        if (bootTimeout != null) {
+          bootTimeout.cancel(false);
+          bootTimeout = null;
+        }
+      }
+      LOG.info("the target reports healthy");
+    } else if (message instanceof HelperMessage.Return r) {
+      trigger(ReturnTrigger.Helper, r.reason());
+    }
+  }
+
+  /** Returns only if {@code expected} is still the running session (a late event is dropped). */
+  private void triggerAsync(TargetSession expected, ReturnTrigger trigger, String reason) {
+    Instant at = clock.instant();
+    synchronized (this) {
+      if (session != expected) {
+        return;
+      }
+      try {
+        returnNow(trigger, reason, at);
+      } catch (IOException e) {
+        LOG.errorf(e, "return by %s failed", trigger);
+      }
+    }
+  }
+
+  /**
+   * A trigger fired: returns to the bootstrap if a target runs. Safe to call from any thread; a
+   * trigger while nothing runs is logged and ignored.
+   *
+   * @return the return's report, empty when nothing ran
+   */
+  public Optional<LastReturn> trigger(ReturnTrigger trigger, String reason) {
+    Instant at = clock.instant();
+    synchronized (this) {
+      if (session == null) {
+        LOG.infof("%s (%s): no target runs", trigger, reason);
+        return Optional.empty();
+      }
+      try {
+        return Optional.of(returnNow(trigger, reason, at));
+      } catch (IOException e) {
+        LOG.errorf(e, "return by %s failed", trigger);
+        phase = Phase.Failed;
+        return Optional.empty();
+      }
+    }
+  }
+
+  private LastReturn returnNow(ReturnTrigger trigger, String reason, Instant at)
+      throws IOException {
+    phase = Phase.Returning;
+    if (bootTimeout != null) {
+      bootTimeout.cancel(false);
+      bootTimeout = null;
+    }
+    TargetSession ending = session;
+    try {
+      lastReturn = ending.returnToBootstrap(trigger, reason, at);
+    } finally {
+      session = null;
+    }
+    phase = phaseAfterReturn(trigger, specNamesImage);
+    if (phase == Phase.ConsoleOverride) {
+      overrideGeneration = specGeneration;
+    }
+    config.state().phase(phase);
+    return lastReturn;
+  }
+
+  /**
+   * The operator's desired state changed. Ends a console override when the generation is new.
+   *
+   * @return whether the caller should now boot the spec's image
+   */
+  public synchronized boolean specChanged(long generation, boolean namesImage) throws IOException {
+    boolean newGeneration = generation != specGeneration;
+    specGeneration = generation;
+    specNamesImage = namesImage;
+    if (phase == Phase.ConsoleOverride) {
+      if (!overrideEnds(overrideGeneration, generation)) {
+        return false;
+      }
+      phase = Phase.Bootstrap;
+      config.state().phase(phase);
+    }
+    if (session != null && newGeneration) {
+      returnNow(ReturnTrigger.SpecChange, "spec generation " + generation, clock.instant());
+    }
+    return namesImage && session == null;
+  }
+
+  /** {@code resume} at the console: leave the override; true when the spec names an image. */
+  public synchronized boolean resume() throws IOException {
+    if (phase == Phase.ConsoleOverride) {
+      phase = Phase.Bootstrap;
+      config.state().phase(phase);
+    }
+    return specNamesImage && session == null;
+  }
+
+  public synchronized Phase phase() {
+    return phase;
+  }
+
+  public synchronized Optional<LastReturn> lastReturn() {
+    return Optional.ofNullable(lastReturn);
+  }
+
+  /** The running session, if any. */
+  public synchronized Optional<TargetSession> session() {
+    return Optional.ofNullable(session);
+  }
+
+  /** Ends any running target (trigger {@link ReturnTrigger#Console}: the agent stops). */
+  @Override
+  public void close() throws IOException {
+    synchronized (this) {
+      if (session != null) {
+        returnNow(ReturnTrigger.Console, "agent shutdown", clock.instant());
+      }
+    }
+    timer.shutdownNow();
+  }
+}

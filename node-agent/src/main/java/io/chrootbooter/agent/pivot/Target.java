@@ -1,0 +1,226 @@
+package io.chrootbooter.agent.pivot;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.InterruptedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.jboss.logging.Logger;
+
+/**
+ * A running target: the helper process ({@code busybox unshare}, parent of the namespace's PID 1)
+ * and the target's init, all inside one {@link Cgroup}. The cgroup is owned by the caller.
+ */
+public final class Target {
+  private static final Logger LOG = Logger.getLogger(Target.class);
+
+  /** How long the enter step may take to mount and pivot. */
+  private static final Duration ENTER_TIMEOUT = Duration.ofSeconds(30);
+
+  /** How long a killed cgroup may take to empty before the return is declared failed. */
+  private static final Duration KILL_TIMEOUT = Duration.ofSeconds(10);
+
+  private final Process helper;
+  private final long initPid;
+  private final Cgroup cgroup;
+  private final Signals signals;
+
+  private Target(Process helper, long initPid, Cgroup cgroup, Signals signals) {
+    this.helper = helper;
+    this.initPid = initPid;
+    this.cgroup = cgroup;
+    this.signals = signals;
+  }
+
+  /**
+   * Starts the enter step inside {@code cgroup} and waits until it reports {@code ready} (the init
+   * is about to be exec'd). On failure everything started is killed and the step's error thrown.
+   */
+  static Target start(
+      Path busybox, TargetSpec spec, Path fifo, Path helperScript, Cgroup cgroup, Signals signals)
+      throws IOException {
+    List<String> command = new ArrayList<>();
+    // Join the cgroup before unshare forks, so the namespace's PID 1 is born inside it.
+    command.addAll(
+        List.of(
+            busybox.toString(),
+            "sh",
+            "-c",
+            "echo $$ > \"$1/cgroup.procs\" || exit 111; shift; exec \"$@\"",
+            "cb-cgroup",
+            cgroup.dir().toString()));
+    command.addAll(EnterScript.command(busybox, spec.root(), spec.init(), fifo, helperScript));
+    Process process =
+        new ProcessBuilder(command)
+            .redirectInput(ProcessBuilder.Redirect.from(spec.console().toFile()))
+            .redirectError(ProcessBuilder.Redirect.appendTo(spec.console().toFile()))
+            .start();
+    boolean ok = false;
+    try {
+      String line = readReady(process);
+      if (!EnterScript.READY.equals(line)) {
+        throw new IOException(
+            "entering "
+                + spec.root()
+                + " failed: "
+                + (line == null
+                    ? "the step exited without a word (see " + spec.console() + ")"
+                    : line));
+      }
+      long init = findInit(cgroup);
+      ok = true;
+      LOG.infof(
+          "target %s: init %s is PID 1 of its namespace, host PID %d",
+          spec.root(), spec.init(), init);
+      return new Target(process, init, cgroup, signals);
+    } finally {
+      if (!ok) {
+        cgroup.kill(signals);
+        cgroup.awaitEmpty(KILL_TIMEOUT, signals);
+        process.destroyForcibly();
+      }
+    }
+  }
+
+  private static String readReady(Process process) throws IOException {
+    BufferedReader reader =
+        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    CompletableFuture<String> line =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return reader.readLine();
+              } catch (IOException e) {
+                return "error: reading the enter step's pipe: " + e.getMessage();
+              }
+            });
+    try {
+      return line.get(ENTER_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      return "error: no word from the enter step within " + ENTER_TIMEOUT.toSeconds() + " s";
+    } catch (ExecutionException e) {
+      throw new IOException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("waiting for the enter step");
+    }
+  }
+
+  /** The process in {@code cgroup} whose innermost PID is 1 (proc(5) {@code NSpid}). */
+  private static long findInit(Cgroup cgroup) throws IOException {
+    for (long pid : cgroup.pids()) {
+      Path status = Path.of("/proc", Long.toString(pid), "status");
+      List<String> lines;
+      try {
+        lines = Files.readAllLines(status);
+      } catch (java.nio.file.NoSuchFileException e) {
+        continue;
+      }
+      for (String l : lines) {
+        if (l.startsWith("NSpid:")) {
+          String[] ids = l.substring(6).strip().split("\\s+");
+          if (ids.length >= 2 && ids[ids.length - 1].equals("1")) {
+            return pid;
+          }
+        }
+      }
+    }
+    throw new IOException("no PID 1 of a new PID namespace in " + cgroup.dir() + "/cgroup.procs");
+  }
+
+  /** The target init's PID as the bootstrap sees it. */
+  public long initPid() {
+    return initPid;
+  }
+
+  /** Whether the namespace's init still runs. */
+  public boolean alive() {
+    return helper.isAlive();
+  }
+
+  /** Completes when the namespace's init is gone, for whatever reason. */
+  public CompletableFuture<Process> onExit() {
+    return helper.onExit();
+  }
+
+  /**
+   * Ends the target: {@code signal} to its init, then, if the namespace still lives after {@code
+   * grace}, SIGKILL of its init (which ends the whole PID namespace), then {@code cgroup.kill} of
+   * anything left. Returns once no process of the target is left.
+   *
+   * @return whether the cgroup had to be killed
+   */
+  boolean stop(int signal, Duration grace) throws IOException {
+    boolean forced = false;
+    try {
+      if (helper.isAlive() && !grace.isZero()) {
+        signals.kill(initPid, signal);
+        helper.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
+      }
+      if (helper.isAlive()) {
+        // SIGKILL of the namespace's init makes the kernel kill every process of the PID
+        // namespace and forbid new ones (pid_namespaces(7)); busybox unshare then reaps it and
+        // exits. Killing the cgroup first would kill unshare too and orphan the init's zombie.
+        forced = true;
+        signals.kill(initPid, Signals.SIGKILL);
+        helper.waitFor(KILL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+      }
+      if (helper.isAlive() || cgroup.populated()) {
+        // Backstop: whatever is left in the cgroup, including an unshare that did not exit.
+        forced = true;
+        cgroup.kill(signals);
+      }
+      if (!cgroup.awaitEmpty(
+          KILL_TIMEOUT, Files.exists(cgroup.dir().resolve("cgroup.kill")) ? null : signals)) {
+        throw new IOException(
+            cgroup.dir()
+                + " still holds "
+                + cgroup.pids()
+                + " "
+                + KILL_TIMEOUT.toSeconds()
+                + " s after SIGKILL");
+      }
+      if (!helper.waitFor(KILL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new IOException("the unshare helper " + helper.pid() + " did not exit after SIGKILL");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("stopping the target");
+    }
+    return forced;
+  }
+
+  /**
+   * How the namespace's init ended, from the helper's status: busybox {@code unshare --fork} exits
+   * with the init's status and re-raises the signal that killed it. A {@code reboot} inside the
+   * namespace shows as SIGHUP, a {@code poweroff}/{@code halt} as SIGINT (pid_namespaces(7)).
+   */
+  String exitDescription() {
+    if (helper.isAlive()) {
+      return "running";
+    }
+    int status = helper.exitValue();
+    if (status > 128) {
+      int sig = status - 128;
+      String name =
+          switch (sig) {
+            case Signals.SIGHUP -> " (SIGHUP: reboot inside the namespace)";
+            case Signals.SIGINT -> " (SIGINT: power-off inside the namespace)";
+            case Signals.SIGKILL -> " (SIGKILL)";
+            case Signals.SIGTERM -> " (SIGTERM)";
+            default -> "";
+          };
+      return "signal " + sig + name;
+    }
+    return "exit " + status;
+  }
+}

@@ -1,0 +1,170 @@
+package io.chrootbooter.agent.pivot;
+
+import io.chrootbooter.agent.trigger.DeviceWatcher;
+import io.chrootbooter.agent.trigger.HelperMessage;
+import io.chrootbooter.agent.trigger.TriggerWatchers;
+import io.chrootbooter.agent.unpack.LinuxSyscalls;
+import io.chrootbooter.agent.unpack.RootCheck;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import org.jboss.logging.Logger;
+
+/**
+ * One boot of one target, and the single owner of everything it acquired: the image mounts handed
+ * in, the staging directory with the helper's FIFO and script, the FIFO's watcher, the cgroup and
+ * the processes in it. {@link #returnToBootstrap} ends the target and walks the teardown list in
+ * reverse; so does a failed {@link #enter}.
+ */
+public final class TargetSession {
+  private static final Logger LOG = Logger.getLogger(TargetSession.class);
+  private static final AtomicInteger SEQUENCE = new AtomicInteger();
+
+  /** mknod(2) type bits of a FIFO. */
+  private static final int S_IFIFO = 0010000;
+
+  private final TargetSpec spec;
+  private final PivotConfig config;
+  private final Teardown teardown;
+  private final Target target;
+  private final Clock clock;
+  private LastReturn lastReturn;
+
+  private TargetSession(
+      TargetSpec spec, PivotConfig config, Teardown teardown, Target target, Clock clock) {
+    this.spec = spec;
+    this.config = config;
+    this.teardown = teardown;
+    this.target = target;
+    this.clock = clock;
+  }
+
+  /**
+   * Enters the target.
+   *
+   * @param image the mounts of the prepared root, released after the target is gone; may be null
+   *     when the caller owns them
+   * @param helper called on a watcher thread for each message of the in-target helper
+   */
+  public static TargetSession enter(
+      TargetSpec spec,
+      PivotConfig config,
+      Teardown.Step image,
+      Signals signals,
+      Clock clock,
+      Consumer<HelperMessage> helper)
+      throws IOException {
+    Teardown teardown = new Teardown();
+    if (image != null) {
+      teardown.push("image mounts of " + spec.root(), image);
+    }
+    boolean ok = false;
+    try {
+      RootCheck.check(spec.root(), spec.init(), RootCheck.Machine.current());
+      String name = "target-" + ProcessHandle.current().pid() + "-" + SEQUENCE.incrementAndGet();
+      Path staging = Files.createDirectories(config.staging()).resolve(name);
+      Files.createDirectory(
+          staging,
+          PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+      teardown.push("staging " + staging, () -> deleteTree(staging));
+      Path fifo = staging.resolve("return.fifo");
+      // Root inside the target only: other users of the target cannot take the machine back.
+      LinuxSyscalls syscalls = new LinuxSyscalls();
+      syscalls.mknod(fifo, S_IFIFO | 0600, 0, 0);
+      syscalls.chmod(fifo, 0600);
+      Path script = staging.resolve("bootstrap-return");
+      Files.writeString(script, EnterScript.helperScript());
+      Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("r-xr-xr-x"));
+      DeviceWatcher watcher = TriggerWatchers.helper(fifo, helper);
+      teardown.push("helper FIFO watcher", watcher::close);
+      Cgroup cgroup =
+          Cgroup.create(config.cgroupParent(), name, config.pidsMax(), config.memoryMax());
+      teardown.push("cgroup " + cgroup.dir(), cgroup::close);
+      Target target = Target.start(config.busybox(), spec, fifo, script, cgroup, signals);
+      teardown.push("target processes", () -> target.stop(Signals.SIGKILL, Duration.ZERO));
+      config.state().running(target.initPid(), spec.imageUrl(), clock.instant());
+      ok = true;
+      return new TargetSession(spec, config, teardown, target, clock);
+    } finally {
+      if (!ok) {
+        teardown.close();
+      }
+    }
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var walk = Files.walk(dir)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
+  /** The running target. */
+  public Target target() {
+    return target;
+  }
+
+  /** What was booted. */
+  public TargetSpec spec() {
+    return spec;
+  }
+
+  /** The return, once done. */
+  public synchronized LastReturn lastReturn() {
+    return lastReturn;
+  }
+
+  /**
+   * Ends the target and releases everything, in reverse order of acquisition. Idempotent: a second
+   * call returns the first call's report.
+   *
+   * @param triggeredAt when the trigger fired, the start of {@code lastReturn.duration}
+   */
+  public synchronized LastReturn returnToBootstrap(
+      ReturnTrigger trigger, String reason, Instant triggeredAt) throws IOException {
+    if (lastReturn != null) {
+      return lastReturn;
+    }
+    long start = System.nanoTime();
+    config.state().phase(Phase.Returning);
+    boolean forced;
+    try {
+      forced =
+          target.stop(
+              spec.gracefulSignal(),
+              trigger == ReturnTrigger.TargetExit ? Duration.ZERO : spec.grace());
+    } finally {
+      teardown.close();
+      config.state().noTarget();
+    }
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
+    Duration sinceTrigger = Duration.between(triggeredAt, clock.instant());
+    lastReturn =
+        new LastReturn(
+            trigger,
+            reason,
+            triggeredAt,
+            sinceTrigger.compareTo(took) > 0 ? sinceTrigger : took,
+            forced,
+            target.exitDescription());
+    LOG.infof(
+        "returned from %s: trigger %s (%s), %s, init %s, %d ms",
+        spec.root(),
+        trigger,
+        reason,
+        forced ? "forced" : "graceful",
+        lastReturn.initExit(),
+        lastReturn.duration().toMillis());
+    return lastReturn;
+  }
+}

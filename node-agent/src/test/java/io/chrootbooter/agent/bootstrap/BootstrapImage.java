@@ -1,0 +1,35 @@
+package io.chrootbooter.agent.bootstrap;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Properties;
+
+/**
+ * The bootstrap that {@code mvn -Pbootstrap package} builds into {@code target/bootstrap}
+ * (src/bootstrap/build.sh). Tests that need it skip, with the command to run, when it is absent.
+ */
+record BootstrapImage(Path dir, Path kernel, Path initramfs, Properties buildInfo) {
+
+  static final Path MODULE = Path.of(System.getProperty("user.dir"));
+
+  static BootstrapImage require() throws IOException {
+    Path dir = MODULE.resolve("target/bootstrap");
+    Path initramfs = dir.resolve("initramfs.img");
+    assumeTrue(
+        Files.isRegularFile(initramfs),
+        initramfs
+            + " is missing: this test needs the bootstrap profile (mvn -B -pl node-agent -am"
+            + " -Pbootstrap verify)");
+    // The uncompressed ELF boots ≈ 6 s faster under TCG (LAB-NOTES.md); QEMU boots it via PVH.
+    Path vmlinux = dir.resolve("vmlinux");
+    Path kernel = Files.isRegularFile(vmlinux) ? vmlinux : dir.resolve("vmlinuz");
+    Properties info = new Properties();
+    try (var in = Files.newInputStream(dir.resolve("build-info"))) {
+      info.load(in);
+    }
+    return new BootstrapImage(dir, kernel, initramfs, info);
+  }
+}

@@ -1,0 +1,174 @@
+package io.chrootbooter.agent.pivot;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * A tiny busybox root the pivot tests boot, packed as squashfs: Debian's static busybox, its applet
+ * links, a marker file and one init script per behaviour (friendly, deaf, fork bomb, file holder,
+ * rebooter, helper caller).
+ */
+final class TestTarget {
+  static final Path BUSYBOX = Path.of("/bin/busybox");
+  static final Path CGROUP2 = Path.of("/sys/fs/cgroup/unified");
+  static final String MARKER = "chroot-booter-test-image";
+
+  private static final List<String> APPLETS =
+      List.of(
+          "sh",
+          "sleep",
+          "reboot",
+          "poweroff",
+          "echo",
+          "cat",
+          "mkdir",
+          "mount",
+          "umount",
+          "unshare",
+          "tr",
+          "cut",
+          "true",
+          "ls",
+          "touch");
+
+  /** Init scripts by name, installed as /sbin/init-NAME. */
+  static final Map<String, String> INITS =
+      Map.of(
+          "friendly",
+          """
+          trap 'echo friendly init: bye; exit 0' USR2 TERM
+          echo ok > /run/booted
+          while :; do sleep 1 & wait $!; done
+          """,
+          "deaf",
+          """
+          trap '' HUP INT QUIT USR1 USR2 TERM ALRM CHLD CONT TSTP TTIN TTOU PIPE
+          echo ok > /run/booted
+          while :; do sleep 1; done
+          """,
+          "forkbomb",
+          """
+          trap '' HUP INT QUIT USR1 USR2 TERM
+          i=0
+          while [ $i -lt 150 ]; do
+            sh -c 'trap "" TERM HUP; while :; do sleep 1000; done' &
+            i=$((i+1))
+          done
+          echo ok > /run/booted
+          while :; do sleep 1; done
+          """,
+          "holder",
+          """
+          trap '' HUP INT QUIT USR1 USR2 TERM
+          exec 7>/var/held.log
+          exec 8</etc/marker
+          unshare -m sh -c 'mount --bind / /mnt && exec 9</mnt/etc/marker && touch /run/held && exec sleep 100000' &
+          while [ ! -e /run/held ]; do sleep 0.05; done
+          echo ok > /run/booted
+          while :; do sleep 1; done
+          """,
+          "rebooter",
+          """
+          echo ok > /run/booted
+          while [ ! -e /run/go ]; do sleep 0.05; done
+          # /run/go says reboot or poweroff. Only ever as PID 1 of a PID namespace: there
+          # reboot(2) ends the namespace, not the machine.
+          [ $$ = 1 ] && case $(cat /run/go) in reboot) reboot -f ;; poweroff) poweroff -f ;; esac
+          """,
+          "healthy",
+          """
+          trap 'exit 0' USR2
+          /.bootstrap-return --healthy
+          echo ok > /run/booted
+          while :; do sleep 1 & wait $!; done
+          """,
+          "saboteur",
+          """
+          trap '' HUP INT QUIT USR1 USR2 TERM
+          umount /.bootstrap-return /run/bootstrap-return.fifo
+          rm -f /.bootstrap-return
+          echo ok > /run/booted
+          while :; do sleep 1; done
+          """,
+          "helper",
+          """
+          echo ok > /run/booted
+          while [ ! -e /run/go ]; do sleep 0.05; done
+          /.bootstrap-return please go back
+          while :; do sleep 1; done
+          """);
+
+  private TestTarget() {}
+
+  /** Skips unless this host can run the pivot tests, saying what is missing. */
+  static void assumeHost() throws IOException {
+    Assumptions.assumeTrue(
+        "root".equals(System.getProperty("user.name")), "needs root: mounts and namespaces");
+    Assumptions.assumeTrue(
+        "private".equals(System.getenv("CB_TEST_MOUNT_NAMESPACE")),
+        "the test JVM is not in a private mount namespace (needs unshare from util-linux, as root)");
+    Assumptions.assumeTrue(
+        Files.isExecutable(BUSYBOX), "no /bin/busybox: apt-get install -y busybox-static");
+    Assumptions.assumeTrue(
+        !Files.readString(BUSYBOX, StandardCharsets.ISO_8859_1).contains("/lib64/ld-linux"),
+        "/bin/busybox is dynamically linked: apt-get install -y busybox-static");
+    Assumptions.assumeTrue(
+        Files.exists(CGROUP2.resolve("cgroup.subtree_control")),
+        "no cgroup2 hierarchy at " + CGROUP2);
+    Assumptions.assumeTrue(
+        Stream.of(System.getenv("PATH").split(":"))
+            .anyMatch(dir -> Files.isExecutable(Path.of(dir, "mksquashfs"))),
+        "mksquashfs is not installed (Debian package squashfs-tools)");
+  }
+
+  /** Builds the tree and packs it as squashfs into {@code dir}; returns the image file. */
+  static Path build(Path dir) throws IOException, InterruptedException {
+    Path root = Files.createDirectories(dir.resolve("tree"));
+    for (String d :
+        List.of("bin", "sbin", "etc", "proc", "sys", "dev", "run", "mnt", "var", "tmp")) {
+      Files.createDirectories(root.resolve(d));
+    }
+    Files.copy(BUSYBOX, root.resolve("bin/busybox"));
+    for (String applet : APPLETS) {
+      Files.createSymbolicLink(root.resolve("bin").resolve(applet), Path.of("busybox"));
+    }
+    Files.writeString(root.resolve("etc/marker"), MARKER + "\n");
+    for (Map.Entry<String, String> init : INITS.entrySet()) {
+      Path script = root.resolve("sbin/init-" + init.getKey());
+      Files.writeString(script, "#!/bin/sh\n" + init.getValue());
+      Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+    Path image = dir.resolve("target.squashfs");
+    run("mksquashfs", root.toString(), image.toString(), "-quiet", "-noappend", "-comp", "gzip");
+    return image;
+  }
+
+  static String run(String... command) throws IOException, InterruptedException {
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s finished", List.of(command)).isTrue();
+    assertThat(p.exitValue()).as("%s exit code; output: %s", List.of(command), out).isZero();
+    return out;
+  }
+
+  /** The mount table of the test JVM: mount point, type, source and options of each mount. */
+  static List<String> mountTable() throws IOException {
+    List<String> result = new ArrayList<>();
+    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+      String[] f = line.split(" ");
+      result.add(f[4] + " " + line.substring(line.indexOf(" - ") + 3));
+    }
+    return result;
+  }
+}
