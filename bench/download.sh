@@ -131,7 +131,7 @@ PY
 
 out="$work/ram/out"
 # Undo one run: the overlay first, then what is below it. Not-mounted paths are fine.
-reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/work/lower $work/ram/work/rw $work/ram/root.cb/lower $work/ram/root.cb/rw; do umount -q \$m 2>/dev/null || true; done; rm -rf $out $work/ram/img $work/ram/root $work/ram/root.cb $work/ram/work"
+reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/ovl/lower $work/ram/ovl/rw $work/ram/root.cb/lower $work/ram/root.cb/rw; do umount -q \$m 2>/dev/null || true; done; rm -rf $out $work/ram/img $work/ram/root $work/ram/root.cb $work/ram/ovl"
 
 bench download_sha256_vs_curl \
   "$agent fetch --sha256 $sha_image_tar $url/image.tar" \
@@ -151,6 +151,6 @@ bench tarzst_vs_curl_tar \
 # The reference mounts squashfs + tmpfs + overlay like the agent's default (overlay: tmpfs).
 bench squashfs_vs_curl_mount \
   "$agent mount --sha256 $sha_image_squashfs --overlay tmpfs --cache $work/ram/img --into $work/ram/root $url/image.squashfs" \
-  "curl -sf -o $work/ram/img $url/image.squashfs && sha256sum $work/ram/img >/dev/null && mkdir -p $work/ram/work/lower $work/ram/work/rw $work/ram/root && mount -o loop,ro -t squashfs $work/ram/img $work/ram/work/lower && mount -t tmpfs cb-upper $work/ram/work/rw && mkdir $work/ram/work/rw/upper $work/ram/work/rw/work && mount -t overlay overlay -o lowerdir=$work/ram/work/lower,upperdir=$work/ram/work/rw/upper,workdir=$work/ram/work/rw/work $work/ram/root" \
+  "curl -sf -o $work/ram/img $url/image.squashfs && sha256sum $work/ram/img >/dev/null && mkdir -p $work/ram/ovl/lower $work/ram/ovl/rw $work/ram/root && mount -o loop,ro -t squashfs $work/ram/img $work/ram/ovl/lower && mount -t tmpfs cb-upper $work/ram/ovl/rw && mkdir $work/ram/ovl/rw/upper $work/ram/ovl/rw/work && mount -t overlay overlay -o lowerdir=$work/ram/ovl/lower,upperdir=$work/ram/ovl/rw/upper,workdir=$work/ram/ovl/rw/work $work/ram/root" \
   "$reset"
 eval "$reset"

@@ -2,7 +2,7 @@
 # iPXE rendering under load: N MachineBoots, the operator serving /boot/{mac}.ipxe for a
 # rotating set of MACs, against nginx serving a static script of the same size in the same run.
 # Targets: >= 0.5x nginx's requests/s, p99 < 10 ms.
-source "$(dirname "$0")/control-plane-lib.sh"
+source "$(dirname "$0")/control-plane-lib.bash"
 N=${N:-10000}
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}

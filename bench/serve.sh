@@ -2,7 +2,7 @@
 # Image serving: the operator and nginx (sendfile on) serve the same file on loopback, with wrk
 # at concurrency 1, 8 and 64, in the same run. Prints each throughput, the ratio (ours ÷ nginx's)
 # and the operator's peak RSS. Targets: >= 0.9x nginx at every concurrency, RSS flat.
-source "$(dirname "$0")/control-plane-lib.sh"
+source "$(dirname "$0")/control-plane-lib.bash"
 SIZE_MB=${SIZE_MB:-1024}
 DURATION=${DURATION:-15s}
 
