@@ -37,6 +37,9 @@ public class MachineTokens {
   /** Tokens issued with the current keys, to tell another machine's token from a forged one. */
   private final Map<String, String> issued = new java.util.concurrent.ConcurrentHashMap<>();
 
+  /** The token of each MAC issued with the current keys. */
+  private final Map<String, String> byMac = new java.util.concurrent.ConcurrentHashMap<>();
+
   MachineTokens(KubernetesClient client, OperatorConfig config) {
     this.client = client;
     this.config = config;
@@ -44,9 +47,15 @@ public class MachineTokens {
 
   /** The token of the machine with this MAC (lower-case colon form). */
   public String issue(String mac) {
-    String token = keys().issue(mac);
-    issued.put(token, mac);
-    return token;
+    TokenKeys current = keys();
+    // Computed once per MAC and key: the iPXE endpoint issues a token on every request.
+    return byMac.computeIfAbsent(
+        mac,
+        m -> {
+          String token = current.issue(m);
+          issued.put(token, m);
+          return token;
+        });
   }
 
   /** The MAC a token was issued to by this operator, if it issued it. */
@@ -99,6 +108,7 @@ public class MachineTokens {
       TokenKeys loaded = loadOrCreate();
       if (keys != null && !java.util.Arrays.equals(keys.current(), loaded.current())) {
         issued.clear();
+        byMac.clear();
       }
       keys = loaded;
     } catch (KubernetesClientException e) {
