@@ -91,3 +91,28 @@ wait_operator_http() {
   done
   echo "operator did not start:"; tail -50 "$WORK/operator.log"; exit 1
 }
+
+# start_nginx LOCATION_BLOCK: nginx on a free loopback port with sendfile; sets NGINX_URL.
+start_nginx() {
+  local port; port=$(free_port)
+  mkdir -p "$WORK/nginx/logs"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 2;
+error_log $WORK/nginx/logs/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server {
+    listen 127.0.0.1:$port;
+    $1
+  }
+}
+CONF
+  nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+  PIDS+=($!)
+  NGINX_URL="http://127.0.0.1:$port"
+}

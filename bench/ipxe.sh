@@ -38,33 +38,14 @@ request = function()
 end
 LUA
 
-nginx_port=$(free_port)
-mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 2;
-error_log $WORK/nginx/logs/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $WORK;
-    location /boot/ { default_type text/plain; try_files /script.ipxe =404; }
-  }
-}
-CONF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/boot/x.ipxe" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$nginx_port/boot/x.ipxe" >/dev/null || { echo "nginx does not serve the script:"; cat "$WORK/nginx/logs/error.log"; exit 1; }
+start_nginx "root $WORK; location /boot/ { default_type text/plain; try_files /script.ipxe =404; }"
+for _ in $(seq 100); do curl -sf "$NGINX_URL/boot/x.ipxe" >/dev/null && break; sleep 0.1; done
+curl -sf "$NGINX_URL/boot/x.ipxe" >/dev/null || { echo "nginx does not serve the script:"; cat "$WORK/nginx/logs/error.log"; exit 1; }
 
 # Warm the operator's JIT before measuring.
 wrk -t2 -c"$CONNECTIONS" -d5s -s "$WORK/rotate.lua" "$OPERATOR_URL" >/dev/null
 
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/rotate.lua" "http://127.0.0.1:$nginx_port" >"$WORK/wrk-nginx.txt"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/rotate.lua" "$NGINX_URL" >"$WORK/wrk-nginx.txt"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/rotate.lua" "$OPERATOR_URL" >"$WORK/wrk-operator.txt"
 
 rps() { awk '/^Requests\/sec/ {print $2}' "$1"; }

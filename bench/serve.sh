@@ -31,27 +31,8 @@ OPERATOR_URL="http://127.0.0.1:$port"
 wait_operator_http
 curl -sf -o /dev/null "$OPERATOR_URL/images/$sha" || { echo "the operator does not serve the image"; tail -20 "$WORK/operator.log"; exit 1; }
 
-nginx_port=$(free_port)
-mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 2;
-error_log $WORK/nginx/logs/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location /images/ { alias $store/sha256/; default_type application/octet-stream; }
-  }
-}
-CONF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/images/$sha" && break; sleep 0.1; done
+start_nginx "location /images/ { alias $store/sha256/; default_type application/octet-stream; }"
+for _ in $(seq 100); do curl -sf -o /dev/null "$NGINX_URL/images/$sha" && break; sleep 0.1; done
 
 mbps() { # wrk's "Transfer/sec" in MB/s
   awk '/^Transfer\/sec/ { v = $2; if (v ~ /GB$/) { sub(/GB/, "", v); v *= 1024 } else if (v ~ /MB$/) { sub(/MB/, "", v) } else if (v ~ /KB$/) { sub(/KB/, "", v); v /= 1024 } print v }' "$1"
@@ -59,7 +40,7 @@ mbps() { # wrk's "Transfer/sec" in MB/s
 for c in 1 8 64; do
   threads=$(( c < 2 ? 1 : 2 ))
   note "concurrency $c"
-  wrk -t"$threads" -c"$c" -d"$DURATION" "http://127.0.0.1:$nginx_port/images/$sha" >"$WORK/nginx-c$c.txt"
+  wrk -t"$threads" -c"$c" -d"$DURATION" "$NGINX_URL/images/$sha" >"$WORK/nginx-c$c.txt"
   wrk -t"$threads" -c"$c" -d"$DURATION" "$OPERATOR_URL/images/$sha" >"$WORK/operator-c$c.txt"
   ours=$(mbps "$WORK/operator-c$c.txt"); ref=$(mbps "$WORK/nginx-c$c.txt")
   printf 'RESULT serve_c%d %.0f MB/s\n' "$c" "$ours"

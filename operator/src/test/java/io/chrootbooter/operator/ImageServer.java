@@ -104,7 +104,6 @@ public final class ImageServer implements AutoCloseable {
         if (b.dropAfter() >= 0 && i >= b.dropAfter() && start == 0) {
           // Drop the connection mid-body, once: a resumed request gets the rest.
           behaviours.put(name, new Behaviour(200, -1, b.stallAt(), false));
-          ex.getHttpContext().getServer();
           throw new IOException("dropping the connection at byte " + i);
         }
         if (b.stallAt() >= 0 && i >= b.stallAt()) {

@@ -1,6 +1,6 @@
 package io.chrootbooter.pxe.dhcp;
 
-import com.sun.jna.Library;
+import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
 import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
@@ -23,21 +23,24 @@ final class DeviceBinding {
 
   private DeviceBinding() {}
 
-  interface CLibrary extends Library {
-    int setsockopt(int fd, int level, int optname, byte[] optval, int optlen);
-  }
+  /** setsockopt(2) by JNA direct mapping; errno arrives as a {@link LastErrorException}. */
+  private static final class LibC {
+    static {
+      Native.register("c");
+    }
 
-  private static final class Holder {
-    static final CLibrary LIBC = Native.load("c", CLibrary.class);
+    static native int setsockopt(int fd, int level, int optname, byte[] optval, int optlen)
+        throws LastErrorException;
   }
 
   /** Restricts {@code channel} (not yet bound) to packets of {@code device}. */
   static void bindToDevice(DatagramChannel channel, String device) throws IOException {
     int fd = fileDescriptor(channel);
     byte[] name = (device + "\0").getBytes(StandardCharsets.US_ASCII);
-    int rc = Holder.LIBC.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
-    if (rc != 0) {
-      int errno = Native.getLastError();
+    try {
+      LibC.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
+    } catch (LastErrorException e) {
+      int errno = e.getErrorCode();
       throw new IOException(
           "setsockopt("
               + fd
