@@ -184,6 +184,9 @@ step "init scripts"
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/console" "$root/usr/libexec/chrootbooter/"
 install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
+# util-linux unshare (libc only): busybox's has no --cgroup, and a target gets its own cgroup
+# namespace through it (EnterScript).
+install -m 0755 /usr/bin/unshare "$root/usr/libexec/chrootbooter/unshare"
 install -m 0644 "$here/inittab" "$root/etc/inittab"
 echo "JVM_FLAGS='$jvm_flags'" > "$root/etc/chrootbooter/agent.conf"
 cat "$here/agent.conf" >> "$root/etc/chrootbooter/agent.conf"

@@ -1,5 +1,6 @@
 package io.chrootbooter.agent;
 
+import io.chrootbooter.agent.daemon.RunCommand;
 import io.chrootbooter.agent.fetch.FetchCommand;
 import io.chrootbooter.agent.pivot.ReturnCheckCommand;
 import io.chrootbooter.agent.unpack.MountCommand;
@@ -14,6 +15,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     description = "Chroot Booter node agent.",
     subcommands = {
+      RunCommand.class,
       FetchCommand.class,
       UnpackCommand.class,
       MountCommand.class,

@@ -55,6 +55,19 @@ public final class SpaceCheck {
     }
   }
 
+  /**
+   * Bytes that fit below {@code dir}: its free space, and for a RAM file system also no more than
+   * {@code MemAvailable}.
+   */
+  public static long available(Path dir) throws IOException {
+    FileStore store = Files.getFileStore(dir);
+    long free = store.getUsableSpace();
+    if (RAM_FILESYSTEMS.contains(store.type())) {
+      free = Math.min(free, memAvailable(Path.of("/proc/meminfo")));
+    }
+    return free;
+  }
+
   /** MemAvailable in bytes, from {@code /proc/meminfo} ("MemAvailable: 123456 kB"). */
   static long memAvailable(Path meminfo) throws IOException {
     for (String line : Files.readAllLines(meminfo)) {

@@ -32,6 +32,7 @@ public final class BootController implements AutoCloseable {
   private boolean specNamesImage;
   private long overrideGeneration = -1;
   private ScheduledFuture<?> bootTimeout;
+  private volatile Runnable listener = () -> {};
 
   public BootController(PivotConfig config, Signals signals, Clock clock) throws IOException {
     this.config = config;
@@ -46,6 +47,14 @@ public final class BootController implements AutoCloseable {
             });
     config.state().phase(Phase.Bootstrap);
     config.state().noTarget();
+  }
+
+  /**
+   * Runs {@code listener} after every change of phase, session or last return (from whichever
+   * thread made it; keep it short, e.g. poke a status reporter).
+   */
+  public void onChange(Runnable listener) {
+    this.listener = listener == null ? () -> {} : listener;
   }
 
   /**
@@ -82,6 +91,7 @@ public final class BootController implements AutoCloseable {
     session = TargetSession.enter(spec, config, image, signals, clock, this::onHelper);
     TargetSession started = session;
     phase = Phase.Running;
+    listener.run();
     started
         .target()
         .onExit()
@@ -164,6 +174,7 @@ public final class BootController implements AutoCloseable {
   private LastReturn returnNow(ReturnTrigger trigger, String reason, Instant at)
       throws IOException {
     phase = Phase.Returning;
+    listener.run();
     if (bootTimeout != null) {
       bootTimeout.cancel(false);
       bootTimeout = null;
@@ -179,6 +190,7 @@ public final class BootController implements AutoCloseable {
       overrideGeneration = specGeneration;
     }
     config.state().phase(phase);
+    listener.run();
     return lastReturn;
   }
 
@@ -197,6 +209,7 @@ public final class BootController implements AutoCloseable {
       }
       phase = Phase.Bootstrap;
       config.state().phase(phase);
+      listener.run();
     }
     if (session != null && newGeneration) {
       returnNow(ReturnTrigger.SpecChange, "spec generation " + generation, clock.instant());
@@ -209,6 +222,7 @@ public final class BootController implements AutoCloseable {
     if (phase == Phase.ConsoleOverride) {
       phase = Phase.Bootstrap;
       config.state().phase(phase);
+      listener.run();
     }
     return specNamesImage && session == null;
   }

@@ -2,13 +2,19 @@ package io.chrootbooter.agent.pivot;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Deque;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.locks.LockSupport;
 import org.jboss.logging.Logger;
 
@@ -18,12 +24,28 @@ import org.jboss.logging.Logger;
  * they do with signals, forks or namespaces. Limits are written only where the parent delegates the
  * controller; on a host whose cgroup2 tree has none (a cgroup v1 hybrid host) a warning says the
  * target runs unlimited.
+ *
+ * <p>The directory holds the namespace's init and everything it starts, and is the root of the
+ * target's cgroup namespace: systemd inside sees it as {@code /sys/fs/cgroup}, moves itself to
+ * {@code init.scope} and builds its own tree below it. The controllers the parent has (cpu, io,
+ * memory, pids where available) are enabled in the parent, so the target's systemd can enable them
+ * for its own children; the directory's own {@code cgroup.subtree_control} is the target's to write
+ * ("no internal processes": it stays empty while the init still sits in the directory). The child
+ * {@value #SUPERVISOR} holds the enter step's {@code unshare}, which lives outside the target's PID
+ * namespace: a child and not the root itself, so that systemd neither moves it into its {@code
+ * init.scope} nor counts it as a process of the root.
  */
 public final class Cgroup implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Cgroup.class);
 
   /** Interval of the {@code cgroup.events} poll while waiting for the cgroup to empty. */
   private static final Duration POLL = Duration.ofMillis(2);
+
+  /** The child holding the enter step's {@code unshare}, outside the target's namespaces. */
+  static final String SUPERVISOR = "cb-supervisor";
+
+  /** Controllers systemd in a target uses, offered to it where the parent has them. */
+  private static final List<String> DELEGATED = List.of("cpu", "io", "memory", "pids");
 
   private final Path dir;
   private final List<String> warnings;
@@ -34,7 +56,9 @@ public final class Cgroup implements AutoCloseable {
   }
 
   /**
-   * Creates {@code parent/name} and applies the limits the hierarchy supports.
+   * Creates {@code parent/name} with its {@value #SUPERVISOR} child, applies the limits the
+   * hierarchy supports and offers the target the controllers systemd uses (cpu, io, memory, pids)
+   * where the parent has them.
    *
    * @param parent a directory of a mounted cgroup2 hierarchy
    * @param pidsMax {@code pids.max}, empty for no limit
@@ -48,19 +72,59 @@ public final class Cgroup implements AutoCloseable {
     }
     Path dir = parent.resolve(name);
     Files.createDirectory(dir);
-    List<String> warnings = new ArrayList<>();
-    Set<String> available =
-        Set.of(Files.readString(parent.resolve("cgroup.controllers")).split("\\s+"));
-    limit(parent, dir, available, "pids", "pids.max", pidsMax, warnings);
-    limit(parent, dir, available, "memory", "memory.max", memoryMax, warnings);
-    if (!Files.exists(dir.resolve("cgroup.kill"))) {
-      warnings.add(
-          dir + " has no cgroup.kill (kernel older than 5.14): a forced return kills each process");
+    boolean ok = false;
+    try {
+      List<String> warnings = new ArrayList<>();
+      Set<String> available = controllers(parent);
+      limit(parent, dir, available, "pids", "pids.max", pidsMax, warnings);
+      limit(parent, dir, available, "memory", "memory.max", memoryMax, warnings);
+      delegate(parent, dir, available);
+      if (!Files.exists(dir.resolve("cgroup.kill"))) {
+        warnings.add(
+            dir
+                + " has no cgroup.kill (kernel older than 5.14): a forced return kills each"
+                + " process");
+      }
+      Files.createDirectory(dir.resolve(SUPERVISOR));
+      for (String w : warnings) {
+        LOG.warn(w);
+      }
+      ok = true;
+      return new Cgroup(dir, warnings);
+    } finally {
+      if (!ok) {
+        removeTree(dir);
+      }
     }
-    for (String w : warnings) {
-      LOG.warn(w);
+  }
+
+  private static Set<String> controllers(Path cgroup) throws IOException {
+    Set<String> result = new TreeSet<>();
+    for (String c : Files.readString(cgroup.resolve("cgroup.controllers")).split("\\s+")) {
+      if (!c.isEmpty()) {
+        result.add(c);
+      }
     }
-    return new Cgroup(dir, warnings);
+    return result;
+  }
+
+  /**
+   * Best effort, as a machine's systemd has them: enables cpu, io, memory and pids in the parent,
+   * so that they appear in the target's {@code cgroup.controllers}. A parent that holds processes
+   * itself (not the root) refuses with EBUSY; the target then runs without that controller inside,
+   * which systemd tolerates.
+   */
+  private static void delegate(Path parent, Path dir, Set<String> available) {
+    for (String controller : DELEGATED) {
+      if (!available.contains(controller)) {
+        continue;
+      }
+      try {
+        Files.writeString(parent.resolve("cgroup.subtree_control"), "+" + controller);
+      } catch (IOException e) {
+        LOG.debugf("cgroup %s: not delegating %s: %s", dir, controller, e.getMessage());
+      }
+    }
   }
 
   private static void limit(
@@ -98,20 +162,54 @@ public final class Cgroup implements AutoCloseable {
     return dir;
   }
 
+  /** Where the enter step's {@code unshare} runs, outside the target's namespaces. */
+  public Path supervisor() {
+    return dir.resolve(SUPERVISOR);
+  }
+
   /** What could not be applied, as logged. */
   public List<String> warnings() {
     return warnings;
   }
 
-  /** The PIDs in the cgroup now. */
+  /** The PIDs in the cgroup and every cgroup below it (the target's systemd makes its own). */
   public List<Long> pids() throws IOException {
     List<Long> result = new ArrayList<>();
-    for (String line : Files.readAllLines(dir.resolve("cgroup.procs"))) {
-      if (!line.isBlank()) {
-        result.add(Long.parseLong(line.strip()));
+    for (Path cgroup : subtree(dir)) {
+      List<String> lines;
+      try {
+        lines = Files.readAllLines(cgroup.resolve("cgroup.procs"));
+      } catch (NoSuchFileException e) {
+        continue; // removed meanwhile by the target
+      }
+      for (String line : lines) {
+        if (!line.isBlank()) {
+          result.add(Long.parseLong(line.strip()));
+        }
       }
     }
     return List.copyOf(result);
+  }
+
+  /**
+   * {@code dir} and every cgroup below it, parents first. Cgroups that vanish meanwhile (the
+   * target's systemd removes its own) are skipped.
+   */
+  private static List<Path> subtree(Path dir) throws IOException {
+    List<Path> result = new ArrayList<>();
+    Deque<Path> todo = new ArrayDeque<>(List.of(dir));
+    while (!todo.isEmpty()) {
+      Path next = todo.poll();
+      result.add(next);
+      try (DirectoryStream<Path> children = Files.newDirectoryStream(next, Files::isDirectory)) {
+        for (Path child : children) {
+          todo.add(child);
+        }
+      } catch (NoSuchFileException e) {
+        result.remove(next);
+      }
+    }
+    return result;
   }
 
   /** Whether any process is in the cgroup ({@code populated} in {@code cgroup.events}). */
@@ -162,11 +260,27 @@ public final class Cgroup implements AutoCloseable {
     return true;
   }
 
-  /** Removes the (empty) cgroup directory; rmdir(2) fails with EBUSY while processes remain. */
+  /**
+   * Removes the (empty) cgroup and those the target made below it, children first; rmdir(2) fails
+   * with EBUSY while processes remain.
+   */
   @Override
   public void close() throws IOException {
-    if (Files.exists(dir)) {
-      Files.delete(dir);
+    removeTree(dir);
+  }
+
+  /**
+   * Removes an empty cgroup tree, children first (a cgroup directory holds only interface files,
+   * which rmdir(2) takes with it). Nothing to do when {@code dir} is gone.
+   */
+  public static void removeTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    List<Path> all = new ArrayList<>(subtree(dir));
+    Collections.reverse(all);
+    for (Path cgroup : all) {
+      Files.deleteIfExists(cgroup);
     }
   }
 }

@@ -10,7 +10,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -18,7 +21,8 @@ import org.jboss.logging.Logger;
 
 /**
  * A running target: the helper process ({@code busybox unshare}, parent of the namespace's PID 1)
- * and the target's init, all inside one {@link Cgroup}. The cgroup is owned by the caller.
+ * in the {@link Cgroup}'s supervisor child, and the target's init with everything it starts in the
+ * cgroup itself, the root of the target's cgroup namespace. The cgroup is owned by the caller.
  */
 public final class Target {
   private static final Logger LOG = Logger.getLogger(Target.class);
@@ -28,6 +32,9 @@ public final class Target {
 
   /** How long a killed cgroup may take to empty before the return is declared failed. */
   private static final Duration KILL_TIMEOUT = Duration.ofSeconds(10);
+
+  /** A util-linux {@code unshare} for the cgroup namespace, looked up once per busybox path. */
+  private static final Map<Path, Optional<Path>> CGROUP_UNSHARE = new ConcurrentHashMap<>();
 
   private final Process helper;
   private final long initPid;
@@ -48,22 +55,43 @@ public final class Target {
   static Target start(
       Path busybox, TargetSpec spec, Path fifo, Path helperScript, Cgroup cgroup, Signals signals)
       throws IOException {
+    Optional<Path> cgroupUnshare =
+        CGROUP_UNSHARE.computeIfAbsent(busybox, EnterScript::findCgroupUnshare);
+    if (cgroupUnshare.isEmpty()) {
+      LOG.warnf(
+          "no util-linux unshare in %s: the target gets no cgroup namespace and sees the whole"
+              + " cgroup2 tree",
+          EnterScript.CGROUP_UNSHARE_CANDIDATES);
+    }
     List<String> command = new ArrayList<>();
-    // Join the cgroup before unshare forks, so the namespace's PID 1 is born inside it.
+    // A session of its own, without a controlling terminal: a getty in the target hangs up the
+    // console (vhangup), which must not SIGHUP the helper (nor anything else of the agent's).
+    // The agent's children are no process group leaders, so setsid(2) succeeds without a fork
+    // and Process.pid() stays the helper's PID.
+    // Join the supervisor cgroup before unshare forks, so no process of the target is ever
+    // outside the target's cgroup; the namespace's PID 1 moves on into the cgroup itself.
     command.addAll(
         List.of(
+            busybox.toString(),
+            "setsid",
             busybox.toString(),
             "sh",
             "-c",
             "echo $$ > \"$1/cgroup.procs\" || exit 111; shift; exec \"$@\"",
             "cb-cgroup",
-            cgroup.dir().toString()));
-    command.addAll(EnterScript.command(busybox, spec.root(), spec.init(), fifo, helperScript));
-    Process process =
+            cgroup.supervisor().toString()));
+    command.addAll(
+        EnterScript.command(
+            busybox, spec.root(), spec.init(), fifo, helperScript, cgroup.dir(), cgroupUnshare));
+    ProcessBuilder builder =
         new ProcessBuilder(command)
             .redirectInput(ProcessBuilder.Redirect.from(spec.console().toFile()))
-            .redirectError(ProcessBuilder.Redirect.appendTo(spec.console().toFile()))
-            .start();
+            .redirectError(ProcessBuilder.Redirect.appendTo(spec.console().toFile()));
+    Map<String, String> env = builder.environment();
+    Map<String, String> initEnv = EnterScript.initEnvironment(System.getenv());
+    env.clear();
+    env.putAll(initEnv);
+    Process process = builder.start();
     boolean ok = false;
     try {
       String line = readReady(process);
@@ -115,7 +143,7 @@ public final class Target {
     }
   }
 
-  /** The process in {@code cgroup} whose innermost PID is 1 (proc(5) {@code NSpid}). */
+  /** The process in {@code cgroup}'s tree whose innermost PID is 1 (proc(5) {@code NSpid}). */
   private static long findInit(Cgroup cgroup) throws IOException {
     for (long pid : cgroup.pids()) {
       Path status = Path.of("/proc", Long.toString(pid), "status");
@@ -134,7 +162,8 @@ public final class Target {
         }
       }
     }
-    throw new IOException("no PID 1 of a new PID namespace in " + cgroup.dir() + "/cgroup.procs");
+    throw new IOException(
+        "no PID 1 of a new PID namespace in the cgroup.procs of " + cgroup.dir() + " and below");
   }
 
   /** The target init's PID as the bootstrap sees it. */

@@ -19,10 +19,10 @@ import org.junit.jupiter.api.Assumptions;
  * links, a marker file and one init script per behaviour (friendly, deaf, fork bomb, file holder,
  * rebooter, helper caller).
  */
-final class TestTarget {
-  static final Path BUSYBOX = Path.of("/bin/busybox");
-  static final Path CGROUP2 = Path.of("/sys/fs/cgroup/unified");
-  static final String MARKER = "chroot-booter-test-image";
+public final class TestTarget {
+  public static final Path BUSYBOX = Path.of("/bin/busybox");
+  public static final Path CGROUP2 = Path.of("/sys/fs/cgroup/unified");
+  public static final String MARKER = "chroot-booter-test-image";
 
   private static final List<String> APPLETS =
       List.of(
@@ -112,7 +112,7 @@ final class TestTarget {
   private TestTarget() {}
 
   /** Skips unless this host can run the pivot tests, saying what is missing. */
-  static void assumeHost() throws IOException {
+  public static void assumeHost() throws IOException {
     Assumptions.assumeTrue(
         "root".equals(System.getProperty("user.name")), "needs root: mounts and namespaces");
     Assumptions.assumeTrue(
@@ -133,7 +133,7 @@ final class TestTarget {
   }
 
   /** Builds the tree and packs it as squashfs into {@code dir}; returns the image file. */
-  static Path build(Path dir) throws IOException, InterruptedException {
+  public static Path build(Path dir) throws IOException, InterruptedException {
     Path root = Files.createDirectories(dir.resolve("tree"));
     for (String d :
         List.of("bin", "sbin", "etc", "proc", "sys", "dev", "run", "mnt", "var", "tmp")) {
@@ -154,7 +154,7 @@ final class TestTarget {
     return image;
   }
 
-  static String run(String... command) throws IOException, InterruptedException {
+  public static String run(String... command) throws IOException, InterruptedException {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s finished", List.of(command)).isTrue();
@@ -163,7 +163,7 @@ final class TestTarget {
   }
 
   /** The mount table of the test JVM: mount point, type, source and options of each mount. */
-  static List<String> mountTable() throws IOException {
+  public static List<String> mountTable() throws IOException {
     List<String> result = new ArrayList<>();
     for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
       String[] f = line.split(" ");

@@ -1,0 +1,532 @@
+package io.chrootbooter.agent.daemon;
+
+import io.chrootbooter.agent.console.ConsoleCommand;
+import io.chrootbooter.agent.console.ProgressBar;
+import io.chrootbooter.agent.fetch.CancelSignal;
+import io.chrootbooter.agent.fetch.DownloadCancelledException;
+import io.chrootbooter.agent.fetch.DownloadProgress;
+import io.chrootbooter.agent.fetch.FetchOptions;
+import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.agent.operator.DesiredState;
+import io.chrootbooter.agent.operator.StatusReport;
+import io.chrootbooter.agent.pivot.BootController;
+import io.chrootbooter.agent.pivot.LastReturn;
+import io.chrootbooter.agent.pivot.Phase;
+import io.chrootbooter.agent.pivot.ReturnTrigger;
+import io.chrootbooter.agent.pivot.TargetSpec;
+import io.chrootbooter.agent.unpack.ImageFormat;
+import io.chrootbooter.agent.unpack.Overlay;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Supplier;
+import org.jboss.logging.Logger;
+
+/**
+ * The agent's decisions: which image to load and when, on one worker thread, so a desired state, a
+ * console command and a trigger never race. The {@link BootController} owns enter and return; the
+ * {@link ImageLoader} owns download, verify and mount; this class owns "what next" and what the
+ * status says.
+ *
+ * <p>Rules: a desired state is applied once per generation (a stream replay does nothing); a new
+ * generation cancels a download in progress and returns a running target ({@code SpecChange}); a
+ * failed load waits for a new generation or {@code resume}; a console {@code load} wins over the
+ * spec until the spec's generation changes; a target that powers itself off leaves the machine in
+ * the bootstrap, one that reboots itself is booted again.
+ */
+public final class Agent implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(Agent.class);
+
+  /** Static facts about this agent. */
+  public record Settings(
+      Path busybox,
+      Path targetConsole,
+      Duration grace,
+      Optional<NetworkRestore> network,
+      Supplier<StatusReport.AgentInfo> info) {}
+
+  private final BootController controller;
+  private final ImageLoader loader;
+  private final Settings settings;
+  private final PrintStream console;
+  private final ExecutorService worker =
+      Executors.newSingleThreadExecutor(
+          r -> {
+            Thread t = new Thread(r, "cb-agent");
+            t.setDaemon(true);
+            return t;
+          });
+  private volatile Runnable onChange = () -> {};
+
+  // Guarded by this.
+  private DesiredState desired;
+  private long appliedGeneration = -1;
+  private CancelSignal loadCancel;
+  private Phase loadPhase;
+  private DownloadProgress progress;
+  private String error;
+  private String runningImage;
+  private DesiredState runningState;
+  private LastReturn handledReturn;
+  private boolean progressDone;
+
+  public Agent(
+      BootController controller, ImageLoader loader, Settings settings, PrintStream console) {
+    this.controller = controller;
+    this.loader = loader;
+    this.settings = settings;
+    this.console = console;
+    controller.onChange(this::controllerChanged);
+  }
+
+  /** Runs after every change of what {@link #status()} says. */
+  public void onChange(Runnable listener) {
+    this.onChange = listener;
+  }
+
+  /** The controller (for triggers and the console). */
+  public BootController controller() {
+    return controller;
+  }
+
+  /** The image loader (for the console's {@code images}). */
+  public ImageLoader loader() {
+    return loader;
+  }
+
+  /** The latest desired state, if any arrived. */
+  public synchronized Optional<DesiredState> desired() {
+    return Optional.ofNullable(desired);
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  /** A desired state arrived (stream thread, or the command line once at start). */
+  public void desired(DesiredState state) {
+    synchronized (this) {
+      desired = state;
+      if (loadCancel != null && state.generation() != appliedGeneration) {
+        LOG.infof("generation %d supersedes the download in progress", state.generation());
+        loadCancel.cancel();
+      }
+    }
+    worker.execute(() -> apply(state, false));
+  }
+
+  /** {@code load} typed at the console: overrides the spec until its generation changes. */
+  public List<String> consoleLoad(ConsoleCommand.Load load) throws IOException {
+    ImageFormat format =
+        load.format().map(ImageFormat::fromId).or(() -> formatOf(load.url())).orElse(null);
+    if (format == null) {
+      throw new IOException(
+          "cannot tell the format from the URL; add --format squashfs|tar|tar.gz|tar.xz|tar.zst");
+    }
+    synchronized (this) {
+      if (loadCancel != null) {
+        loadCancel.cancel();
+      }
+    }
+    return await(
+        worker.submit(
+            () -> {
+              controller.trigger(ReturnTrigger.Console, "load typed at the console");
+              DesiredState.Image image =
+                  new DesiredState.Image(
+                      null, load.url(), load.sha256().orElse(null), format.id(), null);
+              DesiredState state =
+                  new DesiredState(
+                      DesiredState.RUN,
+                      currentGeneration(),
+                      "console",
+                      image,
+                      "tmpfs",
+                      null,
+                      null,
+                      null);
+              return load(state, true);
+            }));
+  }
+
+  /** {@code resume} at the console: follow the spec again, booting its image now. */
+  public List<String> resume() throws IOException {
+    return await(
+        worker.submit(
+            () -> {
+              boolean boot = controller.resume();
+              DesiredState state;
+              synchronized (this) {
+                state = desired;
+                error = null;
+              }
+              if (state == null) {
+                return List.of("no desired state has arrived (phase " + phase() + ")");
+              }
+              if (!boot) {
+                return List.of("following the spec (phase " + phase() + ")");
+              }
+              List<String> lines = new ArrayList<>();
+              lines.add("console override ended; booting " + describe(state));
+              lines.addAll(load(state, false));
+              return lines;
+            }));
+  }
+
+  // ---- the worker ---------------------------------------------------------------------------
+
+  private void apply(DesiredState state, boolean force) {
+    synchronized (this) {
+      if (state != desired) {
+        return; // a newer state is queued behind this one
+      }
+    }
+    try {
+      switch (state.action()) {
+        case DesiredState.HOLD -> LOG.infof("the operator says hold: %s", state.reason());
+        case DesiredState.BOOTSTRAP -> {
+          controller.specChanged(state.generation(), false);
+          synchronized (this) {
+            appliedGeneration = state.generation();
+            error = null;
+          }
+          changed();
+        }
+        case DesiredState.RUN -> {
+          if (!state.runs()) {
+            LOG.warn("a Run state without an image URL; ignored");
+            return;
+          }
+          boolean free = controller.specChanged(state.generation(), true);
+          synchronized (this) {
+            if (!free || (!force && state.generation() == appliedGeneration)) {
+              return;
+            }
+          }
+          load(state, false);
+        }
+        default -> LOG.warnf("unknown desired action %s; ignored", state.action());
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.errorf(e, "applying generation %d failed", state.generation());
+      fail(e.getMessage());
+    }
+  }
+
+  /** Loads and boots {@code state}'s image; the lines tell the console what happened. */
+  private List<String> load(DesiredState state, boolean fromConsole) {
+    DesiredState.Image image = state.image();
+    CancelSignal cancel = new CancelSignal();
+    synchronized (this) {
+      appliedGeneration = state.generation();
+      loadCancel = cancel;
+      loadPhase = Phase.Downloading;
+      progress = null;
+      progressDone = false;
+      error = null;
+    }
+    changed();
+    String what = describe(state);
+    console.println("chrootbooter: loading " + what);
+    try {
+      ImageFormat format = ImageFormat.fromId(image.format());
+      Overlay overlay = Overlay.parse(state.overlay() == null ? "tmpfs" : state.overlay());
+      Optional<String> sha = Optional.ofNullable(image.sha256());
+      FetchOptions options = new FetchOptions(RetryPolicy.DEFAULT, cancel, this::progress, 1000);
+      ImageLoader.Prepared prepared =
+          loader.prepare(
+              new ImageLoader.Request(image.url(), sha, format, overlay),
+              options,
+              phase -> {
+                synchronized (this) {
+                  loadPhase = phase;
+                }
+                changed();
+              });
+      if (cancel.isCancelled()) {
+        prepared.release().release();
+        throw new DownloadCancelledException(image.url(), 0);
+      }
+      String init = image.init() == null ? TargetSpec.DEFAULT_INIT : image.init();
+      TargetSpec spec =
+          new TargetSpec(
+              prepared.root(),
+              init,
+              image.url(),
+              InitSignals.gracefulSignal(prepared.root(), init),
+              settings.grace(),
+              settings.targetConsole());
+      synchronized (this) {
+        runningImage = image.name();
+        runningState = state;
+        loadPhase = null;
+        progress = null;
+      }
+      console.println(
+          "chrootbooter: entering "
+              + what
+              + " (sha256 "
+              + prepared.sha256()
+              + (prepared.cached() ? ", cached" : "")
+              + ")");
+      controller.boot(spec, prepared.release(), GoDuration.parse(state.bootTimeout()));
+      return List.of("running " + what);
+    } catch (DownloadCancelledException e) {
+      LOG.infof("loading %s cancelled", what);
+      return List.of("cancelled: " + what);
+    } catch (IOException | RuntimeException e) {
+      String message = e.getMessage() == null ? e.toString() : e.getMessage();
+      LOG.errorf("loading %s failed: %s", what, message);
+      fail(message);
+      if (fromConsole) {
+        throw new IllegalStateException(message, e);
+      }
+      return List.of("failed: " + message);
+    } finally {
+      synchronized (this) {
+        if (loadCancel == cancel) {
+          loadCancel = null;
+          loadPhase = null;
+          progress = null;
+        }
+      }
+      changed();
+    }
+  }
+
+  private void progress(DownloadProgress p) {
+    boolean complete = p.total() >= 0 && p.bytes() >= p.total();
+    synchronized (this) {
+      progress = p;
+      if (progressDone) {
+        return;
+      }
+      progressDone = complete;
+    }
+    console.print("\r" + ProgressBar.render(p.bytes(), p.total(), p.bytesPerSecond(), 30));
+    if (complete) {
+      console.println();
+    }
+    console.flush();
+    changed();
+  }
+
+  private void fail(String message) {
+    synchronized (this) {
+      error = message.replaceAll("[^\\x20-\\x7e]", " ");
+      if (error.length() > 1000) {
+        error = error.substring(0, 1000);
+      }
+    }
+    console.println("chrootbooter: failed: " + error);
+    changed();
+  }
+
+  /** After the controller changed: a new return restores the network and may reboot the image. */
+  private void controllerChanged() {
+    Optional<LastReturn> last = controller.lastReturn();
+    boolean newReturn;
+    synchronized (this) {
+      newReturn = last.isPresent() && last.get() != handledReturn;
+      if (newReturn) {
+        handledReturn = last.get();
+      }
+    }
+    if (newReturn) {
+      LastReturn r = last.get();
+      console.println(
+          "chrootbooter: back in the bootstrap ("
+              + r.trigger()
+              + (r.reason().isEmpty() ? "" : ": " + r.reason())
+              + ", "
+              + r.duration().toMillis()
+              + " ms)"
+              + (controller.phase() == Phase.ConsoleOverride
+                  ? "; console override: type 'resume' to follow the spec again"
+                  : ""));
+      settings.network().ifPresent(NetworkRestore::restore);
+      restoreConsoleMode();
+      if (r.trigger() == ReturnTrigger.TargetExit && r.initExit().contains("SIGHUP")) {
+        // reboot(2) inside a PID namespace ends its init with SIGHUP: boot the image again.
+        DesiredState again;
+        synchronized (this) {
+          again = runningState;
+        }
+        if (again != null) {
+          worker.execute(() -> load(again, false));
+        }
+      }
+    }
+    changed();
+  }
+
+  /**
+   * A target may leave the console in raw mode or without echo: {@code stty sane} on it, so the
+   * bootstrap's shell is usable again. Not for a console that is a plain file (tests).
+   */
+  private void restoreConsoleMode() {
+    Path tty = settings.targetConsole();
+    if (!tty.startsWith("/dev/") || java.nio.file.Files.isRegularFile(tty)) {
+      return;
+    }
+    try {
+      Process p =
+          new ProcessBuilder(settings.busybox().toString(), "stty", "sane")
+              .redirectInput(tty.toFile())
+              .redirectErrorStream(true)
+              .start();
+      p.getInputStream().readAllBytes();
+      p.waitFor();
+    } catch (IOException e) {
+      LOG.debugf("stty sane on %s: %s", tty, e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void changed() {
+    onChange.run();
+  }
+
+  // ---- what the status says -------------------------------------------------------------------
+
+  /**
+   * The phase the status reports. Lock order: the controller is never called while this object's
+   * lock is held (the controller calls back into it under its own lock).
+   */
+  public Phase phase() {
+    return phase(controller.phase());
+  }
+
+  private synchronized Phase phase(Phase controllerPhase) {
+    if (loadPhase != null) {
+      return loadPhase;
+    }
+    if (error != null && controllerPhase == Phase.Bootstrap) {
+      return Phase.Failed;
+    }
+    return controllerPhase;
+  }
+
+  /** The status report as of now. */
+  public StatusReport status() {
+    Phase phase = phase();
+    Optional<LastReturn> last = controller.lastReturn();
+    boolean running = controller.session().isPresent();
+    synchronized (this) {
+      StatusReport.Progress p =
+          progress == null
+              ? null
+              : new StatusReport.Progress(
+                  progress.bytes(),
+                  progress.total() < 0 ? null : progress.total(),
+                  (long) progress.bytesPerSecond());
+      return new StatusReport(
+          phase.name(),
+          p,
+          running ? runningImage : null,
+          phase == Phase.Failed ? error : null,
+          last.map(
+                  r ->
+                      new StatusReport.LastReturn(
+                          r.trigger().name(),
+                          r.reason().isEmpty() ? null : r.reason(),
+                          r.time().toString(),
+                          r.duration().toMillis()))
+              .orElse(null),
+          settings.info().get(),
+          appliedGeneration < 0 ? null : appliedGeneration);
+    }
+  }
+
+  /** Lines for the console's {@code status}. */
+  public synchronized List<String> statusLines() {
+    List<String> lines = new ArrayList<>();
+    if (loadPhase != null && progress != null) {
+      lines.add(
+          "download: "
+              + ProgressBar.render(
+                  progress.bytes(), progress.total(), progress.bytesPerSecond(), 20));
+    }
+    if (error != null) {
+      lines.add("error: " + error);
+    }
+    if (desired != null) {
+      lines.add("spec: generation " + desired.generation() + ", " + describe(desired));
+    }
+    return lines;
+  }
+
+  private synchronized long currentGeneration() {
+    return desired == null ? 0 : desired.generation();
+  }
+
+  static String describe(DesiredState state) {
+    return switch (state.action()) {
+      case DesiredState.RUN ->
+          state.image() == null
+              ? "an image"
+              : (state.image().name() == null ? "" : state.image().name() + " ")
+                  + "<"
+                  + state.image().url()
+                  + ">";
+      case DesiredState.BOOTSTRAP -> "the bootstrap";
+      default -> "hold (" + state.reason() + ")";
+    };
+  }
+
+  static Optional<ImageFormat> formatOf(String url) {
+    String path = url.replaceAll("[?#].*$", "");
+    for (ImageFormat f :
+        List.of(
+            ImageFormat.TAR_ZST,
+            ImageFormat.TAR_XZ,
+            ImageFormat.TAR_GZ,
+            ImageFormat.TAR,
+            ImageFormat.SQUASHFS)) {
+      if (path.endsWith("." + f.id())) {
+        return Optional.of(f);
+      }
+    }
+    if (path.endsWith(".sqfs") || path.endsWith(".img")) {
+      return Optional.of(ImageFormat.SQUASHFS);
+    }
+    if (path.endsWith(".tgz")) {
+      return Optional.of(ImageFormat.TAR_GZ);
+    }
+    return Optional.empty();
+  }
+
+  private static List<String> await(Future<List<String>> future) throws IOException {
+    try {
+      return future.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted");
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException(cause.getMessage(), cause);
+    }
+  }
+
+  /** Stops following; returns a running target (trigger {@code Console}, "agent shutdown"). */
+  @Override
+  public void close() throws IOException {
+    synchronized (this) {
+      if (loadCancel != null) {
+        loadCancel.cancel();
+      }
+    }
+    worker.shutdownNow();
+    controller.close();
+  }
+}

@@ -1,0 +1,304 @@
+package io.chrootbooter.agent.daemon;
+
+import io.chrootbooter.agent.console.ConsoleShell;
+import io.chrootbooter.agent.fetch.SpaceCheck;
+import io.chrootbooter.agent.operator.CaPin;
+import io.chrootbooter.agent.operator.DesiredState;
+import io.chrootbooter.agent.operator.OperatorClient;
+import io.chrootbooter.agent.operator.StatusReport;
+import io.chrootbooter.agent.operator.StatusReporter;
+import io.chrootbooter.agent.pivot.BootController;
+import io.chrootbooter.agent.pivot.LinuxSignals;
+import io.chrootbooter.agent.pivot.PivotConfig;
+import io.chrootbooter.agent.pivot.StateFiles;
+import io.chrootbooter.agent.unpack.ImageCache;
+import io.chrootbooter.agent.unpack.Mounts;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import javax.net.ssl.HttpsURLConnection;
+import javax.net.ssl.SSLContext;
+import org.eclipse.microprofile.config.ConfigProvider;
+import org.jboss.logging.Logger;
+
+/**
+ * A running agent with everything wired: the {@link Agent}, its {@link BootController}, the
+ * triggers, the operator stream and status reporter (or the standalone {@code cb.image}), and the
+ * console loop. {@link #close()} stops all of it and returns a running target.
+ */
+public final class Daemon implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(Daemon.class);
+
+  /**
+   * The agent's settings; strings are the kernel command line's values, null when absent.
+   *
+   * @param env the environment, for the DHCP lease ({@code CB_NET_*})
+   */
+  public record Options(
+      String operator,
+      String token,
+      String mac,
+      String ca,
+      String image,
+      String sha256,
+      String format,
+      String init,
+      String serial,
+      int serialBaud,
+      String cache,
+      Path workDir,
+      Path stateDir,
+      Path cgroup,
+      Path busybox,
+      Path dev,
+      Path targetConsole,
+      Duration grace,
+      OptionalLong pidsMax,
+      OptionalLong memoryMax,
+      Duration reportInterval,
+      Map<String, String> env) {}
+
+  private final Agent agent;
+  private final Triggers triggers;
+  private final List<AutoCloseable> closers = new ArrayList<>();
+
+  private Daemon(Agent agent, Triggers triggers) {
+    this.agent = agent;
+    this.triggers = triggers;
+  }
+
+  /** The agent, for tests and the console. */
+  public Agent agent() {
+    return agent;
+  }
+
+  /**
+   * Starts the agent.
+   *
+   * @param console where console commands come from; null for no console shell
+   * @param out the console's output
+   */
+  public static Daemon start(Options o, InputStream console, PrintStream out) throws IOException {
+    Optional<SSLContext> tls = Optional.empty();
+    if (present(o.ca())) {
+      SSLContext pinned = CaPin.parse(o.ca()).sslContext();
+      tls = Optional.of(pinned);
+      // Image downloads use HttpURLConnection: the same pin applies to them.
+      HttpsURLConnection.setDefaultSSLSocketFactory(pinned.getSocketFactory());
+    }
+    Files.createDirectories(o.workDir());
+    Path cacheDir = cacheDir(o);
+    ImageCache[] cacheRef = new ImageCache[1];
+    ImageCache images =
+        new ImageCache(cacheDir, () -> cacheRef[0].totalBytes() + cacheBudget(cacheDir));
+    cacheRef[0] = images;
+    PivotConfig pivot =
+        new PivotConfig(
+            o.busybox(),
+            Files.createDirectories(o.cgroup()),
+            o.workDir().resolve("staging"),
+            new StateFiles(o.stateDir()),
+            o.pidsMax(),
+            o.memoryMax());
+    BootController controller = new BootController(pivot, new LinuxSignals(), Clock.systemUTC());
+    Agent agent =
+        new Agent(
+            controller,
+            new ImageLoader(o.workDir().resolve("images"), images),
+            new Agent.Settings(
+                o.busybox(),
+                o.targetConsole(),
+                o.grace(),
+                NetworkRestore.fromLease(o.busybox(), o.env()),
+                () -> agentInfo(o.env())),
+            out);
+    Triggers triggers =
+        new Triggers(
+            controller,
+            o.busybox(),
+            o.dev(),
+            present(o.serial())
+                ? Optional.of(
+                    new Triggers.Serial(
+                        o.dev().resolve(o.serial()), "RETURN_TO_BOOTSTRAP", o.serialBaud()))
+                : Optional.empty());
+    Daemon daemon = new Daemon(agent, triggers);
+    // Closed in this order: the stream, the triggers, the agent (returns a running target), then
+    // the reporter, which sends the final status first.
+    daemon.closers.add(triggers);
+    daemon.closers.add(agent);
+    triggers.start();
+
+    if (present(o.operator())) {
+      OperatorClient client =
+          new OperatorClient(
+              URI.create(o.operator()),
+              normalizeMac(o.mac()),
+              o.token() == null ? "" : o.token(),
+              tls);
+      StatusReporter reporter =
+          new StatusReporter(client::report, agent::status, o.reportInterval());
+      agent.onChange(reporter::poke);
+      daemon.closers.add(0, client);
+      daemon.closers.add(reporter);
+      Thread stream =
+          new Thread(
+              () ->
+                  client.follow(
+                      state -> {
+                        triggers.configure(state.returnTriggers(), o.serialBaud());
+                        agent.desired(state);
+                      },
+                      reporter::poke),
+              "cb-desired-stream");
+      stream.setDaemon(true);
+      stream.start();
+      LOG.infof("agent up; operator %s", client.machineUrl());
+    } else if (present(o.image())) {
+      LOG.infof("agent up; standalone: loading %s", o.image());
+      agent.desired(standalone(o));
+    } else {
+      LOG.info("agent up; no cb.operator and no cb.image: waiting at the console");
+    }
+
+    if (console != null) {
+      Thread thread =
+          new Thread(
+              new ConsoleLoop(new ConsoleShell(new AgentConsole(agent)), controller, console, out),
+              "cb-console");
+      thread.setDaemon(true);
+      thread.start();
+    }
+    out.println("chrootbooter: agent ready");
+    out.flush();
+    return daemon;
+  }
+
+  /** The desired state of a machine booted with {@code cb.image=} and no operator. */
+  static DesiredState standalone(Options o) {
+    return new DesiredState(
+        DesiredState.RUN,
+        1,
+        "cb.image",
+        new DesiredState.Image(
+            null,
+            o.image(),
+            present(o.sha256()) ? o.sha256() : null,
+            present(o.format())
+                ? o.format()
+                : Agent.formatOf(o.image()).map(f -> f.id()).orElse("squashfs"),
+            present(o.init()) ? o.init() : null),
+        "tmpfs",
+        null,
+        null,
+        null);
+  }
+
+  private static Path cacheDir(Options o) throws IOException {
+    if (!present(o.cache())) {
+      return o.workDir().resolve("cache");
+    }
+    if (o.cache().startsWith("/dev/")) {
+      // A cache disk: mounted once and kept across returns (and across boots, when it holds a
+      // file system the kernel detects).
+      Path mountPoint = Files.createDirectories(o.workDir().resolve("cache-disk"));
+      if (Mounts.mountsBelow(mountPoint).isEmpty()) {
+        Mounts.mountDetect("rw", o.cache(), mountPoint);
+      }
+      return mountPoint.resolve("images");
+    }
+    return Path.of(o.cache());
+  }
+
+  /** Beyond what it holds, the cache may take half of what is free where it lives. */
+  private static long cacheBudget(Path dir) {
+    try {
+      return SpaceCheck.available(dir) / 2;
+    } catch (IOException e) {
+      return 0;
+    }
+  }
+
+  private static boolean present(String value) {
+    return value != null && !value.isBlank();
+  }
+
+  static String normalizeMac(String mac) {
+    if (mac == null || mac.isBlank()) {
+      throw new IllegalArgumentException(
+          "cb.operator is set but cb.mac is not (the operator's iPXE script passes it)");
+    }
+    return mac.trim().toLowerCase(Locale.ROOT).replace('-', ':');
+  }
+
+  private static StatusReport.AgentInfo agentInfo(Map<String, String> env) {
+    String version =
+        ConfigProvider.getConfig()
+            .getOptionalValue("quarkus.application.version", String.class)
+            .orElse("unknown");
+    return new StatusReport.AgentInfo(
+        version,
+        read("/proc/sys/kernel/random/boot_id"),
+        ip(env),
+        read("/proc/sys/kernel/osrelease"));
+  }
+
+  private static String read(String file) {
+    try {
+      return Files.readString(Path.of(file)).strip();
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  /** The leased address, else the first IPv4 address of an interface that is up. */
+  private static String ip(Map<String, String> env) {
+    String leased = env.get("CB_NET_IP");
+    if (leased != null && leased.matches("[0-9.]{7,15}")) {
+      return leased;
+    }
+    try {
+      for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+        if (nic.isLoopback() || !nic.isUp()) {
+          continue;
+        }
+        for (InetAddress a : Collections.list(nic.getInetAddresses())) {
+          if (a instanceof Inet4Address) {
+            return a.getHostAddress();
+          }
+        }
+      }
+    } catch (SocketException e) {
+      return null;
+    }
+    return null;
+  }
+
+  /** Stops the stream and the reporter, the triggers, then returns a running target. */
+  @Override
+  public void close() {
+    for (AutoCloseable c : closers) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        LOG.errorf(e, "stopping %s", c.getClass().getSimpleName());
+      }
+    }
+  }
+}

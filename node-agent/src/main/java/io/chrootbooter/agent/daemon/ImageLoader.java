@@ -1,0 +1,181 @@
+package io.chrootbooter.agent.daemon;
+
+import io.chrootbooter.agent.fetch.FetchOptions;
+import io.chrootbooter.agent.fetch.ImageSources;
+import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.pivot.Phase;
+import io.chrootbooter.agent.pivot.Teardown;
+import io.chrootbooter.agent.unpack.ImageCache;
+import io.chrootbooter.agent.unpack.ImageFormat;
+import io.chrootbooter.agent.unpack.ImageUnpacker;
+import io.chrootbooter.agent.unpack.LinuxSyscalls;
+import io.chrootbooter.agent.unpack.Mounts;
+import io.chrootbooter.agent.unpack.Overlay;
+import io.chrootbooter.agent.unpack.SquashfsImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * Turns "a URL, a digest, a format" into a root file system ready to enter: a squashfs image is
+ * downloaded into the {@link ImageCache} (RAM or the cache disk), verified, then loop-mounted with
+ * its overlay; a tarball is extracted while it downloads into a fresh tmpfs, which the return
+ * unmounts (so its RAM is freed at once). A cached squashfs image is not downloaded again.
+ */
+public final class ImageLoader {
+  private static final AtomicLong SEQUENCE = new AtomicLong();
+
+  private final Path workDir;
+  private final ImageCache cache;
+
+  /**
+   * @param workDir where roots, overlays and partial downloads live (a tmpfs in the bootstrap)
+   * @param cache verified squashfs images by digest
+   */
+  public ImageLoader(Path workDir, ImageCache cache) throws IOException {
+    this.workDir = Files.createDirectories(workDir);
+    this.cache = cache;
+  }
+
+  /**
+   * What to load.
+   *
+   * @param sha256 the expected digest; empty only for a console {@code load} without one
+   */
+  public record Request(String url, Optional<String> sha256, ImageFormat format, Overlay overlay) {}
+
+  /**
+   * A root ready to enter.
+   *
+   * @param release unmounts and frees everything {@link #prepare} made; run once the target is gone
+   * @param cached whether the image came from the cache (no download)
+   */
+  public record Prepared(Path root, Teardown.Step release, String sha256, boolean cached) {}
+
+  /** The cache, for the console's {@code images}. */
+  public ImageCache cache() {
+    return cache;
+  }
+
+  /**
+   * Downloads, verifies and mounts. On failure nothing stays mounted or half-written.
+   *
+   * @param phases told {@link Phase#Downloading}, {@link Phase#Verifying}, {@link Phase#Mounting}
+   */
+  public Prepared prepare(Request request, FetchOptions options, Consumer<Phase> phases)
+      throws IOException {
+    Path dir = Files.createDirectories(workDir.resolve("root-" + SEQUENCE.incrementAndGet()));
+    return request.format().isTar()
+        ? prepareTar(request, options, phases, dir)
+        : prepareSquashfs(request, options, phases, dir);
+  }
+
+  private Prepared prepareSquashfs(
+      Request request, FetchOptions options, Consumer<Phase> phases, Path dir) throws IOException {
+    Optional<ImageCache.Entry> hit = request.sha256().flatMap(cache::get);
+    String digest;
+    Path file;
+    if (hit.isPresent()) {
+      digest = hit.get().sha256();
+      file = hit.get().file();
+    } else {
+      phases.accept(Phase.Downloading);
+      Path partial = workDir.resolve("download-" + SEQUENCE.incrementAndGet() + ".partial");
+      try (ImageStream image = ImageSources.open(request.url(), options)) {
+        digest = SquashfsImage.download(image, request.sha256(), partial);
+      }
+      phases.accept(Phase.Verifying);
+      Optional<ImageCache.Entry> entry = cache.put(digest, ImageFormat.SQUASHFS, partial);
+      if (entry.isPresent()) {
+        file = entry.get().file();
+      } else {
+        // Larger than the cache's budget: it stays beside the root and goes with it.
+        file = dir.resolve("image.squashfs");
+        Files.move(partial, file);
+      }
+    }
+    phases.accept(Phase.Mounting);
+    try {
+      SquashfsImage.Mounted mounted =
+          SquashfsImage.mount(file, dir.resolve("work"), dir.resolve("root"), request.overlay());
+      Path uncached = file.startsWith(dir) ? file : null;
+      return new Prepared(
+          mounted.root(),
+          () -> {
+            try {
+              mounted.close();
+            } finally {
+              if (uncached != null) {
+                Files.deleteIfExists(uncached);
+              }
+              deleteEmptyTree(dir);
+            }
+          },
+          digest,
+          hit.isPresent());
+    } catch (IOException | RuntimeException e) {
+      deleteEmptyTree(dir);
+      throw e;
+    }
+  }
+
+  private Prepared prepareTar(
+      Request request, FetchOptions options, Consumer<Phase> phases, Path dir) throws IOException {
+    Path root = Files.createDirectories(dir.resolve("root"));
+    // A tmpfs of its own: extraction fills it, the return's umount frees the RAM at once.
+    Mounts.mount("tmpfs", "mode=0755", "cb-tar-root", root);
+    boolean ok = false;
+    try {
+      phases.accept(Phase.Downloading);
+      ImageUnpacker.Result result;
+      try (ImageStream image = ImageSources.open(request.url(), options)) {
+        result =
+            new ImageUnpacker(new LinuxSyscalls())
+                .unpack(image, request.format(), request.sha256(), root);
+      }
+      phases.accept(Phase.Mounting);
+      ok = true;
+      return new Prepared(
+          root,
+          () -> {
+            try {
+              Mounts.umount(root);
+            } finally {
+              deleteEmptyTree(dir);
+            }
+          },
+          result.sha256(),
+          false);
+    } finally {
+      if (!ok) {
+        try {
+          Mounts.umount(root);
+        } finally {
+          deleteEmptyTree(dir);
+        }
+      }
+    }
+  }
+
+  /** Removes {@code dir} and the empty directories in it; a file left in it is a leak to see. */
+  private static void deleteEmptyTree(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (var walk = Files.walk(dir)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+          try (var entries = Files.list(p)) {
+            if (entries.findAny().isPresent()) {
+              continue;
+            }
+          }
+        }
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+}

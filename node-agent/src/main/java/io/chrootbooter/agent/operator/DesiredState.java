@@ -1,0 +1,66 @@
+package io.chrootbooter.agent.operator;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import java.util.List;
+
+/**
+ * What the operator wants this machine to do: the data of one {@code desired} event. Unknown fields
+ * are ignored, so an older agent keeps working with a newer operator.
+ *
+ * @param action {@code Run} the image, go to the {@code Bootstrap}, or {@code Hold}: keep doing
+ *     what it does ({@code reason} says why)
+ * @param generation the MachineBoot's generation; the agent applies a generation once
+ */
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record DesiredState(
+    String action,
+    long generation,
+    String reason,
+    Image image,
+    String overlay,
+    List<String> kernelArgs,
+    String bootTimeout,
+    ReturnTriggers returnTriggers) {
+
+  public static final String RUN = "Run";
+  public static final String BOOTSTRAP = "Bootstrap";
+  public static final String HOLD = "Hold";
+
+  public DesiredState {
+    kernelArgs = kernelArgs == null ? List.of() : List.copyOf(kernelArgs);
+    returnTriggers = returnTriggers == null ? ReturnTriggers.DEFAULTS : returnTriggers;
+  }
+
+  /** The image to run. */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record Image(String name, String url, String sha256, String format, String init) {}
+
+  /** Which return triggers the MachineBoot enables; absent fields mean the defaults. */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record ReturnTriggers(Boolean hotkey, Serial serial, Boolean helper) {
+    static final ReturnTriggers DEFAULTS = new ReturnTriggers(true, Serial.DEFAULTS, true);
+
+    public ReturnTriggers {
+      hotkey = hotkey == null || hotkey;
+      serial = serial == null ? Serial.DEFAULTS : serial;
+      helper = helper == null || helper;
+    }
+  }
+
+  /** The serial magic-string trigger. */
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record Serial(Boolean enabled, String device, String magic) {
+    static final Serial DEFAULTS = new Serial(true, "ttyS1", "RETURN_TO_BOOTSTRAP");
+
+    public Serial {
+      enabled = enabled == null || enabled;
+      device = device == null ? "ttyS1" : device;
+      magic = magic == null ? "RETURN_TO_BOOTSTRAP" : magic;
+    }
+  }
+
+  /** Whether this state names an image to run. */
+  public boolean runs() {
+    return RUN.equals(action) && image != null && image.url() != null;
+  }
+}

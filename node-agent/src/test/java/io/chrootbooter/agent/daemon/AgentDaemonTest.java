@@ -1,0 +1,302 @@
+package io.chrootbooter.agent.daemon;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.chrootbooter.agent.pivot.TestTarget;
+import io.chrootbooter.agent.unpack.Mounts;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PipedInputStream;
+import java.io.PipedOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole agent daemon, for real on this host (as root, in the test JVM's private mount
+ * namespace): it follows a desired-state stream on loopback, downloads real squashfs and tar.zst
+ * images, enters them as PID 1 of new namespaces, returns on spec change and on the in-target
+ * helper, holds a console override, fails cleanly on a wrong digest, reconnects after the stream
+ * drops, and reports each step. Everything it mounts or starts is gone after each test.
+ */
+class AgentDaemonTest {
+  private static Path imageDir;
+  private static Path squashfs;
+  private static Path tarZst;
+  private static String squashfsSha;
+  private static String tarZstSha;
+
+  @TempDir Path temp;
+  private StandInOperator operator;
+  private Daemon daemon;
+  private Path cgroup;
+  private List<String> mountsBefore;
+  private final ByteArrayOutputStream consoleBytes = new ByteArrayOutputStream();
+
+  @BeforeAll
+  static void buildImages() throws Exception {
+    TestTarget.assumeHost();
+    imageDir = Files.createTempDirectory("cb-daemon-images");
+    squashfs = TestTarget.build(imageDir);
+    tarZst = imageDir.resolve("target.tar.zst");
+    TestTarget.run(
+        "tar", "--zstd", "-cf", tarZst.toString(), "-C", imageDir.resolve("tree").toString(), ".");
+    squashfsSha = sha256(squashfs);
+    tarZstSha = sha256(tarZst);
+  }
+
+  @AfterAll
+  static void removeImages() throws IOException {
+    if (imageDir != null) {
+      try (Stream<Path> walk = Files.walk(imageDir)) {
+        for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
+    }
+  }
+
+  @BeforeEach
+  void start() throws IOException {
+    mountsBefore = TestTarget.mountTable();
+    operator = new StandInOperator();
+    cgroup =
+        TestTarget.CGROUP2.resolve(
+            "cb-daemon-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+  }
+
+  private Daemon startDaemon(PipedInputStream console) throws IOException {
+    Path work = Files.createDirectories(temp.resolve("work"));
+    Mounts.mount("tmpfs", "mode=0755", "cb-test-work", work);
+    Path console0 = temp.resolve("target-console.log");
+    Files.writeString(console0, "");
+    daemon =
+        Daemon.start(
+            new Daemon.Options(
+                operator.url(),
+                StandInOperator.TOKEN,
+                StandInOperator.MAC.toUpperCase(),
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                115200,
+                null,
+                work,
+                temp.resolve("state"),
+                cgroup,
+                TestTarget.BUSYBOX,
+                temp.resolve("dev"),
+                console0,
+                Duration.ofSeconds(2),
+                OptionalLong.of(512),
+                OptionalLong.empty(),
+                Duration.ofMillis(200),
+                Map.of()),
+            console,
+            new PrintStream(consoleBytes, true, StandardCharsets.UTF_8));
+    return daemon;
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    try {
+      if (daemon != null) {
+        daemon.close();
+      }
+    } finally {
+      operator.close();
+      if (Files.exists(cgroup)) {
+        try (Stream<Path> children = Files.list(cgroup)) {
+          for (Path child : children.filter(Files::isDirectory).toList()) {
+            Files.writeString(child.resolve("cgroup.kill"), "1");
+            await()
+                .atMost(Duration.ofSeconds(10))
+                .until(() -> Files.readString(child.resolve("cgroup.procs")).isBlank());
+            Files.delete(child);
+          }
+        }
+        Files.delete(cgroup);
+      }
+      List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(temp));
+      Collections.reverse(leaked);
+      for (Path point : leaked) {
+        Mounts.umount(point);
+      }
+    }
+  }
+
+  // ---- scenarios ------------------------------------------------------------------------------
+
+  @Test
+  void followsTheStreamThroughLoadSwitchAndBackToTheBootstrap() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    String two = operator.serve("two.tar.zst", tarZst);
+    startDaemon(null);
+
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 1);
+    JsonNode running = awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    assertThat(running.path("currentImage").asText()).isEqualTo("one");
+    assertThat(running.path("appliedGeneration").asLong()).isEqualTo(1);
+    assertThat(running.path("agent").path("kernel").asText()).isNotEmpty();
+    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+        .as("the console shows the download and the entry")
+        .contains("chrootbooter: loading one <" + one + ">")
+        .contains("100%")
+        .contains("chrootbooter: entering one");
+    long firstPid = initPid();
+    assertThat(Files.readString(Path.of("/proc", Long.toString(firstPid), "root/etc/marker")))
+        .contains(TestTarget.MARKER);
+
+    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    JsonNode switched =
+        awaitReport(
+            r ->
+                "Running".equals(r.path("phase").asText())
+                    && "two".equals(r.path("currentImage").asText()));
+    assertThat(switched.path("lastReturn").path("trigger").asText()).isEqualTo("SpecChange");
+    long secondPid = initPid();
+    assertThat(secondPid).isNotEqualTo(firstPid);
+    assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
+
+    // The same generation again (a replay): nothing happens.
+    String lastReturnTime = switched.path("lastReturn").path("time").asText();
+    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    Thread.sleep(500);
+    assertThat(initPid()).isEqualTo(secondPid);
+
+    operator.push("{\"action\":\"Bootstrap\",\"generation\":3}", 3);
+    JsonNode back =
+        awaitReport(
+            r ->
+                "Bootstrap".equals(r.path("phase").asText())
+                    && r.path("appliedGeneration").asLong() == 3);
+    assertThat(back.path("lastReturn").path("time").asText()).isNotEqualTo(lastReturnTime);
+    assertThat(back.has("currentImage")).isFalse();
+    assertThat(Files.readString(temp.resolve("state/current_phase")).strip())
+        .isEqualTo("Bootstrap");
+    assertThat(mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
+  }
+
+  @Test
+  void helperReturnHoldsAConsoleOverrideUntilResume() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    PipedOutputStream typing = new PipedOutputStream();
+    startDaemon(new PipedInputStream(typing, 4096));
+
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-helper"), 1);
+    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    Files.writeString(Path.of("/proc", Long.toString(initPid()), "root/run/go"), "go");
+    JsonNode held = awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
+    assertThat(held.path("lastReturn").path("trigger").asText()).isEqualTo("Helper");
+    assertThat(held.path("lastReturn").path("reason").asText()).isEqualTo("please go back");
+
+    // A replay of the same generation does not end the override.
+    operator.dropStreams();
+    await().atMost(Duration.ofSeconds(10)).until(() -> operator.connections() >= 2);
+    assertThat(operator.lastEventIds()).last().isEqualTo("gen-1");
+    Thread.sleep(500);
+    assertThat(daemon.agent().phase().name()).isEqualTo("ConsoleOverride");
+
+    typing.write("status\nresume\n".getBytes(StandardCharsets.US_ASCII));
+    typing.flush();
+    awaitReport(
+        r ->
+            "Running".equals(r.path("phase").asText())
+                && r.path("lastReturn").path("trigger").asText().equals("Helper"));
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+                    .contains("phase: ConsoleOverride")
+                    .contains("console override ended; booting one"));
+  }
+
+  @Test
+  void wrongDigestFailsNamingBothDigestsAndLeavesNothingMounted() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    startDaemon(null);
+    String wrong = "0".repeat(64);
+
+    operator.push(run(1, "one", one, wrong, "squashfs", "/sbin/init-friendly"), 1);
+    JsonNode failed = awaitReport(r -> "Failed".equals(r.path("phase").asText()));
+    assertThat(failed.path("error").asText()).contains(wrong).contains(squashfsSha);
+    assertThat(mountsBelowWork()).hasSize(1);
+    assertThat(daemon.agent().loader().cache().list()).as("a bad image is not cached").isEmpty();
+
+    operator.push(run(2, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 2);
+    JsonNode running = awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    assertThat(running.has("error")).isFalse();
+  }
+
+  @Test
+  void resumesTheStreamAfterTheOperatorDropsItAndActsOnTheNewGeneration() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    startDaemon(null);
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 1);
+    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+
+    operator.dropStreams();
+    operator.push("{\"action\":\"Bootstrap\",\"generation\":2}", 2); // while disconnected
+    await().atMost(Duration.ofSeconds(10)).until(() -> operator.connections() >= 2);
+    assertThat(operator.lastEventIds()).last().isEqualTo("gen-1");
+    awaitReport(
+        r ->
+            "Bootstrap".equals(r.path("phase").asText())
+                && r.path("appliedGeneration").asLong() == 2);
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private static String run(
+      long gen, String name, String url, String sha, String format, String init) {
+    return String.format(
+        "{\"action\":\"Run\",\"generation\":%d,\"image\":{\"name\":\"%s\",\"url\":\"%s\","
+            + "\"sha256\":\"%s\",\"format\":\"%s\",\"init\":\"%s\"},\"overlay\":\"tmpfs\"}",
+        gen, name, url, sha, format, init);
+  }
+
+  private JsonNode awaitReport(java.util.function.Predicate<JsonNode> condition) {
+    return await()
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(50))
+        .until(
+            () -> {
+              JsonNode last = operator.last();
+              return last != null && condition.test(last) ? last : null;
+            },
+            r -> r != null);
+  }
+
+  private long initPid() throws IOException {
+    return Long.parseLong(Files.readString(temp.resolve("state/pid_in_target")).strip());
+  }
+
+  private List<Path> mountsBelowWork() throws IOException {
+    return Mounts.mountsBelow(temp.resolve("work"));
+  }
+
+  private static String sha256(Path file) throws Exception {
+    return TestTarget.run("sha256sum", file.toString()).split(" ")[0];
+  }
+}

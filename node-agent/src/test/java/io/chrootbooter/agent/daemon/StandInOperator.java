@@ -1,0 +1,167 @@
+package io.chrootbooter.agent.daemon;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The operator's agent API as the agent sees it, on loopback, for the agent's own tests: the
+ * desired-state stream (events pushed by the test; the last one replayed on connect unless the
+ * client's {@code Last-Event-ID} names it), status reports recorded, bearer token checked, and
+ * image files served. The real operator's side is tested against the real agent client in e2e.
+ */
+final class StandInOperator implements AutoCloseable {
+  static final String MAC = "52:54:00:aa:bb:01";
+  static final String TOKEN = "test-token-1";
+
+  private final HttpServer server;
+  private final ObjectMapper mapper = new ObjectMapper();
+  private final List<OutputStream> streams = new CopyOnWriteArrayList<>();
+  private final List<JsonNode> reports = new CopyOnWriteArrayList<>();
+  private final List<String> lastEventIds = new CopyOnWriteArrayList<>();
+  private final Map<String, Path> files = new ConcurrentHashMap<>();
+  private final AtomicInteger connections = new AtomicInteger();
+  private volatile String lastEvent;
+  private volatile String lastId;
+
+  StandInOperator() throws IOException {
+    server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    server.setExecutor(Executors.newCachedThreadPool());
+    server.createContext("/agent/v1/machines/" + MAC + "/desired", this::desired);
+    server.createContext("/agent/v1/machines/" + MAC + "/status", this::status);
+    server.createContext("/images/", this::image);
+    server.start();
+  }
+
+  String url() {
+    return "http://127.0.0.1:" + server.getAddress().getPort();
+  }
+
+  /** Serves {@code file} at {@code /images/NAME}; returns its URL. */
+  String serve(String name, Path file) {
+    files.put(name, file);
+    return url() + "/images/" + name;
+  }
+
+  /** Pushes a desired state (JSON) with id {@code gen-N} to every open stream. */
+  synchronized void push(String json, long generation) throws IOException {
+    lastEvent = json;
+    lastId = "gen-" + generation;
+    for (OutputStream out : streams) {
+      try {
+        send(out, lastId, json);
+      } catch (IOException gone) {
+        streams.remove(out);
+      }
+    }
+  }
+
+  /** Ends every open stream, as an operator restart does. */
+  void dropStreams() {
+    for (OutputStream out : streams) {
+      try {
+        out.close();
+      } catch (IOException ignored) {
+        // already gone
+      }
+    }
+    streams.clear();
+  }
+
+  List<JsonNode> reports() {
+    return reports;
+  }
+
+  /** The last report, or null. */
+  JsonNode last() {
+    return reports.isEmpty() ? null : reports.get(reports.size() - 1);
+  }
+
+  int connections() {
+    return connections.get();
+  }
+
+  List<String> lastEventIds() {
+    return lastEventIds;
+  }
+
+  private static void send(OutputStream out, String id, String json) throws IOException {
+    out.write(
+        ("event: desired\nid: " + id + "\ndata: " + json + "\n\n")
+            .getBytes(StandardCharsets.UTF_8));
+    out.flush();
+  }
+
+  private boolean authorized(HttpExchange exchange) throws IOException {
+    if (!("Bearer " + TOKEN).equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
+      exchange.sendResponseHeaders(401, -1);
+      exchange.close();
+      return false;
+    }
+    return true;
+  }
+
+  private void desired(HttpExchange exchange) throws IOException {
+    if (!authorized(exchange)) {
+      return;
+    }
+    connections.incrementAndGet();
+    String since = exchange.getRequestHeaders().getFirst("Last-Event-ID");
+    lastEventIds.add(since == null ? "" : since);
+    exchange.getResponseHeaders().add("Content-Type", "text/event-stream");
+    exchange.sendResponseHeaders(200, 0);
+    OutputStream out = exchange.getResponseBody();
+    synchronized (this) {
+      if (lastEvent != null && !lastId.equals(since)) {
+        send(out, lastId, lastEvent);
+      } else {
+        out.write(": connected\n\n".getBytes(StandardCharsets.UTF_8));
+        out.flush();
+      }
+      streams.add(out);
+    }
+  }
+
+  private void status(HttpExchange exchange) throws IOException {
+    if (!authorized(exchange)) {
+      return;
+    }
+    reports.add(mapper.readTree(exchange.getRequestBody().readAllBytes()));
+    exchange.sendResponseHeaders(202, -1);
+    exchange.close();
+  }
+
+  private void image(HttpExchange exchange) throws IOException {
+    String name = exchange.getRequestURI().getPath().substring("/images/".length());
+    Path file = files.get(name);
+    if (file == null) {
+      exchange.sendResponseHeaders(404, -1);
+      exchange.close();
+      return;
+    }
+    exchange.sendResponseHeaders(200, Files.size(file));
+    try (OutputStream out = exchange.getResponseBody()) {
+      Files.copy(file, out);
+    }
+  }
+
+  @Override
+  public void close() {
+    dropStreams();
+    server.stop(0);
+  }
+}

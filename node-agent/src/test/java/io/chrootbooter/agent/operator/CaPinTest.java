@@ -1,0 +1,188 @@
+package io.chrootbooter.agent.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
+import java.io.FileInputStream;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.MessageDigest;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * TLS pinning for real: a CA and a server certificate made by openssl, an HTTPS server on loopback,
+ * and the agent's client reporting to it with the right and with a wrong pin.
+ */
+class CaPinTest {
+  @TempDir Path dir;
+  private HttpsServer server;
+  private String caPin;
+  private int reports;
+
+  @BeforeEach
+  void start() throws Exception {
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem");
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr");
+    java.nio.file.Files.writeString(dir.resolve("ext"), "subjectAltName=IP:127.0.0.1\n");
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "server.pem");
+    openssl(
+        "pkcs12",
+        "-export",
+        "-inkey",
+        "server.key",
+        "-in",
+        "server.pem",
+        "-certfile",
+        "ca.pem",
+        "-passout",
+        "pass:test",
+        "-out",
+        "server.p12");
+
+    KeyStore store = KeyStore.getInstance("PKCS12");
+    try (InputStream in = new FileInputStream(dir.resolve("server.p12").toFile())) {
+      store.load(in, "test".toCharArray());
+    }
+    KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+    kmf.init(store, "test".toCharArray());
+    SSLContext serverTls = SSLContext.getInstance("TLS");
+    serverTls.init(kmf.getKeyManagers(), null, null);
+    server = HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    server.setHttpsConfigurator(new HttpsConfigurator(serverTls));
+    server.createContext(
+        "/agent/v1/machines/52:54:00:00:00:01/status",
+        exchange -> {
+          reports++;
+          exchange.getRequestBody().readAllBytes();
+          exchange.sendResponseHeaders(202, -1);
+          exchange.close();
+        });
+    server.start();
+
+    X509Certificate ca;
+    try (InputStream in = new FileInputStream(dir.resolve("ca.pem").toFile())) {
+      ca = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+    }
+    caPin =
+        "sha256:"
+            + HexFormat.of()
+                .formatHex(MessageDigest.getInstance("SHA-256").digest(ca.getEncoded()));
+  }
+
+  @AfterEach
+  void stop() {
+    if (server != null) {
+      server.stop(0);
+    }
+  }
+
+  private OperatorClient client(String pin) {
+    return new OperatorClient(
+        URI.create("https://127.0.0.1:" + server.getAddress().getPort()),
+        "52:54:00:00:00:01",
+        "token",
+        Optional.of(CaPin.parse(pin).sslContext()));
+  }
+
+  private static StatusReport report() {
+    return new StatusReport("Bootstrap", null, null, null, null, null, null);
+  }
+
+  @Test
+  void theOperatorsCaPinnedOnTheCommandLineIsTrusted() throws Exception {
+    try (OperatorClient c = client(caPin)) {
+      assertThat(c.report(report())).isTrue();
+    }
+    assertThat(reports).isEqualTo(1);
+  }
+
+  @Test
+  void anyOtherCertificateIsRefusedAndNothingIsSent() throws Exception {
+    try (OperatorClient c = client("sha256:" + "ab".repeat(32))) {
+      assertThat(c.report(report())).as("not sent; to be retried").isFalse();
+    }
+    assertThat(reports).isZero();
+  }
+
+  @Test
+  void malformedPinsAreRejectedWithTheExpectedForm() {
+    for (String bad : List.of("md5:abcd", "sha256:xyz", "sha256:" + "a".repeat(63), "")) {
+      assertThatThrownBy(() -> CaPin.parse(bad))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("sha256:");
+    }
+    assertThat(CaPin.parse(caPin.toUpperCase().replace("SHA256:", "sha256:"))).isNotNull();
+  }
+
+  private void openssl(String... args) throws Exception {
+    List<String> command = new java.util.ArrayList<>(List.of("openssl"));
+    command.addAll(List.of(args));
+    Process p;
+    try {
+      p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+    } catch (java.io.IOException e) {
+      Assumptions.abort("openssl is not installed (Debian package openssl)");
+      return;
+    }
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as("openssl %s: %s", args[0], out).isZero();
+  }
+}
