@@ -28,6 +28,27 @@ public interface OperatorConfig {
   /** Leader election between replicas. */
   LeaderElection leaderElection();
 
+  /** Where agents reach the agent API, and the certificate they pin. */
+  AgentApi agent();
+
+  /**
+   * The agent API's address for agents. iPXE fetches the bootstrap over plain HTTP (the iPXE of
+   * most firmware and of Debian's ipxe package has no HTTPS), while the agent can use HTTPS: set
+   * {@code url} to the HTTPS address (Quarkus: {@code quarkus.http.ssl.certificate.files}, {@code
+   * quarkus.http.ssl-port}) and {@code ca-file} to the CA that signed the certificate.
+   */
+  interface AgentApi {
+    /** The base URL agents use ({@code cb.operator=}); absent: the URL iPXE used. */
+    Optional<String> url();
+
+    /**
+     * A PEM certificate (the CA, or a self-signed server certificate): its SHA-256 goes on the
+     * kernel command line as {@code cb.ca=sha256:<hex>}, and the agent trusts only chains holding
+     * it.
+     */
+    Optional<Path> caFile();
+  }
+
   /**
    * Leader election: with a lease name, replicas elect one leader through a Lease and only it
    * reconciles; every replica serves HTTP. Active in the prod profile.

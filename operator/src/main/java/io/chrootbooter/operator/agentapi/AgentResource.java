@@ -67,7 +67,10 @@ public class AgentResource {
     String canonical = canonical(mac);
     auth.require(canonical, authorization);
     String base =
-        IpxeResource.baseUrl(config, uri)
+        config
+            .agent()
+            .url()
+            .or(() -> IpxeResource.baseUrl(config, uri))
             .orElseThrow(
                 () ->
                     new WebApplicationException(

@@ -33,6 +33,7 @@ public class IpxeResource {
   private final OperatorConfig config;
   private final List<String> consoleArgs;
   private final Optional<String> unknownScript;
+  private final String caPin;
 
   IpxeResource(MachineDirectory directory, MachineTokens tokens, OperatorConfig config) {
     this.directory = directory;
@@ -44,6 +45,25 @@ public class IpxeResource {
             .toList();
     // Read once at start: the event loop must not touch the disk.
     this.unknownScript = config.ipxe().unknownMachineScript().map(IpxeResource::read);
+    this.caPin = config.agent().caFile().map(IpxeResource::pin).orElse(null);
+  }
+
+  /** {@code sha256:<hex>} of the DER form of the PEM certificate in {@code file}. */
+  static String pin(java.nio.file.Path file) {
+    try (var in = Files.newInputStream(file)) {
+      var certificate =
+          java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+      return "sha256:"
+          + java.util.HexFormat.of()
+              .formatHex(
+                  java.security.MessageDigest.getInstance("SHA-256")
+                      .digest(certificate.getEncoded()));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read cb.agent.ca-file " + file, e);
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalArgumentException(
+          "cb.agent.ca-file " + file + " is not a PEM certificate: " + e.getMessage(), e);
+    }
   }
 
   /** Runs on the event loop: everything it reads is in memory. */
@@ -92,7 +112,9 @@ public class IpxeResource {
                 tokens.issue(mac.get()),
                 imageArgs(mb, base.get()),
                 consoleArgs,
-                mb.getSpec().kernelArgsOrEmpty())));
+                mb.getSpec().kernelArgsOrEmpty(),
+                config.agent().url().orElse(null),
+                caPin)));
   }
 
   private List<String> imageArgs(MachineBoot mb, String base) {

@@ -17,6 +17,7 @@ import java.util.regex.Pattern;
 public final class IpxeScript {
   private static final Pattern ARG = Pattern.compile(Patterns.KERNEL_ARG);
   private static final Pattern MAC = Pattern.compile(Patterns.MAC);
+  private static final Pattern CA_PIN = Pattern.compile("^sha256:[0-9a-f]{64}$");
   private static final Pattern TOKEN = Pattern.compile("^[A-Za-z0-9_-]{16,128}$");
   private static final Pattern BASE_URL =
       Pattern.compile(
@@ -34,7 +35,9 @@ public final class IpxeScript {
       String token,
       List<String> imageArgs,
       List<String> consoleArgs,
-      List<String> kernelArgs) {
+      List<String> kernelArgs,
+      String agentUrl,
+      String caPin) {
     public Boot {
       check(NAME, namespace, "namespace");
       check(NAME, name, "name");
@@ -47,6 +50,25 @@ public final class IpxeScript {
       kernelArgs = List.copyOf(kernelArgs);
       consoleArgs.forEach(a -> check(ARG, a, "console argument"));
       kernelArgs.forEach(a -> check(ARG, a, "kernel argument"));
+      if (agentUrl != null) {
+        check(BASE_URL, agentUrl, "agent URL");
+      }
+      if (caPin != null) {
+        check(CA_PIN, caPin, "CA pin");
+      }
+    }
+
+    /** Agents use the iPXE base URL, no pinned CA. */
+    public Boot(
+        String namespace,
+        String name,
+        String baseUrl,
+        String mac,
+        String token,
+        List<String> imageArgs,
+        List<String> consoleArgs,
+        List<String> kernelArgs) {
+      this(namespace, name, baseUrl, mac, token, imageArgs, consoleArgs, kernelArgs, null, null);
     }
   }
 
@@ -55,7 +77,10 @@ public final class IpxeScript {
     String base = b.baseUrl().replaceAll("/+$", "");
     List<String> args = new ArrayList<>();
     args.add("initrd=initramfs");
-    args.add("cb.operator=" + base);
+    args.add("cb.operator=" + (b.agentUrl() == null ? base : b.agentUrl().replaceAll("/+$", "")));
+    if (b.caPin() != null) {
+      args.add("cb.ca=" + b.caPin());
+    }
     args.add("cb.mac=" + b.mac());
     args.add("cb.token=" + b.token());
     args.add("BOOTIF=01-" + b.mac().replace(':', '-'));

@@ -39,6 +39,53 @@ class IpxeScriptTest {
                 + "boot\n");
   }
 
+  @Test
+  void anHttpsAgentApiAndItsPinnedCaGoOnTheKernelCommandLine() {
+    String pin = "sha256:" + "ab".repeat(32);
+    String script =
+        IpxeScript.boot(
+            new IpxeScript.Boot(
+                "lab",
+                "m1",
+                "http://10.0.0.1:8080",
+                "52:54:00:12:34:56",
+                TOKEN,
+                List.of(),
+                List.of(),
+                List.of(),
+                "https://10.0.0.1:8443/",
+                pin));
+    assertThat(script)
+        .contains("kernel http://10.0.0.1:8080/bootstrap/vmlinuz ")
+        .contains(" cb.operator=https://10.0.0.1:8443 cb.ca=" + pin + " ")
+        .contains("initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs\n");
+  }
+
+  @Test
+  void aMalformedPinOrAgentUrlIsNeverRendered() {
+    for (String[] bad :
+        new String[][] {
+          {"https://10.0.0.1:8443", "sha256:XYZ"},
+          {"https://10.0.0.1:8443", "sha256:" + "ab".repeat(32) + " init=/bin/sh"},
+          {"https://x y", null}
+        }) {
+      assertThatThrownBy(
+              () ->
+                  new IpxeScript.Boot(
+                      "lab",
+                      "m1",
+                      "http://10.0.0.1:8080",
+                      "52:54:00:12:34:56",
+                      TOKEN,
+                      List.of(),
+                      List.of(),
+                      List.of(),
+                      bad[0],
+                      bad[1]))
+          .isInstanceOf(IllegalArgumentException.class);
+    }
+  }
+
   /** The last line of defence: even a value that skipped validation is never rendered. */
   @ParameterizedTest
   @ValueSource(
