@@ -48,8 +48,9 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 fi
 export SOURCE_DATE_EPOCH
 
-# The jlink'ed runtime's modules (VERSIONS.md); the agent's HTTP is HttpURLConnection.
-java_modules=${CB_JAVA_MODULES:-java.base,java.desktop,java.naming,java.rmi,java.sql,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs}
+# The jlink'ed runtime's modules (VERSIONS.md): images download with HttpURLConnection, the
+# operator's stream and reports use java.net.http, retries draw jitter from jdk.random.
+java_modules=${CB_JAVA_MODULES:-java.base,java.desktop,java.naming,java.rmi,java.sql,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
 # Modules the bootstrap loads (LAB-NOTES.md); NIC drivers are loaded by PCI modalias at boot.
 kmods_base="loop squashfs overlay evdev virtio_pci virtio_net"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
