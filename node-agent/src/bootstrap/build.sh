@@ -179,6 +179,25 @@ for jar in "$root"/opt/agent/lib/main/*.jar; do
   drop=$(unzip -Z1 "$jar" | grep -E '\.(so|dll|dylib|jnilib|a)$' | grep -vE '(^|/)(linux/amd64|linux-x86-64)/' || true)
   [ -n "$drop" ] && echo "$drop" | zip -q -d "$jar" -@ >/dev/null
 done
+# What the kept native libraries need from the system (zstd-jni: libpthread, ...): they are
+# loaded at run time, so the runtime's ldd above does not see them.
+natives="$work/natives"
+mkdir -p "$natives"
+for jar in "$root"/opt/agent/lib/main/*.jar; do
+  for so in $(unzip -Z1 "$jar" | grep -E '\.so$' || true); do
+    unzip -q -o -j "$jar" "$so" -d "$natives"
+  done
+done
+for so in "$natives"/*.so; do
+  [ -f "$so" ] || continue
+  missing=$(ldd "$so" 2>/dev/null | awk '$2 == "=>" && $3 == "not" {print $1}')
+  [ -z "$missing" ] || { echo "bootstrap: $(basename "$so") needs $missing, which this host lacks" >&2; exit 1; }
+  for l in $(ldd "$so" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+    dest="$root/lib/x86_64-linux-gnu/$(basename "$l")"
+    [ -e "$dest" ] || cp -L "$l" "$dest"
+  done
+done
+rm -rf "$natives"
 
 # ---- /init and its configuration ------------------------------------------------------------
 step "init scripts"

@@ -280,7 +280,9 @@ public final class Agent implements AutoCloseable {
     } catch (DownloadCancelledException e) {
       LOG.infof("loading %s cancelled", what);
       return List.of("cancelled: " + what);
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | RuntimeException | LinkageError e) {
+      // LinkageError: a native library that cannot load (a broken bootstrap) must fail the
+      // load with its message, not end the worker thread with the phase stuck at Downloading.
       String message = e.getMessage() == null ? e.toString() : e.getMessage();
       LOG.errorf("loading %s failed: %s", what, message);
       fail(message);

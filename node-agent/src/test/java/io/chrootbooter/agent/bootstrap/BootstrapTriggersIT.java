@@ -45,7 +45,7 @@ import org.junit.jupiter.api.Test;
  * Needs the bootstrap profile and qemu-system-x86_64; skips otherwise.
  */
 class BootstrapTriggersIT {
-  private static final Duration BOOT = Duration.ofSeconds(300);
+  private static final Duration BOOT = Duration.ofSeconds(480);
   private static final Duration STEP = Duration.ofSeconds(120);
   private static final Pattern BACK =
       Pattern.compile("back in the bootstrap \\((\\w+)[^,]*, (\\d+) ms\\)");
@@ -106,9 +106,12 @@ class BootstrapTriggersIT {
     assumeTrue(onPath("mksquashfs"), "mksquashfs is not on the PATH (squashfs-tools)");
     TestTarget.build(dir);
     Path tree = dir.resolve("tree");
-    Path init = tree.resolve("sbin/init-vm");
-    Files.writeString(init, INIT);
-    Files.setPosixFilePermissions(init, PosixFilePermissions.fromString("rwxr-xr-x"));
+    // init-vm for cb.init=; the same as /sbin/init for the console's load (which has no --init).
+    for (String name : List.of("sbin/init-vm", "sbin/init")) {
+      Path init = tree.resolve(name);
+      Files.writeString(init, INIT);
+      Files.setPosixFilePermissions(init, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
     Path squashfs = dir.resolve("vm.squashfs");
     TestTarget.run("mksquashfs", tree.toString(), squashfs.toString(), "-quiet", "-noappend");
     Path tarZst = dir.resolve("vm.tar.zst");
@@ -140,7 +143,11 @@ class BootstrapTriggersIT {
             "chardev:s1",
             "-no-reboot",
             "-netdev",
-            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:" + port,
+            // One busybox nc per connection: a guestfwd to a tcp: chardev connects only once.
+            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:"
+                + TestTarget.BUSYBOX
+                + " nc 127.0.0.1 "
+                + port,
             "-device",
             "virtio-net-pci,netdev=n0,romfile=",
             "-kernel",
