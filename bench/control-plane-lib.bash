@@ -25,7 +25,7 @@ build() {
   note "building the operator and the embedded API server"
   (cd "$ROOT" && mvn -B -q -pl operator,e2e -am package -DskipTests >"$WORK/build.log" 2>&1) || {
     cat "$WORK/build.log"; exit 1; }
-  (cd "$ROOT" && mvn -B -q -pl e2e dependency:build-classpath -Dmdep.outputFile="$WORK/e2e.classpath" >>"$WORK/build.log" 2>&1)
+  (cd "$ROOT" && mvn -B -q -pl e2e dependency:build-classpath -Dmdep.includeScope=runtime -Dmdep.outputFile="$WORK/e2e.classpath" >>"$WORK/build.log" 2>&1)
 }
 
 # start_apiserver: sets API_URL and KUBECONFIG_FILE.

@@ -1,0 +1,169 @@
+#!/bin/bash
+# Switch benchmark (issue 4): the node agent daemon (`node-agent run`) follows a desired-state
+# stream on loopback and is told, N times, to run the other of two cached squashfs images. Each
+# switch is the whole path a machine takes: the event arrives, the running target is asked to
+# power off (graceful return: its init's power-off signal, then teardown of overlay, tmpfs,
+# squashfs, loop device and cgroup), the next image is mounted from the cache and its init is
+# exec'd as PID 1 of new namespaces.
+#
+#   switch time  = event sent -> the next image's init has written /run/booted (polled every 1 ms)
+#   return time  = the agent's own lastReturn.durationMillis of each SpecChange return (trigger ->
+#                  bootstrap ready), graceful: the init exits on its power-off signal
+#
+# Prints `RESULT switch_cached_p50|p99 <ms> ms` and `RESULT return_graceful_p50|p99 <ms> ms`,
+# then a leak check after the cycles (mounts, loop devices, cgroups): `LEAKS none` or exit 1.
+# The forced return (SIGKILL after the grace period) is bench/return.sh.
+#
+# Needs root, busybox-static, squashfs-tools, python3, a cgroup2 directory and the agent built:
+#   mvn -B -q -pl node-agent -am package -DskipTests
+# Environment: BENCH_CYCLES (default 100), BENCH_JAVA (default java).
+set -euo pipefail
+
+cycles=${BENCH_CYCLES:-100}
+java=${BENCH_JAVA:-java}
+here=$(cd "$(dirname "$0")/.." && pwd)
+jar="$here/node-agent/target/quarkus-app/quarkus-run.jar"
+bb=/bin/busybox
+[ "$(id -u)" = 0 ] || { echo "bench/switch.sh: needs root (mounts, namespaces, cgroups)" >&2; exit 2; }
+[ -f "$jar" ] || { echo "bench/switch.sh: $jar missing; mvn -B -q -pl node-agent -am package -DskipTests" >&2; exit 2; }
+[ -x "$bb" ] || { echo "bench/switch.sh: no $bb (apt-get install busybox-static)" >&2; exit 2; }
+command -v mksquashfs >/dev/null || { echo "bench/switch.sh: mksquashfs missing (squashfs-tools)" >&2; exit 2; }
+if [ -f /sys/fs/cgroup/unified/cgroup.subtree_control ]; then cg2=/sys/fs/cgroup/unified; else cg2=/sys/fs/cgroup; fi
+
+work=$(mktemp -d /var/tmp/cb-switch.XXXXXX)
+cgroup="$cg2/cb-switch-$$"
+agent_pid=""
+cleanup() {
+  set +e
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  if [ -d "$cgroup" ]; then
+    for c in "$cgroup"/*/; do [ -d "$c" ] && echo 1 > "$c/cgroup.kill" && sleep 0.2 && rmdir "$c"/*/ "$c" 2>/dev/null; done
+    rmdir "$cgroup"
+  fi
+  rm -rf "$work"
+}
+trap 'rc=$?; cleanup; exit $rc' EXIT
+trap 'exit 130' INT TERM
+
+# --- two images: static busybox, an init that says it is up and powers off on SIGTERM -------
+for name in a b; do
+  t="$work/tree-$name"
+  mkdir -p "$t"/{bin,sbin,etc,proc,sys,dev,run,tmp}
+  cp "$bb" "$t/bin/busybox"
+  for a in sh sleep echo; do ln -s busybox "$t/bin/$a"; done
+  echo "$name" > "$t/etc/image"
+  printf '#!/bin/sh\ntrap "exit 0" TERM USR2\necho up > /run/booted\nwhile :; do sleep 1 & wait $!; done\n' > "$t/sbin/init"
+  chmod +x "$t/sbin/init"
+  mksquashfs "$t" "$work/$name.squashfs" -quiet -noappend -comp gzip >/dev/null
+done
+
+loops_before=$(losetup -a | wc -l)
+mkdir "$cgroup"
+
+# --- the stand-in operator and the driver (python3, loopback only) ---------------------------
+# The agent runs in a private mount namespace (unshare -m) with its work directory on a tmpfs:
+# everything it mounts dies with that namespace even if the benchmark is interrupted.
+python3 - "$work" "$cycles" "$java" "$jar" "$cgroup" "$bb" <<'PY'
+import hashlib, http.server, json, os, queue, socketserver, subprocess, sys, threading, time
+work, cycles, java, jar, cgroup, bb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+MAC, TOKEN = "52:54:00:00:5e:01", "bench-token"
+sha = {n: hashlib.sha256(open(f"{work}/{n}.squashfs", "rb").read()).hexdigest() for n in "ab"}
+events, streams, returns = [], [], []
+lock = threading.Lock()
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path.startswith("/images/"):
+            data = open(f"{work}/{self.path[8:]}", "rb").read()
+            self.send_response(200); self.send_header("Content-Length", str(len(data))); self.end_headers()
+            self.wfile.write(data); return
+        q = queue.Queue()
+        with lock:
+            streams.append(q)
+            if events: q.put(events[-1])
+        self.send_response(200); self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
+        while True:
+            try: ev = q.get(timeout=10)
+            except queue.Empty: ev = ": heartbeat\n\n"
+            chunk = ev.encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk)); self.wfile.flush()
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        lr = body.get("lastReturn")
+        if lr and lr.get("trigger") == "SpecChange":
+            with lock:
+                if not returns or returns[-1][0] != lr["time"]:
+                    returns.append((lr["time"], lr["durationMillis"]))
+        self.send_response(202); self.send_header("Content-Length", "0"); self.end_headers()
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+srv = Server(("127.0.0.1", 0), Handler)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{srv.server_address[1]}"
+
+def push(gen, name):
+    state = {"action": "Run", "generation": gen, "image": {"name": f"image-{name}", "url": f"{url}/images/{name}.squashfs",
+             "sha256": sha[name], "format": "squashfs", "init": "/sbin/init"}, "overlay": "tmpfs"}
+    ev = f"event: desired\nid: {gen}\ndata: {json.dumps(state)}\n\n"
+    with lock:
+        events.append(ev)
+        for q in streams: q.put(ev)
+
+state = f"{work}/state"
+open(f"{work}/console.log", "w").close()
+script = (f"mount --make-rprivate / && mkdir -p {work}/agent && mount -t tmpfs cb-bench {work}/agent && "
+          f"exec {java} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar {jar} run --operator {url} --mac {MAC} --token {TOKEN} "
+          f"--work-dir {work}/agent --state-dir {state} --cgroup {cgroup} --busybox {bb} --dev {work}/nodev "
+          f"--target-console {work}/console.log --no-console --report-interval 100ms")
+agent = subprocess.Popen(["unshare", "-m", "sh", "-c", script], stdout=open(f"{work}/agent.log", "w"), stderr=subprocess.STDOUT)
+open(f"{work}/agent.pid", "w").write(str(agent.pid))
+
+def current_pid():
+    try: return int(open(f"{state}/pid_in_target").read().strip() or 0)
+    except (OSError, ValueError): return 0
+
+def wait_booted(old, timeout=120):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        pid = current_pid()
+        if pid and pid != old and os.path.exists(f"/proc/{pid}/root/run/booted"):
+            return pid
+        time.sleep(0.001)
+    sys.stderr.write(open(f"{work}/agent.log").read()[:4000])
+    raise SystemExit("bench/switch.sh: the next image did not boot within %d s" % timeout)
+
+# Warm-up: both images downloaded once into the agent's cache, the JVM warmed by 10 switches.
+push(1, "a"); pid = wait_booted(0, 180)
+gen = 1
+for i in range(10):
+    gen += 1; push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
+with lock: returns.clear()
+switches = []
+for i in range(cycles):
+    gen += 1
+    t0 = time.monotonic(); push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
+    switches.append((time.monotonic() - t0) * 1000)
+time.sleep(0.5)
+agent.terminate(); agent.wait(30)
+
+def pct(xs, p):
+    xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+print("RESULT switch_cached_p50 %.1f ms" % pct(switches, 50))
+print("RESULT switch_cached_p99 %.1f ms" % pct(switches, 99))
+with lock: durations = [d for _, d in returns]
+if durations:
+    print("RESULT return_graceful_p50 %.1f ms" % pct(durations, 50))
+    print("RESULT return_graceful_p99 %.1f ms" % pct(durations, 99))
+print("# %d switches, %d graceful returns reported by the agent" % (len(switches), len(durations)), file=sys.stderr)
+PY
+
+leaks=""
+left=$(find "$cgroup" -mindepth 1 -type d | wc -l)
+[ "$left" = 0 ] || leaks="$leaks cgroups:$left"
+[ "$(losetup -a | wc -l)" -le "$loops_before" ] || leaks="$leaks loop-devices:$(( $(losetup -a | wc -l) - loops_before ))"
+grep -q " $work" /proc/self/mountinfo && leaks="$leaks mounts"
+if [ -z "$leaks" ]; then echo "LEAKS none"; else echo "LEAKS$leaks"; exit 1; fi
