@@ -4,6 +4,7 @@ import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Group;
+import io.fabric8.kubernetes.model.annotation.Plural;
 import io.fabric8.kubernetes.model.annotation.ShortNames;
 import io.fabric8.kubernetes.model.annotation.Version;
 
@@ -11,6 +12,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Group(BootImage.GROUP)
 @Version(BootImage.VERSION)
 @ShortNames("bi")
+@Plural("bootimages")
 @AdditionalPrinterColumn(
     name = "Phase",
     jsonPath = ".status.phase",

@@ -36,6 +36,14 @@ public class AgentStreams {
   /** Comments this often keep idle connections open through proxies. */
   private static final long HEARTBEAT_MILLIS = 15_000;
 
+  /**
+   * Heartbeats go out in this many rounds spread over the period, each stream in one of them: a
+   * single round to 10,000 streams holds an event loop long enough to delay desired-state events.
+   */
+  private static final int HEARTBEAT_ROUNDS = 15;
+
+  private long heartbeatTick;
+
   private final MachineDirectory directory;
   private final ObjectMapper mapper;
   private final Vertx vertx;
@@ -48,6 +56,7 @@ public class AgentStreams {
     final Sse sse;
     final String baseUrl;
     volatile String lastId;
+    final int round = java.util.concurrent.ThreadLocalRandom.current().nextInt(HEARTBEAT_ROUNDS);
 
     Stream(SseEventSink sink, Sse sse, String baseUrl, String lastId) {
       this.sink = sink;
@@ -67,7 +76,7 @@ public class AgentStreams {
 
   void start(@Observes StartupEvent event) {
     directory.onChange(this::changed);
-    vertx.setPeriodic(HEARTBEAT_MILLIS, id -> heartbeat());
+    vertx.setPeriodic(HEARTBEAT_MILLIS / HEARTBEAT_ROUNDS, id -> heartbeat());
     Gauge.builder("chrootbooter.agent.streams", this::count)
         .description("Open desired-state streams")
         .register(registry);
@@ -146,10 +155,14 @@ public class AgentStreams {
   }
 
   private void heartbeat() {
+    long round = heartbeatTick++ % HEARTBEAT_ROUNDS;
     streams.forEach(
         (mac, open) ->
             open.forEach(
                 stream -> {
+                  if (stream.round != round) {
+                    return;
+                  }
                   if (stream.sink.isClosed()) {
                     close(mac, stream);
                   } else {

@@ -35,10 +35,17 @@ public class StatusReports {
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private final Counter patches;
 
-  /** The pending report of one machine and when its status was last written. */
+  /** Attempts to write one report before it is given up (the object is gone, or keeps failing). */
+  static final int MAX_ATTEMPTS = 5;
+
+  /**
+   * The pending report of one machine and when its status was last written. At most one write per
+   * machine is scheduled or running at a time, so writes never overlap or reorder.
+   */
   private static final class Slot {
     AgentReport pending;
     boolean scheduled;
+    int failures;
     long lastWriteNanos = Long.MIN_VALUE / 2;
   }
 
@@ -60,11 +67,16 @@ public class StatusReports {
     Slot slot = slots.computeIfAbsent(mac, m -> new Slot());
     synchronized (slot) {
       slot.pending = slot.pending == null ? report : merge(slot.pending, report);
-      if (!slot.scheduled) {
-        slot.scheduled = true;
-        long delay = Math.max(0, slot.lastWriteNanos + MIN_INTERVAL_NANOS - System.nanoTime());
-        writer.schedule(() -> flush(mac, slot), delay, TimeUnit.NANOSECONDS);
-      }
+      scheduleLocked(mac, slot);
+    }
+  }
+
+  /** Schedules the next write a second after the end of the last one, unless one is due. */
+  private void scheduleLocked(String mac, Slot slot) {
+    if (!slot.scheduled && slot.pending != null) {
+      slot.scheduled = true;
+      long delay = Math.max(0, slot.lastWriteNanos + MIN_INTERVAL_NANOS - System.nanoTime());
+      writer.schedule(() -> flush(mac, slot), delay, TimeUnit.NANOSECONDS);
     }
   }
 
@@ -73,17 +85,34 @@ public class StatusReports {
     synchronized (slot) {
       report = slot.pending;
       slot.pending = null;
-      slot.scheduled = false;
-      slot.lastWriteNanos = System.nanoTime();
     }
     Optional<MachineBoot> machine = directory.byMac(mac);
-    if (report == null || machine.isEmpty()) {
-      return;
+    boolean failed = false;
+    boolean retry = false;
+    if (report != null && machine.isPresent()) {
+      try {
+        write(machine.get(), report);
+      } catch (KubernetesClientException e) {
+        // A conflict with the reconciler's own status write, or the API server away: the report
+        // goes back, under anything newer, and is written again a second later.
+        failed = true;
+        retry = e.getCode() != 404; // a deleted MachineBoot's reports are dropped
+        LOG.warnf(
+            "Could not write the status of %s (HTTP %d): %s", mac, e.getCode(), e.getMessage());
+      }
     }
-    try {
-      write(machine.get(), report);
-    } catch (KubernetesClientException e) {
-      LOG.warnf("Could not write the status of %s: %s", mac, e.getMessage());
+    synchronized (slot) {
+      slot.scheduled = false;
+      slot.lastWriteNanos = System.nanoTime();
+      if (retry && ++slot.failures < MAX_ATTEMPTS) {
+        slot.pending = slot.pending == null ? report : merge(report, slot.pending);
+      } else if (failed) {
+        LOG.warnf("Gave up writing a status report of %s after %d attempts", mac, slot.failures);
+        slot.failures = 0;
+      } else {
+        slot.failures = 0;
+      }
+      scheduleLocked(mac, slot);
     }
   }
 
