@@ -244,12 +244,36 @@ class BootstrapTriggersIT {
     typing.flush();
   }
 
+  /**
+   * Runs one HMP command and waits for the monitor's next prompt: closing the connection before
+   * QEMU has read the line loses the command.
+   */
   private static void monitorCommand(Path monitor, String command) throws IOException {
     try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
       c.connect(UnixDomainSocketAddress.of(monitor));
+      StringBuilder seen = new StringBuilder();
+      ByteBuffer buffer = ByteBuffer.allocate(4096);
+      readUntil(c, buffer, seen, () -> seen.indexOf("(qemu)") >= 0);
       c.write(ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.US_ASCII)));
-      ByteBuffer reply = ByteBuffer.allocate(4096);
-      c.read(reply); // the banner and the echo: the command has been taken
+      int after = seen.length();
+      readUntil(c, buffer, seen, () -> seen.indexOf("(qemu)", after) >= 0);
+    }
+  }
+
+  private static void readUntil(
+      SocketChannel c,
+      ByteBuffer buffer,
+      StringBuilder seen,
+      java.util.function.BooleanSupplier done)
+      throws IOException {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (!done.getAsBoolean() && System.nanoTime() < end) {
+      buffer.clear();
+      int n = c.read(buffer);
+      if (n < 0) {
+        return;
+      }
+      seen.append(new String(buffer.array(), 0, n, StandardCharsets.US_ASCII));
     }
   }
 

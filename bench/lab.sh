@@ -1,0 +1,125 @@
+#!/bin/bash
+# Lab benchmark (issue 8): image switches, returns and a full PXE reboot of one QEMU machine,
+# measured through the whole system in a lab of its own (lab/lab up --machines 1 --no-debian).
+#
+# - switch: `kubectl patch` of imageRef -> the next image's init prints its marker on the serial
+#   console, timed on the host (the console log is polled every 20 ms). `switch_uncached` is the
+#   first switch to busybox-b (the agent has never fetched it); `switch_cached` the median of
+#   BENCH_SWITCHES later switches between busybox and busybox-b.
+# - pxe_reboot: the reference, what users do today: QEMU's reset button (`system_reset`) -> the
+#   same image's marker, through firmware, PXE, iPXE, kernel, bootstrap, agent and download.
+#   SPEEDUP switch_vs_reboot = pxe_reboot / switch_cached.
+# - return_<trigger>: trigger -> bootstrap ready, as the agent measured it in the guest
+#   (status.lastReturn.durationMillis), for spec, hotkey, serial and helper.
+#
+# Under TCG (no working KVM here) every guest-side figure is many times what real hardware
+# shows; the ratio is what carries over, and a real server's firmware POST makes reboots far
+# slower still.
+#
+# Needs what lab/lab needs (root, QEMU, the built artifacts). Environment: BENCH_SWITCHES
+# (default 5), and every LAB_* setting of lab/lab (its state goes to a temporary folder).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LAB=$ROOT/lab/lab
+switches=${BENCH_SWITCHES:-5}
+[ "$(id -u)" = 0 ] || { echo "bench/lab.sh: needs root (lab/lab)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/cb-bench-lab.XXXXXX)
+export LAB_STATE=$WORK/state LAB_NAME=cbbench$$ LAB_KUBE=${LAB_KUBE:-embedded}
+cleanup() { "$LAB" down >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+note() { echo "# $(date +%T) $*" >&2; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+kube() { "$LAB" kubectl "$@"; }
+field() { kube get mb m1 -o "jsonpath={$1}" 2>/dev/null || true; }
+console() { cat "$LAB_STATE/vm/m1/console.log" 2>/dev/null || true; }
+console_size() { stat -c %s "$LAB_STATE/vm/m1/console.log" 2>/dev/null || echo 0; }
+
+# wait_marker TEXT FROM TIMEOUT: until TEXT is on the console past byte FROM; 20 ms polls.
+wait_marker() {
+  local deadline=$((SECONDS + $3))
+  until tail -c +"$(($2 + 1))" "$LAB_STATE/vm/m1/console.log" 2>/dev/null | grep -q "$1"; do
+    [ $SECONDS -lt $deadline ] || { note "no \"$1\" on m1's console within $3 s"; tail -20 "$LAB_STATE/vm/m1/console.log" >&2; exit 1; }
+    sleep 0.02
+  done
+}
+
+# wait_for DESCRIPTION TIMEOUT CMD...: until CMD succeeds; 200 ms polls.
+wait_for() {
+  local what=$1 deadline=$((SECONDS + $2))
+  shift 2
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || { note "gave up waiting for $what"; kube get mb m1 -o yaml >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
+phase_is() { [ "$(field .status.phase)" = "$1" ]; }
+returned() { [ "$(field .status.lastReturn.trigger)" = "$1" ] && [ "$(field .status.lastReturn.time)" != "$2" ]; }
+return_seconds() { awk -v ms="$(field .status.lastReturn.durationMillis)" 'BEGIN {printf "%.3f", ms / 1000}'; }
+
+marker() { echo "CB-LAB-MARKER $1: init running"; }
+image_variant() { if [ "$1" = busybox ]; then echo busybox-a; else echo busybox-b; fi; }
+
+# switch_to IMAGE: prints the seconds from the patch to the image's marker.
+switch_to() {
+  local from t0
+  from=$(console_size)
+  t0=$(now)
+  kube patch mb m1 --type merge -p "{\"spec\":{\"state\":null,\"imageRef\":\"$1\"}}" >/dev/null
+  wait_marker "$(marker "$(image_variant "$1")")" "$from" 300
+  secs "$t0" "$(now)"
+}
+
+# trigger_return NAME TRIGGER CMD...: runs CMD, waits for the return, prints RESULT, resumes.
+trigger_return() {
+  local name=$1 trigger=$2 before from
+  shift 2
+  before=$(field .status.lastReturn.time)
+  "$@"
+  wait_for "a return with trigger $trigger" 120 returned "$trigger" "$before"
+  echo "RESULT return_$name $(return_seconds) s"
+  wait_for "the bootstrap console prompt" 60 sh -c "tail -c 400 '$LAB_STATE/vm/m1/console.log' | grep -q 'bootstrap> '"
+  from=$(console_size)
+  "$LAB" type m1 resume
+  wait_marker "$(marker "$(image_variant "$current")")" "$from" 300
+}
+
+note "starting a lab with one machine (state in $WORK)"
+"$LAB" up --machines 1 --no-debian --hold >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
+note "waiting for m1's agent in the bootstrap"
+wait_for "m1 in phase Bootstrap" 600 phase_is Bootstrap
+
+note "first load of busybox (warms the operator's store and the agent)"
+current=busybox
+switch_to busybox >/dev/null
+note "switch to busybox-b, never fetched by the agent"
+current=busybox-b
+uncached=$(switch_to busybox-b)
+echo "RESULT switch_uncached $uncached s"
+echo "RESULT return_spec $(return_seconds) s"
+
+samples=()
+for i in $(seq "$switches"); do
+  if [ "$current" = busybox ]; then current=busybox-b; else current=busybox; fi
+  samples+=("$(switch_to "$current")")
+  note "switch $i to $current: ${samples[-1]} s"
+done
+cached=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "RESULT switch_cached $cached s"
+
+trigger_return hotkey Hotkey "$LAB" key m1 ctrl-alt-f12
+trigger_return serial Serial "$LAB" serial m1 RETURN_TO_BOOTSTRAP
+trigger_return helper Helper "$LAB" type m1 "return bench"
+
+note "PXE reboot of m1 into $current (the reference)"
+from=$(console_size)
+t0=$(now)
+"$LAB" power m1 reset
+wait_marker "$(marker "$(image_variant "$current")")" "$from" 600
+reboot=$(secs "$t0" "$(now)")
+echo "RESULT pxe_reboot $reboot s"
+awk -v r="$reboot" -v s="$cached" 'BEGIN {printf "SPEEDUP switch_vs_reboot %.2f\n", r / s}'

@@ -1,0 +1,157 @@
+package io.chrootbooter.e2e.lab;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
+import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The lab's BootImages and MachineBoots, read and changed with the fabric8 client against the lab's
+ * kubeconfig, as a user's tooling would. Untyped ({@link GenericKubernetesResource}): this module
+ * talks to the API as any client does, without the operator's model classes.
+ */
+final class BootResources implements AutoCloseable {
+  private static final String GROUP = "boot.chrootbooter.io";
+  private static final String VERSION = "v1alpha1";
+  static final ResourceDefinitionContext MACHINE_BOOT = context("MachineBoot", "machineboots");
+  static final ResourceDefinitionContext BOOT_IMAGE = context("BootImage", "bootimages");
+
+  private final KubernetesClient client;
+  private final String namespace;
+
+  BootResources(Path kubeconfig, String namespace) throws IOException {
+    this.client =
+        new KubernetesClientBuilder()
+            .withConfig(Config.fromKubeconfig(Files.readString(kubeconfig)))
+            .build();
+    this.namespace = namespace;
+  }
+
+  private static ResourceDefinitionContext context(String kind, String plural) {
+    return new ResourceDefinitionContext.Builder()
+        .withGroup(GROUP)
+        .withVersion(VERSION)
+        .withKind(kind)
+        .withPlural(plural)
+        .withNamespaced(true)
+        .build();
+  }
+
+  Optional<GenericKubernetesResource> get(ResourceDefinitionContext kind, String name) {
+    return Optional.ofNullable(
+        client.genericKubernetesResources(kind).inNamespace(namespace).withName(name).get());
+  }
+
+  /** A string field of a resource, such as {@code status.phase}; empty when absent. */
+  Optional<String> field(ResourceDefinitionContext kind, String name, String... path) {
+    return get(kind, name).map(r -> r.get((Object[]) path)).map(Object::toString);
+  }
+
+  String machinePhase(String name) {
+    return field(MACHINE_BOOT, name, "status", "phase").orElse("");
+  }
+
+  /** {@code status.lastReturn} of a MachineBoot: trigger, reason, time, durationMillis. */
+  Map<String, Object> lastReturn(String name) {
+    return get(MACHINE_BOOT, name)
+        .<Map<String, Object>>map(r -> r.get("status", "lastReturn"))
+        .orElse(Map.of());
+  }
+
+  /** The condition of TYPE, as a map (type, status, reason, message), if the resource has it. */
+  Optional<Map<String, Object>> condition(
+      ResourceDefinitionContext kind, String name, String type) {
+    return get(kind, name)
+        .<List<Map<String, Object>>>map(r -> r.get("status", "conditions"))
+        .flatMap(cs -> cs.stream().filter(c -> type.equals(c.get("type"))).findFirst());
+  }
+
+  /** A JSON merge patch of the resource (RFC 7386): {@code null} removes a field. */
+  void mergePatch(ResourceDefinitionContext kind, String name, String json) {
+    client
+        .genericKubernetesResources(kind)
+        .inNamespace(namespace)
+        .withName(name)
+        .patch(PatchContext.of(PatchType.JSON_MERGE), json);
+  }
+
+  void createBootImage(String name, String url, String sha256, String format) {
+    GenericKubernetesResource image =
+        new GenericKubernetesResourceBuilder()
+            .withApiVersion(GROUP + "/" + VERSION)
+            .withKind("BootImage")
+            .withNewMetadata()
+            .withName(name)
+            .withNamespace(namespace)
+            .endMetadata()
+            .withAdditionalProperties(
+                Map.of(
+                    "spec",
+                    Map.of(
+                        "source",
+                        Map.of("url", url),
+                        "sha256",
+                        sha256,
+                        "format",
+                        format,
+                        "init",
+                        "/sbin/init")))
+            .build();
+    client.genericKubernetesResources(BOOT_IMAGE).inNamespace(namespace).resource(image).create();
+  }
+
+  /** The lab's resources and events as YAML, for a failure report. */
+  String dump() {
+    StringBuilder sb = new StringBuilder();
+    for (ResourceDefinitionContext kind : List.of(MACHINE_BOOT, BOOT_IMAGE)) {
+      client.genericKubernetesResources(kind).inNamespace(namespace).list().getItems().stream()
+          .sorted(Comparator.comparing(r -> r.getMetadata().getName()))
+          .forEach(r -> sb.append(Serialization.asYaml(r)));
+    }
+    sb.append("--- events\n");
+    client
+        .v1()
+        .events()
+        .inNamespace(namespace)
+        .list(new ListOptionsBuilder().build())
+        .getItems()
+        .stream()
+        .sorted(
+            Comparator.comparing(
+                e -> Objects.toString(e.getLastTimestamp(), ""), Comparator.naturalOrder()))
+        .forEach(
+            e ->
+                sb.append(e.getLastTimestamp())
+                    .append(' ')
+                    .append(e.getType())
+                    .append(' ')
+                    .append(e.getInvolvedObject().getKind())
+                    .append('/')
+                    .append(e.getInvolvedObject().getName())
+                    .append(' ')
+                    .append(e.getReason())
+                    .append(": ")
+                    .append(e.getMessage())
+                    .append('\n'));
+    return sb.toString();
+  }
+
+  @Override
+  public void close() {
+    client.close();
+  }
+}

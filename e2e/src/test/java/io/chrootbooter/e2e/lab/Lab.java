@@ -1,0 +1,176 @@
+package io.chrootbooter.e2e.lab;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One lab started by the repository's own {@code lab/lab up} script, in a state folder and a
+ * network namespace of its own (so it never meets a lab a person is running), and taken down by
+ * {@link #close()} with {@code lab/lab down}: every process, namespace and file the script made. A
+ * JVM shutdown hook runs the same {@code down} should the test JVM be stopped before the test's own
+ * teardown runs.
+ */
+final class Lab implements AutoCloseable {
+  private static final Duration UP_TIMEOUT = Duration.ofMinutes(10);
+  private static final Duration COMMAND_TIMEOUT = Duration.ofMinutes(1);
+
+  private final Path script;
+  private final Path dir;
+  private final Map<String, String> env;
+  private final Thread shutdownHook;
+  private LabEnv labEnv;
+  private boolean closed;
+
+  private Lab(Path script, Path dir, Map<String, String> env) {
+    this.script = script;
+    this.dir = dir;
+    this.env = Map.copyOf(env);
+    this.shutdownHook = new Thread(this::downQuietly, "lab-down");
+  }
+
+  /**
+   * Runs {@code lab/lab up ARGS} with the lab's state in {@code dir/state}, the embedded API
+   * server, no package installs and no build (the reactor built the artifacts before this module).
+   */
+  static Lab up(Path repository, Path dir, String... args)
+      throws IOException, InterruptedException {
+    Map<String, String> env = new HashMap<>();
+    env.put("LAB_STATE", dir.resolve("state").toString());
+    env.put("LAB_NAME", "cbe2e" + ProcessHandle.current().pid() % 100_000);
+    env.put("LAB_KUBE", "embedded");
+    env.put("LAB_BUILD", "never");
+    env.put("LAB_INSTALL", "never");
+    env.put("LAB_JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    // This module's test classpath holds the embedded API server and its dependencies; the lab
+    // then needs no Maven run of its own to find them.
+    env.put(
+        "LAB_APISERVER_CP",
+        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
+    Lab lab = new Lab(repository.resolve("lab/lab"), dir, env);
+    Runtime.getRuntime().addShutdownHook(lab.shutdownHook);
+    List<String> command = new ArrayList<>(List.of("up"));
+    command.addAll(List.of(args));
+    try {
+      lab.run(UP_TIMEOUT, "up", command);
+      lab.labEnv = LabEnv.read(dir.resolve("state/lab.env"));
+      return lab;
+    } catch (IOException | RuntimeException | InterruptedException | AssertionError e) {
+      lab.close();
+      throw e;
+    }
+  }
+
+  LabEnv env() {
+    return labEnv;
+  }
+
+  /** Types a line on the machine's console (ttyS0), as a person at a serial terminal would. */
+  void type(String machine, String line) throws IOException, InterruptedException {
+    run(COMMAND_TIMEOUT, "type", List.of("type", machine, line));
+  }
+
+  /** Presses keys on the machine's PS/2 keyboard through QEMU's monitor ({@code sendkey}). */
+  void key(String machine, String keys) throws IOException, InterruptedException {
+    run(COMMAND_TIMEOUT, "key", List.of("key", machine, keys));
+  }
+
+  /** Writes a line to the machine's second serial port (ttyS1). */
+  void serial(String machine, String line) throws IOException, InterruptedException {
+    run(COMMAND_TIMEOUT, "serial", List.of("serial", machine, line));
+  }
+
+  /** Everything the machine printed on its console so far, escape sequences and all. */
+  String console(String machine) {
+    return read(labEnv.machineDir(machine).resolve("console.log"));
+  }
+
+  /** A log of the lab's processes: operator, pxe, apiserver, dnsmasq, images. */
+  String log(String name) {
+    return read(dir.resolve("state/logs/" + name + ".log"));
+  }
+
+  /** The end of a text, readable: no terminal escapes, no carriage returns. */
+  static String tail(String text, int lines) {
+    String clean = text.replaceAll("\u001b\\[[0-9;?]*[a-zA-Z]", "").replace("\r", "");
+    String[] all = clean.split("\n", -1);
+    int from = Math.max(0, all.length - lines);
+    return String.join("\n", Arrays.copyOfRange(all, from, all.length));
+  }
+
+  private static String read(Path file) {
+    try {
+      return Files.exists(file) ? Files.readString(file, StandardCharsets.ISO_8859_1) : "";
+    } catch (IOException e) {
+      return "(cannot read " + file + ": " + e.getMessage() + ")";
+    }
+  }
+
+  private void run(Duration timeout, String name, List<String> args)
+      throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>(List.of(script.toString()));
+    command.addAll(args);
+    Path output = dir.resolve("lab-" + name + ".log");
+    ProcessBuilder builder =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(output.toFile()))
+            .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+    builder.environment().putAll(env);
+    Process p = builder.start();
+    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+      p.destroy();
+      if (!p.waitFor(30, TimeUnit.SECONDS)) {
+        p.destroyForcibly().waitFor();
+      }
+      throw new AssertionError(
+          "lab/lab "
+              + String.join(" ", args)
+              + " ran longer than "
+              + timeout
+              + ":\n"
+              + read(output));
+    }
+    if (p.exitValue() != 0) {
+      throw new AssertionError(
+          "lab/lab " + String.join(" ", args) + " exited " + p.exitValue() + ":\n" + read(output));
+    }
+  }
+
+  private void downQuietly() {
+    try {
+      down();
+    } catch (IOException | InterruptedException | AssertionError e) {
+      System.err.println("lab/lab down failed: " + e.getMessage());
+    }
+  }
+
+  private synchronized void down() throws IOException, InterruptedException {
+    if (!closed) {
+      closed = true;
+      run(COMMAND_TIMEOUT, "down", List.of("down"));
+    }
+  }
+
+  @Override
+  public void close() throws IOException, InterruptedException {
+    try {
+      down();
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(shutdownHook);
+      } catch (IllegalStateException shuttingDown) {
+        // The JVM is already exiting: the hook runs (or ran) down, which is idempotent.
+      }
+    }
+  }
+}

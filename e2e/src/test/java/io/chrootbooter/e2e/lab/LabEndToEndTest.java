@@ -1,0 +1,355 @@
+package io.chrootbooter.e2e.lab;
+
+import static io.chrootbooter.e2e.lab.BootResources.BOOT_IMAGE;
+import static io.chrootbooter.e2e.lab.BootResources.MACHINE_BOOT;
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code lab/lab
+ * up --machines 1 --no-debian --hold} starts dnsmasq, the pxe-server, the operator, the embedded
+ * Kubernetes API and the machine in a network namespace of the test's own; the machine PXE-boots
+ * through proxyDHCP and iPXE into the bootstrap, and its agent talks to the operator. The test acts
+ * as a user does — with the fabric8 client on the lab's kubeconfig, QEMU's {@code sendkey}, the
+ * console and the second serial port — and checks what a user sees: MachineBoot and BootImage
+ * status, and the image's marker on the serial console.
+ *
+ * <p>The steps build on each other and run in order; once one fails the rest are skipped, and the
+ * MachineBoot status, events, operator log and console are printed. The lab is taken down in {@link
+ * #down()} whatever happened.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class LabEndToEndTest {
+  private static final String M = "m1";
+  private static final Duration BOOT = Duration.ofMinutes(5);
+  private static final Duration LOAD = Duration.ofMinutes(3);
+  private static final Duration RETURN = Duration.ofMinutes(2);
+  private static final Duration MIRROR = Duration.ofMinutes(2);
+  private static final String MARKER_A = "CB-LAB-MARKER busybox-a: init running";
+  private static final String MARKER_B = "CB-LAB-MARKER busybox-b: init running";
+
+  @TempDir static Path dir;
+  static Lab lab;
+  static BootResources api;
+  static String failedStep;
+
+  /** Prints what a human needs when a step fails, and makes the later steps skip. */
+  @RegisterExtension
+  static final TestWatcher DIAGNOSTICS =
+      new TestWatcher() {
+        @Override
+        public void testFailed(ExtensionContext context, Throwable cause) {
+          failedStep = context.getDisplayName();
+          System.err.println(diagnostics());
+        }
+      };
+
+  @BeforeAll
+  static void up() throws Exception {
+    Path repository = Path.of(System.getProperty("cb.repo.dir", "..")).toAbsolutePath().normalize();
+    assumeTrue(
+        Files.isExecutable(repository.resolve("lab/lab")),
+        "no lab/lab in " + repository + " (set -Dcb.repo.dir)");
+    Optional<String> missing = LabPrerequisites.missing(repository);
+    assumeTrue(missing.isEmpty(), () -> "the lab cannot run here: " + missing.orElse(""));
+    lab = Lab.up(repository, dir, "--machines", "1", "--no-debian", "--hold");
+    api = new BootResources(lab.env().kubeconfig(), lab.env().get("LAB_NAMESPACE"));
+  }
+
+  @BeforeEach
+  void earlierStepsPassed() {
+    assumeTrue(failedStep == null, () -> "skipped: an earlier step failed (" + failedStep + ")");
+  }
+
+  @AfterAll
+  static void down() throws Exception {
+    try {
+      if (api != null) {
+        api.close();
+      }
+    } finally {
+      if (lab != null) {
+        lab.close();
+      }
+    }
+  }
+
+  @Test
+  @Order(1)
+  void powerOnBringsTheMachineToTheBootstrapWithItsAgentReporting() {
+    awaitStep(
+        "m1 in phase Bootstrap with agent version and IP",
+        BOOT,
+        () ->
+            "Bootstrap".equals(api.machinePhase(M))
+                && api.field(MACHINE_BOOT, M, "status", "agent", "version").isPresent()
+                && lab.env()
+                    .ip(M)
+                    .equals(api.field(MACHINE_BOOT, M, "status", "agent", "ip").orElse(""))
+                && condition("Ready", "True", "InBootstrap"));
+    assertThat(lab.console(M)).contains("chrootbooter: bootstrap ready");
+  }
+
+  @Test
+  @Order(2)
+  void namingAnImageRunsIt() {
+    int from = consoleLength();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"busybox\"}}");
+    awaitStep(
+        "m1 Running busybox, its marker on the console",
+        LOAD,
+        () ->
+            running("busybox")
+                && consoleHas(MARKER_A, from)
+                && condition("Ready", "True", "Running"));
+  }
+
+  @Test
+  @Order(3)
+  void changingTheImageSwitchesWithoutARebootAndSaysWhy() {
+    String before = lastReturnTime();
+    String bootId = api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse("");
+    int from = consoleLength();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox-b\"}}");
+    awaitStep(
+        "m1 Running busybox-b after a return with trigger SpecChange",
+        LOAD,
+        () -> running("busybox-b") && consoleHas(MARKER_B, from) && returned("SpecChange", before));
+    assertThat(api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse(""))
+        .as("the kernel's boot id: no reboot happened")
+        .isEqualTo(bootId);
+    assertThat(lab.console(M).substring(from)).doesNotContain("iPXE");
+  }
+
+  @Test
+  @Order(4)
+  void theConsoleHotkeyWinsUntilResumeIsTyped() throws Exception {
+    String before = lastReturnTime();
+    int from = consoleLength();
+    lab.key(M, "ctrl-alt-f12");
+    awaitStep(
+        "m1 in ConsoleOverride after a return with trigger Hotkey",
+        RETURN,
+        () ->
+            "ConsoleOverride".equals(api.machinePhase(M))
+                && returned("Hotkey", before)
+                && condition("Stalled", "True", "ConsoleOverride"));
+    resumeAtTheConsole(from);
+  }
+
+  @Test
+  @Order(5)
+  void theMagicStringOnTheSecondSerialPortReturns() throws Exception {
+    String before = lastReturnTime();
+    int from = consoleLength();
+    lab.serial(M, "RETURN_TO_BOOTSTRAP");
+    awaitStep(
+        "m1 back in the bootstrap after a return with trigger Serial",
+        RETURN,
+        () -> inBootstrap() && returned("Serial", before));
+    resumeAtTheConsole(from);
+  }
+
+  @Test
+  @Order(6)
+  void theHelperInsideTheTargetReturns() throws Exception {
+    String before = lastReturnTime();
+    // The busybox image's init runs /.bootstrap-return for a console line "return <reason>".
+    lab.type(M, "return asked-by-the-e2e-test");
+    awaitStep(
+        "m1 back in the bootstrap after a return with trigger Helper",
+        RETURN,
+        () -> inBootstrap() && returned("Helper", before));
+  }
+
+  @Test
+  @Order(7)
+  void anImageWithAWrongDigestFailsAndTheMachineStaysInTheBootstrap() throws Exception {
+    LabEnv env = lab.env();
+    // The store is content-addressed: a declared digest it already holds is served without a
+    // download. The wrong digest is therefore one of no image at all.
+    String goodSha = env.get("IMAGE_BUSYBOX_SHA256");
+    String wrongSha = sha256("chrootbooter e2e: not the bytes of any image".getBytes(UTF_8));
+    api.createBootImage("busybox-wrong-digest", env.get("IMAGE_BUSYBOX_URL"), wrongSha, "tar.zst");
+    // A source that ends early: the first half of an image, declared with the digest of the
+    // whole (the busybox image and one byte more, so that the store does not hold it either).
+    Path images = Path.of(env.get("IMAGES_DIR"));
+    byte[] whole = Files.readAllBytes(images.resolve("busybox-a.tar.zst"));
+    byte[] longer = Arrays.copyOf(whole, whole.length + 1);
+    Files.write(
+        images.resolve("busybox-truncated.tar.zst"), Arrays.copyOf(longer, longer.length / 2));
+    api.createBootImage(
+        "busybox-truncated",
+        env.get("IMAGES_URL") + "/busybox-truncated.tar.zst",
+        sha256(longer),
+        "tar.zst");
+
+    awaitStep(
+        "BootImages busybox-wrong-digest and busybox-truncated Failed",
+        MIRROR,
+        () -> imageFailed("busybox-wrong-digest") && imageFailed("busybox-truncated"));
+    assertThat(api.condition(BOOT_IMAGE, "busybox-wrong-digest", "Stalled"))
+        .hasValueSatisfying(
+            c ->
+                assertThat(c)
+                    .containsEntry("reason", "ChecksumMismatch")
+                    .extractingByKey("message")
+                    .asString()
+                    .contains(wrongSha)
+                    .contains(goodSha));
+
+    // Held in the bootstrap, then told to run the image that failed: it stays there. (An
+    // agent running an image keeps it while the operator says hold.)
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":null,\"state\":\"Bootstrap\"}}");
+    awaitStep(
+        "m1 in phase Bootstrap, as declared",
+        RETURN,
+        () -> "Bootstrap".equals(api.machinePhase(M)) && condition("Ready", "True", "InBootstrap"));
+    int from = consoleLength();
+    api.mergePatch(
+        MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"busybox-wrong-digest\"}}");
+    awaitStep(
+        "m1 in phase Bootstrap, Stalled with reason ImageFailed",
+        RETURN,
+        () ->
+            "Bootstrap".equals(api.machinePhase(M)) && condition("Stalled", "True", "ImageFailed"));
+    Awaitility.await("m1 stays in the bootstrap")
+        .during(Duration.ofSeconds(15))
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(500))
+        .until(() -> !"Running".equals(api.machinePhase(M)) && !consoleHas("CB-LAB-MARKER", from));
+  }
+
+  @Test
+  @Order(8)
+  void stateBootstrapSendsARunningMachineBackToTheBootstrap() {
+    int from = consoleLength();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\"}}");
+    awaitStep(
+        "m1 Running busybox again", LOAD, () -> running("busybox") && consoleHas(MARKER_A, from));
+    String before = lastReturnTime();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":null,\"state\":\"Bootstrap\"}}");
+    awaitStep(
+        "m1 in phase Bootstrap, Ready with reason InBootstrap",
+        RETURN,
+        () ->
+            "Bootstrap".equals(api.machinePhase(M))
+                && returned("SpecChange", before)
+                && condition("Ready", "True", "InBootstrap"));
+  }
+
+  // ---- steps shared by several scenarios ---------------------------------------------------
+
+  /** After a return to the console: waits for the prompt, types resume, expects busybox-b. */
+  private static void resumeAtTheConsole(int from) throws Exception {
+    awaitStep("the bootstrap console prompt", RETURN, () -> consoleHas("bootstrap> ", from));
+    int resumed = consoleLength();
+    lab.type(M, "resume");
+    awaitStep(
+        "m1 Running busybox-b again after resume",
+        LOAD,
+        () -> running("busybox-b") && consoleHas(MARKER_B, resumed));
+  }
+
+  /** m1's condition TYPE has this status and reason (the operator sets them after a report). */
+  private static boolean condition(String type, String status, String reason) {
+    return api.condition(MACHINE_BOOT, M, type)
+        .map(c -> status.equals(c.get("status")) && reason.equals(c.get("reason")))
+        .orElse(false);
+  }
+
+  private static boolean running(String image) {
+    return "Running".equals(api.machinePhase(M))
+        && image.equals(api.field(MACHINE_BOOT, M, "status", "currentImage").orElse(""));
+  }
+
+  /** In the bootstrap after a return the spec did not ask for (DESIGN.md §2: ConsoleOverride). */
+  private static boolean inBootstrap() {
+    return Set.of("ConsoleOverride", "Bootstrap").contains(api.machinePhase(M));
+  }
+
+  /** A return with this trigger newer than the one seen before the step. */
+  private static boolean returned(String trigger, String timeBefore) {
+    Map<String, Object> last = api.lastReturn(M);
+    return trigger.equals(last.get("trigger"))
+        && !Objects.equals(Objects.toString(last.get("time"), ""), timeBefore);
+  }
+
+  private static String lastReturnTime() {
+    return Objects.toString(api.lastReturn(M).get("time"), "");
+  }
+
+  private static boolean imageFailed(String name) {
+    return "Failed".equals(api.field(BOOT_IMAGE, name, "status", "phase").orElse(""));
+  }
+
+  private static String sha256(byte[] bytes) throws NoSuchAlgorithmException {
+    return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+  }
+
+  private static int consoleLength() {
+    return lab.console(M).length();
+  }
+
+  private static boolean consoleHas(String text, int from) {
+    return lab.console(M).indexOf(text, from) >= 0;
+  }
+
+  private static void awaitStep(String what, Duration timeout, Callable<Boolean> condition) {
+    try {
+      Awaitility.await(what)
+          .atMost(timeout)
+          .pollInterval(Duration.ofMillis(500))
+          .ignoreExceptions()
+          // A failure the agent reported will not heal by waiting.
+          .failFast("m1's agent reported phase Failed", () -> "Failed".equals(api.machinePhase(M)))
+          .until(condition);
+    } catch (ConditionTimeoutException e) {
+      throw new AssertionError(
+          what + ": not within " + timeout + "; m1 is " + api.machinePhase(M), e);
+    }
+  }
+
+  private static String diagnostics() {
+    if (lab == null) {
+      return "(no lab)";
+    }
+    StringBuilder sb = new StringBuilder("\n===== lab diagnostics =====\n");
+    try {
+      sb.append(api.dump());
+    } catch (RuntimeException e) {
+      sb.append("(cannot read the API: ").append(e).append(")\n");
+    }
+    sb.append("\n===== operator log (end) =====\n").append(Lab.tail(lab.log("operator"), 150));
+    sb.append("\n===== pxe-server log (end) =====\n").append(Lab.tail(lab.log("pxe"), 20));
+    sb.append("\n===== m1 serial console (end) =====\n").append(Lab.tail(lab.console(M), 200));
+    return sb.toString();
+  }
+}
