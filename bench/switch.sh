@@ -10,6 +10,9 @@
 #   return time  = the agent's own lastReturn.durationMillis of each SpecChange return (trigger ->
 #                  bootstrap ready), graceful: the init exits on its power-off signal
 #
+# Reference, same images, same run: the same switch by hand in busybox sh with nothing around it
+# (see REFERENCE below): `SPEEDUP switch_cached_p99` = reference p99 / ours.
+#
 # Prints `RESULT switch_cached_p50|p99 <ms> ms` and `RESULT return_graceful_p50|p99 <ms> ms`,
 # then a leak check after the cycles (mounts, loop devices, cgroups): `LEAKS none` or exit 1.
 # The forced return (SIGKILL after the grace period) is bench/return.sh.
@@ -32,10 +35,10 @@ if [ -f /sys/fs/cgroup/unified/cgroup.subtree_control ]; then cg2=/sys/fs/cgroup
 
 work=$(mktemp -d /var/tmp/cb-switch.XXXXXX)
 cgroup="$cg2/cb-switch-$$"
-agent_pid=""
 cleanup() {
   set +e
-  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  # The agent, if the driver died without stopping it (SIGTERM: it returns its target first).
+  if [ -f "$work/agent.pid" ] && kill "$(cat "$work/agent.pid")" 2>/dev/null; then sleep 3; fi
   if [ -d "$cgroup" ]; then
     for c in "$cgroup"/*/; do [ -d "$c" ] && echo 1 > "$c/cgroup.kill" && sleep 0.2 && rmdir "$c"/*/ "$c" 2>/dev/null; done
     rmdir "$cgroup"
@@ -113,6 +116,30 @@ def push(gen, name):
         events.append(ev)
         for q in streams: q.put(ev)
 
+REFERENCE = r'''
+work=$1 bb=$2 cycles=$3 old="" child=""
+for i in $(seq 0 "$cycles"); do
+  name=$([ $((i % 2)) = 0 ] && echo a || echo b); r="$work/ref-$i"
+  t0=$(date +%s%N)
+  if [ -n "$child" ]; then
+    kill -TERM "$child"; wait "$upid"
+    umount "$old/root" && umount "$old/rw" && umount "$old/lower"
+  fi
+  mkdir -p "$r/lower" "$r/rw" "$r/root"
+  mount -t squashfs -o loop,ro "$work/$name.squashfs" "$r/lower"
+  mount -t tmpfs cb-ref "$r/rw" && mkdir "$r/rw/u" "$r/rw/w"
+  mount -t overlay -o "lowerdir=$r/lower,upperdir=$r/rw/u,workdir=$r/rw/w" cb-ref "$r/root"
+  unshare --fork --pid chroot "$r/root" /sbin/init & upid=$!
+  while [ ! -e "$r/root/run/booted" ]; do :; done
+  child=$(cat "/proc/$upid/task/$upid/children")
+  t1=$(date +%s%N)
+  [ -n "$old" ] && echo $(( (t1 - t0) / 1000 ))
+  old=$r
+done
+kill -TERM "$child"; wait "$upid"
+umount "$old/root" "$old/rw" "$old/lower"
+'''
+
 state = f"{work}/state"
 open(f"{work}/console.log", "w").close()
 script = (f"mount --make-rprivate / && mkdir -p {work}/agent && mount -t tmpfs cb-bench {work}/agent && "
@@ -136,24 +163,42 @@ def wait_booted(old, timeout=120):
     sys.stderr.write(open(f"{work}/agent.log").read()[:4000])
     raise SystemExit("bench/switch.sh: the next image did not boot within %d s" % timeout)
 
-# Warm-up: both images downloaded once into the agent's cache, the JVM warmed by 10 switches.
-push(1, "a"); pid = wait_booted(0, 180)
-gen = 1
-for i in range(10):
-    gen += 1; push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
-with lock: returns.clear()
-switches = []
-for i in range(cycles):
-    gen += 1
-    t0 = time.monotonic(); push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
-    switches.append((time.monotonic() - t0) * 1000)
-time.sleep(0.5)
-agent.terminate(); agent.wait(30)
+try:
+    # Warm-up: both images downloaded once into the agent's cache, the JVM warmed by 10 switches.
+    push(1, "a"); pid = wait_booted(0, 180)
+    gen = 1
+    for i in range(10):
+        gen += 1; push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
+    with lock: returns.clear()
+    switches = []
+    for i in range(cycles):
+        gen += 1
+        t0 = time.monotonic(); push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
+        switches.append((time.monotonic() - t0) * 1000)
+    time.sleep(0.5)
+finally:
+    # SIGTERM: the agent returns its target and unmounts before it exits.
+    agent.terminate(); agent.wait(30)
+
+# The reference, same images, same run: the same switch by hand in busybox sh with nothing
+# around it -- SIGTERM to the old init, umount of its overlay, tmpfs and squashfs, then mount of
+# the other squashfs (loop), a tmpfs and the overlay, and its init as PID 1 of a new PID
+# namespace (chroot, no /proc, /dev, cgroup, helper or state files). It is the floor for a switch
+# on this machine; SPEEDUP = reference p99 / ours p99 shows the agent's overhead over it.
+ref = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", REFERENCE, "ref", work, bb, str(cycles)],
+                     capture_output=True, text=True, timeout=600)
+if ref.returncode != 0:
+    raise SystemExit("bench/switch.sh: the reference failed: " + ref.stderr[-2000:])
+reference = [int(x) / 1000 for x in ref.stdout.split()]
+
 
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 print("RESULT switch_cached_p50 %.1f ms" % pct(switches, 50))
 print("RESULT switch_cached_p99 %.1f ms" % pct(switches, 99))
+print("RESULT reference_switch_p50 %.1f ms" % pct(reference, 50))
+print("RESULT reference_switch_p99 %.1f ms" % pct(reference, 99))
+print("SPEEDUP switch_cached_p99 %.2f" % (pct(reference, 99) / pct(switches, 99)))
 with lock: durations = [d for _, d in returns]
 if durations:
     print("RESULT return_graceful_p50 %.1f ms" % pct(durations, 50))

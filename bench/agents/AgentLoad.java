@@ -269,6 +269,24 @@ public final class AgentLoad {
           percentile(operatorShare, 99) / 1e6,
           operatorShare[operatorShare.length - 1] / 1e6);
     }
+    // The reference, same changes, same run: a plain watch client of the API server (what
+    // `kubectl get -w` sees), change -> its watch event. Ours is change -> the agent's event, which
+    // includes that watch plus the operator: SPEEDUP = reference p99 / ours p99, at most about 1.
+    long[] watchDelays =
+        Arrays.stream(picked)
+            .mapToObj(streams::get)
+            .filter(s -> s.watchNanos >= 0)
+            .mapToLong(s -> s.watchNanos - s.changeNanos)
+            .sorted()
+            .toArray();
+    if (prefix.startsWith("RESULT") && watchDelays.length > 0) {
+      double reference = percentile(watchDelays, 99) / 1e6;
+      System.out.printf(Locale.ROOT, "RESULT watch_reference_p99 %.1f ms%n", reference);
+      System.out.printf(
+          Locale.ROOT,
+          "SPEEDUP fanout_vs_watch %.2f%n",
+          reference / Math.max(percentile(sorted, 99) / 1e6, 0.001));
+    }
     watch.body().close();
     // Slow events against the heartbeat rounds: does sending the heartbeats hold events back?
     List<long[]> rounds = streams.heartbeatRounds();

@@ -8,6 +8,7 @@ import io.chrootbooter.agent.operator.OperatorClient;
 import io.chrootbooter.agent.operator.StatusReport;
 import io.chrootbooter.agent.operator.StatusReporter;
 import io.chrootbooter.agent.pivot.BootController;
+import io.chrootbooter.agent.pivot.Cgroup;
 import io.chrootbooter.agent.pivot.LinuxSignals;
 import io.chrootbooter.agent.pivot.PivotConfig;
 import io.chrootbooter.agent.pivot.StateFiles;
@@ -108,10 +109,17 @@ public final class Daemon implements AutoCloseable {
     ImageCache images =
         new ImageCache(cacheDir, () -> cacheRef[0].totalBytes() + cacheBudget(cacheDir));
     cacheRef[0] = images;
+    Path cgroup = Files.createDirectories(o.cgroup());
+    // Targets of an agent that died (init respawns it): this agent cannot manage them, so they
+    // end here, with the mounts and loop devices their namespaces held.
+    List<Path> orphans = Cgroup.killChildren(cgroup, Duration.ofSeconds(10));
+    if (!orphans.isEmpty()) {
+      LOG.warnf("ended the targets a previous agent left: %s", orphans);
+    }
     PivotConfig pivot =
         new PivotConfig(
             o.busybox(),
-            Files.createDirectories(o.cgroup()),
+            cgroup,
             o.workDir().resolve("staging"),
             new StateFiles(o.stateDir()),
             o.pidsMax(),

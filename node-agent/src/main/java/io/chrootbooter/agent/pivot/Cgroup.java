@@ -270,6 +270,47 @@ public final class Cgroup implements AutoCloseable {
   }
 
   /**
+   * Ends every process in the cgroups below {@code parent} ({@code cgroup.kill}) and removes them;
+   * {@code parent} stays. What a target left when its agent died (a crash, a killed test JVM): the
+   * mount namespaces, loop devices and overlays those processes held go with them.
+   *
+   * @return the cgroups removed
+   */
+  public static List<Path> killChildren(Path parent, java.time.Duration timeout)
+      throws IOException {
+    List<Path> children;
+    try (var list = Files.list(parent)) {
+      children = list.filter(Files::isDirectory).toList();
+    }
+    for (Path child : children) {
+      Files.writeString(child.resolve("cgroup.kill"), "1");
+      long end = System.nanoTime() + timeout.toNanos();
+      while (subtree(child).stream().anyMatch(Cgroup::hasProcesses)) {
+        if (System.nanoTime() > end) {
+          throw new IOException(
+              child + " still has processes " + timeout.toMillis() + " ms after cgroup.kill");
+        }
+        try {
+          Thread.sleep(10);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException("interrupted while emptying " + child, e);
+        }
+      }
+      removeTree(child);
+    }
+    return children;
+  }
+
+  private static boolean hasProcesses(Path cgroup) {
+    try {
+      return !Files.readString(cgroup.resolve("cgroup.procs")).isBlank();
+    } catch (IOException gone) {
+      return false;
+    }
+  }
+
+  /**
    * Removes an empty cgroup tree, children first (a cgroup directory holds only interface files,
    * which rmdir(2) takes with it). Nothing to do when {@code dir} is gone.
    */

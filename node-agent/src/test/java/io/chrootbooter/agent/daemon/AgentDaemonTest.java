@@ -77,9 +77,7 @@ class AgentDaemonTest {
   void start() throws IOException {
     mountsBefore = TestTarget.mountTable();
     operator = new StandInOperator();
-    cgroup =
-        TestTarget.CGROUP2.resolve(
-            "cb-daemon-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+    cgroup = TestTarget.newCgroup("cb-daemon");
   }
 
   private Daemon startDaemon(PipedInputStream console) throws IOException {
@@ -125,18 +123,7 @@ class AgentDaemonTest {
       }
     } finally {
       operator.close();
-      if (Files.exists(cgroup)) {
-        try (Stream<Path> children = Files.list(cgroup)) {
-          for (Path child : children.filter(Files::isDirectory).toList()) {
-            Files.writeString(child.resolve("cgroup.kill"), "1");
-            await()
-                .atMost(Duration.ofSeconds(10))
-                .until(() -> Files.readString(child.resolve("cgroup.procs")).isBlank());
-            Files.delete(child);
-          }
-        }
-        Files.delete(cgroup);
-      }
+      TestTarget.removeCgroup(cgroup);
       List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(temp));
       Collections.reverse(leaked);
       for (Path point : leaked) {

@@ -74,10 +74,7 @@ class PivotReturnTest {
   @BeforeEach
   void setUp() throws IOException {
     mountsBefore = TestTarget.mountTable();
-    cgroupParent =
-        Files.createDirectory(
-            TestTarget.CGROUP2.resolve(
-                "cb-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime()));
+    cgroupParent = TestTarget.newCgroup("cb-test");
     state = new StateFiles(temp.resolve("state"));
     PivotConfig config =
         new PivotConfig(
@@ -100,17 +97,8 @@ class PivotReturnTest {
         c.close();
       }
       // Whatever a failed test left: kill and remove every cgroup, then unmount below temp.
-      if (cgroupParent != null && Files.exists(cgroupParent)) {
-        try (Stream<Path> children = Files.list(cgroupParent)) {
-          for (Path child : children.filter(Files::isDirectory).toList()) {
-            Files.writeString(child.resolve("cgroup.kill"), "1");
-            await()
-                .atMost(Duration.ofSeconds(10))
-                .until(() -> Files.readString(child.resolve("cgroup.procs")).isBlank());
-            Files.delete(child);
-          }
-        }
-        Files.delete(cgroupParent);
+      if (cgroupParent != null) {
+        TestTarget.removeCgroup(cgroupParent);
       }
       List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(temp));
       Collections.reverse(leaked);

@@ -61,10 +61,7 @@ class SystemdTargetTest {
   @BeforeEach
   void setUp() throws IOException {
     mountsBefore = TestTarget.mountTable();
-    cgroupParent =
-        Files.createDirectory(
-            TestTarget.CGROUP2.resolve(
-                "cb-systemd-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime()));
+    cgroupParent = TestTarget.newCgroup("cb-systemd-test");
     state = new StateFiles(temp.resolve("state"));
     PivotConfig config =
         new PivotConfig(
@@ -85,19 +82,8 @@ class SystemdTargetTest {
     } finally {
       try {
         // Whatever a failed test left: kill every cgroup below the parent, then remove them.
-        if (cgroupParent != null && Files.exists(cgroupParent)) {
-          try (Stream<Path> children = Files.list(cgroupParent)) {
-            for (Path child : children.filter(Files::isDirectory).toList()) {
-              Files.writeString(child.resolve("cgroup.kill"), "1");
-              await()
-                  .atMost(Duration.ofSeconds(10))
-                  .until(
-                      () ->
-                          Files.readString(child.resolve("cgroup.events")).contains("populated 0"));
-              Cgroup.removeTree(child);
-            }
-          }
-          Files.delete(cgroupParent);
+        if (cgroupParent != null) {
+          TestTarget.removeCgroup(cgroupParent);
         }
         List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(temp));
         Collections.reverse(leaked);

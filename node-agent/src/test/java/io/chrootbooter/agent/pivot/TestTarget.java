@@ -132,6 +132,38 @@ public final class TestTarget {
         "mksquashfs is not installed (Debian package squashfs-tools)");
   }
 
+  /**
+   * A fresh cgroup2 directory {@code PREFIX-<jvm pid>-<n>} for one test. Those of test JVMs that
+   * are gone (killed before their teardown ran) are emptied and removed first, so their targets and
+   * the mounts and loop devices they hold do not outlive them.
+   */
+  public static Path newCgroup(String prefix) throws IOException {
+    try (Stream<Path> siblings = Files.list(CGROUP2)) {
+      for (Path stale : siblings.filter(d -> isStale(d, prefix)).toList()) {
+        removeCgroup(stale);
+      }
+    }
+    return Files.createDirectory(
+        CGROUP2.resolve(prefix + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime()));
+  }
+
+  private static boolean isStale(Path dir, String prefix) {
+    String name = dir.getFileName().toString();
+    if (!Files.isDirectory(dir) || !name.startsWith(prefix + "-")) {
+      return false;
+    }
+    String pid = name.substring(prefix.length() + 1).replaceFirst("-.*", "");
+    return pid.matches("[0-9]+") && ProcessHandle.of(Long.parseLong(pid)).isEmpty();
+  }
+
+  /** Ends every process below {@code cgroup} and removes it; nothing to do when it is gone. */
+  public static void removeCgroup(Path cgroup) throws IOException {
+    if (Files.exists(cgroup)) {
+      io.chrootbooter.agent.pivot.Cgroup.killChildren(cgroup, java.time.Duration.ofSeconds(10));
+      io.chrootbooter.agent.pivot.Cgroup.removeTree(cgroup);
+    }
+  }
+
   /** Builds the tree and packs it as squashfs into {@code dir}; returns the image file. */
   public static Path build(Path dir) throws IOException, InterruptedException {
     Path root = Files.createDirectories(dir.resolve("tree"));
