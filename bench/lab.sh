@@ -1,6 +1,6 @@
 #!/bin/bash
 # Lab benchmark (issue 8): image switches, returns and a full PXE reboot of one QEMU machine,
-# measured through the whole system in a lab of its own (lab/lab up --machines 1 --no-debian).
+# measured through the whole system in a lab of its own (./lab up --machines 1 --no-debian).
 #
 # - switch: `kubectl patch` of imageRef -> the next image's init prints its marker on the serial
 #   console, timed on the host (the console log is polled every 20 ms). `switch_uncached` is the
@@ -16,14 +16,14 @@
 # shows; the ratio is what carries over, and a real server's firmware POST makes reboots far
 # slower still.
 #
-# Needs what lab/lab needs (root, QEMU, the built artifacts). Environment: BENCH_SWITCHES
-# (default 5), and every LAB_* setting of lab/lab (its state goes to a temporary folder).
+# Needs what ./lab needs (root, QEMU, the built artifacts). Environment: BENCH_SWITCHES
+# (default 5), and every LAB_* setting of ./lab (its state goes to a temporary folder).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LAB=$ROOT/lab/lab
+LAB=$ROOT/lab
 switches=${BENCH_SWITCHES:-5}
-[ "$(id -u)" = 0 ] || { echo "bench/lab.sh: needs root (lab/lab)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "bench/lab.sh: needs root (./lab)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/cb-bench-lab.XXXXXX)
 export LAB_STATE=$WORK/state LAB_NAME=cbbench$$ LAB_KUBE=${LAB_KUBE:-embedded}

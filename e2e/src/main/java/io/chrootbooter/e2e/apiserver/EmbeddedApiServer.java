@@ -35,7 +35,7 @@ import java.util.stream.Stream;
  * <pre>
  * java -cp e2e/target/chrootbooter-e2e-*.jar:e2e/target/lib/* \
  *     io.chrootbooter.e2e.apiserver.EmbeddedApiServer --port 6443 [--bind 127.0.0.1] \
- *     --kubeconfig lab/kubeconfig [--crds crds/]
+ *     --kubeconfig e2e/lab/kubeconfig [--crds crds/]
  * </pre>
  *
  * The process serves until it is sent SIGTERM/SIGINT. State lives in memory only.

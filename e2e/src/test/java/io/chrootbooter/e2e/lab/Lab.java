@@ -14,9 +14,9 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One lab started by the repository's own {@code lab/lab up} script, in a state folder and a
+ * One lab started by the repository's own {@code ./lab up} script, in a state folder and a
  * network namespace of its own (so it never meets a lab a person is running), and taken down by
- * {@link #close()} with {@code lab/lab down}: every process, namespace and file the script made. A
+ * {@link #close()} with {@code ./lab down}: every process, namespace and file the script made. A
  * JVM shutdown hook runs the same {@code down} should the test JVM be stopped before the test's own
  * teardown runs.
  */
@@ -39,7 +39,7 @@ final class Lab implements AutoCloseable {
   }
 
   /**
-   * Runs {@code lab/lab up ARGS} with the lab's state in {@code dir/state}, the embedded API
+   * Runs {@code ./lab up ARGS} with the lab's state in {@code dir/state}, the embedded API
    * server, no package installs and no build (the reactor built the artifacts before this module).
    */
   static Lab up(Path repository, Path dir, String... args)
@@ -56,7 +56,7 @@ final class Lab implements AutoCloseable {
     env.put(
         "LAB_APISERVER_CP",
         System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
-    Lab lab = new Lab(repository.resolve("lab/lab"), dir, env);
+    Lab lab = new Lab(repository.resolve("lab"), dir, env);
     Runtime.getRuntime().addShutdownHook(lab.shutdownHook);
     List<String> command = new ArrayList<>(List.of("up"));
     command.addAll(List.of(args));
@@ -133,7 +133,7 @@ final class Lab implements AutoCloseable {
         p.destroyForcibly().waitFor();
       }
       throw new AssertionError(
-          "lab/lab "
+          "./lab "
               + String.join(" ", args)
               + " ran longer than "
               + timeout
@@ -142,7 +142,7 @@ final class Lab implements AutoCloseable {
     }
     if (p.exitValue() != 0) {
       throw new AssertionError(
-          "lab/lab " + String.join(" ", args) + " exited " + p.exitValue() + ":\n" + read(output));
+          "./lab " + String.join(" ", args) + " exited " + p.exitValue() + ":\n" + read(output));
     }
   }
 
@@ -150,7 +150,7 @@ final class Lab implements AutoCloseable {
     try {
       down();
     } catch (IOException | InterruptedException | AssertionError e) {
-      System.err.println("lab/lab down failed: " + e.getMessage());
+      System.err.println("./lab down failed: " + e.getMessage());
     }
   }
 

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.extension.TestWatcher;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code lab/lab
+ * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code ./lab
  * up --machines 1 --no-debian --hold} starts dnsmasq, the pxe-server, the operator, the embedded
  * Kubernetes API and the machine in a network namespace of the test's own; the machine PXE-boots
  * through proxyDHCP and iPXE into the bootstrap, and its agent talks to the operator. The test acts
@@ -75,8 +75,8 @@ class LabEndToEndTest {
   static void up() throws Exception {
     Path repository = Path.of(System.getProperty("cb.repo.dir", "..")).toAbsolutePath().normalize();
     assumeTrue(
-        Files.isExecutable(repository.resolve("lab/lab")),
-        "no lab/lab in " + repository + " (set -Dcb.repo.dir)");
+        Files.isExecutable(repository.resolve("lab")),
+        "no lab script in " + repository + " (set -Dcb.repo.dir)");
     Optional<String> missing = LabPrerequisites.missing(repository);
     assumeTrue(missing.isEmpty(), () -> "the lab cannot run here: " + missing.orElse(""));
     lab = Lab.up(repository, dir, "--machines", "1", "--no-debian", "--hold");

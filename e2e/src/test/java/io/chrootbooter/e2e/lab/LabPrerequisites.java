@@ -10,7 +10,7 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What a lab needs on this machine, checked before one is started: root, the tools {@code lab/lab}
+ * What a lab needs on this machine, checked before one is started: root, the tools {@code ./lab}
  * runs, QEMU's iPXE option ROM, and the artifacts the reactor builds ({@code mvn verify
  * -Pbootstrap} from the repository root builds them before this module). Each missing piece is
  * named with how to get it, so a skipped test says what to do.

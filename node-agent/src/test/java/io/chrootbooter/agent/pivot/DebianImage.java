@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Assumptions;
 
 /**
  * The Debian 12 systemd image the systemd target tests boot: {@code CB_DEBIAN_IMAGE} when set, else
- * built once per test JVM by {@code lab/images/debian.sh} into {@code target/debian-image/} with
+ * built once per test JVM by {@code e2e/lab/images/debian.sh} into {@code target/debian-image/} with
  * its cache in {@code target/image-cache/} (the first build fetches ≈ 45 MB of packages and takes a
  * minute or two; later ones copy the cached image).
  */
@@ -47,7 +47,7 @@ final class DebianImage {
       return image;
     }
     Path module = Path.of(System.getProperty("user.dir")).toAbsolutePath();
-    Path script = module.resolveSibling("lab/images/debian.sh");
+    Path script = module.resolveSibling("e2e/lab/images/debian.sh");
     Assumptions.assumeTrue(
         Files.isExecutable(script),
         "no executable " + script + " to build the Debian image; set " + ENV + " instead");
@@ -57,7 +57,7 @@ final class DebianImage {
         "debootstrap is not installed (apt-get install -y debootstrap): cannot build the Debian"
             + " image; or set "
             + ENV
-            + " to a squashfs made by lab/images/debian.sh");
+            + " to a squashfs made by e2e/lab/images/debian.sh");
     Path out = module.resolve("target/debian-image/debian-bookworm.squashfs");
     Path cache = module.resolve("target/image-cache");
     ProcessBuilder builder =

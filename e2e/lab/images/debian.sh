@@ -3,7 +3,7 @@
 # a target (DESIGN.md §4): PID 1 of its own PID, mount, UTS, IPC and cgroup namespaces, on the
 # bootstrap's kernel, with the bootstrap console as its console.
 #
-#   lab/images/debian.sh OUT.squashfs [CACHE_DIR]
+#   e2e/lab/images/debian.sh OUT.squashfs [CACHE_DIR]
 #
 # What goes in: debootstrap --variant=minbase plus systemd, systemd-sysv, dbus, iproute2 and
 # procps from deb.debian.org (CB_DEBIAN_MIRROR overrides), then:
