@@ -3,6 +3,7 @@ package io.chrootbooter.operator.machine;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
@@ -34,6 +35,7 @@ public class MachineDirectory {
   private volatile SharedIndexInformer<MachineBoot> informer;
   private volatile SharedIndexInformer<BootImage> images;
   private final List<Consumer<String>> listeners = new CopyOnWriteArrayList<>();
+  private final List<Consumer<HasMetadata>> resourceListeners = new CopyOnWriteArrayList<>();
 
   MachineDirectory(KubernetesClient client, MeterRegistry registry) {
     this.client = client;
@@ -56,9 +58,11 @@ public class MachineDirectory {
                     ? List.of()
                     : List.of(mb.getMetadata().getNamespace() + "/" + mb.getSpec().imageRef())));
     inf.addEventHandler(handler(this::machineChanged));
+    inf.addEventHandler(handler(this::notifyResourceListeners));
     SharedIndexInformer<BootImage> imageInformer =
         watched(client.resources(BootImage.class)).runnableInformer(0);
     imageInformer.addEventHandler(handler(this::imageChanged));
+    imageInformer.addEventHandler(handler(this::notifyResourceListeners));
     inf.start();
     imageInformer.start();
     informer = inf;
@@ -118,6 +122,23 @@ public class MachineDirectory {
         : Optional.ofNullable(images.getStore().getByKey(namespace + "/" + name));
   }
 
+  /** The MachineBoot with this namespace and name, if any. */
+  public Optional<MachineBoot> machine(String namespace, String name) {
+    return informer == null
+        ? Optional.empty()
+        : Optional.ofNullable(informer.getStore().getByKey(namespace + "/" + name));
+  }
+
+  /** Every cached MachineBoot. */
+  public List<MachineBoot> machines() {
+    return informer == null ? List.of() : List.copyOf(informer.getStore().list());
+  }
+
+  /** Every cached BootImage. */
+  public List<BootImage> images() {
+    return images == null ? List.of() : List.copyOf(images.getStore().list());
+  }
+
   /** The MachineBoot that owns this MAC (lower-case colon form), if any. */
   public Optional<MachineBoot> byMac(String mac) {
     return informer == null
@@ -131,6 +152,18 @@ public class MachineDirectory {
    */
   public void onChange(Consumer<String> listener) {
     listeners.add(listener);
+  }
+
+  /**
+   * Calls {@code listener} with every MachineBoot and BootImage that was added, changed or deleted,
+   * after the cache holds the change.
+   */
+  public void onResourceChange(Consumer<HasMetadata> listener) {
+    resourceListeners.add(listener);
+  }
+
+  private void notifyResourceListeners(HasMetadata resource) {
+    resourceListeners.forEach(l -> l.accept(resource));
   }
 
   private void machineChanged(MachineBoot mb) {

@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Event;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.UUID;
@@ -18,9 +19,11 @@ public class EventRecorder {
   private static final String COMPONENT = "chrootbooter-operator";
 
   private final KubernetesClient client;
+  private final Event<RecordedEvent> recorded;
 
-  EventRecorder(KubernetesClient client) {
+  EventRecorder(KubernetesClient client, Event<RecordedEvent> recorded) {
     this.client = client;
+    this.recorded = recorded;
   }
 
   /** Records a transition to {@code health} of {@code resource}. */
@@ -32,9 +35,13 @@ public class EventRecorder {
         health.message());
   }
 
-  /** Records an event; a failure to write it is logged, never fatal to a reconcile. */
+  /**
+   * Records an event; a failure to write it is logged, never fatal to a reconcile. It is also fired
+   * as a {@link RecordedEvent}, written or not: it happened.
+   */
   public void record(HasMetadata resource, String type, String reason, String message) {
-    String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+    Instant time = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+    String now = time.toString();
     var event =
         new EventBuilder()
             .withNewMetadata()
@@ -73,5 +80,14 @@ public class EventRecorder {
           "Could not record event %s on %s/%s: %s",
           reason, resource.getKind(), resource.getMetadata().getName(), e.getMessage());
     }
+    recorded.fire(
+        new RecordedEvent(
+            resource.getKind(),
+            resource.getMetadata().getNamespace(),
+            resource.getMetadata().getName(),
+            type,
+            reason,
+            message,
+            time));
   }
 }

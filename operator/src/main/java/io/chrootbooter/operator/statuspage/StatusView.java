@@ -1,0 +1,387 @@
+package io.chrootbooter.operator.statuspage;
+
+import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.api.v1alpha1.BootImageStatus;
+import io.chrootbooter.api.v1alpha1.LastReturn;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachineBootSpec;
+import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.chrootbooter.api.v1alpha1.Progress;
+import io.chrootbooter.operator.status.Conditions;
+import io.chrootbooter.operator.status.RecordedEvent;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+/**
+ * What the status page shows, computed from cached objects: pure functions, no I/O, no clock.
+ * Values stay raw text here; the template escapes every one of them. Text that users or agents
+ * write (messages, errors) is cut to {@link #MAX_TEXT} characters and has anything that looks like
+ * a credential replaced, so a token pasted into an error never reaches a browser.
+ */
+public final class StatusView {
+  private StatusView() {}
+
+  /** Free text longer than this is cut, with an ellipsis. */
+  static final int MAX_TEXT = 300;
+
+  /** How many recent events a row shows. */
+  static final int EVENTS_SHOWN = 3;
+
+  private static final Pattern CREDENTIAL =
+      Pattern.compile(
+          "(?i)(cb\\.token=|(?:authorization:\\s*)?(?:bearer|basic)\\s+|authorization:\\s*"
+              + "|(?:token|password|secret)\\s*[=:]\\s*)[^\\s\"'<>;,]+");
+  private static final Pattern URL_USER_INFO =
+      Pattern.compile("(?i)\\b([a-z][a-z0-9+.-]*://)[^/\\s@]+@");
+  private static final DateTimeFormatter TIME =
+      DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT).withZone(ZoneOffset.UTC);
+  private static final DateTimeFormatter DATE_TIME =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm", Locale.ROOT).withZone(ZoneOffset.UTC);
+
+  /** The whole page. */
+  public record Page(Summary summary, List<MachineRow> machines, List<ImageRow> images) {
+    public Page {
+      machines = List.copyOf(machines);
+      images = List.copyOf(images);
+    }
+  }
+
+  /** The counts above the tables. */
+  public record Summary(
+      int machines, List<Count> machinePhases, int images, List<Count> imagePhases) {
+    public Summary {
+      machinePhases = List.copyOf(machinePhases);
+      imagePhases = List.copyOf(imagePhases);
+    }
+  }
+
+  /** How many objects are in one phase. */
+  public record Count(Badge phase, int count) {}
+
+  /** A phase as a coloured label; {@code css} is derived from an enum constant. */
+  public record Badge(String text, String css) {
+    static Badge of(Enum<?> phase) {
+      return new Badge(phase.name(), "phase-" + phase.name().toLowerCase(Locale.ROOT));
+    }
+  }
+
+  /**
+   * A download: {@code max} is null when the total is unknown (an indeterminate bar), else {@code 0
+   * <= value <= max}.
+   */
+  public record Download(long value, Long max, String text) {}
+
+  /** The most recent return to the bootstrap. */
+  public record Return(String trigger, String when, String whenExact, String took, String reason) {}
+
+  /** One recorded event; {@code css} is {@code normal} or {@code warning}. */
+  public record EventLine(
+      String when, String whenExact, String css, String reason, String message) {}
+
+  /** One MachineBoot. {@code message} is the Stalled or Reconciling condition's. */
+  public record MachineRow(
+      String id,
+      String name,
+      String namespace,
+      String mac,
+      Badge phase,
+      String message,
+      boolean stalled,
+      String declared,
+      String running,
+      String ip,
+      Download download,
+      Return lastReturn,
+      List<EventLine> events) {
+    public MachineRow {
+      events = List.copyOf(events);
+    }
+  }
+
+  /** One BootImage. */
+  public record ImageRow(
+      String id,
+      String name,
+      String namespace,
+      Badge phase,
+      String message,
+      boolean stalled,
+      String format,
+      String size,
+      String sizeExact,
+      String digest,
+      String digestShort,
+      Download download,
+      List<EventLine> events) {
+    public ImageRow {
+      events = List.copyOf(events);
+    }
+  }
+
+  /**
+   * The page for these objects; {@code events} gives an object's recent events, newest first. Rows
+   * are ordered by namespace, then name (their ids sort the same way).
+   */
+  public static Page page(
+      List<MachineBoot> machines,
+      List<BootImage> images,
+      Function<HasMetadata, List<RecordedEvent>> events,
+      Instant now) {
+    List<MachineRow> machineRows =
+        machines.stream()
+            .map(m -> machine(m, events.apply(m), now))
+            .sorted(Comparator.comparing(MachineRow::id))
+            .toList();
+    List<ImageRow> imageRows =
+        images.stream()
+            .map(i -> image(i, events.apply(i), now))
+            .sorted(Comparator.comparing(ImageRow::id))
+            .toList();
+    return new Page(summary(machines, images), machineRows, imageRows);
+  }
+
+  /** Counts by phase, in the order of the phase enums, leaving out empty phases. */
+  public static Summary summary(List<MachineBoot> machines, List<BootImage> images) {
+    Map<MachinePhase, Integer> byMachinePhase = new EnumMap<>(MachinePhase.class);
+    machines.forEach(m -> byMachinePhase.merge(phaseOf(m), 1, Integer::sum));
+    Map<BootImagePhase, Integer> byImagePhase = new EnumMap<>(BootImagePhase.class);
+    images.forEach(i -> byImagePhase.merge(phaseOf(i), 1, Integer::sum));
+    return new Summary(
+        machines.size(),
+        byMachinePhase.entrySet().stream()
+            .map(e -> new Count(Badge.of(e.getKey()), e.getValue()))
+            .toList(),
+        images.size(),
+        byImagePhase.entrySet().stream()
+            .map(e -> new Count(Badge.of(e.getKey()), e.getValue()))
+            .toList());
+  }
+
+  /** The row of one MachineBoot. */
+  public static MachineRow machine(MachineBoot mb, List<RecordedEvent> events, Instant now) {
+    MachineBootSpec spec = mb.getSpec();
+    MachineBootStatus status = mb.getStatus();
+    MachinePhase phase = phaseOf(mb);
+    Condition condition = attention(status == null ? List.of() : status.conditions());
+    String declared =
+        spec == null
+            ? null
+            : spec.imageRef() != null
+                ? spec.imageRef()
+                : spec.state() != null ? spec.state().name() : null;
+    return new MachineRow(
+        rowId("m", mb),
+        mb.getMetadata().getName(),
+        mb.getMetadata().getNamespace(),
+        spec == null ? null : text(spec.macAddress()),
+        Badge.of(phase),
+        condition == null ? null : text(condition.getMessage()),
+        condition != null && condition.getType().equals("Stalled"),
+        text(declared),
+        status == null ? null : text(status.currentImage()),
+        status == null || status.agent() == null ? null : text(status.agent().ip()),
+        phase == MachinePhase.Downloading && status != null ? download(status.progress()) : null,
+        status == null ? null : lastReturn(status.lastReturn(), now),
+        eventLines(events, now));
+  }
+
+  /** The row of one BootImage. */
+  public static ImageRow image(BootImage image, List<RecordedEvent> events, Instant now) {
+    BootImageStatus status = image.getStatus();
+    BootImagePhase phase = phaseOf(image);
+    Condition condition = attention(status == null ? List.of() : status.conditions());
+    String digest =
+        status != null && status.sha256() != null
+            ? status.sha256()
+            : image.getSpec() == null ? null : image.getSpec().sha256();
+    digest = text(digest);
+    Long size = status == null ? null : status.size();
+    String format =
+        status != null && status.format() != null
+            ? status.format().value()
+            : image.getSpec() != null && image.getSpec().format() != null
+                ? image.getSpec().format().value()
+                : null;
+    return new ImageRow(
+        rowId("i", image),
+        image.getMetadata().getName(),
+        image.getMetadata().getNamespace(),
+        Badge.of(phase),
+        condition == null ? null : text(condition.getMessage()),
+        condition != null && condition.getType().equals("Stalled"),
+        format,
+        size == null ? null : bytes(size),
+        size == null ? null : size + " bytes",
+        digest,
+        digest == null ? null : digest.length() > 12 ? digest.substring(0, 12) + "…" : digest,
+        phase == BootImagePhase.Downloading && status != null ? download(status.progress()) : null,
+        eventLines(events, now));
+  }
+
+  /**
+   * The element id of an object's row: a prefix, then the hex of its namespace and of its name. Any
+   * name makes a valid, unique id, and ids sort like (namespace, name) since {@code -} sorts before
+   * every hex digit.
+   */
+  public static String rowId(String prefix, String namespace, String name) {
+    HexFormat hex = HexFormat.of();
+    return prefix
+        + "-"
+        + hex.formatHex(String.valueOf(namespace).getBytes(StandardCharsets.UTF_8))
+        + "-"
+        + hex.formatHex(String.valueOf(name).getBytes(StandardCharsets.UTF_8));
+  }
+
+  static String rowId(String prefix, HasMetadata resource) {
+    return rowId(prefix, resource.getMetadata().getNamespace(), resource.getMetadata().getName());
+  }
+
+  /** A download bar; null without progress. Hostile numbers are clamped, never trusted. */
+  static Download download(Progress p) {
+    if (p == null) {
+      return null;
+    }
+    long received = Math.max(0, p.bytes() == null ? 0 : p.bytes());
+    String rate =
+        p.bytesPerSecond() == null || p.bytesPerSecond() <= 0
+            ? ""
+            : " · " + bytes(p.bytesPerSecond()) + "/s";
+    if (p.total() == null || p.total() <= 0) {
+      return new Download(received, null, bytes(received) + rate);
+    }
+    long total = p.total();
+    long value = Math.min(received, total);
+    long percent = Math.round(100.0 * value / total);
+    return new Download(
+        value, total, percent + "% · " + bytes(value) + " of " + bytes(total) + rate);
+  }
+
+  static Return lastReturn(LastReturn r, Instant now) {
+    if (r == null) {
+      return null;
+    }
+    String when = null;
+    String whenExact = null;
+    if (r.time() != null) {
+      try {
+        Instant at = OffsetDateTime.parse(r.time()).toInstant();
+        when = when(at, now);
+        whenExact = at.toString();
+      } catch (DateTimeParseException e) {
+        // Written by an agent or a user: shown as it is rather than hidden.
+        when = text(r.time());
+      }
+    }
+    return new Return(
+        text(r.trigger()),
+        when,
+        whenExact,
+        r.durationMillis() == null ? null : duration(r.durationMillis()),
+        text(r.reason()));
+  }
+
+  static List<EventLine> eventLines(List<RecordedEvent> events, Instant now) {
+    return events.stream()
+        .limit(EVENTS_SHOWN)
+        .map(
+            e ->
+                new EventLine(
+                    when(e.time(), now),
+                    e.time().toString(),
+                    "Warning".equals(e.type()) ? "warning" : "normal",
+                    text(e.reason()),
+                    text(e.message())))
+        .toList();
+  }
+
+  /** The time of day (UTC) for today, else date and time. */
+  static String when(Instant at, Instant now) {
+    boolean today =
+        at.atOffset(ZoneOffset.UTC)
+            .toLocalDate()
+            .equals(now.atOffset(ZoneOffset.UTC).toLocalDate());
+    return (today ? TIME : DATE_TIME).format(at) + " UTC";
+  }
+
+  /** Bytes in IEC units: 512 B, 1.5 KiB, 400.0 MiB. */
+  static String bytes(long n) {
+    if (n < 1024) {
+      return n + " B";
+    }
+    String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = n;
+    int unit = -1;
+    while (v >= 1024 && unit < units.length - 1) {
+      v /= 1024;
+      unit++;
+    }
+    return String.format(Locale.ROOT, "%.1f %s", v, units[unit]);
+  }
+
+  /** A duration: 850 ms, 4.2 s, 3 min 04 s, 1 h 02 min. */
+  static String duration(long millis) {
+    if (millis < 0) {
+      return null;
+    }
+    if (millis < 1000) {
+      return millis + " ms";
+    }
+    if (millis < 60_000) {
+      return String.format(Locale.ROOT, "%.1f s", millis / 1000.0);
+    }
+    long seconds = millis / 1000;
+    if (seconds < 3600) {
+      return String.format(Locale.ROOT, "%d min %02d s", seconds / 60, seconds % 60);
+    }
+    return String.format(Locale.ROOT, "%d h %02d min", seconds / 3600, seconds % 3600 / 60);
+  }
+
+  /** Free text as shown: credentials replaced, cut to {@link #MAX_TEXT} characters. */
+  static String text(String s) {
+    if (s == null || s.isEmpty()) {
+      return null;
+    }
+    String redacted = CREDENTIAL.matcher(s).replaceAll("$1[redacted]");
+    redacted = URL_USER_INFO.matcher(redacted).replaceAll("$1[redacted]@");
+    return redacted.length() <= MAX_TEXT ? redacted : redacted.substring(0, MAX_TEXT) + "…";
+  }
+
+  /** The condition that explains what is going on: Stalled, else Reconciling, if true. */
+  private static Condition attention(List<Condition> conditions) {
+    for (String type : List.of("Stalled", "Reconciling")) {
+      var c = Conditions.find(conditions, type);
+      if (c.isPresent() && "True".equals(c.get().getStatus())) {
+        return c.get();
+      }
+    }
+    return null;
+  }
+
+  private static MachinePhase phaseOf(MachineBoot mb) {
+    return mb.getStatus() == null || mb.getStatus().phase() == null
+        ? MachinePhase.Pending
+        : mb.getStatus().phase();
+  }
+
+  private static BootImagePhase phaseOf(BootImage image) {
+    return image.getStatus() == null || image.getStatus().phase() == null
+        ? BootImagePhase.Pending
+        : image.getStatus().phase();
+  }
+}
