@@ -80,6 +80,12 @@ public interface OperatorConfig {
     /** The first retry delay; each next one doubles, with jitter. */
     @WithDefault("1S")
     java.time.Duration retryDelay();
+
+    /**
+     * A PEM file of CA certificates that https sources may be signed by, trusted in addition to the
+     * JVM's default CAs (never instead of them). Read at start. Absent: the JVM's CAs only.
+     */
+    Optional<Path> caBundle();
   }
 
   /** The bootstrap kernel and initramfs. */

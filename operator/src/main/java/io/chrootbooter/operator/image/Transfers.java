@@ -12,30 +12,44 @@ import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.io.IOException;
-import java.net.http.HttpClient;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
  * The downloads into the image store, one per BootImage: started by the reconciler, retried with
  * exponential backoff and jitter (Failsafe), cancelled when the spec changes or the BootImage goes.
- * Each state change, and progress at most once a second, is announced to the listener so the
- * reconciler looks again.
+ * Each download writes a partial file of its own, deleted unless it became the stored image, so a
+ * cancelled download never touches the file of the one that replaced it. Each state change, and
+ * progress at most once a second, is announced to the listener so the reconciler looks again.
  */
 @ApplicationScoped
 public class Transfers {
   private static final Logger LOG = Logger.getLogger(Transfers.class);
   private static final int PARALLEL_DOWNLOADS = 4;
 
-  /** What a download is for: a change of any part starts a new download. */
-  public record Source(String url, Optional<String> sha256, ImageFormat format) {}
+  /**
+   * What a download is for: a change of any part starts a new download — a new caBundle too, so a
+   * download that failed on its certificate is tried again when its Secret changes.
+   */
+  public record Source(
+      String url, Optional<String> sha256, ImageFormat format, List<X509Certificate> caBundle) {
+    public Source {
+      caBundle = List.copyOf(caBundle);
+    }
+  }
 
   /** Where a download stands. Exactly one of progress, result and failure is set. */
   public record State(
@@ -45,11 +59,8 @@ public class Transfers {
       Optional<MirrorFailure> failure) {}
 
   private final ImageStore store;
-  private final HttpClient http =
-      HttpClient.newBuilder()
-          .connectTimeout(Duration.ofSeconds(10))
-          .followRedirects(HttpClient.Redirect.NORMAL)
-          .build();
+  private final SourceTrust trust;
+  private final AtomicLong sequence = new AtomicLong();
   private final ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_DOWNLOADS);
   private final Map<String, Transfer> transfers = new ConcurrentHashMap<>();
   private final RetryPolicy<Mirror.Result> retry;
@@ -60,11 +71,13 @@ public class Transfers {
 
   private final class Transfer {
     final Source source;
+    final Path partial;
+    final Mirror.Cancellation cancellation = new Mirror.Cancellation();
     volatile State state;
-    volatile boolean cancelled;
 
-    Transfer(Source source) {
+    Transfer(Source source, Path partial) {
       this.source = source;
+      this.partial = partial;
       this.state =
           new State(
               source,
@@ -74,8 +87,9 @@ public class Transfers {
     }
   }
 
-  Transfers(ImageStore store, OperatorConfig config, MeterRegistry registry) {
+  Transfers(ImageStore store, SourceTrust trust, OperatorConfig config, MeterRegistry registry) {
     this.store = store;
+    this.trust = trust;
     this.attempts = config.store().attempts();
     Duration delay = config.store().retryDelay();
     this.retry =
@@ -100,7 +114,7 @@ public class Transfers {
   }
 
   void stop(@Observes ShutdownEvent event) {
-    transfers.values().forEach(t -> t.cancelled = true);
+    transfers.values().forEach(t -> t.cancellation.cancel());
     pool.shutdownNow();
   }
 
@@ -119,9 +133,9 @@ public class Transfers {
       return current.state;
     }
     if (current != null) {
-      current.cancelled = true;
+      current.cancellation.cancel();
     }
-    Transfer fresh = new Transfer(source);
+    Transfer fresh = new Transfer(source, store.newPartial(key + "-" + sequence.incrementAndGet()));
     transfers.put(key, fresh);
     pool.submit(() -> run(key, fresh));
     return fresh.state;
@@ -131,37 +145,38 @@ public class Transfers {
   public void cancel(String key) {
     Transfer t = transfers.remove(key);
     if (t != null) {
-      t.cancelled = true;
+      t.cancellation.cancel();
     }
   }
 
   private void run(String key, Transfer t) {
     Mirror mirror =
         new Mirror(
-            http,
-            new Mirror.Request(
-                t.source.url(), t.source.sha256(), t.source.format(), store.newPartial(key)),
+            trust.client(t.source.caBundle()),
+            new Mirror.Request(t.source.url(), t.source.sha256(), t.source.format(), t.partial),
             store);
+    boolean committed = false;
     try {
       Mirror.Result result =
           Failsafe.with(retry)
               .get(
                   () ->
                       mirror.attempt(
-                          () -> t.cancelled,
+                          t.cancellation,
                           p -> {
                             t.state =
                                 new State(
                                     t.source, Optional.of(p), Optional.empty(), Optional.empty());
                             listener.accept(key);
                           }));
-      if (t.cancelled) {
+      if (t.cancellation.isCancelled()) {
         return;
       }
       store.commit(result.file(), result.sha256());
+      committed = true;
       bytes.increment(result.size());
       t.state = new State(t.source, Optional.empty(), Optional.of(result), Optional.empty());
-    } catch (java.io.UncheckedIOException e) {
+    } catch (UncheckedIOException e) {
       failures.increment();
       t.state =
           new State(
@@ -195,11 +210,11 @@ public class Transfers {
                           + " times; the last error: "
                           + cause.getMessage())));
     } finally {
-      if (t.cancelled) {
+      if (!committed) {
         try {
-          java.nio.file.Files.deleteIfExists(store.newPartial(key));
+          Files.deleteIfExists(t.partial);
         } catch (IOException e) {
-          LOG.warnf("Could not remove the cancelled download %s: %s", key, e.getMessage());
+          LOG.warnf("Could not remove the unfinished download %s: %s", t.partial, e.getMessage());
         }
       }
     }
