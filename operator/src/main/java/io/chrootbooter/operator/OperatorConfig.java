@@ -82,6 +82,13 @@ public interface OperatorConfig {
     java.time.Duration retryDelay();
 
     /**
+     * How long a download may receive nothing before its connection is closed and it is retried
+     * from where it stopped.
+     */
+    @WithDefault("60S")
+    java.time.Duration stallTimeout();
+
+    /**
      * A PEM file of CA certificates that https sources may be signed by, trusted in addition to the
      * JVM's default CAs (never instead of them). Read at start. Absent: the JVM's CAs only.
      */

@@ -112,7 +112,10 @@ public final class ImageServer implements AutoCloseable {
     return handshakes.get();
   }
 
-  /** Makes the next response that reaches its {@code stallAt} byte wait for {@link #release()}. */
+  /**
+   * Makes the next response that reaches its {@code stallAt} byte wait for {@link #release()}; the
+   * file then stalls no more.
+   */
   public void holdStalls() {
     stall = new CountDownLatch(1);
   }
@@ -164,6 +167,8 @@ public final class ImageServer implements AutoCloseable {
           throw new IOException("dropping the connection at byte " + i);
         }
         if (b.stallAt() >= 0 && i >= b.stallAt()) {
+          // Stall once: a resumed request gets the rest.
+          behaviours.put(name, new Behaviour(200, -1, -1, false));
           try {
             stall.await();
           } catch (InterruptedException e) {

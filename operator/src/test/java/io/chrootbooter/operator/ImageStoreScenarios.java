@@ -396,6 +396,27 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
   }
 
   @Test
+  void sourceThatStopsSendingIsDroppedAndResumed() {
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 36);
+    String sha = images.put("stuck.squashfs", bytes);
+    images.holdStalls();
+    try {
+      // The first response stops at 64 KiB and never sends more (cb.store.stall-timeout is 3 s
+      // in the tests); the resumed request gets the rest.
+      images.behave("stuck.squashfs", new ImageServer.Behaviour(200, -1, 64 * 1024, false));
+      createImage("stuck", images.url("stuck.squashfs"), sha);
+      BootImage ready = awaitPhase("stuck", BootImagePhase.Ready);
+      assertThat(ready.getStatus().sha256()).isEqualTo(sha);
+      assertThat(images.requests())
+          .anyMatch(r -> r.matches("GET /stuck.squashfs Range: bytes=[1-9][0-9]*- If-Range: .*"));
+      assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+          .isEqualTo(bytes);
+    } finally {
+      images.release();
+    }
+  }
+
+  @Test
   void imageLargerThanTheFreeSpaceFailsBeforeDownloading() {
     byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 34);
     String sha = images.put("huge.squashfs", bytes);

@@ -32,7 +32,8 @@ import java.util.regex.Pattern;
  * where the last one stopped ({@code Range} with {@code If-Range}, RFC 9110 §14.2 and §13.1.5), the
  * SHA-256 is computed over the bytes as they are written, and the first bytes are checked against
  * the declared format. Not thread-safe: one thread runs the attempts; another may only {@link
- * Cancellation#cancel() cancel} them.
+ * Control#cancel() cancel} them, or {@link Control#closeIfStalled end} an attempt whose source
+ * stopped sending.
  *
  * <p>A certificate the source's TLS handshake fails on (an unknown CA, a name that does not match
  * the host) is a {@link MirrorFailure}: retrying cannot change it, a new caBundle can.
@@ -52,12 +53,16 @@ final class Mirror {
   record Result(String sha256, long size, Path file) {}
 
   /**
-   * Stops the attempts from another thread: sets the flag the copy loop checks, and closes the
-   * response body a read may be blocked on (a stalled source sends nothing that would wake it).
+   * Stops attempts from another thread by closing the response body a read may be blocked on — a
+   * stalled source sends nothing that would wake it: for good ({@link #cancel}), or only the
+   * current attempt when no byte arrived for a while ({@link #closeIfStalled}), which is then
+   * retried from where it stopped.
    */
-  static final class Cancellation {
+  static final class Control {
     private volatile boolean cancelled;
     private volatile Closeable body;
+    private volatile long lastByteNanos;
+    private volatile Duration stalledFor;
 
     void cancel() {
       cancelled = true;
@@ -68,11 +73,32 @@ final class Mirror {
       return cancelled;
     }
 
+    /**
+     * Ends the current attempt if its body has been read from and no byte came for {@code limit}.
+     */
+    void closeIfStalled(Duration limit, long nowNanos) {
+      Closeable current = body;
+      if (current != null && nowNanos - lastByteNanos > limit.toNanos()) {
+        stalledFor = limit;
+        closeQuietly(current);
+      }
+    }
+
     private void reading(Closeable body) {
+      stalledFor = null;
+      lastByteNanos = System.nanoTime();
       this.body = body;
       if (cancelled) {
         closeQuietly(body);
       }
+    }
+
+    private void received() {
+      lastByteNanos = System.nanoTime();
+    }
+
+    private void done() {
+      body = null;
     }
 
     private static void closeQuietly(Closeable body) {
@@ -103,8 +129,8 @@ final class Mirror {
   }
 
   /** One attempt; IOException means "try again", {@link MirrorFailure} means "do not". */
-  Result attempt(Cancellation cancel, Consumer<Progress> progress) throws IOException {
-    if (cancel.isCancelled()) {
+  Result attempt(Control control, Consumer<Progress> progress) throws IOException {
+    if (control.isCancelled()) {
       throw new CancellationException("download of " + request.url() + " cancelled");
     }
     HttpRequest.Builder builder =
@@ -123,7 +149,7 @@ final class Mirror {
       throw new CancellationException("download of " + request.url() + " cancelled");
     }
     try (InputStream body = response.body()) {
-      cancel.reading(body);
+      control.reading(body);
       int status = response.statusCode();
       if (status == 206 && resuming && rangeStartsAt(response, received)) {
         // Continue: the digest and the file hold exactly the first `received` bytes.
@@ -146,12 +172,14 @@ final class Mirror {
       } else {
         throw new IOException("GET " + request.url() + " answered HTTP " + status);
       }
-      copy(body, cancel, progress);
+      copy(body, control, progress);
+      // A body closed from outside may read as a normal end: never take it for the whole image.
+      checkInterrupted(control, null);
     } catch (IOException e) {
-      if (cancel.isCancelled()) {
-        throw new CancellationException("download of " + request.url() + " cancelled");
-      }
+      checkInterrupted(control, e);
       throw e;
+    } finally {
+      control.done();
     }
     if (total >= 0 && received != total) {
       throw new IOException(
@@ -172,7 +200,7 @@ final class Mirror {
     return new Result(actual, received, request.partial());
   }
 
-  private void copy(InputStream body, Cancellation cancel, Consumer<Progress> progress)
+  private void copy(InputStream body, Control control, Consumer<Progress> progress)
       throws IOException {
     byte[] buffer = new byte[BUFFER];
     long started = System.nanoTime();
@@ -184,7 +212,7 @@ final class Mirror {
       out.truncate(received);
       out.position(received);
       for (int n; (n = body.read(buffer)) > 0; ) {
-        if (cancel.isCancelled()) {
+        if (control.isCancelled()) {
           throw new CancellationException("download of " + request.url() + " cancelled");
         }
         ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
@@ -195,6 +223,7 @@ final class Mirror {
           System.arraycopy(
               buffer, 0, head, (int) received, (int) Math.min(n, head.length - received));
         }
+        control.received();
         digest.update(buffer, 0, n);
         received += n;
         if (!formatChecked && received >= head.length) {
@@ -207,6 +236,25 @@ final class Mirror {
           progress.accept(new Progress(received, total, rate));
         }
       }
+    }
+  }
+
+  /** Throws what ended the attempt from outside, if anything did. */
+  private void checkInterrupted(Control control, IOException cause) throws IOException {
+    if (control.isCancelled()) {
+      throw new CancellationException("download of " + request.url() + " cancelled");
+    }
+    Duration stalled = control.stalledFor;
+    if (stalled != null) {
+      throw new IOException(
+          "GET "
+              + request.url()
+              + " sent no byte for "
+              + stalled.toSeconds()
+              + " s after "
+              + received
+              + " bytes (cb.store.stall-timeout)",
+          cause);
     }
   }
 

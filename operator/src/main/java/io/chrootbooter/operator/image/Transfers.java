@@ -24,6 +24,8 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jboss.logging.Logger;
@@ -62,6 +64,19 @@ public class Transfers {
   private final SourceTrust trust;
   private final AtomicLong sequence = new AtomicLong();
   private final ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_DOWNLOADS);
+
+  /**
+   * Ends attempts whose source stopped sending (a read of a response body waits for ever
+   * otherwise), so they are retried from where they stopped and free their download thread.
+   */
+  private final ScheduledExecutorService stallWatch =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "image-download-stall-watch");
+            t.setDaemon(true);
+            return t;
+          });
+
   private final Map<String, Transfer> transfers = new ConcurrentHashMap<>();
   private final RetryPolicy<Mirror.Result> retry;
   private final int attempts;
@@ -72,7 +87,7 @@ public class Transfers {
   private final class Transfer {
     final Source source;
     final Path partial;
-    final Mirror.Cancellation cancellation = new Mirror.Cancellation();
+    final Mirror.Control control = new Mirror.Control();
     volatile State state;
 
     Transfer(Source source, Path partial) {
@@ -91,6 +106,16 @@ public class Transfers {
     this.store = store;
     this.trust = trust;
     this.attempts = config.store().attempts();
+    Duration stallTimeout = config.store().stallTimeout();
+    long every = Math.max(100, Math.min(1000, stallTimeout.toMillis() / 4));
+    stallWatch.scheduleWithFixedDelay(
+        () ->
+            transfers
+                .values()
+                .forEach(t -> t.control.closeIfStalled(stallTimeout, System.nanoTime())),
+        every,
+        every,
+        TimeUnit.MILLISECONDS);
     Duration delay = config.store().retryDelay();
     this.retry =
         RetryPolicy.<Mirror.Result>builder()
@@ -114,8 +139,9 @@ public class Transfers {
   }
 
   void stop(@Observes ShutdownEvent event) {
-    transfers.values().forEach(t -> t.cancellation.cancel());
+    transfers.values().forEach(t -> t.control.cancel());
     pool.shutdownNow();
+    stallWatch.shutdownNow();
   }
 
   /** Called with the key of a download whose state changed. */
@@ -133,7 +159,7 @@ public class Transfers {
       return current.state;
     }
     if (current != null) {
-      current.cancellation.cancel();
+      current.control.cancel();
     }
     Transfer fresh = new Transfer(source, store.newPartial(key + "-" + sequence.incrementAndGet()));
     transfers.put(key, fresh);
@@ -145,7 +171,7 @@ public class Transfers {
   public void cancel(String key) {
     Transfer t = transfers.remove(key);
     if (t != null) {
-      t.cancellation.cancel();
+      t.control.cancel();
     }
   }
 
@@ -162,14 +188,14 @@ public class Transfers {
               .get(
                   () ->
                       mirror.attempt(
-                          t.cancellation,
+                          t.control,
                           p -> {
                             t.state =
                                 new State(
                                     t.source, Optional.of(p), Optional.empty(), Optional.empty());
                             listener.accept(key);
                           }));
-      if (t.cancellation.isCancelled()) {
+      if (t.control.isCancelled()) {
         return;
       }
       store.commit(result.file(), result.sha256());
