@@ -2,21 +2,34 @@
 # Image serving: the operator and nginx (sendfile on) serve the same file on loopback, with wrk
 # at concurrency 1, 8 and 64, in the same run. Prints each throughput, the ratio (ours ÷ nginx's)
 # and the operator's peak RSS. Targets: >= 0.9x nginx at every concurrency, RSS flat.
+#
+# RSS flat means: not growing with the size of the file served. The operator serves a small
+# (SMALL_MB) and a large (SIZE_MB) image in turn, each to 8 clients for DURATION, and its peak
+# RSS (VmHWM) is read after each; the peak is reset in between (`echo 5 > /proc/PID/clear_refs`,
+# proc(5)), so each figure belongs to one file size.
 source "$(dirname "$0")/control-plane-lib.bash"
 SIZE_MB=${SIZE_MB:-1024}
+SMALL_MB=${SMALL_MB:-$((SIZE_MB / 4))}
 DURATION=${DURATION:-15s}
 
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 build
 start_apiserver
 
-note "writing a $SIZE_MB MB image into the store"
 store="$WORK/store"
 mkdir -p "$store/sha256"
-head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$WORK/image"
-sha=$(openssl dgst -sha256 -r "$WORK/image" | cut -d' ' -f1)
-mv "$WORK/image" "$store/sha256/$sha"
-chmod 644 "$store/sha256/$sha"
 chmod 755 "$store" "$store/sha256"
+# put_image MB: a file of MB random megabytes in the store; prints its digest.
+put_image() {
+  note "writing a $1 MB image into the store"
+  head -c "$(($1 * 1024 * 1024))" /dev/urandom >"$WORK/image"
+  local digest; digest=$(openssl dgst -sha256 -r "$WORK/image" | cut -d' ' -f1)
+  mv "$WORK/image" "$store/sha256/$digest"
+  chmod 644 "$store/sha256/$digest"
+  echo "$digest"
+}
+sha=$(put_image "$SIZE_MB")
+small_sha=$(put_image "$SMALL_MB")
 
 port=$(free_port)
 note "starting the operator"
@@ -30,6 +43,17 @@ OPERATOR_PID=$!
 OPERATOR_URL="http://127.0.0.1:$port"
 wait_operator_http
 curl -sf -o /dev/null "$OPERATOR_URL/images/$sha" || { echo "the operator does not serve the image"; tail -20 "$WORK/operator.log"; exit 1; }
+curl -sf -o /dev/null "$OPERATOR_URL/images/$small_sha" || { echo "the operator does not serve the small image"; exit 1; }
+
+rss_mb() { awk '/VmHWM/ {print $2 / 1024}' /proc/"$OPERATOR_PID"/status; }
+# Peak RSS while serving each size, small first: growth with size would show in the large one.
+for size in "$SMALL_MB:$small_sha" "$SIZE_MB:$sha"; do
+  echo 5 >/proc/"$OPERATOR_PID"/clear_refs
+  note "peak RSS while serving the ${size%%:*} MB image to 8 clients"
+  wrk -t2 -c8 -d"$DURATION" "$OPERATOR_URL/images/${size#*:}" >"$WORK/rss-${size%%:*}.txt"
+  printf 'RESULT serve_rss_mb_%d %.0f MB\n' "${size%%:*}" "$(rss_mb)"
+done
+echo 5 >/proc/"$OPERATOR_PID"/clear_refs
 
 start_nginx "location /images/ { alias $store/sha256/; default_type application/octet-stream; }"
 for _ in $(seq 100); do curl -sf -o /dev/null "$NGINX_URL/images/$sha" && break; sleep 0.1; done
@@ -47,4 +71,6 @@ for c in 1 8 64; do
   printf 'RESULT nginx_c%d %.0f MB/s\n' "$c" "$ref"
   printf 'SPEEDUP serve_c%d_vs_nginx %.2f\n' "$c" "$(echo "$ours / $ref" | bc -l)"
 done
-printf 'RESULT serve_rss_mb %.0f MB\n' "$(awk '/VmHWM/ {print $2 / 1024}' /proc/"$OPERATOR_PID"/status)"
+# The peak over the throughput runs above (the large image at concurrency 1, 8 and 64).
+printf 'RESULT serve_rss_mb %.0f MB\n' "$(rss_mb)"
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -80,6 +80,19 @@ public interface OperatorConfig {
     /** The first retry delay; each next one doubles, with jitter. */
     @WithDefault("1S")
     java.time.Duration retryDelay();
+
+    /**
+     * How long a download may receive nothing before its connection is closed and it is retried
+     * from where it stopped.
+     */
+    @WithDefault("60S")
+    java.time.Duration stallTimeout();
+
+    /**
+     * A PEM file of CA certificates that https sources may be signed by, trusted in addition to the
+     * JVM's default CAs (never instead of them). Read at start. Absent: the JVM's CAs only.
+     */
+    Optional<Path> caBundle();
   }
 
   /** The bootstrap kernel and initramfs. */

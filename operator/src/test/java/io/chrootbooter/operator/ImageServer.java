@@ -2,11 +2,15 @@ package io.chrootbooter.operator;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsParameters;
+import com.sun.net.httpserver.HttpsServer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -14,13 +18,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.net.ssl.SSLContext;
 
 /**
  * An image source on loopback that the tests control: it serves files with {@code Range} support
  * and an {@code ETag}, and can answer an error, drop the connection after some bytes, stall until
- * released, or announce more bytes than it sends.
+ * released, or announce more bytes than it sends. Over https with {@link #https(SSLContext)}.
  */
 public final class ImageServer implements AutoCloseable {
   private static final Pattern RANGE = Pattern.compile("^bytes=(\\d+)-$");
@@ -35,11 +41,41 @@ public final class ImageServer implements AutoCloseable {
   private final HttpServer server;
   private final Map<String, byte[]> files = new ConcurrentHashMap<>();
   private final Map<String, Behaviour> behaviours = new ConcurrentHashMap<>();
+  private final Map<String, Long> announced = new ConcurrentHashMap<>();
+  private final Map<String, Duration> paces = new ConcurrentHashMap<>();
+  private final AtomicInteger handshakes;
+  private final String scheme;
   private final List<String> requests = new CopyOnWriteArrayList<>();
   private volatile CountDownLatch stall = new CountDownLatch(0);
 
   public ImageServer() throws IOException {
-    server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    this(HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0), "http");
+  }
+
+  /** A server on https with the certificate of {@code tls}; counts the TLS connections. */
+  public static ImageServer https(SSLContext tls) throws IOException {
+    HttpsServer server = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    AtomicInteger handshakes = new AtomicInteger();
+    server.setHttpsConfigurator(
+        new HttpsConfigurator(tls) {
+          @Override
+          public void configure(HttpsParameters params) {
+            // Called once per accepted connection, before its handshake.
+            handshakes.incrementAndGet();
+            super.configure(params);
+          }
+        });
+    return new ImageServer(server, "https", handshakes);
+  }
+
+  private ImageServer(HttpServer server, String scheme) {
+    this(server, scheme, new AtomicInteger());
+  }
+
+  private ImageServer(HttpServer server, String scheme, AtomicInteger handshakes) {
+    this.server = server;
+    this.scheme = scheme;
+    this.handshakes = handshakes;
     server.setExecutor(Executors.newCachedThreadPool());
     server.createContext("/", this::handle);
     server.start();
@@ -47,7 +83,7 @@ public final class ImageServer implements AutoCloseable {
 
   /** The URL of a file. */
   public String url(String name) {
-    return "http://127.0.0.1:" + server.getAddress().getPort() + "/" + name;
+    return scheme + "://127.0.0.1:" + server.getAddress().getPort() + "/" + name;
   }
 
   /** Serves {@code bytes} as {@code name}; returns their SHA-256. */
@@ -61,7 +97,25 @@ public final class ImageServer implements AutoCloseable {
     behaviours.put(name, behaviour);
   }
 
-  /** Makes the next response that reaches its {@code stallAt} byte wait for {@link #release()}. */
+  /** Announces {@code length} as the Content-Length of {@code name}, whatever it sends. */
+  public void announce(String name, long length) {
+    announced.put(name, length);
+  }
+
+  /** Sends {@code name} slowly: one 4 KiB chunk per {@code perChunk}. */
+  public void pace(String name, Duration perChunk) {
+    paces.put(name, perChunk);
+  }
+
+  /** The TLS connections accepted so far (https only). */
+  public int handshakes() {
+    return handshakes.get();
+  }
+
+  /**
+   * Makes the next response that reaches its {@code stallAt} byte wait for {@link #release()}; the
+   * file then stalls no more.
+   */
   public void holdStalls() {
     stall = new CountDownLatch(1);
   }
@@ -70,7 +124,7 @@ public final class ImageServer implements AutoCloseable {
     stall.countDown();
   }
 
-  /** Every request so far, as {@code "GET /name Range: …"}. */
+  /** Every request so far, as {@code "GET /name Range: … If-Range: …"}. */
   public List<String> requests() {
     return List.copyOf(requests);
   }
@@ -78,7 +132,13 @@ public final class ImageServer implements AutoCloseable {
   private void handle(HttpExchange ex) throws IOException {
     String name = ex.getRequestURI().getPath().substring(1);
     String range = ex.getRequestHeaders().getFirst("Range");
-    requests.add(ex.getRequestMethod() + " /" + name + (range == null ? "" : " Range: " + range));
+    String ifRange = ex.getRequestHeaders().getFirst("If-Range");
+    requests.add(
+        ex.getRequestMethod()
+            + " /"
+            + name
+            + (range == null ? "" : " Range: " + range)
+            + (ifRange == null ? "" : " If-Range: " + ifRange));
     byte[] bytes = files.get(name);
     Behaviour b = behaviours.getOrDefault(name, Behaviour.normal());
     if (bytes == null || b.status() != 200) {
@@ -90,14 +150,14 @@ public final class ImageServer implements AutoCloseable {
     ex.getResponseHeaders().add("ETag", etag);
     long start = 0;
     Matcher m = range == null ? null : RANGE.matcher(range);
-    String ifRange = ex.getRequestHeaders().getFirst("If-Range");
     if (m != null && m.matches() && (ifRange == null || ifRange.equals(etag))) {
       start = Long.parseLong(m.group(1));
       ex.getResponseHeaders()
           .add("Content-Range", "bytes " + start + "-" + (bytes.length - 1) + "/" + bytes.length);
       ex.sendResponseHeaders(206, bytes.length - start);
     } else {
-      ex.sendResponseHeaders(200, b.lieAboutLength() ? bytes.length + 1000 : bytes.length);
+      long length = announced.getOrDefault(name, (long) bytes.length);
+      ex.sendResponseHeaders(200, b.lieAboutLength() ? length + 1000 : length);
     }
     try (OutputStream out = ex.getResponseBody()) {
       for (long i = start; i < bytes.length; i += 4096) {
@@ -107,8 +167,19 @@ public final class ImageServer implements AutoCloseable {
           throw new IOException("dropping the connection at byte " + i);
         }
         if (b.stallAt() >= 0 && i >= b.stallAt()) {
+          // Stall once: a resumed request gets the rest.
+          behaviours.put(name, new Behaviour(200, -1, -1, false));
           try {
             stall.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
+        }
+        Duration pace = paces.get(name);
+        if (pace != null) {
+          try {
+            Thread.sleep(pace.toMillis());
           } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return;

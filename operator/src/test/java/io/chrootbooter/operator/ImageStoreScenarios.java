@@ -6,21 +6,36 @@ import static org.awaitility.Awaitility.await;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.operator.status.Conditions;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.quarkus.test.common.QuarkusTestResource;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The image store as a user sees it: BootImages mirrored from a source the test controls, verified,
- * served byte for byte with HTTP semantics, and removed with their last BootImage.
+ * served byte for byte with HTTP semantics, and removed with their last BootImage. Https sources
+ * are signed by CAs the tests make: the operator's own ({@link OperatorCa}, {@code
+ * cb.store.ca-bundle}) and per-image ones in {@code spec.source.caBundle} Secrets.
  */
+@QuarkusTestResource(OperatorCa.class)
 public abstract class ImageStoreScenarios extends AgentApiScenarios {
   private static final Path STORE = Path.of("target/image-store/sha256");
 
@@ -97,7 +112,9 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
           .head("/images/" + sha)
           .then()
           .statusCode(200)
-          .header("Content-Length", String.valueOf(bytes.length));
+          .header("Content-Length", String.valueOf(bytes.length))
+          .header("ETag", "\"" + sha + "\"")
+          .header("Last-Modified", org.hamcrest.Matchers.notNullValue());
       byte[] part =
           given()
               .header("Range", "bytes=100-199")
@@ -118,6 +135,14 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
           .get("/images/" + sha)
           .then()
           .statusCode(304);
+      // If-Range with the digest: the range.
+      given()
+          .header("Range", "bytes=0-9")
+          .header("If-Range", "\"" + sha + "\"")
+          .get("/images/" + sha)
+          .then()
+          .statusCode(206)
+          .header("Content-Length", "10");
       // If-Range with another validator: the whole image, not the range.
       given()
           .header("Range", "bytes=0-9")
@@ -183,7 +208,11 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
     createImage("flaky", images.url("flaky.squashfs"), sha);
     BootImage image = awaitPhase("flaky", BootImagePhase.Ready);
     assertThat(image.getStatus().sha256()).isEqualTo(sha);
-    assertThat(images.requests()).anyMatch(r -> r.startsWith("GET /flaky.squashfs Range: bytes="));
+    // Resumed where the dropped connection stopped, on condition the source did not change.
+    String etag = "\"" + sha.substring(0, 16) + "\"";
+    assertThat(images.requests())
+        .anyMatch(
+            r -> r.matches("GET /flaky.squashfs Range: bytes=[1-9][0-9]*- If-Range: " + etag));
     assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
   }
@@ -206,6 +235,8 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
     assertThat(columns(downloading)).containsEntry("Phase", "Downloading");
     assertThat(condition(downloading.getStatus().conditions(), "Reconciling").getReason())
         .isEqualTo("Mirroring");
+    // Half-written bytes are never served.
+    given().get("/images/" + sha).then().statusCode(404);
     images.release();
     awaitPhase("slow", BootImagePhase.Ready);
   }
@@ -240,8 +271,483 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
         dir.resolve("initramfs"), fakeImage(new byte[] {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd}, 17));
     assertThat(given().get("/bootstrap/vmlinuz").then().statusCode(200).extract().asByteArray())
         .isEqualTo(kernel);
-    given().header("Range", "bytes=0-1").get("/bootstrap/vmlinuz").then().statusCode(206);
+    given()
+        .header("Range", "bytes=0-1")
+        .get("/bootstrap/vmlinuz")
+        .then()
+        .statusCode(206)
+        .header("Content-Range", "bytes 0-1/" + kernel.length);
+    given()
+        .header("Range", "bytes=" + kernel.length + "-")
+        .get("/bootstrap/vmlinuz")
+        .then()
+        .statusCode(416);
+    given()
+        .head("/bootstrap/vmlinuz")
+        .then()
+        .statusCode(200)
+        .header("Content-Length", String.valueOf(kernel.length))
+        .header("Last-Modified", org.hamcrest.Matchers.notNullValue());
     given().get("/bootstrap/initramfs").then().statusCode(200);
     given().get("/bootstrap/../pom.xml").then().statusCode(404);
+  }
+
+  // --- the rest of the issue's promises ----------------------------------------------------
+
+  @Test
+  void progressIsPatchedAtMostOnceASecond() throws Exception {
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 31);
+    String sha = images.put("paced.squashfs", bytes);
+    // 64 chunks of 4 KiB, one per 60 ms: about 4 s of downloading.
+    images.pace("paced.squashfs", Duration.ofMillis(60));
+    List<Long> progress = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<Long> at = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (var watch =
+        client
+            .resources(BootImage.class)
+            .inNamespace(ns)
+            .withName("paced")
+            .watch(
+                new io.fabric8.kubernetes.client.Watcher<BootImage>() {
+                  @Override
+                  public void eventReceived(Action action, BootImage image) {
+                    var p = image.getStatus() == null ? null : image.getStatus().progress();
+                    if (p != null
+                        && p.bytes() > 0
+                        && (progress.isEmpty() || p.bytes() != progress.get(progress.size() - 1))) {
+                      progress.add(p.bytes());
+                      at.add(System.nanoTime());
+                    }
+                  }
+
+                  @Override
+                  public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {}
+                })) {
+      long start = System.nanoTime();
+      createImage("paced", images.url("paced.squashfs"), sha);
+      awaitPhase("paced", BootImagePhase.Ready);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      assertThat(progress).as("progress updates while downloading").hasSizeGreaterThanOrEqualTo(2);
+      assertThat(progress).isSorted();
+      // The first update comes at once, then at most one a second.
+      assertThat(progress.size())
+          .as("progress updates %s in %.1f s", progress, seconds)
+          .isLessThanOrEqualTo((int) Math.ceil(seconds) + 1);
+    }
+  }
+
+  @Test
+  void specChangeWhileDownloadingCancelsTheOldTransfer() throws Exception {
+    byte[] old = fakeImage(new byte[] {'h', 's', 'q', 's'}, 32);
+    String oldSha = images.put("old.squashfs", old);
+    images.holdStalls();
+    try {
+      images.behave("old.squashfs", new ImageServer.Behaviour(200, -1, 64 * 1024, false));
+      createImage("moving", images.url("old.squashfs"), oldSha);
+      BootImage downloading =
+          awaitImage(
+              "moving",
+              i ->
+                  i.getStatus().phase() == BootImagePhase.Downloading
+                      && i.getStatus().progress() != null
+                      && i.getStatus().progress().bytes() > 0);
+      String uid = downloading.getMetadata().getUid();
+      assertThat(partials(uid)).as("the old download's partial file").hasSize(1);
+      // Half-written bytes are never served.
+      given().get("/images/" + oldSha).then().statusCode(404);
+
+      byte[] fresh = fakeImage(new byte[] {'h', 's', 'q', 's'}, 33);
+      String freshSha = images.put("new.squashfs", fresh);
+      client
+          .resources(BootImage.class)
+          .inNamespace(ns)
+          .withName("moving")
+          .edit(
+              i -> {
+                i.setSpec(
+                    new io.chrootbooter.api.v1alpha1.BootImageSpec(
+                        new io.chrootbooter.api.v1alpha1.ImageSource(
+                            images.url("new.squashfs"), null),
+                        null,
+                        freshSha,
+                        null,
+                        null,
+                        null));
+                return i;
+              });
+      BootImage ready = awaitPhase("moving", BootImagePhase.Ready);
+      assertThat(ready.getStatus().sha256()).isEqualTo(freshSha);
+      // The old transfer stopped although its source still holds the connection open, and its
+      // partial file went with it.
+      await().atMost(Duration.ofSeconds(10)).until(() -> partials(uid).isEmpty());
+      assertThat(STORE.resolve(oldSha)).doesNotExist();
+      assertThat(given().get("/images/" + freshSha).then().statusCode(200).extract().asByteArray())
+          .isEqualTo(fresh);
+    } finally {
+      images.release();
+    }
+  }
+
+  /** The partial files of the downloads of the BootImage with this uid. */
+  static List<Path> partials(String uid) throws IOException {
+    try (var files = Files.list(STORE.resolveSibling("partial"))) {
+      return files.filter(f -> f.getFileName().toString().startsWith(uid)).toList();
+    }
+  }
+
+  @Test
+  void sourceThatStopsSendingIsDroppedAndResumed() {
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 36);
+    String sha = images.put("stuck.squashfs", bytes);
+    images.holdStalls();
+    try {
+      // The first response stops at 64 KiB and never sends more (cb.store.stall-timeout is 3 s
+      // in the tests); the resumed request gets the rest.
+      images.behave("stuck.squashfs", new ImageServer.Behaviour(200, -1, 64 * 1024, false));
+      createImage("stuck", images.url("stuck.squashfs"), sha);
+      BootImage ready = awaitPhase("stuck", BootImagePhase.Ready);
+      assertThat(ready.getStatus().sha256()).isEqualTo(sha);
+      assertThat(images.requests())
+          .anyMatch(r -> r.matches("GET /stuck.squashfs Range: bytes=[1-9][0-9]*- If-Range: .*"));
+      assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+          .isEqualTo(bytes);
+    } finally {
+      images.release();
+    }
+  }
+
+  @Test
+  void imageLargerThanTheFreeSpaceFailsBeforeDownloading() {
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 34);
+    String sha = images.put("huge.squashfs", bytes);
+    long petabyte = 1L << 50;
+    images.announce("huge.squashfs", petabyte);
+    createImage("huge", images.url("huge.squashfs"), sha);
+    BootImage image = awaitPhase("huge", BootImagePhase.Failed);
+    assertThat(stalled(image).getReason()).isEqualTo("InsufficientSpace");
+    assertThat(stalled(image).getMessage())
+        .matches(
+            "the image is "
+                + petabyte
+                + " bytes; the store at "
+                + java.util.regex.Pattern.quote(STORE.getParent().toAbsolutePath().toString())
+                + " has \\d+ bytes free");
+    assertThat(STORE.resolve(sha)).doesNotExist();
+  }
+
+  @Test
+  void rejectedSourcesAreNotRetried() {
+    for (int status : new int[] {403, 404}) {
+      String file = "refused-" + status + ".squashfs";
+      images.put(file, fakeImage(new byte[] {'h', 's', 'q', 's'}, status));
+      images.behave(file, new ImageServer.Behaviour(status, -1, -1, false));
+      createImage("refused-" + status, images.url(file), "cd".repeat(32));
+      BootImage image = awaitPhase("refused-" + status, BootImagePhase.Failed);
+      assertThat(stalled(image).getReason()).isEqualTo("SourceRejected");
+      assertThat(stalled(image).getMessage())
+          .isEqualTo("GET " + images.url(file) + " answered HTTP " + status);
+      await()
+          .during(Duration.ofSeconds(1))
+          .atMost(Duration.ofSeconds(5))
+          .until(
+              () ->
+                  images.requests().stream().filter(r -> r.startsWith("GET /" + file)).count()
+                      == 1);
+    }
+  }
+
+  @Test
+  void sourceThatSendsLessThanItAnnouncedFailsAfterItsRetries() {
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 35);
+    String sha = images.put("short.squashfs", bytes);
+    images.behave("short.squashfs", new ImageServer.Behaviour(200, -1, -1, true));
+    createImage("short", images.url("short.squashfs"), sha);
+    BootImage image = awaitPhase("short", BootImagePhase.Failed);
+    assertThat(stalled(image).getReason()).isEqualTo("MirrorFailed");
+    assertThat(stalled(image).getMessage())
+        .startsWith("GET " + images.url("short.squashfs") + " failed 3 times; the last error: ");
+    assertThat(STORE.resolve(sha)).doesNotExist();
+  }
+
+  // --- https sources: the operator's CA bundle, a BootImage's caBundle Secret ----------------
+
+  /** An https image server with a certificate {@code ca} signed for {@code subjectAltName}. */
+  ImageServer httpsServer(TestCa ca, String subjectAltName) throws IOException {
+    ImageServer server = ImageServer.https(ca.serverContext(subjectAltName));
+    httpsServers.add(server);
+    return server;
+  }
+
+  private final List<ImageServer> httpsServers = new ArrayList<>();
+
+  @AfterEach
+  void stopHttpsServers() {
+    httpsServers.forEach(ImageServer::close);
+    httpsServers.clear();
+  }
+
+  Optional<String> createImage(String name, String url, String sha256, Map<String, ?> caBundle) {
+    return createRaw(
+        "BootImage",
+        name,
+        Map.of("source", Map.of("url", url, "caBundle", caBundle), "sha256", sha256));
+  }
+
+  /** Creates or replaces the Secret {@code name} in the scenario's namespace. */
+  void putSecret(String name, Map<String, String> data) {
+    Map<String, String> encoded = new LinkedHashMap<>();
+    data.forEach(
+        (k, v) ->
+            encoded.put(
+                k, Base64.getEncoder().encodeToString(v.getBytes(StandardCharsets.US_ASCII))));
+    var secrets = client.secrets().inNamespace(ns);
+    if (secrets.withName(name).get() == null) {
+      secrets
+          .resource(
+              new SecretBuilder()
+                  .withNewMetadata()
+                  .withName(name)
+                  .endMetadata()
+                  .withData(encoded)
+                  .build())
+          .create();
+    } else {
+      secrets.withName(name).edit(s -> new SecretBuilder(s).withData(encoded).build());
+    }
+  }
+
+  static Condition stalled(BootImage image) {
+    return condition(image.getStatus().conditions(), "Stalled");
+  }
+
+  @Test
+  void httpsSourceSignedByAnUnknownCaFailsOnceWithTheRemedy() throws Exception {
+    TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
+    ImageServer mirror = httpsServer(ca, "IP:127.0.0.1");
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 21);
+    String sha = mirror.put("private.squashfs", bytes);
+    createImage("private", mirror.url("private.squashfs"), sha);
+
+    BootImage image = awaitPhase("private", BootImagePhase.Failed);
+    assertThat(stalled(image).getReason()).isEqualTo("SourceUntrusted");
+    assertThat(stalled(image).getMessage())
+        .isEqualTo(
+            mirror.url("private.squashfs")
+                + ": certificate not trusted (PKIX path building failed) — set"
+                + " spec.source.caBundle or cb.store.ca-bundle");
+    awaitEvent("private", "Warning", "SourceUntrusted", stalled(image).getMessage());
+    // Final: not retried (the tests allow 3 attempts, 0.1 s apart).
+    await()
+        .during(Duration.ofSeconds(2))
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> mirror.handshakes() == 1);
+    assertThat(mirror.requests()).isEmpty();
+    assertThat(STORE.resolve(sha)).doesNotExist();
+  }
+
+  @Test
+  void caBundleSecretIsWaitedForThenTrusted() throws Exception {
+    TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
+    ImageServer mirror = httpsServer(ca, "IP:127.0.0.1");
+    byte[] bytes = buildImage("squashfs");
+    String sha = mirror.put("private.squashfs", bytes);
+    createImage("private", mirror.url("private.squashfs"), sha, Map.of("secretName", "mirror-ca"));
+
+    BootImage waiting = awaitPhase("private", BootImagePhase.Pending);
+    Condition reconciling = condition(waiting.getStatus().conditions(), "Reconciling");
+    assertThat(reconciling.getStatus()).isEqualTo("True");
+    assertThat(reconciling.getReason()).isEqualTo("WaitingForCaBundle");
+    assertThat(reconciling.getMessage())
+        .isEqualTo(
+            "waiting for Secret " + ns + "/mirror-ca (spec.source.caBundle): it does not exist");
+    assertThat(mirror.handshakes()).isZero();
+
+    // Picked up from the watch on the Secret: no spec change, no restart.
+    putSecret("mirror-ca", Map.of("ca.crt", ca.pem()));
+    BootImage ready = awaitPhase("private", BootImagePhase.Ready);
+    assertThat(ready.getStatus().sha256()).isEqualTo(sha);
+    assertThat(Files.readAllBytes(STORE.resolve(sha))).isEqualTo(bytes);
+    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+        .isEqualTo(bytes);
+  }
+
+  @Test
+  void brokenCaBundleSecretsStallUntilTheSecretIsFixed() throws Exception {
+    TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
+    TestCa other = TestCa.create(work.resolve("other"), "some other CA");
+    ImageServer mirror = httpsServer(ca, "IP:127.0.0.1");
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 22);
+    String sha = mirror.put("private.squashfs", bytes);
+    String url = mirror.url("private.squashfs");
+    putSecret("mirror-ca", Map.of("tls.crt", ca.pem(), "tls.key", "not for anyone's eyes"));
+    createImage("private", url, sha, Map.of("secretName", "mirror-ca", "key", "bundle.pem"));
+
+    BootImage noKey =
+        awaitImage("private", i -> hasReason(i, "Stalled", "InvalidCaBundle", "has no key"));
+    assertThat(noKey.getStatus().phase()).isEqualTo(BootImagePhase.Failed);
+    assertThat(stalled(noKey).getMessage())
+        .isEqualTo(
+            "Secret "
+                + ns
+                + "/mirror-ca has no key \"bundle.pem\" (spec.source.caBundle.key); its keys:"
+                + " tls.crt, tls.key");
+
+    putSecret("mirror-ca", Map.of("bundle.pem", "not for anyone's eyes"));
+    BootImage garbage =
+        awaitImage("private", i -> hasReason(i, "Stalled", "InvalidCaBundle", "not a PEM"));
+    assertThat(stalled(garbage).getMessage())
+        .startsWith(
+            "Secret " + ns + "/mirror-ca key \"bundle.pem\" is not a PEM certificate bundle: ")
+        .doesNotContain("anyone's eyes");
+
+    // Another CA's certificate: the download is tried, and fails on the certificate.
+    putSecret("mirror-ca", Map.of("bundle.pem", other.pem()));
+    BootImage untrusted =
+        awaitImage("private", i -> hasReason(i, "Stalled", "SourceUntrusted", "not trusted"));
+    assertThat(stalled(untrusted).getMessage()).startsWith(url + ": certificate not trusted");
+
+    // The right CA, with another in the bundle: a change of the Secret retries the download.
+    putSecret("mirror-ca", Map.of("bundle.pem", other.pem() + ca.pem()));
+    assertThat(awaitPhase("private", BootImagePhase.Ready).getStatus().sha256()).isEqualTo(sha);
+    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+        .isEqualTo(bytes);
+    assertThat(client.v1().events().inNamespace(ns).list().getItems())
+        .noneMatch(e -> e.getMessage().contains("anyone's eyes"));
+  }
+
+  @Test
+  void operatorWideCaBundleIsTrustedBesideTheDefaultOnes() throws Exception {
+    ImageServer mirror = httpsServer(OperatorCa.ca(), "IP:127.0.0.1");
+    byte[] bytes = fakeImage(new byte[] {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd}, 23);
+    String sha = mirror.put("company.tar.zst", bytes);
+    createImage("company", mirror.url("company.tar.zst"), sha);
+    assertThat(awaitPhase("company", BootImagePhase.Ready).getStatus().sha256()).isEqualTo(sha);
+    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+        .isEqualTo(bytes);
+  }
+
+  @Test
+  void certificateForAnotherHostFailsEvenFromATrustedCa() throws Exception {
+    TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
+    ImageServer mirror = httpsServer(ca, "DNS:mirror.example.org");
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 24);
+    String sha = mirror.put("private.squashfs", bytes);
+    putSecret("mirror-ca", Map.of("ca.crt", ca.pem()));
+    createImage("private", mirror.url("private.squashfs"), sha, Map.of("secretName", "mirror-ca"));
+
+    BootImage image = awaitPhase("private", BootImagePhase.Failed);
+    assertThat(stalled(image).getReason()).isEqualTo("SourceUntrusted");
+    assertThat(stalled(image).getMessage())
+        .isEqualTo(
+            mirror.url("private.squashfs")
+                + ": certificate not valid for host 127.0.0.1 (No subject alternative names"
+                + " matching IP address 127.0.0.1 found); host names are always verified");
+    assertThat(mirror.requests()).isEmpty();
+
+    // The operator-wide CA does not help either: the name is what is wrong.
+    ImageServer wrongName = httpsServer(OperatorCa.ca(), "DNS:localhost");
+    wrongName.put("company.squashfs", bytes);
+    createImage("company", wrongName.url("company.squashfs"), sha);
+    assertThat(stalled(awaitPhase("company", BootImagePhase.Failed)).getMessage())
+        .contains(": certificate not valid for host 127.0.0.1 (");
+  }
+
+  @Test
+  void caBundleNamesOnlySecretsOfItsOwnNamespaceAndNeverTheTokenSecret() {
+    String tokenNamespace = client.getNamespace();
+    String tokenSecret = "chrootbooter-machine-token";
+    // In the BootImage's namespace there is no such Secret: it is waited for, not looked up
+    // elsewhere.
+    createImage(
+        "token-elsewhere",
+        images.url("x.squashfs"),
+        "ab".repeat(32),
+        Map.of("secretName", tokenSecret, "key", "current"));
+    BootImage elsewhere = awaitPhase("token-elsewhere", BootImagePhase.Pending);
+    assertThat(condition(elsewhere.getStatus().conditions(), "Reconciling").getMessage())
+        .isEqualTo(
+            "waiting for Secret "
+                + ns
+                + "/"
+                + tokenSecret
+                + " (spec.source.caBundle): it does not exist");
+
+    // In the operator's namespace the token Secret is refused outright.
+    GenericKubernetesResource raw = new GenericKubernetesResource();
+    raw.setApiVersion(BootImage.GROUP + "/" + BootImage.VERSION);
+    raw.setKind("BootImage");
+    String name = "steal-" + ns;
+    raw.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(tokenNamespace).build());
+    raw.setAdditionalProperty(
+        "spec",
+        Map.of(
+            "source",
+            Map.of(
+                "url",
+                images.url("x.squashfs"),
+                "caBundle",
+                Map.of("secretName", tokenSecret, "key", "current")),
+            "sha256",
+            "ab".repeat(32)));
+    try {
+      client.resource(raw).inNamespace(tokenNamespace).create();
+      BootImage steal =
+          await()
+              .atMost(Duration.ofSeconds(30))
+              .until(
+                  () ->
+                      client
+                          .resources(BootImage.class)
+                          .inNamespace(tokenNamespace)
+                          .withName(name)
+                          .get(),
+                  i -> i != null && i.getStatus() != null);
+      assertThat(steal.getStatus().phase()).isEqualTo(BootImagePhase.Failed);
+      assertThat(stalled(steal).getReason()).isEqualTo("InvalidSpec");
+      assertThat(stalled(steal).getMessage())
+          .isEqualTo(
+              "spec.source.caBundle.secretName: \""
+                  + tokenSecret
+                  + "\" is the operator's machine-token Secret, never a CA bundle");
+    } finally {
+      client.resources(BootImage.class).inNamespace(tokenNamespace).withName(name).delete();
+    }
+  }
+
+  @Test
+  void invalidCaBundleReferencesStall() {
+    Map<String, Map<String, ?>> cases = new LinkedHashMap<>();
+    cases.put(
+        "spec.source.caBundle.secretName: \"Mirror_CA\" is not a Kubernetes object name"
+            + " (lower-case letters, digits, '-' and '.', at most 253 characters)",
+        Map.of("secretName", "Mirror_CA"));
+    cases.put(
+        "spec.source.caBundle.key: \"ca crt\" is not a Secret key (letters, digits, '-', '_' and"
+            + " '.', at most 253 characters)",
+        Map.of("secretName", "mirror-ca", "key", "ca crt"));
+    cases.put("spec.source.caBundle.secretName: required", Map.of("key", "ca.crt"));
+    int i = 0;
+    for (var c : cases.entrySet()) {
+      String name = "bad-ca-" + i++;
+      Optional<String> rejected =
+          createImage(name, "https://mirror.example.org/a.squashfs", "ab".repeat(32), c.getValue());
+      if (rejected.isPresent()) {
+        assertThat(rejected.get()).contains("caBundle");
+        continue;
+      }
+      BootImage image = awaitPhase(name, BootImagePhase.Failed);
+      assertThat(stalled(image).getReason()).isEqualTo("InvalidSpec");
+      assertThat(stalled(image).getMessage()).isEqualTo(c.getKey());
+    }
+  }
+
+  static boolean hasReason(BootImage image, String type, String reason, String inMessage) {
+    return Conditions.find(image.getStatus().conditions(), type)
+        .map(
+            c ->
+                "True".equals(c.getStatus())
+                    && reason.equals(c.getReason())
+                    && c.getMessage().contains(inMessage))
+        .orElse(false);
   }
 }

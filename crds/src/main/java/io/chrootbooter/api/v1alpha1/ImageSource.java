@@ -13,4 +13,9 @@ public record ImageSource(
         @JsonPropertyDescription(
             "The http or https URL of the image. The operator mirrors it into its image store;"
                 + " machines fetch the mirrored copy, never this URL.")
-        String url) {}
+        String url,
+    @JsonPropertyDescription(
+            "For an https url signed by a private CA: a Secret key in this namespace holding the"
+                + " CA certificates (PEM), trusted in addition to the JVM's CAs and the operator's"
+                + " cb.store.ca-bundle. The host name is verified all the same.")
+        CaBundleRef caBundle) {}

@@ -28,6 +28,9 @@ public final class Patterns {
   /** A Kubernetes object name (RFC 1123 subdomain). */
   public static final String OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
 
+  /** A key of a Secret's or ConfigMap's data (Kubernetes {@code IsConfigMapKey}). */
+  public static final String SECRET_KEY = "^[-._a-zA-Z0-9]{1,253}$";
+
   /** A SMBIOS system UUID. */
   public static final String UUID =
       "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";

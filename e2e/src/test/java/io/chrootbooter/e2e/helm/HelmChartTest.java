@@ -48,7 +48,11 @@ class HelmChartTest {
           "boot.chrootbooter.io/machineboots/status:patch",
           "boot.chrootbooter.io/bootimages/finalizers:update",
           "core/events:create",
-          "core/events:patch");
+          "core/events:patch",
+          // spec.source.caBundle: each named Secret of a BootImage's namespace, watched by name.
+          "core/secrets:get",
+          "core/secrets:list",
+          "core/secrets:watch");
 
   /** The operator's own namespace: the Lease and the token Secret by name, create unnamed. */
   private static final Set<String> SELF_PERMISSIONS =
@@ -140,7 +144,7 @@ class HelmChartTest {
     JsonNode clusterRole = defaults.one("ClusterRole", FULLNAME);
 
     assertThat(permissions(clusterRole)).containsExactlyInAnyOrderElementsOf(WATCH_PERMISSIONS);
-    assertThat(clusterRole.toString()).doesNotContain("secrets").doesNotContain("leases");
+    assertThat(clusterRole.toString()).doesNotContain("leases");
     JsonNode binding = defaults.one("ClusterRoleBinding", FULLNAME);
     assertThat(binding.at("/roleRef/name").asText()).isEqualTo(FULLNAME);
     assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(FULLNAME);
@@ -343,16 +347,17 @@ class HelmChartTest {
           .isEqualTo(role.at("/metadata/name").asText());
       assertThat(binding.at("/subjects/0/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
     }
-    // Secrets only in the operator's own namespace, only the token Secret readable.
+    // Secrets: read (caBundle) in the watched namespaces; in the operator's own namespace only
+    // the token Secret, by name.
     for (JsonNode role : m.all("Role")) {
-      if (!role.toString().contains("secrets")) {
-        continue;
-      }
-      assertThat(role.at("/metadata/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
+      String ns = role.at("/metadata/namespace").asText();
       assertThat(permissions(role))
+          .as("Secret permissions in %s", ns)
           .filteredOn(p -> p.startsWith("core/secrets"))
-          .containsExactlyInAnyOrder(
-              "core/secrets/chrootbooter-machine-token:get", "core/secrets:create");
+          .containsExactlyInAnyOrderElementsOf(
+              ns.equals(Manifests.NAMESPACE)
+                  ? List.of("core/secrets/chrootbooter-machine-token:get", "core/secrets:create")
+                  : List.of("core/secrets:get", "core/secrets:list", "core/secrets:watch"));
     }
     assertThat(m.all("Role")).hasSize(3);
     assertThat(env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_NAMESPACES"))
@@ -361,6 +366,52 @@ class HelmChartTest {
             env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES"))
         .contains("lab,staging");
     assertThat(m.all("DaemonSet")).isEmpty();
+  }
+
+  @Test
+  void caBundleSecretsCanBeNarrowedToNamesOrTurnedOff(@TempDir Path dir) {
+    Manifests named =
+        Manifests.render(dir, "store: {caBundleSecrets: {names: [mirror-ca, lab-ca]}}\n");
+    assertThat(permissions(named.one("ClusterRole", FULLNAME)))
+        .filteredOn(p -> p.startsWith("core/secrets"))
+        .containsExactlyInAnyOrder(
+            "core/secrets/mirror-ca:get",
+            "core/secrets/mirror-ca:list",
+            "core/secrets/mirror-ca:watch",
+            "core/secrets/lab-ca:get",
+            "core/secrets/lab-ca:list",
+            "core/secrets/lab-ca:watch");
+
+    Manifests off = Manifests.render(dir, "store: {caBundleSecrets: {enabled: false}}\n");
+    assertThat(off.one("ClusterRole", FULLNAME).toString()).doesNotContain("secrets");
+    assertThat(permissions(off.one("Role", FULLNAME + "-self")))
+        .containsExactlyInAnyOrderElementsOf(SELF_PERMISSIONS);
+  }
+
+  @Test
+  void operatorCaBundleIsMountedFromASecretOrAConfigMap(@TempDir Path dir) {
+    assertThat(env(defaults.operatorContainer(), "CB_STORE_CA_BUNDLE")).isEmpty();
+    assertThat(volume(defaults.one("Deployment", FULLNAME), "ca-bundle")).isEmpty();
+
+    Manifests secret =
+        Manifests.render(dir, "store: {caBundle: {secretName: corp-ca, key: bundle.pem}}\n");
+    JsonNode volume = volume(secret.one("Deployment", FULLNAME), "ca-bundle").orElseThrow();
+    assertThat(volume.at("/secret/secretName").asText()).isEqualTo("corp-ca");
+    assertThat(volume.at("/secret/items/0/key").asText()).isEqualTo("bundle.pem");
+    JsonNode mount = mount(secret.operatorContainer(), "ca-bundle").orElseThrow();
+    assertThat(mount.path("readOnly").asBoolean()).isTrue();
+    assertThat(env(secret.operatorContainer(), "CB_STORE_CA_BUNDLE"))
+        .contains(mount.path("mountPath").asText() + "/bundle.pem");
+
+    Manifests configMap = Manifests.render(dir, "store: {caBundle: {configMapName: corp-ca}}\n");
+    assertThat(
+            volume(configMap.one("Deployment", FULLNAME), "ca-bundle")
+                .orElseThrow()
+                .at("/configMap/name")
+                .asText())
+        .isEqualTo("corp-ca");
+    assertThat(env(configMap.operatorContainer(), "CB_STORE_CA_BUNDLE"))
+        .contains("/etc/chrootbooter/ca/ca.crt");
   }
 
   @Test

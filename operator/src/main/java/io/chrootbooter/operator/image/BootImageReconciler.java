@@ -4,6 +4,7 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.BootImageSpec;
 import io.chrootbooter.api.v1alpha1.BootImageStatus;
+import io.chrootbooter.api.v1alpha1.CaBundleRef;
 import io.chrootbooter.api.v1alpha1.Progress;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.status.Conditions;
@@ -27,8 +28,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -39,28 +43,42 @@ import java.util.concurrent.ConcurrentHashMap;
  * Reconciles BootImages: validates the spec, mirrors the image into the store (or finds it there by
  * digest), and keeps phase, progress, conditions and {@code observedGeneration} current. When the
  * last BootImage of a digest goes, its file goes too.
+ *
+ * <p>A {@code spec.source.caBundle} is read from its Secret only while the image still has to be
+ * downloaded. A Secret that does not exist yet is waited for ({@code Reconciling}, {@code
+ * WaitingForCaBundle}: creating it is the expected next step, as for a MachineBoot's image); one
+ * whose key is missing or holds no certificate is {@code Stalled} ({@code InvalidCaBundle}) until
+ * the Secret changes.
  */
 @ControllerConfiguration(name = "bootimage")
 public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootImage> {
+  /** How soon a BootImage that cannot read its caBundle Secret (RBAC, say) looks again. */
+  private static final Duration CA_BUNDLE_RETRY = Duration.ofSeconds(30);
+
   private final EventRecorder events;
   private final ImageStore store;
   private final Transfers transfers;
+  private final CaBundleSecrets caBundles;
   private final OperatorConfig config;
   private final Clock clock = Clock.systemUTC();
   private final Timer reconcileTimer;
   private final SimpleInboundEventSource<BootImage> transferEvents =
       new SimpleInboundEventSource<>("transfers");
+  private final SimpleInboundEventSource<BootImage> caBundleEvents =
+      new SimpleInboundEventSource<>("ca-bundle-secrets");
   private final Map<String, ResourceID> byTransferKey = new ConcurrentHashMap<>();
 
   BootImageReconciler(
       EventRecorder events,
       ImageStore store,
       Transfers transfers,
+      CaBundleSecrets caBundles,
       OperatorConfig config,
       MeterRegistry registry) {
     this.events = events;
     this.store = store;
     this.transfers = transfers;
+    this.caBundles = caBundles;
     this.config = config;
     this.reconcileTimer =
         Timer.builder("chrootbooter.reconcile")
@@ -75,7 +93,8 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     transfers.onChange(
         key ->
             Optional.ofNullable(byTransferKey.get(key)).ifPresent(transferEvents::propagateEvent));
-    return List.of(transferEvents);
+    caBundles.onChange(caBundleEvents::propagateEvent);
+    return List.of(transferEvents, caBundleEvents);
   }
 
   @Override
@@ -94,8 +113,12 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     if (!before.equals(Optional.of(health))) {
       events.transition(image, health);
     }
+    boolean retryLater =
+        observed.blocked().filter(h -> h.reason() == Reason.WaitingForCaBundle).isPresent();
     if (Objects.equals(desired, image.getStatus())) {
-      return UpdateControl.noUpdate();
+      return retryLater
+          ? UpdateControl.<BootImage>noUpdate().rescheduleAfter(CA_BUNDLE_RETRY)
+          : UpdateControl.noUpdate();
     }
     BootImage fresh = new BootImage();
     ObjectMeta meta = new ObjectMeta();
@@ -103,35 +126,79 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     meta.setNamespace(image.getMetadata().getNamespace());
     fresh.setMetadata(meta);
     fresh.setStatus(desired);
-    return UpdateControl.patchStatus(fresh);
+    return retryLater
+        ? UpdateControl.patchStatus(fresh).rescheduleAfter(CA_BUNDLE_RETRY)
+        : UpdateControl.patchStatus(fresh);
   }
 
-  /** What the store and the downloads say about one BootImage. */
+  /**
+   * What the store, the downloads and the caBundle Secret say about one BootImage. {@code blocked}:
+   * the download cannot start, and why.
+   */
   record Observed(
-      Optional<String> storedSha256, long storedSize, Optional<Transfers.State> transfer) {
+      Optional<String> storedSha256,
+      long storedSize,
+      Optional<Transfers.State> transfer,
+      Optional<Health> blocked) {
     static Observed nothing() {
-      return new Observed(Optional.empty(), 0, Optional.empty());
+      return new Observed(Optional.empty(), 0, Optional.empty(), Optional.empty());
+    }
+
+    static Observed blocked(Health why) {
+      return new Observed(Optional.empty(), 0, Optional.empty(), Optional.of(why));
     }
   }
 
   private Observed observe(BootImage image, String key) {
     BootImageSpec spec = image.getSpec();
-    if (!BootImageValidator.violations(spec).isEmpty()) {
+    ResourceID id = ResourceID.fromResource(image);
+    if (!violations(image).isEmpty()) {
       transfers.cancel(key);
+      caBundles.release(id);
       return Observed.nothing();
     }
     Optional<String> known = knownDigest(image);
     Optional<Path> stored = known.flatMap(store::find);
     if (stored.isPresent()) {
       transfers.cancel(key);
-      return new Observed(known, size(stored.get()), Optional.empty());
+      caBundles.release(id);
+      return new Observed(known, size(stored.get()), Optional.empty(), Optional.empty());
+    }
+    List<X509Certificate> cas = List.of();
+    CaBundleRef ref = spec.source().caBundle();
+    if (ref == null) {
+      caBundles.release(id);
+    } else {
+      CaBundleSecrets.Lookup lookup = caBundles.lookup(id, ref);
+      if (lookup instanceof CaBundleSecrets.Waiting waiting) {
+        transfers.cancel(key);
+        return Observed.blocked(Health.reconciling(Reason.WaitingForCaBundle, waiting.message()));
+      }
+      if (lookup instanceof CaBundleSecrets.Invalid invalid) {
+        transfers.cancel(key);
+        return Observed.blocked(Health.stalled(Reason.InvalidCaBundle, invalid.message()));
+      }
+      cas = ((CaBundleSecrets.Found) lookup).certificates();
     }
     var source =
         new Transfers.Source(
             spec.source().url(),
             Optional.ofNullable(spec.sha256()),
-            BootImageValidator.effectiveFormat(spec));
-    return new Observed(Optional.empty(), 0, Optional.of(transfers.ensure(key, source)));
+            BootImageValidator.effectiveFormat(spec),
+            cas);
+    return new Observed(
+        Optional.empty(), 0, Optional.of(transfers.ensure(key, source)), Optional.empty());
+  }
+
+  /** The spec's violations: the schema's rules, and no caBundle from the machine-token Secret. */
+  private List<String> violations(BootImage image) {
+    List<String> v = new ArrayList<>(BootImageValidator.violations(image.getSpec()));
+    if (v.isEmpty()) {
+      caBundles
+          .reserved(image.getMetadata().getNamespace(), image.getSpec().source().caBundle())
+          .ifPresent(v::add);
+    }
+    return v;
   }
 
   /**
@@ -154,7 +221,7 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
   BootImageStatus desired(BootImage image, Observed observed, Instant now) {
     BootImageStatus old = image.getStatus();
     Long generation = image.getMetadata().getGeneration();
-    List<String> violations = BootImageValidator.violations(image.getSpec());
+    List<String> violations = violations(image);
     BootImagePhase phase;
     Health health;
     String sha = null;
@@ -163,6 +230,10 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     if (!violations.isEmpty()) {
       phase = BootImagePhase.Failed;
       health = Health.stalled(Reason.InvalidSpec, String.join("; ", violations));
+    } else if (observed.blocked().isPresent()) {
+      health = observed.blocked().get();
+      phase =
+          health.state() == Health.State.STALLED ? BootImagePhase.Failed : BootImagePhase.Pending;
     } else if (observed.storedSha256().isPresent()) {
       phase = BootImagePhase.Ready;
       sha = observed.storedSha256().get();
@@ -220,6 +291,7 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     String key = image.getMetadata().getUid();
     transfers.cancel(key);
     byTransferKey.remove(key);
+    caBundles.release(ResourceID.fromResource(image));
     String sha =
         image.getStatus() != null && image.getStatus().sha256() != null
             ? image.getStatus().sha256()

@@ -3,6 +3,7 @@ package io.chrootbooter.operator.image;
 import static io.chrootbooter.operator.SpecRules.match;
 
 import io.chrootbooter.api.v1alpha1.BootImageSpec;
+import io.chrootbooter.api.v1alpha1.CaBundleRef;
 import io.chrootbooter.api.v1alpha1.ImageFormat;
 import io.chrootbooter.api.v1alpha1.Patterns;
 import io.chrootbooter.operator.SpecRules;
@@ -17,6 +18,8 @@ public final class BootImageValidator {
   private static final Pattern URL = Pattern.compile(Patterns.HTTP_URL);
   private static final Pattern SHA256 = Pattern.compile(Patterns.SHA256);
   private static final Pattern PATH = Pattern.compile(Patterns.ABSOLUTE_PATH);
+  private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
+  private static final Pattern SECRET_KEY = Pattern.compile(Patterns.SECRET_KEY);
 
   private BootImageValidator() {}
 
@@ -40,6 +43,23 @@ public final class BootImageValidator {
           "spec.format: required, since the URL "
               + SpecRules.quote(url)
               + " does not end in .squashfs, .tar, .tar.gz, .tgz, .tar.xz or .tar.zst");
+    }
+    CaBundleRef ca = spec.source() == null ? null : spec.source().caBundle();
+    if (ca != null) {
+      SpecRules.require(v, "spec.source.caBundle.secretName", ca.secretName());
+      match(
+          v,
+          "spec.source.caBundle.secretName",
+          ca.secretName(),
+          NAME,
+          "is not a Kubernetes object name (lower-case letters, digits, '-' and '.', at most 253"
+              + " characters)");
+      match(
+          v,
+          "spec.source.caBundle.key",
+          ca.key(),
+          SECRET_KEY,
+          "is not a Secret key (letters, digits, '-', '_' and '.', at most 253 characters)");
     }
     match(v, "spec.sha256", spec.sha256(), SHA256, "is not 64 lower-case hex digits");
     if (spec.sha256() == null && !spec.skipVerify()) {

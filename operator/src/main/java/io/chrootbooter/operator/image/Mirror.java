@@ -2,6 +2,7 @@ package io.chrootbooter.operator.image;
 
 import io.chrootbooter.api.v1alpha1.ImageFormat;
 import io.chrootbooter.operator.status.Reason;
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -15,11 +16,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.security.cert.CertPathBuilderException;
+import java.security.cert.CertPathValidatorException;
+import java.security.cert.CertificateException;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -28,7 +31,12 @@ import java.util.regex.Pattern;
  * One image download into the store, across as many attempts as it takes: each attempt resumes
  * where the last one stopped ({@code Range} with {@code If-Range}, RFC 9110 §14.2 and §13.1.5), the
  * SHA-256 is computed over the bytes as they are written, and the first bytes are checked against
- * the declared format. Not thread-safe: one thread runs the attempts.
+ * the declared format. Not thread-safe: one thread runs the attempts; another may only {@link
+ * Control#cancel() cancel} them, or {@link Control#closeIfStalled end} an attempt whose source
+ * stopped sending.
+ *
+ * <p>A certificate the source's TLS handshake fails on (an unknown CA, a name that does not match
+ * the host) is a {@link MirrorFailure}: retrying cannot change it, a new caBundle can.
  */
 final class Mirror {
   private static final int BUFFER = 1 << 20;
@@ -43,6 +51,66 @@ final class Mirror {
 
   /** A verified download, ready to be committed to the store. */
   record Result(String sha256, long size, Path file) {}
+
+  /**
+   * Stops attempts from another thread by closing the response body a read may be blocked on — a
+   * stalled source sends nothing that would wake it: for good ({@link #cancel}), or only the
+   * current attempt when no byte arrived for a while ({@link #closeIfStalled}), which is then
+   * retried from where it stopped.
+   */
+  static final class Control {
+    private volatile boolean cancelled;
+    private volatile Closeable body;
+    private volatile long lastByteNanos;
+    private volatile Duration stalledFor;
+
+    void cancel() {
+      cancelled = true;
+      closeQuietly(body);
+    }
+
+    boolean isCancelled() {
+      return cancelled;
+    }
+
+    /**
+     * Ends the current attempt if its body has been read from and no byte came for {@code limit}.
+     */
+    void closeIfStalled(Duration limit, long nowNanos) {
+      Closeable current = body;
+      if (current != null && nowNanos - lastByteNanos > limit.toNanos()) {
+        stalledFor = limit;
+        closeQuietly(current);
+      }
+    }
+
+    private void reading(Closeable body) {
+      stalledFor = null;
+      lastByteNanos = System.nanoTime();
+      this.body = body;
+      if (cancelled) {
+        closeQuietly(body);
+      }
+    }
+
+    private void received() {
+      lastByteNanos = System.nanoTime();
+    }
+
+    private void done() {
+      body = null;
+    }
+
+    private static void closeQuietly(Closeable body) {
+      if (body != null) {
+        try {
+          body.close();
+        } catch (IOException e) {
+          // The download is abandoned: a body that fails to close has nothing left to lose.
+        }
+      }
+    }
+  }
 
   private final HttpClient http;
   private final Request request;
@@ -61,7 +129,10 @@ final class Mirror {
   }
 
   /** One attempt; IOException means "try again", {@link MirrorFailure} means "do not". */
-  Result attempt(BooleanSupplier cancelled, Consumer<Progress> progress) throws IOException {
+  Result attempt(Control control, Consumer<Progress> progress) throws IOException {
+    if (control.isCancelled()) {
+      throw new CancellationException("download of " + request.url() + " cancelled");
+    }
     HttpRequest.Builder builder =
         HttpRequest.newBuilder(URI.create(request.url())).timeout(Duration.ofSeconds(30)).GET();
     boolean resuming = received > 0 && validator != null;
@@ -71,11 +142,14 @@ final class Mirror {
     HttpResponse<InputStream> response;
     try {
       response = http.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+    } catch (IOException e) {
+      throw certificateFailure(request.url(), e).orElseThrow(() -> e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new CancellationException("download of " + request.url() + " cancelled");
     }
     try (InputStream body = response.body()) {
+      control.reading(body);
       int status = response.statusCode();
       if (status == 206 && resuming && rangeStartsAt(response, received)) {
         // Continue: the digest and the file hold exactly the first `received` bytes.
@@ -98,7 +172,14 @@ final class Mirror {
       } else {
         throw new IOException("GET " + request.url() + " answered HTTP " + status);
       }
-      copy(body, cancelled, progress);
+      copy(body, control, progress);
+      // A body closed from outside may read as a normal end: never take it for the whole image.
+      checkInterrupted(control, null);
+    } catch (IOException e) {
+      checkInterrupted(control, e);
+      throw e;
+    } finally {
+      control.done();
     }
     if (total >= 0 && received != total) {
       throw new IOException(
@@ -119,7 +200,7 @@ final class Mirror {
     return new Result(actual, received, request.partial());
   }
 
-  private void copy(InputStream body, BooleanSupplier cancelled, Consumer<Progress> progress)
+  private void copy(InputStream body, Control control, Consumer<Progress> progress)
       throws IOException {
     byte[] buffer = new byte[BUFFER];
     long started = System.nanoTime();
@@ -131,7 +212,7 @@ final class Mirror {
       out.truncate(received);
       out.position(received);
       for (int n; (n = body.read(buffer)) > 0; ) {
-        if (cancelled.getAsBoolean()) {
+        if (control.isCancelled()) {
           throw new CancellationException("download of " + request.url() + " cancelled");
         }
         ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
@@ -142,6 +223,7 @@ final class Mirror {
           System.arraycopy(
               buffer, 0, head, (int) received, (int) Math.min(n, head.length - received));
         }
+        control.received();
         digest.update(buffer, 0, n);
         received += n;
         if (!formatChecked && received >= head.length) {
@@ -155,6 +237,70 @@ final class Mirror {
         }
       }
     }
+  }
+
+  /** Throws what ended the attempt from outside, if anything did. */
+  private void checkInterrupted(Control control, IOException cause) throws IOException {
+    if (control.isCancelled()) {
+      throw new CancellationException("download of " + request.url() + " cancelled");
+    }
+    Duration stalled = control.stalledFor;
+    if (stalled != null) {
+      throw new IOException(
+          "GET "
+              + request.url()
+              + " sent no byte for "
+              + stalled.toSeconds()
+              + " s after "
+              + received
+              + " bytes (cb.store.stall-timeout)",
+          cause);
+    }
+  }
+
+  /**
+   * The failure a certificate check in {@code e}'s causes stands for, if any: PKIX path building
+   * (no trusted CA signed the chain), a host name the certificate does not name (RFC 2818 §3.1), or
+   * any other rejection (expired, not yet valid, bad signature). Other TLS errors — a reset
+   * handshake, say — are not final and are retried.
+   */
+  static Optional<MirrorFailure> certificateFailure(String url, Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof CertPathBuilderException) {
+        return Optional.of(
+            new MirrorFailure(
+                Reason.SourceUntrusted,
+                url
+                    + ": certificate not trusted (PKIX path building failed) — set"
+                    + " spec.source.caBundle or cb.store.ca-bundle"));
+      }
+      String message = t.getMessage() == null ? "" : t.getMessage();
+      if (t instanceof CertificateException
+          && (message.startsWith("No subject alternative") || message.startsWith("No name"))) {
+        return Optional.of(
+            new MirrorFailure(
+                Reason.SourceUntrusted,
+                url
+                    + ": certificate not valid for host "
+                    + URI.create(url).getHost()
+                    + " ("
+                    + message
+                    + "); host names are always verified"));
+      }
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof CertPathValidatorException || t instanceof CertificateException) {
+        Throwable root = t;
+        while (root.getCause() != null) {
+          root = root.getCause();
+        }
+        return Optional.of(
+            new MirrorFailure(
+                Reason.SourceUntrusted,
+                url + ": certificate rejected (" + root.getMessage() + ")"));
+      }
+    }
+    return Optional.empty();
   }
 
   private void checkFormat() {

@@ -12,30 +12,46 @@ import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.io.IOException;
-import java.net.http.HttpClient;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
  * The downloads into the image store, one per BootImage: started by the reconciler, retried with
  * exponential backoff and jitter (Failsafe), cancelled when the spec changes or the BootImage goes.
- * Each state change, and progress at most once a second, is announced to the listener so the
- * reconciler looks again.
+ * Each download writes a partial file of its own, deleted unless it became the stored image, so a
+ * cancelled download never touches the file of the one that replaced it. Each state change, and
+ * progress at most once a second, is announced to the listener so the reconciler looks again.
  */
 @ApplicationScoped
 public class Transfers {
   private static final Logger LOG = Logger.getLogger(Transfers.class);
   private static final int PARALLEL_DOWNLOADS = 4;
 
-  /** What a download is for: a change of any part starts a new download. */
-  public record Source(String url, Optional<String> sha256, ImageFormat format) {}
+  /**
+   * What a download is for: a change of any part starts a new download — a new caBundle too, so a
+   * download that failed on its certificate is tried again when its Secret changes.
+   */
+  public record Source(
+      String url, Optional<String> sha256, ImageFormat format, List<X509Certificate> caBundle) {
+    public Source {
+      caBundle = List.copyOf(caBundle);
+    }
+  }
 
   /** Where a download stands. Exactly one of progress, result and failure is set. */
   public record State(
@@ -45,12 +61,22 @@ public class Transfers {
       Optional<MirrorFailure> failure) {}
 
   private final ImageStore store;
-  private final HttpClient http =
-      HttpClient.newBuilder()
-          .connectTimeout(Duration.ofSeconds(10))
-          .followRedirects(HttpClient.Redirect.NORMAL)
-          .build();
+  private final SourceTrust trust;
+  private final AtomicLong sequence = new AtomicLong();
   private final ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_DOWNLOADS);
+
+  /**
+   * Ends attempts whose source stopped sending (a read of a response body waits for ever
+   * otherwise), so they are retried from where they stopped and free their download thread.
+   */
+  private final ScheduledExecutorService stallWatch =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "image-download-stall-watch");
+            t.setDaemon(true);
+            return t;
+          });
+
   private final Map<String, Transfer> transfers = new ConcurrentHashMap<>();
   private final RetryPolicy<Mirror.Result> retry;
   private final int attempts;
@@ -60,11 +86,13 @@ public class Transfers {
 
   private final class Transfer {
     final Source source;
+    final Path partial;
+    final Mirror.Control control = new Mirror.Control();
     volatile State state;
-    volatile boolean cancelled;
 
-    Transfer(Source source) {
+    Transfer(Source source, Path partial) {
       this.source = source;
+      this.partial = partial;
       this.state =
           new State(
               source,
@@ -74,9 +102,20 @@ public class Transfers {
     }
   }
 
-  Transfers(ImageStore store, OperatorConfig config, MeterRegistry registry) {
+  Transfers(ImageStore store, SourceTrust trust, OperatorConfig config, MeterRegistry registry) {
     this.store = store;
+    this.trust = trust;
     this.attempts = config.store().attempts();
+    Duration stallTimeout = config.store().stallTimeout();
+    long every = Math.max(100, Math.min(1000, stallTimeout.toMillis() / 4));
+    stallWatch.scheduleWithFixedDelay(
+        () ->
+            transfers
+                .values()
+                .forEach(t -> t.control.closeIfStalled(stallTimeout, System.nanoTime())),
+        every,
+        every,
+        TimeUnit.MILLISECONDS);
     Duration delay = config.store().retryDelay();
     this.retry =
         RetryPolicy.<Mirror.Result>builder()
@@ -100,8 +139,9 @@ public class Transfers {
   }
 
   void stop(@Observes ShutdownEvent event) {
-    transfers.values().forEach(t -> t.cancelled = true);
+    transfers.values().forEach(t -> t.control.cancel());
     pool.shutdownNow();
+    stallWatch.shutdownNow();
   }
 
   /** Called with the key of a download whose state changed. */
@@ -119,9 +159,9 @@ public class Transfers {
       return current.state;
     }
     if (current != null) {
-      current.cancelled = true;
+      current.control.cancel();
     }
-    Transfer fresh = new Transfer(source);
+    Transfer fresh = new Transfer(source, store.newPartial(key + "-" + sequence.incrementAndGet()));
     transfers.put(key, fresh);
     pool.submit(() -> run(key, fresh));
     return fresh.state;
@@ -131,37 +171,38 @@ public class Transfers {
   public void cancel(String key) {
     Transfer t = transfers.remove(key);
     if (t != null) {
-      t.cancelled = true;
+      t.control.cancel();
     }
   }
 
   private void run(String key, Transfer t) {
     Mirror mirror =
         new Mirror(
-            http,
-            new Mirror.Request(
-                t.source.url(), t.source.sha256(), t.source.format(), store.newPartial(key)),
+            trust.client(t.source.caBundle()),
+            new Mirror.Request(t.source.url(), t.source.sha256(), t.source.format(), t.partial),
             store);
+    boolean committed = false;
     try {
       Mirror.Result result =
           Failsafe.with(retry)
               .get(
                   () ->
                       mirror.attempt(
-                          () -> t.cancelled,
+                          t.control,
                           p -> {
                             t.state =
                                 new State(
                                     t.source, Optional.of(p), Optional.empty(), Optional.empty());
                             listener.accept(key);
                           }));
-      if (t.cancelled) {
+      if (t.control.isCancelled()) {
         return;
       }
       store.commit(result.file(), result.sha256());
+      committed = true;
       bytes.increment(result.size());
       t.state = new State(t.source, Optional.empty(), Optional.of(result), Optional.empty());
-    } catch (java.io.UncheckedIOException e) {
+    } catch (UncheckedIOException e) {
       failures.increment();
       t.state =
           new State(
@@ -195,11 +236,11 @@ public class Transfers {
                           + " times; the last error: "
                           + cause.getMessage())));
     } finally {
-      if (t.cancelled) {
+      if (!committed) {
         try {
-          java.nio.file.Files.deleteIfExists(store.newPartial(key));
+          Files.deleteIfExists(t.partial);
         } catch (IOException e) {
-          LOG.warnf("Could not remove the cancelled download %s: %s", key, e.getMessage());
+          LOG.warnf("Could not remove the unfinished download %s: %s", t.partial, e.getMessage());
         }
       }
     }

@@ -37,5 +37,14 @@ public enum Reason {
   /** The store has no room for the image. */
   InsufficientSpace,
   /** The download kept failing; it is retried when the spec changes. */
-  MirrorFailed
+  MirrorFailed,
+  /**
+   * The https source's certificate is not signed by a trusted CA or does not name the host; tried
+   * again when the spec or its caBundle Secret changes.
+   */
+  SourceUntrusted,
+  /** The Secret named by spec.source.caBundle does not exist (yet) or cannot be read. */
+  WaitingForCaBundle,
+  /** The caBundle Secret lacks the key, or the key holds no PEM certificate. */
+  InvalidCaBundle
 }
