@@ -48,11 +48,7 @@ class HelmChartTest {
           "boot.chrootbooter.io/machineboots/status:patch",
           "boot.chrootbooter.io/bootimages/finalizers:update",
           "core/events:create",
-          "core/events:patch",
-          // spec.source.caBundle: each named Secret of a BootImage's namespace, watched by name.
-          "core/secrets:get",
-          "core/secrets:list",
-          "core/secrets:watch");
+          "core/events:patch");
 
   /** The operator's own namespace: the Lease and the token Secret by name, create unnamed. */
   private static final Set<String> SELF_PERMISSIONS =
@@ -347,8 +343,8 @@ class HelmChartTest {
           .isEqualTo(role.at("/metadata/name").asText());
       assertThat(binding.at("/subjects/0/namespace").asText()).isEqualTo(Manifests.NAMESPACE);
     }
-    // Secrets: read (caBundle) in the watched namespaces; in the operator's own namespace only
-    // the token Secret, by name.
+    // Secrets: none in the watched namespaces (caBundle Secrets are off by default); in the
+    // operator's own namespace only the token Secret, by name.
     for (JsonNode role : m.all("Role")) {
       String ns = role.at("/metadata/namespace").asText();
       assertThat(permissions(role))
@@ -357,7 +353,7 @@ class HelmChartTest {
           .containsExactlyInAnyOrderElementsOf(
               ns.equals(Manifests.NAMESPACE)
                   ? List.of("core/secrets/chrootbooter-machine-token:get", "core/secrets:create")
-                  : List.of("core/secrets:get", "core/secrets:list", "core/secrets:watch"));
+                  : List.of());
     }
     assertThat(m.all("Role")).hasSize(3);
     assertThat(env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_NAMESPACES"))
@@ -369,7 +365,7 @@ class HelmChartTest {
   }
 
   @Test
-  void caBundleSecretsCanBeNarrowedToNamesOrTurnedOff(@TempDir Path dir) {
+  void caBundleSecretsAreGrantedByNameOrForEverySecretOnlyWhenAsked(@TempDir Path dir) {
     Manifests named =
         Manifests.render(dir, "store: {caBundleSecrets: {names: [mirror-ca, lab-ca]}}\n");
     assertThat(permissions(named.one("ClusterRole", FULLNAME)))
@@ -382,9 +378,13 @@ class HelmChartTest {
             "core/secrets/lab-ca:list",
             "core/secrets/lab-ca:watch");
 
-    Manifests off = Manifests.render(dir, "store: {caBundleSecrets: {enabled: false}}\n");
-    assertThat(off.one("ClusterRole", FULLNAME).toString()).doesNotContain("secrets");
-    assertThat(permissions(off.one("Role", FULLNAME + "-self")))
+    Manifests all = Manifests.render(dir, "store: {caBundleSecrets: {enabled: true}}\n");
+    assertThat(permissions(all.one("ClusterRole", FULLNAME)))
+        .filteredOn(p -> p.startsWith("core/secrets"))
+        .containsExactlyInAnyOrder("core/secrets:get", "core/secrets:list", "core/secrets:watch");
+
+    assertThat(defaults.one("ClusterRole", FULLNAME).toString()).doesNotContain("secrets");
+    assertThat(permissions(defaults.one("Role", FULLNAME + "-self")))
         .containsExactlyInAnyOrderElementsOf(SELF_PERMISSIONS);
   }
 
