@@ -427,6 +427,49 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
     }
   }
 
+  @Test
+  void aReportOlderThanTheOneInTheStatusIsNotWritten() {
+    applyExamples();
+    String token = tokenFor(M1);
+    report(M1, token, "{\"phase\":\"Bootstrap\"}");
+    // Another replica wrote a report it received later than the one posted below will be.
+    String later = java.time.Instant.now().plusSeconds(3600).toString();
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withName("m1")
+        .editStatus(
+            m -> {
+              var s = m.getStatus();
+              m.setStatus(
+                  new io.chrootbooter.api.v1alpha1.MachineBootStatus(
+                      MachinePhase.Running,
+                      "debian-12",
+                      s.observedGeneration(),
+                      null,
+                      s.lastReturn(),
+                      s.agent(),
+                      null,
+                      later,
+                      s.conditions()));
+              return m;
+            });
+    double superseded = metric("chrootbooter_agent_status_superseded_total");
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body("{\"phase\":\"Downloading\"}")
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> metric("chrootbooter_agent_status_superseded_total") - superseded == 1.0);
+    MachineBoot m1 = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+    assertThat(m1.getStatus().phase()).isEqualTo(MachinePhase.Running);
+    assertThat(m1.getStatus().lastReportTime()).isEqualTo(later);
+  }
+
   /** Posts a report, waits until it is in the status, and returns its {@code lastReportTime}. */
   String report(String mac, String token, String json) {
     return report(mac, token, json, null);
@@ -464,7 +507,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
         .extract()
         .asString()
         .lines()
-        .filter(l -> l.startsWith(name + "{"))
+        .filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))
         .filter(l -> java.util.Arrays.stream(labels).allMatch(l::contains))
         .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
         .sum();
