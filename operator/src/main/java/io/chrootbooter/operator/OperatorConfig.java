@@ -59,6 +59,24 @@ public interface OperatorConfig {
 
     /** The Lease's namespace. Default: the client's namespace. */
     Optional<String> namespace();
+
+    /**
+     * This replica's name in the Lease's {@code holderIdentity}. Default: {@code $HOSTNAME} (the
+     * pod's name) and a random suffix, so that two processes on one host never share a name.
+     */
+    Optional<String> identity();
+
+    /** How long a Lease is valid after its holder last renewed it; a standby waits this long. */
+    @WithDefault("15S")
+    java.time.Duration leaseDuration();
+
+    /** How long the leader keeps trying to renew before it gives up leading (and exits). */
+    @WithDefault("10S")
+    java.time.Duration renewDeadline();
+
+    /** How often a replica tries to acquire or renew the Lease. */
+    @WithDefault("2S")
+    java.time.Duration retryPeriod();
   }
 
   /** The bootstrap kernel and initramfs served to machines. */

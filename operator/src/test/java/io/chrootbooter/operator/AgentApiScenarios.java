@@ -328,6 +328,191 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
         .isBetween(1.0, 1.0 + Math.ceil(postingSeconds));
   }
 
+  @Test
+  void eachReturnIsRecordedOnceAsAnEventAndInTheHistogramByTrigger() {
+    applyExamples();
+    String token = tokenFor(M1);
+    double hotkeys = metric("chrootbooter_return_seconds_count", "trigger=\"Hotkey\"");
+    double fastHotkeys =
+        metric("chrootbooter_return_seconds_bucket", "trigger=\"Hotkey\"", "le=\"0.25\"");
+    double others = metric("chrootbooter_return_seconds_count", "trigger=\"Other\"");
+    String hotkey =
+        "{\"phase\":\"Bootstrap\",\"lastReturn\":{\"trigger\":\"Hotkey\",\"reason\":"
+            + "\"Ctrl+Alt+F12 at the console\",\"time\":\"2026-01-01T10:00:00Z\","
+            + "\"durationMillis\":159}}";
+    String written = report(M1, token, hotkey);
+    awaitEvent(
+        "m1",
+        "Normal",
+        "Hotkey",
+        "returned to the bootstrap in 159 ms: Ctrl+Alt+F12 at the console");
+    // The agent repeats its last return in every report: a repetition records nothing.
+    written = report(M1, token, hotkey.replace("Bootstrap", "Downloading"), written);
+    report(M1, token, hotkey.replace("Bootstrap", "Running"), written);
+    assertThat(metric("chrootbooter_return_seconds_count", "trigger=\"Hotkey\"") - hotkeys)
+        .isEqualTo(1.0);
+    assertThat(
+            metric("chrootbooter_return_seconds_bucket", "trigger=\"Hotkey\"", "le=\"0.25\"")
+                - fastHotkeys)
+        .isEqualTo(1.0);
+    assertThat(events("m1", "Hotkey")).hasSize(1);
+
+    // A trigger the agent does not know is counted without a label of its own.
+    report(
+        M1,
+        token,
+        "{\"phase\":\"Bootstrap\",\"lastReturn\":{\"trigger\":\"Invented\","
+            + "\"time\":\"2026-01-01T10:05:00Z\",\"durationMillis\":2000}}");
+    awaitEvent("m1", "Normal", "Other", "returned to the bootstrap in 2000 ms (trigger Invented)");
+    assertThat(metric("chrootbooter_return_seconds_count", "trigger=\"Other\"") - others)
+        .isEqualTo(1.0);
+    assertThat(given().get("/q/metrics").then().extract().asString()).doesNotContain("Invented");
+  }
+
+  @Test
+  void switchesAreTimedFromTheDesiredStateToTheRunningReport() throws Exception {
+    applyExamples();
+    awaitScript(M1, s -> s.contains("cb.image="));
+    String token = tokenFor(M1);
+    double fromBootstrap = metric("chrootbooter_switch_seconds_count", "trigger=\"Bootstrap\"");
+    double specChanges = metric("chrootbooter_switch_seconds_count", "trigger=\"SpecChange\"");
+    double specChangeSeconds = metric("chrootbooter_switch_seconds_sum", "trigger=\"SpecChange\"");
+    try (Stream stream = new Stream(M1, token, null)) {
+      assertThat(stream.next(Duration.ofSeconds(5)).data()).contains("\"action\":\"Run\"");
+      report(M1, token, "{\"phase\":\"Downloading\",\"appliedGeneration\":1}");
+      report(
+          M1,
+          token,
+          "{\"phase\":\"Running\",\"currentImage\":\"debian-12\",\"appliedGeneration\":1}");
+      assertThat(
+              metric("chrootbooter_switch_seconds_count", "trigger=\"Bootstrap\"") - fromBootstrap)
+          .isEqualTo(1.0);
+      awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+
+      long start = System.nanoTime();
+      client
+          .resources(MachineBoot.class)
+          .inNamespace(ns)
+          .withName("m1")
+          .edit(
+              m -> {
+                m.setSpec(withImage(m.getSpec(), "busybox"));
+                return m;
+              });
+      assertThat(stream.next(Duration.ofSeconds(5)).data()).contains("busybox");
+      // A report of the old generation, as sent before the agent saw the change, ends nothing.
+      String running =
+          report(
+              M1,
+              token,
+              "{\"phase\":\"Running\",\"currentImage\":\"debian-12\",\"appliedGeneration\":1}");
+      assertThat(
+              metric("chrootbooter_switch_seconds_count", "trigger=\"SpecChange\"") - specChanges)
+          .isZero();
+      report(
+          M1,
+          token,
+          "{\"phase\":\"Running\",\"currentImage\":\"busybox\",\"appliedGeneration\":2}",
+          running);
+      double elapsed = (System.nanoTime() - start) / 1e9;
+      assertThat(
+              metric("chrootbooter_switch_seconds_count", "trigger=\"SpecChange\"") - specChanges)
+          .isEqualTo(1.0);
+      assertThat(
+              metric("chrootbooter_switch_seconds_sum", "trigger=\"SpecChange\"")
+                  - specChangeSeconds)
+          .as("seconds of the switch; %.2f s passed from the edit to the last report", elapsed)
+          .isGreaterThan(0.0)
+          .isLessThanOrEqualTo(elapsed);
+    }
+  }
+
+  @Test
+  void aReportOlderThanTheOneInTheStatusIsNotWritten() {
+    applyExamples();
+    String token = tokenFor(M1);
+    report(M1, token, "{\"phase\":\"Bootstrap\"}");
+    // Another replica wrote a report it received later than the one posted below will be.
+    String later = java.time.Instant.now().plusSeconds(3600).toString();
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withName("m1")
+        .editStatus(
+            m -> {
+              var s = m.getStatus();
+              m.setStatus(
+                  new io.chrootbooter.api.v1alpha1.MachineBootStatus(
+                      MachinePhase.Running,
+                      "debian-12",
+                      s.observedGeneration(),
+                      null,
+                      s.lastReturn(),
+                      s.agent(),
+                      null,
+                      later,
+                      s.conditions()));
+              return m;
+            });
+    double superseded = metric("chrootbooter_agent_status_superseded_total");
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body("{\"phase\":\"Downloading\"}")
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> metric("chrootbooter_agent_status_superseded_total") - superseded == 1.0);
+    MachineBoot m1 = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+    assertThat(m1.getStatus().phase()).isEqualTo(MachinePhase.Running);
+    assertThat(m1.getStatus().lastReportTime()).isEqualTo(later);
+  }
+
+  /** Posts a report, waits until it is in the status, and returns its {@code lastReportTime}. */
+  String report(String mac, String token, String json) {
+    return report(mac, token, json, null);
+  }
+
+  /** As {@link #report(String, String, String)}, waiting for a newer time than {@code after}. */
+  String report(String mac, String token, String json, String after) {
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body(json)
+        .post("/agent/v1/machines/" + mac + "/status")
+        .then()
+        .statusCode(202);
+    return awaitMachine(
+            mac.equals(M1) ? "m1" : "m2",
+            m ->
+                m.getStatus().lastReportTime() != null
+                    && !m.getStatus().lastReportTime().equals(after))
+        .getStatus()
+        .lastReportTime();
+  }
+
+  java.util.List<io.fabric8.kubernetes.api.model.Event> events(String name, String reason) {
+    return client.v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> name.equals(e.getInvolvedObject().getName()) && reason.equals(e.getReason()))
+        .toList();
+  }
+
+  /** The sum of the samples of {@code name} with all these labels ({@code key="value"}). */
+  double metric(String name, String... labels) {
+    return given()
+        .get("/q/metrics")
+        .then()
+        .extract()
+        .asString()
+        .lines()
+        .filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))
+        .filter(l -> java.util.Arrays.stream(labels).allMatch(l::contains))
+        .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+        .sum();
+  }
+
   double patchesWritten() {
     String metrics = given().get("/q/metrics").then().extract().asString();
     return metrics

@@ -20,6 +20,11 @@ public record MachineBootStatus(
     @JsonPropertyDescription("The agent that last reported.") AgentInfo agent,
     @JsonPropertyDescription("The agent's last error, while the phase is Failed.") String error,
     @JsonPropertyDescription(
+            "When the operator received the agent report this status shows (RFC 3339, UTC,"
+                + " milliseconds). Every replica writes the reports it receives; none writes a"
+                + " report older than this one.")
+        String lastReportTime,
+    @JsonPropertyDescription(
             "kstatus conditions: Ready (the declared image runs, or the machine waits in the"
                 + " bootstrap as declared), Reconciling (work in progress) and Stalled (needs a"
                 + " change of the spec).")

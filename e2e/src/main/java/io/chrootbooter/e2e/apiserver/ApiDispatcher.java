@@ -31,6 +31,8 @@ public final class ApiDispatcher extends Dispatcher {
   /** What {@code kubectl version} prints for the server. */
   static final String GIT_VERSION = "v1.20.0-chrootbooter-embedded";
 
+  private static final String AUTHORIZATION = "/apis/authorization.k8s.io/v1/";
+
   private final KubernetesCrudDispatcher crud;
   private final ResourceCatalog catalog;
   private final Discovery discovery;
@@ -66,6 +68,9 @@ public final class ApiDispatcher extends Dispatcher {
         return fixed.get();
       }
     }
+    if (request.method() == HttpMethod.POST && path.startsWith(AUTHORIZATION)) {
+      return review(path.substring(AUTHORIZATION.length()), request.getBody().readUtf8());
+    }
     Optional<ResourcePath> resource = ResourcePath.parse(uri);
     if (resource.isEmpty()) {
       return status(HttpURLConnection.HTTP_NOT_FOUND, "NotFound", "no such path: " + path);
@@ -89,6 +94,42 @@ public final class ApiDispatcher extends Dispatcher {
       return shapeGet(request, rp, response);
     }
     return response;
+  }
+
+  /**
+   * Answers the self-reviews of {@code authorization.k8s.io} as a server without authorization
+   * would: everything is allowed. The Operator SDK asks a SelfSubjectRulesReview before leader
+   * election (may it get, create and update Leases?) and {@code kubectl auth can-i} a
+   * SelfSubjectAccessReview; stored as plain objects they came back without a status.
+   */
+  private MockResponse review(String kind, String body) {
+    JsonNode review;
+    try {
+      review = mapper.readTree(body);
+    } catch (JsonProcessingException e) {
+      return status(400, "BadRequest", "the review is not JSON: " + e.getOriginalMessage());
+    }
+    if (!(review instanceof ObjectNode object)) {
+      return status(400, "BadRequest", "the review is not a JSON object");
+    }
+    ObjectNode status = object.putObject("status");
+    switch (kind) {
+      case "selfsubjectrulesreviews" -> {
+        ObjectNode rule = status.putArray("resourceRules").addObject();
+        rule.putArray("verbs").add("*");
+        rule.putArray("apiGroups").add("*");
+        rule.putArray("resources").add("*");
+        ObjectNode other = status.putArray("nonResourceRules").addObject();
+        other.putArray("verbs").add("*");
+        other.putArray("nonResourceURLs").add("*");
+        status.put("incomplete", false);
+      }
+      case "selfsubjectaccessreviews" -> status.put("allowed", true);
+      default -> {
+        return status(404, "NotFound", "no such review: " + kind);
+      }
+    }
+    return json(201, object.toString());
   }
 
   /** The catalog, for the HTTP layer's watch streams. */

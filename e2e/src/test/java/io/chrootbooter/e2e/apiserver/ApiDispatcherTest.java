@@ -54,6 +54,65 @@ class ApiDispatcherTest {
     assertThat(list.path("apiVersion").asText()).isEqualTo("coordination.k8s.io/v1");
   }
 
+  @Test
+  void leasesHaveTheOptimisticLockingLeaderElectionNeeds() throws Exception {
+    String leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    String lease =
+        "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":"
+            + "{\"name\":\"op\",\"namespace\":\"default\"},\"spec\":{\"holderIdentity\":\"a\","
+            + "\"leaseDurationSeconds\":4}}";
+    assertThat(dispatch(HttpMethod.POST, leases, lease).code()).isEqualTo(201);
+    // A second candidate creating the Lease at the same moment loses.
+    assertThat(dispatch(HttpMethod.POST, leases, lease.replace("\"a\"", "\"b\"")).code())
+        .isEqualTo(409);
+
+    JsonNode read = get(leases + "/op");
+    String version = read.at("/metadata/resourceVersion").asText();
+    String renewal =
+        read.toString().replace("\"leaseDurationSeconds\":4", "\"leaseDurationSeconds\":5");
+    assertThat(dispatch(HttpMethod.PUT, leases + "/op", renewal).code()).isEqualTo(200);
+    // The other candidate's update, from the version both read, conflicts.
+    String takeover =
+        read.toString().replace("\"holderIdentity\":\"a\"", "\"holderIdentity\":\"b\"");
+    MockResponse conflict = dispatch(HttpMethod.PUT, leases + "/op", takeover);
+    assertThat(conflict.code()).isEqualTo(409);
+    assertThat(get(leases + "/op").at("/spec/holderIdentity").asText()).isEqualTo("a");
+    assertThat(get(leases + "/op").at("/metadata/resourceVersion").asText()).isNotEqualTo(version);
+  }
+
+  @Test
+  void selfReviewsAllowEverything() throws Exception {
+    MockResponse rules =
+        dispatch(
+            HttpMethod.POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SelfSubjectRulesReview\","
+                + "\"spec\":{\"namespace\":\"default\"}}");
+    assertThat(rules.code()).isEqualTo(201);
+    JsonNode rule =
+        Serialization.jsonMapper()
+            .readTree(rules.getBody().readUtf8())
+            .at("/status/resourceRules/0");
+    assertThat(rule.path("verbs").get(0).asText()).isEqualTo("*");
+    assertThat(rule.path("resources").get(0).asText()).isEqualTo("*");
+
+    MockResponse access =
+        dispatch(
+            HttpMethod.POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "{\"kind\":\"SelfSubjectAccessReview\",\"spec\":{}}");
+    assertThat(
+            Serialization.jsonMapper()
+                .readTree(access.getBody().readUtf8())
+                .at("/status/allowed")
+                .asBoolean())
+        .isTrue();
+    assertThat(
+            dispatch(HttpMethod.POST, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", "[]")
+                .code())
+        .isEqualTo(400);
+  }
+
   private static String event(String name, String machine, String uid) {
     return "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":\""
         + name

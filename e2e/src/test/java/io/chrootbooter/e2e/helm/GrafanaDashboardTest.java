@@ -60,6 +60,21 @@ class GrafanaDashboardTest {
   }
 
   @Test
+  void switchAndReturnHistogramsArePlottedAsQuantilesByTrigger() throws IOException {
+    String exprs = String.join("\n", expressions(dashboard()));
+
+    for (String histogram : List.of("chrootbooter_switch_seconds", "chrootbooter_return_seconds")) {
+      assertThat(exprs)
+          .contains(
+              "histogram_quantile(0.95, sum by (le, trigger) (rate(" + histogram + "_bucket{",
+              "sum by (trigger) (increase(" + histogram + "_count{");
+    }
+    assertThat(exprs)
+        .contains(
+            "max by (pod) (chrootbooter_leader{", "chrootbooter_agent_status_superseded_total{");
+  }
+
+  @Test
   void everyChrootbooterMetricOnTheDashboardIsRegisteredByTheOperator() throws IOException {
     Set<String> meters = operatorMeterNames();
     assertThat(meters)

@@ -268,6 +268,8 @@ class HelmChartTest {
     assertThat(service.at("/spec/ports")).hasSize(1);
     assertThat(service.at("/spec/ports/0/port").asInt()).isEqualTo(8080);
     assertThat(service.at("/spec/ports/0/targetPort").asText()).isEqualTo("http");
+    // A machine's stream and reports reach one replica, which can then time its switches.
+    assertThat(service.at("/spec/sessionAffinity").asText()).isEqualTo("ClientIP");
     service
         .at("/spec/selector")
         .fields()

@@ -51,6 +51,15 @@ final class OperatorProcess implements AutoCloseable {
    */
   static OperatorProcess start(Path jar, String apiServer, Path dir)
       throws IOException, InterruptedException {
+    return start(jar, apiServer, dir, List.of());
+  }
+
+  /**
+   * Starts the operator with extra system properties ({@code -Dkey=value}, after the defaults, so
+   * they win), and waits until it is ready.
+   */
+  static OperatorProcess start(Path jar, String apiServer, Path dir, List<String> properties)
+      throws IOException, InterruptedException {
     int port = freePort();
     String url = "http://127.0.0.1:" + port;
     Files.createDirectories(dir.resolve("store"));
@@ -66,9 +75,10 @@ final class OperatorProcess implements AutoCloseable {
             "-Dquarkus.kubernetes-client.namespace=default",
             "-Dcb.public-url=" + url,
             "-Dcb.store.path=" + dir.resolve("store"),
-            "-Dcb.bootstrap.dir=" + dir.resolve("bootstrap"),
-            "-jar",
-            jar.toString());
+            "-Dcb.bootstrap.dir=" + dir.resolve("bootstrap"));
+    command = new java.util.ArrayList<>(command);
+    command.addAll(properties);
+    command.addAll(List.of("-jar", jar.toString()));
     OperatorProcess operator = new OperatorProcess(command, dir, dir.resolve("operator.log"), port);
     try {
       operator.start();

@@ -48,6 +48,7 @@ public class AgentStreams {
   private final ObjectMapper mapper;
   private final Vertx vertx;
   private final MeterRegistry registry;
+  private final SwitchTimer switches;
   private final Map<String, Set<Stream>> streams = new ConcurrentHashMap<>();
 
   /** One open stream and the id of the last event sent on it. */
@@ -67,8 +68,13 @@ public class AgentStreams {
   }
 
   AgentStreams(
-      MachineDirectory directory, ObjectMapper mapper, Vertx vertx, MeterRegistry registry) {
+      MachineDirectory directory,
+      ObjectMapper mapper,
+      Vertx vertx,
+      MeterRegistry registry,
+      SwitchTimer switches) {
     this.directory = directory;
+    this.switches = switches;
     this.mapper = mapper;
     this.vertx = vertx;
     this.registry = registry;
@@ -99,7 +105,7 @@ public class AgentStreams {
         stream -> send(mac, stream, byBase.computeIfAbsent(stream.baseUrl, b -> current(mac, b))));
   }
 
-  private record Event(String id, String json) {}
+  private record Event(String id, String json, DesiredState state) {}
 
   private Event current(String mac, String baseUrl) {
     DesiredState state =
@@ -127,7 +133,7 @@ public class AgentStreams {
                         null));
     try {
       String json = mapper.writeValueAsString(state);
-      return new Event(state.generation() + "-" + digest(json), json);
+      return new Event(state.generation() + "-" + digest(json), json, state);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException("desired state does not serialise", e);
     }
@@ -140,6 +146,7 @@ public class AgentStreams {
       }
       stream.lastId = event.id();
     }
+    switches.pushed(mac, event.state(), directory.byMac(mac), System.nanoTime());
     OutboundSseEvent sse =
         stream.sse.newEventBuilder().name("desired").id(event.id()).data(event.json()).build();
     stream

@@ -10,6 +10,11 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import java.net.HttpURLConnection;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.time.temporal.ChronoUnit;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -23,38 +28,70 @@ import org.jboss.logging.Logger;
  * arrive faster are merged, the newest field winning, and the merged report is written when the
  * second is up. The last report is therefore always written — a final phase is never lost. Only the
  * agent's fields are written here; the reconciler derives the conditions from them.
+ *
+ * <p>Every replica writes the reports it receives, leader or not: agents reach any replica through
+ * the Service, and a report must not wait for a leader election. Two replicas never undo each
+ * other's newer report: each report is stamped with the time this replica received it ({@code
+ * status.lastReportTime}), and a write reads the object, drops the report when the status already
+ * shows one received later, and otherwise replaces the status under the resourceVersion it read — a
+ * 409 Conflict (another writer came in between) reads again. The stamps of two replicas compare as
+ * far as their clocks agree; an agent sends at most one report a second, so clocks synchronised to
+ * within a few hundred milliseconds keep a machine's reports in order.
  */
 @ApplicationScoped
 public class StatusReports {
   private static final Logger LOG = Logger.getLogger(StatusReports.class);
   static final long MIN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+  /** Reads and writes of one report when other writers keep changing the object in between. */
+  static final int CONFLICT_ATTEMPTS = 5;
+
   private final KubernetesClient client;
   private final MachineDirectory directory;
+  private final Returns returns;
+  private final SwitchTimer switches;
+  private final Clock clock = Clock.systemUTC();
   private final ScheduledExecutorService writer = Executors.newScheduledThreadPool(2);
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private final Counter patches;
+  private final Counter superseded;
 
   /** Attempts to write one report before it is given up (the object is gone, or keeps failing). */
   static final int MAX_ATTEMPTS = 5;
+
+  /** A report and when this replica received it (the newest of those merged into it). */
+  record Received(AgentReport report, Instant at) {}
 
   /**
    * The pending report of one machine and when its status was last written. At most one write per
    * machine is scheduled or running at a time, so writes never overlap or reorder.
    */
   private static final class Slot {
-    AgentReport pending;
+    Received pending;
     boolean scheduled;
     int failures;
     long lastWriteNanos = Long.MIN_VALUE / 2;
   }
 
-  StatusReports(KubernetesClient client, MachineDirectory directory, MeterRegistry registry) {
+  StatusReports(
+      KubernetesClient client,
+      MachineDirectory directory,
+      Returns returns,
+      SwitchTimer switches,
+      MeterRegistry registry) {
     this.client = client;
     this.directory = directory;
+    this.returns = returns;
+    this.switches = switches;
     this.patches =
         Counter.builder("chrootbooter.agent.status.patches")
-            .description("MachineBoot status patches written from agent reports")
+            .description("MachineBoot status writes of agent reports")
+            .register(registry);
+    this.superseded =
+        Counter.builder("chrootbooter.agent.status.superseded")
+            .description(
+                "Agent reports not written because the status already held a later one (written"
+                    + " by another replica)")
             .register(registry);
   }
 
@@ -64,9 +101,11 @@ public class StatusReports {
 
   /** Accepts a valid report for the machine with this MAC. */
   public void submit(String mac, AgentReport report) {
+    switches.reported(mac, report, System.nanoTime());
+    Received received = new Received(report, clock.instant().truncatedTo(ChronoUnit.MILLIS));
     Slot slot = slots.computeIfAbsent(mac, m -> new Slot());
     synchronized (slot) {
-      slot.pending = slot.pending == null ? report : merge(slot.pending, report);
+      slot.pending = slot.pending == null ? received : merge(slot.pending, received);
       scheduleLocked(mac, slot);
     }
   }
@@ -81,7 +120,7 @@ public class StatusReports {
   }
 
   private void flush(String mac, Slot slot) {
-    AgentReport report;
+    Received report;
     synchronized (slot) {
       report = slot.pending;
       slot.pending = null;
@@ -93,8 +132,8 @@ public class StatusReports {
       try {
         write(machine.get(), report);
       } catch (KubernetesClientException e) {
-        // A conflict with the reconciler's own status write, or the API server away: the report
-        // goes back, under anything newer, and is written again a second later.
+        // Conflicts beyond CONFLICT_ATTEMPTS, or the API server away: the report goes back,
+        // under anything newer, and is written again a second later.
         failed = true;
         retry = e.getCode() != 404; // a deleted MachineBoot's reports are dropped
         LOG.warnf(
@@ -117,21 +156,58 @@ public class StatusReports {
   }
 
   /**
-   * Writes the report's fields from a fresh read of the object; the patch is the difference, so it
-   * touches only the agent's fields. The conditions follow from the MachineBoot reconciler, which
-   * sees this status change.
+   * Writes the report's fields over a fresh read of the object, under its resourceVersion; see the
+   * class comment. The conditions follow from the MachineBoot reconciler, which sees this change.
    */
-  private void write(MachineBoot cached, AgentReport report) {
-    client
-        .resources(MachineBoot.class)
-        .inNamespace(cached.getMetadata().getNamespace())
-        .withName(cached.getMetadata().getName())
-        .editStatus(current -> withReport(current, report));
-    patches.increment();
+  private void write(MachineBoot cached, Received received) {
+    var resource =
+        client
+            .resources(MachineBoot.class)
+            .inNamespace(cached.getMetadata().getNamespace())
+            .withName(cached.getMetadata().getName());
+    for (int attempt = 1; ; attempt++) {
+      MachineBoot current = resource.get();
+      if (current == null) {
+        throw new KubernetesClientException(
+            "MachineBoot " + cached.getMetadata().getName() + " is gone", 404, null);
+      }
+      if (writtenAfter(current, received.at())) {
+        superseded.increment();
+        LOG.debugf(
+            "A report of %s received at %s is older than the status' %s; dropped",
+            cached.getMetadata().getName(), received.at(), current.getStatus().lastReportTime());
+        return;
+      }
+      try {
+        client.resource(withReport(current, received)).updateStatus();
+      } catch (KubernetesClientException e) {
+        if (e.getCode() == HttpURLConnection.HTTP_CONFLICT && attempt < CONFLICT_ATTEMPTS) {
+          continue;
+        }
+        throw e;
+      }
+      patches.increment();
+      returns.written(current, received.report().lastReturn());
+      return;
+    }
+  }
+
+  /** Whether the status shows a report received after {@code at}. */
+  static boolean writtenAfter(MachineBoot mb, Instant at) {
+    String last = mb.getStatus() == null ? null : mb.getStatus().lastReportTime();
+    if (last == null) {
+      return false;
+    }
+    try {
+      return Instant.parse(last).isAfter(at);
+    } catch (DateTimeParseException e) {
+      return false; // not ours: written over
+    }
   }
 
   /** A copy of {@code mb} with the report's fields in its status. */
-  private static MachineBoot withReport(MachineBoot mb, AgentReport report) {
+  private static MachineBoot withReport(MachineBoot mb, Received received) {
+    AgentReport report = received.report();
     MachineBootStatus old = mb.getStatus();
     MachineBoot updated = new MachineBoot();
     updated.setMetadata(mb.getMetadata());
@@ -149,8 +225,14 @@ public class StatusReports {
                 : old == null ? null : old.lastReturn(),
             report.agent() != null ? report.agent() : old == null ? null : old.agent(),
             report.error(),
+            received.at().toString(),
             old == null ? null : old.conditions()));
     return updated;
+  }
+
+  /** {@code newer} over {@code older}: each field of the newer report wins when it is set. */
+  static Received merge(Received older, Received newer) {
+    return new Received(merge(older.report(), newer.report()), newer.at());
   }
 
   /** {@code newer} over {@code older}: each field of the newer report wins when it is set. */

@@ -22,7 +22,7 @@ import org.jboss.logging.Logger;
  * The operator's image store: one file per SHA-256 under {@code sha256/}, downloads in progress
  * under {@code partial/}. A file reaches {@code sha256/} only verified, fsync'ed and renamed
  * atomically, so a half-written image is never served; leftovers in {@code partial/} are removed at
- * start.
+ * start once nobody has written to them for {@link #LEFTOVER_AGE}.
  */
 @ApplicationScoped
 public class ImageStore {
@@ -41,13 +41,27 @@ public class ImageStore {
     this.maxBytes = config.store().maxBytes();
   }
 
+  /**
+   * A download in {@code partial/} that nobody wrote to for this long is a leftover of a process
+   * that died. Younger ones are kept: replicas share the store, and a replica that (re)starts must
+   * not delete the file the leader is downloading into.
+   */
+  static final java.time.Duration LEFTOVER_AGE = java.time.Duration.ofMinutes(5);
+
   void start(@Observes StartupEvent event) throws IOException {
     Files.createDirectories(images);
     Files.createDirectories(partial);
+    java.time.Instant cutoff = java.time.Instant.now().minus(LEFTOVER_AGE);
     try (Stream<Path> leftovers = Files.list(partial)) {
       for (Path p : leftovers.toList()) {
-        Files.deleteIfExists(p);
-        LOG.infof("Removed the unfinished download %s", p.getFileName());
+        try {
+          if (Files.getLastModifiedTime(p).toInstant().isBefore(cutoff)) {
+            Files.deleteIfExists(p);
+            LOG.infof("Removed the unfinished download %s", p.getFileName());
+          }
+        } catch (java.nio.file.NoSuchFileException e) {
+          LOG.debugf("%s was finished or removed by another replica", p.getFileName());
+        }
       }
     }
   }

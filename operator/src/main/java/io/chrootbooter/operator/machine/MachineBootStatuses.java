@@ -111,6 +111,7 @@ public final class MachineBootStatuses {
         old == null ? null : old.lastReturn(),
         old == null ? null : old.agent(),
         old == null ? null : old.error(),
+        old == null ? null : old.lastReportTime(),
         conditions);
   }
 

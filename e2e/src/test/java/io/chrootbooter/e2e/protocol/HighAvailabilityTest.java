@@ -1,0 +1,328 @@
+package io.chrootbooter.e2e.protocol;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.chrootbooter.agent.operator.DesiredState;
+import io.chrootbooter.e2e.apiserver.EmbeddedApiServer;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two operator replicas with leader election against one embedded Kubernetes API, as the Helm chart
+ * runs them (two processes of the operator jar, one shared image store): exactly one holds the
+ * Lease and reconciles, both serve iPXE scripts, images and the agent API, and when the leader is
+ * SIGKILLed the standby takes the Lease within the lease duration and reconciles whatever changed
+ * meanwhile — no MachineBoot is left without status.
+ */
+class HighAvailabilityTest {
+  private static final String NAMESPACE = "ha";
+  private static final String LEASE = "chrootbooter-operator-leader";
+
+  /** Short lease settings (the defaults are 15 s / 10 s / 2 s), so that the test is quick. */
+  private static final Duration LEASE_DURATION = Duration.ofSeconds(4);
+
+  private static final Duration RENEW_DEADLINE = Duration.ofSeconds(3);
+  private static final Duration RETRY_PERIOD = Duration.ofSeconds(1);
+
+  /** How long a reconcile may take on a loaded 2-core machine. */
+  private static final Duration SETTLE = Duration.ofSeconds(30);
+
+  private static final Pattern TOKEN = Pattern.compile(" cb\\.token=(\\S+)");
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  @TempDir Path dir;
+
+  /** What the test started, stopped in reverse order by {@link #stop()} whatever happened. */
+  private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+
+  private KubernetesClient client;
+  private BootApi api;
+  private final Map<String, OperatorProcess> replicas = new java.util.LinkedHashMap<>();
+
+  @AfterEach
+  void stop() throws Exception {
+    Exception first = null;
+    while (!owned.isEmpty()) {
+      try {
+        owned.pop().close();
+      } catch (Exception e) {
+        if (first == null) {
+          first = e;
+        } else {
+          first.addSuppressed(e);
+        }
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+  }
+
+  @Test
+  void oneReplicaReconcilesBothServeAndTheStandbyTakesOverWhenTheLeaderIsKilled() throws Exception {
+    Path repository = Path.of(System.getProperty("cb.repo.dir", "..")).toAbsolutePath().normalize();
+    Path jar = repository.resolve("operator/target/quarkus-app/quarkus-run.jar");
+    assumeTrue(
+        Files.isRegularFile(jar),
+        () ->
+            "no operator jar at "
+                + jar
+                + "; build it first: mvn -B -pl operator -am package -DskipTests");
+    EmbeddedApiServer apiServer =
+        own(
+            EmbeddedApiServer.start(
+                new EmbeddedApiServer.Options(
+                    0, "127.0.0.1", Optional.empty(), Optional.of(repository.resolve("crds")))));
+    client =
+        own(
+            new KubernetesClientBuilder()
+                .withConfig(
+                    new ConfigBuilder(Config.empty())
+                        .withMasterUrl(apiServer.url())
+                        .withNamespace(NAMESPACE)
+                        .withRequestTimeout(10_000)
+                        .build())
+                .build());
+    ImageFiles images = own(new ImageFiles());
+    api = new BootApi(client, apiServer.url(), NAMESPACE);
+    Path store = dir.resolve("shared-store");
+    for (String name : List.of("replica-a", "replica-b")) {
+      replicas.put(
+          name,
+          own(
+              OperatorProcess.start(
+                  jar,
+                  apiServer.url(),
+                  dir.resolve(name),
+                  List.of(
+                      "-Dcb.store.path=" + store,
+                      "-Dcb.leader-election.lease-name=" + LEASE,
+                      "-Dcb.leader-election.namespace=" + NAMESPACE,
+                      "-Dcb.leader-election.identity=" + name,
+                      "-Dcb.leader-election.lease-duration=" + LEASE_DURATION,
+                      "-Dcb.leader-election.renew-deadline=" + RENEW_DEADLINE,
+                      "-Dcb.leader-election.retry-period=" + RETRY_PERIOD))));
+    }
+    try {
+      scenario(images);
+    } catch (Exception | AssertionError e) {
+      System.err.println(diagnostics());
+      throw e;
+    }
+  }
+
+  private void scenario(ImageFiles images) throws Exception {
+    // Exactly one replica holds the Lease and says so in its metrics; the other stands by.
+    String leader =
+        await("a holder of Lease " + LEASE).atMost(SETTLE).until(this::holder, h -> h != null);
+    assertThat(replicas).containsKey(leader);
+    String standby = replicas.keySet().stream().filter(n -> !n.equals(leader)).findFirst().get();
+    await("chrootbooter_leader 1 on " + leader + ", 0 on " + standby)
+        .atMost(SETTLE)
+        .untilAsserted(
+            () -> {
+              assertThat(metric(leader, "chrootbooter_leader")).isEqualTo(1.0);
+              assertThat(metric(standby, "chrootbooter_leader")).isEqualTo(0.0);
+            });
+
+    // The leader reconciles: the image is mirrored into the shared store, the machine gets status.
+    String sha = images.putSquashfs("debian-12.squashfs", 1);
+    api.createImage("debian-12", images.url("debian-12.squashfs"), sha);
+    String mac = "52:54:00:ab:00:01";
+    api.createMachine("m1", Map.of("macAddress", mac, "imageRef", "debian-12"));
+    awaitReconciled("m1");
+    await("BootImage debian-12 Ready")
+        .atMost(SETTLE)
+        .until(
+            () ->
+                "Ready".equals(BootApi.json(api.image("debian-12")).at("/status/phase").asText()));
+    assertThat(reconciles(leader)).isPositive();
+    assertThat(reconciles(standby)).as("reconciles counted by the standby %s", standby).isZero();
+
+    // Both serve the machine's script, the image and the agent API.
+    String token = null;
+    for (String replica : replicas.keySet()) {
+      String script =
+          await("the iPXE script of " + mac + " from " + replica)
+              .atMost(SETTLE)
+              .until(
+                  () -> get(replica, "/boot/" + mac + ".ipxe"),
+                  r -> r.statusCode() == 200 && r.body().contains("cb.image="))
+              .body();
+      Matcher m = TOKEN.matcher(script);
+      assertThat(m.find()).as("a token in %s", script).isTrue();
+      token = m.group(1);
+      assertThat(get(replica, "/images/" + sha).statusCode()).isEqualTo(200);
+      try (FollowingAgent agent = new FollowingAgent(replicas.get(replica).url(), mac, token)) {
+        FollowingAgent.Received run = agent.next(Duration.ofSeconds(10), DesiredState::runs);
+        // The image URL is the BootImage's servedUrl, written by the leader with its public URL:
+        // in a cluster the Service's, here the leader's own address. Both replicas serve it.
+        assertThat(run.state().image().url()).endsWith("/images/" + sha);
+      }
+    }
+    // A report posted to the standby is written by it (every replica writes the reports it gets),
+    // and the leader derives the conditions from it.
+    assertThat(
+            report(standby, mac, token, "{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}"))
+        .isEqualTo(202);
+    await("m1 Ready after a report to the standby")
+        .atMost(SETTLE)
+        .until(() -> condition(api.machine("m1"), "Ready").equals("True"));
+
+    // SIGKILL the leader; while nobody leads, machines are created and changed.
+    replicas.get(leader).kill();
+    long killed = System.nanoTime();
+    api.createMachine("m2", Map.of("macAddress", "52:54:00:ab:00:02", "imageRef", "debian-12"));
+    api.editSpec(
+        "m1",
+        spec -> {
+          spec.put("kernelArgs", List.of("quiet"));
+          return spec;
+        });
+    String next =
+        await("the standby " + standby + " holding the Lease")
+            .atMost(LEASE_DURATION.plus(SETTLE))
+            .pollInterval(Duration.ofMillis(100))
+            .until(this::holder, standby::equals);
+    Duration takeover = Duration.ofNanos(System.nanoTime() - killed);
+    System.out.printf(
+        "leader %s killed; %s took the Lease after %d ms%n", leader, next, takeover.toMillis());
+    // The standby sees the Lease expire LEASE_DURATION after it last saw it renewed (up to one
+    // RETRY_PERIOD before the kill) and tries again every RETRY_PERIOD with up to 20 % jitter
+    // (fabric8's LeaderElector): at most about LEASE_DURATION + 2.2 RETRY_PERIOD, and a
+    // RETRY_PERIOD more for a loaded machine.
+    assertThat(takeover)
+        .as("time from SIGKILL of the leader to the standby holding the Lease")
+        .isLessThanOrEqualTo(LEASE_DURATION.plus(RETRY_PERIOD.multipliedBy(3)).plusMillis(200));
+
+    // What happened meanwhile, and what happens next, is reconciled by the new leader.
+    api.createMachine("m3", Map.of("macAddress", "52:54:00:ab:00:03", "state", "Bootstrap"));
+    for (String name : List.of("m1", "m2", "m3")) {
+      awaitReconciled(name);
+    }
+    assertThat(condition(api.machine("m3"), "Reconciling")).isEqualTo("True");
+    assertThat(reconciles(standby)).isPositive();
+    assertThat(metric(standby, "chrootbooter_leader")).isEqualTo(1.0);
+    List<String> unreconciled =
+        client
+            .genericKubernetesResources(BootApi.MACHINE_BOOT)
+            .inNamespace(NAMESPACE)
+            .list()
+            .getItems()
+            .stream()
+            .filter(m -> !reconciled(m))
+            .map(m -> m.getMetadata().getName())
+            .collect(Collectors.toList());
+    assertThat(unreconciled).as("MachineBoots without status for their generation").isEmpty();
+  }
+
+  private void awaitReconciled(String name) {
+    await("MachineBoot " + name + " reconciled")
+        .atMost(SETTLE)
+        .until(() -> reconciled(api.machine(name)));
+  }
+
+  /** Status for the current generation, with kstatus conditions: what a reconcile writes. */
+  private static boolean reconciled(GenericKubernetesResource machine) {
+    JsonNode mb = BootApi.json(machine);
+    return mb.at("/status/observedGeneration").asLong(-1) == mb.at("/metadata/generation").asLong()
+        && mb.at("/status/conditions").size() > 0;
+  }
+
+  private static String condition(GenericKubernetesResource machine, String type) {
+    for (JsonNode c : BootApi.json(machine).at("/status/conditions")) {
+      if (type.equals(c.path("type").asText())) {
+        return c.path("status").asText();
+      }
+    }
+    return "absent";
+  }
+
+  private String holder() {
+    Lease lease = client.leases().inNamespace(NAMESPACE).withName(LEASE).get();
+    return lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
+  }
+
+  private HttpResponse<String> get(String replica, String path)
+      throws IOException, InterruptedException {
+    return HTTP.send(
+        HttpRequest.newBuilder(URI.create(replicas.get(replica).url() + path)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  private int report(String replica, String mac, String token, String body)
+      throws IOException, InterruptedException {
+    return HTTP.send(
+            HttpRequest.newBuilder(
+                    URI.create(
+                        replicas.get(replica).url() + "/agent/v1/machines/" + mac + "/status"))
+                .header("Authorization", "Bearer " + token)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body))
+                .build(),
+            HttpResponse.BodyHandlers.ofString())
+        .statusCode();
+  }
+
+  /** The sum of a metric's samples on a replica's {@code /q/metrics}. */
+  private double metric(String replica, String name) throws IOException, InterruptedException {
+    return get(replica, "/q/metrics")
+        .body()
+        .lines()
+        .filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))
+        .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+        .sum();
+  }
+
+  private double reconciles(String replica) throws IOException, InterruptedException {
+    return metric(replica, "chrootbooter_reconcile_seconds_count");
+  }
+
+  private String diagnostics() {
+    StringBuilder out = new StringBuilder("---- Lease holder: ");
+    try {
+      out.append(holder()).append('\n').append(api == null ? "" : api.dump());
+    } catch (RuntimeException e) {
+      out.append("(could not read: ").append(e.getMessage()).append(")\n");
+    }
+    replicas.forEach(
+        (name, p) ->
+            out.append("---- ")
+                .append(name)
+                .append(" (last 60 lines)\n")
+                .append(p.logTail(60))
+                .append('\n'));
+    return out.toString();
+  }
+
+  private <T extends AutoCloseable> T own(T resource) {
+    owned.push(resource);
+    return resource;
+  }
+}

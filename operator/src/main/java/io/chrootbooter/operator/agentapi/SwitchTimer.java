@@ -1,0 +1,112 @@
+package io.chrootbooter.operator.agentapi;
+
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Times image switches as the operator sees them: from the moment this replica pushed a {@code Run}
+ * state of a new generation on the machine's desired-state stream to the moment a report saying
+ * {@code Running} with that {@code appliedGeneration} reached this replica — download, verify,
+ * mount, and the return of the previous image when one ran, plus the network both ways and the
+ * agent's at most one report a second. Recorded as {@code chrootbooter_switch_seconds{trigger}}:
+ * {@code SpecChange} when an image was running at the push, {@code Bootstrap} when the machine
+ * waited in the bootstrap (a first boot, or after a return).
+ *
+ * <p>Only the replica that pushed can time a switch. With several replicas, a machine's reports may
+ * reach another replica than its stream (the Helm chart's Service keeps a client on one replica
+ * with session affinity, so they normally do not); such switches are not timed, and a pending timer
+ * is dropped when the next generation is pushed.
+ */
+@ApplicationScoped
+public class SwitchTimer {
+  private static final Duration[] BUCKETS = {
+    Duration.ofMillis(250),
+    Duration.ofMillis(500),
+    Duration.ofSeconds(1),
+    Duration.ofSeconds(2),
+    Duration.ofSeconds(5),
+    Duration.ofSeconds(10),
+    Duration.ofSeconds(30),
+    Duration.ofSeconds(60),
+    Duration.ofMinutes(2),
+    Duration.ofMinutes(5),
+    Duration.ofMinutes(10)
+  };
+
+  /** A pushed generation waiting for its Running report. */
+  private record Pending(long generation, long pushedNanos, String trigger) {}
+
+  private final MeterRegistry registry;
+  private final Map<String, Pending> pending = new ConcurrentHashMap<>();
+
+  private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+
+  SwitchTimer(MeterRegistry registry) {
+    this.registry = registry;
+  }
+
+  /** A desired state went out on a stream of {@code mac}; {@code machine} is its MachineBoot. */
+  void pushed(String mac, DesiredState state, Optional<MachineBoot> machine, long nanos) {
+    if (!"Run".equals(state.action()) || state.image() == null) {
+      return;
+    }
+    long generation = state.generation();
+    if (runsAlready(machine, generation)) {
+      return; // a reconnect: nothing switches
+    }
+    MachinePhase phase =
+        machine.map(MachineBoot::getStatus).map(s -> s.phase()).orElse(MachinePhase.Pending);
+    String trigger = phase == MachinePhase.Running ? "SpecChange" : "Bootstrap";
+    pending.compute(
+        mac,
+        (m, p) ->
+            p != null && p.generation() == generation
+                ? p
+                : new Pending(generation, nanos, trigger));
+  }
+
+  /** A report from {@code mac} arrived at this replica. */
+  void reported(String mac, AgentReport report, long nanos) {
+    Long applied = report.appliedGeneration();
+    if (applied == null || !"Running".equals(report.phase())) {
+      return;
+    }
+    Pending p = pending.get(mac);
+    if (p != null && applied >= p.generation() && pending.remove(mac, p)) {
+      if (applied == p.generation()) {
+        timers
+            .computeIfAbsent(p.trigger(), this::timer)
+            .record(nanos - p.pushedNanos(), TimeUnit.NANOSECONDS);
+      }
+    }
+  }
+
+  /** The status says the machine runs this generation's image already, as last reconciled. */
+  private static boolean runsAlready(Optional<MachineBoot> machine, long generation) {
+    return machine
+        .map(MachineBoot::getStatus)
+        .filter(s -> s.phase() == MachinePhase.Running)
+        .flatMap(s -> s.conditions().stream().filter(c -> "Ready".equals(c.getType())).findFirst())
+        .filter(c -> "True".equals(c.getStatus()))
+        .map(c -> c.getObservedGeneration() != null && c.getObservedGeneration() == generation)
+        .orElse(false);
+  }
+
+  private Timer timer(String trigger) {
+    return Timer.builder("chrootbooter.switch")
+        .description(
+            "Image switches, from the desired state pushed to the agent to its report of Running"
+                + " that generation")
+        .tag("trigger", trigger)
+        .serviceLevelObjectives(BUCKETS)
+        .register(registry);
+  }
+}
