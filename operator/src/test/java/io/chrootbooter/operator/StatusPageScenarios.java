@@ -389,6 +389,7 @@ public abstract class StatusPageScenarios {
         lastReturn,
         new AgentInfo("0.1.0", UUID.randomUUID().toString(), ip, "6.1.0-28-amd64"),
         error,
+        old.lastReportTime(),
         old.conditions());
   }
 

@@ -14,10 +14,10 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One lab started by the repository's own {@code ./lab up} script, in a state folder and a
- * network namespace of its own (so it never meets a lab a person is running), and taken down by
- * {@link #close()} with {@code ./lab down}: every process, namespace and file the script made. A
- * JVM shutdown hook runs the same {@code down} should the test JVM be stopped before the test's own
+ * One lab started by the repository's own {@code ./lab up} script, in a state folder and a network
+ * namespace of its own (so it never meets a lab a person is running), and taken down by {@link
+ * #close()} with {@code ./lab down}: every process, namespace and file the script made. A JVM
+ * shutdown hook runs the same {@code down} should the test JVM be stopped before the test's own
  * teardown runs.
  */
 final class Lab implements AutoCloseable {
@@ -39,8 +39,8 @@ final class Lab implements AutoCloseable {
   }
 
   /**
-   * Runs {@code ./lab up ARGS} with the lab's state in {@code dir/state}, the embedded API
-   * server, no package installs and no build (the reactor built the artifacts before this module).
+   * Runs {@code ./lab up ARGS} with the lab's state in {@code dir/state}, the embedded API server,
+   * no package installs and no build (the reactor built the artifacts before this module).
    */
   static Lab up(Path repository, Path dir, String... args)
       throws IOException, InterruptedException {
@@ -133,12 +133,7 @@ final class Lab implements AutoCloseable {
         p.destroyForcibly().waitFor();
       }
       throw new AssertionError(
-          "./lab "
-              + String.join(" ", args)
-              + " ran longer than "
-              + timeout
-              + ":\n"
-              + read(output));
+          "./lab " + String.join(" ", args) + " ran longer than " + timeout + ":\n" + read(output));
     }
     if (p.exitValue() != 0) {
       throw new AssertionError(

@@ -33,8 +33,8 @@ import org.junit.jupiter.api.extension.TestWatcher;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code ./lab
- * up --machines 1 --no-debian --hold} starts dnsmasq, the pxe-server, the operator, the embedded
+ * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code ./lab up
+ * --machines 1 --no-debian --hold} starts dnsmasq, the pxe-server, the operator, the embedded
  * Kubernetes API and the machine in a network namespace of the test's own; the machine PXE-boots
  * through proxyDHCP and iPXE into the bootstrap, and its agent talks to the operator. The test acts
  * as a user does — with the fabric8 client on the lab's kubeconfig, QEMU's {@code sendkey}, the

@@ -8,8 +8,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * What {@code ./lab up} wrote to {@code $LAB_STATE/lab.env}: one {@code KEY=VALUE} per line,
- * values without spaces or quotes (the script refuses to write others).
+ * What {@code ./lab up} wrote to {@code $LAB_STATE/lab.env}: one {@code KEY=VALUE} per line, values
+ * without spaces or quotes (the script refuses to write others).
  */
 record LabEnv(Map<String, String> values) {
 

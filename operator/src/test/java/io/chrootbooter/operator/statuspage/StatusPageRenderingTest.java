@@ -45,6 +45,7 @@ class StatusPageRenderingTest {
         new LastReturn("Serial", HOSTILE, "2026-12-03T09:58:00Z", 4200L),
         new AgentInfo("0.1.0", "b", "10.0.0.5", "6.1"),
         error,
+        null,
         List.of(
             new ConditionBuilder()
                 .withType("Stalled")
@@ -128,7 +129,7 @@ class StatusPageRenderingTest {
     String sha = "a".repeat(64);
     image.setSpec(
         new BootImageSpec(
-            new ImageSource("http://h/debian.squashfs"), null, sha, null, null, null));
+            new ImageSource("http://h/debian.squashfs", null), null, sha, null, null, null));
     image.setStatus(
         new io.chrootbooter.api.v1alpha1.BootImageStatus(
             io.chrootbooter.api.v1alpha1.BootImagePhase.Downloading,
