@@ -18,6 +18,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import org.jboss.logging.Logger;
 
@@ -149,16 +150,23 @@ public class AgentStreams {
     switches.pushed(mac, event.state(), directory.byMac(mac), System.nanoTime());
     OutboundSseEvent sse =
         stream.sse.newEventBuilder().name("desired").id(event.id()).data(event.json()).build();
-    stream
-        .sink
-        .send(sse)
-        .whenComplete(
-            (ok, failure) -> {
-              if (failure != null) {
-                LOG.debugf("stream of %s closed: %s", mac, failure.getMessage());
-                close(mac, stream);
-              }
-            });
+    CompletionStage<?> sent;
+    try {
+      // The agent may have gone between the change and this send: the sink then refuses with
+      // IllegalStateException ("Already closed") instead of failing the returned stage.
+      sent = stream.sink.send(sse);
+    } catch (IllegalStateException closed) {
+      LOG.debugf("stream of %s closed: %s", mac, closed.getMessage());
+      close(mac, stream);
+      return;
+    }
+    sent.whenComplete(
+        (ok, failure) -> {
+          if (failure != null) {
+            LOG.debugf("stream of %s closed: %s", mac, failure.getMessage());
+            close(mac, stream);
+          }
+        });
   }
 
   private void heartbeat() {

@@ -10,9 +10,12 @@ import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -46,12 +49,12 @@ public class ImageStore {
    * that died. Younger ones are kept: replicas share the store, and a replica that (re)starts must
    * not delete the file the leader is downloading into.
    */
-  static final java.time.Duration LEFTOVER_AGE = java.time.Duration.ofMinutes(5);
+  static final Duration LEFTOVER_AGE = Duration.ofMinutes(5);
 
   void start(@Observes StartupEvent event) throws IOException {
     Files.createDirectories(images);
     Files.createDirectories(partial);
-    java.time.Instant cutoff = java.time.Instant.now().minus(LEFTOVER_AGE);
+    Instant cutoff = Instant.now().minus(LEFTOVER_AGE);
     try (Stream<Path> leftovers = Files.list(partial)) {
       for (Path p : leftovers.toList()) {
         try {
@@ -59,7 +62,7 @@ public class ImageStore {
             Files.deleteIfExists(p);
             LOG.infof("Removed the unfinished download %s", p.getFileName());
           }
-        } catch (java.nio.file.NoSuchFileException e) {
+        } catch (NoSuchFileException e) {
           LOG.debugf("%s was finished or removed by another replica", p.getFileName());
         }
       }

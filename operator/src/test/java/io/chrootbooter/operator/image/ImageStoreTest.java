@@ -10,7 +10,9 @@ import io.smallrye.config.SmallRyeConfigBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -42,13 +44,19 @@ class ImageStoreTest {
       throws IOException {
     Files.createDirectories(dir.resolve("partial"));
     Files.createDirectories(dir.resolve("sha256"));
-    Files.write(dir.resolve("partial/0b5e-1.part"), new byte[1000]);
+    Path leftover = Files.write(dir.resolve("partial/0b5e-1.part"), new byte[1000]);
+    Files.setLastModifiedTime(
+        leftover,
+        FileTime.from(Instant.now().minus(ImageStore.LEFTOVER_AGE).minus(Duration.ofMinutes(1))));
+    // Another replica's download in progress, written to just now: not a leftover.
+    Path inProgress = Files.write(dir.resolve("partial/77aa-1.part"), new byte[10]);
     Files.write(dir.resolve("sha256").resolve(SHA), new byte[] {1, 2, 3});
 
     ImageStore store = new ImageStore(config(dir));
     store.start(null);
 
-    assertThat(dir.resolve("partial")).isEmptyDirectory();
+    assertThat(leftover).doesNotExist();
+    assertThat(inProgress).exists();
     assertThat(store.find(SHA)).contains(dir.resolve("sha256").resolve(SHA).toAbsolutePath());
   }
 
