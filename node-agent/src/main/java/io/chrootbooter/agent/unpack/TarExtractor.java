@@ -270,6 +270,8 @@ public final class TarExtractor {
       throws IOException {
     try {
       return in.read(buffer);
+    } catch (java.io.InterruptedIOException e) {
+      throw e; // a cancelled or interrupted download, not a bad archive
     } catch (IOException e) {
       throw new IOException(
           "archive entry \""
