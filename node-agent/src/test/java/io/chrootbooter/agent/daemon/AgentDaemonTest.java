@@ -339,6 +339,42 @@ class AgentDaemonTest {
         .doesNotContain("chrootbooter: failed");
   }
 
+  /**
+   * {@code reboot -f} inside the target ends only its PID namespace (its init dies of SIGHUP): the
+   * agent boots the same image again, as a machine that reboots comes back up; {@code poweroff -f}
+   * leaves the machine in the bootstrap.
+   */
+  @Test
+  void aTargetThatRebootsIsBootedAgainAndOneThatPowersOffStaysOff() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    startDaemon(null);
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-rebooter"), 1);
+    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    long firstPid = initPid();
+
+    Files.writeString(Path.of("/proc", Long.toString(firstPid), "root/run/go"), "reboot\n");
+    JsonNode again =
+        awaitReport(
+            r ->
+                "Running".equals(r.path("phase").asText())
+                    && "TargetExit".equals(r.path("lastReturn").path("trigger").asText()));
+    assertThat(again.path("currentImage").asText()).isEqualTo("one");
+    long secondPid = initPid();
+    assertThat(secondPid).isNotEqualTo(firstPid);
+    assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
+
+    Files.writeString(Path.of("/proc", Long.toString(secondPid), "root/run/go"), "poweroff\n");
+    awaitReport(
+        r ->
+            "Bootstrap".equals(r.path("phase").asText())
+                && "TargetExit".equals(r.path("lastReturn").path("trigger").asText()));
+    await()
+        .during(Duration.ofSeconds(1))
+        .atMost(Duration.ofSeconds(5))
+        .until(() -> daemon.agent().controller().session().isEmpty());
+    assertThat(mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
 
   private static String run(
