@@ -57,7 +57,7 @@ public final class ImageUnpacker {
     }
     boolean created = prepare(into);
     boolean ok = false;
-    InputStream raw = new ReadAheadInputStream(image, "cb-download", CHUNK, 64);
+    InputStream raw = new ReadAheadInputStream(image, "cb-download", CHUNK, 16);
     InputStream tar = raw;
     try {
       SpaceCheck.requireRoom(image.contentLength(), into);
