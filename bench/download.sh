@@ -7,16 +7,28 @@
 #   tar.zst into tmpfs       agent `unpack --format tar.zst` vs curl | tar --zstd -x
 #   squashfs verify + mount  agent `mount` (tmpfs overlay)  vs curl -o + sha256sum + mount -o loop
 #
+# The agent in a bootstrap is a long-running daemon: its JVM is up (and its code compiled) long
+# before a download starts. So the agent's side runs each job BENCH_WARMUP + BENCH_RUNS times in
+# one JVM (`--repeat`, each run's output undone untimed before the next) and its figure is the
+# mean of the last BENCH_RUNS runs; the JVM start is not in it. The first run of that JVM (class
+# loading, interpreter, no JIT yet; still without the JVM start) is printed as `_ours_first`.
+# The reference tools are timed by hyperfine in the same invocation (BENCH_RUNS runs after one
+# warm-up), each run from a fresh process, as a shell user would run them.
+#
 # Prints `RESULT <name> <seconds> s` for every timing and `SPEEDUP <name> <x.xx>` (reference time
 # divided by ours: > 1 means the agent is faster). Needs root, nginx-light, curl, openssl, zstd,
 # squashfs-tools, hyperfine, and the agent built: mvn -B -q -pl node-agent -am package -DskipTests
 #
-# Environment: BENCH_SIZE_MB (image size, default 700), BENCH_RUNS (default 3),
-# BENCH_JAVA (default java), BENCH_DIR (scratch parent, default /var/tmp).
+# Environment: BENCH_SIZE_MB (image size, default 700), BENCH_RUNS (default 3), BENCH_WARMUP
+# (default 2), BENCH_ONLY (run only the comparisons whose name contains it, e.g. targz),
+# BENCH_JAVA (default java), BENCH_JVM_FLAGS (default: the bootstrap's, from
+# node-agent/src/bootstrap/build.sh), BENCH_DIR (scratch parent, default /var/tmp).
 set -euo pipefail
 
 size_mb=${BENCH_SIZE_MB:-700}
 runs=${BENCH_RUNS:-3}
+warmup=${BENCH_WARMUP:-2}
+only=${BENCH_ONLY:-}
 java=${BENCH_JAVA:-java}
 here=$(cd "$(dirname "$0")/.." && pwd)
 jar="$here/node-agent/target/quarkus-app/quarkus-run.jar"
@@ -111,27 +123,49 @@ mount -t tmpfs -o size=$(( size_mb * 5 ))m cb-bench "$work/ram"
 # With the AppCDS archive the build makes (quarkus.package.jar.appcds.enabled), as the agent
 # runs; the archive records the class path relative to the quarkus-app directory.
 app=$(dirname "$jar")
-agent="$java -jar $jar"
-[ -f "$app/app-cds.jsa" ] && agent="cd $app && $java -XX:SharedArchiveFile=app-cds.jsa -Xshare:auto -jar quarkus-run.jar"
+# The JVM flags the bootstrap starts the agent with (C1 only, serial GC, a 48 MiB heap), from
+# src/bootstrap/build.sh, unless BENCH_JVM_FLAGS says otherwise.
+if [ -z "${BENCH_JVM_FLAGS+set}" ]; then
+  BENCH_JVM_FLAGS=$(CB_AGENT_XMX=48m bash -c "$(grep '^jvm_flags=' "$here/node-agent/src/bootstrap/build.sh"); echo \"\$jvm_flags\"")
+fi
+log "agent JVM flags: $BENCH_JVM_FLAGS"
+agent="$java $BENCH_JVM_FLAGS -jar $jar"
+[ -f "$app/app-cds.jsa" ] && agent="cd $app && $java $BENCH_JVM_FLAGS -XX:SharedArchiveFile=app-cds.jsa -Xshare:auto -jar quarkus-run.jar"
 
-# bench NAME OURS REFERENCE PREPARE: hyperfine both, print RESULT and SPEEDUP lines.
+# bench NAME OURS REFERENCE PREPARE: the agent's job repeated in one JVM, the reference under
+# hyperfine; prints the RESULT and SPEEDUP lines.
 bench() {
   local name=$1 ours=$2 ref=$3 prepare=$4
+  if [ -n "$only" ] && [[ "$name" != *"$only"* ]]; then return 0; fi
+  eval "$prepare"
+  log "$name: the agent, $((warmup + runs)) runs in one JVM"
+  if ! (eval "$ours --repeat $((warmup + runs))") > /dev/null 2> "$work/$name.err"; then
+    cat "$work/$name.err" >&2
+    exit 1
+  fi
+  grep -E '^run [0-9]+ of ' "$work/$name.err" >&2
+  eval "$prepare"
+  log "$name: the reference"
   hyperfine --style none --runs "$runs" --warmup 1 --prepare "$prepare" \
-    --export-json "$work/$name.json" -n ours "$ours" -n reference "$ref" >&2
-  python3 - "$work/$name.json" "$name" <<'PY'
-import json, sys
-results = {r["command"]: r["mean"] for r in json.load(open(sys.argv[1]))["results"]}
-name = sys.argv[2]
-print(f"RESULT {name}_ours {results['ours']:.3f} s")
-print(f"RESULT {name}_reference {results['reference']:.3f} s")
-print(f"SPEEDUP {name} {results['reference'] / results['ours']:.2f}")
+    --export-json "$work/$name.json" -n reference "$ref" >&2
+  python3 - "$work/$name.json" "$work/$name.err" "$name" "$runs" <<'PY'
+import json, re, sys
+reference = json.load(open(sys.argv[1]))["results"][0]["mean"]
+times = [float(m.group(1)) for m in re.finditer(r"^run \d+ of \d+: ([0-9.]+) s$", open(sys.argv[2]).read(), re.M)]
+name, runs = sys.argv[3], int(sys.argv[4])
+ours = sum(times[-runs:]) / runs
+print(f"RESULT {name}_ours {ours:.3f} s")
+print(f"RESULT {name}_ours_first {times[0]:.3f} s")
+print(f"RESULT {name}_reference {reference:.3f} s")
+print(f"SPEEDUP {name} {reference / ours:.2f}")
 PY
 }
 
 out="$work/ram/out"
 # Undo one run: the overlay first, then what is below it. Not-mounted paths are fine.
 reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/ovl/lower $work/ram/ovl/rw $work/ram/root.cb/lower $work/ram/root.cb/rw; do umount -q \$m 2>/dev/null || true; done; rm -rf $out $work/ram/img $work/ram/root $work/ram/root.cb $work/ram/ovl"
+
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 bench download_sha256_vs_curl \
   "$agent fetch --sha256 $sha_image_tar $url/image.tar" \
@@ -154,3 +188,4 @@ bench squashfs_vs_curl_mount \
   "curl -sf -o $work/ram/img $url/image.squashfs && sha256sum $work/ram/img >/dev/null && mkdir -p $work/ram/ovl/lower $work/ram/ovl/rw $work/ram/root && mount -o loop,ro -t squashfs $work/ram/img $work/ram/ovl/lower && mount -t tmpfs cb-upper $work/ram/ovl/rw && mkdir $work/ram/ovl/rw/upper $work/ram/ovl/rw/work && mount -t overlay overlay -o lowerdir=$work/ram/ovl/lower,upperdir=$work/ram/ovl/rw/upper,workdir=$work/ram/ovl/rw/work $work/ram/root" \
   "$reset"
 eval "$reset"
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

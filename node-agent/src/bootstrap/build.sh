@@ -55,7 +55,12 @@ java_modules=${CB_JAVA_MODULES:-java.base,java.desktop,java.naming,java.rmi,java
 kmods_base="loop squashfs overlay evdev virtio_pci virtio_net"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # The JVM flags used at boot; the CDS archive is dumped with the same ones.
-jvm_flags="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:-UsePerfData -Xss512k -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=64m -Xmx${CB_AGENT_XMX:-48m}"
+# No -XX:TieredStopAtLevel=1: C1 has no SHA-256 intrinsic, and every image is hashed while it
+# downloads; C1-compiled SHA-256 ran at 50-110 MB/s here (slower than a 1 GbE link), C2 with the
+# SHA-NI intrinsic at 550-870 MB/s. C2 compiles only hot methods; its cost is memory: in the
+# QEMU trigger test the agent's RSS while a target runs was 82-86 MB (67-76 MB with C1 only;
+# the bootstrap's target is 96 MB).
+jvm_flags="-XX:+UseSerialGC -XX:-UsePerfData -Xss512k -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=64m -Xmx${CB_AGENT_XMX:-48m}"
 
 step_t0=$(date +%s.%N)
 step() { printf 'bootstrap: [%5.1fs] %s\n' "$(echo "$(date +%s.%N) - $step_t0" | bc)" "$*"; }

@@ -40,14 +40,14 @@ import org.jboss.logging.Logger;
  * generation cancels a download in progress and returns a running target ({@code SpecChange}); a
  * failed load waits for a new generation or {@code resume}; a console {@code load} wins over the
  * spec until the spec's generation changes; a target that powers itself off leaves the machine in
- * the bootstrap, one that reboots itself is booted again.
+ * the bootstrap, one that reboots itself is booted again; {@code Hold} changes nothing on the
+ * machine (a running target keeps running) but cancels a download of an older generation.
  */
 public final class Agent implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Agent.class);
 
   /** Static facts about this agent. */
   public record Settings(
-      Path busybox,
       Path targetConsole,
       Duration grace,
       Optional<NetworkRestore> network,
@@ -77,6 +77,7 @@ public final class Agent implements AutoCloseable {
   private DesiredState runningState;
   private LastReturn handledReturn;
   private boolean progressDone;
+  private long heldGeneration = -1;
 
   public Agent(
       BootController controller, ImageLoader loader, Settings settings, PrintStream console) {
@@ -169,7 +170,17 @@ public final class Agent implements AutoCloseable {
               if (state == null) {
                 return List.of("no desired state has arrived (phase " + phase() + ")");
               }
-              if (!boot) {
+              if (DesiredState.HOLD.equals(state.action())) {
+                return List.of(
+                    "following the spec; the operator holds generation "
+                        + state.generation()
+                        + " ("
+                        + state.reason()
+                        + "): nothing to boot (phase "
+                        + phase()
+                        + ")");
+              }
+              if (!boot || !state.runs()) {
                 return List.of("following the spec (phase " + phase() + ")");
               }
               List<String> lines = new ArrayList<>();
@@ -189,7 +200,7 @@ public final class Agent implements AutoCloseable {
     }
     try {
       switch (state.action()) {
-        case DesiredState.HOLD -> LOG.infof("the operator says hold: %s", state.reason());
+        case DesiredState.HOLD -> hold(state);
         case DesiredState.BOOTSTRAP -> {
           controller.specChanged(state.generation(), false);
           synchronized (this) {
@@ -216,6 +227,38 @@ public final class Agent implements AutoCloseable {
     } catch (IOException | RuntimeException e) {
       LOG.errorf(e, "applying generation %d failed", state.generation());
       fail(e.getMessage());
+    }
+  }
+
+  /**
+   * {@code Hold}: the operator has nothing to apply for this generation (the MachineBoot's spec is
+   * invalid, or its image is not Ready yet: a new image still mirroring, or the running one being
+   * mirrored again). The machine keeps doing what it does: a running target keeps running, since an
+   * invalid edit or a re-mirroring image must not end a machine's work; a console override stays;
+   * the bootstrap stays the bootstrap. A download of an older generation was cancelled on arrival
+   * ({@link #desired(DesiredState)}): its image is no longer wanted. The generation is not applied,
+   * so the {@code Run} that follows once the spec is valid or the image Ready (same generation) is
+   * applied, returning the running target then. Why it is held: the operator's conditions on the
+   * MachineBoot ({@code InvalidSpec}, {@code ImageNotReady}), the console's {@code status}, and one
+   * line on the console.
+   */
+  private void hold(DesiredState state) {
+    boolean first;
+    synchronized (this) {
+      first = heldGeneration != state.generation();
+      heldGeneration = state.generation();
+    }
+    LOG.infof("the operator holds generation %d: %s", state.generation(), state.reason());
+    if (first) {
+      Optional<String> running = controller.session().map(s -> s.spec().imageUrl());
+      console.println(
+          "chrootbooter: the operator holds generation "
+              + state.generation()
+              + " ("
+              + state.reason()
+              + "); "
+              + running.map(url -> "<" + url + "> keeps running").orElse("nothing changes"));
+      changed();
     }
   }
 
@@ -281,6 +324,11 @@ public final class Agent implements AutoCloseable {
       LOG.infof("loading %s cancelled", what);
       return List.of("cancelled: " + what);
     } catch (IOException | RuntimeException | LinkageError e) {
+      if (cancel.isCancelled()) {
+        // Whatever a cancelled download broke on the way out (a half entry, a closed stream).
+        LOG.infof("loading %s cancelled (%s)", what, e.getMessage());
+        return List.of("cancelled: " + what);
+      }
       // LinkageError: a native library that cannot load (a broken bootstrap) must fail the
       // load with its message, not end the worker thread with the phase stuck at Downloading.
       String message = e.getMessage() == null ? e.toString() : e.getMessage();
@@ -353,7 +401,6 @@ public final class Agent implements AutoCloseable {
                   ? "; console override: type 'resume' to follow the spec again"
                   : ""));
       settings.network().ifPresent(NetworkRestore::restore);
-      restoreConsoleMode();
       if (r.trigger() == ReturnTrigger.TargetExit && r.initExit().contains("SIGHUP")) {
         // reboot(2) inside a PID namespace ends its init with SIGHUP: boot the image again.
         DesiredState again;
@@ -366,30 +413,6 @@ public final class Agent implements AutoCloseable {
       }
     }
     changed();
-  }
-
-  /**
-   * A target may leave the console in raw mode or without echo: {@code stty sane} on it, so the
-   * bootstrap's shell is usable again. Not for a console that is a plain file (tests).
-   */
-  private void restoreConsoleMode() {
-    Path tty = settings.targetConsole();
-    if (!tty.startsWith("/dev/") || java.nio.file.Files.isRegularFile(tty)) {
-      return;
-    }
-    try {
-      Process p =
-          new ProcessBuilder(settings.busybox().toString(), "stty", "sane")
-              .redirectInput(tty.toFile())
-              .redirectErrorStream(true)
-              .start();
-      p.getInputStream().readAllBytes();
-      p.waitFor();
-    } catch (IOException e) {
-      LOG.debugf("stty sane on %s: %s", tty, e.getMessage());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
   }
 
   private void changed() {
@@ -448,7 +471,14 @@ public final class Agent implements AutoCloseable {
   }
 
   /** Lines for the console's {@code status}. */
-  public synchronized List<String> statusLines() {
+  public List<String> statusLines() {
+    boolean running = controller.session().isPresent();
+    synchronized (this) {
+      return statusLines(running);
+    }
+  }
+
+  private List<String> statusLines(boolean running) {
     List<String> lines = new ArrayList<>();
     if (loadPhase != null && progress != null) {
       lines.add(
@@ -460,7 +490,14 @@ public final class Agent implements AutoCloseable {
       lines.add("error: " + error);
     }
     if (desired != null) {
-      lines.add("spec: generation " + desired.generation() + ", " + describe(desired));
+      lines.add(
+          "spec: generation "
+              + desired.generation()
+              + ", "
+              + describe(desired)
+              + (DesiredState.HOLD.equals(desired.action()) && running
+                  ? "; the running image keeps running"
+                  : ""));
     }
     return lines;
   }

@@ -130,7 +130,6 @@ public final class Daemon implements AutoCloseable {
             controller,
             new ImageLoader(o.workDir().resolve("images"), images),
             new Agent.Settings(
-                o.busybox(),
                 o.targetConsole(),
                 o.grace(),
                 NetworkRestore.fromLease(o.busybox(), o.env()),

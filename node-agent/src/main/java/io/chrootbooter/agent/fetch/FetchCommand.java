@@ -28,6 +28,14 @@ public class FetchCommand implements Callable<Integer> {
   @Option(names = "--output", description = "absent file to write the image to")
   Path output;
 
+  @Option(
+      names = "--repeat",
+      defaultValue = "1",
+      description =
+          "run N times in this JVM, each run's time on stderr, undoing each run's output before"
+              + " the next (benchmarks: the daemon's JVM is long-running)")
+  int repeat;
+
   @Parameters(index = "0", paramLabel = "SOURCE", description = "file path or http(s) URL")
   String source;
 
@@ -41,27 +49,37 @@ public class FetchCommand implements Callable<Integer> {
       if (output != null && Files.exists(output, LinkOption.NOFOLLOW_LINKS)) {
         throw new IOException(output + " exists; --output needs an absent file");
       }
-      boolean ok = false;
-      try (ImageStream image = ImageSources.open(source, FetchOptions.defaults());
-          InputStream in = new ReadAheadInputStream(image, "cb-download", 1 << 20, 16)) {
-        if (output != null) {
-          SpaceCheck.requireRoom(image.contentLength(), output.toAbsolutePath().getParent());
-        }
-        try (OutputStream out =
-            output == null
-                ? OutputStream.nullOutputStream()
-                : Files.newOutputStream(
-                    output, StandardOpenOption.CREATE_NEW, LinkOption.NOFOLLOW_LINKS)) {
-          in.transferTo(out);
-        }
-        String digest = sha256 != null ? image.verify(sha256) : image.sha256();
-        ok = true;
-        System.out.println(digest + "  " + source);
-      } finally {
-        if (!ok && output != null) {
-          Files.deleteIfExists(output);
-        }
-      }
+      Repeats.run(
+          repeat,
+          () -> {
+            boolean ok = false;
+            try (ImageStream image = ImageSources.open(source, FetchOptions.defaults());
+                InputStream in = new ReadAheadInputStream(image, "cb-download", 1 << 20, 16)) {
+              if (output != null) {
+                SpaceCheck.requireRoom(image.contentLength(), output.toAbsolutePath().getParent());
+              }
+              try (OutputStream out =
+                  output == null
+                      ? OutputStream.nullOutputStream()
+                      : Files.newOutputStream(
+                          output, StandardOpenOption.CREATE_NEW, LinkOption.NOFOLLOW_LINKS)) {
+                in.transferTo(out);
+              }
+              String digest = sha256 != null ? image.verify(sha256) : image.sha256();
+              ok = true;
+              System.out.println(digest + "  " + source);
+            } finally {
+              if (!ok && output != null) {
+                Files.deleteIfExists(output);
+              }
+            }
+          },
+          () -> {
+            if (output != null) {
+              Files.deleteIfExists(output);
+            }
+          },
+          System.err);
       return 0;
     } catch (IOException | IllegalArgumentException e) {
       System.err.println("fetch: " + e.getMessage());

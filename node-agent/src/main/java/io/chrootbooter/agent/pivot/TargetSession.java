@@ -12,15 +12,17 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
  * One boot of one target, and the single owner of everything it acquired: the image mounts handed
- * in, the staging directory with the helper's FIFO and script, the FIFO's watcher, the cgroup and
- * the processes in it. {@link #returnToBootstrap} ends the target and walks the teardown list in
- * reverse; so does a failed {@link #enter}.
+ * in, the console's terminal settings ({@link ConsoleMode}), the staging directory with the
+ * helper's FIFO and script, the FIFO's watcher, the cgroup and the processes in it. {@link
+ * #returnToBootstrap} ends the target and walks the teardown list in reverse; so does a failed
+ * {@link #enter}.
  */
 public final class TargetSession {
   private static final Logger LOG = Logger.getLogger(TargetSession.class);
@@ -67,6 +69,11 @@ public final class TargetSession {
     boolean ok = false;
     try {
       RootCheck.check(spec.root(), spec.init(), RootCheck.Machine.current());
+      // Pushed before the target: restored after its last process is gone, so it cannot undo it.
+      Optional<ConsoleMode> mode = ConsoleMode.save(spec.console());
+      if (mode.isPresent()) {
+        teardown.push("console mode of " + spec.console(), mode.get()::restore);
+      }
       String name = "target-" + ProcessHandle.current().pid() + "-" + SEQUENCE.incrementAndGet();
       Path staging = Files.createDirectories(config.staging()).resolve(name);
       Files.createDirectory(

@@ -10,6 +10,7 @@ public final class Errno {
   public static final int EPERM = 1;
   public static final int ENOENT = 2;
   public static final int EEXIST = 17;
+  public static final int ENOTTY = 25;
   public static final int ENOTSUP = 95;
 
   private static final Map<Integer, String> NAMES =
@@ -35,6 +36,7 @@ public final class Errno {
           Map.entry(21, "EISDIR"),
           Map.entry(22, "EINVAL"),
           Map.entry(24, "EMFILE"),
+          Map.entry(25, "ENOTTY"),
           Map.entry(26, "ETXTBSY"),
           Map.entry(27, "EFBIG"),
           Map.entry(28, "ENOSPC"),

@@ -57,7 +57,7 @@ public final class ImageUnpacker {
     }
     boolean created = prepare(into);
     boolean ok = false;
-    InputStream raw = new ReadAheadInputStream(image, "cb-download", CHUNK, 64);
+    InputStream raw = new ReadAheadInputStream(image, "cb-download", CHUNK, 16);
     InputStream tar = raw;
     try {
       SpaceCheck.requireRoom(image.contentLength(), into);
@@ -117,7 +117,48 @@ public final class ImageUnpacker {
         };
     return format == ImageFormat.TAR
         ? plain
-        : new ReadAheadInputStream(plain, "cb-decompress-" + format, CHUNK, 16);
+        : new ReadAheadInputStream(
+            new NamedFailures(plain, format), "cb-decompress-" + format, CHUNK, 16);
+  }
+
+  /**
+   * Gives a decompressor's failure a message: xz and zstd end a truncated stream with a bare {@link
+   * java.io.EOFException}, which would reach the console and the status as "null". A failure that
+   * has a message (a download error passing through) keeps it.
+   */
+  private static final class NamedFailures extends java.io.FilterInputStream {
+    private final ImageFormat format;
+
+    NamedFailures(InputStream in, ImageFormat format) {
+      super(in);
+      this.format = format;
+    }
+
+    @Override
+    public int read() throws IOException {
+      try {
+        return super.read();
+      } catch (IOException e) {
+        throw named(e);
+      }
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        return in.read(b, off, len);
+      } catch (IOException e) {
+        throw named(e);
+      }
+    }
+
+    private IOException named(IOException e) {
+      if (e.getMessage() != null && !e.getMessage().isBlank()) {
+        return e;
+      }
+      return new IOException(
+          format.id() + " data is corrupt or truncated (" + e.getClass().getSimpleName() + ")", e);
+    }
   }
 
   private static boolean prepare(Path into) throws IOException {

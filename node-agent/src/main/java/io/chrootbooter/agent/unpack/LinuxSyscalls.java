@@ -30,10 +30,16 @@ public final class LinuxSyscalls implements Syscalls {
 
     static native int utimensat(int dirfd, String path, long[] times, int flags)
         throws LastErrorException;
+
+    /** No LastErrorException: the usual answer (ENOENT) must not cost an exception. */
+    static native int faccessat(int dirfd, String path, int mode, int flags);
   }
 
   /** fcntl.h: relative paths are resolved against the working directory. */
   private static final int AT_FDCWD = -100;
+
+  /** unistd.h: test for existence. */
+  private static final int F_OK = 0;
 
   /** fcntl.h: act on a symlink itself. */
   private static final int AT_SYMLINK_NOFOLLOW = 0x100;
@@ -96,6 +102,12 @@ public final class LinuxSyscalls implements Syscalls {
           "AT_FDCWD, " + quote(path) + ", {" + atime + ", " + mtime + "}, AT_SYMLINK_NOFOLLOW",
           e.getErrorCode());
     }
+  }
+
+  @Override
+  public boolean absent(Path path) {
+    return LibC.faccessat(AT_FDCWD, path.toString(), F_OK, AT_SYMLINK_NOFOLLOW) != 0
+        && Native.getLastError() == Errno.ENOENT;
   }
 
   /** glibc's gnu_dev_makedev(3) encoding of a dev_t. */

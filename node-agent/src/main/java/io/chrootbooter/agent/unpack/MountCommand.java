@@ -3,6 +3,7 @@ package io.chrootbooter.agent.unpack;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.fetch.Repeats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,6 +42,14 @@ public class MountCommand implements Callable<Integer> {
   @Option(names = "--into", required = true, description = "the mount point of the root")
   Path into;
 
+  @Option(
+      names = "--repeat",
+      defaultValue = "1",
+      description =
+          "run N times in this JVM, each run's time on stderr, undoing each run's output before"
+              + " the next (benchmarks: the daemon's JVM is long-running)")
+  int repeat;
+
   @Parameters(index = "0", paramLabel = "SOURCE", description = "file path or http(s) URL")
   String source;
 
@@ -49,14 +58,24 @@ public class MountCommand implements Callable<Integer> {
     try {
       Overlay chosen = Overlay.parse(overlay);
       Optional<String> digest = Optional.ofNullable(sha256).map(UnpackCommand::checkedSha256);
-      try (ImageStream image = ImageSources.open(source, FetchOptions.defaults())) {
-        String actual = SquashfsImage.download(image, digest, cache);
-        Path work = Files.createDirectories(Path.of(into.toAbsolutePath() + ".cb"));
-        SquashfsImage.Mounted mounted = SquashfsImage.mount(cache, work, into, chosen);
-        System.out.printf(
-            "mounted %s (sha256 %s) at %s: %s%n",
-            source, actual, mounted.root(), mounted.mountPoints());
-      }
+      SquashfsImage.Mounted[] last = new SquashfsImage.Mounted[1];
+      Repeats.run(
+          repeat,
+          () -> {
+            try (ImageStream image = ImageSources.open(source, FetchOptions.defaults())) {
+              String actual = SquashfsImage.download(image, digest, cache);
+              Path work = Files.createDirectories(Path.of(into.toAbsolutePath() + ".cb"));
+              last[0] = SquashfsImage.mount(cache, work, into, chosen);
+              System.out.printf(
+                  "mounted %s (sha256 %s) at %s: %s%n",
+                  source, actual, last[0].root(), last[0].mountPoints());
+            }
+          },
+          () -> {
+            last[0].close();
+            Files.delete(cache);
+          },
+          System.err);
       return 0;
     } catch (IOException | IllegalArgumentException e) {
       System.err.println("mount: " + e.getMessage());

@@ -120,7 +120,7 @@ public final class TarExtractor {
         Path linkParent = checkedParent(root, linkPath, name, knownDirs, false);
         Path existing =
             linkParent.resolve(linkPath.components().get(linkPath.components().size() - 1));
-        BasicFileAttributes attrs = lstat(existing);
+        BasicFileAttributes attrs = stat(existing);
         if (attrs == null) {
           throw new HostileArchiveException(
               name, "hard link to \"" + linkPath + "\", which is not in the archive before it");
@@ -154,7 +154,7 @@ public final class TarExtractor {
    * Walks the parents of {@code path} below {@code root}, refusing symlinks and non-directories and
    * creating missing directories when {@code create} is set.
    */
-  private static Path checkedParent(
+  private Path checkedParent(
       Path root, EntryPath path, String entry, Set<String> knownDirs, boolean create)
       throws IOException {
     Path current = root;
@@ -170,7 +170,7 @@ public final class TarExtractor {
       if (knownDirs.contains(key)) {
         continue;
       }
-      BasicFileAttributes attrs = lstat(current);
+      BasicFileAttributes attrs = stat(current);
       if (attrs == null) {
         if (!create) {
           throw new HostileArchiveException(entry, "\"" + key + "\" does not exist");
@@ -188,10 +188,10 @@ public final class TarExtractor {
   }
 
   /** Makes room for {@code entry} at {@code target}: removes what is there, never follows it. */
-  private static void clearFor(
+  private void clearFor(
       TarArchiveEntry entry, Path target, String name, Set<String> knownDirs, String key)
       throws IOException {
-    BasicFileAttributes attrs = lstat(target);
+    BasicFileAttributes attrs = stat(target);
     if (attrs == null) {
       return;
     }
@@ -270,6 +270,8 @@ public final class TarExtractor {
       throws IOException {
     try {
       return in.read(buffer);
+    } catch (java.io.InterruptedIOException e) {
+      throw e; // a cancelled or interrupted download, not a bad archive
     } catch (IOException e) {
       throw new IOException(
           "archive entry \""
@@ -352,6 +354,11 @@ public final class TarExtractor {
       }
     }
     return result;
+  }
+
+  /** {@link #lstat}, asking {@link Syscalls#absent} first: the usual answer in a fresh tree. */
+  private BasicFileAttributes stat(Path path) throws IOException {
+    return syscalls.absent(path) ? null : lstat(path);
   }
 
   /** lstat(2): the attributes of the path itself, or {@code null} when it does not exist. */

@@ -3,6 +3,7 @@ package io.chrootbooter.agent.unpack;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.fetch.Repeats;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -30,6 +31,14 @@ public class UnpackCommand implements Callable<Integer> {
   @Option(names = "--into", required = true, description = "absent or empty target directory")
   Path into;
 
+  @Option(
+      names = "--repeat",
+      defaultValue = "1",
+      description =
+          "run N times in this JVM, each run's time on stderr, undoing each run's output before"
+              + " the next (benchmarks: the daemon's JVM is long-running)")
+  int repeat;
+
   @Parameters(index = "0", paramLabel = "SOURCE", description = "file path or http(s) URL")
   String source;
 
@@ -38,19 +47,25 @@ public class UnpackCommand implements Callable<Integer> {
     try {
       ImageFormat imageFormat = ImageFormat.fromId(format);
       Optional<String> digest = Optional.ofNullable(sha256).map(UnpackCommand::checkedSha256);
-      try (ImageStream image = ImageSources.open(source, FetchOptions.defaults())) {
-        ImageUnpacker.Result result =
-            new ImageUnpacker(new LinuxSyscalls()).unpack(image, imageFormat, digest, into);
-        System.out.printf(
-            "unpacked %s (%s, %d bytes, sha256 %s): %d entries, %d file bytes into %s%n",
-            source,
-            result.format(),
-            result.imageBytes(),
-            result.sha256(),
-            result.tree().entries(),
-            result.tree().bytes(),
-            into);
-      }
+      Repeats.run(
+          repeat,
+          () -> {
+            try (ImageStream image = ImageSources.open(source, FetchOptions.defaults())) {
+              ImageUnpacker.Result result =
+                  new ImageUnpacker(new LinuxSyscalls()).unpack(image, imageFormat, digest, into);
+              System.out.printf(
+                  "unpacked %s (%s, %d bytes, sha256 %s): %d entries, %d file bytes into %s%n",
+                  source,
+                  result.format(),
+                  result.imageBytes(),
+                  result.sha256(),
+                  result.tree().entries(),
+                  result.tree().bytes(),
+                  into);
+            }
+          },
+          () -> Trees.deleteContents(into),
+          System.err);
       return 0;
     } catch (IOException | IllegalArgumentException e) {
       System.err.println("unpack: " + e.getMessage());

@@ -33,8 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The whole agent daemon, for real on this host (as root, in the test JVM's private mount
  * namespace): it follows a desired-state stream on loopback, downloads real squashfs and tar.zst
  * images, enters them as PID 1 of new namespaces, returns on spec change and on the in-target
- * helper, holds a console override, fails cleanly on a wrong digest, reconnects after the stream
- * drops, and reports each step. Everything it mounts or starts is gone after each test.
+ * helper, holds a console override, keeps a running target through the operator's {@code Hold},
+ * fails cleanly on a wrong digest, reconnects after the stream drops, and reports each step.
+ * Everything it mounts or starts is gone after each test.
  */
 class AgentDaemonTest {
   private static Path imageDir;
@@ -253,6 +254,127 @@ class AgentDaemonTest {
                 && r.path("appliedGeneration").asLong() == 2);
   }
 
+  /**
+   * {@code Hold} (the operator's answer to an invalid edit, or to a spec naming an image that is
+   * not Ready yet) keeps a running target running: the status still says Running with the old image
+   * and the old applied generation. The {@code Run} of that generation, once the image is Ready,
+   * then switches. A Hold of a newer generation cancels a download in progress; {@code resume}
+   * while held boots nothing.
+   */
+  @Test
+  void holdKeepsTheRunningTargetAndCancelsADownloadOfAnOlderGeneration() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    String two = operator.serve("two.tar.zst", tarZst);
+    String slow = operator.serveStalled("slow.tar.zst", tarZst);
+    PipedOutputStream typing = new PipedOutputStream();
+    startDaemon(new PipedInputStream(typing, 4096));
+
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 1);
+    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    long firstPid = initPid();
+
+    operator.push(hold(2, "BootImage two is not Ready"), 2);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+                    .contains(
+                        "chrootbooter: the operator holds generation 2 (BootImage two is not"
+                            + " Ready); <"
+                            + one
+                            + "> keeps running"));
+    await()
+        .during(Duration.ofMillis(1500))
+        .atMost(Duration.ofSeconds(5))
+        .until(
+            () ->
+                Files.exists(Path.of("/proc", Long.toString(firstPid)))
+                    && "Running".equals(operator.last().path("phase").asText())
+                    && "one".equals(operator.last().path("currentImage").asText())
+                    && operator.last().path("appliedGeneration").asLong() == 1
+                    && !operator.last().has("lastReturn"));
+
+    // The image is Ready now: the same generation, as Run.
+    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    JsonNode switched =
+        awaitReport(
+            r ->
+                "Running".equals(r.path("phase").asText())
+                    && "two".equals(r.path("currentImage").asText()));
+    assertThat(switched.path("lastReturn").path("trigger").asText()).isEqualTo("SpecChange");
+    assertThat(switched.path("appliedGeneration").asLong()).isEqualTo(2);
+    assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
+
+    // Generation 3 downloads an image whose server stalls half-way; generation 4 is held.
+    operator.push(run(3, "slow", slow, tarZstSha, "tar.zst", "/sbin/init-friendly"), 3);
+    awaitReport(
+        r ->
+            "Downloading".equals(r.path("phase").asText())
+                && r.path("progress").path("bytes").asLong() > 0);
+    await().atMost(Duration.ofSeconds(10)).until(() -> operator.stalledRequests() >= 1);
+    operator.push(hold(4, "the MachineBoot's spec is invalid"), 4);
+    JsonNode cancelled = awaitReport(r -> "Bootstrap".equals(r.path("phase").asText()));
+    assertThat(cancelled.has("progress")).as("no download in progress").isFalse();
+    assertThat(cancelled.has("error")).as("a cancel is no failure").isFalse();
+    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+        .contains("chrootbooter: the operator holds generation 4")
+        .doesNotContain("chrootbooter: failed");
+    assertThat(mountsBelowWork())
+        .as("the half-extracted root's tmpfs is gone; only the work tmpfs remains")
+        .hasSize(1);
+
+    typing.write("resume\n".getBytes(StandardCharsets.US_ASCII));
+    typing.flush();
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+                    .contains(
+                        "the operator holds generation 4 (the MachineBoot's spec is invalid):"
+                            + " nothing to boot"));
+    assertThat(operator.last().path("phase").asText()).isEqualTo("Bootstrap");
+    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+        .doesNotContain("chrootbooter: failed");
+  }
+
+  /**
+   * {@code reboot -f} inside the target ends only its PID namespace (its init dies of SIGHUP): the
+   * agent boots the same image again, as a machine that reboots comes back up; {@code poweroff -f}
+   * leaves the machine in the bootstrap.
+   */
+  @Test
+  void aTargetThatRebootsIsBootedAgainAndOneThatPowersOffStaysOff() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    startDaemon(null);
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-rebooter"), 1);
+    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    long firstPid = initPid();
+
+    Files.writeString(Path.of("/proc", Long.toString(firstPid), "root/run/go"), "reboot\n");
+    JsonNode again =
+        awaitReport(
+            r ->
+                "Running".equals(r.path("phase").asText())
+                    && "TargetExit".equals(r.path("lastReturn").path("trigger").asText()));
+    assertThat(again.path("currentImage").asText()).isEqualTo("one");
+    long secondPid = initPid();
+    assertThat(secondPid).isNotEqualTo(firstPid);
+    assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
+
+    Files.writeString(Path.of("/proc", Long.toString(secondPid), "root/run/go"), "poweroff\n");
+    awaitReport(
+        r ->
+            "Bootstrap".equals(r.path("phase").asText())
+                && "TargetExit".equals(r.path("lastReturn").path("trigger").asText()));
+    await()
+        .during(Duration.ofSeconds(1))
+        .atMost(Duration.ofSeconds(5))
+        .until(() -> daemon.agent().controller().session().isEmpty());
+    assertThat(mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
 
   private static String run(
@@ -263,16 +385,35 @@ class AgentDaemonTest {
         gen, name, url, sha, format, init);
   }
 
+  private static String hold(long gen, String reason) {
+    return String.format("{\"action\":\"Hold\",\"generation\":%d,\"reason\":\"%s\"}", gen, reason);
+  }
+
+  /** The first last-report that meets {@code condition}; on timeout, says what came instead. */
   private JsonNode awaitReport(java.util.function.Predicate<JsonNode> condition) {
-    return await()
-        .atMost(Duration.ofSeconds(30))
-        .pollInterval(Duration.ofMillis(50))
-        .until(
-            () -> {
-              JsonNode last = operator.last();
-              return last != null && condition.test(last) ? last : null;
-            },
-            r -> r != null);
+    try {
+      return await()
+          .atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(50))
+          .until(
+              () -> {
+                JsonNode last = operator.last();
+                return last != null && condition.test(last) ? last : null;
+              },
+              r -> r != null);
+    } catch (org.awaitility.core.ConditionTimeoutException e) {
+      List<JsonNode> reports = operator.reports();
+      throw new AssertionError(
+          "no such report within 30 s; the last reports:\n  "
+              + String.join(
+                  "\n  ",
+                  reports.subList(Math.max(0, reports.size() - 8), reports.size()).stream()
+                      .map(JsonNode::toString)
+                      .toList())
+              + "\nconsole:\n"
+              + consoleBytes.toString(StandardCharsets.UTF_8),
+          e);
+    }
   }
 
   private long initPid() throws IOException {

@@ -35,6 +35,10 @@ final class StandInOperator implements AutoCloseable {
   private final List<String> lastEventIds = new CopyOnWriteArrayList<>();
   private final Map<String, Path> files = new ConcurrentHashMap<>();
   private final AtomicInteger connections = new AtomicInteger();
+  private final java.util.Set<String> stalled = ConcurrentHashMap.newKeySet();
+  private final AtomicInteger stalledRequests = new AtomicInteger();
+  private final java.util.concurrent.CountDownLatch closing =
+      new java.util.concurrent.CountDownLatch(1);
   private volatile String lastEvent;
   private volatile String lastId;
 
@@ -55,6 +59,20 @@ final class StandInOperator implements AutoCloseable {
   String serve(String name, Path file) {
     files.put(name, file);
     return url() + "/images/" + name;
+  }
+
+  /**
+   * Serves the first half of {@code file} at {@code /images/NAME}, then stalls (the connection
+   * stays open, nothing more comes) until this server closes; returns its URL.
+   */
+  String serveStalled(String name, Path file) {
+    stalled.add(name);
+    return serve(name, file);
+  }
+
+  /** How many requests for stalled files have had their first half. */
+  int stalledRequests() {
+    return stalledRequests.get();
   }
 
   /** Pushes a desired state (JSON) with id {@code gen-N} to every open stream. */
@@ -155,12 +173,25 @@ final class StandInOperator implements AutoCloseable {
     }
     exchange.sendResponseHeaders(200, Files.size(file));
     try (OutputStream out = exchange.getResponseBody()) {
-      Files.copy(file, out);
+      if (!stalled.contains(name)) {
+        Files.copy(file, out);
+        return;
+      }
+      byte[] bytes = Files.readAllBytes(file);
+      out.write(bytes, 0, bytes.length / 2);
+      out.flush();
+      stalledRequests.incrementAndGet();
+      try {
+        closing.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
   @Override
   public void close() {
+    closing.countDown();
     dropStreams();
     server.stop(0);
   }

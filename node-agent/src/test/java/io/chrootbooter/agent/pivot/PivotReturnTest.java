@@ -42,6 +42,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * test makes is removed in {@code @AfterEach}, even on failure.
  */
 class PivotReturnTest {
+  private static final int EAGAIN = 11;
   private static Path imageDir;
   private static Path image;
 
@@ -111,11 +112,17 @@ class PivotReturnTest {
   /** Mounts the image with a tmpfs overlay and boots {@code /sbin/init-NAME}. */
   private long boot(String init, int signal, Duration grace, Duration healthyWithin)
       throws IOException {
+    Path console = temp.resolve("console.log");
+    Files.writeString(console, "", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    return boot(init, signal, grace, healthyWithin, console);
+  }
+
+  /** The same with {@code console} as the target's stdin, stdout and stderr. */
+  private long boot(String init, int signal, Duration grace, Duration healthyWithin, Path console)
+      throws IOException {
     Path work = Files.createDirectories(temp.resolve("work"));
     Path root = temp.resolve("root");
     SquashfsImage.Mounted mounted = SquashfsImage.mount(image, work, root, new Overlay.Tmpfs());
-    Path console = temp.resolve("console.log");
-    Files.writeString(console, "", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     TargetSpec spec =
         new TargetSpec(
             root, "/sbin/init-" + init, "http://images.test/" + init, signal, grace, console);
@@ -303,6 +310,52 @@ class PivotReturnTest {
         .as("pid_namespaces(7): reboot ends the namespace init by SIGHUP, power-off by SIGINT")
         .startsWith(initExit);
     assertBackInBootstrap(Phase.Bootstrap);
+  }
+
+  /**
+   * A target that wrecks its console (a pty, as the bootstrap's serial console is a terminal): raw
+   * mode, no echo, output stopped by ^S typed at the console, a line typed to it left unread. After
+   * the return the console has exactly the settings it had before the boot, including the
+   * bootstrap's own (erase ^H, iutf8: {@code stty sane} would reset those), output flows again, and
+   * the unread line is not handed to the bootstrap's shell.
+   */
+  @Test
+  void aTargetThatLeavesTheConsoleRawAndStoppedGetsItBackAsItWas() throws Exception {
+    try (Pty console = Pty.open()) {
+      TestTarget.run("stty", "-F", console.slave().toString(), "erase", "^H", "iutf8");
+      String before = stty(console);
+      assertThat(before).contains("erase = ^H").contains(" iutf8").contains(" icanon");
+      controller.specChanged(1, true);
+      boot("rawconsole", Signals.SIGTERM, Duration.ofMillis(200), Duration.ZERO, console.slave());
+
+      assertThat(List.of(stty(console).split("[\\s;]+")))
+          .as("the target's stty raw -echo ixon took effect")
+          .contains("-icanon", "-echo", "-isig", "-opost", "ixon");
+      console.type("load http://images.test/typed-to-the-target\n");
+      console.type("\u0013");
+      await() // the line discipline takes typed bytes on a kernel worker
+          .atMost(Duration.ofSeconds(5))
+          .untilAsserted(
+              () ->
+                  assertThat(console.print("."))
+                      .as("^S stopped the console's output")
+                      .contains(EAGAIN));
+
+      LastReturn last = controller.trigger(ReturnTrigger.Hotkey, "Ctrl+Alt+F12").orElseThrow();
+      assertThat(last.forced()).as("the target ignores SIGTERM").isTrue();
+      assertBackInBootstrap(Phase.ConsoleOverride);
+
+      assertThat(stty(console)).as("stty -a after the return").isEqualTo(before);
+      assertThat(console.pendingInput()).as("input left unread by the target").isEmpty();
+      assertThat(console.print("bootstrap> ")).as("writing to the console").isEmpty();
+      await()
+          .atMost(Duration.ofSeconds(5))
+          .untilAsserted(() -> assertThat(console.text()).contains("bootstrap> "));
+    }
+  }
+
+  private static String stty(Pty console) throws Exception {
+    return TestTarget.run("stty", "-a", "-F", console.slave().toString());
   }
 
   @Test

@@ -3,8 +3,6 @@ package io.chrootbooter.agent.pivot;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import com.sun.jna.LastErrorException;
-import com.sun.jna.Native;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
@@ -21,7 +19,6 @@ import java.util.Collections;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -296,118 +293,5 @@ class SystemdTargetTest {
         "5 systemd cycles: boot() to is-system-running=running median %d ms (max %d);"
             + " graceful return median %d ms (max %d)%n",
         bootMs[2], bootMs[4], returnMs[2], returnMs[4]);
-  }
-
-  /**
-   * A pseudo-terminal (pty(7)) as the target's console: the slave's path goes into the spec, a
-   * thread keeps reading the master so that the target never blocks on a full console.
-   */
-  static final class Pty implements AutoCloseable {
-    private static final int O_RDWR = 02;
-    private static final int O_NOCTTY = 0400;
-    private static final int O_NONBLOCK = 04000;
-    private static final int EAGAIN = 11;
-    private static final int EIO = 5;
-
-    static final class LibC {
-      static {
-        Native.register(LibC.class, "c");
-      }
-
-      private LibC() {}
-
-      static native int posix_openpt(int flags) throws LastErrorException;
-
-      static native int grantpt(int fd) throws LastErrorException;
-
-      static native int unlockpt(int fd) throws LastErrorException;
-
-      static native int ptsname_r(int fd, byte[] buf, long size) throws LastErrorException;
-
-      static native long read(int fd, byte[] buf, long count) throws LastErrorException;
-
-      static native int close(int fd) throws LastErrorException;
-    }
-
-    private final int master;
-    private final Path slave;
-    private final ByteArrayOutputStream output = new ByteArrayOutputStream();
-    private final Thread reader;
-    private volatile boolean closing;
-
-    private Pty(int master, Path slave) {
-      this.master = master;
-      this.slave = slave;
-      this.reader = new Thread(this::pump, "pty " + slave);
-      reader.setDaemon(true);
-      reader.start();
-    }
-
-    static Pty open() throws IOException {
-      int fd;
-      try {
-        fd = LibC.posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
-      } catch (LastErrorException e) {
-        throw new IOException("posix_openpt: errno " + e.getErrorCode(), e);
-      }
-      try {
-        LibC.grantpt(fd);
-        LibC.unlockpt(fd);
-        byte[] name = new byte[128];
-        LibC.ptsname_r(fd, name, name.length);
-        int len = 0;
-        while (name[len] != 0) {
-          len++;
-        }
-        return new Pty(fd, Path.of(new String(name, 0, len, StandardCharsets.US_ASCII)));
-      } catch (LastErrorException e) {
-        LibC.close(fd);
-        throw new IOException("setting up the pty: errno " + e.getErrorCode(), e);
-      }
-    }
-
-    /** Reads until closed; EIO only means that no one has the slave open right now. */
-    private void pump() {
-      byte[] buf = new byte[8192];
-      while (!closing) {
-        long n;
-        try {
-          n = LibC.read(master, buf, buf.length);
-        } catch (LastErrorException e) {
-          if (e.getErrorCode() != EAGAIN && e.getErrorCode() != EIO) {
-            return;
-          }
-          n = 0;
-        }
-        if (n > 0) {
-          synchronized (output) {
-            output.write(buf, 0, (int) n);
-          }
-        } else {
-          LockSupport.parkNanos(Duration.ofMillis(10).toNanos());
-        }
-      }
-    }
-
-    Path slave() {
-      return slave;
-    }
-
-    byte[] output() {
-      synchronized (output) {
-        return output.toByteArray();
-      }
-    }
-
-    String text() {
-      return new String(output(), StandardCharsets.UTF_8);
-    }
-
-    @Override
-    public void close() throws InterruptedException {
-      closing = true;
-      reader.join(Duration.ofSeconds(5).toMillis());
-      LibC.close(master);
-    }
   }
 }

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Assumptions;
 /**
  * A tiny busybox root the pivot tests boot, packed as squashfs: Debian's static busybox, its applet
  * links, a marker file and one init script per behaviour (friendly, deaf, fork bomb, file holder,
- * rebooter, helper caller).
+ * rebooter, helper caller, console wrecker).
  */
 public final class TestTarget {
   public static final Path BUSYBOX = Path.of("/bin/busybox");
@@ -40,7 +40,8 @@ public final class TestTarget {
           "cut",
           "true",
           "ls",
-          "touch");
+          "touch",
+          "stty");
 
   /** Init scripts by name, installed as /sbin/init-NAME. */
   static final Map<String, String> INITS =
@@ -98,6 +99,14 @@ public final class TestTarget {
           trap '' HUP INT QUIT USR1 USR2 TERM
           umount /.bootstrap-return /run/bootstrap-return.fifo
           rm -f /.bootstrap-return
+          echo ok > /run/booted
+          while :; do sleep 1; done
+          """,
+          "rawconsole",
+          """
+          trap '' HUP INT QUIT USR1 USR2 TERM
+          # Its console (stdin) raw, without echo, but stopped by ^S; input is never read.
+          stty raw -echo ixon
           echo ok > /run/booted
           while :; do sleep 1; done
           """,

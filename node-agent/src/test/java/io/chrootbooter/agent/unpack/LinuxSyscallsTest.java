@@ -29,6 +29,21 @@ class LinuxSyscallsTest {
   }
 
   @Test
+  void absentOnlyWhenNothingIsThereNotEvenADanglingSymlink() throws Exception {
+    Path file = java.nio.file.Files.writeString(temp.resolve("file"), "x");
+    Path dangling =
+        java.nio.file.Files.createSymbolicLink(temp.resolve("dangling"), Path.of("/nowhere/x"));
+
+    assertThat(syscalls.absent(temp.resolve("missing"))).isTrue();
+    assertThat(syscalls.absent(file)).isFalse();
+    assertThat(syscalls.absent(temp)).isFalse();
+    assertThat(syscalls.absent(dangling)).as("a dangling symlink is there").isFalse();
+    assertThat(syscalls.absent(file.resolve("below")))
+        .as("ENOTDIR is not ENOENT: the caller asks lstat")
+        .isFalse();
+  }
+
+  @Test
   void makedevMatchesGlibc() {
     assertThat(LinuxSyscalls.makedev(1, 3)).isEqualTo(0x103);
     assertThat(LinuxSyscalls.makedev(259, 65536)).isEqualTo(0x10010300L);

@@ -2,8 +2,11 @@ package io.chrootbooter.agent.unpack;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
+import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.DigestMismatchException;
+import io.chrootbooter.agent.fetch.DownloadCancelledException;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
@@ -17,6 +20,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -150,6 +154,43 @@ class RoundTripTest {
 
     assertThat(server.ranges()).hasSize(3);
     assertThat(Fixtures.manifest(root)).isEqualTo(Fixtures.manifest(source));
+  }
+
+  /**
+   * A new spec cancels an extraction in the middle of an entry: the caller sees the cancel ({@link
+   * DownloadCancelledException}), not a "truncated or corrupt" archive, which the agent would
+   * report as a failure; and no tree is left.
+   */
+  @Test
+  void cancelInTheMiddleOfAnEntryIsACancelAndLeavesNoTree() throws Exception {
+    byte[] big = new byte[4 << 20];
+    new java.util.Random(1).nextBytes(big);
+    Files.write(source.resolve("var/big.bin"), big);
+    Path image = pack("tar", "none");
+    long half = Files.size(image) / 2;
+    server =
+        new LoopbackServer(Files.readAllBytes(image)).fault(1, LoopbackServer.Fault.STALL, half);
+    CancelSignal cancel = new CancelSignal();
+    FetchOptions options = new FetchOptions(RetryPolicy.DEFAULT, cancel, p -> {}, 0);
+    ImageStream in = ImageSources.open(server.url(), options);
+    CompletableFuture<Throwable> unpack =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try (in) {
+                new ImageUnpacker(new LinuxSyscalls())
+                    .unpack(in, ImageFormat.TAR, Optional.of(sha256(image)), root);
+                return null;
+              } catch (IOException | NoSuchAlgorithmException e) {
+                return e;
+              }
+            });
+    await().atMost(Duration.ofSeconds(10)).until(() -> in.bytes() >= half);
+
+    cancel.cancel();
+
+    assertThat(unpack.get(10, java.util.concurrent.TimeUnit.SECONDS))
+        .isInstanceOf(DownloadCancelledException.class);
+    assertThat(root).doesNotExist();
   }
 
   @Test
