@@ -16,9 +16,9 @@ import org.junit.jupiter.api.Assumptions;
 
 /**
  * The Debian 12 systemd image the systemd target tests boot: {@code CB_DEBIAN_IMAGE} when set, else
- * built once per test JVM by {@code e2e/lab/images/debian.sh} into {@code target/debian-image/} with
- * its cache in {@code target/image-cache/} (the first build fetches ≈ 45 MB of packages and takes a
- * minute or two; later ones copy the cached image).
+ * built once per test JVM by {@code e2e/lab/images/debian.sh} into {@code target/debian-image/}
+ * with its cache in {@code target/image-cache/} (the first build fetches ≈ 45 MB of packages and
+ * takes a minute or two; later ones copy the cached image).
  */
 final class DebianImage {
   /** A prebuilt image to use instead of building one. */

@@ -30,8 +30,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A real Debian 12 systemd root (e2e/lab/images/debian.sh) booted as a target: systemd is PID 1 of the
- * new PID namespace, in its own cgroup namespace rooted at the target's payload cgroup, reaches
+ * A real Debian 12 systemd root (e2e/lab/images/debian.sh) booted as a target: systemd is PID 1 of
+ * the new PID namespace, in its own cgroup namespace rooted at the target's payload cgroup, reaches
  * multi-user.target with no failed unit, reports healthy through {@code /.bootstrap-return}, and
  * powers off on SIGRTMIN+4 within the grace period, leaving no mount, cgroup or process behind.
  *
