@@ -149,9 +149,9 @@ class LabEndToEndTest {
         () ->
             "no Debian image in this lab (DEBIAN="
                 + debian
-                + "): e2e/lab/images/debian.sh could not reach deb.debian.org and had no cached"
-                + " image; see "
-                + dir.resolve("state/logs/debian-image.log"));
+                + "): e2e/lab/images/debian.sh could not reach the Debian mirror and had no"
+                + " cached image: "
+                + Lab.tail(lab.log("debian-image"), 3).strip());
     int from = consoleLength();
     try (BootResources.PhaseWatch phases = api.watchPhases(M)) {
       api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"debian-12\"}}");
