@@ -88,6 +88,7 @@ trigger_return() {
   wait_marker "$(marker "$(image_variant "$current")")" "$from" 300
 }
 
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 note "starting a lab with one machine (state in $WORK)"
 "$LAB" up --machines 1 --no-debian --hold >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
 note "waiting for m1's agent in the bootstrap"
@@ -123,3 +124,4 @@ wait_marker "$(marker "$(image_variant "$current")")" "$from" 600
 reboot=$(secs "$t0" "$(now)")
 echo "RESULT pxe_reboot $reboot s"
 awk -v r="$reboot" -v s="$cached" 'BEGIN {printf "SPEEDUP switch_vs_reboot %.2f\n", r / s}'
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

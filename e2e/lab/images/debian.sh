@@ -19,7 +19,12 @@
 #     shared with the bootstrap (and, in tests, with the build host), so this lab image does not
 #     change its settings; systemd-sysctl still applies any /etc/sysctl.d file added to the image;
 #   - chrootbooter-healthy.service, ordered after multi-user.target: runs
-#     `/.bootstrap-return --healthy` when the agent bound the helper there.
+#     `/.bootstrap-return --healthy` when the agent bound the helper there;
+#   - chrootbooter-console-marker.service, ordered after multi-user.target: writes
+#     `chrootbooter-debian: multi-user.target reached (PRETTY_NAME of /etc/os-release)` to
+#     /dev/console. systemd's own "Reached target" status lines stop once console-getty owns the
+#     console, which it often does before multi-user.target is reached: this line is what a person
+#     (or the lab's end-to-end test) reads on the serial console.
 #
 # Caches in CACHE_DIR (default ~/.cache/chrootbooter-images): the debootstrap'ed tree as a tar,
 # keyed by the sha256 of the debootstrap inputs (suite, mirror, package list), and the finished
@@ -182,8 +187,23 @@ TimeoutStartSec=30s
 [Install]
 WantedBy=multi-user.target
 UNIT
+cat > "$sysd/chrootbooter-console-marker.service" <<'UNIT'
+[Unit]
+Description=Say on the console that multi-user.target is reached
+After=multi-user.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+# $$: a literal $ for sh (systemd expands $NAME itself).
+ExecStart=/bin/sh -c '. /etc/os-release && echo "chrootbooter-debian: multi-user.target reached ($$PRETTY_NAME)" >/dev/console'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
 mkdir -p "$sysd/multi-user.target.wants"
 ln -sfn ../chrootbooter-healthy.service "$sysd/multi-user.target.wants/chrootbooter-healthy.service"
+ln -sfn ../chrootbooter-console-marker.service "$sysd/multi-user.target.wants/chrootbooter-console-marker.service"
 ln -sfn /lib/systemd/system/multi-user.target "$sysd/default.target"
 
 # What a build leaves that differs between builds and is of no use in the image.

@@ -6,6 +6,9 @@ import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
@@ -18,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The lab's BootImages and MachineBoots, read and changed with the fabric8 client against the lab's
@@ -78,6 +82,59 @@ final class BootResources implements AutoCloseable {
     return get(kind, name)
         .<List<Map<String, Object>>>map(r -> r.get("status", "conditions"))
         .flatMap(cs -> cs.stream().filter(c -> type.equals(c.get("type"))).findFirst());
+  }
+
+  /**
+   * Records every {@code status.phase} of a MachineBoot that a watch delivers, from now until
+   * closed: the phases a user sees in {@code kubectl get mb -w}, including short ones that polling
+   * would miss.
+   */
+  PhaseWatch watchPhases(String name) {
+    List<String> phases = new CopyOnWriteArrayList<>();
+    Watch watch =
+        client
+            .genericKubernetesResources(MACHINE_BOOT)
+            .inNamespace(namespace)
+            .withName(name)
+            .watch(
+                new Watcher<>() {
+                  @Override
+                  public void eventReceived(Action action, GenericKubernetesResource resource) {
+                    Object phase = resource.get("status", "phase");
+                    if (phase != null
+                        && (phases.isEmpty() || !phases.get(phases.size() - 1).equals(phase))) {
+                      phases.add(phase.toString());
+                    }
+                  }
+
+                  @Override
+                  public void onClose(WatcherException cause) {
+                    if (cause != null) {
+                      phases.add("(watch closed: " + cause.getMessage() + ")");
+                    }
+                  }
+                });
+    return new PhaseWatch(watch, phases);
+  }
+
+  /** The phases a {@link #watchPhases} watch saw so far, in order, without repeats. */
+  static final class PhaseWatch implements AutoCloseable {
+    private final Watch watch;
+    private final List<String> phases;
+
+    private PhaseWatch(Watch watch, List<String> phases) {
+      this.watch = watch;
+      this.phases = phases;
+    }
+
+    List<String> phases() {
+      return List.copyOf(phases);
+    }
+
+    @Override
+    public void close() {
+      watch.close();
+    }
   }
 
   /** A JSON merge patch of the resource (RFC 7386): {@code null} removes a field. */

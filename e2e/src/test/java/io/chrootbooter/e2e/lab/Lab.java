@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -40,7 +41,8 @@ final class Lab implements AutoCloseable {
 
   /**
    * Runs {@code ./lab up ARGS} with the lab's state in {@code dir/state}, the embedded API server,
-   * no package installs and no build (the reactor built the artifacts before this module).
+   * no package installs and no build (the reactor built the artifacts before this module), and the
+   * Debian image cache shared with node-agent's tests ({@code LAB_DEBIAN_CACHE} overrides).
    */
   static Lab up(Path repository, Path dir, String... args)
       throws IOException, InterruptedException {
@@ -51,6 +53,13 @@ final class Lab implements AutoCloseable {
     env.put("LAB_BUILD", "never");
     env.put("LAB_INSTALL", "never");
     env.put("LAB_JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    // The Debian image: node-agent's SystemdTargetTest builds the same one (same script, same
+    // digest) into this cache earlier in a reactor run, so the lab copies it instead of building
+    // it a second time.
+    env.put(
+        "LAB_DEBIAN_CACHE",
+        Optional.ofNullable(System.getenv("LAB_DEBIAN_CACHE"))
+            .orElse(repository.resolve("node-agent/target/image-cache").toString()));
     // This module's test classpath holds the embedded API server and its dependencies; the lab
     // then needs no Maven run of its own to find them.
     env.put(
@@ -99,10 +108,14 @@ final class Lab implements AutoCloseable {
     return read(dir.resolve("state/logs/" + name + ".log"));
   }
 
+  /** A console's text, readable: no terminal escapes, no carriage returns. */
+  static String clean(String text) {
+    return text.replaceAll("\u001b\\[[0-9;?]*[a-zA-Z]", "").replace("\r", "");
+  }
+
   /** The end of a text, readable: no terminal escapes, no carriage returns. */
   static String tail(String text, int lines) {
-    String clean = text.replaceAll("\u001b\\[[0-9;?]*[a-zA-Z]", "").replace("\r", "");
-    String[] all = clean.split("\n", -1);
+    String[] all = clean(text).split("\n", -1);
     int from = Math.max(0, all.length - lines);
     return String.join("\n", Arrays.copyOfRange(all, from, all.length));
   }

@@ -18,6 +18,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
@@ -34,15 +35,19 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code ./lab up
- * --machines 1 --no-debian --hold} starts dnsmasq, the pxe-server, the operator, the embedded
- * Kubernetes API and the machine in a network namespace of the test's own; the machine PXE-boots
- * through proxyDHCP and iPXE into the bootstrap, and its agent talks to the operator. The test acts
- * as a user does — with the fabric8 client on the lab's kubeconfig, QEMU's {@code sendkey}, the
- * console and the second serial port — and checks what a user sees: MachineBoot and BootImage
- * status, and the image's marker on the serial console.
+ * --machines 1 --hold} starts dnsmasq, the pxe-server, the operator, the embedded Kubernetes API
+ * and the machine in a network namespace of the test's own, with the Debian 12 systemd image and
+ * the two busybox images; the machine PXE-boots through proxyDHCP and iPXE into the bootstrap, and
+ * its agent talks to the operator. The test acts as a user does — with the fabric8 client on the
+ * lab's kubeconfig, QEMU's {@code sendkey}, the console and the second serial port — and checks
+ * what a user sees: MachineBoot and BootImage status, systemd's status lines, a shell's output and
+ * the images' markers on the serial console.
  *
  * <p>The steps build on each other and run in order; once one fails the rest are skipped, and the
- * MachineBoot status, events, operator log and console are printed. The lab is taken down in {@link
+ * MachineBoot status, events, operator log and console are printed. A step that cannot run here is
+ * skipped by an assumption, which is no failure: without the Debian mirror (and no cached image)
+ * the lab comes up without the Debian image, its step is skipped with the reason, and the busybox
+ * steps still run, from the bootstrap instead of from Debian. The lab is taken down in {@link
  * #down()} whatever happened.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -52,13 +57,31 @@ class LabEndToEndTest {
   private static final Duration LOAD = Duration.ofMinutes(3);
   private static final Duration RETURN = Duration.ofMinutes(2);
   private static final Duration MIRROR = Duration.ofMinutes(2);
+  private static final Duration DEBIAN_BOOT = Duration.ofMinutes(6);
   private static final String MARKER_A = "CB-LAB-MARKER busybox-a: init running";
   private static final String MARKER_B = "CB-LAB-MARKER busybox-b: init running";
+
+  /**
+   * The line the image's chrootbooter-console-marker.service (ordered after multi-user.target)
+   * writes to the console; systemd's own "Reached target" lines stop once the getty owns it.
+   */
+  private static final Pattern MULTI_USER =
+      Pattern.compile(
+          "chrootbooter-debian: multi-user.target reached \\(Debian GNU/Linux 12 \\(bookworm\\)\\)");
+
+  /** The prompt of the root shell console-getty logs in on the image's console. */
+  private static final Pattern ROOT_PROMPT = Pattern.compile("root@chrootbooter-debian:[^\\n]*# ");
+
+  /** {@code cat /etc/os-release} of Debian 12, as it prints on the console. */
+  private static final Pattern DEBIAN_OS_RELEASE =
+      Pattern.compile(
+          "(?m)^PRETTY_NAME=\"Debian GNU/Linux 12 \\(bookworm\\)\"\\s*$[\\s\\S]*^ID=debian\\s*$");
 
   @TempDir static Path dir;
   static Lab lab;
   static BootResources api;
   static String failedStep;
+  static boolean debianRan;
 
   /** Prints what a human needs when a step fails, and makes the later steps skip. */
   @RegisterExtension
@@ -79,7 +102,7 @@ class LabEndToEndTest {
         "no lab script in " + repository + " (set -Dcb.repo.dir)");
     Optional<String> missing = LabPrerequisites.missing(repository);
     assumeTrue(missing.isEmpty(), () -> "the lab cannot run here: " + missing.orElse(""));
-    lab = Lab.up(repository, dir, "--machines", "1", "--no-debian", "--hold");
+    lab = Lab.up(repository, dir, "--machines", "1", "--hold");
     api = new BootResources(lab.env().kubeconfig(), lab.env().get("LAB_NAMESPACE"));
   }
 
@@ -119,20 +142,69 @@ class LabEndToEndTest {
 
   @Test
   @Order(2)
-  void namingAnImageRunsIt() {
-    int from = consoleLength();
-    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"busybox\"}}");
-    awaitStep(
-        "m1 Running busybox, its marker on the console",
-        LOAD,
+  void namingTheDebianImageBootsSystemdToMultiUser() throws Exception {
+    String debian = lab.env().find("DEBIAN").orElse("");
+    assumeTrue(
+        "yes".equals(debian),
         () ->
-            running("busybox")
-                && consoleHas(MARKER_A, from)
-                && condition("Ready", "True", "Running"));
+            "no Debian image in this lab (DEBIAN="
+                + debian
+                + "): e2e/lab/images/debian.sh could not reach the Debian mirror and had no"
+                + " cached image: "
+                + Lab.tail(lab.log("debian-image"), 3).strip());
+    int from = consoleLength();
+    try (BootResources.PhaseWatch phases = api.watchPhases(M)) {
+      api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"debian-12\"}}");
+      awaitStep(
+          "m1 Running debian-12, systemd's multi-user.target reached (the image's console line)",
+          DEBIAN_BOOT,
+          () ->
+              running("debian-12")
+                  && condition("Ready", "True", "Running")
+                  && consoleMatches(MULTI_USER, from));
+      assertThat(phases.phases())
+          .as("m1's phases, as a watch saw them")
+          .containsSubsequence("Downloading", "Running");
+    }
+    // console-getty logs root in on the console: the shell a user at the serial port gets.
+    awaitStep(
+        "a root shell prompt on m1's console", RETURN, () -> consoleMatches(ROOT_PROMPT, from));
+    int typed = consoleLength();
+    lab.type(M, "cat /etc/os-release");
+    awaitStep(
+        "Debian 12's os-release printed on m1's console",
+        RETURN,
+        () -> consoleMatches(DEBIAN_OS_RELEASE, typed));
+    debianRan = true;
   }
 
   @Test
   @Order(3)
+  void namingTheBusyboxImageReturnsFromDebianAndRunsIt() {
+    String before = lastReturnTime();
+    int from = consoleLength();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"busybox\"}}");
+    // The agent fetches the next image while the current one still runs and reports the load's
+    // phases, not Returning, while it returns and mounts: what a user can rely on is the return
+    // in lastReturn and the new image running.
+    awaitStep(
+        debianRan
+            ? "m1 Running busybox after a return from Debian with trigger SpecChange"
+            : "m1 Running busybox (no Debian image: from the bootstrap)",
+        LOAD,
+        () ->
+            running("busybox")
+                && consoleHas(MARKER_A, from)
+                && condition("Ready", "True", "Running")
+                && (!debianRan || returned("SpecChange", before)));
+    if (debianRan) {
+      // systemd was asked to power off (SIGRTMIN+4) and did, within the grace period.
+      assertThat(cleanConsole(from)).contains("Powering off.");
+    }
+  }
+
+  @Test
+  @Order(4)
   void changingTheImageSwitchesWithoutARebootAndSaysWhy() {
     String before = lastReturnTime();
     String bootId = api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse("");
@@ -149,7 +221,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void theConsoleHotkeyWinsUntilResumeIsTyped() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
@@ -165,7 +237,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void theMagicStringOnTheSecondSerialPortReturns() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
@@ -178,7 +250,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(6)
+  @Order(7)
   void theHelperInsideTheTargetReturns() throws Exception {
     String before = lastReturnTime();
     // The busybox image's init runs /.bootstrap-return for a console line "return <reason>".
@@ -190,7 +262,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(7)
+  @Order(8)
   void anImageWithAWrongDigestFailsAndTheMachineStaysInTheBootstrap() throws Exception {
     LabEnv env = lab.env();
     // The store is content-addressed: a declared digest it already holds is served without a
@@ -248,7 +320,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(8)
+  @Order(9)
   void stateBootstrapSendsARunningMachineBackToTheBootstrap() {
     int from = consoleLength();
     api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\"}}");
@@ -320,6 +392,15 @@ class LabEndToEndTest {
 
   private static boolean consoleHas(String text, int from) {
     return lab.console(M).indexOf(text, from) >= 0;
+  }
+
+  /** The console from byte FROM on, without terminal escapes and carriage returns. */
+  private static String cleanConsole(int from) {
+    return Lab.clean(lab.console(M).substring(from));
+  }
+
+  private static boolean consoleMatches(Pattern pattern, int from) {
+    return pattern.matcher(cleanConsole(from)).find();
   }
 
   private static void awaitStep(String what, Duration timeout, Callable<Boolean> condition) {

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * What {@code ./lab up} wrote to {@code $LAB_STATE/lab.env}: one {@code KEY=VALUE} per line, values
@@ -35,6 +36,11 @@ record LabEnv(Map<String, String> values) {
       throw new IllegalStateException("lab.env has no " + key + "; it has " + values.keySet());
     }
     return value;
+  }
+
+  /** The value of KEY, if the lab wrote it (it writes some keys only for what it set up). */
+  Optional<String> find(String key) {
+    return Optional.ofNullable(values.get(key));
   }
 
   Path kubeconfig() {
