@@ -430,6 +430,11 @@ public final class Agent implements AutoCloseable {
   }
 
   private synchronized Phase phase(Phase controllerPhase) {
+    // The next image is fetched and mounted while the current target still runs; once that target
+    // is being ended, the return is what the machine does, and what the status must say.
+    if (controllerPhase == Phase.Returning) {
+      return Phase.Returning;
+    }
     if (loadPhase != null) {
       return loadPhase;
     }

@@ -25,9 +25,11 @@ public final class BootController implements AutoCloseable {
   private final Clock clock;
   private final ScheduledExecutorService timer;
 
-  private TargetSession session;
-  private Phase phase = Phase.Bootstrap;
-  private LastReturn lastReturn;
+  // Written under this object's lock; read without it, so that a status report is never held up
+  // by a boot or a return, which keep the lock for seconds.
+  private volatile TargetSession session;
+  private volatile Phase phase = Phase.Bootstrap;
+  private volatile LastReturn lastReturn;
   private long specGeneration;
   private boolean specNamesImage;
   private long overrideGeneration = -1;
@@ -227,16 +229,16 @@ public final class BootController implements AutoCloseable {
     return specNamesImage && session == null;
   }
 
-  public synchronized Phase phase() {
+  public Phase phase() {
     return phase;
   }
 
-  public synchronized Optional<LastReturn> lastReturn() {
+  public Optional<LastReturn> lastReturn() {
     return Optional.ofNullable(lastReturn);
   }
 
   /** The running session, if any. */
-  public synchronized Optional<TargetSession> session() {
+  public Optional<TargetSession> session() {
     return Optional.ofNullable(session);
   }
 

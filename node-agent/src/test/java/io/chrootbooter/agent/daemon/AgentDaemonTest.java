@@ -136,6 +136,26 @@ class AgentDaemonTest {
   // ---- scenarios ------------------------------------------------------------------------------
 
   @Test
+  void aSwitchReportsReturningWhileTheOldTargetIsEnded() throws Exception {
+    String one = operator.serve("one.squashfs", squashfs);
+    String two = operator.serve("two.tar.zst", tarZst);
+    startDaemon(null);
+    // A target that ignores the graceful signal: its return lasts the whole grace period (2 s),
+    // ten report intervals, after the next image was already fetched and mounted.
+    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-deaf"), 1);
+    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+
+    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    awaitReport(r -> "Returning".equals(r.path("phase").asText()));
+    JsonNode switched =
+        awaitReport(
+            r ->
+                "Running".equals(r.path("phase").asText())
+                    && "two".equals(r.path("currentImage").asText()));
+    assertThat(switched.path("lastReturn").path("trigger").asText()).isEqualTo("SpecChange");
+  }
+
+  @Test
   void followsTheStreamThroughLoadSwitchAndBackToTheBootstrap() throws Exception {
     String one = operator.serve("one.squashfs", squashfs);
     String two = operator.serve("two.tar.zst", tarZst);
