@@ -121,5 +121,6 @@ http {
 CONF
   ${NGINX_CPU:+taskset -c "$NGINX_CPU"} nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
   PIDS+=($!)
+  NGINX_PID=$!
   NGINX_URL="http://127.0.0.1:$port"
 }

@@ -4,6 +4,7 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.token.MachineTokens;
+import io.quarkus.arc.ClientProxy;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
@@ -65,8 +66,10 @@ public class IpxeResource {
   private final Map<String, Rendered> scripts = new ConcurrentHashMap<>();
 
   IpxeResource(MachineDirectory directory, MachineTokens tokens, OperatorConfig config) {
-    this.directory = directory;
-    this.tokens = tokens;
+    // The beans themselves, not their client proxies: both live as long as the application, and a
+    // proxy looks its bean up in the application context on every call, five times a request.
+    this.directory = ClientProxy.unwrap(directory);
+    this.tokens = ClientProxy.unwrap(tokens);
     this.config = config;
     this.publicUrl = config.publicUrl();
     this.consoleArgs =
@@ -77,7 +80,7 @@ public class IpxeResource {
     this.unknownScript =
         config.ipxe().unknownMachineScript().map(IpxeResource::read).map(IpxeResource::text);
     this.caPin = config.agent().caFile().map(IpxeResource::pin).orElse(null);
-    directory.onChange(scripts::remove);
+    this.directory.onChange(scripts::remove);
   }
 
   void routes(@Observes Router router) {
