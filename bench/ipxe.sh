@@ -8,12 +8,15 @@
 # worker process, or the operator with the embedded API server it watches) is pinned to core
 # SERVER_CPU and wrk to core CLIENT_CPU, so that each server gets the same one core and wrk never
 # takes CPU from it: unpinned, wrk's threads and the server share both cores and the load
-# generator's own scheduling shows up in the server's latency (nginx's p99 was 16 ms so). The
+# generator's own scheduling shows up in the server's latency (nginx's own p99 was 16 ms). The
 # operator starts unpinned, as a 2-core deployment would, and is pinned once the start-up
 # reconcile of the N MachineBoots is done; PIN=0 switches pinning off. Pinned, the operator
 # serves HTTP from one event loop (quarkus.http.io-threads=1) as nginx serves from one worker:
 # Quarkus's default of two per core would make four event loops take turns on the one core, and
-# a request that arrives on a loop waiting for its turn waits out the others' time slices.
+# a request that arrives on a loop waiting for its turn waits out the others' time slices. Its
+# JVM is told it has one processor (-XX:ActiveProcessorCount=1), as a JVM limited to one CPU
+# finds: sized for two, its two GC threads take turns on the one core and every young
+# collection stalls all connections for ~30 ms, which is then the p99.
 #
 # On a machine shared with builds, whatever else runs on the pinned core takes its share of it,
 # and that, not the server, would decide the p99. While measuring, this benchmark's processes
@@ -21,8 +24,6 @@
 # priorities alone). With autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled), a
 # thread's nice weighs only against its own session, so the benchmark runs in a session of its
 # own and sets that session's nice (/proc/self/autogroup, sched(7)) for the 45 s of load.
-# A session of its own: Linux groups the scheduling of each session (autogroup), and NICE below
-# applies to this benchmark's group only.
 if [ -z "${CB_BENCH_SESSION:-}" ] && command -v setsid >/dev/null; then
   CB_BENCH_SESSION=1 exec setsid --wait bash "$0" "$@"
 fi
@@ -42,7 +43,7 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   PINNED=1
   CLIENT=(taskset -c "$CLIENT_CPU")
   export NGINX_CPU=$SERVER_CPU
-  OPERATOR_JAVA_OPTS="-Dquarkus.http.io-threads=1 ${OPERATOR_JAVA_OPTS:-}"
+  OPERATOR_JAVA_OPTS="-XX:ActiveProcessorCount=1 -Dquarkus.http.io-threads=1 ${OPERATOR_JAVA_OPTS:-}"
   note "pinning: servers to CPU $SERVER_CPU, wrk to CPU $CLIENT_CPU"
 else
   note "not pinning (PIN=${PIN:-1}, $(nproc) CPUs): wrk and the servers share the CPUs"
@@ -125,6 +126,9 @@ p99_ms() {
 errors() { awk '/Non-2xx|Socket errors/ {print}' "$1"; }
 for server in operator nginx; do
   if [ -n "$(errors "$WORK/wrk-$server.txt")" ]; then echo "$server errors: $(errors "$WORK/wrk-$server.txt")"; fi
+  # The latency percentiles wrk saw, for the log (stderr).
+  awk -v s="$server" '/Latency Distribution/ {on = 1; next} on && NF == 2 {printf "# %s %s %s\n", s, $1, $2} /requests in/ {on = 0}' \
+    "$WORK/wrk-$server.txt" >&2
 done
 
 printf 'RESULT ipxe_script_bytes %d bytes\n' "$(stat -c %s "$WORK/script.ipxe")"
