@@ -23,9 +23,12 @@ note() { echo "# $(date +%T) $*" >&2; }
 
 build() {
   note "building the operator and the embedded API server"
-  (cd "$ROOT" && mvn -B -q -pl operator,e2e -am package -DskipTests >"$WORK/build.log" 2>&1) || {
+  # One reactor run: e2e's classpath names sibling modules, which resolve only within the reactor
+  # that builds them (each module writes its own target/runtime.classpath).
+  (cd "$ROOT" && mvn -B -q -pl operator,e2e -am package -DskipTests dependency:build-classpath \
+    -Dmdep.includeScope=runtime -Dmdep.outputFile=target/runtime.classpath >"$WORK/build.log" 2>&1) || {
     cat "$WORK/build.log"; exit 1; }
-  (cd "$ROOT" && mvn -B -q -pl e2e dependency:build-classpath -Dmdep.includeScope=runtime -Dmdep.outputFile="$WORK/e2e.classpath" >>"$WORK/build.log" 2>&1)
+  cp "$ROOT/e2e/target/runtime.classpath" "$WORK/e2e.classpath"
 }
 
 # start_apiserver: sets API_URL and KUBECONFIG_FILE.
@@ -37,6 +40,7 @@ start_apiserver() {
     io.chrootbooter.e2e.apiserver.EmbeddedApiServer \
     --port "$port" --kubeconfig "$KUBECONFIG_FILE" --crds "$ROOT/crds" >"$WORK/apiserver.log" 2>&1 &
   PIDS+=($!)
+  API_PID=$!
   API_URL="http://127.0.0.1:$port"
   for _ in $(seq 100); do curl -sf "$API_URL/version" >/dev/null && return 0; sleep 0.2; done
   echo "embedded API server did not start:"; cat "$WORK/apiserver.log"; exit 1
@@ -76,7 +80,9 @@ count_reconciled() {
 start_operator() {
   note "starting the operator"
   local port; port=$(free_port)
-  java -Dquarkus.http.port="$port" \
+  # OPERATOR_JAVA_OPTS: extra JVM options, such as -XX:StartFlightRecording=... to profile a run.
+  # shellcheck disable=SC2086
+  java ${OPERATOR_JAVA_OPTS:-} -Dquarkus.http.port="$port" \
     -Dquarkus.kubernetes-client.api-server-url="$API_URL" \
     -Dquarkus.kubernetes-client.namespace=default \
     -jar "$ROOT/operator/target/quarkus-app/quarkus-run.jar" >"$WORK/operator.log" 2>&1 &
@@ -93,12 +99,13 @@ wait_operator_http() {
 }
 
 # start_nginx LOCATION_BLOCK: nginx on a free loopback port with sendfile; sets NGINX_URL.
+# NGINX_WORKERS (default 2) sets worker_processes; NGINX_CPU, when set, pins nginx to that CPU.
 start_nginx() {
   local port; port=$(free_port)
   mkdir -p "$WORK/nginx/logs"
   cat >"$WORK/nginx/nginx.conf" <<CONF
 daemon off;
-worker_processes 2;
+worker_processes ${NGINX_WORKERS:-2};
 error_log $WORK/nginx/logs/error.log;
 pid $WORK/nginx/nginx.pid;
 events { worker_connections 1024; }
@@ -112,7 +119,8 @@ http {
   }
 }
 CONF
-  nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+  ${NGINX_CPU:+taskset -c "$NGINX_CPU"} nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
   PIDS+=($!)
+  NGINX_PID=$!
   NGINX_URL="http://127.0.0.1:$port"
 }

@@ -149,6 +149,26 @@ public abstract class ControlPlaneScenarios {
     }
     String m2 = awaitScript("52:54:00:12:34:57", s -> s.contains("cb.mac=52:54:00:12:34:57"));
     assertThat(m2).doesNotContain("cb.image=");
+
+    String script = script("52:54:00:12:34:56");
+    // A client that percent-encodes the colons gets the same script.
+    assertThat(
+            given()
+                .urlEncodingEnabled(false)
+                .get("/boot/52%3A54%3A00%3A12%3A34%3A56.ipxe")
+                .then()
+                .statusCode(200)
+                .extract()
+                .asString())
+        .isEqualTo(script);
+    given()
+        .head("/boot/52-54-00-12-34-56.ipxe")
+        .then()
+        .statusCode(200)
+        .contentType(org.hamcrest.Matchers.startsWith("text/plain"))
+        .header(
+            "Content-Length",
+            String.valueOf(script.getBytes(java.nio.charset.StandardCharsets.UTF_8).length));
   }
 
   @Test
@@ -172,6 +192,8 @@ public abstract class ControlPlaneScenarios {
         .body(org.hamcrest.Matchers.containsString("exit"));
     given().get("/boot/not-a-mac.ipxe").then().statusCode(400);
     given().get("/boot/52:54:00:12:34:56:00.ipxe").then().statusCode(400);
+    given().get("/boot/52:54:00:12:34:56").then().statusCode(404);
+    given().get("/boot/52:54:00:12:34:56/x.ipxe").then().statusCode(404);
   }
 
   @Test
@@ -355,6 +377,67 @@ public abstract class ControlPlaneScenarios {
   }
 
   @Test
+  void theScriptFollowsEveryEditWhileMachinesAskForIt() throws InterruptedException {
+    applyExamples();
+    String mac = "52:54:00:12:34:56";
+    awaitScript(mac, s -> s.contains("cb.mac="));
+    // Machines keep asking while the MachineBoot changes: each edit reaches the script within the
+    // informer's lag, and a client never gets an older script after a newer one.
+    int clients = 4;
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newFixedThreadPool(clients);
+    java.util.concurrent.atomic.AtomicBoolean stop =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    List<String> regressions = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicLong requests = new java.util.concurrent.atomic.AtomicLong();
+    try {
+      for (int c = 0; c < clients; c++) {
+        pool.execute(
+            () -> {
+              int newest = 0;
+              while (!stop.get()) {
+                int round = roundOf(script(mac));
+                requests.incrementAndGet();
+                if (round < newest) {
+                  regressions.add("round " + round + " after round " + newest);
+                }
+                newest = Math.max(newest, round);
+              }
+            });
+      }
+      for (int round = 1; round <= 5; round++) {
+        List<String> args = List.of("systemd.show_status=1", "round=" + round);
+        client
+            .resources(MachineBoot.class)
+            .inNamespace(ns)
+            .withName("m1")
+            .edit(
+                m -> {
+                  m.setSpec(withKernelArgs(m.getSpec(), args));
+                  return m;
+                });
+        int expected = round;
+        awaitScript(mac, s -> roundOf(s) == expected);
+      }
+      for (int i = 0; i < 20; i++) {
+        assertThat(roundOf(script(mac))).isEqualTo(5);
+      }
+    } finally {
+      stop.set(true);
+      pool.shutdown();
+      assertThat(pool.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    }
+    assertThat(requests.get()).isGreaterThan(clients);
+    assertThat(regressions).isEmpty();
+  }
+
+  /** The {@code round=N} kernel argument the script ends its kernel line with; 0 for none. */
+  static int roundOf(String script) {
+    var m = java.util.regex.Pattern.compile(" round=([0-9]+)\n").matcher(script);
+    return m.find() ? Integer.parseInt(m.group(1)) : 0;
+  }
+
+  @Test
   void duplicateMacIsStalledAndTheOlderMachineKeepsIt() {
     applyExamples();
     awaitMachine("m1", m -> m.getStatus() != null);
@@ -378,6 +461,8 @@ public abstract class ControlPlaneScenarios {
     awaitMachine("m1", m -> m.getStatus() != null);
     given().get("/q/health/ready").then().statusCode(200);
     given().get("/q/health/live").then().statusCode(200);
+    awaitScript("52:54:00:12:34:56", s -> s.contains("cb.mac="));
+    awaitScript("52:54:00:12:34:57", s -> s.contains("cb.mac="));
     await()
         .atMost(TIMEOUT)
         .untilAsserted(
@@ -389,7 +474,11 @@ public abstract class ControlPlaneScenarios {
                   .contains("chrootbooter_reconcile_seconds_count{kind=\"BootImage\"")
                   .containsPattern("chrootbooter_machines\\{phase=\"Pending\"[^}]*\\} [1-9]")
                   // Without leader election (the test profile) the one replica reconciles.
-                  .contains("chrootbooter_leader 1.0");
+                  .contains("chrootbooter_leader 1.0")
+                  // One series for the endpoint, not one per machine.
+                  .containsPattern(
+                      "http_server_requests_seconds_count\\{[^}]*uri=\"/boot/\\{mac\\}\\.ipxe\"")
+                  .doesNotContain("uri=\"/boot/52");
             });
   }
 
@@ -513,6 +602,18 @@ public abstract class ControlPlaneScenarios {
   static Condition condition(List<Condition> conditions, String type) {
     return Conditions.find(conditions, type)
         .orElseThrow(() -> new AssertionError("no " + type + " condition in " + conditions));
+  }
+
+  static MachineBootSpec withKernelArgs(MachineBootSpec s, List<String> kernelArgs) {
+    return new MachineBootSpec(
+        s.macAddress(),
+        s.uuid(),
+        s.imageRef(),
+        s.state(),
+        kernelArgs,
+        s.overlay(),
+        s.returnTriggers(),
+        s.bootTimeout());
   }
 
   static MachineBootSpec withImage(MachineBootSpec s, String image) {

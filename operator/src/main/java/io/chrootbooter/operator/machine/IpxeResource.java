@@ -1,51 +1,91 @@
 package io.chrootbooter.operator.machine;
 
+import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.token.MachineTokens;
-import io.smallrye.common.annotation.NonBlocking;
-import jakarta.ws.rs.GET;
-import jakarta.ws.rs.Path;
-import jakarta.ws.rs.PathParam;
-import jakarta.ws.rs.core.Context;
-import jakarta.ws.rs.core.Response;
+import io.quarkus.arc.ClientProxy;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import jakarta.ws.rs.core.UriInfo;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
- * {@code GET /boot/{mac}.ipxe}: the script a machine's iPXE chains to. Read from the {@link
- * MachineDirectory} cache: no API call per request.
+ * {@code GET|HEAD /boot/{mac}.ipxe}: the script a machine's iPXE chains to, read from the {@link
+ * MachineDirectory} cache (no API call per request).
+ *
+ * <p>A Vert.x route on the event loop rather than a REST resource: every machine of a rack asks at
+ * once after a power cut, and the answer is a few hundred bytes that change only when the machine's
+ * MachineBoot, its BootImage or the token key does. Each MAC's script is rendered once and kept as
+ * bytes together with the cached objects, token and Host it was rendered from; a request serves
+ * those bytes while the objects the informer holds are still those very instances (an update
+ * replaces the instance), and renders afresh otherwise. A script is therefore never older than the
+ * informer cache, and informer events drop the bytes of changed and deleted machines so that the
+ * memo holds no more than the cache does.
  */
-@Path("/boot")
+@ApplicationScoped
 public class IpxeResource {
   static final String IPXE = "text/plain; charset=utf-8";
+  private static final CharSequence IPXE_TYPE = HttpHeaders.createOptimized(IPXE);
+  private static final String PREFIX = "/boot/";
+  private static final String SUFFIX = ".ipxe";
   private static final Pattern HOST_PORT =
       Pattern.compile("^([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$");
+  private static final Buffer NOT_A_MAC =
+      text("not a MAC address; use 52:54:00:12:34:56, 52-54-00-12-34-56 or 525400123456\n");
+  private static final Buffer STARTING = text("the operator is starting\n");
+  private static final Buffer BAD_HOST = text("the Host header is not a host name or address\n");
 
   private final MachineDirectory directory;
   private final MachineTokens tokens;
   private final OperatorConfig config;
+  private final Optional<String> publicUrl;
   private final List<String> consoleArgs;
-  private final Optional<String> unknownScript;
+  private final Optional<Buffer> unknownScript;
   private final String caPin;
 
+  /** The last script rendered for each MAC (lower-case colon form). */
+  private final Map<String, Rendered> scripts = new ConcurrentHashMap<>();
+
   IpxeResource(MachineDirectory directory, MachineTokens tokens, OperatorConfig config) {
-    this.directory = directory;
-    this.tokens = tokens;
+    // The beans themselves, not their client proxies: both live as long as the application, and a
+    // proxy looks its bean up in the application context on every call, five times a request.
+    this.directory = ClientProxy.unwrap(directory);
+    this.tokens = ClientProxy.unwrap(tokens);
     this.config = config;
+    this.publicUrl = config.publicUrl();
     this.consoleArgs =
         Arrays.stream(config.ipxe().console().trim().split("\\s+"))
             .filter(s -> !s.isEmpty())
             .toList();
     // Read once at start: the event loop must not touch the disk.
-    this.unknownScript = config.ipxe().unknownMachineScript().map(IpxeResource::read);
+    this.unknownScript =
+        config.ipxe().unknownMachineScript().map(IpxeResource::read).map(IpxeResource::text);
     this.caPin = config.agent().caFile().map(IpxeResource::pin).orElse(null);
+    this.directory.onChange(scripts::remove);
+  }
+
+  void routes(@Observes Router router) {
+    router.route(HttpMethod.GET, PREFIX + "*").handler(this::script);
+    router.route(HttpMethod.HEAD, PREFIX + "*").handler(this::script);
   }
 
   /** {@code sha256:<hex>} of the DER form of the PEM certificate in {@code file}. */
@@ -67,64 +107,126 @@ public class IpxeResource {
   }
 
   /** Runs on the event loop: everything it reads is in memory. */
-  @GET
-  @Path("/{file}")
-  @NonBlocking
-  public Response script(@PathParam("file") String file, @Context UriInfo uri) {
-    if (!file.endsWith(".ipxe")) {
-      return text(
-          Response.Status.NOT_FOUND, "not found: /boot/" + file + "; expected {mac}.ipxe\n");
+  private void script(RoutingContext ctx) {
+    String path = ctx.normalizedPath();
+    if (path.length() <= PREFIX.length() + SUFFIX.length()
+        || path.indexOf('/', PREFIX.length()) >= 0
+        || !path.endsWith(SUFFIX)) {
+      end(ctx, 404, text("not found: " + path + "; expected /boot/{mac}.ipxe\n"));
+      return;
     }
-    String given = file.substring(0, file.length() - ".ipxe".length());
-    Optional<String> mac = MacAddress.normalize(given);
+    Optional<String> mac = decode(path.substring(PREFIX.length(), path.length() - SUFFIX.length()));
     if (mac.isEmpty()) {
-      return text(
-          Response.Status.BAD_REQUEST,
-          "not a MAC address; use 52:54:00:12:34:56, 52-54-00-12-34-56 or 525400123456\n");
+      end(ctx, 400, NOT_A_MAC);
+      return;
     }
     if (!directory.synced() || !tokens.ready()) {
-      return text(Response.Status.SERVICE_UNAVAILABLE, "the operator is starting\n");
+      end(ctx, 503, STARTING);
+      return;
     }
     Optional<MachineBoot> machine = directory.byMac(mac.get());
     if (machine.isEmpty()) {
-      return unknownScript
-          .map(script -> text(Response.Status.OK, script))
-          .orElseGet(() -> text(Response.Status.NOT_FOUND, IpxeScript.unknown(mac.get())));
+      if (unknownScript.isPresent()) {
+        end(ctx, 200, unknownScript.get());
+      } else {
+        end(ctx, 404, text(IpxeScript.unknown(mac.get())));
+      }
+      return;
     }
-    MachineBoot mb = machine.get();
+    Rendered script = script(mac.get(), machine.get(), ctx.request());
+    if (script == null) {
+      end(ctx, 400, BAD_HOST);
+    } else {
+      end(ctx, 200, script.body());
+    }
+  }
+
+  /**
+   * The script of a machine: the memo's bytes when they were rendered from the objects the cache
+   * holds now, with the current token and the same Host; a fresh rendering otherwise. Null when the
+   * Host header cannot be used in a URL.
+   */
+  private Rendered script(String mac, MachineBoot mb, HttpServerRequest request) {
+    BootImage image = image(mb);
+    Rendered last = scripts.get(mac);
+    if (last != null && last.machine() == mb && last.image() == image) {
+      if (last.token() == null) {
+        return last; // an invalid spec: the script names the machine and nothing else
+      }
+      if (last.token().equals(tokens.issue(mac))
+          && (publicUrl.isPresent()
+              || (Objects.equals(last.scheme(), request.scheme())
+                  && Objects.equals(last.authority(), authority(request))))) {
+        return last;
+      }
+    }
+    Rendered fresh = render(mac, mb, image, request);
+    if (fresh != null) {
+      scripts.put(mac, fresh);
+      // The informer may have replaced the object while this rendering ran, and its event may
+      // already have dropped the MAC: drop these bytes too, or they would outlive the object.
+      if (directory.byMac(mac).orElse(null) != mb) {
+        scripts.remove(mac, fresh);
+      }
+    }
+    return fresh;
+  }
+
+  private Rendered render(String mac, MachineBoot mb, BootImage image, HttpServerRequest request) {
     String ns = mb.getMetadata().getNamespace();
     String name = mb.getMetadata().getName();
     if (!MachineBootValidator.violations(mb.getSpec()).isEmpty()) {
-      return text(Response.Status.OK, IpxeScript.invalid(ns, name));
+      return new Rendered(mb, image, null, null, null, text(IpxeScript.invalid(ns, name)));
     }
-    Optional<String> base = baseUrl(config, uri);
+    String scheme = request.scheme();
+    String authority = authority(request);
+    Optional<String> base = publicUrl.or(() -> baseUrl(scheme, authority));
     if (base.isEmpty()) {
-      return text(Response.Status.BAD_REQUEST, "the Host header is not a host name or address\n");
+      return null;
     }
-    return text(
-        Response.Status.OK,
+    String token = tokens.issue(mac);
+    String script =
         IpxeScript.boot(
             new IpxeScript.Boot(
                 ns,
                 name,
                 base.get(),
-                mac.get(),
-                tokens.issue(mac.get()),
-                imageArgs(mb, base.get()),
+                mac,
+                token,
+                image == null ? List.of() : IpxeScript.imageArgs(image, base.get()),
                 consoleArgs,
                 mb.getSpec().kernelArgsOrEmpty(),
                 config.agent().url().orElse(null),
-                caPin)));
+                caPin));
+    return new Rendered(mb, image, token, scheme, authority, text(script));
   }
 
-  private List<String> imageArgs(MachineBoot mb, String base) {
+  /** The BootImage the machine names, as the cache holds it; null for none. */
+  private BootImage image(MachineBoot mb) {
     String ref = mb.getSpec().imageRef();
-    return ref == null
-        ? List.of()
-        : directory
-            .image(mb.getMetadata().getNamespace(), ref)
-            .map(image -> IpxeScript.imageArgs(image, base))
-            .orElse(List.of());
+    return ref == null ? null : directory.image(mb.getMetadata().getNamespace(), ref).orElse(null);
+  }
+
+  /**
+   * The MAC in a request path, percent-decoded when it is encoded ({@code 52%3A54%3A…}); a {@code
+   * +} stays a plus, as it does in a path.
+   */
+  private static Optional<String> decode(String given) {
+    if (given.indexOf('%') < 0) {
+      return MacAddress.normalize(given);
+    }
+    try {
+      return MacAddress.normalize(
+          URLDecoder.decode(given.replace("+", "%2B"), StandardCharsets.UTF_8));
+    } catch (IllegalArgumentException e) {
+      return Optional.empty(); // a malformed escape is no MAC either
+    }
+  }
+
+  /** The Host the request names, or the server's address for a request without one (HTTP/1.0). */
+  private static String authority(HttpServerRequest request) {
+    String host = request.getHeader(HttpHeaders.HOST);
+    return host != null ? host : URI.create(request.absoluteURI()).getRawAuthority();
   }
 
   /** The URL this request reached the operator at: {@code cb.public-url}, or its Host. */
@@ -133,11 +235,15 @@ public class IpxeResource {
       return config.publicUrl();
     }
     var base = uri.getBaseUri();
-    String authority = base.getRawAuthority();
+    return baseUrl(base.getScheme(), base.getRawAuthority());
+  }
+
+  /** {@code scheme://authority}, when the authority is a plain host name or address and port. */
+  static Optional<String> baseUrl(String scheme, String authority) {
     if (authority == null || !HOST_PORT.matcher(authority).matches()) {
       return Optional.empty();
     }
-    return Optional.of(base.getScheme() + "://" + authority);
+    return Optional.of(scheme + "://" + authority);
   }
 
   private static String read(java.nio.file.Path path) {
@@ -148,7 +254,35 @@ public class IpxeResource {
     }
   }
 
-  private static Response text(Response.Status status, String body) {
-    return Response.status(status).type(IPXE).entity(body).build();
+  private static Buffer text(String body) {
+    return Buffer.buffer(body.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static void end(RoutingContext ctx, int status, Buffer body) {
+    var response =
+        ctx.response().setStatusCode(status).putHeader(HttpHeaders.CONTENT_TYPE, IPXE_TYPE);
+    if (ctx.request().method() == HttpMethod.HEAD) {
+      // Vert.x sends no body to a HEAD, and no length unless told (RFC 9110 §9.3.2: the GET's).
+      response.putHeader(HttpHeaders.CONTENT_LENGTH, String.valueOf(body.length()));
+    }
+    response.end(body);
+  }
+
+  /**
+   * A script as bytes, with what it was rendered from: the cached MachineBoot and BootImage
+   * instances (compared by identity), and the token, scheme and Host it names — all null for the
+   * script of an invalid spec, which names none of them.
+   */
+  private record Rendered(
+      MachineBoot machine,
+      BootImage image,
+      String token,
+      String scheme,
+      String authority,
+      Buffer body) {
+    Rendered {
+      Objects.requireNonNull(machine, "machine");
+      Objects.requireNonNull(body, "body");
+    }
   }
 }

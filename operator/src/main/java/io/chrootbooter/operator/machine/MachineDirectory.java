@@ -141,9 +141,12 @@ public class MachineDirectory {
 
   /** The MachineBoot that owns this MAC (lower-case colon form), if any. */
   public Optional<MachineBoot> byMac(String mac) {
-    return informer == null
-        ? Optional.empty()
-        : MacOwners.owner(informer.getIndexer().byIndex(BY_MAC, mac));
+    if (informer == null) {
+      return Optional.empty();
+    }
+    List<MachineBoot> claimants = informer.getIndexer().byIndex(BY_MAC, mac);
+    // One claimant is the rule; the iPXE endpoint asks on every request.
+    return claimants.size() == 1 ? Optional.of(claimants.get(0)) : MacOwners.owner(claimants);
   }
 
   /**

@@ -33,7 +33,13 @@ class MacAddressTest {
         "52:54:00:ab:cd:ef\n",
         "５２:54:00:ab:cd:ef",
         "${net0/mac}",
-        "52::54:00:ab:cd:ef"
+        "52::54:00:ab:cd:ef",
+        "5254:00ab:cdef",
+        "52.54.00.ab.cd.ef",
+        "5254.00ab-cdef",
+        "525400abcdeF0",
+        "525400abcde ",
+        "52:54:00:ab:cd:\u0665f"
       })
   void anythingElseIsRejected(String text) {
     assertThat(MacAddress.normalize(text)).isEmpty();
