@@ -356,6 +356,9 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
                 - fastHotkeys)
         .isEqualTo(1.0);
     assertThat(events("m1", "Hotkey")).hasSize(1);
+    // Each phase the reports moved the machine to is an Event of its own.
+    awaitEvent("m1", "Normal", "PhaseChanged", "phase Bootstrap → Downloading");
+    awaitEvent("m1", "Normal", "PhaseChanged", "phase Downloading → Running");
 
     // A trigger the agent does not know is counted without a label of its own.
     report(

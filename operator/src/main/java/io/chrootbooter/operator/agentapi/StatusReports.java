@@ -3,6 +3,8 @@ package io.chrootbooter.operator.agentapi;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
 import io.chrootbooter.operator.machine.MachineDirectory;
+import io.chrootbooter.operator.status.EventRecorder;
+import io.chrootbooter.operator.status.Reason;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.micrometer.core.instrument.Counter;
@@ -50,6 +52,7 @@ public class StatusReports {
   private final MachineDirectory directory;
   private final Returns returns;
   private final SwitchTimer switches;
+  private final EventRecorder events;
   private final Clock clock = Clock.systemUTC();
   private final ScheduledExecutorService writer = Executors.newScheduledThreadPool(2);
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
@@ -78,11 +81,13 @@ public class StatusReports {
       MachineDirectory directory,
       Returns returns,
       SwitchTimer switches,
+      EventRecorder events,
       MeterRegistry registry) {
     this.client = client;
     this.directory = directory;
     this.returns = returns;
     this.switches = switches;
+    this.events = events;
     this.patches =
         Counter.builder("chrootbooter.agent.status.patches")
             .description("MachineBoot status writes of agent reports")
@@ -187,9 +192,34 @@ public class StatusReports {
         throw e;
       }
       patches.increment();
+      phaseWritten(current, received.report());
       returns.written(current, received.report().lastReturn());
       return;
     }
+  }
+
+  /**
+   * An Event when the written report moved the machine to another phase: {@code phase Running →
+   * Returning (debian-12)}, a Warning for {@code Failed}. Like a return, it is recorded by the one
+   * replica whose write landed over {@code before}.
+   */
+  private void phaseWritten(MachineBoot before, AgentReport report) {
+    String was =
+        before.getStatus() == null || before.getStatus().phase() == null
+            ? "none"
+            : before.getStatus().phase().name();
+    if (was.equals(report.phase())) {
+      return;
+    }
+    events.record(
+        before,
+        "Failed".equals(report.phase()) ? "Warning" : "Normal",
+        Reason.PhaseChanged.name(),
+        "phase "
+            + was
+            + " → "
+            + report.phase()
+            + (report.currentImage() == null ? "" : " (" + report.currentImage() + ")"));
   }
 
   /** Whether the status shows a report received after {@code at}. */

@@ -46,5 +46,7 @@ public enum Reason {
   /** The Secret named by spec.source.caBundle does not exist (yet) or cannot be read. */
   WaitingForCaBundle,
   /** The caBundle Secret lacks the key, or the key holds no PEM certificate. */
-  InvalidCaBundle
+  InvalidCaBundle,
+  /** An agent's report moved the machine to another phase; the message names both. */
+  PhaseChanged
 }
