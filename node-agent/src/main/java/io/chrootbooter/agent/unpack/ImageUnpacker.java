@@ -107,14 +107,20 @@ public final class ImageUnpacker {
 
   /** The decompressor, on its own thread, for {@code format}. */
   private static InputStream decompressed(InputStream in, ImageFormat format) throws IOException {
-    InputStream plain =
-        switch (format) {
-          case TAR -> in;
-          case TAR_GZ -> new GZIPInputStream(in, CHUNK);
-          case TAR_XZ -> new XZInputStream(in);
-          case TAR_ZST -> new ZstdInputStream(in);
-          case SQUASHFS -> throw new IllegalStateException("squashfs is not a tar format");
-        };
+    InputStream plain;
+    try {
+      // gzip and xz read their stream header here: a stream cut inside it fails at once.
+      plain =
+          switch (format) {
+            case TAR -> in;
+            case TAR_GZ -> new GZIPInputStream(in, CHUNK);
+            case TAR_XZ -> new XZInputStream(in);
+            case TAR_ZST -> new ZstdInputStream(in);
+            case SQUASHFS -> throw new IllegalStateException("squashfs is not a tar format");
+          };
+    } catch (IOException e) {
+      throw NamedFailures.named(e, format);
+    }
     return format == ImageFormat.TAR
         ? plain
         : new ReadAheadInputStream(
@@ -139,7 +145,7 @@ public final class ImageUnpacker {
       try {
         return super.read();
       } catch (IOException e) {
-        throw named(e);
+        throw named(e, format);
       }
     }
 
@@ -148,11 +154,11 @@ public final class ImageUnpacker {
       try {
         return in.read(b, off, len);
       } catch (IOException e) {
-        throw named(e);
+        throw named(e, format);
       }
     }
 
-    private IOException named(IOException e) {
+    static IOException named(IOException e, ImageFormat format) {
       if (e.getMessage() != null && !e.getMessage().isBlank()) {
         return e;
       }

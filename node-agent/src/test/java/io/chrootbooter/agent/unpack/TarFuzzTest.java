@@ -143,7 +143,7 @@ class TarFuzzTest {
     } catch (IOException e) {
       // HostileArchiveException (a refusal), or a corrupt, truncated or mis-declared image.
       assertThat(e.getMessage())
-          .as("message of %s", e.getClass().getName())
+          .as(() -> "the message of " + stackTrace(e))
           .isNotBlank()
           .doesNotEndWith(": null");
       refused = true;
@@ -260,5 +260,11 @@ class TarFuzzTest {
     }
     assertThat(state.get("file")).endsWith(CANARY_TEXT);
     return state;
+  }
+
+  private static String stackTrace(Throwable e) {
+    java.io.StringWriter w = new java.io.StringWriter();
+    e.printStackTrace(new java.io.PrintWriter(w));
+    return w.toString();
   }
 }
