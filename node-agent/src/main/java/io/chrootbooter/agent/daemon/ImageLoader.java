@@ -13,6 +13,7 @@ import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -38,6 +39,14 @@ public final class ImageLoader {
   public ImageLoader(Path workDir, ImageCache cache) throws IOException {
     this.workDir = Files.createDirectories(workDir);
     this.cache = cache;
+    // An agent that died mid-download (and was respawned by init) left its partial files here;
+    // their names would collide with this agent's first downloads.
+    try (DirectoryStream<Path> leftovers =
+        Files.newDirectoryStream(workDir, "download-*.partial")) {
+      for (Path leftover : leftovers) {
+        Files.deleteIfExists(leftover);
+      }
+    }
   }
 
   /**
