@@ -33,6 +33,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import javax.net.ssl.HttpsURLConnection;
 import javax.net.ssl.SSLContext;
 import org.eclipse.microprofile.config.ConfigProvider;
@@ -103,6 +105,19 @@ public final class Daemon implements AutoCloseable {
       // Image downloads use HttpURLConnection: the same pin applies to them.
       HttpsURLConnection.setDefaultSSLSocketFactory(pinned.getSocketFactory());
     }
+    // The operator client's set-up (java.net.http, the TLS context and its trust store) is the
+    // slowest part of the start: it runs on a thread of its own while the rest is set up.
+    FutureTask<OperatorClient> clientSetUp = null;
+    if (present(o.operator())) {
+      URI operator = URI.create(o.operator());
+      String mac = normalizeMac(o.mac());
+      String token = o.token() == null ? "" : o.token();
+      Optional<SSLContext> clientTls = tls;
+      clientSetUp = new FutureTask<>(() -> new OperatorClient(operator, mac, token, clientTls));
+      Thread setUp = new Thread(clientSetUp, "cb-operator-client");
+      setUp.setDaemon(true);
+      setUp.start();
+    }
     Files.createDirectories(o.workDir());
     Path cacheDir = cacheDir(o);
     ImageCache[] cacheRef = new ImageCache[1];
@@ -152,13 +167,8 @@ public final class Daemon implements AutoCloseable {
     daemon.closers.add(agent);
     triggers.start();
 
-    if (present(o.operator())) {
-      OperatorClient client =
-          new OperatorClient(
-              URI.create(o.operator()),
-              normalizeMac(o.mac()),
-              o.token() == null ? "" : o.token(),
-              tls);
+    if (clientSetUp != null) {
+      OperatorClient client = await(clientSetUp);
       StatusReporter reporter =
           new StatusReporter(client::report, agent::status, o.reportInterval());
       agent.onChange(reporter::poke);
@@ -195,6 +205,24 @@ public final class Daemon implements AutoCloseable {
     out.println("chrootbooter: agent ready");
     out.flush();
     return daemon;
+  }
+
+  /** The result of a set-up task; its exception as it was thrown. */
+  private static <T> T await(FutureTask<T> task) throws IOException {
+    try {
+      return task.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while the operator client was set up", e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      if (e.getCause() instanceof Error err) {
+        throw err;
+      }
+      throw new IOException(e.getCause());
+    }
   }
 
   /** The desired state of a machine booted with {@code cb.image=} and no operator. */

@@ -9,6 +9,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.Executors;
@@ -18,7 +19,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import javax.net.ssl.KeyManager;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
 import org.jboss.logging.Logger;
 
 /**
@@ -75,8 +78,27 @@ public final class OperatorClient implements AutoCloseable {
         HttpClient.newBuilder()
             .connectTimeout(Duration.ofSeconds(5))
             .version(HttpClient.Version.HTTP_1_1);
-    tls.ifPresent(builder::sslContext);
+    if (tls.isPresent()) {
+      builder.sslContext(tls.get());
+    } else if (base.startsWith("http://")) {
+      builder.sslContext(trustingNothing());
+    }
     this.http = builder.build();
+  }
+
+  /**
+   * The TLS context of a client for an {@code http://} operator, which never makes a TLS
+   * connection: one that trusts no certificate. Without it the client builds the JDK's default
+   * context, which reads and parses the whole trust store (seconds in an emulated guest).
+   */
+  private static SSLContext trustingNothing() {
+    try {
+      SSLContext context = SSLContext.getInstance("TLS");
+      context.init(new KeyManager[0], new TrustManager[0], null);
+      return context;
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("TLS context for an http:// operator: " + e.getMessage(), e);
+    }
   }
 
   /** The URL of this machine's agent API, for messages. */
