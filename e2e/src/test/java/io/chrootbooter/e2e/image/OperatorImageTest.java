@@ -209,10 +209,21 @@ class OperatorImageTest {
         assertThat(metrics).contains("chrootbooter_leader 1.0");
         assertThat(tail(log)).contains("chrootbooter-operator");
       } finally {
+        // The JVM runs as the image's user: the credential change cleared the parent-death
+        // signal --kill-child set, so it is ended here, by its handle, before unshare.
+        List<ProcessHandle> inside = operator.descendants().toList();
+        inside.forEach(ProcessHandle::destroy);
         operator.destroy();
         if (!operator.waitFor(20, TimeUnit.SECONDS)) {
           operator.destroyForcibly();
           operator.waitFor(10, TimeUnit.SECONDS);
+        }
+        for (ProcessHandle p : inside) {
+          try {
+            p.onExit().get(20, TimeUnit.SECONDS);
+          } catch (java.util.concurrent.TimeoutException e) {
+            p.destroyForcibly();
+          }
         }
       }
     }
