@@ -11,8 +11,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
-import java.util.Deque;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -25,7 +23,7 @@ import java.util.regex.Pattern;
 final class ControlPlane implements AutoCloseable {
   private static final Pattern TOKEN = Pattern.compile(" cb\\.token=(\\S+)");
 
-  private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+  private final Owned owned = new Owned();
   private final HttpClient http = HttpClient.newHttpClient();
   EmbeddedApiServer apiServer;
   KubernetesClient client;
@@ -70,8 +68,7 @@ final class ControlPlane implements AutoCloseable {
   }
 
   private <T extends AutoCloseable> T own(T resource) {
-    owned.push(resource);
-    return resource;
+    return owned.own(resource);
   }
 
   /**
@@ -98,20 +95,6 @@ final class ControlPlane implements AutoCloseable {
 
   @Override
   public void close() throws Exception {
-    Exception first = null;
-    while (!owned.isEmpty()) {
-      try {
-        owned.pop().close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
+    owned.close();
   }
 }

@@ -21,8 +21,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -59,7 +57,7 @@ class HighAvailabilityTest {
   @TempDir Path dir;
 
   /** What the test started, stopped in reverse order by {@link #stop()} whatever happened. */
-  private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+  private final Owned owned = new Owned();
 
   private KubernetesClient client;
   private BootApi api;
@@ -67,21 +65,7 @@ class HighAvailabilityTest {
 
   @AfterEach
   void stop() throws Exception {
-    Exception first = null;
-    while (!owned.isEmpty()) {
-      try {
-        owned.pop().close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
+    owned.close();
   }
 
   @Test
@@ -322,7 +306,6 @@ class HighAvailabilityTest {
   }
 
   private <T extends AutoCloseable> T own(T resource) {
-    owned.push(resource);
-    return resource;
+    return owned.own(resource);
   }
 }
