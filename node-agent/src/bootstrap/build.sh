@@ -207,7 +207,7 @@ rm -rf "$natives"
 # ---- /init and its configuration ------------------------------------------------------------
 step "init scripts"
 install -m 0755 "$here/init" "$root/init"
-install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/console" "$root/usr/libexec/chrootbooter/"
+install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
 install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # util-linux unshare (libc only): busybox's has no --cgroup, and a target gets its own cgroup
 # namespace through it (EnterScript).
@@ -242,7 +242,10 @@ find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 # the whole image is the same bytes. CB_CDS_CACHE=off dumps afresh (check-reproducible.sh
 # --cold-cds shows that only the two .jsa files then differ).
 base_cmd="/opt/java/bin/java -Xshare:dump -Xmx128M -Xms128M -Xlog:cds=off"
-cds_cmd="/opt/java/bin/java $jvm_flags -XX:ArchiveClassesAtExit=/opt/agent/agent.jsa -Xlog:cds=off -Xlog:cds+dynamic=off -jar /opt/agent/quarkus-run.jar --help"
+# The agent's archive is trained on the path every boot takes: `run` up to the operator's
+# stream and the first report (cds-train), so the classes of that path map from the archive
+# instead of being read from the jars and verified under TCG.
+cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:ArchiveClassesAtExit=/opt/agent/agent.jsa -Xlog:cds=off -Xlog:cds+dynamic=off -jar /opt/agent/quarkus-run.jar"
 check_cmd="/opt/java/bin/java $jvm_flags -Xshare:on -XX:SharedArchiveFile=/opt/agent/agent.jsa -jar /opt/agent/quarkus-run.jar --help"
 in_root() { # runs $1 inside the staging root with /proc, /dev and a /tmp
   if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
@@ -253,6 +256,15 @@ in_root() { # runs $1 inside the staging root with /proc, /dev and a /tmp
     echo "build.sh: the CDS dumps run in a chroot of the staging root: run as root" >&2; exit 3
   fi
 }
+in_training_root() { # runs $1 in the staging root with its own network, /dev, /run and cgroups
+  setarch "$(uname -m)" -R unshare -m -n --propagation private sh -c "
+    mount -t proc proc '$root/proc' && mount -t tmpfs tmpfs '$root/tmp' &&
+    mount -t tmpfs -o mode=0755 dev '$root/dev' &&
+    mknod -m 0666 '$root/dev/null' c 1 3 && mknod -m 0666 '$root/dev/zero' c 1 5 &&
+    mknod -m 0666 '$root/dev/random' c 1 8 && mknod -m 0666 '$root/dev/urandom' c 1 9 &&
+    mount -t sysfs sysfs '$root/sys' && mount -t tmpfs cgroup '$root/sys/fs/cgroup' &&
+    mount -t tmpfs run '$root/run' && exec chroot '$root' $1"
+}
 cds_key=$( { (cd "$root" && find . -type f ! -name '*.jsa' -print0 | sort -z | xargs -0 sha256sum)
   (cd "$root" && find . -type l -printf '%p -> %l\n' | sort)
   echo "$base_cmd"; echo "$cds_cmd"; } | sha256sum | cut -c1-32)
@@ -262,9 +274,9 @@ if [ "${CB_CDS_CACHE:-on}" != off ] && [ -s "$cds_dir/agent.jsa" ] && [ -s "$cds
   cp "$cds_dir/classes.jsa" "$root/opt/java/lib/server/classes.jsa"
   cp "$cds_dir/agent.jsa" "$root/opt/agent/agent.jsa"
 else
-  step "CDS archives: base (-Xshare:dump) and the agent's (training run: --help)"
+  step "CDS archives: base (-Xshare:dump) and the agent's (training run: run, cds-train)"
   in_root "$base_cmd" >/dev/null
-  in_root "$cds_cmd" >/dev/null
+  in_training_root "$cds_cmd" >/dev/null
   if [ "${CB_CDS_CACHE:-on}" != off ]; then
     mkdir -p "$cds_dir.tmp"
     cp "$root/opt/java/lib/server/classes.jsa" "$root/opt/agent/agent.jsa" "$cds_dir.tmp/"
