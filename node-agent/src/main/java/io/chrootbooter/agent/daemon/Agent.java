@@ -466,7 +466,12 @@ public final class Agent implements AutoCloseable {
       after = controller.session();
     } while (!session.equals(after));
     Optional<LastReturn> last = controller.lastReturn();
-    Optional<TargetSpec> running = session.map(TargetSession::spec);
+    // A session in the bootstrap is one being entered this instant (the controller sets the
+    // session, then Running): the bootstrap names no image.
+    Optional<TargetSpec> running =
+        phase == Phase.Bootstrap || phase == Phase.ConsoleOverride
+            ? Optional.empty()
+            : session.map(TargetSession::spec);
     synchronized (this) {
       StatusReport.Progress p =
           progress == null

@@ -39,11 +39,14 @@ import org.jboss.logging.Logger;
  *
  * @param ip the command that runs ip(8): {@code busybox ip} on the bootstrap; tests prefix it with
  *     {@code nsenter} to work in a namespace of their own
- * @param lease the lease when the agent started
+ * @param lease the lease when the agent started; empty when udhcpc had none yet (it goes on trying
+ *     in the background and writes {@code net.env} once it has one)
  * @param leaseFile where the DHCP client records the current lease, read at each restore
- * @param mtu the boot interface's MTU when the agent started, before any target ran
+ * @param mtu the boot interface's MTU when the agent started, before any target ran; empty when
+ *     there was no lease then
  */
-record NetworkRestore(List<String> ip, Lease lease, Optional<Path> leaseFile, OptionalInt mtu) {
+record NetworkRestore(
+    List<String> ip, Optional<Lease> lease, Optional<Path> leaseFile, OptionalInt mtu) {
   private static final Logger LOG = Logger.getLogger(NetworkRestore.class);
 
   /** Where {@code udhcpc.script} writes the lease (a fixed path there, whatever the agent's). */
@@ -110,25 +113,33 @@ record NetworkRestore(List<String> ip, Lease lease, Optional<Path> leaseFile, Op
     }
   }
 
-  /** For the bootstrap: busybox's ip, the lease of {@code env}, empty when there was none. */
+  /**
+   * For the bootstrap: busybox's ip, the lease of {@code env} and {@link #LEASE_FILE}. Where there
+   * is no lease at any return (a host that is no bootstrap), the restore does nothing.
+   */
   static Optional<NetworkRestore> fromLease(Path busybox, Map<String, String> env) {
     return fromLease(List.of(busybox.toString(), "ip"), env, Optional.of(LEASE_FILE));
   }
 
-  /** With the lease of {@code env} and the interface's MTU now; empty when there was no lease. */
+  /**
+   * With the lease of {@code env} and its interface's MTU now; empty when there is neither a lease
+   * nor a lease file to read one from later.
+   */
   static Optional<NetworkRestore> fromLease(
       List<String> ip, Map<String, String> env, Optional<Path> leaseFile) {
-    return Lease.of(env)
-        .map(
-            lease -> {
-              OptionalInt mtu = OptionalInt.empty();
-              Optional<String> link = output(ip, List.of("link", "show", "dev", lease.iface()));
-              Matcher m = MTU.matcher(link.orElse(""));
-              if (m.find()) {
-                mtu = OptionalInt.of(Integer.parseInt(m.group(1)));
-              }
-              return new NetworkRestore(ip, lease, leaseFile, mtu);
-            });
+    Optional<Lease> lease = Lease.of(env);
+    if (lease.isEmpty() && leaseFile.isEmpty()) {
+      return Optional.empty();
+    }
+    OptionalInt mtu = OptionalInt.empty();
+    if (lease.isPresent()) {
+      Optional<String> link = output(ip, List.of("link", "show", "dev", lease.get().iface()));
+      Matcher m = MTU.matcher(link.orElse(""));
+      if (m.find()) {
+        mtu = OptionalInt.of(Integer.parseInt(m.group(1)));
+      }
+    }
+    return Optional.of(new NetworkRestore(ip, lease, leaseFile, mtu));
   }
 
   /** The lease recorded in {@code file}, if it holds one. */
@@ -158,11 +169,19 @@ record NetworkRestore(List<String> ip, Lease lease, Optional<Path> leaseFile, Op
    * @return the commands that failed, with what they printed; empty when all went well
    */
   List<String> restore() {
-    Lease l = leaseFile.flatMap(NetworkRestore::readLease).orElse(lease);
+    Optional<Lease> current = leaseFile.flatMap(NetworkRestore::readLease).or(() -> lease);
+    if (current.isEmpty()) {
+      LOG.debug("no DHCP lease: the network is not restored");
+      return List.of();
+    }
+    Lease l = current.get();
     String dev = l.iface();
     List<String> failed = new ArrayList<>();
     List<String> link = new ArrayList<>(List.of("link", "set", "dev", dev));
-    mtu.ifPresent(m -> link.addAll(List.of("mtu", Integer.toString(m))));
+    if (lease.map(Lease::iface).filter(dev::equals).isPresent()) {
+      // The MTU was read from this interface at start.
+      mtu.ifPresent(m -> link.addAll(List.of("mtu", Integer.toString(m))));
+    }
     link.add("up");
     run(link, failed);
     for (String address : addresses(dev)) {

@@ -147,6 +147,25 @@ class NetworkRestoreTest {
     assertThat(reachesOperator()).isTrue();
   }
 
+  /** udhcpc got its lease only after the agent started (it goes on in the background). */
+  @Test
+  void aLeaseThatCameAfterTheAgentStartedIsRestored() throws Exception {
+    Snapshot leased = snapshot();
+    Path later = temp.resolve("later.env");
+    NetworkRestore restore =
+        NetworkRestore.fromLease(
+                nsenter(machine, BUSYBOX.toString(), "ip"), Map.of(), Optional.of(later))
+            .orElseThrow();
+    assertThat(restore.restore()).as("no lease yet: nothing to do, nothing fails").isEmpty();
+    Files.copy(leaseFile, later);
+    in(machine, "ip", "addr", "flush", "dev", "eth0");
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    assertThat(snapshot()).isEqualTo(leased);
+    assertThat(reachesOperator()).isTrue();
+  }
+
   @Test
   void aLeaseMustHoldAnInterfaceAndAnAddress() {
     assertThat(NetworkRestore.Lease.of(Map.of())).isEmpty();
