@@ -13,6 +13,7 @@ import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.Phase;
 import io.chrootbooter.agent.pivot.ReturnTrigger;
+import io.chrootbooter.agent.pivot.TargetSession;
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.agent.unpack.ImageFormat;
 import io.chrootbooter.agent.unpack.Overlay;
@@ -73,7 +74,8 @@ public final class Agent implements AutoCloseable {
   private Phase loadPhase;
   private DownloadProgress progress;
   private String error;
-  private String runningImage;
+  private Booted booted;
+  private Booted bootedBefore;
   private DesiredState runningState;
   private LastReturn handledReturn;
   private boolean progressDone;
@@ -306,7 +308,8 @@ public final class Agent implements AutoCloseable {
               settings.grace(),
               settings.targetConsole());
       synchronized (this) {
-        runningImage = image.name();
+        bootedBefore = booted;
+        booted = new Booted(spec, image.name());
         runningState = state;
         loadPhase = null;
         progress = null;
@@ -444,11 +447,31 @@ public final class Agent implements AutoCloseable {
     return controllerPhase;
   }
 
+  /**
+   * An image the agent booted, by the spec it booted it with: the status names the image of the
+   * target session that exists, so during a switch the old image is named while it returns.
+   */
+  private record Booted(TargetSpec spec, String name) {}
+
   /** The status report as of now. */
   public StatusReport status() {
-    Phase phase = phase();
+    // The session is read before and after the phase: a session that changed in between (a switch
+    // completed) is read again, so the phase and the image named belong to the same target.
+    Optional<TargetSession> session;
+    Phase phase;
+    Optional<TargetSession> after = controller.session();
+    do {
+      session = after;
+      phase = phase();
+      after = controller.session();
+    } while (!session.equals(after));
     Optional<LastReturn> last = controller.lastReturn();
-    boolean running = controller.session().isPresent();
+    // A session in the bootstrap is one being entered this instant (the controller sets the
+    // session, then Running): the bootstrap names no image.
+    Optional<TargetSpec> running =
+        phase == Phase.Bootstrap || phase == Phase.ConsoleOverride
+            ? Optional.empty()
+            : session.map(TargetSession::spec);
     synchronized (this) {
       StatusReport.Progress p =
           progress == null
@@ -460,7 +483,7 @@ public final class Agent implements AutoCloseable {
       return new StatusReport(
           phase.name(),
           p,
-          running ? runningImage : null,
+          running.map(this::imageOf).orElse(null),
           phase == Phase.Failed ? error : null,
           last.map(
                   r ->
@@ -473,6 +496,14 @@ public final class Agent implements AutoCloseable {
           settings.info().get(),
           appliedGeneration < 0 ? null : appliedGeneration);
     }
+  }
+
+  /** The name of the image booted with {@code spec} (null for a console {@code load}). */
+  private String imageOf(TargetSpec spec) {
+    if (booted != null && booted.spec() == spec) {
+      return booted.name();
+    }
+    return bootedBefore != null && bootedBefore.spec() == spec ? bootedBefore.name() : null;
   }
 
   /** Lines for the console's {@code status}. */

@@ -179,7 +179,7 @@ public final class Daemon implements AutoCloseable {
               () ->
                   client.follow(
                       state -> {
-                        triggers.configure(state.returnTriggers(), o.serialBaud());
+                        triggers.configure(state, o.serialBaud());
                         agent.desired(state);
                       },
                       reporter::poke),

@@ -1,72 +1,294 @@
 package io.chrootbooter.agent.daemon;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 
 /**
- * Puts the bootstrap's network back after a target ran: the target shares the machine's network
- * namespace (it owns the real NIC), so it may have flushed addresses, taken the link down or
- * replaced the default route. The lease that the bootstrap's DHCP client recorded ({@code CB_NET_*}
- * from {@code /run/bootstrap/net.env}) is applied again with {@code ip … replace}, which changes
- * nothing when nothing was changed.
+ * Puts the bootstrap's network back after a target ran. The target shares the machine's network
+ * namespace (it owns the real NIC), so it may have flushed or added addresses, taken the link down,
+ * changed its MTU, deleted the subnet or default route or added routes of its own. The bootstrap
+ * must reach the operator again, so the boot interface gets back exactly what the bootstrap's DHCP
+ * client gave it ({@code udhcpc.script} records the lease as {@code CB_NET_*} in {@code
+ * /run/bootstrap/net.env}):
  *
- * @param iface the boot interface
- * @param address the leased address with its prefix, e.g. {@code 10.77.0.50/24}
- * @param router the default gateway, empty when the lease had none
+ * <ul>
+ *   <li>the link up, with the MTU it had when the agent started;
+ *   <li>the leased IPv4 address and its subnet route; every other IPv4 address on the interface is
+ *       removed (a target's static address must not answer for the machine, nor clash with the
+ *       address a DHCP server hands out next);
+ *   <li>the lease's default route; every other IPv4 route of the main table through the interface
+ *       is removed (a target's more specific route could send the operator's traffic elsewhere).
+ * </ul>
+ *
+ * <p>What is right is left alone: {@code ip … replace} changes nothing that is as leased. IPv6
+ * addresses (the link-local one), other interfaces, and routing rules and tables other than main
+ * are not the bootstrap's and are not touched. The lease is read again from {@code net.env} at each
+ * restore: udhcpc keeps running in the bootstrap while a target runs and rewrites the file when it
+ * renews or gets a new lease.
+ *
+ * @param ip the command that runs ip(8): {@code busybox ip} on the bootstrap; tests prefix it with
+ *     {@code nsenter} to work in a namespace of their own
+ * @param lease the lease when the agent started; empty when udhcpc had none yet (it goes on trying
+ *     in the background and writes {@code net.env} once it has one)
+ * @param leaseFile where the DHCP client records the current lease, read at each restore
+ * @param mtu the boot interface's MTU when the agent started, before any target ran; empty when
+ *     there was no lease then
  */
-record NetworkRestore(Path busybox, String iface, String address, Optional<String> router) {
+record NetworkRestore(
+    List<String> ip, Optional<Lease> lease, Optional<Path> leaseFile, OptionalInt mtu) {
   private static final Logger LOG = Logger.getLogger(NetworkRestore.class);
 
-  /** From the lease variables, empty when the bootstrap had no lease. */
-  static Optional<NetworkRestore> fromLease(Path busybox, java.util.Map<String, String> env) {
-    String iface = env.getOrDefault("CB_NET_IFACE", "");
-    String ip = env.getOrDefault("CB_NET_IP", "");
-    String mask = env.getOrDefault("CB_NET_MASK", "24");
-    if (!iface.matches("[A-Za-z0-9_.:-]{1,15}") || !ip.matches("[0-9.]{7,15}")) {
+  /** Where {@code udhcpc.script} writes the lease (a fixed path there, whatever the agent's). */
+  static final Path LEASE_FILE = Path.of("/run/bootstrap/net.env");
+
+  private static final Pattern OCTET = Pattern.compile("25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]");
+  private static final Pattern IPV4 =
+      Pattern.compile("(?:" + OCTET + ")(?:\\.(?:" + OCTET + ")){3}");
+  private static final Pattern INET = Pattern.compile("\\binet ([0-9.]+/[0-9]{1,2})\\b");
+  private static final Pattern MTU = Pattern.compile("\\bmtu ([0-9]{2,6})\\b");
+  private static final Pattern ENV_LINE = Pattern.compile("(CB_NET_[A-Z]+)='([^']*)'");
+
+  NetworkRestore {
+    ip = List.copyOf(ip);
+  }
+
+  /**
+   * A DHCP lease as {@code udhcpc.script} records it.
+   *
+   * @param address the leased address, e.g. {@code 10.77.0.50}
+   * @param prefix its prefix length, e.g. 24
+   * @param router the default gateway, empty when the lease had none
+   */
+  record Lease(String iface, String address, int prefix, Optional<String> router) {
+    /** From the {@code CB_NET_*} variables; empty when they hold no usable lease. */
+    static Optional<Lease> of(Map<String, String> env) {
+      String iface = env.getOrDefault("CB_NET_IFACE", "");
+      String address = env.getOrDefault("CB_NET_IP", "");
+      String mask = env.getOrDefault("CB_NET_MASK", "24");
+      if (!iface.matches("[A-Za-z0-9_.:-]{1,15}") || !IPV4.matcher(address).matches()) {
+        return Optional.empty();
+      }
+      int prefix = mask.matches("[0-9]{1,2}") ? Integer.parseInt(mask) : 24;
+      String router = env.getOrDefault("CB_NET_ROUTER", "");
+      return Optional.of(
+          new Lease(
+              iface,
+              address,
+              prefix > 32 ? 24 : prefix,
+              IPV4.matcher(router).matches() ? Optional.of(router) : Optional.empty()));
+    }
+
+    /** {@code 10.77.0.50/24}. */
+    String cidr() {
+      return address + "/" + prefix;
+    }
+
+    /** The subnet, {@code 10.77.0.0/24}. */
+    String subnet() {
+      long a = 0;
+      for (String octet : address.split("\\.")) {
+        a = a << 8 | Integer.parseInt(octet);
+      }
+      long net = prefix == 0 ? 0 : a & (0xffffffffL << (32 - prefix)) & 0xffffffffL;
+      return (net >> 24 & 255)
+          + "."
+          + (net >> 16 & 255)
+          + "."
+          + (net >> 8 & 255)
+          + "."
+          + (net & 255)
+          + "/"
+          + prefix;
+    }
+  }
+
+  /**
+   * For the bootstrap: busybox's ip, the lease of {@code env} and {@link #LEASE_FILE}. Where there
+   * is no lease at any return (a host that is no bootstrap), the restore does nothing.
+   */
+  static Optional<NetworkRestore> fromLease(Path busybox, Map<String, String> env) {
+    return fromLease(List.of(busybox.toString(), "ip"), env, Optional.of(LEASE_FILE));
+  }
+
+  /**
+   * With the lease of {@code env} and its interface's MTU now; empty when there is neither a lease
+   * nor a lease file to read one from later.
+   */
+  static Optional<NetworkRestore> fromLease(
+      List<String> ip, Map<String, String> env, Optional<Path> leaseFile) {
+    Optional<Lease> lease = Lease.of(env);
+    if (lease.isEmpty() && leaseFile.isEmpty()) {
       return Optional.empty();
     }
-    String router = env.getOrDefault("CB_NET_ROUTER", "");
-    return Optional.of(
-        new NetworkRestore(
-            busybox,
-            iface,
-            ip + "/" + (mask.matches("[0-9]{1,2}") ? mask : "24"),
-            router.matches("[0-9.]{7,15}") ? Optional.of(router) : Optional.empty()));
-  }
-
-  /** The commands that restore the lease. */
-  List<List<String>> commands() {
-    String bb = busybox.toString();
-    List<List<String>> commands = new ArrayList<>();
-    commands.add(List.of(bb, "ip", "link", "set", iface, "up"));
-    commands.add(List.of(bb, "ip", "addr", "replace", address, "dev", iface));
-    router.ifPresent(
-        r ->
-            commands.add(List.of(bb, "ip", "route", "replace", "default", "via", r, "dev", iface)));
-    return commands;
-  }
-
-  /** Applies the lease again; a failing command is logged, the rest still run. */
-  void restore() {
-    for (List<String> command : commands()) {
-      try {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes()).strip();
-        if (p.waitFor() != 0) {
-          LOG.warnf(
-              "restoring the network: %s: %s",
-              String.join(" ", command.subList(1, command.size())), out);
-        }
-      } catch (IOException e) {
-        LOG.warnf("restoring the network: %s", e.getMessage());
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return;
+    OptionalInt mtu = OptionalInt.empty();
+    if (lease.isPresent()) {
+      Optional<String> link = output(ip, List.of("link", "show", "dev", lease.get().iface()));
+      Matcher m = MTU.matcher(link.orElse(""));
+      if (m.find()) {
+        mtu = OptionalInt.of(Integer.parseInt(m.group(1)));
       }
+    }
+    return Optional.of(new NetworkRestore(ip, lease, leaseFile, mtu));
+  }
+
+  /** The lease recorded in {@code file}, if it holds one. */
+  static Optional<Lease> readLease(Path file) {
+    try {
+      return Lease.of(readEnv(file));
+    } catch (IOException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** The {@code CB_NET_*='value'} lines of {@code net.env}. */
+  static Map<String, String> readEnv(Path file) throws IOException {
+    Map<String, String> env = new HashMap<>();
+    for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+      Matcher m = ENV_LINE.matcher(line.strip());
+      if (m.matches()) {
+        env.put(m.group(1), m.group(2));
+      }
+    }
+    return env;
+  }
+
+  /**
+   * Applies the lease again; a failing command is logged and the rest still run.
+   *
+   * @return the commands that failed, with what they printed; empty when all went well
+   */
+  List<String> restore() {
+    Optional<Lease> current = leaseFile.flatMap(NetworkRestore::readLease).or(() -> lease);
+    if (current.isEmpty()) {
+      LOG.debug("no DHCP lease: the network is not restored");
+      return List.of();
+    }
+    Lease l = current.get();
+    String dev = l.iface();
+    List<String> failed = new ArrayList<>();
+    List<String> link = new ArrayList<>(List.of("link", "set", "dev", dev));
+    if (lease.map(Lease::iface).filter(dev::equals).isPresent()) {
+      // The MTU was read from this interface at start.
+      mtu.ifPresent(m -> link.addAll(List.of("mtu", Integer.toString(m))));
+    }
+    link.add("up");
+    run(link, failed);
+    for (String address : addresses(dev)) {
+      if (!address.equals(l.cidr())) {
+        run(List.of("addr", "del", address, "dev", dev), failed);
+      }
+    }
+    run(List.of("addr", "replace", l.cidr(), "broadcast", "+", "dev", dev), failed);
+    // Not implied by the address: a target may have deleted the subnet route and left the
+    // address, and without it the gateway is unreachable.
+    run(
+        List.of(
+            "route",
+            "replace",
+            l.subnet(),
+            "dev",
+            dev,
+            "proto",
+            "kernel",
+            "scope",
+            "link",
+            "src",
+            l.address()),
+        failed);
+    for (List<String> route : foreignRoutes(l)) {
+      run(route, failed);
+    }
+    l.router()
+        .ifPresent(r -> run(List.of("route", "replace", "default", "via", r, "dev", dev), failed));
+    if (!failed.isEmpty()) {
+      LOG.warnf("restoring the network of %s: %s", dev, String.join("; ", failed));
+    }
+    return List.copyOf(failed);
+  }
+
+  /** The IPv4 addresses on {@code dev}, as {@code a.b.c.d/n}. */
+  private List<String> addresses(String dev) {
+    List<String> addresses = new ArrayList<>();
+    Matcher m = INET.matcher(output(ip, List.of("-4", "addr", "show", "dev", dev)).orElse(""));
+    while (m.find()) {
+      addresses.add(m.group(1));
+    }
+    return addresses;
+  }
+
+  /** {@code ip route del …} for every main-table IPv4 route through the interface not leased. */
+  private List<List<String>> foreignRoutes(Lease l) {
+    List<List<String>> deletes = new ArrayList<>();
+    String routes = output(ip, List.of("-4", "route", "show", "dev", l.iface())).orElse("");
+    for (String line : routes.split("\n")) {
+      if (line.isBlank() || Character.isWhitespace(line.charAt(0))) {
+        continue; // a multipath route's next hops
+      }
+      List<String> words = List.of(line.strip().split("\\s+"));
+      String dest = words.get(0);
+      Optional<String> via = after(words, "via");
+      boolean leased =
+          (dest + (dest.contains("/") || dest.equals("default") ? "" : "/32")).equals(l.subnet())
+              || (dest.equals("default") && via.isPresent() && via.equals(l.router()));
+      if (leased || !(dest.equals("default") || dest.matches("[0-9./]+"))) {
+        continue;
+      }
+      List<String> delete = new ArrayList<>(List.of("route", "del", dest));
+      via.ifPresent(v -> delete.addAll(List.of("via", v)));
+      after(words, "metric").ifPresent(m -> delete.addAll(List.of("metric", m)));
+      delete.addAll(List.of("dev", l.iface()));
+      deletes.add(delete);
+    }
+    return deletes;
+  }
+
+  private static Optional<String> after(List<String> words, String key) {
+    int i = words.indexOf(key);
+    return i >= 0 && i + 1 < words.size() ? Optional.of(words.get(i + 1)) : Optional.empty();
+  }
+
+  private void run(List<String> args, List<String> failed) {
+    List<String> command = new ArrayList<>(ip);
+    command.addAll(args);
+    try {
+      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+      if (p.waitFor() != 0) {
+        failed.add("ip " + String.join(" ", args) + ": " + out);
+      }
+    } catch (IOException e) {
+      failed.add("ip " + String.join(" ", args) + ": " + e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      failed.add("ip " + String.join(" ", args) + ": interrupted");
+    }
+  }
+
+  /** What {@code ip ARGS} prints; empty when it fails. */
+  private static Optional<String> output(List<String> ip, List<String> args) {
+    List<String> command = new ArrayList<>(ip);
+    command.addAll(args);
+    try {
+      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      return p.waitFor() == 0 ? Optional.of(out) : Optional.empty();
+    } catch (IOException e) {
+      LOG.warnf("restoring the network: %s: %s", String.join(" ", command), e.getMessage());
+      return Optional.empty();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Optional.empty();
     }
   }
 }

@@ -2,10 +2,12 @@ package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.operator.DesiredState;
 import io.chrootbooter.agent.pivot.BootController;
+import io.chrootbooter.agent.pivot.ConsoleMode;
 import io.chrootbooter.agent.pivot.ReturnTrigger;
 import io.chrootbooter.agent.trigger.DeviceWatcher;
 import io.chrootbooter.agent.trigger.KeyboardWatcher;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
+import io.chrootbooter.agent.unpack.SyscallException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,12 +18,25 @@ import org.jboss.logging.Logger;
 
 /**
  * The device triggers of a running agent: the hotkey on every evdev device (always read; acted on
- * when the spec enables it) and the serial magic string on the port the spec (or {@code cb.serial})
- * names. The serial port is opened only when a serial trigger is configured, so a target that uses
- * the port for its own console keeps it.
+ * when the spec enables it) and the serial magic string on a serial port.
+ *
+ * <p>Who decides about the serial trigger: until a desired state has arrived from the operator
+ * (standalone {@code cb.image=}, or the first boot before the stream delivers), the kernel command
+ * line's {@code cb.serial=} is the trigger, or there is none. Once a desired state arrives, its
+ * {@code returnTriggers.serial} decides, {@code enabled: false} included: the port is then closed
+ * and no longer read, so a target that uses it for its console gets every byte typed on it. A spec
+ * that enables the trigger without naming a port watches {@code cb.serial}'s port (else {@code
+ * ttyS1}); the baud rate is always {@code cb.serial-baud}. A {@code Hold} carries no triggers and
+ * changes none. The port is opened only while a serial trigger is configured, and its terminal
+ * settings are put back when it is let go.
  */
 final class Triggers implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Triggers.class);
+
+  /**
+   * The port of a spec that enables the serial trigger and names none, without {@code cb.serial}.
+   */
+  static final String DEFAULT_DEVICE = "ttyS1";
 
   /** A serial trigger's settings. */
   record Serial(Path device, String magic, int baud) {}
@@ -34,10 +49,12 @@ final class Triggers implements AutoCloseable {
   private KeyboardWatcher keyboards;
   private Serial serial;
   private DeviceWatcher serialWatcher;
+  private Optional<ConsoleMode> serialMode = Optional.empty();
 
   /**
    * @param devDir {@code /dev}; the input devices are under {@code devDir/input}
-   * @param commandLine the serial trigger from {@code cb.serial=}, used until a spec says otherwise
+   * @param commandLine the serial trigger from {@code cb.serial=}: the trigger until a desired
+   *     state arrives, and the port of a desired state that enables the trigger without naming one
    */
   Triggers(BootController controller, Path busybox, Path devDir, Optional<Serial> commandLine) {
     this.controller = controller;
@@ -61,15 +78,38 @@ final class Triggers implements AutoCloseable {
     configureSerial(commandLine);
   }
 
-  /** Applies the return triggers of a desired state. */
-  synchronized void configure(DesiredState.ReturnTriggers triggers, int baud) {
+  /**
+   * Applies the return triggers of a desired state from the operator: from now on the spec, not
+   * {@code cb.serial=}, decides about the serial trigger. A {@code Hold} changes nothing.
+   *
+   * @param baud the baud rate of {@code cb.serial-baud}
+   */
+  synchronized void configure(DesiredState state, int baud) {
+    if (DesiredState.HOLD.equals(state.action())) {
+      return;
+    }
+    DesiredState.ReturnTriggers triggers = state.returnTriggers();
     hotkeyEnabled = triggers.hotkey();
-    DesiredState.Serial s = triggers.serial();
-    Optional<Serial> wanted =
-        s.enabled() && s.device() != null && s.device().matches("tty[A-Za-z0-9]{1,16}")
-            ? Optional.of(new Serial(devDir.resolve(s.device()), s.magic(), baud))
-            : commandLine;
-    configureSerial(wanted);
+    configureSerial(serialOf(triggers.serial(), baud));
+  }
+
+  /** The serial trigger a spec asks for; empty when it turns it off or names no valid port. */
+  Optional<Serial> serialOf(DesiredState.Serial s, int baud) {
+    if (!s.enabled()) {
+      return Optional.empty();
+    }
+    if (s.device() == null) {
+      Path device = commandLine.map(Serial::device).orElse(devDir.resolve(DEFAULT_DEVICE));
+      return Optional.of(new Serial(device, s.magic(), baud));
+    }
+    if (!s.device().matches("tty[A-Za-z0-9]{1,16}")) {
+      LOG.warnf(
+          "serial trigger: returnTriggers.serial.device \"%s\" is not a device name such as ttyS1"
+              + " (tty and 1 to 16 letters or digits); no serial trigger",
+          s.device().replaceAll("[^\\x20-\\x7e]", "?"));
+      return Optional.empty();
+    }
+    return Optional.of(new Serial(devDir.resolve(s.device()), s.magic(), baud));
   }
 
   private void hotkey() {
@@ -92,6 +132,13 @@ final class Triggers implements AutoCloseable {
     if (!Files.exists(s.device())) {
       LOG.warnf("serial trigger: %s does not exist; not watched", s.device());
       return;
+    }
+    try {
+      // Saved first: whoever gets the port after us (a target's getty) finds it as it was.
+      serialMode = ConsoleMode.save(s.device());
+    } catch (SyscallException e) {
+      LOG.warnf(
+          "serial trigger: %s; its settings are not restored when it is let go", e.getMessage());
     }
     try {
       // Raw, no echo: the magic string is matched on bytes, and nothing is echoed to the sender.
@@ -119,11 +166,14 @@ final class Triggers implements AutoCloseable {
       LOG.infof("serial trigger: watching %s for %s", s.device(), s.magic());
     } catch (IOException e) {
       LOG.warnf("serial trigger: cannot read %s: %s", s.device(), e.getMessage());
+      restoreSerialMode();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      restoreSerialMode();
     }
   }
 
+  /** Stops reading the port and puts its terminal settings back. */
   private void closeSerial() {
     if (serialWatcher != null) {
       try {
@@ -131,9 +181,24 @@ final class Triggers implements AutoCloseable {
       } catch (IOException e) {
         LOG.warnf("serial trigger: closing %s: %s", serial.device(), e.getMessage());
       }
+      LOG.infof("serial trigger: %s let go", serial.device());
       serialWatcher = null;
       serial = null;
     }
+    restoreSerialMode();
+  }
+
+  private void restoreSerialMode() {
+    serialMode.ifPresent(
+        mode -> {
+          try {
+            mode.restore();
+          } catch (SyscallException e) {
+            LOG.warnf(
+                "serial trigger: restoring the settings of %s: %s", mode.console(), e.getMessage());
+          }
+        });
+    serialMode = Optional.empty();
   }
 
   /** The keyboards being read, for the console and tests. */

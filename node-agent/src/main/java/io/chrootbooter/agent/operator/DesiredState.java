@@ -47,14 +47,18 @@ public record DesiredState(
     }
   }
 
-  /** The serial magic-string trigger. */
+  /**
+   * The serial magic-string trigger.
+   *
+   * @param device the port under {@code /dev}; null when the spec names none: then the port of the
+   *     kernel command line's {@code cb.serial=}, else {@code ttyS1}
+   */
   @JsonIgnoreProperties(ignoreUnknown = true)
   public record Serial(Boolean enabled, String device, String magic) {
-    static final Serial DEFAULTS = new Serial(true, "ttyS1", "RETURN_TO_BOOTSTRAP");
+    static final Serial DEFAULTS = new Serial(true, null, "RETURN_TO_BOOTSTRAP");
 
     public Serial {
       enabled = enabled == null || enabled;
-      device = device == null ? "ttyS1" : device;
       magic = magic == null ? "RETURN_TO_BOOTSTRAP" : magic;
     }
   }

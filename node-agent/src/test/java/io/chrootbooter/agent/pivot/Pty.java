@@ -16,7 +16,7 @@ import java.util.concurrent.locks.LockSupport;
  * into the master as a human at the console would. The test keeps one slave descriptor open for the
  * pty's whole life, so the master never sees a hang-up between two users of the slave.
  */
-final class Pty implements AutoCloseable {
+public final class Pty implements AutoCloseable {
   private static final int O_RDWR = 02;
   private static final int O_NOCTTY = 0400;
   private static final int O_NONBLOCK = 04000;
@@ -64,7 +64,7 @@ final class Pty implements AutoCloseable {
     reader.start();
   }
 
-  static Pty open() throws IOException {
+  public static Pty open() throws IOException {
     int fd;
     try {
       fd = LibC.posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
@@ -112,7 +112,7 @@ final class Pty implements AutoCloseable {
     }
   }
 
-  Path slave() {
+  public Path slave() {
     return slave;
   }
 
@@ -127,7 +127,7 @@ final class Pty implements AutoCloseable {
   }
 
   /** Types {@code text} at the console: the bytes arrive as input of the slave side. */
-  void type(String text) throws IOException {
+  public void type(String text) throws IOException {
     byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
     try {
       long n = LibC.write(master, bytes, bytes.length);
@@ -158,7 +158,7 @@ final class Pty implements AutoCloseable {
    * Reads what is waiting as input on the slave side without blocking (what a shell reading the
    * console would get now); empty when nothing is.
    */
-  String pendingInput() {
+  public String pendingInput() {
     byte[] buf = new byte[4096];
     try {
       long n = LibC.read(slaveFd, buf, buf.length);

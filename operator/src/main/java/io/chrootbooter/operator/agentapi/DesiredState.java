@@ -6,6 +6,7 @@ import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
+import io.chrootbooter.api.v1alpha1.SerialTrigger;
 import io.chrootbooter.operator.machine.IpxeScript;
 import io.chrootbooter.operator.machine.MachineBootValidator;
 import java.util.List;
@@ -42,7 +43,7 @@ public record DesiredState(
     if (!MachineBootValidator.violations(spec).isEmpty()) {
       return hold(generation, "the MachineBoot's spec is invalid");
     }
-    ReturnTriggers triggers = ReturnTriggers.withDefaults(spec.returnTriggers());
+    ReturnTriggers triggers = forAgent(spec.returnTriggers());
     if (spec.imageRef() == null) {
       return new DesiredState("Bootstrap", generation, null, null, null, List.of(), null, triggers);
     }
@@ -68,6 +69,20 @@ public record DesiredState(
         spec.kernelArgsOrEmpty(),
         spec.bootTimeout(),
         triggers);
+  }
+
+  /**
+   * The triggers with their defaults, except the serial port: a spec that names none gets the port
+   * of the machine's kernel command line ({@code cb.serial=}, else ttyS1), which only its agent
+   * knows.
+   */
+  static ReturnTriggers forAgent(ReturnTriggers spec) {
+    ReturnTriggers t = ReturnTriggers.withDefaults(spec);
+    String device = spec == null || spec.serial() == null ? null : spec.serial().device();
+    return new ReturnTriggers(
+        t.hotkey(),
+        new SerialTrigger(t.serial().enabled(), device, t.serial().magic()),
+        t.helper());
   }
 
   private static DesiredState hold(long generation, String reason) {

@@ -1,0 +1,326 @@
+package io.chrootbooter.agent.daemon;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The network restore after a return, for real: two throw-away network namespaces, each held by an
+ * {@code unshare --net sleep} process of this test — the machine's, with its boot interface {@code
+ * eth0}, and the router's at the other end of a veth pair, which also holds the operator's address
+ * {@code 10.99.0.1}, reachable from the machine only through the default route. The bootstrap's
+ * lease is set by the real {@code udhcpc.script} (busybox's ip, as in the bootstrap; its {@code
+ * /run} a private tmpfs), then a "target" breaks the network with real ip(8) commands, and {@link
+ * NetworkRestore} runs busybox ip inside the machine's namespace through nsenter(1). The kernel's
+ * state is read back with {@code ip -json}; the namespaces end with their holders.
+ */
+class NetworkRestoreTest {
+  private static final Path BUSYBOX = Path.of("/bin/busybox");
+  private static final Path SCRIPT = Path.of("src/bootstrap/udhcpc.script");
+  private static final String OPERATOR = "10.99.0.1";
+
+  @TempDir Path temp;
+  private final List<Process> holders = new ArrayList<>();
+  private final ObjectMapper json = new ObjectMapper();
+  private long machine;
+  private long router;
+  private Path leaseFile;
+
+  @BeforeEach
+  void namespaces() throws Exception {
+    Assumptions.assumeTrue(
+        "root".equals(System.getProperty("user.name")), "needs root: network namespaces");
+    for (String tool : List.of("unshare", "nsenter", "ip")) {
+      Assumptions.assumeTrue(onPath(tool), tool + " is not installed (util-linux, iproute2)");
+    }
+    Assumptions.assumeTrue(
+        Files.isExecutable(BUSYBOX), "no /bin/busybox: apt-get install -y busybox-static");
+    machine = holdNamespace();
+    router = holdNamespace();
+    in(
+        machine,
+        "ip",
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "gw0",
+        "netns",
+        "" + router);
+    in(router, "ip", "link", "set", "lo", "up");
+    in(router, "ip", "addr", "add", OPERATOR + "/32", "dev", "lo");
+    in(router, "ip", "addr", "add", "10.77.0.1/24", "dev", "gw0");
+    in(router, "ip", "link", "set", "gw0", "up");
+    in(machine, "ip", "link", "set", "lo", "up");
+    in(machine, "ip", "link", "set", "eth0", "up");
+    leaseFile = temp.resolve("net.env");
+    Files.writeString(leaseFile, bound("10.77.0.50"));
+  }
+
+  @AfterEach
+  void endNamespaces() throws InterruptedException {
+    for (Process p : holders) {
+      p.destroyForcibly();
+      p.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void aTargetThatRewiredTheNetworkLeavesTheLeaseBehindOnReturn() throws Exception {
+    Snapshot leased = snapshot();
+    assertThat(leased.addresses()).containsExactly("10.77.0.50/24 brd 10.77.0.255");
+    assertThat(leased.routes())
+        .containsExactlyInAnyOrder("default via 10.77.0.1", "10.77.0.0/24 src 10.77.0.50");
+    assertThat(reachesOperator()).as("the bootstrap reaches the operator").isTrue();
+    NetworkRestore restore = restoreFor(leaseFile);
+    assertThat(restore.mtu()).hasValue(leased.mtu());
+
+    // The target: its own static address, a route that takes the operator's network elsewhere,
+    // another default route, jumbo frames, and the link down on its way out.
+    in(machine, "ip", "addr", "flush", "dev", "eth0");
+    in(machine, "ip", "addr", "add", "192.168.50.7/24", "dev", "eth0");
+    in(machine, "ip", "addr", "add", "10.77.0.99/24", "dev", "eth0");
+    in(machine, "ip", "route", "add", "10.99.0.0/16", "via", "192.168.50.1", "dev", "eth0");
+    in(machine, "ip", "route", "add", "default", "via", "192.168.50.1", "dev", "eth0");
+    in(machine, "ip", "link", "set", "dev", "eth0", "mtu", "1280");
+    assertThat(reachesOperator()).as("the target cut the way to the operator").isFalse();
+    in(machine, "ip", "link", "set", "dev", "eth0", "down");
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    assertThat(snapshot()).isEqualTo(leased);
+    assertThat(reachesOperator()).as("the bootstrap reaches the operator again").isTrue();
+    assertThat(restore.restore()).as("a second restore changes nothing").isEmpty();
+    assertThat(snapshot()).isEqualTo(leased);
+  }
+
+  /** Deleting the subnet route alone leaves the gateway unreachable: the route is put back. */
+  @Test
+  void aTargetThatDeletedOnlyTheRoutesGetsThemBack() throws Exception {
+    Snapshot leased = snapshot();
+    NetworkRestore restore = restoreFor(leaseFile);
+    in(machine, "ip", "route", "del", "default");
+    in(machine, "ip", "route", "del", "10.77.0.0/24", "dev", "eth0");
+    assertThat(snapshot().routes()).isEmpty();
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    assertThat(snapshot()).isEqualTo(leased);
+    assertThat(reachesOperator()).isTrue();
+  }
+
+  /** udhcpc keeps running while a target runs; a lease it got since the agent started wins. */
+  @Test
+  void aLeaseRenewedWhileTheTargetRanIsTheOneRestored() throws Exception {
+    NetworkRestore restore = restoreFor(leaseFile);
+    Files.writeString(leaseFile, bound("10.77.0.51"));
+    in(machine, "ip", "addr", "flush", "dev", "eth0");
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    Snapshot now = snapshot();
+    assertThat(now.addresses()).containsExactly("10.77.0.51/24 brd 10.77.0.255");
+    assertThat(now.routes())
+        .containsExactlyInAnyOrder("default via 10.77.0.1", "10.77.0.0/24 src 10.77.0.51");
+    assertThat(reachesOperator()).isTrue();
+  }
+
+  /** udhcpc got its lease only after the agent started (it goes on in the background). */
+  @Test
+  void aLeaseThatCameAfterTheAgentStartedIsRestored() throws Exception {
+    Snapshot leased = snapshot();
+    Path later = temp.resolve("later.env");
+    NetworkRestore restore =
+        NetworkRestore.fromLease(
+                nsenter(machine, BUSYBOX.toString(), "ip"), Map.of(), Optional.of(later))
+            .orElseThrow();
+    assertThat(restore.restore()).as("no lease yet: nothing to do, nothing fails").isEmpty();
+    Files.copy(leaseFile, later);
+    in(machine, "ip", "addr", "flush", "dev", "eth0");
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    assertThat(snapshot()).isEqualTo(leased);
+    assertThat(reachesOperator()).isTrue();
+  }
+
+  @Test
+  void aLeaseMustHoldAnInterfaceAndAnAddress() {
+    assertThat(NetworkRestore.Lease.of(Map.of())).isEmpty();
+    assertThat(
+            NetworkRestore.Lease.of(
+                Map.of("CB_NET_IFACE", "eth0", "CB_NET_IP", "10.0.0.5; reboot")))
+        .isEmpty();
+    assertThat(NetworkRestore.Lease.of(Map.of("CB_NET_IFACE", "eth0", "CB_NET_IP", "10.0.0.256")))
+        .isEmpty();
+    assertThat(NetworkRestore.Lease.of(Map.of("CB_NET_IFACE", "eth0 up", "CB_NET_IP", "10.0.0.5")))
+        .isEmpty();
+    NetworkRestore.Lease lease =
+        NetworkRestore.Lease.of(
+                Map.of(
+                    "CB_NET_IFACE", "enp1s0",
+                    "CB_NET_IP", "172.20.5.9",
+                    "CB_NET_MASK", "12",
+                    "CB_NET_ROUTER", "not an address"))
+            .orElseThrow();
+    assertThat(lease.cidr()).isEqualTo("172.20.5.9/12");
+    assertThat(lease.subnet()).isEqualTo("172.16.0.0/12");
+    assertThat(lease.router()).isEmpty();
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  /** What a user checks: addresses, main-table routes, MTU and link state of eth0. */
+  record Snapshot(TreeSet<String> addresses, TreeSet<String> routes, int mtu, String flags) {}
+
+  private Snapshot snapshot() throws Exception {
+    JsonNode link = json.readTree(in(machine, "ip", "-json", "addr", "show", "dev", "eth0")).get(0);
+    TreeSet<String> addresses = new TreeSet<>();
+    for (JsonNode a : link.path("addr_info")) {
+      if ("inet".equals(a.path("family").asText())) {
+        addresses.add(
+            a.path("local").asText()
+                + "/"
+                + a.path("prefixlen").asInt()
+                + (a.has("broadcast") ? " brd " + a.path("broadcast").asText() : ""));
+      }
+    }
+    TreeSet<String> routes = new TreeSet<>();
+    for (JsonNode r : json.readTree(in(machine, "ip", "-json", "-4", "route", "show"))) {
+      routes.add(
+          r.path("dst").asText()
+              + (r.has("gateway") ? " via " + r.path("gateway").asText() : "")
+              + (r.has("prefsrc") ? " src " + r.path("prefsrc").asText() : "")
+              + (r.path("dev").asText().equals("eth0") ? "" : " dev " + r.path("dev").asText()));
+    }
+    List<String> flags = new ArrayList<>();
+    link.path("flags").forEach(f -> flags.add(f.asText()));
+    return new Snapshot(
+        addresses,
+        routes,
+        link.path("mtu").asInt(),
+        flags.contains("UP") && flags.contains("LOWER_UP") ? "up" : "down: " + flags);
+  }
+
+  private boolean reachesOperator() throws Exception {
+    Process p =
+        new ProcessBuilder(
+                nsenter(machine, BUSYBOX.toString(), "ping", "-c", "1", "-W", "2", OPERATOR))
+            .redirectErrorStream(true)
+            .start();
+    p.getInputStream().readAllBytes();
+    return p.waitFor() == 0;
+  }
+
+  private NetworkRestore restoreFor(Path lease) throws IOException {
+    return NetworkRestore.fromLease(
+            nsenter(machine, BUSYBOX.toString(), "ip"),
+            NetworkRestore.readEnv(lease),
+            Optional.of(lease))
+        .orElseThrow();
+  }
+
+  /**
+   * Runs the bootstrap's {@code udhcpc.script bound} in the machine's namespace as udhcpc would for
+   * a lease of {@code ip}: busybox's ip first on the PATH, a private tmpfs on {@code /run} (the
+   * script writes {@code /run/bootstrap/net.env} and {@code /run/resolv.conf}).
+   *
+   * @return the {@code net.env} it wrote
+   */
+  private String bound(String ip) throws Exception {
+    Path bin = Files.createDirectories(temp.resolve("bin"));
+    if (!Files.exists(bin.resolve("ip"))) {
+      Files.createSymbolicLink(bin.resolve("ip"), BUSYBOX);
+    }
+    ProcessBuilder pb =
+        new ProcessBuilder(
+            nsenter(
+                machine,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                "mount -t tmpfs cb-run /run && mkdir /run/bootstrap && sh \"$0\" bound >&2"
+                    + " && cat /run/bootstrap/net.env",
+                SCRIPT.toAbsolutePath().toString()));
+    Map<String, String> env = pb.environment();
+    env.put("PATH", bin + ":" + env.get("PATH"));
+    env.putAll(
+        Map.of(
+            "interface", "eth0",
+            "ip", ip,
+            "mask", "24",
+            "broadcast", "10.77.0.255",
+            "router", "10.77.0.1",
+            "dns", "10.77.0.1",
+            "serverid", "10.77.0.1",
+            "lease", "3600"));
+    Process p = pb.start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).as("udhcpc.script bound: %s", err).isZero();
+    assertThat(out).contains("CB_NET_IP='" + ip + "'");
+    return out;
+  }
+
+  /** Starts {@code unshare --net sleep}: its network namespace lives as long as it does. */
+  private long holdNamespace() throws Exception {
+    Process p = new ProcessBuilder("unshare", "--net", "sleep", "3600").start();
+    holders.add(p);
+    String own = Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString();
+    Path ns = Path.of("/proc", Long.toString(p.pid()), "ns/net");
+    // unshare(1) execs sleep in the new namespace: wait until the process is in it.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(10))
+        .until(
+            () -> {
+              assertThat(p.isAlive()).as("unshare --net sleep").isTrue();
+              return !Files.readSymbolicLink(ns).toString().equals(own);
+            });
+    return p.pid();
+  }
+
+  private static List<String> nsenter(long pid, String... command) {
+    List<String> c = new ArrayList<>(List.of("nsenter", "--net=/proc/" + pid + "/ns/net"));
+    c.addAll(List.of(command));
+    return c;
+  }
+
+  /** Runs {@code command} in the namespace of {@code pid}; its output; fails on a failure. */
+  private static String in(long pid, String... command) throws Exception {
+    Process p = new ProcessBuilder(nsenter(pid, command)).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).as("%s: %s", String.join(" ", command), out).isZero();
+    return out;
+  }
+
+  private static boolean onPath(String tool) {
+    return Stream.of(System.getenv("PATH").split(":"))
+        .anyMatch(dir -> Files.isExecutable(Path.of(dir, tool)));
+  }
+}

@@ -1,0 +1,38 @@
+package io.chrootbooter.operator.agentapi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.api.v1alpha1.ReturnTriggers;
+import io.chrootbooter.api.v1alpha1.SerialTrigger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The return triggers as the agent receives them: defaults applied, except the serial port of a
+ * spec that names none, which the agent takes from its kernel command line ({@code cb.serial=}).
+ */
+class DesiredStateTest {
+  private final ObjectMapper json = new ObjectMapper();
+
+  @Test
+  void aSpecWithoutTriggersSendsTheDefaultsAndNoSerialPort() throws Exception {
+    assertThat(json.writeValueAsString(DesiredState.forAgent(null)))
+        .isEqualTo(
+            "{\"hotkey\":true,\"serial\":{\"enabled\":true,\"magic\":\"RETURN_TO_BOOTSTRAP\"},"
+                + "\"helper\":true}");
+  }
+
+  @Test
+  void aSpecThatTurnsSerialOffOrNamesAPortIsSentAsWritten() throws Exception {
+    ReturnTriggers off =
+        DesiredState.forAgent(
+            new ReturnTriggers(null, new SerialTrigger(false, null, null), false));
+    assertThat(off.serial().enabled()).isFalse();
+    assertThat(off.serial().device()).isNull();
+    assertThat(off.helper()).isFalse();
+    ReturnTriggers named =
+        DesiredState.forAgent(
+            new ReturnTriggers(null, new SerialTrigger(null, "ttyS2", "GO_BACK_NOW"), null));
+    assertThat(named.serial()).isEqualTo(new SerialTrigger(true, "ttyS2", "GO_BACK_NOW"));
+  }
+}
