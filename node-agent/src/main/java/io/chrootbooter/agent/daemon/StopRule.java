@@ -68,7 +68,7 @@ record StopRule(OptionalInt signal, Optional<Duration> grace) {
 
   /** The value in quotes, without control characters, at most 80 characters of it. */
   private static String quote(String value) {
-    String shown = value.length() > 80 ? value.substring(0, 80) + "…" : value;
-    return "\"" + shown.replaceAll("[^\\x20-\\x7e…]", "?").replace("\"", "\\\"") + "\"";
+    String shown = value.length() > 80 ? value.substring(0, 80) + "..." : value;
+    return "\"" + shown.replaceAll("[^\\x20-\\x7e]", "?").replace("\"", "\\\"") + "\"";
   }
 }
