@@ -4,6 +4,9 @@ import static io.restassured.RestAssured.given;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootImageSpec;
+import io.chrootbooter.api.v1alpha1.ImageSource;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachinePhase;
 import io.quarkus.test.common.http.TestHTTPResource;
@@ -133,6 +136,105 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
           .contains("\"format\":\"tar.zst\"");
       assertThat(second.id()).isNotEqualTo(first.id());
     }
+  }
+
+  /**
+   * A BootImage edit reaches the machines that run it although their MachineBoot's generation stays
+   * the same: its stop settings, and a new source mirrored under a new digest (the agent tells them
+   * apart by what it would boot, not by the generation).
+   */
+  @Test
+  void bootImageEditsArePushedUnderTheSameMachineGeneration() throws Exception {
+    applyExamples();
+    awaitScript(M1, s -> s.contains("cb.image="));
+    try (Stream stream = new Stream(M1, tokenFor(M1), null)) {
+      SseEvent first = stream.next(Duration.ofSeconds(5));
+      assertThat(first.data()).contains("\"action\":\"Run\"").doesNotContain("\"stop\"");
+      String generation = first.data().replaceAll(".*\"generation\":([0-9]+).*", "$1");
+
+      editImage(s -> withStop(s, new io.chrootbooter.api.v1alpha1.StopSpec("SIGTERM", "1s")));
+      SseEvent stopped = stream.next(Duration.ofSeconds(5));
+      assertThat(stopped.data())
+          .contains("\"generation\":" + generation + ",")
+          .contains("\"stop\":{\"signal\":\"SIGTERM\",\"gracePeriod\":\"1s\"}")
+          .contains("/images/" + exampleSha("debian-12"));
+
+      byte[] fresh = fakeImage(new byte[] {'h', 's', 'q', 's'}, 41);
+      String freshSha = images.put("debian-12-rebuilt.squashfs", fresh);
+      editImage(
+          s ->
+              new BootImageSpec(
+                  new ImageSource(images.url("debian-12-rebuilt.squashfs"), null),
+                  s.format(),
+                  freshSha,
+                  s.insecureSkipVerify(),
+                  s.init(),
+                  s.architecture(),
+                  s.stop()));
+      SseEvent remirrored;
+      do {
+        remirrored = stream.next(Duration.ofSeconds(10));
+      } while (!remirrored.data().contains("\"action\":\"Run\""));
+      assertThat(remirrored.data())
+          .contains("\"generation\":" + generation + ",")
+          .contains("/images/" + freshSha)
+          .contains("\"sha256\":\"" + freshSha + "\"");
+      assertThat(remirrored.id()).isNotEqualTo(stopped.id());
+
+      // An invalid edit of the image holds the machine; nothing of the invalid spec goes out.
+      // (An API server that applies the schema refuses the edit itself.)
+      try {
+        editImage(s -> withStop(s, new io.chrootbooter.api.v1alpha1.StopSpec("SIGKILL", null)));
+      } catch (io.fabric8.kubernetes.client.KubernetesClientException refused) {
+        assertThat(refused.getCode()).isEqualTo(422);
+        assertThat(refused.getMessage()).contains("spec.stop.signal");
+        return;
+      }
+      SseEvent held = stream.next(Duration.ofSeconds(5));
+      assertThat(held.data())
+          .contains("\"action\":\"Hold\"")
+          .contains("BootImage debian-12")
+          .doesNotContain("SIGKILL");
+    }
+  }
+
+  /**
+   * Edits the example BootImage's spec as kubectl edit would, again after a conflict with the
+   * operator's status patches; any other refusal is thrown.
+   */
+  private void editImage(java.util.function.UnaryOperator<BootImageSpec> change)
+      throws InterruptedException {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        client
+            .resources(BootImage.class)
+            .inNamespace(ns)
+            .withName("debian-12")
+            .edit(
+                i -> {
+                  i.setSpec(change.apply(i.getSpec()));
+                  return i;
+                });
+        return;
+      } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+        if (e.getCode() != 409 || attempt == 20) {
+          throw e;
+        }
+        Thread.sleep(100);
+      }
+    }
+  }
+
+  private static BootImageSpec withStop(
+      BootImageSpec s, io.chrootbooter.api.v1alpha1.StopSpec stop) {
+    return new BootImageSpec(
+        s.source(),
+        s.format(),
+        s.sha256(),
+        s.insecureSkipVerify(),
+        s.init(),
+        s.architecture(),
+        stop);
   }
 
   @Test

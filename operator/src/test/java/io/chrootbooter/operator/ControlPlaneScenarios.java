@@ -309,6 +309,34 @@ public abstract class ControlPlaneScenarios {
             Map.of("url", "http://images.lab.internal/image"),
             "insecureSkipVerify",
             true));
+    cases.put(
+        "spec.stop.signal: \"SIGKILL\" is not a power-off signal: SIGHUP, SIGINT, SIGQUIT, SIGTERM,"
+            + " SIGUSR1, SIGUSR2, SIGPWR or SIGRTMIN+n with n from 0 to 30",
+        Map.of(
+            "source",
+            Map.of("url", "http://images.lab.internal/a.squashfs"),
+            "insecureSkipVerify",
+            true,
+            "stop",
+            Map.of("signal", "SIGKILL")));
+    cases.put(
+        "spec.stop.gracePeriod: \"11m\" is longer than the longest grace period, 10m",
+        Map.of(
+            "source",
+            Map.of("url", "http://images.lab.internal/a.squashfs"),
+            "insecureSkipVerify",
+            true,
+            "stop",
+            Map.of("signal", "SIGTERM", "gracePeriod", "11m")));
+    cases.put(
+        "spec.stop.gracePeriod: \"1.5s\" is not a duration such as 500ms, 30s or 2m",
+        Map.of(
+            "source",
+            Map.of("url", "http://images.lab.internal/a.squashfs"),
+            "insecureSkipVerify",
+            true,
+            "stop",
+            Map.of("gracePeriod", "1.5s")));
     int i = 0;
     for (var c : cases.entrySet()) {
       String name = "bad-" + i++;

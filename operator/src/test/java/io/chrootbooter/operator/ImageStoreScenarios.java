@@ -372,6 +372,7 @@ public abstract class ImageStoreScenarios extends AgentApiScenarios {
                         freshSha,
                         null,
                         null,
+                        null,
                         null));
                 return i;
               });

@@ -32,7 +32,12 @@ public record BootImageSpec(
             "The init program started as PID 1 inside the image. Default: /sbin/init.")
         String init,
     @JsonPropertyDescription("The CPU architecture the image is built for. Default: amd64.")
-        Architecture architecture) {
+        Architecture architecture,
+    @JsonPropertyDescription(
+            "How a return ends the image's target: the power-off signal for its init and the grace"
+                + " period before the agent kills it. Unset: chosen from the init, and the"
+                + " agent's --grace.")
+        StopSpec stop) {
 
   /** The init path, with the default applied. */
   public String initOrDefault() {

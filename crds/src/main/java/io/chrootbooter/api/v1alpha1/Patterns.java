@@ -41,6 +41,13 @@ public final class Patterns {
   /** A duration such as {@code 90s}, {@code 5m} or {@code 1h30m}. */
   public static final String DURATION = "^([0-9]{1,6}(ms|s|m|h))+$";
 
+  /**
+   * A signal that asks an init to power off, by name: {@code SIGRTMIN+n} is glibc's (34 + n), as
+   * systemd reads it ({@code SIGRTMIN+4}: power off). SIGKILL and SIGSTOP are no requests.
+   */
+  public static final String STOP_SIGNAL =
+      "^SIG(HUP|INT|QUIT|TERM|USR1|USR2|PWR|RTMIN\\+([0-9]|[12][0-9]|30))$";
+
   /** A serial device name under {@code /dev}, such as {@code ttyS1}. */
   public static final String TTY = "^tty[A-Za-z0-9]{1,16}$";
 

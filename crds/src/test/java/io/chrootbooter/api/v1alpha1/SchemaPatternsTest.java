@@ -93,6 +93,65 @@ class SchemaPatternsTest {
         .isEqualTo("[\"squashfs\",\"tar\",\"tar.gz\",\"tar.xz\",\"tar.zst\"]");
   }
 
+  @ParameterizedTest
+  @ValueSource(
+      strings = {"SIGTERM", "SIGUSR2", "SIGPWR", "SIGINT", "SIGHUP", "SIGRTMIN+4", "SIGRTMIN+30"})
+  void stopSignalPatternAcceptsPowerOffRequests(String signal) throws IOException {
+    assertThat(stopSignalPattern().matcher(signal).matches()).isTrue();
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "SIGKILL",
+        "SIGSTOP",
+        "TERM",
+        "sigterm",
+        "15",
+        "SIGRTMIN+31",
+        "SIGRTMIN+-1",
+        "SIGRTMIN+4 ",
+        "SIGTERM\nSIGKILL",
+        "SIGFOO",
+        ""
+      })
+  void stopSignalPatternRefusesWhatIsNoPowerOffRequest(String signal) throws IOException {
+    assertThat(stopSignalPattern().matcher(signal).find()).isFalse();
+  }
+
+  @Test
+  void stopGracePeriodIsADurationBoundedByACelRule() throws IOException {
+    JsonNode stop = specSchema("bootimages.boot.chrootbooter.io-v1.yml").at("/properties/stop");
+    Pattern duration = Pattern.compile(stop.at("/properties/gracePeriod/pattern").asText());
+    assertThat(duration.matcher("1s").matches()).isTrue();
+    assertThat(duration.matcher("1m30s").matches()).isTrue();
+    assertThat(duration.matcher("0s").matches()).isTrue();
+    assertThat(duration.matcher("-1s").matches()).isFalse();
+    assertThat(duration.matcher("1.5s").matches()).isFalse();
+    assertThat(duration.matcher("10").matches()).isFalse();
+    assertThat(stop.at("/x-kubernetes-validations/0/rule").asText())
+        .isEqualTo("!has(self.gracePeriod) || duration(self.gracePeriod) <= duration('10m')");
+  }
+
+  @Test
+  void gracePeriodParsesLikeGoDurations() {
+    assertThat(new StopSpec(null, "1m30s").gracePeriodDuration())
+        .contains(java.time.Duration.ofSeconds(90));
+    assertThat(new StopSpec(null, "250ms").gracePeriodDuration())
+        .contains(java.time.Duration.ofMillis(250));
+    assertThat(new StopSpec(null, "1h").gracePeriodDuration())
+        .contains(java.time.Duration.ofHours(1));
+    assertThat(new StopSpec(null, "soon").gracePeriodDuration()).isEmpty();
+    assertThat(new StopSpec(null, null).gracePeriodDuration()).isEmpty();
+  }
+
+  private static Pattern stopSignalPattern() throws IOException {
+    return Pattern.compile(
+        specSchema("bootimages.boot.chrootbooter.io-v1.yml")
+            .at("/properties/stop/properties/signal/pattern")
+            .asText());
+  }
+
   @Test
   void formatIsInferredFromTheUrl() {
     assertThat(ImageFormat.fromUrl("http://m/debian.squashfs")).contains(ImageFormat.SQUASHFS);

@@ -37,12 +37,15 @@ import org.jboss.logging.Logger;
  * {@link ImageLoader} owns download, verify and mount; this class owns "what next" and what the
  * status says.
  *
- * <p>Rules: a desired state is applied once per generation (a stream replay does nothing); a new
- * generation cancels a download in progress and returns a running target ({@code SpecChange}); a
- * failed load waits for a new generation or {@code resume}; a console {@code load} wins over the
- * spec until the spec's generation changes; a target that powers itself off leaves the machine in
- * the bootstrap, one that reboots itself is booted again; {@code Hold} changes nothing on the
- * machine (a running target keeps running) but cancels a download of an older generation.
+ * <p>Rules: a desired state is applied once per generation and image (a stream replay does nothing;
+ * a BootImage re-mirrored under the same MachineBoot generation names another image, {@link
+ * DesiredState.Image#identity()}, and is booted); a new generation or image cancels a download in
+ * progress and returns a running target ({@code SpecChange}); a failed load waits for a new
+ * generation, a new image or {@code resume}; a console {@code load} wins over the spec, and a
+ * console override holds, until the spec's generation changes (a new image alone does not end
+ * them); a target that powers itself off leaves the machine in the bootstrap, one that reboots
+ * itself is booted again; {@code Hold} changes nothing on the machine (a running target keeps
+ * running) but cancels a download of an older generation.
  */
 public final class Agent implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Agent.class);
@@ -70,6 +73,10 @@ public final class Agent implements AutoCloseable {
   // Guarded by this.
   private DesiredState desired;
   private long appliedGeneration = -1;
+  // What the applied generation boots: a re-mirrored BootImage under the same generation differs.
+  private DesiredState.Identity appliedImage;
+  // The last load was typed at the console: it wins over the spec until its generation changes.
+  private boolean consoleWins;
   private CancelSignal loadCancel;
   private Phase loadPhase;
   private DownloadProgress progress;
@@ -116,7 +123,7 @@ public final class Agent implements AutoCloseable {
   public void desired(DesiredState state) {
     synchronized (this) {
       desired = state;
-      if (loadCancel != null && state.generation() != appliedGeneration) {
+      if (loadCancel != null && supersedesLoad(state)) {
         LOG.infof("generation %d supersedes the download in progress", state.generation());
         loadCancel.cancel();
       }
@@ -143,7 +150,7 @@ public final class Agent implements AutoCloseable {
               controller.trigger(ReturnTrigger.Console, "load typed at the console");
               DesiredState.Image image =
                   new DesiredState.Image(
-                      null, load.url(), load.sha256().orElse(null), format.id(), null);
+                      null, load.url(), load.sha256().orElse(null), format.id(), null, null);
               DesiredState state =
                   new DesiredState(
                       DesiredState.RUN,
@@ -168,6 +175,7 @@ public final class Agent implements AutoCloseable {
               synchronized (this) {
                 state = desired;
                 error = null;
+                consoleWins = false;
               }
               if (state == null) {
                 return List.of("no desired state has arrived (phase " + phase() + ")");
@@ -192,6 +200,17 @@ public final class Agent implements AutoCloseable {
             }));
   }
 
+  /**
+   * Whether {@code state} ends the load in progress: a new generation does, and so does a new image
+   * of the applied generation (its BootImage was re-mirrored), unless the console's load won.
+   */
+  private boolean supersedesLoad(DesiredState state) {
+    if (state.generation() != appliedGeneration) {
+      return true;
+    }
+    return state.runs() && !consoleWins && !state.image().identity().equals(appliedImage);
+  }
+
   // ---- the worker ---------------------------------------------------------------------------
 
   private void apply(DesiredState state, boolean force) {
@@ -207,6 +226,8 @@ public final class Agent implements AutoCloseable {
           controller.specChanged(state.generation(), false);
           synchronized (this) {
             appliedGeneration = state.generation();
+            appliedImage = null;
+            consoleWins = false;
             error = null;
           }
           changed();
@@ -217,10 +238,18 @@ public final class Agent implements AutoCloseable {
             return;
           }
           boolean free = controller.specChanged(state.generation(), true);
+          boolean override = controller.phase() == Phase.ConsoleOverride;
           synchronized (this) {
-            if (!free || (!force && state.generation() == appliedGeneration)) {
+            if (!force && !isNew(state)) {
               return;
             }
+            // Not free under the same generation: a console override holds until the generation
+            // changes (or resume), whatever image the spec names now; a target that runs is
+            // returned by the boot of the spec's new image, once that image is fetched and mounted.
+            if (!free && override) {
+              return;
+            }
+            consoleWins = false;
           }
           load(state, false);
         }
@@ -230,6 +259,18 @@ public final class Agent implements AutoCloseable {
       LOG.errorf(e, "applying generation %d failed", state.generation());
       fail(e.getMessage());
     }
+  }
+
+  /**
+   * Whether {@code state} asks for more than the machine has applied: a new generation, or under
+   * the same generation a new image (a replay of the same image, as after a reconnect, does not
+   * boot it again; nor does anything while the console's load wins).
+   */
+  private boolean isNew(DesiredState state) {
+    if (state.generation() != appliedGeneration) {
+      return true;
+    }
+    return !consoleWins && !state.image().identity().equals(appliedImage);
   }
 
   /**
@@ -270,6 +311,8 @@ public final class Agent implements AutoCloseable {
     CancelSignal cancel = new CancelSignal();
     synchronized (this) {
       appliedGeneration = state.generation();
+      appliedImage = image.identity();
+      consoleWins |= fromConsole;
       loadCancel = cancel;
       loadPhase = Phase.Downloading;
       progress = null;
@@ -280,6 +323,7 @@ public final class Agent implements AutoCloseable {
     String what = describe(state);
     console.println("chrootbooter: loading " + what);
     try {
+      StopRule stop = StopRule.of(image.stop());
       ImageFormat format = ImageFormat.fromId(image.format());
       Overlay overlay = Overlay.parse(state.overlay() == null ? "tmpfs" : state.overlay());
       Optional<String> sha = Optional.ofNullable(image.sha256());
@@ -304,9 +348,16 @@ public final class Agent implements AutoCloseable {
               prepared.root(),
               init,
               image.url(),
-              InitSignals.gracefulSignal(prepared.root(), init),
-              settings.grace(),
+              stop.signal().orElseGet(() -> InitSignals.gracefulSignal(prepared.root(), init)),
+              stop.grace().orElse(settings.grace()),
               settings.targetConsole());
+      LOG.infof(
+          "%s: power-off signal %d%s, grace period %d ms%s",
+          what,
+          spec.gracefulSignal(),
+          stop.signal().isPresent() ? " (BootImage)" : " (from the init)",
+          spec.grace().toMillis(),
+          stop.grace().isPresent() ? " (BootImage)" : " (--grace)");
       synchronized (this) {
         bootedBefore = booted;
         booted = new Booted(spec, image.name());

@@ -238,7 +238,8 @@ public final class Daemon implements AutoCloseable {
             present(o.format())
                 ? o.format()
                 : Agent.formatOf(o.image()).map(f -> f.id()).orElse("squashfs"),
-            present(o.init()) ? o.init() : null),
+            present(o.init()) ? o.init() : null,
+            null),
         "tmpfs",
         null,
         null,

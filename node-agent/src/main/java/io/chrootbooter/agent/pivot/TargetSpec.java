@@ -10,9 +10,11 @@ import java.util.Objects;
  * @param root the prepared root (overlay or extracted tree), checked by {@code RootCheck}
  * @param init the program to exec as PID 1, absolute inside the root (BootImage {@code init})
  * @param imageUrl recorded in {@code last_image_url}
- * @param gracefulSignal asks the init to power off: {@code SIGRTMIN+4} for systemd (the default),
- *     {@code SIGUSR2} for busybox init, {@code SIGTERM} for sysvinit
- * @param grace how long a graceful return may take before the cgroup is killed (default 10 s)
+ * @param gracefulSignal asks the init to power off: the BootImage's {@code spec.stop.signal}, or
+ *     chosen from the init: {@code SIGRTMIN+4} for systemd, {@code SIGUSR2} for busybox init,
+ *     {@code SIGTERM} for sysvinit
+ * @param grace how long a graceful return may take before the cgroup is killed: the BootImage's
+ *     {@code spec.stop.gracePeriod}, or the agent's {@code --grace} (default 10 s)
  * @param console the target's stdin, stdout and stderr (the bootstrap console; a log file in tests)
  */
 public record TargetSpec(

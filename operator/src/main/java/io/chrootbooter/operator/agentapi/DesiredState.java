@@ -7,6 +7,8 @@ import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
 import io.chrootbooter.api.v1alpha1.SerialTrigger;
+import io.chrootbooter.api.v1alpha1.StopSpec;
+import io.chrootbooter.operator.image.BootImageValidator;
 import io.chrootbooter.operator.machine.IpxeScript;
 import io.chrootbooter.operator.machine.MachineBootValidator;
 import java.util.List;
@@ -31,9 +33,15 @@ public record DesiredState(
     String bootTimeout,
     ReturnTriggers returnTriggers) {
 
-  /** The image to run. */
+  /**
+   * The image to run.
+   *
+   * @param stop the BootImage's {@code spec.stop}, validated; null when unset (the agent then
+   *     chooses the signal from the init and uses its own grace period)
+   */
   @JsonInclude(JsonInclude.Include.NON_NULL)
-  public record Image(String name, String url, String sha256, String format, String init) {}
+  public record Image(
+      String name, String url, String sha256, String format, String init, StopSpec stop) {}
 
   /** The desired state of a machine, from its MachineBoot and the BootImage it names. */
   public static DesiredState of(MachineBoot mb, Optional<BootImage> image, String baseUrl) {
@@ -54,6 +62,10 @@ public record DesiredState(
       return hold(generation, "BootImage " + spec.imageRef() + " is not Ready");
     }
     BootImage bi = image.get();
+    if (!BootImageValidator.violations(bi.getSpec()).isEmpty()) {
+      // Its status may still say Ready from before an invalid edit: nothing of it goes out.
+      return hold(generation, "BootImage " + spec.imageRef() + "'s spec is invalid");
+    }
     String sha = bi.getStatus().sha256() != null ? bi.getStatus().sha256() : bi.getSpec().sha256();
     return new DesiredState(
         "Run",
@@ -64,7 +76,8 @@ public record DesiredState(
             IpxeScript.resolve(baseUrl, bi.getStatus().servedUrl()),
             sha,
             bi.getStatus().format() == null ? null : bi.getStatus().format().value(),
-            bi.getSpec().initOrDefault()),
+            bi.getSpec().initOrDefault(),
+            bi.getSpec().stop()),
         spec.overlayOrDefault(),
         spec.kernelArgsOrEmpty(),
         spec.bootTimeout(),

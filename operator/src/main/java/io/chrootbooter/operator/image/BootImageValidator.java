@@ -6,6 +6,7 @@ import io.chrootbooter.api.v1alpha1.BootImageSpec;
 import io.chrootbooter.api.v1alpha1.CaBundleRef;
 import io.chrootbooter.api.v1alpha1.ImageFormat;
 import io.chrootbooter.api.v1alpha1.Patterns;
+import io.chrootbooter.api.v1alpha1.StopSpec;
 import io.chrootbooter.operator.SpecRules;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -20,6 +21,8 @@ public final class BootImageValidator {
   private static final Pattern PATH = Pattern.compile(Patterns.ABSOLUTE_PATH);
   private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
   private static final Pattern SECRET_KEY = Pattern.compile(Patterns.SECRET_KEY);
+  private static final Pattern STOP_SIGNAL = Pattern.compile(Patterns.STOP_SIGNAL);
+  private static final Pattern DURATION = Pattern.compile(Patterns.DURATION);
 
   private BootImageValidator() {}
 
@@ -66,7 +69,35 @@ public final class BootImageValidator {
       v.add("spec.sha256: required unless insecureSkipVerify is true");
     }
     match(v, "spec.init", spec.init(), PATH, "is not an absolute path of safe characters");
+    stopViolations(v, spec.stop());
     return v;
+  }
+
+  private static void stopViolations(List<String> v, StopSpec stop) {
+    if (stop == null) {
+      return;
+    }
+    match(
+        v,
+        "spec.stop.signal",
+        stop.signal(),
+        STOP_SIGNAL,
+        "is not a power-off signal: SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGPWR or"
+            + " SIGRTMIN+n with n from 0 to 30");
+    match(
+        v,
+        "spec.stop.gracePeriod",
+        stop.gracePeriod(),
+        DURATION,
+        "is not a duration such as 500ms, 30s or 2m");
+    stop.gracePeriodDuration()
+        .filter(grace -> grace.compareTo(StopSpec.MAX_GRACE_PERIOD) > 0)
+        .ifPresent(
+            grace ->
+                v.add(
+                    "spec.stop.gracePeriod: "
+                        + SpecRules.quote(stop.gracePeriod())
+                        + " is longer than the longest grace period, 10m"));
   }
 
   /** The effective format: declared, or inferred from the URL. */

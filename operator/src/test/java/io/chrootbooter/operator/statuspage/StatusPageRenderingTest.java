@@ -129,7 +129,7 @@ class StatusPageRenderingTest {
     String sha = "a".repeat(64);
     image.setSpec(
         new BootImageSpec(
-            new ImageSource("http://h/debian.squashfs", null), null, sha, null, null, null));
+            new ImageSource("http://h/debian.squashfs", null), null, sha, null, null, null, null));
     image.setStatus(
         new io.chrootbooter.api.v1alpha1.BootImageStatus(
             io.chrootbooter.api.v1alpha1.BootImagePhase.Downloading,
