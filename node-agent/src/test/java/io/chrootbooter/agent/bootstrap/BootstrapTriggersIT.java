@@ -73,11 +73,13 @@ class BootstrapTriggersIT {
       trap 'echo "vm init: bye"; exit 0' TERM USR2
       echo "TARGET UP $(cat /etc/marker) as PID $$"
       /.bootstrap-return --healthy
-      # "bomb" starts a fork bomb; "hog" reads more than memory.max into one buffer.
+      # "deaf" ignores the graceful signals from then on; "bomb" starts a fork bomb; "hog" reads
+      # more than memory.max into one buffer.
       while :; do
         if read -r line; then
           case "$line" in
             helper) /.bootstrap-return asked from inside ;;
+            deaf) trap '' TERM USR2; echo "vm init: deaf to the graceful signals" ;;
             bomb) /bin/forkbomb >/dev/null 2>&1 & echo "vm init: bomb started" ;;
             hog)
               /bin/busybox dd if=/dev/zero of=/dev/null bs=160M count=1 2>/dev/null
@@ -281,11 +283,12 @@ class BootstrapTriggersIT {
   }
 
   /**
-   * Runs on the machine the first test left, its fourth target running. A fork bomb in the target
-   * fills its cgroup's pids.max and no more, while the agent keeps its PID and answers the serial
-   * trigger, which ends the bomb at once; a read into a buffer larger than memory.max is OOM-killed
-   * inside the target's cgroup, the target's init and the agent live on; each return leaves no
-   * cgroup and no process of the target behind.
+   * Runs on the machine the first test left, its fourth target running. A fork bomb started by an
+   * init deaf to the graceful signals fills its cgroup's pids.max and no more, while the agent
+   * keeps its PID and answers the serial trigger, which kills the bomb once the grace is over; a
+   * read into a buffer larger than memory.max is OOM-killed inside the target's cgroup, the
+   * target's init and the agent live on; each return leaves no cgroup and no process of the target
+   * behind.
    */
   @Test
   @Order(2)
@@ -299,6 +302,8 @@ class BootstrapTriggersIT {
       String before = debugShell("echo \"agent $(cat /run/bootstrap/agent.pid) up\"");
       String agentPid = group(before, "agent (\\d+) up", "the agent's PID");
 
+      type("deaf");
+      awaitCount("vm init: deaf to the graceful signals", 1, STEP);
       type("bomb");
       awaitCount("vm init: bomb started", 1, STEP);
       List<long[]> samples = new ArrayList<>();
@@ -328,7 +333,8 @@ class BootstrapTriggersIT {
       String during =
           debugShell(
               "d=$(echo /sys/fs/cgroup/chrootbooter/*/); echo \"limit hits $(sed -n 's/^max //p'"
-                  + " $d/pids.events) memory.max $(cat $d/memory.max) agent $(cat"
+                  + " $d/pids.events) memory.max $(cat $d/memory.max) agent cgroup $(cut -d: -f3"
+                  + " /proc/$(cat /run/bootstrap/agent.pid)/cgroup) agent $(cat"
                   + " /run/bootstrap/agent.pid) alive $(kill -0 $(cat /run/bootstrap/agent.pid) &&"
                   + " echo yes) phase $(cat /run/bootstrap/current_phase)\"");
       assertThat(Long.parseLong(group(during, "limit hits (\\d+)", "pids.events max")))
@@ -337,6 +343,9 @@ class BootstrapTriggersIT {
       assertThat(group(during, "memory.max (\\d+)", "memory.max"))
           .as("memory.max of the target's cgroup (cb.memory-max=%s)", MEMORY_MAX)
           .isEqualTo("" + MEMORY_MAX_BYTES);
+      assertThat(group(during, "agent cgroup (\\S+) agent", "the agent's cgroup"))
+          .as("the agent's cgroup: the root, outside the target's limits")
+          .isEqualTo("/");
       assertThat(group(during, "agent (\\d+) alive", "the agent's PID"))
           .as("the agent's PID while the bomb runs")
           .isEqualTo(agentPid);
@@ -346,8 +355,18 @@ class BootstrapTriggersIT {
       try (SocketChannel serial = SocketChannel.open(StandardProtocolFamily.UNIX)) {
         serial.connect(UnixDomainSocketAddress.of(ttyS1));
         serial.write(ByteBuffer.wrap("RETURN_TO_BOOTSTRAP\n".getBytes(StandardCharsets.US_ASCII)));
-        figures.add("serial return during the fork bomb " + awaitReturn("Serial", 2) + " ms");
+        long forcedMs = awaitReturn("Serial", 2);
+        figures.add(
+            "serial return during the fork bomb, deaf init, forced after the grace "
+                + forcedMs
+                + " ms");
+        assertThat(forcedMs)
+            .as("the return: the 10 s grace, then the kill ends the bomb at once")
+            .isBetween(10_000L, 15_000L);
       }
+      assertThat(console.toString())
+          .as("the deaf init and its bomb are killed once the grace is over")
+          .contains("trigger Serial (magic string on /dev/ttyS1), forced");
       type("status");
       awaitCount("last return: Serial", 1, STEP);
       assertLeftNothing(agentPid, "after the fork bomb");
