@@ -1,12 +1,15 @@
 package io.chrootbooter.agent.daemon;
 
+import io.chrootbooter.agent.pivot.Cgroup;
 import java.nio.file.Path;
 import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.jboss.logging.Logger;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 /**
  * {@code run}: the agent as the bootstrap runs it. Every option defaults to its kernel command line
@@ -100,11 +103,21 @@ public class RunCommand implements Callable<Integer> {
   @Option(names = "--grace", defaultValue = "10s", description = "graceful return limit")
   String grace;
 
-  @Option(names = "--pids-max", description = "pids.max of a target's cgroup")
-  Long pidsMax;
+  @Option(
+      names = "--pids-max",
+      defaultValue = "${env:CB_PIDS_MAX}",
+      converter = PidsMax.class,
+      description = "pids.max of a target's cgroup: a number of processes, or max (default)")
+  OptionalLong pidsMax;
 
-  @Option(names = "--memory-max", description = "memory.max of a target's cgroup, bytes")
-  Long memoryMax;
+  @Option(
+      names = "--memory-max",
+      defaultValue = "${env:CB_MEMORY_MAX}",
+      converter = MemoryMax.class,
+      description =
+          "memory.max of a target's cgroup: bytes, or with a K/M/G/T suffix (256M), or max"
+              + " (default)")
+  OptionalLong memoryMax;
 
   @Option(
       names = "--no-console",
@@ -139,8 +152,8 @@ public class RunCommand implements Callable<Integer> {
             dev,
             targetConsole,
             GoDuration.parse(grace),
-            pidsMax == null ? OptionalLong.empty() : OptionalLong.of(pidsMax),
-            memoryMax == null ? OptionalLong.empty() : OptionalLong.of(memoryMax),
+            pidsMax == null ? OptionalLong.empty() : pidsMax,
+            memoryMax == null ? OptionalLong.empty() : memoryMax,
             GoDuration.parse(reportInterval),
             System.getenv());
     Daemon daemon = Daemon.start(options, noConsole ? null : System.in, System.out);
@@ -158,5 +171,29 @@ public class RunCommand implements Callable<Integer> {
                 "cb-shutdown"));
     stop.await();
     return 0;
+  }
+
+  /** {@code --pids-max} / {@code cb.pids-max=}: {@link Cgroup#parsePidsMax}. */
+  static final class PidsMax implements ITypeConverter<OptionalLong> {
+    @Override
+    public OptionalLong convert(String value) {
+      try {
+        return Cgroup.parsePidsMax("cb.pids-max", value);
+      } catch (IllegalArgumentException e) {
+        throw new TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /** {@code --memory-max} / {@code cb.memory-max=}: {@link Cgroup#parseMemoryMax}. */
+  static final class MemoryMax implements ITypeConverter<OptionalLong> {
+    @Override
+    public OptionalLong convert(String value) {
+      try {
+        return Cgroup.parseMemoryMax("cb.memory-max", value);
+      } catch (IllegalArgumentException e) {
+        throw new TypeConversionException(e.getMessage());
+      }
+    }
   }
 }

@@ -12,10 +12,13 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.List;
+import java.util.Locale;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 
 /**
@@ -150,11 +153,82 @@ public final class Cgroup implements AutoCloseable {
               + "\"): the target runs without "
               + file
               + "="
-              + value.getAsLong());
+              + value.getAsLong()
+              + " (the controller must be enabled in "
+              + parent.getParent()
+              + "/cgroup.subtree_control)");
       return;
     }
     Files.writeString(parent.resolve("cgroup.subtree_control"), "+" + controller);
     Files.writeString(dir.resolve(file), Long.toString(value.getAsLong()));
+  }
+
+  private static final Pattern MEMORY =
+      Pattern.compile("(\\d{1,19})([KMGT]?)", Pattern.CASE_INSENSITIVE);
+
+  /**
+   * A {@code memory.max} as an administrator writes it: bytes, or a number with a binary suffix
+   * {@code K}, {@code M}, {@code G} or {@code T} ({@code 256M} = 268435456), or {@code max} for no
+   * limit (empty). At least 1 MiB: less does not hold a shell.
+   *
+   * @param option the option or kernel argument the value came from, for the error
+   * @throws IllegalArgumentException naming the option, the value and the accepted form
+   */
+  public static OptionalLong parseMemoryMax(String option, String value) {
+    String v = value.strip();
+    if (v.equalsIgnoreCase("max")) {
+      return OptionalLong.empty();
+    }
+    Matcher m = MEMORY.matcher(v);
+    String rule = "bytes, or a number with K, M, G or T (binary), or max; at least 1M";
+    if (!m.matches()) {
+      throw new IllegalArgumentException(option + ": \"" + value + "\" is not " + rule);
+    }
+    int shift =
+        switch (m.group(2).toUpperCase(Locale.ROOT)) {
+          case "K" -> 10;
+          case "M" -> 20;
+          case "G" -> 30;
+          case "T" -> 40;
+          default -> 0;
+        };
+    long bytes;
+    try {
+      long n = Long.parseLong(m.group(1));
+      bytes = Math.multiplyExact(n, 1L << shift);
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new IllegalArgumentException(
+          option + ": \"" + value + "\" is too large (" + rule + ")", e);
+    }
+    if (bytes < (1L << 20)) {
+      throw new IllegalArgumentException(option + ": \"" + value + "\" is below 1M (" + rule + ")");
+    }
+    return OptionalLong.of(bytes);
+  }
+
+  /**
+   * A {@code pids.max}: a positive number of processes (threads count), or {@code max} for no limit
+   * (empty).
+   *
+   * @param option the option or kernel argument the value came from, for the error
+   * @throws IllegalArgumentException naming the option, the value and the accepted form
+   */
+  public static OptionalLong parsePidsMax(String option, String value) {
+    String v = value.strip();
+    if (v.equalsIgnoreCase("max")) {
+      return OptionalLong.empty();
+    }
+    String rule = "a number of processes from 1 to 4194304 (the kernel's PID_MAX_LIMIT), or max";
+    long n;
+    try {
+      n = Long.parseLong(v);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(option + ": \"" + value + "\" is not " + rule, e);
+    }
+    if (n < 1 || n > 4_194_304) {
+      throw new IllegalArgumentException(option + ": \"" + value + "\" is not " + rule);
+    }
+    return OptionalLong.of(n);
   }
 
   /** The cgroup's directory. */

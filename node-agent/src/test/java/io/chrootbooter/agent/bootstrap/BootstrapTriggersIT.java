@@ -30,9 +30,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The bootstrap as a machine runs it, in QEMU (TCG): the kernel command line's {@code cb.image=}
@@ -42,13 +46,25 @@ import org.junit.jupiter.api.Test;
  * through QEMU's monitor (real keyboard events in the guest), the magic string on the second serial
  * port, and {@code /.bootstrap-return} run inside the target. Between them the console's {@code
  * status} and {@code resume} are typed on the serial line, and {@code load} boots a tar.zst image.
- * Needs the bootstrap profile and qemu-system-x86_64; skips otherwise.
+ * The same machine then shows that the target's cgroup holds what the kernel command line's {@code
+ * cb.pids-max=} and {@code cb.memory-max=} set: a fork bomb and a memory hog in the target, watched
+ * from a root shell on the third serial port ({@code cb.debug}), leave the agent running. One boot
+ * serves both tests (a TCG boot costs 30–60 s), in this order. Needs the bootstrap profile and
+ * qemu-system-x86_64; skips otherwise.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class BootstrapTriggersIT {
   private static final Duration BOOT = Duration.ofSeconds(480);
   private static final Duration STEP = Duration.ofSeconds(120);
   private static final Pattern BACK =
       Pattern.compile("back in the bootstrap \\((\\w+)[^,]*, (\\d+) ms\\)");
+
+  /** The limits on the kernel command line, and what the kernel shows for them. */
+  private static final int PIDS_MAX = 40;
+
+  private static final String MEMORY_MAX = "48M";
+  private static final long MEMORY_MAX_BYTES = 48L << 20;
   private static final String INIT =
       """
       #!/bin/sh
@@ -57,29 +73,53 @@ class BootstrapTriggersIT {
       trap 'echo "vm init: bye"; exit 0' TERM USR2
       echo "TARGET UP $(cat /etc/marker) as PID $$"
       /.bootstrap-return --healthy
+      # "deaf" ignores the graceful signals from then on; "bomb" starts a fork bomb; "hog" reads
+      # more than memory.max into one buffer.
       while :; do
         if read -r line; then
-          [ "$line" = helper ] && /.bootstrap-return asked from inside
+          case "$line" in
+            helper) /.bootstrap-return asked from inside ;;
+            deaf) trap '' TERM USR2; echo "vm init: deaf to the graceful signals" ;;
+            bomb) /bin/forkbomb >/dev/null 2>&1 & echo "vm init: bomb started" ;;
+            hog)
+              /bin/busybox dd if=/dev/zero of=/dev/null bs=160M count=1 2>/dev/null
+              echo "vm init: hog exited with status $?" ;;
+          esac
         else
           sleep 1
         fi
       done
       """;
 
+  /**
+   * Every call forks two more in the background, forever; its processes are named (comm) forkbomb.
+   */
+  private static final String FORK_BOMB =
+      """
+      #!/bin/sh
+      b() { b | b & }
+      b
+      """;
+
   private final StringBuffer console = new StringBuffer();
+
+  /** What the root shell on ttyS2 prints. */
+  private final StringBuffer debug = new StringBuffer();
+
   private Path dir;
   private HttpServer images;
   private Process qemu;
   private OutputStream typing;
+  private SocketChannel debugShell;
+  private int debugCommands;
+  private String bootFigure;
 
-  @BeforeEach
-  void setUp() throws Exception {
-    dir = Files.createTempDirectory("cb-triggers-it");
-  }
-
-  @AfterEach
+  @AfterAll
   void tearDown() throws Exception {
     try {
+      if (debugShell != null) {
+        debugShell.close();
+      }
       if (qemu != null) {
         qemu.destroyForcibly();
         qemu.waitFor(30, TimeUnit.SECONDS);
@@ -89,8 +129,14 @@ class BootstrapTriggersIT {
       }
       Path log = BootstrapImage.MODULE.resolve("target/bootstrap-triggers-console.log");
       Files.writeString(log, console.toString());
-      System.out.println("bootstrap triggers test: serial console in " + log);
+      Path debugLog = BootstrapImage.MODULE.resolve("target/bootstrap-triggers-ttyS2.log");
+      Files.writeString(debugLog, debug.toString());
+      System.out.println(
+          "bootstrap triggers test: serial console in " + log + ", debug shell in " + debugLog);
     } finally {
+      if (dir == null) {
+        return;
+      }
       try (Stream<Path> walk = Files.walk(dir)) {
         for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
           Files.delete(p);
@@ -99,13 +145,18 @@ class BootstrapTriggersIT {
     }
   }
 
-  @Test
-  void everyTriggerReturnsToTheBootstrapWithoutAReboot() throws Exception {
+  /** Boots the machine with the image of {@code cb.image=}; both tests run on it. */
+  @BeforeAll
+  void boot() throws Exception {
     BootstrapImage image = BootstrapImage.require();
     assumeTrue(onPath("qemu-system-x86_64"), "qemu-system-x86_64 is not on the PATH");
     assumeTrue(onPath("mksquashfs"), "mksquashfs is not on the PATH (squashfs-tools)");
+    dir = Files.createTempDirectory("cb-triggers-it");
     TestTarget.build(dir);
     Path tree = dir.resolve("tree");
+    Path bomb = tree.resolve("bin/forkbomb");
+    Files.writeString(bomb, FORK_BOMB);
+    Files.setPosixFilePermissions(bomb, PosixFilePermissions.fromString("rwxr-xr-x"));
     // init-vm for cb.init=; the same as /sbin/init for the console's load (which has no --init).
     for (String name : List.of("sbin/init-vm", "sbin/init")) {
       Path init = tree.resolve(name);
@@ -121,6 +172,7 @@ class BootstrapTriggersIT {
 
     Path monitor = dir.resolve("monitor.sock");
     Path ttyS1 = dir.resolve("ttyS1.sock");
+    Path ttyS2 = dir.resolve("ttyS2.sock");
     List<String> cmd =
         List.of(
             "qemu-system-x86_64",
@@ -141,6 +193,10 @@ class BootstrapTriggersIT {
             "socket,id=s1,path=" + ttyS1 + ",server=on,wait=off",
             "-serial",
             "chardev:s1",
+            "-chardev",
+            "socket,id=s2,path=" + ttyS2 + ",server=on,wait=off",
+            "-serial",
+            "chardev:s2",
             "-no-reboot",
             "-netdev",
             // One busybox nc per connection: a guestfwd to a tcp: chardev connects only once.
@@ -157,20 +213,39 @@ class BootstrapTriggersIT {
             "-append",
             "console=ttyS0 quiet panic=-1 cb.image=http://10.0.2.100/vm.squashfs cb.sha256="
                 + sha
-                + " cb.init=/sbin/init-vm cb.serial=ttyS1");
+                + " cb.init=/sbin/init-vm cb.serial=ttyS1 cb.debug cb.pids-max="
+                + PIDS_MAX
+                + " cb.memory-max="
+                + MEMORY_MAX);
     long t0 = System.nanoTime();
     qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     typing = qemu.getOutputStream();
     Thread reader = new Thread(() -> copyLines(qemu, console, t0), "qemu-serial");
     reader.setDaemon(true);
     reader.start();
-    List<String> figures = new ArrayList<>();
     try {
       awaitCount("TARGET UP " + TestTarget.MARKER + " as PID 1", 1, BOOT);
-      figures.add(
+      bootFigure =
           String.format(
-              "standalone boot to the image's init %.1f s", (System.nanoTime() - t0) / 1e9));
+              "standalone boot to the image's init %.1f s", (System.nanoTime() - t0) / 1e9);
+      debugShell = SocketChannel.open(StandardProtocolFamily.UNIX);
+      debugShell.connect(UnixDomainSocketAddress.of(ttyS2));
+      Thread debugReader = new Thread(this::copyDebug, "qemu-ttyS2");
+      debugReader.setDaemon(true);
+      debugReader.start();
+    } catch (AssertionError | RuntimeException e) {
+      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      throw e;
+    }
+  }
 
+  @Test
+  @Order(1)
+  void everyTriggerReturnsToTheBootstrapWithoutAReboot() throws Exception {
+    Path monitor = dir.resolve("monitor.sock");
+    Path ttyS1 = dir.resolve("ttyS1.sock");
+    List<String> figures = new ArrayList<>(List.of(bootFigure));
+    try {
       monitorCommand(monitor, "sendkey ctrl-alt-f12");
       figures.add("hotkey return " + awaitReturn("Hotkey", 1) + " ms");
       assertThat(console.toString()).contains("console override: type 'resume'");
@@ -204,6 +279,193 @@ class BootstrapTriggersIT {
     } catch (AssertionError | RuntimeException e) {
       System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       throw e;
+    }
+  }
+
+  /**
+   * Runs on the machine the first test left, its fourth target running. A fork bomb started by an
+   * init deaf to the graceful signals fills its cgroup's pids.max and no more, while the agent
+   * keeps its PID and answers the serial trigger, which kills the bomb once the grace is over; a
+   * read into a buffer larger than memory.max is OOM-killed inside the target's cgroup, the
+   * target's init and the agent live on; each return leaves no cgroup and no process of the target
+   * behind.
+   */
+  @Test
+  @Order(2)
+  void theTargetsCgroupHoldsAForkBombAndAnOomWhileTheAgentLives() throws Exception {
+    Path ttyS1 = dir.resolve("ttyS1.sock");
+    List<String> figures = new ArrayList<>();
+    try {
+      assertThat(console.toString())
+          .as("the agent's warnings: cb.pids-max and cb.memory-max applied to every target")
+          .doesNotContain("the target runs without");
+      String before = debugShell("echo \"agent $(cat /run/bootstrap/agent.pid) up\"");
+      String agentPid = group(before, "agent (\\d+) up", "the agent's PID");
+
+      type("deaf");
+      awaitCount("vm init: deaf to the graceful signals", 1, STEP);
+      type("bomb");
+      awaitCount("vm init: bomb started", 1, STEP);
+      List<long[]> samples = new ArrayList<>();
+      long bombs = 0;
+      String bombState = "";
+      for (int i = 0; i < 5; i++) {
+        bombState =
+            debugShell(
+                "for d in /sys/fs/cgroup/chrootbooter/*/; do echo \"pids max=$(cat $d/pids.max)"
+                    + " current=$(cat $d/pids.current) bombs=$(grep -lx forkbomb"
+                    + " /proc/[0-9]*/comm 2>/dev/null | wc -l)\"; done");
+        Matcher m =
+            Pattern.compile("pids max=(\\d+) current=(\\d+) bombs=(\\d+)").matcher(bombState);
+        assertThat(m.find()).as("the target's cgroup in ttyS2 output %s", bombState).isTrue();
+        assertThat(m.group(1)).as("pids.max of the target's cgroup").isEqualTo("" + PIDS_MAX);
+        samples.add(new long[] {Long.parseLong(m.group(2)), Long.parseLong(m.group(3))});
+        bombs = Math.max(bombs, Long.parseLong(m.group(3)));
+        Thread.sleep(1000);
+      }
+      figures.add(
+          "pids.current/bomb processes while the bomb runs: "
+              + samples.stream().map(a -> a[0] + "/" + a[1]).toList());
+      assertThat(samples)
+          .as("pids.current never above pids.max=%d", PIDS_MAX)
+          .allSatisfy(a -> assertThat(a[0]).isLessThanOrEqualTo(PIDS_MAX));
+      assertThat(bombs).as("fork bomb processes seen in the guest").isPositive();
+      String during =
+          debugShell(
+              "d=$(echo /sys/fs/cgroup/chrootbooter/*/); echo \"limit hits $(sed -n 's/^max //p'"
+                  + " $d/pids.events) memory.max $(cat $d/memory.max) agent cgroup $(cut -d: -f3"
+                  + " /proc/$(cat /run/bootstrap/agent.pid)/cgroup) agent $(cat"
+                  + " /run/bootstrap/agent.pid) alive $(kill -0 $(cat /run/bootstrap/agent.pid) &&"
+                  + " echo yes) phase $(cat /run/bootstrap/current_phase)\"");
+      assertThat(Long.parseLong(group(during, "limit hits (\\d+)", "pids.events max")))
+          .as("forks refused by pids.max (pids.events)")
+          .isPositive();
+      assertThat(group(during, "memory.max (\\d+)", "memory.max"))
+          .as("memory.max of the target's cgroup (cb.memory-max=%s)", MEMORY_MAX)
+          .isEqualTo("" + MEMORY_MAX_BYTES);
+      assertThat(group(during, "agent cgroup (\\S+) agent", "the agent's cgroup"))
+          .as("the agent's cgroup: the root, outside the target's limits")
+          .isEqualTo("/");
+      assertThat(group(during, "agent (\\d+) alive", "the agent's PID"))
+          .as("the agent's PID while the bomb runs")
+          .isEqualTo(agentPid);
+      assertThat(group(during, "alive (\\w+) phase (\\w+)", "agent alive")).isEqualTo("yes");
+      assertThat(group(during, "phase (\\w+)", "phase")).isEqualTo("Running");
+
+      try (SocketChannel serial = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+        serial.connect(UnixDomainSocketAddress.of(ttyS1));
+        serial.write(ByteBuffer.wrap("RETURN_TO_BOOTSTRAP\n".getBytes(StandardCharsets.US_ASCII)));
+        long forcedMs = awaitReturn("Serial", 2);
+        figures.add(
+            "serial return during the fork bomb, deaf init, forced after the grace "
+                + forcedMs
+                + " ms");
+        assertThat(forcedMs)
+            .as("the return: the 10 s grace, then the kill ends the bomb at once")
+            .isBetween(10_000L, 15_000L);
+      }
+      assertThat(console.toString())
+          .as("the deaf init and its bomb are killed once the grace is over")
+          .contains("trigger Serial (magic string on /dev/ttyS1), forced");
+      type("status");
+      awaitCount("last return: Serial", 1, STEP);
+      assertLeftNothing(agentPid, "after the fork bomb");
+
+      type("resume");
+      awaitCount("TARGET UP", 5, STEP);
+      type("hog");
+      awaitCount("vm init: hog exited with status", 1, STEP);
+      assertThat(console.toString())
+          .as("the hog is SIGKILLed (128 + 9) by the OOM killer, not the target's init")
+          .contains("vm init: hog exited with status 137");
+      String oom =
+          debugShell(
+              "d=$(echo /sys/fs/cgroup/chrootbooter/*/); echo \"oom kills $(sed -n 's/^oom_kill"
+                  + " //p' $d/memory.events) peak $(cat $d/memory.peak 2>/dev/null || echo 0) agent"
+                  + " $(cat /run/bootstrap/agent.pid) phase $(cat /run/bootstrap/current_phase)\"");
+      assertThat(Long.parseLong(group(oom, "oom kills (\\d+)", "memory.events oom_kill")))
+          .as("OOM kills in the target's cgroup (memory.events)")
+          .isPositive();
+      assertThat(Long.parseLong(group(oom, "peak (\\d+)", "memory.peak")))
+          .as("memory.peak of the target's cgroup")
+          .isLessThanOrEqualTo(MEMORY_MAX_BYTES);
+      assertThat(group(oom, "agent (\\d+) phase", "the agent's PID"))
+          .as("the agent's PID after the OOM kill")
+          .isEqualTo(agentPid);
+      assertThat(group(oom, "phase (\\w+)", "phase")).isEqualTo("Running");
+      figures.add("memory.peak " + group(oom, "peak (\\d+)", "memory.peak") + " bytes");
+
+      type("helper");
+      awaitReturn("Helper", 2);
+      type("status");
+      awaitCount("phase: ConsoleOverride", 3, STEP);
+      assertLeftNothing(agentPid, "after the OOM kill");
+      assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
+      assertThat(console.toString()).doesNotContain("agent exited with status");
+      System.out.println("bootstrap cgroup limits test: " + String.join("; ", figures));
+    } catch (AssertionError | RuntimeException e) {
+      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
+      throw e;
+    }
+  }
+
+  /** No target cgroup and no fork bomb process left, and the same agent process as before. */
+  private void assertLeftNothing(String agentPid, String when) throws IOException {
+    String after =
+        debugShell(
+            "echo \"left cgroups $(ls -d /sys/fs/cgroup/chrootbooter/*/ 2>/dev/null | wc -l)"
+                + " bombs $(grep -lx forkbomb /proc/[0-9]*/comm 2>/dev/null | wc -l) agent"
+                + " $(cat /run/bootstrap/agent.pid) restarted $(cat /run/bootstrap/agent.restarts"
+                + " 2>/dev/null || echo 0) phase $(cat /run/bootstrap/current_phase)\"");
+    assertThat(group(after, "left cgroups (\\d+)", "cgroups"))
+        .as("target cgroups below /sys/fs/cgroup/chrootbooter %s", when)
+        .isEqualTo("0");
+    assertThat(group(after, "bombs (\\d+)", "bombs"))
+        .as("fork bomb processes %s", when)
+        .isEqualTo("0");
+    assertThat(group(after, "agent (\\d+) restarted", "agent"))
+        .as("the agent's PID %s", when)
+        .isEqualTo(agentPid);
+    assertThat(group(after, "restarted (\\d+)", "restarts")).as("agent restarts").isEqualTo("0");
+    assertThat(group(after, "phase (\\w+)", "phase")).isEqualTo("ConsoleOverride");
+  }
+
+  private static String group(String text, String regex, String what) {
+    Matcher m = Pattern.compile(regex).matcher(text);
+    assertThat(m.find()).as("%s in the ttyS2 output %s", what, text).isTrue();
+    return m.group(1);
+  }
+
+  /**
+   * Runs {@code command} in the root shell on ttyS2 and returns what it printed, between two
+   * markers the shell computes, so that the echo of the typed line (which the shell's line editing
+   * may wrap) is never taken for output.
+   */
+  private String debugShell(String command) throws IOException {
+    int n = ++debugCommands;
+    int from = debug.length();
+    String begin = "BEGIN-" + n + "-BEGIN";
+    String end = "END-" + n + "-END";
+    String line = "echo BEGIN-$((" + n + "))-BEGIN; " + command + "; echo END-$((" + n + "))-END\n";
+    debugShell.write(ByteBuffer.wrap(line.getBytes(StandardCharsets.US_ASCII)));
+    await("ttyS2: " + command)
+        .atMost(STEP)
+        .pollInterval(Duration.ofMillis(200))
+        .until(() -> debug.indexOf(end, from) >= 0 || !qemu.isAlive());
+    int at = debug.indexOf(end, from);
+    assertThat(at).as("end of \"%s\" on ttyS2", command).isNotNegative();
+    return debug.substring(debug.indexOf(begin, from) + begin.length(), at);
+  }
+
+  private void copyDebug() {
+    ByteBuffer buffer = ByteBuffer.allocate(4096);
+    try {
+      while (debugShell.read(buffer.clear()) > 0) {
+        debug.append(new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8));
+      }
+    } catch (IOException e) {
+      // QEMU ended or the test closed the socket
     }
   }
 
