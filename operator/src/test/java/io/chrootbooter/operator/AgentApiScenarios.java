@@ -298,8 +298,26 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
     assertThat(columns(m1))
         .containsEntry("Phase", "Running")
         .containsEntry("IP", "10.0.0.2")
-        .containsEntry("Image", "debian-12");
+        .containsEntry("Image", "debian-12")
+        .containsEntry("Running", "debian-12");
     awaitEvent("m1", "Normal", "Running", "running BootImage debian-12");
+
+    // Back in the bootstrap the agent names no image, and the Running column is empty again.
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body("{\"phase\":\"Bootstrap\"}")
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    MachineBoot back =
+        awaitMachine(
+            "m1",
+            m ->
+                m.getStatus() != null
+                    && "Bootstrap".equals(String.valueOf(columns(m).get("Phase"))));
+    assertThat(back.getStatus().currentImage()).isNull();
+    assertThat(columns(back)).containsEntry("Running", "").containsEntry("Image", "debian-12");
   }
 
   @Test

@@ -149,7 +149,7 @@ public abstract class StatusPageScenarios {
 
     // What a user reads in the rows.
     assertThat(page)
-        .contains("rack1-node01", "10.20.0.11", "Serial", "took 4.2 s", "running debian-12")
+        .contains("rack1-node01", "10.20.0.11", "Serial", "took 4.2 s, forced", "running debian-12")
         .contains("<progress value=\"" + 400 * MIB + "\" max=\"" + 1000 * MIB + "\">")
         .contains("40% · 400.0 MiB of 1000.0 MiB · 50.0 MiB/s")
         .contains("title=\"" + debianSha + "\"")
@@ -342,7 +342,7 @@ public abstract class StatusPageScenarios {
                 MachinePhase.Running,
                 "debian-12",
                 null,
-                new LastReturn("Serial", "break on ttyS0", returned.toString(), 4200L),
+                new LastReturn("Serial", "break on ttyS0", returned.toString(), 4200L, true),
                 "10.20.0.11",
                 null));
     setStatus("rack1-node02", s -> downloading(s, 400 * MIB));
@@ -357,7 +357,7 @@ public abstract class StatusPageScenarios {
                 MachinePhase.Bootstrap,
                 null,
                 null,
-                new LastReturn("SpecChange", "spec changed", returned.toString(), 2900L),
+                new LastReturn("SpecChange", "spec changed", returned.toString(), 2900L, false),
                 "10.20.0.21",
                 null));
   }

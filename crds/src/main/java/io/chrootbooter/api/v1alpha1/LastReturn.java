@@ -13,4 +13,8 @@ public record LastReturn(
     @JsonPropertyDescription("A human-readable reason.") String reason,
     @JsonPropertyDescription("When the return started (RFC 3339).") String time,
     @JsonPropertyDescription("How long from trigger to bootstrap ready, in milliseconds.")
-        Long durationMillis) {}
+        Long durationMillis,
+    @JsonPropertyDescription(
+            "True when the target did not power off within its grace period and was killed;"
+                + " false when it powered off on the graceful signal or ended by itself.")
+        Boolean forced) {}

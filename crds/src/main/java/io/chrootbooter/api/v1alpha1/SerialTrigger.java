@@ -9,7 +9,10 @@ import io.fabric8.generator.annotation.Pattern;
 public record SerialTrigger(
     @JsonPropertyDescription("Watch the serial port for the magic string. Default: true.")
         Boolean enabled,
-    @Pattern(Patterns.TTY) @JsonPropertyDescription("The serial device under /dev. Default: ttyS1.")
+    @Pattern(Patterns.TTY)
+        @JsonPropertyDescription(
+            "The serial device under /dev. Default: the port of the machine's cb.serial= kernel"
+                + " argument, else ttyS1.")
         String device,
     @Pattern(Patterns.MAGIC)
         @JsonPropertyDescription(

@@ -542,7 +542,8 @@ public final class Agent implements AutoCloseable {
                           r.trigger().name(),
                           r.reason().isEmpty() ? null : r.reason(),
                           r.time().toString(),
-                          r.duration().toMillis()))
+                          r.duration().toMillis(),
+                          r.forced()))
               .orElse(null),
           settings.info().get(),
           appliedGeneration < 0 ? null : appliedGeneration);

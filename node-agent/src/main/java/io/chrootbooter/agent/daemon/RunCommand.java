@@ -100,7 +100,12 @@ public class RunCommand implements Callable<Integer> {
       description = "the targets' stdin/stdout")
   Path targetConsole;
 
-  @Option(names = "--grace", defaultValue = "10s", description = "graceful return limit")
+  @Option(
+      names = "--grace",
+      defaultValue = "10s",
+      description =
+          "how long a target may take to power off on the graceful signal before its cgroup is"
+              + " killed; a BootImage's spec.stop.gracePeriod overrides it")
   String grace;
 
   @Option(

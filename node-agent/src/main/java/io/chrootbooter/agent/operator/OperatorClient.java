@@ -120,7 +120,10 @@ public final class OperatorClient implements AutoCloseable {
         }
       } catch (IOException e) {
         if (!closed) {
-          LOG.warnf("desired-state stream from %s: %s", machine, e.getMessage());
+          // java.net.http's ConnectException has no message: name the failure by its class.
+          LOG.warnf(
+              "desired-state stream from %s: %s; retrying",
+              machine, e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName());
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();

@@ -22,7 +22,8 @@ public record StatusReport(
 
   /** The last return to the bootstrap. */
   @JsonInclude(JsonInclude.Include.NON_NULL)
-  public record LastReturn(String trigger, String reason, String time, Long durationMillis) {}
+  public record LastReturn(
+      String trigger, String reason, String time, Long durationMillis, Boolean forced) {}
 
   /** Who is reporting. */
   @JsonInclude(JsonInclude.Include.NON_NULL)

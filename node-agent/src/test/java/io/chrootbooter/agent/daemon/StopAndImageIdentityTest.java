@@ -174,6 +174,9 @@ class StopAndImageIdentityTest {
     assertThat(back.path("lastReturn").path("durationMillis").asLong())
         .as("a graceful return does not wait out the grace period")
         .isLessThan(8000);
+    assertThat(back.path("lastReturn").path("forced").asBoolean(true))
+        .as("the report says the return was graceful")
+        .isFalse();
     assertThat(Files.readString(targetConsole())).contains("pwr init: powering off");
     assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
 
@@ -193,6 +196,9 @@ class StopAndImageIdentityTest {
     assertThat(killed.path("lastReturn").path("durationMillis").asLong())
         .as("killed at the BootImage's 1 s, not the agent's 10 s")
         .isBetween(1000L, 5000L);
+    assertThat(killed.path("lastReturn").path("forced").asBoolean(false))
+        .as("the report says the target was killed")
+        .isTrue();
     assertThat(took).as("back in the bootstrap, seen from the operator").isLessThan(AGENT_GRACE);
     assertThat(Path.of("/proc", Long.toString(secondPid))).doesNotExist();
     assertThat(Mounts.mountsBelow(temp.resolve("work"))).as("only the work tmpfs").hasSize(1);

@@ -245,9 +245,9 @@ public class StatusReports {
     updated.setStatus(
         new MachineBootStatus(
             report.machinePhase(),
-            report.currentImage() != null
-                ? report.currentImage()
-                : old == null ? null : old.currentImage(),
+            // The agent names the image in the reported phase, none in Bootstrap: its report is
+            // the truth, also when it names none.
+            report.currentImage(),
             old == null ? null : old.observedGeneration(),
             report.progress() != null ? report.progress() : old == null ? null : old.progress(),
             report.lastReturn() != null
@@ -265,12 +265,16 @@ public class StatusReports {
     return new Received(merge(older.report(), newer.report()), newer.at());
   }
 
-  /** {@code newer} over {@code older}: each field of the newer report wins when it is set. */
+  /**
+   * {@code newer} over {@code older}: each field of the newer report wins when it is set; the
+   * phase, the error and the current image are always the newer report's (they describe one moment
+   * together).
+   */
   static AgentReport merge(AgentReport older, AgentReport newer) {
     return new AgentReport(
         newer.phase(),
         newer.progress() != null ? newer.progress() : older.progress(),
-        newer.currentImage() != null ? newer.currentImage() : older.currentImage(),
+        newer.currentImage(),
         newer.error(),
         newer.lastReturn() != null ? newer.lastReturn() : older.lastReturn(),
         newer.agent() != null ? newer.agent() : older.agent(),

@@ -292,7 +292,9 @@ public final class StatusView {
         text(r.trigger()),
         when,
         whenExact,
-        r.durationMillis() == null ? null : duration(r.durationMillis()),
+        r.durationMillis() == null
+            ? null
+            : duration(r.durationMillis()) + (Boolean.TRUE.equals(r.forced()) ? ", forced" : ""),
         text(r.reason()));
   }
 

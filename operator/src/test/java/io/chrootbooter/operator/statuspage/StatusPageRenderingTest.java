@@ -42,7 +42,7 @@ class StatusPageRenderingTest {
         "debian-12",
         1L,
         progress,
-        new LastReturn("Serial", HOSTILE, "2026-12-03T09:58:00Z", 4200L),
+        new LastReturn("Serial", HOSTILE, "2026-12-03T09:58:00Z", 4200L, true),
         new AgentInfo("0.1.0", "b", "10.0.0.5", "6.1"),
         error,
         null,
@@ -118,7 +118,9 @@ class StatusPageRenderingTest {
         .isEqualTo("09:58:00 UTC");
     assertThat(StatusView.when(Instant.parse("2026-12-01T09:58:00Z"), NOW))
         .isEqualTo("2026-12-01 09:58 UTC");
-    assertThat(StatusView.lastReturn(new LastReturn("Hotkey", null, "yesterday", 10L), NOW).when())
+    assertThat(
+            StatusView.lastReturn(new LastReturn("Hotkey", null, "yesterday", 10L, null), NOW)
+                .when())
         .isEqualTo("yesterday");
   }
 
