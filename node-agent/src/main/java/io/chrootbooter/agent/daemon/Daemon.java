@@ -16,6 +16,7 @@ import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.Mounts;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.PrintStream;
 import java.net.Inet4Address;
 import java.net.InetAddress;
@@ -28,6 +29,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -46,6 +48,9 @@ import org.jboss.logging.Logger;
  * console loop. {@link #close()} stops all of it and returns a running target.
  */
 public final class Daemon implements AutoCloseable {
+  /** How long the agent waits for the bootstrap's network before it goes on without it. */
+  static final Duration NETWORK_WAIT = Duration.ofSeconds(30);
+
   private static final Logger LOG = Logger.getLogger(Daemon.class);
 
   /**
@@ -140,6 +145,7 @@ public final class Daemon implements AutoCloseable {
             o.pidsMax(),
             o.memoryMax());
     BootController controller = new BootController(pivot, new LinuxSignals(), Clock.systemUTC());
+    Map<String, String> env = awaitNetwork(o.env());
     Agent agent =
         new Agent(
             controller,
@@ -147,8 +153,8 @@ public final class Daemon implements AutoCloseable {
             new Agent.Settings(
                 o.targetConsole(),
                 o.grace(),
-                NetworkRestore.fromLease(o.busybox(), o.env()),
-                () -> agentInfo(o.env())),
+                NetworkRestore.fromLease(o.busybox(), env),
+                () -> agentInfo(env)),
             out);
     Triggers triggers =
         new Triggers(
@@ -281,6 +287,43 @@ public final class Daemon implements AutoCloseable {
           "cb.operator is set but cb.mac is not (the operator's iPXE script passes it)");
     }
     return mac.trim().toLowerCase(Locale.ROOT).replace('-', ':');
+  }
+
+  /**
+   * In the bootstrap the agent starts while {@code rc.sysinit} still brings the network up; the
+   * file {@code CB_NETWORK_READY} names appears once it has (lease or not). Waits for it (at most
+   * {@link #NETWORK_WAIT}), then returns {@code env} with the lease's {@code CB_NET_*} values from
+   * {@code net.env}. Without {@code CB_NETWORK_READY} (an agent outside the bootstrap), {@code env}
+   * as it is.
+   */
+  static Map<String, String> awaitNetwork(Map<String, String> env) throws IOException {
+    String ready = env.get("CB_NETWORK_READY");
+    if (ready == null || ready.isBlank()) {
+      return env;
+    }
+    Path file = Path.of(ready);
+    long start = System.nanoTime();
+    long deadline = start + NETWORK_WAIT.toNanos();
+    while (!Files.exists(file)) {
+      if (System.nanoTime() - deadline > 0) {
+        LOG.warnf(
+            "%s did not appear within %d s; going on without waiting for the network",
+            file, NETWORK_WAIT.toSeconds());
+        break;
+      }
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("interrupted while waiting for " + file);
+      }
+    }
+    LOG.debugf("network ready after %d ms", (System.nanoTime() - start) / 1_000_000);
+    Map<String, String> merged = new HashMap<>(env);
+    if (Files.exists(NetworkRestore.LEASE_FILE)) {
+      merged.putAll(NetworkRestore.readEnv(NetworkRestore.LEASE_FILE));
+    }
+    return Map.copyOf(merged);
   }
 
   private static StatusReport.AgentInfo agentInfo(Map<String, String> env) {
