@@ -17,11 +17,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.stream.Stream;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -59,19 +58,13 @@ class AgentDaemonTest {
     tarZst = imageDir.resolve("target.tar.zst");
     TestTarget.run(
         "tar", "--zstd", "-cf", tarZst.toString(), "-C", imageDir.resolve("tree").toString(), ".");
-    squashfsSha = sha256(squashfs);
-    tarZstSha = sha256(tarZst);
+    squashfsSha = TestTarget.sha256(squashfs);
+    tarZstSha = TestTarget.sha256(tarZst);
   }
 
   @AfterAll
   static void removeImages() throws IOException {
-    if (imageDir != null) {
-      try (Stream<Path> walk = Files.walk(imageDir)) {
-        for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-          Files.delete(p);
-        }
-      }
-    }
+    TestTarget.deleteTree(imageDir);
   }
 
   @BeforeEach
@@ -410,30 +403,8 @@ class AgentDaemonTest {
   }
 
   /** The first last-report that meets {@code condition}; on timeout, says what came instead. */
-  private JsonNode awaitReport(java.util.function.Predicate<JsonNode> condition) {
-    try {
-      return await()
-          .atMost(Duration.ofSeconds(30))
-          .pollInterval(Duration.ofMillis(50))
-          .until(
-              () -> {
-                JsonNode last = operator.last();
-                return last != null && condition.test(last) ? last : null;
-              },
-              r -> r != null);
-    } catch (org.awaitility.core.ConditionTimeoutException e) {
-      List<JsonNode> reports = operator.reports();
-      throw new AssertionError(
-          "no such report within 30 s; the last reports:\n  "
-              + String.join(
-                  "\n  ",
-                  reports.subList(Math.max(0, reports.size() - 8), reports.size()).stream()
-                      .map(JsonNode::toString)
-                      .toList())
-              + "\nconsole:\n"
-              + consoleBytes.toString(StandardCharsets.UTF_8),
-          e);
-    }
+  private JsonNode awaitReport(Predicate<JsonNode> condition) {
+    return operator.awaitReport(condition, () -> consoleBytes.toString(StandardCharsets.UTF_8));
   }
 
   private long initPid() throws IOException {
@@ -442,9 +413,5 @@ class AgentDaemonTest {
 
   private List<Path> mountsBelowWork() throws IOException {
     return Mounts.mountsBelow(temp.resolve("work"));
-  }
-
-  private static String sha256(Path file) throws Exception {
-    return TestTarget.run("sha256sum", file.toString()).split(" ")[0];
   }
 }

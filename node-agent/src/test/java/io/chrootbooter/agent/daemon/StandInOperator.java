@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.daemon;
 
+import static org.awaitility.Awaitility.await;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
@@ -11,12 +13,16 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import org.awaitility.core.ConditionTimeoutException;
 
 /**
  * The operator's agent API as the agent sees it, on loopback, for the agent's own tests: the
@@ -105,6 +111,36 @@ final class StandInOperator implements AutoCloseable {
   }
 
   /** The last report, or null. */
+  /**
+   * The first last report that meets {@code condition} within 30 s; on timeout, an AssertionError
+   * with the last reports and what {@code console} printed.
+   */
+  JsonNode awaitReport(Predicate<JsonNode> condition, Supplier<String> console) {
+    try {
+      return await()
+          .atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(20))
+          .until(
+              () -> {
+                JsonNode last = last();
+                return last != null && condition.test(last) ? last : null;
+              },
+              r -> r != null);
+    } catch (ConditionTimeoutException e) {
+      List<JsonNode> all = reports();
+      throw new AssertionError(
+          "no such report within 30 s; the last reports:\n  "
+              + String.join(
+                  "\n  ",
+                  all.subList(Math.max(0, all.size() - 8), all.size()).stream()
+                      .map(JsonNode::toString)
+                      .toList())
+              + "\nconsole:\n"
+              + console.get(),
+          e);
+    }
+  }
+
   JsonNode last() {
     return reports.isEmpty() ? null : reports.get(reports.size() - 1);
   }

@@ -17,12 +17,10 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.function.Predicate;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -80,19 +78,13 @@ class StopAndImageIdentityTest {
         "mksquashfs", tree.toString(), squashfs.toString(), "-quiet", "-noappend", "-comp", "gzip");
     tarZst = imageDir.resolve("target.tar.zst");
     TestTarget.run("tar", "--zstd", "-cf", tarZst.toString(), "-C", tree.toString(), ".");
-    squashfsSha = TestTarget.run("sha256sum", squashfs.toString()).split(" ")[0];
-    tarZstSha = TestTarget.run("sha256sum", tarZst.toString()).split(" ")[0];
+    squashfsSha = TestTarget.sha256(squashfs);
+    tarZstSha = TestTarget.sha256(tarZst);
   }
 
   @AfterAll
   static void removeImages() throws IOException {
-    if (imageDir != null) {
-      try (Stream<Path> walk = Files.walk(imageDir)) {
-        for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-          Files.delete(p);
-        }
-      }
-    }
+    TestTarget.deleteTree(imageDir);
   }
 
   @BeforeEach
@@ -382,29 +374,7 @@ class StopAndImageIdentityTest {
 
   /** The first last-report that meets {@code condition}; on timeout, says what came instead. */
   private JsonNode awaitReport(Predicate<JsonNode> condition) {
-    try {
-      return await()
-          .atMost(Duration.ofSeconds(30))
-          .pollInterval(Duration.ofMillis(20))
-          .until(
-              () -> {
-                JsonNode last = operator.last();
-                return last != null && condition.test(last) ? last : null;
-              },
-              r -> r != null);
-    } catch (org.awaitility.core.ConditionTimeoutException e) {
-      List<JsonNode> reports = operator.reports();
-      throw new AssertionError(
-          "no such report within 30 s; the last reports:\n  "
-              + String.join(
-                  "\n  ",
-                  reports.subList(Math.max(0, reports.size() - 8), reports.size()).stream()
-                      .map(JsonNode::toString)
-                      .toList())
-              + "\nconsole:\n"
-              + consoleBytes.toString(StandardCharsets.UTF_8),
-          e);
-    }
+    return operator.awaitReport(condition, () -> consoleBytes.toString(StandardCharsets.UTF_8));
   }
 
   private long initPid() throws IOException {

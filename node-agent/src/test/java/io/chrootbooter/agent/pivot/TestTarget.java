@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -193,6 +194,23 @@ public final class TestTarget {
     Path image = dir.resolve("target.squashfs");
     run("mksquashfs", root.toString(), image.toString(), "-quiet", "-noappend", "-comp", "gzip");
     return image;
+  }
+
+  /** The SHA-256 of {@code file} in hex, as sha256sum prints it. */
+  public static String sha256(Path file) throws IOException, InterruptedException {
+    return run("sha256sum", file.toString()).split(" ")[0];
+  }
+
+  /** Deletes {@code dir} and everything below it; nothing when it is null. */
+  public static void deleteTree(Path dir) throws IOException {
+    if (dir == null) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(dir)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
   }
 
   public static String run(String... command) throws IOException, InterruptedException {
