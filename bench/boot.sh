@@ -40,39 +40,10 @@ BOOTSTRAP=${LAB_BOOTSTRAP_DIR:-$ROOT/node-agent/target/bootstrap}
 [ -f "$BOOTSTRAP/initramfs.img" ] ||
   { echo "bench/boot.sh: no $BOOTSTRAP/initramfs.img (mvn -B -pl node-agent -am package -Pbootstrap -DskipTests)" >&2; exit 2; }
 
-WORK=$(mktemp -d /tmp/cb-bench-boot.XXXXXX)
-export LAB_STATE=$WORK/state LAB_NAME=cbboot$$ LAB_KUBE=${LAB_KUBE:-embedded}
-cleanup() { "$LAB" down >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-note() { echo "# $(date +%T) $*" >&2; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
-kube() { "$LAB" kubectl "$@"; }
-field() { kube get mb m1 -o "jsonpath={$1}" 2>/dev/null || true; }
-console_size() { stat -c %s "$LAB_STATE/vm/m1/console.log" 2>/dev/null || echo 0; }
+# shellcheck source=bench/lab-lib.bash
+. "$ROOT/bench/lab-lib.bash"
+lab_bench_start boot
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-
-# wait_marker TEXT FROM TIMEOUT: until TEXT is on the console past byte FROM; 20 ms polls.
-wait_marker() {
-  local deadline=$((SECONDS + $3))
-  until tail -c +"$(($2 + 1))" "$LAB_STATE/vm/m1/console.log" 2>/dev/null | grep -q "$1"; do
-    [ $SECONDS -lt $deadline ] || { note "no \"$1\" on m1's console within $3 s"; tail -20 "$LAB_STATE/vm/m1/console.log" >&2; exit 1; }
-    sleep 0.02
-  done
-}
-
-# wait_for DESCRIPTION TIMEOUT POLL CMD...: until CMD succeeds.
-wait_for() {
-  local what=$1 deadline=$((SECONDS + $2)) poll=$3
-  shift 3
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { note "gave up waiting for $what"; kube get mb m1 -o yaml >&2; tail -20 "$LAB_STATE/vm/m1/console.log" >&2; exit 1; }
-    sleep "$poll"
-  done
-}
-
-phase_is() { [ "$(field .status.phase)" = "$1" ]; }
 
 # A report of a boot other than the one before (the agent sends the kernel's boot id) in phase
 # Bootstrap, read from one `kubectl get --watch` started before the power-on: one process and

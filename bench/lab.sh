@@ -25,39 +25,10 @@ LAB=$ROOT/lab
 switches=${BENCH_SWITCHES:-5}
 [ "$(id -u)" = 0 ] || { echo "bench/lab.sh: needs root (./lab)" >&2; exit 2; }
 
-WORK=$(mktemp -d /tmp/cb-bench-lab.XXXXXX)
-export LAB_STATE=$WORK/state LAB_NAME=cbbench$$ LAB_KUBE=${LAB_KUBE:-embedded}
-cleanup() { "$LAB" down >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-note() { echo "# $(date +%T) $*" >&2; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
-kube() { "$LAB" kubectl "$@"; }
-field() { kube get mb m1 -o "jsonpath={$1}" 2>/dev/null || true; }
+# shellcheck source=bench/lab-lib.bash
+. "$ROOT/bench/lab-lib.bash"
+lab_bench_start lab
 console() { cat "$LAB_STATE/vm/m1/console.log" 2>/dev/null || true; }
-console_size() { stat -c %s "$LAB_STATE/vm/m1/console.log" 2>/dev/null || echo 0; }
-
-# wait_marker TEXT FROM TIMEOUT: until TEXT is on the console past byte FROM; 20 ms polls.
-wait_marker() {
-  local deadline=$((SECONDS + $3))
-  until tail -c +"$(($2 + 1))" "$LAB_STATE/vm/m1/console.log" 2>/dev/null | grep -q "$1"; do
-    [ $SECONDS -lt $deadline ] || { note "no \"$1\" on m1's console within $3 s"; tail -20 "$LAB_STATE/vm/m1/console.log" >&2; exit 1; }
-    sleep 0.02
-  done
-}
-
-# wait_for DESCRIPTION TIMEOUT CMD...: until CMD succeeds; 200 ms polls.
-wait_for() {
-  local what=$1 deadline=$((SECONDS + $2))
-  shift 2
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { note "gave up waiting for $what"; kube get mb m1 -o yaml >&2; exit 1; }
-    sleep 0.2
-  done
-}
-
-phase_is() { [ "$(field .status.phase)" = "$1" ]; }
 returned() { [ "$(field .status.lastReturn.trigger)" = "$1" ] && [ "$(field .status.lastReturn.time)" != "$2" ]; }
 return_seconds() { awk -v ms="$(field .status.lastReturn.durationMillis)" 'BEGIN {printf "%.3f", ms / 1000}'; }
 
@@ -80,9 +51,9 @@ trigger_return() {
   shift 2
   before=$(field .status.lastReturn.time)
   "$@"
-  wait_for "a return with trigger $trigger" 120 returned "$trigger" "$before"
+  wait_for "a return with trigger $trigger" 120 0.2 returned "$trigger" "$before"
   echo "RESULT return_$name $(return_seconds) s"
-  wait_for "the bootstrap console prompt" 60 sh -c "tail -c 400 '$LAB_STATE/vm/m1/console.log' | grep -q 'bootstrap> '"
+  wait_for "the bootstrap console prompt" 60 0.2 sh -c "tail -c 400 '$LAB_STATE/vm/m1/console.log' | grep -q 'bootstrap> '"
   from=$(console_size)
   "$LAB" type m1 resume
   wait_marker "$(marker "$(image_variant "$current")")" "$from" 300
@@ -92,7 +63,7 @@ note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 note "starting a lab with one machine (state in $WORK)"
 "$LAB" up --machines 1 --no-debian --hold >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
 note "waiting for m1's agent in the bootstrap"
-wait_for "m1 in phase Bootstrap" 600 phase_is Bootstrap
+wait_for "m1 in phase Bootstrap" 600 0.2 phase_is Bootstrap
 
 note "first load of busybox (warms the operator's store and the agent)"
 current=busybox
