@@ -15,8 +15,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
@@ -55,9 +53,7 @@ class AgentDaemonTest {
     TestTarget.assumeHost();
     imageDir = Files.createTempDirectory("cb-daemon-images");
     squashfs = TestTarget.build(imageDir);
-    tarZst = imageDir.resolve("target.tar.zst");
-    TestTarget.run(
-        "tar", "--zstd", "-cf", tarZst.toString(), "-C", imageDir.resolve("tree").toString(), ".");
+    tarZst = TestTarget.packTarZst(imageDir);
     squashfsSha = TestTarget.sha256(squashfs);
     tarZstSha = TestTarget.sha256(tarZst);
   }
@@ -118,11 +114,7 @@ class AgentDaemonTest {
     } finally {
       operator.close();
       TestTarget.removeCgroup(cgroup);
-      List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(temp));
-      Collections.reverse(leaked);
-      for (Path point : leaked) {
-        Mounts.umount(point);
-      }
+      TestTarget.umountAllBelow(temp);
     }
   }
 

@@ -15,9 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.function.Predicate;
@@ -76,8 +73,7 @@ class StopAndImageIdentityTest {
     squashfs = imageDir.resolve("target.squashfs");
     TestTarget.run(
         "mksquashfs", tree.toString(), squashfs.toString(), "-quiet", "-noappend", "-comp", "gzip");
-    tarZst = imageDir.resolve("target.tar.zst");
-    TestTarget.run("tar", "--zstd", "-cf", tarZst.toString(), "-C", tree.toString(), ".");
+    tarZst = TestTarget.packTarZst(imageDir);
     squashfsSha = TestTarget.sha256(squashfs);
     tarZstSha = TestTarget.sha256(tarZst);
   }
@@ -102,11 +98,7 @@ class StopAndImageIdentityTest {
     } finally {
       operator.close();
       TestTarget.removeCgroup(cgroup);
-      List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(temp));
-      Collections.reverse(leaked);
-      for (Path point : leaked) {
-        Mounts.umount(point);
-      }
+      TestTarget.umountAllBelow(temp);
     }
   }
 

@@ -2,12 +2,14 @@ package io.chrootbooter.agent.pivot;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.chrootbooter.agent.unpack.Mounts;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -194,6 +196,25 @@ public final class TestTarget {
     Path image = dir.resolve("target.squashfs");
     run("mksquashfs", root.toString(), image.toString(), "-quiet", "-noappend", "-comp", "gzip");
     return image;
+  }
+
+  /**
+   * Packs the tree {@link #build} left in {@code imageDir} as {@code target.tar.zst} next to the
+   * squashfs image.
+   */
+  public static Path packTarZst(Path imageDir) throws IOException, InterruptedException {
+    Path tarZst = imageDir.resolve("target.tar.zst");
+    run("tar", "--zstd", "-cf", tarZst.toString(), "-C", imageDir.resolve("tree").toString(), ".");
+    return tarZst;
+  }
+
+  /** Unmounts, innermost first, whatever a test left mounted below {@code dir}. */
+  public static void umountAllBelow(Path dir) throws IOException {
+    List<Path> leaked = new ArrayList<>(Mounts.mountsBelow(dir));
+    Collections.reverse(leaked);
+    for (Path point : leaked) {
+      Mounts.umount(point);
+    }
   }
 
   /** The SHA-256 of {@code file} in hex, as sha256sum prints it. */
