@@ -55,6 +55,7 @@ watch_start() {
   KUBECONFIG=$KUBECONFIG_FILE kubectl get mb m1 --watch \
     -o 'jsonpath={.status.agent.bootId}/{.status.phase}{"\n"}' >"$WORK/watch.fifo" 2>/dev/null &
   WATCH_PID=$!
+  BENCH_CHILDREN+=("$WATCH_PID")
   exec 5<"$WORK/watch.fifo"
 }
 watch_new_boot() { # BEFORE TIMEOUT
