@@ -15,7 +15,8 @@
 #   kernel   CB_KERNEL_DEB=<linux-image-*.deb>, else the package linux-image-amd64 depends
 #            on, fetched with `apt-get download` into the cache; modules come from that .deb
 #   busybox  CB_BUSYBOX=<static busybox>, else busybox-static's /bin/busybox, else fetched
-#   Java     CB_JAVA_HOME, else the JDK running `jlink` on the PATH (openjdk-17-jdk-headless)
+#   Java     CB_JAVA_HOME, else the newest JDK 25 or later under /usr/lib/jvm (its AOT cache
+#            starts the agent faster), else the JDK running `jlink` on the PATH (Java 17)
 # Tools: cpio, kmod (depmod, modprobe), zip/unzip, lz4 | zstd | xz-utils, util-linux.
 set -euo pipefail
 export LC_ALL=C TZ=UTC
@@ -49,26 +50,35 @@ fi
 export SOURCE_DATE_EPOCH
 
 # The jlink'ed runtime's modules (VERSIONS.md): images download with HttpURLConnection, the
-# operator's stream and reports use java.net.http, retries draw jitter from jdk.random.
-java_modules=${CB_JAVA_MODULES:-java.base,java.desktop,java.naming,java.rmi,java.sql,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
+# operator's stream and reports use java.net.http, retries draw jitter from jdk.random (part of
+# java.base from Java 23: a module the JDK does not have is left out), Quarkus' start-up sets
+# up java.naming's initial context. No java.desktop, java.sql (it pulls in java.xml) nor
+# java.rmi: `jdeps` finds no use of them on the agent's paths (only GraalVM substitutions in
+# quarkus-core, JNA's AWT helpers and EL/commons-lang3 classes the agent never loads), and they
+# were half of the runtime: 98 MB with them, 62 MB without (Java 25).
+java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
 # Modules the bootstrap loads (LAB-NOTES.md); NIC drivers are loaded by PCI modalias at boot.
 kmods_base="loop squashfs overlay evdev virtio_pci virtio_net"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
-# The JVM flags used at boot; the CDS archive is dumped with the same ones.
-# No -XX:TieredStopAtLevel=1: C1 has no SHA-256 intrinsic, and every image is hashed while it
-# downloads; C1-compiled SHA-256 ran at 50-110 MB/s here (slower than a 1 GbE link), C2 with the
-# SHA-NI intrinsic at 550-870 MB/s. C2 compiles only hot methods; its cost is memory: in the
-# QEMU trigger test the agent's RSS while a target runs was 82-86 MB (67-76 MB with C1 only;
-# the bootstrap's target is 96 MB).
-# -XX:TrimNativeHeapInterval: C2's compiler arenas leave freed malloc memory in the process;
+# The JVM flags used at boot; the class archive is trained with the same ones.
+# -XX:TieredStopAtLevel=1: C1 only. Under TCG, tiered compilation (C1, then C2 for hot methods)
+# crashed the agent now and then with SIGSEGV at the first instruction of a C1-compiled method
+# (one boot in 6 to 10 in the lab, with Java 17 and 25; the entry of a method replaced by its
+# next tier is patched while the other CPU may run it), and C2 compiling the start-up path took
+# the second CPU from /init. With C1 only: no crash in 14 lab boots, and power-on -> agent
+# reported (bench/boot.sh, median of 5) 12.7 and 13.2 s, against 13.0 s with C2 kept for
+# SHA-256 alone (one of those 5 boots crashed: 21.0 s). The price: C1 has no SHA-256
+# intrinsic, so the hash every download goes through runs at ≈ 130 MB/s (C2 with SHA-NI:
+# 550-1700 MB/s), about what a 1 GbE link brings.
+# -XX:TrimNativeHeapInterval: compiler arenas leave freed malloc memory in the process;
 # trimming it every 2 s (with MALLOC_ARENA_MAX=2 in agent.conf) took the agent's RSS while a
-# target runs from 100-102 MB to 82-84 MB in the lab's boot benchmark.
-jvm_flags="-XX:TrimNativeHeapInterval=2000 -XX:+UseSerialGC -XX:-UsePerfData -Xss512k -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=64m -Xmx${CB_AGENT_XMX:-48m}"
+# target runs from 100-102 MB to 82-84 MB in the lab's boot benchmark (with C2).
+jvm_flags="-XX:TieredStopAtLevel=1 -XX:TrimNativeHeapInterval=2000 -XX:+UseSerialGC -XX:-UsePerfData -Xss512k -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=64m -Xmx${CB_AGENT_XMX:-48m}"
 
 step_t0=$(date +%s.%N)
 step() { printf 'bootstrap: [%5.1fs] %s\n' "$(echo "$(date +%s.%N) - $step_t0" | bc)" "$*"; }
 need() { command -v "$1" >/dev/null || { echo "build.sh: '$1' not found: apt-get install $2" >&2; exit 3; }; }
-need cpio cpio; need depmod kmod; need modprobe kmod; need zip zip; need unzip unzip; need bc bc
+need cpio cpio; need strip binutils; need depmod kmod; need modprobe kmod; need zip zip; need unzip unzip; need bc bc
 case "$compression" in
   lz4) need lz4 lz4 ;; zstd) need zstd zstd ;; xz) need xz xz-utils ;;
   none) ;; *) echo "build.sh: --compression $compression: expected lz4, zstd, xz or none" >&2; exit 2 ;;
@@ -149,10 +159,35 @@ echo "$kmods_base" > "$root/etc/chrootbooter/modules"
 echo "$kmods_nic" > "$root/etc/chrootbooter/modules.nic"
 
 # ---- Java runtime ---------------------------------------------------------------------------
-java_home=${CB_JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v jlink)")")")}
+newest_jdk() { # the newest JDK >= 25 with jlink under /usr/lib/jvm, if any
+  for j in /usr/lib/jvm/*/; do
+    [ -x "$j/bin/jlink" ] && [ -f "$j/release" ] || continue
+    v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$j/release")
+    [ -n "$v" ] && [ "$v" -ge 25 ] && echo "$v ${j%/}"
+  done | sort -n | tail -1 | cut -d' ' -f2
+}
+java_home=${CB_JAVA_HOME:-$(newest_jdk)}
+java_home=${java_home:-$(dirname "$(dirname "$(readlink -f "$(command -v jlink)")")")}
+java_major=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$java_home/release")
+have=$("$java_home/bin/java" --list-modules | sed 's/@.*//')
+java_modules=$(echo "$java_modules" | tr ',' '\n' | grep -Fxf <(echo "$have") | paste -sd, -)
+if [ "$java_major" -ge 25 ]; then
+  # Java 25's AOT cache (JEP 483/514/515: classes loaded and linked, and method profiles, from
+  # a training run) instead of the two CDS archives. It holds no machine code: adapters and
+  # stubs compiled for the build host's CPU (AVX...) die with SIGILL on a machine without it.
+  archive=/opt/agent/agent.aot
+  jvm_flags="$jvm_flags -XX:+UnlockDiagnosticVMOptions -XX:-AOTAdapterCaching -XX:-AOTStubCaching"
+  archive_flags="-XX:AOTCache=$archive"
+else
+  archive=/opt/agent/agent.jsa
+  archive_flags="-XX:SharedArchiveFile=$archive"
+fi
 step "jlink ($java_modules) from $java_home"
 "$java_home/bin/jlink" --add-modules "$java_modules" --strip-debug --no-header-files --no-man-pages \
   --compress="${CB_JLINK_COMPRESS:-0}" --output "$root/opt/java"
+# Symbol tables only serve debuggers and crash reports: Temurin ships libjvm.so unstripped
+# (30 MB; 25 MB stripped). The dynamic symbols the JVM and JNI need stay.
+find "$root/opt/java" -name '*.so' -exec strip --strip-unneeded {} +
 # No --generate-cds-archive: its dump is not reproducible (its heap size follows the host's
 # RAM, and the archived heap objects follow ASLR). The base archive is dumped below the way
 # the JDK's own build does it (-Xmx128M -Xms128M), with ASLR off; no classes_nocoops.jsa.
@@ -216,7 +251,7 @@ install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # namespace through it (EnterScript).
 install -m 0755 /usr/bin/unshare "$root/usr/libexec/chrootbooter/unshare"
 install -m 0644 "$here/inittab" "$root/etc/inittab"
-echo "JVM_FLAGS='$jvm_flags'" > "$root/etc/chrootbooter/agent.conf"
+echo "JVM_FLAGS='$jvm_flags $archive_flags'" > "$root/etc/chrootbooter/agent.conf"
 cat "$here/agent.conf" >> "$root/etc/chrootbooter/agent.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
@@ -234,22 +269,34 @@ ln -sf /proc/self/mounts "$root/etc/mtab"
   echo "compression=$compression"
 } > "$root/etc/chrootbooter/build-info"
 
-# ---- CDS archives: the runtime's base archive and the agent's AppCDS archive ---------------
+# ---- class archives: Java 25's AOT cache, or Java 17's base and AppCDS archives -------------
 # Dumped inside the staging root (chroot), so they record the paths the guest uses; the jars
 # get their final mtime first, because CDS checks each jar's size and mtime.
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-# JDK 17's CDS dumps are not byte-for-byte reproducible (symbol and heap-object order vary
-# from run to run even with ASLR off and one CPU; JDK-8253495, fixed in JDK 19). So the two
-# archives are content-addressed: the key is every other file of the staging root, the flags
-# and the dump commands; a build with the same inputs takes the archives from the cache and
-# the whole image is the same bytes. CB_CDS_CACHE=off dumps afresh (check-reproducible.sh
-# --cold-cds shows that only the two .jsa files then differ).
-base_cmd="/opt/java/bin/java -Xshare:dump -Xmx128M -Xms128M -Xlog:cds=off"
+# Neither is byte-for-byte reproducible: JDK 17's CDS dumps vary in symbol and heap-object order
+# from run to run even with ASLR off and one CPU (JDK-8253495, fixed in JDK 19), and an AOT
+# cache holds the method profiles of a timed training run. So the archives are
+# content-addressed: the key is every other file of the staging root, the flags and the dump
+# commands; a build with the same inputs takes the archives from the cache and the whole image
+# is the same bytes. CB_CDS_CACHE=off dumps afresh (check-reproducible.sh --cold-cds shows that
+# only the archives then differ).
 # The agent's archive is trained on the path every boot takes: `run` up to the operator's
 # stream and the first report (cds-train), so the classes of that path map from the archive
 # instead of being read from the jars and verified under TCG.
-cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:ArchiveClassesAtExit=/opt/agent/agent.jsa -Xlog:cds=off -Xlog:cds+dynamic=off -jar /opt/agent/quarkus-run.jar"
-check_cmd="/opt/java/bin/java $jvm_flags -Xshare:on -XX:SharedArchiveFile=/opt/agent/agent.jsa -jar /opt/agent/quarkus-run.jar --help"
+if [ "$java_major" -ge 25 ]; then
+  archives="$archive"   # the AOT cache holds the JDK's classes too: no base archive
+  base_cmd=""
+  cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:AOTCacheOutput=$archive -Xlog:aot=off -Xlog:cds=off -jar /opt/agent/quarkus-run.jar"
+  check_flags="-XX:AOTMode=on"
+else
+  archives="/opt/java/lib/server/classes.jsa $archive"
+  base_cmd="/opt/java/bin/java -Xshare:dump -Xmx128M -Xms128M -Xlog:cds=off"
+  cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:ArchiveClassesAtExit=$archive -Xlog:cds=off -Xlog:cds+dynamic=off -jar /opt/agent/quarkus-run.jar"
+  check_flags="-Xshare:on"
+fi
+# -Xshare:on / -XX:AOTMode=on fail when an archive does not map or does not match the jars;
+# --help takes picocli's path, the one the boot path (AgentMain) skips.
+check_cmd="/opt/java/bin/java $jvm_flags $check_flags $archive_flags -jar /opt/agent/quarkus-run.jar --help"
 in_root() { # runs $1 inside the staging root with /proc, /dev and a /tmp
   if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
     setarch "$(uname -m)" -R unshare -m --propagation private sh -c "
@@ -268,28 +315,30 @@ in_training_root() { # runs $1 in the staging root with its own network, /dev, /
     mount -t sysfs sysfs '$root/sys' && mount -t tmpfs cgroup '$root/sys/fs/cgroup' &&
     mount -t tmpfs run '$root/run' && exec chroot '$root' $1"
 }
-cds_key=$( { (cd "$root" && find . -type f ! -name '*.jsa' -print0 | sort -z | xargs -0 sha256sum)
+cds_key=$( { (cd "$root" && find . -type f ! -name '*.jsa' ! -name '*.aot' -print0 | sort -z | xargs -0 sha256sum)
   (cd "$root" && find . -type l -printf '%p -> %l\n' | sort)
   echo "$base_cmd"; echo "$cds_cmd"; } | sha256sum | cut -c1-32)
 cds_dir="$cache/cds/$cds_key"
-if [ "${CB_CDS_CACHE:-on}" != off ] && [ -s "$cds_dir/agent.jsa" ] && [ -s "$cds_dir/classes.jsa" ]; then
-  step "CDS archives from the cache ($cds_key)"
-  cp "$cds_dir/classes.jsa" "$root/opt/java/lib/server/classes.jsa"
-  cp "$cds_dir/agent.jsa" "$root/opt/agent/agent.jsa"
+cached=yes
+for f in $archives; do [ -s "$cds_dir/$(basename "$f")" ] || cached=no; done
+if [ "${CB_CDS_CACHE:-on}" != off ] && [ "$cached" = yes ]; then
+  step "class archives from the cache ($cds_key)"
+  for f in $archives; do cp "$cds_dir/$(basename "$f")" "$root$f"; done
 else
-  step "CDS archives: base (-Xshare:dump) and the agent's (training run: run, cds-train)"
-  in_root "$base_cmd" >/dev/null
+  step "class archives: $archives (training run: run, cds-train)"
+  [ -z "$base_cmd" ] || in_root "$base_cmd" >/dev/null
   in_training_root "$cds_cmd" >/dev/null
   if [ "${CB_CDS_CACHE:-on}" != off ]; then
     mkdir -p "$cds_dir.tmp"
-    cp "$root/opt/java/lib/server/classes.jsa" "$root/opt/agent/agent.jsa" "$cds_dir.tmp/"
+    for f in $archives; do cp "$root$f" "$cds_dir.tmp/"; done
     rm -rf "$cds_dir"; mv "$cds_dir.tmp" "$cds_dir"
   fi
 fi
-touch -d "@$SOURCE_DATE_EPOCH" "$root/opt/java/lib/server/classes.jsa" "$root/opt/agent/agent.jsa"
-# -Xshare:on fails when an archive does not map or does not match the jars.
-in_root "$check_cmd" >/dev/null || { echo "build.sh: the CDS archives do not map (-Xshare:on failed)" >&2; exit 4; }
-[ -s "$root/opt/agent/agent.jsa" ] || { echo "build.sh: no CDS archive was written" >&2; exit 4; }
+for f in $archives; do
+  [ -s "$root$f" ] || { echo "build.sh: no class archive $f was written" >&2; exit 4; }
+  touch -d "@$SOURCE_DATE_EPOCH" "$root$f"
+done
+in_root "$check_cmd" >/dev/null || { echo "build.sh: the class archives do not map ($check_flags failed)" >&2; exit 4; }
 
 # ---- the archive ----------------------------------------------------------------------------
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

@@ -5,7 +5,7 @@
 #   check-reproducible.sh [--app target/quarkus-app] [--cold-cds] [--compression lz4|zstd|xz]
 # Both builds share the CDS cache (see build.sh: JDK 17's CDS dumps are not deterministic),
 # so the second reuses the first's archives. --cold-cds dumps them afresh in both builds and
-# passes when nothing but the two .jsa files differs.
+# passes when nothing but the class archives (.jsa, .aot) differs.
 # A build takes about a minute on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +39,7 @@ diff "$base/1/SHA256SUMS" "$base/2/SHA256SUMS" >&2 || true
 (cd "$base/2.work/root" && find . -type f | sort | xargs sha256sum) > "$base/2.files"
 differs=$(diff "$base/1.files" "$base/2.files" | grep '^[<>]' | awk '{print $3}' | sort -u)
 echo "$differs" | sed 's/^/  differs: /' >&2
-if [ "$cold" = yes ] && [ -z "$(echo "$differs" | grep -v '\.jsa$')" ]; then
+if [ "$cold" = yes ] && [ -z "$(echo "$differs" | grep -vE '\.(jsa|aot)$')" ]; then
   echo "check-reproducible: --cold-cds: only the CDS archives differ (expected on JDK 17)"
   exit 0
 fi

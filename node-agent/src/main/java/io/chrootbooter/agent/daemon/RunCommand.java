@@ -1,7 +1,9 @@
 package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.pivot.Cgroup;
+import java.lang.reflect.Field;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -134,6 +136,91 @@ public class RunCommand implements Callable<Integer> {
       defaultValue = "1s",
       description = "at most one status report per interval")
   String reportInterval;
+
+  /** What {@link Option#defaultValue()} is when an option names none (picocli's own marker). */
+  private static final String NO_DEFAULT_VALUE = "__no_default_value__";
+
+  /** A value of the environment that its option does not accept. */
+  public static final class InvalidOption extends Exception {
+    InvalidOption(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * {@code run} with no arguments, as the bootstrap starts it: each option takes the value its
+   * {@code defaultValue} names, {@code ${env:NAME}} or {@code ${env:NAME:-fallback}} read from
+   * {@code env}, converted as picocli would. The {@link Option} annotations stay the one place that
+   * says which variable feeds which option.
+   *
+   * @throws InvalidOption when a value is not accepted: the option, the variable, the value and the
+   *     rule are named
+   */
+  public static RunCommand fromEnvironment(Map<String, String> env) throws InvalidOption {
+    RunCommand run = new RunCommand();
+    for (Field field : RunCommand.class.getDeclaredFields()) {
+      Option option = field.getAnnotation(Option.class);
+      if (option == null
+          || NO_DEFAULT_VALUE.equals(option.defaultValue())
+          || Option.NULL_VALUE.equals(option.defaultValue())) {
+        continue;
+      }
+      String value = defaultValue(option.defaultValue(), env);
+      if (value == null) {
+        continue;
+      }
+      Object converted;
+      try {
+        converted = convert(field, option, value);
+      } catch (ReflectiveOperationException e) {
+        throw new IllegalStateException("cannot convert --" + field.getName(), e);
+      } catch (Exception e) { // a converter's way to refuse a value (picocli's ITypeConverter)
+        throw new InvalidOption(
+            "Invalid value for option '%s': %s".formatted(option.names()[0], e.getMessage()));
+      }
+      try {
+        field.set(run, converted);
+      } catch (IllegalAccessException e) {
+        throw new IllegalStateException("cannot set --" + field.getName(), e);
+      }
+    }
+    return run;
+  }
+
+  private static String defaultValue(String spec, Map<String, String> env) {
+    if (!spec.startsWith("${")) {
+      return spec;
+    }
+    if (!spec.startsWith("${env:") || !spec.endsWith("}")) {
+      throw new IllegalStateException("unsupported default value " + spec);
+    }
+    String body = spec.substring("${env:".length(), spec.length() - 1);
+    int fallback = body.indexOf(":-");
+    String name = fallback < 0 ? body : body.substring(0, fallback);
+    String value = env.get(name);
+    return value != null || fallback < 0 ? value : body.substring(fallback + 2);
+  }
+
+  private static Object convert(Field field, Option option, String value) throws Exception {
+    if (option.converter().length > 0) {
+      return option.converter()[0].getDeclaredConstructor().newInstance().convert(value);
+    }
+    Class<?> type = field.getType();
+    if (type == String.class) {
+      return value;
+    }
+    if (type == int.class) {
+      try {
+        return Integer.parseInt(value);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("'" + value + "' is not an int");
+      }
+    }
+    if (type == Path.class) {
+      return Path.of(value);
+    }
+    throw new IllegalStateException("--" + field.getName() + ": no conversion to " + type);
+  }
 
   @Override
   public Integer call() throws Exception {
