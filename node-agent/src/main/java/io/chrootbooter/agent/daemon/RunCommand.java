@@ -153,8 +153,8 @@ public class RunCommand implements Callable<Integer> {
    * {@code env}, converted as picocli would. The {@link Option} annotations stay the one place that
    * says which variable feeds which option.
    *
-   * @throws InvalidOption when a value is not accepted: the option, the variable, the value and the
-   *     rule are named
+   * @throws InvalidOption when a value is not accepted, with picocli's message: the option, then
+   *     the converter's words (for the limits: the kernel argument, the value and the rule)
    */
   public static RunCommand fromEnvironment(Map<String, String> env) throws InvalidOption {
     RunCommand run = new RunCommand();
@@ -174,6 +174,8 @@ public class RunCommand implements Callable<Integer> {
         converted = convert(field, option, value);
       } catch (ReflectiveOperationException e) {
         throw new IllegalStateException("cannot convert --" + field.getName(), e);
+      } catch (IllegalStateException e) { // an option type without a conversion: our bug
+        throw e;
       } catch (Exception e) { // a converter's way to refuse a value (picocli's ITypeConverter)
         throw new InvalidOption(
             "Invalid value for option '%s': %s".formatted(option.names()[0], e.getMessage()));
