@@ -65,7 +65,7 @@ kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # crashed the agent now and then with SIGSEGV at the first instruction of a C1-compiled method
 # (one boot in 6 to 10 in the lab, with Java 17 and 25; the entry of a method replaced by its
 # next tier is patched while the other CPU may run it), and C2 compiling the start-up path took
-# the second CPU from /init. With C1 only: no crash in 14 lab boots, and power-on -> agent
+# the second CPU from /init. With C1 only: no crash in 26 lab boots, and power-on -> agent
 # reported (bench/boot.sh, median of 5) 12.7 and 13.2 s, against 13.0 s with C2 kept for
 # SHA-256 alone (one of those 5 boots crashed: 21.0 s). The price: C1 has no SHA-256
 # intrinsic, so the hash every download goes through runs at ≈ 130 MB/s (C2 with SHA-NI:
