@@ -5,135 +5,48 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.chrootbooter.agent.pivot.TestTarget;
-import io.chrootbooter.agent.unpack.Mounts;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
-import java.util.OptionalLong;
-import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The whole agent daemon, for real on this host (as root, in the test JVM's private mount
- * namespace): it follows a desired-state stream on loopback, downloads real squashfs and tar.zst
- * images, enters them as PID 1 of new namespaces, returns on spec change and on the in-target
- * helper, holds a console override, keeps a running target through the operator's {@code Hold},
- * fails cleanly on a wrong digest, reconnects after the stream drops, and reports each step.
+ * namespace): it follows a desired-state stream on loopback, downloads real images.squashfs() and
+ * tar.zst images, enters them as PID 1 of new namespaces, returns on spec change and on the
+ * in-target helper, holds a console override, keeps a running target through the operator's {@code
+ * Hold}, fails cleanly on a wrong digest, reconnects after the stream drops, and reports each step.
  * Everything it mounts or starts is gone after each test.
  */
 class AgentDaemonTest {
-  private static Path imageDir;
-  private static Path squashfs;
-  private static Path tarZst;
-  private static String squashfsSha;
-  private static String tarZstSha;
+  @RegisterExtension static final TargetImages images = new TargetImages("cb-daemon-images");
+  @RegisterExtension final AgentFixture agent = new AgentFixture("cb-daemon");
 
-  @TempDir Path temp;
-  private StandInOperator operator;
-  private Daemon daemon;
-  private Path cgroup;
-  private List<String> mountsBefore;
-  private final ByteArrayOutputStream consoleBytes = new ByteArrayOutputStream();
-
-  @BeforeAll
-  static void buildImages() throws Exception {
-    TestTarget.assumeHost();
-    imageDir = Files.createTempDirectory("cb-daemon-images");
-    squashfs = TestTarget.build(imageDir);
-    tarZst = TestTarget.packTarZst(imageDir);
-    squashfsSha = TestTarget.sha256(squashfs);
-    tarZstSha = TestTarget.sha256(tarZst);
-  }
-
-  @AfterAll
-  static void removeImages() throws IOException {
-    TestTarget.deleteTree(imageDir);
-  }
-
-  @BeforeEach
-  void start() throws IOException {
-    mountsBefore = TestTarget.mountTable();
-    operator = new StandInOperator();
-    cgroup = TestTarget.newCgroup("cb-daemon");
-  }
-
-  private Daemon startDaemon(PipedInputStream console) throws IOException {
-    Path work = Files.createDirectories(temp.resolve("work"));
-    Mounts.mount("tmpfs", "mode=0755", "cb-test-work", work);
-    Path console0 = temp.resolve("target-console.log");
-    Files.writeString(console0, "");
-    daemon =
-        Daemon.start(
-            new Daemon.Options(
-                operator.url(),
-                StandInOperator.TOKEN,
-                StandInOperator.MAC.toUpperCase(),
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                115200,
-                null,
-                work,
-                temp.resolve("state"),
-                cgroup,
-                TestTarget.BUSYBOX,
-                temp.resolve("dev"),
-                console0,
-                Duration.ofSeconds(2),
-                OptionalLong.of(512),
-                OptionalLong.empty(),
-                Duration.ofMillis(200),
-                Map.of()),
-            console,
-            new PrintStream(consoleBytes, true, StandardCharsets.UTF_8));
-    return daemon;
-  }
-
-  @AfterEach
-  void stop() throws Exception {
-    try {
-      if (daemon != null) {
-        daemon.close();
-      }
-    } finally {
-      operator.close();
-      TestTarget.removeCgroup(cgroup);
-      TestTarget.umountAllBelow(temp);
-    }
+  private void startDaemon(PipedInputStream console) throws IOException {
+    agent.start(StandInOperator.MAC.toUpperCase(), null, Duration.ofSeconds(2), console);
   }
 
   // ---- scenarios ------------------------------------------------------------------------------
 
   @Test
   void aSwitchReportsReturningWhileTheOldTargetIsEnded() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
-    String two = operator.serve("two.tar.zst", tarZst);
+    String one = agent.serve("one.squashfs", images.squashfs());
+    String two = agent.serve("two.tar.zst", images.tarZst());
     startDaemon(null);
     // A target that ignores the graceful signal: its return lasts the whole grace period (2 s),
     // ten report intervals, after the next image was already fetched and mounted.
-    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-deaf"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-deaf"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
 
-    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
-    awaitReport(r -> "Returning".equals(r.path("phase").asText()));
+    agent.push(run(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly"), 2);
+    agent.awaitReport(r -> "Returning".equals(r.path("phase").asText()));
     JsonNode switched =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Running".equals(r.path("phase").asText())
                     && "two".equals(r.path("currentImage").asText()));
@@ -142,77 +55,77 @@ class AgentDaemonTest {
 
   @Test
   void followsTheStreamThroughLoadSwitchAndBackToTheBootstrap() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
-    String two = operator.serve("two.tar.zst", tarZst);
+    String one = agent.serve("one.squashfs", images.squashfs());
+    String two = agent.serve("two.tar.zst", images.tarZst());
     startDaemon(null);
 
-    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 1);
-    JsonNode running = awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 1);
+    JsonNode running = agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
     assertThat(running.path("currentImage").asText()).isEqualTo("one");
     assertThat(running.path("appliedGeneration").asLong()).isEqualTo(1);
     assertThat(running.path("agent").path("kernel").asText()).isNotEmpty();
-    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+    assertThat(agent.console())
         .as("the console shows the download and the entry")
         .contains("chrootbooter: loading one <" + one + ">")
         .contains("100%")
         .contains("chrootbooter: entering one");
-    long firstPid = initPid();
+    long firstPid = agent.initPid();
     assertThat(Files.readString(Path.of("/proc", Long.toString(firstPid), "root/etc/marker")))
         .contains(TestTarget.MARKER);
 
-    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    agent.push(run(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly"), 2);
     JsonNode switched =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Running".equals(r.path("phase").asText())
                     && "two".equals(r.path("currentImage").asText()));
     assertThat(switched.path("lastReturn").path("trigger").asText()).isEqualTo("SpecChange");
-    long secondPid = initPid();
+    long secondPid = agent.initPid();
     assertThat(secondPid).isNotEqualTo(firstPid);
     assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
 
     // The same generation again (a replay): nothing happens.
     String lastReturnTime = switched.path("lastReturn").path("time").asText();
-    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    agent.push(run(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly"), 2);
     Thread.sleep(500);
-    assertThat(initPid()).isEqualTo(secondPid);
+    assertThat(agent.initPid()).isEqualTo(secondPid);
 
-    operator.push("{\"action\":\"Bootstrap\",\"generation\":3}", 3);
+    agent.push("{\"action\":\"Bootstrap\",\"generation\":3}", 3);
     JsonNode back =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Bootstrap".equals(r.path("phase").asText())
                     && r.path("appliedGeneration").asLong() == 3);
     assertThat(back.path("lastReturn").path("time").asText()).isNotEqualTo(lastReturnTime);
     assertThat(back.has("currentImage")).isFalse();
-    assertThat(Files.readString(temp.resolve("state/current_phase")).strip())
+    assertThat(Files.readString(agent.temp().resolve("state/current_phase")).strip())
         .isEqualTo("Bootstrap");
-    assertThat(mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
+    assertThat(agent.mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
   }
 
   @Test
   void helperReturnHoldsAConsoleOverrideUntilResume() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     PipedOutputStream typing = new PipedOutputStream();
     startDaemon(new PipedInputStream(typing, 4096));
 
-    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-helper"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
-    Files.writeString(Path.of("/proc", Long.toString(initPid()), "root/run/go"), "go");
-    JsonNode held = awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-helper"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    Files.writeString(Path.of("/proc", Long.toString(agent.initPid()), "root/run/go"), "go");
+    JsonNode held = agent.awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
     assertThat(held.path("lastReturn").path("trigger").asText()).isEqualTo("Helper");
     assertThat(held.path("lastReturn").path("reason").asText()).isEqualTo("please go back");
 
     // A replay of the same generation does not end the override.
-    operator.dropStreams();
-    await().atMost(Duration.ofSeconds(10)).until(() -> operator.connections() >= 2);
-    assertThat(operator.lastEventIds()).last().isEqualTo("gen-1");
+    agent.operator().dropStreams();
+    await().atMost(Duration.ofSeconds(10)).until(() -> agent.operator().connections() >= 2);
+    assertThat(agent.operator().lastEventIds()).last().isEqualTo("gen-1");
     Thread.sleep(500);
-    assertThat(daemon.agent().phase().name()).isEqualTo("ConsoleOverride");
+    assertThat(agent.daemon().agent().phase().name()).isEqualTo("ConsoleOverride");
 
     typing.write("status\nresume\n".getBytes(StandardCharsets.US_ASCII));
     typing.flush();
-    awaitReport(
+    agent.awaitReport(
         r ->
             "Running".equals(r.path("phase").asText())
                 && r.path("lastReturn").path("trigger").asText().equals("Helper"));
@@ -220,40 +133,42 @@ class AgentDaemonTest {
         .atMost(Duration.ofSeconds(10))
         .untilAsserted(
             () ->
-                assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+                assertThat(agent.console())
                     .contains("phase: ConsoleOverride")
                     .contains("console override ended; booting one"));
   }
 
   @Test
   void wrongDigestFailsNamingBothDigestsAndLeavesNothingMounted() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon(null);
     String wrong = "0".repeat(64);
 
-    operator.push(run(1, "one", one, wrong, "squashfs", "/sbin/init-friendly"), 1);
-    JsonNode failed = awaitReport(r -> "Failed".equals(r.path("phase").asText()));
-    assertThat(failed.path("error").asText()).contains(wrong).contains(squashfsSha);
-    assertThat(mountsBelowWork()).hasSize(1);
-    assertThat(daemon.agent().loader().cache().list()).as("a bad image is not cached").isEmpty();
+    agent.push(run(1, "one", one, wrong, "squashfs", "/sbin/init-friendly"), 1);
+    JsonNode failed = agent.awaitReport(r -> "Failed".equals(r.path("phase").asText()));
+    assertThat(failed.path("error").asText()).contains(wrong).contains(images.squashfsSha());
+    assertThat(agent.mountsBelowWork()).hasSize(1);
+    assertThat(agent.daemon().agent().loader().cache().list())
+        .as("a bad image is not cached")
+        .isEmpty();
 
-    operator.push(run(2, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 2);
-    JsonNode running = awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(run(2, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 2);
+    JsonNode running = agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
     assertThat(running.has("error")).isFalse();
   }
 
   @Test
   void resumesTheStreamAfterTheOperatorDropsItAndActsOnTheNewGeneration() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon(null);
-    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
 
-    operator.dropStreams();
-    operator.push("{\"action\":\"Bootstrap\",\"generation\":2}", 2); // while disconnected
-    await().atMost(Duration.ofSeconds(10)).until(() -> operator.connections() >= 2);
-    assertThat(operator.lastEventIds()).last().isEqualTo("gen-1");
-    awaitReport(
+    agent.operator().dropStreams();
+    agent.push("{\"action\":\"Bootstrap\",\"generation\":2}", 2); // while disconnected
+    await().atMost(Duration.ofSeconds(10)).until(() -> agent.operator().connections() >= 2);
+    assertThat(agent.operator().lastEventIds()).last().isEqualTo("gen-1");
+    agent.awaitReport(
         r ->
             "Bootstrap".equals(r.path("phase").asText())
                 && r.path("appliedGeneration").asLong() == 2);
@@ -268,22 +183,22 @@ class AgentDaemonTest {
    */
   @Test
   void holdKeepsTheRunningTargetAndCancelsADownloadOfAnOlderGeneration() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
-    String two = operator.serve("two.tar.zst", tarZst);
-    String slow = operator.serveStalled("slow.tar.zst", tarZst);
+    String one = agent.serve("one.squashfs", images.squashfs());
+    String two = agent.serve("two.tar.zst", images.tarZst());
+    String slow = agent.operator().serveStalled("slow.tar.zst", images.tarZst());
     PipedOutputStream typing = new PipedOutputStream();
     startDaemon(new PipedInputStream(typing, 4096));
 
-    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-friendly"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
-    long firstPid = initPid();
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    long firstPid = agent.initPid();
 
-    operator.push(hold(2, "BootImage two is not Ready"), 2);
+    agent.push(hold(2, "BootImage two is not Ready"), 2);
     await()
         .atMost(Duration.ofSeconds(10))
         .untilAsserted(
             () ->
-                assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+                assertThat(agent.console())
                     .contains(
                         "chrootbooter: the operator holds generation 2 (BootImage two is not"
                             + " Ready); <"
@@ -295,15 +210,15 @@ class AgentDaemonTest {
         .until(
             () ->
                 Files.exists(Path.of("/proc", Long.toString(firstPid)))
-                    && "Running".equals(operator.last().path("phase").asText())
-                    && "one".equals(operator.last().path("currentImage").asText())
-                    && operator.last().path("appliedGeneration").asLong() == 1
-                    && !operator.last().has("lastReturn"));
+                    && "Running".equals(agent.operator().last().path("phase").asText())
+                    && "one".equals(agent.operator().last().path("currentImage").asText())
+                    && agent.operator().last().path("appliedGeneration").asLong() == 1
+                    && !agent.operator().last().has("lastReturn"));
 
     // The image is Ready now: the same generation, as Run.
-    operator.push(run(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly"), 2);
+    agent.push(run(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly"), 2);
     JsonNode switched =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Running".equals(r.path("phase").asText())
                     && "two".equals(r.path("currentImage").asText()));
@@ -312,20 +227,20 @@ class AgentDaemonTest {
     assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
 
     // Generation 3 downloads an image whose server stalls half-way; generation 4 is held.
-    operator.push(run(3, "slow", slow, tarZstSha, "tar.zst", "/sbin/init-friendly"), 3);
-    awaitReport(
+    agent.push(run(3, "slow", slow, images.tarZstSha(), "tar.zst", "/sbin/init-friendly"), 3);
+    agent.awaitReport(
         r ->
             "Downloading".equals(r.path("phase").asText())
                 && r.path("progress").path("bytes").asLong() > 0);
-    await().atMost(Duration.ofSeconds(10)).until(() -> operator.stalledRequests() >= 1);
-    operator.push(hold(4, "the MachineBoot's spec is invalid"), 4);
-    JsonNode cancelled = awaitReport(r -> "Bootstrap".equals(r.path("phase").asText()));
+    await().atMost(Duration.ofSeconds(10)).until(() -> agent.operator().stalledRequests() >= 1);
+    agent.push(hold(4, "the MachineBoot's spec is invalid"), 4);
+    JsonNode cancelled = agent.awaitReport(r -> "Bootstrap".equals(r.path("phase").asText()));
     assertThat(cancelled.has("progress")).as("no download in progress").isFalse();
     assertThat(cancelled.has("error")).as("a cancel is no failure").isFalse();
-    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+    assertThat(agent.console())
         .contains("chrootbooter: the operator holds generation 4")
         .doesNotContain("chrootbooter: failed");
-    assertThat(mountsBelowWork())
+    assertThat(agent.mountsBelowWork())
         .as("the half-extracted root's tmpfs is gone; only the work tmpfs remains")
         .hasSize(1);
 
@@ -335,13 +250,12 @@ class AgentDaemonTest {
         .atMost(Duration.ofSeconds(10))
         .untilAsserted(
             () ->
-                assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+                assertThat(agent.console())
                     .contains(
                         "the operator holds generation 4 (the MachineBoot's spec is invalid):"
                             + " nothing to boot"));
-    assertThat(operator.last().path("phase").asText()).isEqualTo("Bootstrap");
-    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
-        .doesNotContain("chrootbooter: failed");
+    assertThat(agent.operator().last().path("phase").asText()).isEqualTo("Bootstrap");
+    assertThat(agent.console()).doesNotContain("chrootbooter: failed");
   }
 
   /**
@@ -351,33 +265,33 @@ class AgentDaemonTest {
    */
   @Test
   void aTargetThatRebootsIsBootedAgainAndOneThatPowersOffStaysOff() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon(null);
-    operator.push(run(1, "one", one, squashfsSha, "squashfs", "/sbin/init-rebooter"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
-    long firstPid = initPid();
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-rebooter"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    long firstPid = agent.initPid();
 
     Files.writeString(Path.of("/proc", Long.toString(firstPid), "root/run/go"), "reboot\n");
     JsonNode again =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Running".equals(r.path("phase").asText())
                     && "TargetExit".equals(r.path("lastReturn").path("trigger").asText()));
     assertThat(again.path("currentImage").asText()).isEqualTo("one");
-    long secondPid = initPid();
+    long secondPid = agent.initPid();
     assertThat(secondPid).isNotEqualTo(firstPid);
     assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
 
     Files.writeString(Path.of("/proc", Long.toString(secondPid), "root/run/go"), "poweroff\n");
-    awaitReport(
+    agent.awaitReport(
         r ->
             "Bootstrap".equals(r.path("phase").asText())
                 && "TargetExit".equals(r.path("lastReturn").path("trigger").asText()));
     await()
         .during(Duration.ofSeconds(1))
         .atMost(Duration.ofSeconds(5))
-        .until(() -> daemon.agent().controller().session().isEmpty());
-    assertThat(mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
+        .until(() -> agent.daemon().agent().controller().session().isEmpty());
+    assertThat(agent.mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -392,18 +306,5 @@ class AgentDaemonTest {
 
   private static String hold(long gen, String reason) {
     return String.format("{\"action\":\"Hold\",\"generation\":%d,\"reason\":\"%s\"}", gen, reason);
-  }
-
-  /** The first last-report that meets {@code condition}; on timeout, says what came instead. */
-  private JsonNode awaitReport(Predicate<JsonNode> condition) {
-    return operator.awaitReport(condition, () -> consoleBytes.toString(StandardCharsets.UTF_8));
-  }
-
-  private long initPid() throws IOException {
-    return Long.parseLong(Files.readString(temp.resolve("state/pid_in_target")).strip());
-  }
-
-  private List<Path> mountsBelowWork() throws IOException {
-    return Mounts.mountsBelow(temp.resolve("work"));
   }
 }

@@ -6,25 +6,14 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.chrootbooter.agent.pivot.Pty;
 import io.chrootbooter.agent.pivot.TestTarget;
-import io.chrootbooter.agent.unpack.Mounts;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.OptionalLong;
-import java.util.function.Predicate;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The whole agent daemon against the stand-in operator, as root on this host (as {@link
@@ -35,55 +24,10 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class AgentSerialAndStatusTest {
   private static final String MAGIC = "RETURN_TO_BOOTSTRAP";
-  private static Path imageDir;
-  private static Path squashfs;
-  private static Path tarZst;
-  private static String squashfsSha;
-  private static String tarZstSha;
 
-  @TempDir Path temp;
-  private StandInOperator operator;
-  private Daemon daemon;
+  @RegisterExtension static final TargetImages images = new TargetImages("cb-serial-images");
+  @RegisterExtension final AgentFixture agent = new AgentFixture("cb-serial");
   private Pty pty;
-  private Path cgroup;
-  private final ByteArrayOutputStream consoleBytes = new ByteArrayOutputStream();
-
-  @BeforeAll
-  static void buildImages() throws Exception {
-    TestTarget.assumeHost();
-    imageDir = Files.createTempDirectory("cb-serial-images");
-    squashfs = TestTarget.build(imageDir);
-    tarZst = TestTarget.packTarZst(imageDir);
-    squashfsSha = TestTarget.sha256(squashfs);
-    tarZstSha = TestTarget.sha256(tarZst);
-  }
-
-  @AfterAll
-  static void removeImages() throws IOException {
-    TestTarget.deleteTree(imageDir);
-  }
-
-  @BeforeEach
-  void start() throws IOException {
-    operator = new StandInOperator();
-    cgroup = TestTarget.newCgroup("cb-serial");
-  }
-
-  @AfterEach
-  void stop() throws Exception {
-    try {
-      if (daemon != null) {
-        daemon.close();
-      }
-    } finally {
-      operator.close();
-      TestTarget.removeCgroup(cgroup);
-      if (pty != null) {
-        pty.close();
-      }
-      TestTarget.umountAllBelow(temp);
-    }
-  }
 
   // ---- the serial trigger ---------------------------------------------------------------------
 
@@ -95,11 +39,11 @@ class AgentSerialAndStatusTest {
    */
   @Test
   void aSpecThatTurnsTheSerialTriggerOffWinsOverTheCommandLine() throws Exception {
-    pty = Pty.open();
+    pty = agent.own(Pty.open());
     String settings = stty();
-    Path dev = Files.createDirectories(temp.resolve("dev"));
+    Path dev = Files.createDirectories(agent.temp().resolve("dev"));
     Files.createSymbolicLink(dev.resolve("ttyCB0"), pty.slave());
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon("ttyCB0");
 
     await()
@@ -107,8 +51,8 @@ class AgentSerialAndStatusTest {
         .untilAsserted(
             () -> assertThat(agentHolds(pty.slave())).as("cb.serial before any spec").isTrue());
 
-    operator.push(run(1, "one", one, "{\"serial\":{\"enabled\":false}}"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(run(1, "one", one, "{\"serial\":{\"enabled\":false}}"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
     await()
         .atMost(Duration.ofSeconds(10))
         .untilAsserted(
@@ -121,22 +65,21 @@ class AgentSerialAndStatusTest {
         .atMost(Duration.ofSeconds(5))
         .until(
             () ->
-                "Running".equals(operator.last().path("phase").asText())
-                    && !operator.last().has("lastReturn"));
+                "Running".equals(agent.operator().last().path("phase").asText())
+                    && !agent.operator().last().has("lastReturn"));
     assertThat(pty.pendingInput()).as("what a target reading the port gets").contains(MAGIC);
 
-    operator.push("{\"action\":\"Hold\",\"generation\":2,\"reason\":\"image not Ready\"}", 2);
+    agent.push("{\"action\":\"Hold\",\"generation\":2,\"reason\":\"image not Ready\"}", 2);
     await()
         .atMost(Duration.ofSeconds(10))
-        .untilAsserted(
-            () -> assertThat(consoleBytes.toString(StandardCharsets.UTF_8)).contains("holds"));
+        .untilAsserted(() -> assertThat(agent.console()).contains("holds"));
     await()
         .during(Duration.ofMillis(500))
         .atMost(Duration.ofSeconds(2))
         .until(() -> !agentHolds(pty.slave()));
 
-    operator.push(run(2, "one", one, "{\"serial\":{\"enabled\":true}}"), 2);
-    awaitReport(
+    agent.push(run(2, "one", one, "{\"serial\":{\"enabled\":true}}"), 2);
+    agent.awaitReport(
         r ->
             "Running".equals(r.path("phase").asText())
                 && r.path("appliedGeneration").asLong() == 2);
@@ -145,27 +88,27 @@ class AgentSerialAndStatusTest {
         .untilAsserted(
             () -> assertThat(agentHolds(pty.slave())).as("cb.serial's port again").isTrue());
     pty.type(MAGIC + "\n");
-    JsonNode back = awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
+    JsonNode back = agent.awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
     assertThat(back.path("lastReturn").path("trigger").asText()).isEqualTo("Serial");
   }
 
   /** Without {@code cb.serial} and with the trigger off in the spec, no port is ever opened. */
   @Test
   void aSpecThatTurnsTheSerialTriggerOffOpensNoPort() throws Exception {
-    pty = Pty.open();
-    Path dev = Files.createDirectories(temp.resolve("dev"));
+    pty = agent.own(Pty.open());
+    Path dev = Files.createDirectories(agent.temp().resolve("dev"));
     Files.createSymbolicLink(dev.resolve("ttyS1"), pty.slave());
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon(null);
 
-    operator.push(run(1, "one", one, "{\"serial\":{\"enabled\":false}}"), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(run(1, "one", one, "{\"serial\":{\"enabled\":false}}"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
     assertThat(agentHolds(pty.slave())).isFalse();
     pty.type(MAGIC + "\n");
     await()
         .during(Duration.ofMillis(1500))
         .atMost(Duration.ofSeconds(5))
-        .until(() -> !operator.last().has("lastReturn") && !agentHolds(pty.slave()));
+        .until(() -> !agent.operator().last().has("lastReturn") && !agentHolds(pty.slave()));
     assertThat(pty.pendingInput()).contains(MAGIC);
   }
 
@@ -179,17 +122,19 @@ class AgentSerialAndStatusTest {
    */
   @Test
   void everyReportOfASwitchNamesTheImageInItsPhase() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
-    String two = operator.serve("two.tar.zst", tarZst);
+    String one = agent.serve("one.squashfs", images.squashfs());
+    String two = agent.serve("two.tar.zst", images.tarZst());
     startDaemon(null);
-    operator.push(runJson(1, "one", one, squashfsSha, "squashfs", "/sbin/init-deaf", null), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()) && "one".equals(image(r)));
-    int before = operator.reports().size();
+    agent.push(
+        runJson(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-deaf", null), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()) && "one".equals(image(r)));
+    int before = agent.operator().reports().size();
 
-    operator.push(runJson(2, "two", two, tarZstSha, "tar.zst", "/sbin/init-friendly", null), 2);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()) && "two".equals(image(r)));
+    agent.push(
+        runJson(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly", null), 2);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()) && "two".equals(image(r)));
     List<JsonNode> reports =
-        List.copyOf(operator.reports().subList(before, operator.reports().size()));
+        List.copyOf(agent.operator().reports().subList(before, agent.operator().reports().size()));
 
     List<String> seen = reports.stream().map(r -> phase(r) + " " + image(r)).toList();
     assertThat(seen).as("the reports of the switch").contains("Returning one");
@@ -226,7 +171,8 @@ class AgentSerialAndStatusTest {
   }
 
   private static String run(long gen, String name, String url, String triggers) {
-    return runJson(gen, name, url, squashfsSha, "squashfs", "/sbin/init-friendly", triggers);
+    return runJson(
+        gen, name, url, images.squashfsSha(), "squashfs", "/sbin/init-friendly", triggers);
   }
 
   private static String phase(JsonNode report) {
@@ -238,38 +184,8 @@ class AgentSerialAndStatusTest {
   }
 
   private void startDaemon(String serial) throws IOException {
-    Path work = Files.createDirectories(temp.resolve("work"));
-    Mounts.mount("tmpfs", "mode=0755", "cb-test-work", work);
-    Path console0 = temp.resolve("target-console.log");
-    Files.writeString(console0, "");
-    Files.createDirectories(temp.resolve("dev"));
-    daemon =
-        Daemon.start(
-            new Daemon.Options(
-                operator.url(),
-                StandInOperator.TOKEN,
-                StandInOperator.MAC,
-                null,
-                null,
-                null,
-                null,
-                null,
-                serial,
-                115200,
-                null,
-                work,
-                temp.resolve("state"),
-                cgroup,
-                TestTarget.BUSYBOX,
-                temp.resolve("dev"),
-                console0,
-                Duration.ofSeconds(2),
-                OptionalLong.of(512),
-                OptionalLong.empty(),
-                Duration.ofMillis(200),
-                Map.of()),
-            null,
-            new PrintStream(consoleBytes, true, StandardCharsets.UTF_8));
+    Files.createDirectories(agent.temp().resolve("dev"));
+    agent.start(StandInOperator.MAC, serial, Duration.ofSeconds(2), null);
   }
 
   /**
@@ -296,10 +212,5 @@ class AgentSerialAndStatusTest {
   private String stty() throws Exception {
     return TestTarget.run(TestTarget.BUSYBOX.toString(), "stty", "-F", pty.slave().toString(), "-g")
         .strip();
-  }
-
-  /** The first last-report that meets {@code condition}; on timeout, says what came instead. */
-  private JsonNode awaitReport(Predicate<JsonNode> condition) {
-    return operator.awaitReport(condition, () -> consoleBytes.toString(StandardCharsets.UTF_8));
   }
 }

@@ -5,25 +5,13 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.chrootbooter.agent.pivot.LastReturn;
-import io.chrootbooter.agent.pivot.TestTarget;
-import io.chrootbooter.agent.unpack.Mounts;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.Map;
-import java.util.OptionalLong;
-import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * What the BootImage says reaching the agent, for real on this host (as root, in the test JVM's
@@ -39,7 +27,6 @@ class StopAndImageIdentityTest {
    */
   private static final String PWR_INIT =
       """
-      #!/bin/sh
       trap '' HUP INT QUIT USR1 USR2 TERM
       trap 'echo pwr init: powering off; exit 0' PWR
       echo ok > /run/booted
@@ -49,90 +36,13 @@ class StopAndImageIdentityTest {
   /** The agent's {@code --grace} in these tests: the default, which a BootImage overrides. */
   private static final Duration AGENT_GRACE = Duration.ofSeconds(10);
 
-  private static Path imageDir;
-  private static Path squashfs;
-  private static Path tarZst;
-  private static String squashfsSha;
-  private static String tarZstSha;
+  @RegisterExtension
+  static final TargetImages images = new TargetImages("cb-stop-images", Map.of("pwr", PWR_INIT));
 
-  @TempDir Path temp;
-  private StandInOperator operator;
-  private Daemon daemon;
-  private Path cgroup;
-  private final ByteArrayOutputStream consoleBytes = new ByteArrayOutputStream();
-
-  @BeforeAll
-  static void buildImages() throws Exception {
-    TestTarget.assumeHost();
-    imageDir = Files.createTempDirectory("cb-stop-images");
-    TestTarget.build(imageDir);
-    Path tree = imageDir.resolve("tree");
-    Path init = tree.resolve("sbin/init-pwr");
-    Files.writeString(init, PWR_INIT);
-    Files.setPosixFilePermissions(init, PosixFilePermissions.fromString("rwxr-xr-x"));
-    squashfs = imageDir.resolve("target.squashfs");
-    TestTarget.run(
-        "mksquashfs", tree.toString(), squashfs.toString(), "-quiet", "-noappend", "-comp", "gzip");
-    tarZst = TestTarget.packTarZst(imageDir);
-    squashfsSha = TestTarget.sha256(squashfs);
-    tarZstSha = TestTarget.sha256(tarZst);
-  }
-
-  @AfterAll
-  static void removeImages() throws IOException {
-    TestTarget.deleteTree(imageDir);
-  }
-
-  @BeforeEach
-  void start() throws IOException {
-    operator = new StandInOperator();
-    cgroup = TestTarget.newCgroup("cb-stop");
-  }
-
-  @AfterEach
-  void stop() throws Exception {
-    try {
-      if (daemon != null) {
-        daemon.close();
-      }
-    } finally {
-      operator.close();
-      TestTarget.removeCgroup(cgroup);
-      TestTarget.umountAllBelow(temp);
-    }
-  }
+  @RegisterExtension final AgentFixture agent = new AgentFixture("cb-stop");
 
   private void startDaemon() throws IOException {
-    Path work = Files.createDirectories(temp.resolve("work"));
-    Mounts.mount("tmpfs", "mode=0755", "cb-test-work", work);
-    Files.writeString(targetConsole(), "");
-    daemon =
-        Daemon.start(
-            new Daemon.Options(
-                operator.url(),
-                StandInOperator.TOKEN,
-                StandInOperator.MAC,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                115200,
-                null,
-                work,
-                temp.resolve("state"),
-                cgroup,
-                TestTarget.BUSYBOX,
-                temp.resolve("dev"),
-                targetConsole(),
-                AGENT_GRACE,
-                OptionalLong.of(512),
-                OptionalLong.empty(),
-                Duration.ofMillis(200),
-                Map.of()),
-            null,
-            new PrintStream(consoleBytes, true, StandardCharsets.UTF_8));
+    agent.start(StandInOperator.MAC, null, AGENT_GRACE, null);
   }
 
   // ---- spec.stop ------------------------------------------------------------------------------
@@ -144,15 +54,16 @@ class StopAndImageIdentityTest {
    */
   @Test
   void theBootImagesSignalAndGracePeriodDecideHowTheTargetEnds() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon();
 
-    operator.push(run(1, one, squashfsSha, "squashfs", "/sbin/init-pwr", stop("SIGPWR", "8s")), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
-    long firstPid = initPid();
-    operator.push(bootstrap(2), 2);
+    agent.push(
+        run(1, one, images.squashfsSha(), "squashfs", "/sbin/init-pwr", stop("SIGPWR", "8s")), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    long firstPid = agent.initPid();
+    agent.push(bootstrap(2), 2);
     JsonNode back = awaitBootstrap(2);
-    LastReturn graceful = daemon.agent().controller().lastReturn().orElseThrow();
+    LastReturn graceful = agent.daemon().agent().controller().lastReturn().orElseThrow();
     assertThat(graceful.forced()).as("ended by its own init, not killed").isFalse();
     assertThat(graceful.initExit()).isEqualTo("exit 0");
     assertThat(back.path("lastReturn").path("durationMillis").asLong())
@@ -164,17 +75,18 @@ class StopAndImageIdentityTest {
     assertThat(Files.readString(targetConsole())).contains("pwr init: powering off");
     assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
 
-    operator.push(run(3, one, squashfsSha, "squashfs", "/sbin/init-pwr", stop("SIGTERM", "1s")), 3);
-    awaitReport(
+    agent.push(
+        run(3, one, images.squashfsSha(), "squashfs", "/sbin/init-pwr", stop("SIGTERM", "1s")), 3);
+    agent.awaitReport(
         r ->
             "Running".equals(r.path("phase").asText())
                 && r.path("appliedGeneration").asLong() == 3);
-    long secondPid = initPid();
+    long secondPid = agent.initPid();
     long asked = System.nanoTime();
-    operator.push(bootstrap(4), 4);
+    agent.push(bootstrap(4), 4);
     JsonNode killed = awaitBootstrap(4);
     Duration took = Duration.ofNanos(System.nanoTime() - asked);
-    LastReturn forced = daemon.agent().controller().lastReturn().orElseThrow();
+    LastReturn forced = agent.daemon().agent().controller().lastReturn().orElseThrow();
     assertThat(forced.forced()).as("SIGTERM is ignored: killed after the grace period").isTrue();
     assertThat(forced.duration()).isGreaterThanOrEqualTo(Duration.ofSeconds(1));
     assertThat(killed.path("lastReturn").path("durationMillis").asLong())
@@ -185,7 +97,7 @@ class StopAndImageIdentityTest {
         .isTrue();
     assertThat(took).as("back in the bootstrap, seen from the operator").isLessThan(AGENT_GRACE);
     assertThat(Path.of("/proc", Long.toString(secondPid))).doesNotExist();
-    assertThat(Mounts.mountsBelow(temp.resolve("work"))).as("only the work tmpfs").hasSize(1);
+    assertThat(agent.mountsBelowWork()).as("only the work tmpfs").hasSize(1);
   }
 
   /**
@@ -195,19 +107,21 @@ class StopAndImageIdentityTest {
    */
   @Test
   void aBadStopSettingFromTheStreamIsRefusedAndTheNextStateBoots() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
     startDaemon();
 
-    operator.push(run(1, one, squashfsSha, "squashfs", "/sbin/init-pwr", stop("SIGKILL", null)), 1);
-    JsonNode refused = awaitReport(r -> "Failed".equals(r.path("phase").asText()));
+    agent.push(
+        run(1, one, images.squashfsSha(), "squashfs", "/sbin/init-pwr", stop("SIGKILL", null)), 1);
+    JsonNode refused = agent.awaitReport(r -> "Failed".equals(r.path("phase").asText()));
     assertThat(refused.path("error").asText())
         .startsWith("image.stop.signal: \"SIGKILL\" is not a power-off signal")
         .contains("SIGRTMIN+n");
 
-    operator.push(
-        run(2, one, squashfsSha, "squashfs", "/sbin/init-pwr", stop("SIGTERM", "9999h")), 2);
+    agent.push(
+        run(2, one, images.squashfsSha(), "squashfs", "/sbin/init-pwr", stop("SIGTERM", "9999h")),
+        2);
     JsonNode tooLong =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Failed".equals(r.path("phase").asText())
                     && r.path("error").asText().contains("gracePeriod"));
@@ -216,23 +130,25 @@ class StopAndImageIdentityTest {
             "image.stop.gracePeriod: \"9999h\" is longer than the longest grace period, 10m;"
                 + " the image is not booted");
 
-    operator.push(
-        run(3, one, squashfsSha, "squashfs", "/sbin/init-pwr", stop("SIGTERM\\n", "1s")), 3);
-    awaitReport(
+    agent.push(
+        run(3, one, images.squashfsSha(), "squashfs", "/sbin/init-pwr", stop("SIGTERM\\n", "1s")),
+        3);
+    agent.awaitReport(
         r ->
             "Failed".equals(r.path("phase").asText())
                 && r.path("error").asText().startsWith("image.stop.signal: \"SIGTERM?\""));
-    assertThat(Mounts.mountsBelow(temp.resolve("work"))).as("nothing was mounted").hasSize(1);
-    assertThat(daemon.agent().loader().cache().list())
+    assertThat(agent.mountsBelowWork()).as("nothing was mounted").hasSize(1);
+    assertThat(agent.daemon().agent().loader().cache().list())
         .as("refused before anything was downloaded")
         .isEmpty();
 
-    operator.push(run(4, one, squashfsSha, "squashfs", "/sbin/init-pwr", stop("SIGPWR", "2s")), 4);
-    JsonNode running = awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    agent.push(
+        run(4, one, images.squashfsSha(), "squashfs", "/sbin/init-pwr", stop("SIGPWR", "2s")), 4);
+    JsonNode running = agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
     assertThat(running.has("error")).isFalse();
-    assertThat(daemon.agent().controller().session().orElseThrow().spec().gracefulSignal())
+    assertThat(agent.daemon().agent().controller().session().orElseThrow().spec().gracefulSignal())
         .isEqualTo(30);
-    assertThat(daemon.agent().controller().session().orElseThrow().spec().grace())
+    assertThat(agent.daemon().agent().controller().session().orElseThrow().spec().grace())
         .isEqualTo(Duration.ofSeconds(2));
   }
 
@@ -245,40 +161,38 @@ class StopAndImageIdentityTest {
    */
   @Test
   void aReMirroredImageUnderTheSameGenerationIsBootedAndAReplayIsNot() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
-    String rebuilt = operator.serve("rebuilt.tar.zst", tarZst);
-    startDaemon();
+    bootOne("/sbin/init-friendly");
+    String rebuilt = agent.serve("rebuilt.tar.zst", images.tarZst());
+    long firstPid = agent.initPid();
 
-    operator.push(run(1, one, squashfsSha, "squashfs", "/sbin/init-friendly", null), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
-    long firstPid = initPid();
-
-    operator.push(hold(1, "BootImage one is not Ready"), 1);
-    operator.push(run(1, rebuilt, tarZstSha, "tar.zst", "/sbin/init-friendly", null), 1);
+    agent.push(hold(1, "BootImage one is not Ready"), 1);
+    agent.push(run(1, rebuilt, images.tarZstSha(), "tar.zst", "/sbin/init-friendly", null), 1);
     JsonNode switched =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Running".equals(r.path("phase").asText())
                     && "SpecChange".equals(r.path("lastReturn").path("trigger").asText()));
     assertThat(switched.path("appliedGeneration").asLong()).isEqualTo(1);
     assertThat(switched.path("lastReturn").path("reason").asText()).contains(rebuilt);
-    long secondPid = initPid();
+    long secondPid = agent.initPid();
     assertThat(secondPid).isNotEqualTo(firstPid);
     assertThat(Path.of("/proc", Long.toString(firstPid))).doesNotExist();
-    assertThat(Files.readString(temp.resolve("state/last_image_url")).strip()).isEqualTo(rebuilt);
+    assertThat(Files.readString(agent.temp().resolve("state/last_image_url")).strip())
+        .isEqualTo(rebuilt);
 
     // The same image at another URL (the operator reached at another address) is the same image.
-    String sameBytes = operator.serve("elsewhere.tar.zst", tarZst);
-    operator.push(run(1, rebuilt, tarZstSha, "tar.zst", "/sbin/init-friendly", null), 1);
-    operator.push(run(1, sameBytes, tarZstSha, "tar.zst", "/sbin/init-friendly", null), 1);
+    String sameBytes = agent.serve("elsewhere.tar.zst", images.tarZst());
+    agent.push(run(1, rebuilt, images.tarZstSha(), "tar.zst", "/sbin/init-friendly", null), 1);
+    agent.push(run(1, sameBytes, images.tarZstSha(), "tar.zst", "/sbin/init-friendly", null), 1);
     await()
         .during(Duration.ofMillis(1500))
         .atMost(Duration.ofSeconds(5))
         .until(
             () ->
-                initPid() == secondPid
-                    && "Running".equals(operator.last().path("phase").asText())
-                    && daemon
+                agent.initPid() == secondPid
+                    && "Running".equals(agent.operator().last().path("phase").asText())
+                    && agent
+                        .daemon()
                         .agent()
                         .controller()
                         .lastReturn()
@@ -286,7 +200,7 @@ class StopAndImageIdentityTest {
                         .trigger()
                         .name()
                         .equals("SpecChange"));
-    assertThat(consoleBytes.toString(StandardCharsets.UTF_8))
+    assertThat(agent.console())
         .containsOnlyOnce("chrootbooter: loading one <" + rebuilt + ">")
         .doesNotContain("elsewhere");
   }
@@ -297,39 +211,47 @@ class StopAndImageIdentityTest {
    */
   @Test
   void aConsoleOverrideHoldsAcrossAReMirroredImageUntilTheGenerationChanges() throws Exception {
-    String one = operator.serve("one.squashfs", squashfs);
-    String rebuilt = operator.serve("rebuilt.tar.zst", tarZst);
-    startDaemon();
+    bootOne("/sbin/init-helper");
+    String rebuilt = agent.serve("rebuilt.tar.zst", images.tarZst());
+    Files.writeString(Path.of("/proc", Long.toString(agent.initPid()), "root/run/go"), "go");
+    agent.awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
 
-    operator.push(run(1, one, squashfsSha, "squashfs", "/sbin/init-helper", null), 1);
-    awaitReport(r -> "Running".equals(r.path("phase").asText()));
-    Files.writeString(Path.of("/proc", Long.toString(initPid()), "root/run/go"), "go");
-    awaitReport(r -> "ConsoleOverride".equals(r.path("phase").asText()));
-
-    operator.push(run(1, rebuilt, tarZstSha, "tar.zst", "/sbin/init-helper", null), 1);
+    agent.push(run(1, rebuilt, images.tarZstSha(), "tar.zst", "/sbin/init-helper", null), 1);
     await()
         .during(Duration.ofMillis(1500))
         .atMost(Duration.ofSeconds(5))
         .until(
             () ->
-                "ConsoleOverride".equals(operator.last().path("phase").asText())
-                    && daemon.agent().controller().session().isEmpty());
-    assertThat(consoleBytes.toString(StandardCharsets.UTF_8)).doesNotContain("rebuilt");
+                "ConsoleOverride".equals(agent.operator().last().path("phase").asText())
+                    && agent.daemon().agent().controller().session().isEmpty());
+    assertThat(agent.console()).doesNotContain("rebuilt");
 
-    operator.push(run(2, rebuilt, tarZstSha, "tar.zst", "/sbin/init-helper", null), 2);
+    agent.push(run(2, rebuilt, images.tarZstSha(), "tar.zst", "/sbin/init-helper", null), 2);
     JsonNode running =
-        awaitReport(
+        agent.awaitReport(
             r ->
                 "Running".equals(r.path("phase").asText())
                     && r.path("appliedGeneration").asLong() == 2);
     assertThat(running.path("lastReturn").path("trigger").asText()).isEqualTo("Helper");
-    assertThat(Files.readString(temp.resolve("state/last_image_url")).strip()).isEqualTo(rebuilt);
+    assertThat(Files.readString(agent.temp().resolve("state/last_image_url")).strip())
+        .isEqualTo(rebuilt);
   }
 
   // ---- helpers --------------------------------------------------------------------------------
 
+  /**
+   * Serves image {@code one} (the squashfs), starts the daemon and boots {@code one} with {@code
+   * init} as generation 1, until it reports Running.
+   */
+  private void bootOne(String init) throws IOException {
+    String one = agent.serve("one.squashfs", images.squashfs());
+    startDaemon();
+    agent.push(run(1, one, images.squashfsSha(), "squashfs", init, null), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
+  }
+
   private Path targetConsole() {
-    return temp.resolve("target-console.log");
+    return agent.temp().resolve("target-console.log");
   }
 
   private static String run(
@@ -357,19 +279,10 @@ class StopAndImageIdentityTest {
   }
 
   private JsonNode awaitBootstrap(long generation) {
-    return awaitReport(
+    return agent.awaitReport(
         r ->
             "Bootstrap".equals(r.path("phase").asText())
                 && r.path("appliedGeneration").asLong() == generation
                 && r.has("lastReturn"));
-  }
-
-  /** The first last-report that meets {@code condition}; on timeout, says what came instead. */
-  private JsonNode awaitReport(Predicate<JsonNode> condition) {
-    return operator.awaitReport(condition, () -> consoleBytes.toString(StandardCharsets.UTF_8));
-  }
-
-  private long initPid() throws IOException {
-    return Long.parseLong(Files.readString(temp.resolve("state/pid_in_target")).strip());
   }
 }

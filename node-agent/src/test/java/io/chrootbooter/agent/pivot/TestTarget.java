@@ -11,6 +11,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -178,6 +179,15 @@ public final class TestTarget {
 
   /** Builds the tree and packs it as squashfs into {@code dir}; returns the image file. */
   public static Path build(Path dir) throws IOException, InterruptedException {
+    return build(dir, Map.of());
+  }
+
+  /**
+   * As {@link #build(Path)}, with {@code extraInits} (script bodies by name, as {@link #INITS})
+   * installed as /sbin/init-NAME as well.
+   */
+  public static Path build(Path dir, Map<String, String> extraInits)
+      throws IOException, InterruptedException {
     Path root = Files.createDirectories(dir.resolve("tree"));
     for (String d :
         List.of("bin", "sbin", "etc", "proc", "sys", "dev", "run", "mnt", "var", "tmp")) {
@@ -188,7 +198,9 @@ public final class TestTarget {
       Files.createSymbolicLink(root.resolve("bin").resolve(applet), Path.of("busybox"));
     }
     Files.writeString(root.resolve("etc/marker"), MARKER + "\n");
-    for (Map.Entry<String, String> init : INITS.entrySet()) {
+    Map<String, String> inits = new HashMap<>(INITS);
+    inits.putAll(extraInits);
+    for (Map.Entry<String, String> init : inits.entrySet()) {
       Path script = root.resolve("sbin/init-" + init.getKey());
       Files.writeString(script, "#!/bin/sh\n" + init.getValue());
       Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
