@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.fabric8.kubernetes.client.informers.cache.Indexer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
@@ -144,9 +145,22 @@ public class MachineDirectory {
     if (informer == null) {
       return Optional.empty();
     }
-    List<MachineBoot> claimants = informer.getIndexer().byIndex(BY_MAC, mac);
+    List<MachineBoot> claimants = byIndex(informer.getIndexer(), BY_MAC, mac);
     // One claimant is the rule; the iPXE endpoint asks on every request.
     return claimants.size() == 1 ? Optional.of(claimants.get(0)) : MacOwners.owner(claimants);
+  }
+
+  /**
+   * {@code indexer.byIndex}, read under the cache's own lock. fabric8's informer cache ({@code
+   * CacheImpl}, 7.5) changes an object's index entries in two steps, the old ones out and then the
+   * new ones in, inside its synchronized {@code put}, while {@code byIndex} takes no lock: a
+   * machine that asked for its iPXE script while its MachineBoot was being updated found no
+   * MachineBoot.
+   */
+  static <T> List<T> byIndex(Indexer<T> indexer, String index, String key) {
+    synchronized (indexer) {
+      return indexer.byIndex(index, key);
+    }
   }
 
   /**
@@ -177,7 +191,7 @@ public class MachineDirectory {
 
   private void imageChanged(BootImage image) {
     String key = image.getMetadata().getNamespace() + "/" + image.getMetadata().getName();
-    for (MachineBoot mb : informer.getIndexer().byIndex(BY_IMAGE, key)) {
+    for (MachineBoot mb : byIndex(informer.getIndexer(), BY_IMAGE, key)) {
       machineChanged(mb);
     }
   }
