@@ -40,31 +40,14 @@ final class Lab implements AutoCloseable {
   }
 
   /**
-   * Runs {@code ./lab up ARGS} with the lab's state in {@code dir/state}, the embedded API server,
-   * no package installs and no build (the reactor built the artifacts before this module), and the
-   * Debian image cache shared with node-agent's tests ({@code LAB_DEBIAN_CACHE} overrides).
+   * Runs {@code ./lab up ARGS} as a newcomer does, with the lab's state in {@code dir/state} and a
+   * network namespace of its own: it installs what is missing, builds what is stale, computes the
+   * embedded API server's classpath from the reactor's own files, and uses the embedded API (no
+   * {@code KUBECONFIG} is passed on). The one other setting is where the Debian image is cached.
    */
   static Lab up(Path repository, Path dir, String... args)
       throws IOException, InterruptedException {
-    Map<String, String> env = new HashMap<>();
-    env.put("LAB_STATE", dir.resolve("state").toString());
-    env.put("LAB_NAME", "cbe2e" + ProcessHandle.current().pid() % 100_000);
-    env.put("LAB_KUBE", "embedded");
-    env.put("LAB_BUILD", "never");
-    env.put("LAB_INSTALL", "never");
-    env.put("LAB_JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    // The Debian image: node-agent's SystemdTargetTest builds the same one (same script, same
-    // digest) into this cache earlier in a reactor run, so the lab copies it instead of building
-    // it a second time.
-    env.put(
-        "LAB_DEBIAN_CACHE",
-        Optional.ofNullable(System.getenv("LAB_DEBIAN_CACHE"))
-            .orElse(repository.resolve("node-agent/target/image-cache").toString()));
-    // This module's test classpath holds the embedded API server and its dependencies; the lab
-    // then needs no Maven run of its own to find them.
-    env.put(
-        "LAB_APISERVER_CP",
-        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
+    Map<String, String> env = environment(repository, dir);
     Lab lab = new Lab(repository.resolve("lab"), dir, env);
     Runtime.getRuntime().addShutdownHook(lab.shutdownHook);
     List<String> command = new ArrayList<>(List.of("up"));
@@ -77,6 +60,49 @@ final class Lab implements AutoCloseable {
       lab.close();
       throw e;
     }
+  }
+
+  /** The network namespace of this JVM's labs. */
+  static String name() {
+    return "cbe2e" + ProcessHandle.current().pid() % 100_000;
+  }
+
+  /**
+   * The settings every lab of the tests gets: its own state folder and network namespace, so it
+   * never meets a lab a person is running, and the Debian image cache of node-agent's tests, whose
+   * SystemdTargetTest builds the same image (same script, same digest) earlier in a reactor run.
+   */
+  private static Map<String, String> environment(Path repository, Path dir) {
+    Map<String, String> env = new HashMap<>();
+    env.put("LAB_STATE", dir.resolve("state").toString());
+    env.put("LAB_NAME", name());
+    env.put(
+        "LAB_DEBIAN_CACHE",
+        Optional.ofNullable(System.getenv("LAB_DEBIAN_CACHE"))
+            .orElse(repository.resolve("node-agent/target/image-cache").toString()));
+    return env;
+  }
+
+  /**
+   * Starts {@code ./lab up ARGS} and returns at once, for a test that acts while it runs; its
+   * output goes to {@code dir/lab-up.log}. The caller waits for it and runs {@link #downAfter}.
+   */
+  static Process start(Path repository, Path dir, String... args) throws IOException {
+    List<String> command = new ArrayList<>(List.of(repository.resolve("lab").toString(), "up"));
+    command.addAll(List.of(args));
+    ProcessBuilder builder =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve("lab-up.log").toFile())
+            .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+    builder.environment().remove("KUBECONFIG");
+    builder.environment().putAll(environment(repository, dir));
+    return builder.start();
+  }
+
+  /** Runs {@code ./lab down} for a lab {@link #start} began, whatever state it is in. */
+  static void downAfter(Path repository, Path dir) throws IOException, InterruptedException {
+    new Lab(repository.resolve("lab"), dir, environment(repository, dir)).close();
   }
 
   LabEnv env() {
@@ -138,6 +164,7 @@ final class Lab implements AutoCloseable {
             .redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(output.toFile()))
             .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+    builder.environment().remove("KUBECONFIG");
     builder.environment().putAll(env);
     Process p = builder.start();
     if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
