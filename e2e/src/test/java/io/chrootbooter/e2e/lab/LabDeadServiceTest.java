@@ -17,10 +17,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code ./lab up} notices at once when a service it started dies: the image server (busybox
- * httpd) is killed as soon as it starts, and {@code up} must stop within seconds, name the service,
- * show its log and take the lab down — not wait out the operator's mirroring timeout on a closed
- * port, as a lab whose busybox was missing once did for 300 s.
+ * {@code ./lab up} notices at once when a service it started dies: the image server (busybox httpd)
+ * is killed as soon as it starts, and {@code up} must stop within seconds, name the service, show
+ * its log and take the lab down — not wait out the operator's mirroring timeout on a closed port,
+ * as a lab whose busybox was missing once did for 300 s.
  */
 class LabDeadServiceTest {
   /** What the issue allows from the death of a service to the end of {@code up}. */
@@ -30,8 +30,7 @@ class LabDeadServiceTest {
 
   @Test
   void upStopsNamingTheDeadServiceWithItsLogAndTakesTheLabDown() throws Exception {
-    Path repository =
-        Path.of(System.getProperty("cb.repo.dir", "..")).toAbsolutePath().normalize();
+    Path repository = Path.of(System.getProperty("cb.repo.dir", "..")).toAbsolutePath().normalize();
     assumeTrue(
         Files.isExecutable(repository.resolve("lab")),
         "no lab script in " + repository + " (set -Dcb.repo.dir)");
@@ -45,7 +44,9 @@ class LabDeadServiceTest {
           .atMost(Duration.ofMinutes(10))
           .pollInterval(Duration.ofMillis(50))
           .until(() -> pidOf(pidFile).isPresent() || !up.isAlive());
-      assertThat(up.isAlive()).as("./lab up still runs when the image server starts:\n%s", output()).isTrue();
+      assertThat(up.isAlive())
+          .as("./lab up still runs when the image server starts:\n%s", output())
+          .isTrue();
       long pid = pidOf(pidFile).orElseThrow();
       ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
       Instant killed = Instant.now();
@@ -53,17 +54,25 @@ class LabDeadServiceTest {
       boolean ended = up.waitFor(NOTICED_WITHIN.toSeconds() + 60, TimeUnit.SECONDS);
       Duration took = Duration.between(killed, Instant.now());
       String output = output();
-      assertThat(ended).as("./lab up still runs %s after its image server died:\n%s", took, output).isTrue();
+      assertThat(ended)
+          .as("./lab up still runs %s after its image server died:\n%s", took, output)
+          .isTrue();
       assertThat(up.exitValue()).as("./lab up's exit status:\n%s", output).isNotZero();
-      assertThat(took).as("from the kill to the end of ./lab up:\n%s", output).isLessThan(NOTICED_WITHIN);
+      assertThat(took)
+          .as("from the kill to the end of ./lab up:\n%s", output)
+          .isLessThan(NOTICED_WITHIN);
       assertThat(output)
           .as("./lab up names the dead service, how it ended and its log, then takes the lab down")
           .contains("lab: the image server (busybox httpd) (images) has died")
           .contains("killed by signal 9")
           .contains("----- logs/images.log")
           .contains("lab: up failed; taking the lab down");
-      assertThat(dir.resolve("state")).as("the lab's state folder after the failed up").doesNotExist();
-      assertThat(netnsList()).as("network namespaces after the failed up").doesNotContain(Lab.name());
+      assertThat(dir.resolve("state"))
+          .as("the lab's state folder after the failed up")
+          .doesNotExist();
+      assertThat(netnsList())
+          .as("network namespaces after the failed up")
+          .doesNotContain(Lab.name());
     } finally {
       up.destroyForcibly().waitFor();
       Lab.downAfter(repository, dir);
