@@ -15,6 +15,7 @@
 # BUILD=always rebuilds the operator and the embedded API server even when they are built;
 # MVN_FLAGS (-o, say) go to every mvn; OPERATOR_JAVA_OPTS (-Xmx1g, say) to the operator's JVM;
 # LOGS=DIR keeps the operator's and the API server's logs of each level there.
+# shellcheck source=bench/control-plane-lib.bash
 source "$(dirname "$0")/control-plane-lib.bash"
 keep_logs() {
   [ -n "${LOGS:-}" ] || return 0
@@ -25,6 +26,7 @@ keep_logs() {
 LEVELS=${N:-1000,10000}
 K=${K:-200}
 GAP_MS=${GAP_MS:-20}
+read -ra mvn_flags <<<"${MVN_FLAGS:-}"
 largest=$(tr ',' '\n' <<<"$LEVELS" | sort -n | tail -1)
 
 # Every stream is a socket in the operator and one in the generator.
@@ -36,11 +38,11 @@ fi
 if [ "${BUILD:-auto}" = always ] || [ ! -f "$ROOT/operator/target/quarkus-app/quarkus-run.jar" ] ||
    [ ! -d "$ROOT/e2e/target/classes/io" ]; then
   note "building the operator and the embedded API server"
-  (cd "$ROOT" && mvn -B -q ${MVN_FLAGS:-} -pl operator,e2e -am package -DskipTests >"$WORK/build.log" 2>&1) || {
+  (cd "$ROOT" && mvn -B -q "${mvn_flags[@]}" -pl operator,e2e -am package -DskipTests >"$WORK/build.log" 2>&1) || {
     cat "$WORK/build.log"; exit 1; }
 fi
 # Runtime scope: the API server needs none of e2e's test dependencies.
-(cd "$ROOT" && mvn -B -q ${MVN_FLAGS:-} -pl e2e dependency:build-classpath -Dmdep.includeScope=runtime \
+(cd "$ROOT" && mvn -B -q "${mvn_flags[@]}" -pl e2e dependency:build-classpath -Dmdep.includeScope=runtime \
   -Dmdep.outputFile="$WORK/e2e.classpath" >>"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
 javac -d "$WORK/agents" "$ROOT/bench/agents/AgentLoad.java"
 load() { java -Xmx1g -cp "$WORK/agents" AgentLoad "$@"; }

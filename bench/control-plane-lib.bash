@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the control-plane benchmarks: an embedded Kubernetes API (the fabric8 mock server
 # of e2e/), the operator as users run it, and N MachineBoots. Everything started here is
 # stopped by `cleanup`, which the scripts run on EXIT.
@@ -40,6 +41,7 @@ start_apiserver() {
     io.chrootbooter.e2e.apiserver.EmbeddedApiServer \
     --port "$port" --kubeconfig "$KUBECONFIG_FILE" --crds "$ROOT/crds" >"$WORK/apiserver.log" 2>&1 &
   PIDS+=($!)
+  # shellcheck disable=SC2034 # read by the benchmarks that source this file
   API_PID=$!
   API_URL="http://127.0.0.1:$port"
   for _ in $(seq 100); do curl -sf "$API_URL/version" >/dev/null && return 0; sleep 0.2; done
@@ -87,6 +89,7 @@ start_operator() {
     -Dquarkus.kubernetes-client.namespace=default \
     -jar "$ROOT/operator/target/quarkus-app/quarkus-run.jar" >"$WORK/operator.log" 2>&1 &
   PIDS+=($!)
+  # shellcheck disable=SC2034 # read by the benchmarks that source this file
   OPERATOR_PID=$!
   OPERATOR_URL="http://127.0.0.1:$port"
 }
@@ -121,6 +124,8 @@ http {
 CONF
   ${NGINX_CPU:+taskset -c "$NGINX_CPU"} nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
   PIDS+=($!)
+  # shellcheck disable=SC2034 # read by the benchmarks that source this file
   NGINX_PID=$!
+  # shellcheck disable=SC2034 # read by the benchmarks that source this file
   NGINX_URL="http://127.0.0.1:$port"
 }

@@ -49,6 +49,7 @@ cleanup() {
     rm -rf "$work"
   fi
 }
+# shellcheck disable=SC2154 # rc is assigned first thing in the trap
 trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM
 
@@ -77,9 +78,10 @@ gzip -1 -c "$work/www/image.tar" > "$work/www/image.tar.gz"
 zstd -q -T0 -3 -c "$work/www/image.tar" > "$work/www/image.tar.zst"
 mksquashfs "$work/tree" "$work/www/image.squashfs" -quiet -noappend -comp lz4 >/dev/null
 rm -rf "$work/tree"
+declare -A sha256
 for f in image.tar image.tar.gz image.tar.zst image.squashfs; do
   sha=$(openssl dgst -sha256 -r "$work/www/$f" | cut -d' ' -f1)
-  eval "sha_${f//./_}=$sha"
+  sha256[$f]=$sha
   log "$f: $(stat -c %s "$work/www/$f") bytes, sha256 $sha"
 done
 
@@ -168,23 +170,23 @@ reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/ovl/lowe
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 bench download_sha256_vs_curl \
-  "$agent fetch --sha256 $sha_image_tar $url/image.tar" \
+  "$agent fetch --sha256 ${sha256[image.tar]} $url/image.tar" \
   "curl -sf $url/image.tar | openssl dgst -sha256" \
   "$reset"
 
 bench targz_vs_curl_tar \
-  "$agent unpack --format tar.gz --sha256 $sha_image_tar_gz --into $out $url/image.tar.gz" \
+  "$agent unpack --format tar.gz --sha256 ${sha256[image.tar.gz]} --into $out $url/image.tar.gz" \
   "mkdir -p $out && curl -sf $url/image.tar.gz | tar -xz -C $out" \
   "$reset"
 
 bench tarzst_vs_curl_tar \
-  "$agent unpack --format tar.zst --sha256 $sha_image_tar_zst --into $out $url/image.tar.zst" \
+  "$agent unpack --format tar.zst --sha256 ${sha256[image.tar.zst]} --into $out $url/image.tar.zst" \
   "mkdir -p $out && curl -sf $url/image.tar.zst | tar --zstd -x -C $out" \
   "$reset"
 
 # The reference mounts squashfs + tmpfs + overlay like the agent's default (overlay: tmpfs).
 bench squashfs_vs_curl_mount \
-  "$agent mount --sha256 $sha_image_squashfs --overlay tmpfs --cache $work/ram/img --into $work/ram/root $url/image.squashfs" \
+  "$agent mount --sha256 ${sha256[image.squashfs]} --overlay tmpfs --cache $work/ram/img --into $work/ram/root $url/image.squashfs" \
   "curl -sf -o $work/ram/img $url/image.squashfs && sha256sum $work/ram/img >/dev/null && mkdir -p $work/ram/ovl/lower $work/ram/ovl/rw $work/ram/root && mount -o loop,ro -t squashfs $work/ram/img $work/ram/ovl/lower && mount -t tmpfs cb-upper $work/ram/ovl/rw && mkdir $work/ram/ovl/rw/upper $work/ram/ovl/rw/work && mount -t overlay overlay -o lowerdir=$work/ram/ovl/lower,upperdir=$work/ram/ovl/rw/upper,workdir=$work/ram/ovl/rw/work $work/ram/root" \
   "$reset"
 eval "$reset"

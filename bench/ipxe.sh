@@ -27,6 +27,7 @@
 if [ -z "${CB_BENCH_SESSION:-}" ] && command -v setsid >/dev/null; then
   CB_BENCH_SESSION=1 exec setsid --wait bash "$0" "$@"
 fi
+# shellcheck source=bench/control-plane-lib.bash
 source "$(dirname "$0")/control-plane-lib.bash"
 N=${N:-10000}
 DURATION=${DURATION:-20s}

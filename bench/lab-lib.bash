@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmarks that run a lab of their own (bench/boot.sh, bench/lab.sh): sourced
 # after LAB (the ./lab script) is set. `lab_bench_start NAME` makes a temporary folder for the
 # lab's state ($WORK) and, when the script exits, ends the processes listed in BENCH_CHILDREN,
@@ -7,6 +8,7 @@ BENCH_CHILDREN=()
 lab_bench_start() {
   WORK=$(mktemp -d "/tmp/cb-bench-$1.XXXXXX")
   export LAB_STATE=$WORK/state LAB_NAME=cb$1$$ LAB_KUBE=${LAB_KUBE:-embedded}
+  # shellcheck disable=SC2154 # p is the trap's own loop variable
   trap 'for p in "${BENCH_CHILDREN[@]}"; do kill "$p" 2>/dev/null || true; done
     "$LAB" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 }

@@ -3,6 +3,7 @@
 # metadata.generation), against the embedded Kubernetes API. Target: 10,000 in < 60 s.
 # Reference in the same run: one plain client writing the same N status patches back to back,
 # the least work any reconciler has to get through the same API server.
+# shellcheck source=bench/control-plane-lib.bash
 source "$(dirname "$0")/control-plane-lib.bash"
 N=${N:-10000}
 

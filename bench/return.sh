@@ -49,6 +49,7 @@ cleanup() {
   grep -F " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$work"
 }
+# shellcheck disable=SC2154 # rc is assigned first thing in the trap
 trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM
 mkdir "$cgroup"
@@ -83,10 +84,11 @@ awk '/^cycle /{print $6}' "$work/agent.out" > "$work/agent.ms"
 log "reference: $cycles hand-written forced returns"
 ref="$work/ref"; mkdir -p "$ref/lower" "$ref/rw" "$ref/root"
 : > "$work/ref.ms"
-for i in $(seq "$cycles"); do
+for _ in $(seq "$cycles"); do
   mount -t squashfs -o loop,ro "$work/target.squashfs" "$ref/lower"
   mount -t tmpfs cb-upper "$ref/rw"; mkdir "$ref/rw/upper" "$ref/rw/work"
   mount -t overlay -o "lowerdir=$ref/lower,upperdir=$ref/rw/upper,workdir=$ref/rw/work" cb-root "$ref/root"
+  # shellcheck disable=SC2016 # the inner shell expands $1, the root it is given
   "$bb" unshare --mount --pid --fork --propagation private "$bb" sh -c '
     cd "$1" && mount -t proc proc proc && mount -t devtmpfs devtmpfs dev && mount -t tmpfs t run &&
     exec chroot . /sbin/init' ref "$ref/root" </dev/null >/dev/null 2>&1 &
@@ -116,7 +118,7 @@ leaks=()
 [ "$(wc -l < /proc/self/mountinfo)" -le "$mounts_before" ] || leaks+=("mounts: $(grep -F " $work" /proc/self/mountinfo | awk '{print $5}' | tr '\n' ' ')")
 [ "$(losetup -a | wc -l)" -le "$loops_before" ] || leaks+=("loop devices: $(losetup -a | grep -F "$work" | tr '\n' ' ')")
 [ -z "$(find "$cgroup" -mindepth 1 -type d)" ] || leaks+=("cgroups: $(find "$cgroup" -mindepth 1 -type d | tr '\n' ' ')")
-[ -z "$(cat "$cgroup/cgroup.procs")" ] || leaks+=("processes in $cgroup: $(cat "$cgroup/cgroup.procs" | tr '\n' ' ')")
+[ -z "$(cat "$cgroup/cgroup.procs")" ] || leaks+=("processes in $cgroup: $(tr '\n' ' ' < "$cgroup/cgroup.procs")")
 [ -z "$(pgrep -f "$work/" || true)" ] || leaks+=("processes: $(pgrep -af "$work/" | tr '\n' ' ')")
 log "processes before $procs_before, after $(ps -e --no-headers | wc -l) (whole machine, informative)"
 if [ ${#leaks[@]} -eq 0 ]; then

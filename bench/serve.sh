@@ -7,6 +7,7 @@
 # (SMALL_MB) and a large (SIZE_MB) image in turn, each to 8 clients for DURATION, and its peak
 # RSS (VmHWM) is read after each; the peak is reset in between (`echo 5 > /proc/PID/clear_refs`,
 # proc(5)), so each figure belongs to one file size.
+# shellcheck source=bench/control-plane-lib.bash
 source "$(dirname "$0")/control-plane-lib.bash"
 SIZE_MB=${SIZE_MB:-1024}
 SMALL_MB=${SMALL_MB:-$((SIZE_MB / 4))}

@@ -45,6 +45,7 @@ cleanup() {
   fi
   rm -rf "$work"
 }
+# shellcheck disable=SC2154 # rc is assigned first thing in the trap
 trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM
 

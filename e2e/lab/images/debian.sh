@@ -45,7 +45,7 @@ export LC_ALL=C TZ=UTC
 umask 022
 
 usage() { echo "usage: $0 OUT.squashfs [CACHE_DIR]" >&2; exit 2; }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+{ [ $# -ge 1 ] && [ $# -le 2 ]; } || usage
 out=$1
 cache=${2:-${XDG_CACHE_HOME:-$HOME/.cache}/chrootbooter-images}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -146,8 +146,8 @@ CONF
 # Autologin as root on the console: console-getty.service is what systemd's getty generator
 # starts in a container (our case: container=chrootbooter), serial-getty@ on a serial console.
 # The units' own agetty lines (systemd 252) plus --autologin root and login's -f.
-grep -qF -- "--noclear --keep-baud - 115200,38400,9600 \$TERM" "$tree/lib/systemd/system/console-getty.service" \
-  && grep -qF -- "--keep-baud 115200,57600,38400,9600 - \$TERM" "$tree/lib/systemd/system/serial-getty@.service" \
+{ grep -qF -- "--noclear --keep-baud - 115200,38400,9600 \$TERM" "$tree/lib/systemd/system/console-getty.service" \
+  && grep -qF -- "--keep-baud 115200,57600,38400,9600 - \$TERM" "$tree/lib/systemd/system/serial-getty@.service"; } \
   || die "the getty units' agetty lines changed: update the autologin drop-ins"
 mkdir -p "$sysd/console-getty.service.d" "$sysd/serial-getty@.service.d"
 cat > "$sysd/console-getty.service.d/autologin.conf" <<'CONF'

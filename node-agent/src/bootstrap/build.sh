@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown argument '$1'; see the header of $0" >&2; exit 2 ;;
   esac
 done
-[ -n "$app" ] && [ -n "$out" ] || { echo "build.sh: --app and --out are required" >&2; exit 2; }
+{ [ -n "$app" ] && [ -n "$out" ]; } || { echo "build.sh: --app and --out are required" >&2; exit 2; }
 [ -f "$app/quarkus-run.jar" ] || { echo "build.sh: $app/quarkus-run.jar missing: run mvn package first" >&2; exit 2; }
 app=$(cd "$app" && pwd)
 mkdir -p "$out"
@@ -89,10 +89,12 @@ kdeb=${CB_KERNEL_DEB:-}
 if [ -z "$kdeb" ]; then
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   [ -n "$pkg" ] || { echo "build.sh: apt-cache knows no linux-image-amd64; set CB_KERNEL_DEB" >&2; exit 3; }
+  # shellcheck disable=SC2012 # Debian package file names have no spaces or newlines
   kdeb=$(ls "$cache"/"${pkg}"_*.deb 2>/dev/null | sort | tail -1 || true)
   if [ -z "$kdeb" ]; then
     step "fetching $pkg (apt-get download)"
-    (cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    ({ cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed'; } || true)
+    # shellcheck disable=SC2012 # Debian package file names have no spaces or newlines
     kdeb=$(ls "$cache"/"${pkg}"_*.deb | sort | tail -1)
   fi
 fi
@@ -118,7 +120,8 @@ if [ -z "$busybox" ]; then
     if [ ! -x "$bdir/bin/busybox" ]; then
       step "fetching busybox-static (apt-get download)"
       mkdir -p "$bdir"
-      (cd "$cache" && apt-get download -q busybox-static 2>&1 | grep -v '^W: Download' || true)
+      ({ cd "$cache" && apt-get download -q busybox-static 2>&1 | grep -v '^W: Download'; } || true)
+      # shellcheck disable=SC2012 # Debian package file names have no spaces or newlines
       dpkg-deb -x "$(ls "$cache"/busybox-static_*.deb | sort | tail -1)" "$bdir"
     fi
     busybox="$bdir/bin/busybox"
@@ -161,7 +164,7 @@ echo "$kmods_nic" > "$root/etc/chrootbooter/modules.nic"
 # ---- Java runtime ---------------------------------------------------------------------------
 newest_jdk() { # the newest JDK >= 25 with jlink under /usr/lib/jvm, if any
   for j in /usr/lib/jvm/*/; do
-    [ -x "$j/bin/jlink" ] && [ -f "$j/release" ] || continue
+    { [ -x "$j/bin/jlink" ] && [ -f "$j/release" ]; } || continue
     v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$j/release")
     [ -n "$v" ] && [ "$v" -ge 25 ] && echo "$v ${j%/}"
   done | sort -n | tail -1 | cut -d' ' -f2
@@ -374,7 +377,9 @@ cp "$root/etc/chrootbooter/build-info" "$out/build-info"
 
 unpacked=$(stat -c %s "$work/initramfs.cpio")
 packed=$(stat -c %s "$out/initramfs.img")
-(cd "$out" && sha256sum initramfs.img vmlinuz $( [ -f vmlinux ] && echo vmlinux ) > SHA256SUMS)
+sums=(initramfs.img vmlinuz)
+[ ! -f "$out/vmlinux" ] || sums+=(vmlinux)
+(cd "$out" && sha256sum "${sums[@]}" > SHA256SUMS)
 step "done"
 printf 'bootstrap: initramfs.img %s bytes (%s MiB, %s), unpacked %s bytes (%s MiB)\n' \
   "$packed" "$((packed / 1048576))" "$compression" "$unpacked" "$((unpacked / 1048576))"
