@@ -118,18 +118,18 @@ public final class EnterScript {
       $bb mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts dev/pts \\
         || fail "mount -t devpts /dev/pts"
       $bb mount -t tmpfs -o mode=0755,nosuid,nodev cb-run run || fail "mount -t tmpfs /run"
-      : > run/bootstrap-return.fifo && $bb mount --bind "$fifo" run/bootstrap-return.fifo \\
+      { : > run/bootstrap-return.fifo && $bb mount --bind "$fifo" run/bootstrap-return.fifo; } \\
         || fail "mount --bind $fifo /run/bootstrap-return.fifo"
       if { [ -f .bootstrap-return ] || : > .bootstrap-return; } 2>/dev/null; then
-        $bb mount --bind "$helper" .bootstrap-return \\
-          && $bb mount -o remount,bind,ro .bootstrap-return || fail "mount /.bootstrap-return"
+        { $bb mount --bind "$helper" .bootstrap-return \\
+          && $bb mount -o remount,bind,ro .bootstrap-return; } || fail "mount /.bootstrap-return"
       else
         echo "cb-enter: warning: the root is read-only; no /.bootstrap-return helper"
       fi
       $bb mkdir run/.cb-oldroot || fail "mkdir /run/.cb-oldroot"
       if $bb pivot_root . run/.cb-oldroot 2>/dev/null; then
         cd / || fail "cd /"
-        /run/.cb-oldroot$bb umount -l /run/.cb-oldroot || fail "umount -l old root"
+        "/run/.cb-oldroot$bb" umount -l /run/.cb-oldroot || fail "umount -l old root"
         echo ready >&3
         exec 3>&-
         exec "$init"
