@@ -1,5 +1,5 @@
 #!/bin/bash
-# Boot benchmark (issue 5): power-on -> bootstrap ready, against a plain busybox initramfs booted
+# Boot benchmark: power-on -> bootstrap ready, against a plain busybox initramfs booted
 # over the same PXE path (the floor), in a lab of its own (./lab up --machines 1 --no-debian --hold).
 #
 # - boot_to_ready: `./lab power m1 on` -> the agent's first status report of this boot reached

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Image pipeline benchmark (issue 3): the node agent against the shell tools doing the same job,
+# Image pipeline benchmark: the node agent against the shell tools doing the same job,
 # both downloading from the same nginx on 127.0.0.1.
 #
 #   download + SHA-256       agent `fetch`                vs curl | openssl dgst -sha256

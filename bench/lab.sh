@@ -1,5 +1,5 @@
 #!/bin/bash
-# Lab benchmark (issue 8): image switches, returns and a full PXE reboot of one QEMU machine,
+# Lab benchmark: image switches, returns and a full PXE reboot of one QEMU machine,
 # measured through the whole system in a lab of its own (./lab up --machines 1 --no-debian).
 #
 # - switch: `kubectl patch` of imageRef -> the next image's init prints its marker on the serial

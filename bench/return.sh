@@ -1,5 +1,5 @@
 #!/bin/bash
-# Return benchmark (issue 4): N forced returns from a busybox target, through the node agent's
+# Return benchmark: N forced returns from a busybox target, through the node agent's
 # own code path (`node-agent return-check`: boot from a cached squashfs with a tmpfs overlay,
 # PID 1 of new mount/PID/UTS/IPC namespaces in its own cgroup2, then return with no grace:
 # SIGKILL of the namespace init, cgroup sweep, teardown of overlay/tmpfs/squashfs/loop, state

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Switch benchmark (issue 4): the node agent daemon (`node-agent run`) follows a desired-state
+# Switch benchmark: the node agent daemon (`node-agent run`) follows a desired-state
 # stream on loopback and is told, N times, to run the other of two cached squashfs images. Each
 # switch is the whole path a machine takes: the event arrives, the running target is asked to
 # power off (graceful return: its init's power-off signal, then teardown of overlay, tmpfs,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds a Debian 12 (bookworm) systemd root as a squashfs image that the node agent boots as
-# a target (DESIGN.md §4): PID 1 of its own PID, mount, UTS, IPC and cgroup namespaces, on the
+# a target (docs/architecture.md §4): PID 1 of its own PID, mount, UTS, IPC and cgroup namespaces, on the
 # bootstrap's kernel, with the bootstrap console as its console.
 #
 #   e2e/lab/images/debian.sh OUT.squashfs [CACHE_DIR]

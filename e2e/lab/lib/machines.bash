@@ -4,7 +4,7 @@
 # line, power).
 
 # KVM only when a canary boot works: where /dev/kvm comes from nested paging, the kernel does
-# not boot under it (LAB-NOTES). The canary boots the bootstrap's vmlinux with a two-file
+# not boot under it (docs/architecture.md §7). The canary boots the bootstrap's vmlinux with a two-file
 # initramfs that prints a line and powers off; the verdict is cached per host kernel and QEMU.
 choose_accel() {
   if [ -n "${LAB_ACCEL:-}" ]; then echo "$LAB_ACCEL"; return; fi

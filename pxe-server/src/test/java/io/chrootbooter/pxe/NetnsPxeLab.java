@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A PXE network in two namespaces of its own, owned as one resource and torn down in reverse on
- * {@link #close}, also when starting fails half way (LAB-NOTES "PXE in a network namespace"):
+ * {@link #close}, also when starting fails half way (docs/architecture.md §7):
  *
  * <pre>
  *  netns LAN: br0 10.77.0.1/24 + fd77::1/64, dnsmasq (the site's DHCP server), tap0 (QEMU)
@@ -134,7 +134,7 @@ final class NetnsPxeLab implements AutoCloseable {
             SERVER + ":8080",
             "-h",
             dir.resolve("www").toString()));
-    // The site's DHCP server, tuned as in LAB-NOTES, but without 175.176 = 1: that would tell
+    // The site's DHCP server, tuned as in docs/architecture.md §7, but without 175.176 = 1: that would tell
     // iPXE to ignore every proxyDHCP offer, ours included.
     spawn(
         "dnsmasq",

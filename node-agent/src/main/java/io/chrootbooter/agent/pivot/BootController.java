@@ -14,7 +14,7 @@ import org.jboss.logging.Logger;
 
 /**
  * The agent's boot state machine: at most one target at a time, every trigger funnels into {@link
- * #trigger}, and the console override of DESIGN.md §2. Thread-safe: triggers arrive on watcher
+ * #trigger}, and the console override of docs/architecture.md §2. Thread-safe: triggers arrive on watcher
  * threads, the console and the operator stream on theirs.
  */
 public final class BootController implements AutoCloseable {

@@ -9,7 +9,7 @@ import java.util.Optional;
 
 /**
  * The terminal settings of a target's console, saved before the target starts and put back once it
- * is gone (issue 4: a hostile target that changes the console's tty mode). While it runs the
+ * is gone (a hostile target that changes the console's tty mode). While it runs the
  * console is the target's, and it may leave it in any state: raw mode without echo ({@code stty raw
  * -echo}, a crashed editor), other control characters, output stopped by ^S, typed-ahead input it
  * never read. {@link #restore} sets exactly the termios(3) saved before the boot, restarts output,

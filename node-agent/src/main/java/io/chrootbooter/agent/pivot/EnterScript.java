@@ -278,7 +278,7 @@ public final class EnterScript {
   public static String helperScript() {
     return """
         #!/bin/sh
-        # Chroot Booter: ask the bootstrap agent to take this machine back (issue 4).
+        # Chroot Booter: ask the bootstrap agent to take this machine back.
         # Usage: /.bootstrap-return [reason]     return to the bootstrap
         #        /.bootstrap-return --healthy    report that this system booted
         fifo=%s

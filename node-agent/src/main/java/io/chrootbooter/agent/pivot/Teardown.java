@@ -5,7 +5,7 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * The explicit teardown list of STYLE.md §8: each acquired resource is pushed with the action that
+ * An explicit teardown list: each acquired resource is pushed with the action that
  * releases it; {@link #close()} runs them in reverse order, every one of them even when an earlier
  * one fails, then throws the first failure with the others suppressed.
  */

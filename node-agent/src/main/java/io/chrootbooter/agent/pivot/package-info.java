@@ -1,5 +1,5 @@
 /**
- * Entering a prepared root and returning from it without a reboot (DESIGN.md §4, issue 4).
+ * Entering a prepared root and returning from it without a reboot (docs/architecture.md §5).
  *
  * <p>A multithreaded JVM cannot {@code unshare(CLONE_NEWNS)} itself, so the final step runs in a
  * helper process: {@code unshare --mount --pid --uts --ipc --fork} running a short busybox {@code

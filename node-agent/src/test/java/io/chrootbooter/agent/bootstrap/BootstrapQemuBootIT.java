@@ -59,7 +59,7 @@ class BootstrapQemuBootIT {
             "-accel",
             "tcg",
             "-cpu",
-            "qemu64,+rdrand", // entropy ready at boot (LAB-NOTES.md), else ≈ 57 s
+            "qemu64,+rdrand", // entropy ready at boot (docs/architecture.md §7), else ≈ 57 s
             "-smp",
             "2",
             "-m",

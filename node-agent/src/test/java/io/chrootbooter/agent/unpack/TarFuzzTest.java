@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 
 /**
- * The tar extraction path (issue 3) against inputs a fuzzer (Jazzer) makes: raw bytes declared as
+ * The tar extraction path against inputs a fuzzer (Jazzer) makes: raw bytes declared as
  * any tar format, and archives built from the fuzzer's choices of entry names, link targets, types,
  * modes, owners, devices, contents and xattrs, where names and targets come from an alphabet of the
  * tricks that matter ({@code ..}, absolute paths, the canary's own path, empty and doubled

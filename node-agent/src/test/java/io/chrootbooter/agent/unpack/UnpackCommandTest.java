@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** The CLI contract of issue 3: exit code, one line on stderr, nothing left in DIR. */
+/** The CLI contract: exit code, one line on stderr, nothing left in DIR. */
 class UnpackCommandTest {
   @TempDir Path temp;
   private final ByteArrayOutputStream err = new ByteArrayOutputStream();
