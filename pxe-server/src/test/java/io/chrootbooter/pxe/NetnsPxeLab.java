@@ -134,7 +134,8 @@ final class NetnsPxeLab implements AutoCloseable {
             SERVER + ":8080",
             "-h",
             dir.resolve("www").toString()));
-    // The site's DHCP server, tuned as in docs/architecture.md §7, but without 175.176 = 1: that would tell
+    // The site's DHCP server, tuned as in docs/architecture.md §7, but without 175.176 = 1: that
+    // would tell
     // iPXE to ignore every proxyDHCP offer, ours included.
     spawn(
         "dnsmasq",

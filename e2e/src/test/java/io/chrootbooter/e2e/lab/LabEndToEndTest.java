@@ -362,7 +362,10 @@ class LabEndToEndTest {
         && image.equals(api.field(MACHINE_BOOT, M, "status", "currentImage").orElse(""));
   }
 
-  /** In the bootstrap after a return the spec did not ask for (docs/architecture.md §2: ConsoleOverride). */
+  /**
+   * In the bootstrap after a return the spec did not ask for (docs/architecture.md §2:
+   * ConsoleOverride).
+   */
   private static boolean inBootstrap() {
     return Set.of("ConsoleOverride", "Bootstrap").contains(api.machinePhase(M));
   }

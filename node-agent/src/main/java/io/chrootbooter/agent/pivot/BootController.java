@@ -14,8 +14,8 @@ import org.jboss.logging.Logger;
 
 /**
  * The agent's boot state machine: at most one target at a time, every trigger funnels into {@link
- * #trigger}, and the console override of docs/architecture.md §2. Thread-safe: triggers arrive on watcher
- * threads, the console and the operator stream on theirs.
+ * #trigger}, and the console override of docs/architecture.md §2. Thread-safe: triggers arrive on
+ * watcher threads, the console and the operator stream on theirs.
  */
 public final class BootController implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(BootController.class);

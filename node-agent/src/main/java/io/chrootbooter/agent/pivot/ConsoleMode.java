@@ -9,12 +9,12 @@ import java.util.Optional;
 
 /**
  * The terminal settings of a target's console, saved before the target starts and put back once it
- * is gone (a hostile target that changes the console's tty mode). While it runs the
- * console is the target's, and it may leave it in any state: raw mode without echo ({@code stty raw
- * -echo}, a crashed editor), other control characters, output stopped by ^S, typed-ahead input it
- * never read. {@link #restore} sets exactly the termios(3) saved before the boot, restarts output,
- * and discards unread input, so the bootstrap's console shell neither hangs on a write nor runs a
- * line that was typed to the target.
+ * is gone (a hostile target that changes the console's tty mode). While it runs the console is the
+ * target's, and it may leave it in any state: raw mode without echo ({@code stty raw -echo}, a
+ * crashed editor), other control characters, output stopped by ^S, typed-ahead input it never read.
+ * {@link #restore} sets exactly the termios(3) saved before the boot, restarts output, and discards
+ * unread input, so the bootstrap's console shell neither hangs on a write nor runs a line that was
+ * typed to the target.
  *
  * <p>Not {@code stty sane}: that resets what the bootstrap had set (a serial console's erase
  * character, its flow control) to built-in defaults, and leaves stopped output stopped.

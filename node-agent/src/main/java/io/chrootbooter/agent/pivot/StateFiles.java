@@ -9,10 +9,11 @@ import java.time.Instant;
 import java.util.Optional;
 
 /**
- * The bootstrap state in {@code /var/run/bootstrap/} (docs/architecture.md §4) so humans and scripts can read
- * it: {@code current_phase}, {@code pid_in_target} (the target init's PID as the bootstrap sees it;
- * empty outside {@code Running}), {@code last_image_url} and {@code boot_time} (ISO-8601 of the
- * last target start). Each file is one line, replaced atomically (write, then rename).
+ * The bootstrap state in {@code /var/run/bootstrap/} (docs/architecture.md §4) so humans and
+ * scripts can read it: {@code current_phase}, {@code pid_in_target} (the target init's PID as the
+ * bootstrap sees it; empty outside {@code Running}), {@code last_image_url} and {@code boot_time}
+ * (ISO-8601 of the last target start). Each file is one line, replaced atomically (write, then
+ * rename).
  */
 public final class StateFiles {
   /** Where the state lives on a real machine. */

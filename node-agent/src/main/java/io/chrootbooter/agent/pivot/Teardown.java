@@ -5,9 +5,9 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * An explicit teardown list: each acquired resource is pushed with the action that
- * releases it; {@link #close()} runs them in reverse order, every one of them even when an earlier
- * one fails, then throws the first failure with the others suppressed.
+ * An explicit teardown list: each acquired resource is pushed with the action that releases it;
+ * {@link #close()} runs them in reverse order, every one of them even when an earlier one fails,
+ * then throws the first failure with the others suppressed.
  */
 public final class Teardown implements AutoCloseable {
   /** Releases one resource. */

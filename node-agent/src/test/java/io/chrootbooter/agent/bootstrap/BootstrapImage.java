@@ -23,7 +23,8 @@ record BootstrapImage(Path dir, Path kernel, Path initramfs, Properties buildInf
         initramfs
             + " is missing: this test needs the bootstrap profile (mvn -B -pl node-agent -am"
             + " -Pbootstrap verify)");
-    // The uncompressed ELF boots ≈ 6 s faster under TCG (docs/architecture.md §7); QEMU boots it via PVH.
+    // The uncompressed ELF boots ≈ 6 s faster under TCG (docs/architecture.md §7); QEMU boots it
+    // via PVH.
     Path vmlinux = dir.resolve("vmlinux");
     Path kernel = Files.isRegularFile(vmlinux) ? vmlinux : dir.resolve("vmlinuz");
     Properties info = new Properties();

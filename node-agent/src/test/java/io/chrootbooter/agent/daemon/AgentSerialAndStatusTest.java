@@ -17,8 +17,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The whole agent daemon against the stand-in operator, as root on this host (as {@link
- * AgentDaemonTest}), for two promises of the agent: the serial trigger follows the MachineBoot's spec
- * once one arrives, {@code cb.serial=} only being the default before that (the port a real pty
+ * AgentDaemonTest}), for two promises of the agent: the serial trigger follows the MachineBoot's
+ * spec once one arrives, {@code cb.serial=} only being the default before that (the port a real pty
  * pair, the agent reading its slave side as it would read {@code ttyS1}); and every status report
  * names the image that is in the reported phase, through a switch from one image to another.
  */

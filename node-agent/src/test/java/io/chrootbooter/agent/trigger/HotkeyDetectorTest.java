@@ -21,7 +21,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 class HotkeyDetectorTest {
   /**
    * Ctrl+Alt+F12 as QEMU's {@code sendkey ctrl-alt-f12} delivers it to {@code /dev/input/event0}
-   * (docs/architecture.md §7): MSC_SCAN + EV_KEY + SYN_REPORT per key; here the EV_KEY press of F12, 24 bytes.
+   * (docs/architecture.md §7): MSC_SCAN + EV_KEY + SYN_REPORT per key; here the EV_KEY press of
+   * F12, 24 bytes.
    */
   private static final String F12_PRESS =
       "e8a1256700000000" + "a086010000000000" + "0100" + "5800" + "01000000";

@@ -30,12 +30,12 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 
 /**
- * The tar extraction path against inputs a fuzzer (Jazzer) makes: raw bytes declared as
- * any tar format, and archives built from the fuzzer's choices of entry names, link targets, types,
- * modes, owners, devices, contents and xattrs, where names and targets come from an alphabet of the
- * tricks that matter ({@code ..}, absolute paths, the canary's own path, empty and doubled
- * slashes). Each input is unpacked by the real {@link ImageUnpacker} into a fresh directory next to
- * a canary directory. Invariants:
+ * The tar extraction path against inputs a fuzzer (Jazzer) makes: raw bytes declared as any tar
+ * format, and archives built from the fuzzer's choices of entry names, link targets, types, modes,
+ * owners, devices, contents and xattrs, where names and targets come from an alphabet of the tricks
+ * that matter ({@code ..}, absolute paths, the canary's own path, empty and doubled slashes). Each
+ * input is unpacked by the real {@link ImageUnpacker} into a fresh directory next to a canary
+ * directory. Invariants:
  *
  * <ul>
  *   <li>only {@link IOException} escapes ({@link HostileArchiveException} for a refusal, others for

@@ -201,7 +201,8 @@ public record ProxyDhcpPolicy(
       options = options.with(DhcpOptions.CLIENT_UUID, uuid.get());
     }
     if (ipxe) {
-      // What dnsmasq sends iPXE (docs/architecture.md §7). iPXE honours 175.176 only in an offer that leases an
+      // What dnsmasq sends iPXE (docs/architecture.md §7). iPXE honours 175.176 only in an offer
+      // that leases an
       // address (dhcp_discovery_rx), so here it is harmless; it tells a later DHCP run of the
       // same iPXE not to wait for ProxyDHCP.
       options =

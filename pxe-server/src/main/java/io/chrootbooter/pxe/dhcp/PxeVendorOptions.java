@@ -23,10 +23,10 @@ import java.util.TreeMap;
  *   71  PXE_BOOT_ITEM          type (2), layer (2)
  * </pre>
  *
- * <p>A proxy offer must carry a boot menu (docs/architecture.md §7): iPXE ({@code dhcp_has_pxeopts}, {@code
- * have_pxe_menu} in src/net/udp/dhcp.c and src/usr/autoboot.c of the 2019 Debian build) ignores a
- * proxy answer without one and prints "Nothing to boot"; with discovery control bit 3 and a file
- * name it boots the file name directly.
+ * <p>A proxy offer must carry a boot menu (docs/architecture.md §7): iPXE ({@code
+ * dhcp_has_pxeopts}, {@code have_pxe_menu} in src/net/udp/dhcp.c and src/usr/autoboot.c of the 2019
+ * Debian build) ignores a proxy answer without one and prints "Nothing to boot"; with discovery
+ * control bit 3 and a file name it boots the file name directly.
  *
  * @param discoveryControl sub-option 6, if present
  * @param bootMenu sub-option 9, in order
