@@ -162,11 +162,11 @@ echo "$kmods_base" > "$root/etc/chrootbooter/modules"
 echo "$kmods_nic" > "$root/etc/chrootbooter/modules.nic"
 
 # ---- Java runtime ---------------------------------------------------------------------------
-newest_jdk() { # the newest JDK >= 25 with jlink under /usr/lib/jvm, if any
+newest_jdk() { # the newest JDK >= 25 with jlink under /usr/lib/jvm, if any (none is no error)
   for j in /usr/lib/jvm/*/; do
     { [ -x "$j/bin/jlink" ] && [ -f "$j/release" ]; } || continue
     v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$j/release")
-    [ -n "$v" ] && [ "$v" -ge 25 ] && echo "$v ${j%/}"
+    if [ -n "$v" ] && [ "$v" -ge 25 ]; then echo "$v ${j%/}"; fi
   done | sort -n | tail -1 | cut -d' ' -f2
 }
 java_home=${CB_JAVA_HOME:-$(newest_jdk)}
