@@ -8,7 +8,7 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImageSpec;
 import io.chrootbooter.api.v1alpha1.ImageSource;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
-import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.chrootbooter.protocol.MachinePhase;
 import io.quarkus.test.common.http.TestHTTPResource;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;

@@ -8,8 +8,8 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
-import io.chrootbooter.api.v1alpha1.MachinePhase;
 import io.chrootbooter.operator.status.Conditions;
+import io.chrootbooter.protocol.MachinePhase;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -303,7 +303,8 @@ public abstract class ControlPlaneScenarios {
             true));
     cases.put(
         "spec.format: required, since the URL \"http://images.lab.internal/image\" does not end in"
-            + " .squashfs, .tar, .tar.gz, .tgz, .tar.xz or .tar.zst",
+            + " one of .squashfs, .sqfs, .sfs, .img, .tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.zst,"
+            + " .tzst, .tar.zstd",
         Map.of(
             "source",
             Map.of("url", "http://images.lab.internal/image"),

@@ -2,6 +2,8 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.Progress;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 

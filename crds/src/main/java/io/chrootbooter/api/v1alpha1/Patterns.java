@@ -1,5 +1,7 @@
 package io.chrootbooter.api.v1alpha1;
 
+import io.chrootbooter.protocol.GoDuration;
+
 /**
  * The regular expressions of the API schema. They are used twice: in the generated CRD (the API
  * server enforces them) and by the reconcilers and the agent, which never trust that the API server
@@ -39,7 +41,7 @@ public final class Patterns {
   public static final String OVERLAY = "^(tmpfs|none|/dev/[A-Za-z0-9._/-]{1,128})$";
 
   /** A duration such as {@code 90s}, {@code 5m} or {@code 1h30m}. */
-  public static final String DURATION = "^([0-9]{1,6}(ms|s|m|h))+$";
+  public static final String DURATION = GoDuration.PATTERN;
 
   /**
    * A signal that asks an init to power off, by name: {@code SIGRTMIN+n} is glibc's (34 + n), as

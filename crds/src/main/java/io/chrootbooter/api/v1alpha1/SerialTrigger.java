@@ -2,6 +2,7 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.chrootbooter.protocol.DesiredState;
 import io.fabric8.generator.annotation.Pattern;
 
 /** The serial-port return trigger. */
@@ -20,8 +21,8 @@ public record SerialTrigger(
                 + " RETURN_TO_BOOTSTRAP.")
         String magic) {
 
-  public static final String DEFAULT_DEVICE = "ttyS1";
-  public static final String DEFAULT_MAGIC = "RETURN_TO_BOOTSTRAP";
+  public static final String DEFAULT_DEVICE = DesiredState.Serial.DEFAULT_DEVICE;
+  public static final String DEFAULT_MAGIC = DesiredState.Serial.DEFAULT_MAGIC;
 
   /** The effective settings, defaults applied. */
   public SerialTrigger withDefaults() {

@@ -2,11 +2,11 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.chrootbooter.protocol.GoDuration;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.ValidationRule;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.regex.Matcher;
 
 /**
  * How the agent ends the image's target on a return: the signal that asks its init to power off,
@@ -33,32 +33,11 @@ public record StopSpec(
   /** The longest grace period a BootImage may ask for. */
   public static final Duration MAX_GRACE_PERIOD = Duration.ofMinutes(10);
 
-  private static final java.util.regex.Pattern DURATION =
-      java.util.regex.Pattern.compile(Patterns.DURATION);
-  private static final java.util.regex.Pattern DURATION_PART =
-      java.util.regex.Pattern.compile("([0-9]+)(ms|s|m|h)");
-
   /**
    * The grace period as a duration; empty when unset or when it does not match {@link
    * Patterns#DURATION} (a violation the validators name).
    */
   public Optional<Duration> gracePeriodDuration() {
-    if (gracePeriod == null || !DURATION.matcher(gracePeriod).matches()) {
-      return Optional.empty();
-    }
-    Duration total = Duration.ZERO;
-    Matcher m = DURATION_PART.matcher(gracePeriod);
-    while (m.find()) {
-      long n = Long.parseLong(m.group(1));
-      total =
-          total.plus(
-              switch (m.group(2)) {
-                case "h" -> Duration.ofHours(n);
-                case "m" -> Duration.ofMinutes(n);
-                case "s" -> Duration.ofSeconds(n);
-                default -> Duration.ofMillis(n);
-              });
-    }
-    return Optional.of(total);
+    return GoDuration.tryParse(gracePeriod);
   }
 }

@@ -151,13 +151,4 @@ class SchemaPatternsTest {
             .at("/properties/stop/properties/signal/pattern")
             .asText());
   }
-
-  @Test
-  void formatIsInferredFromTheUrl() {
-    assertThat(ImageFormat.fromUrl("http://m/debian.squashfs")).contains(ImageFormat.SQUASHFS);
-    assertThat(ImageFormat.fromUrl("http://m/busybox.tar.zst?x=1")).contains(ImageFormat.TAR_ZST);
-    assertThat(ImageFormat.fromUrl("http://m/root.TGZ")).contains(ImageFormat.TAR_GZ);
-    assertThat(ImageFormat.fromUrl("http://m/root.tar")).contains(ImageFormat.TAR);
-    assertThat(ImageFormat.fromUrl("http://m/root.img")).isEmpty();
-  }
 }

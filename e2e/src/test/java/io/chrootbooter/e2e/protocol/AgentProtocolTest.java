@@ -5,11 +5,16 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.chrootbooter.agent.operator.DesiredState;
 import io.chrootbooter.agent.operator.OperatorClient;
-import io.chrootbooter.agent.operator.StatusReport;
 import io.chrootbooter.agent.operator.StatusReporter;
 import io.chrootbooter.e2e.protocol.FollowingAgent.Received;
+import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.StatusReport;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
@@ -107,7 +112,7 @@ class AgentProtocolTest {
     plane.api.createMachine("a1", machine(mac, "late", List.of("systemd.show_status=1")));
     try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitToken(mac))) {
       Received first = agent.next(Duration.ofSeconds(10), s -> true);
-      assertThat(first.state().action()).isEqualTo(DesiredState.HOLD);
+      assertThat(first.state().action()).isEqualTo(Action.Hold);
       assertThat(first.state().reason()).contains("BootImage late is not Ready");
       assertThat(first.state().generation()).isEqualTo(1);
 
@@ -129,7 +134,7 @@ class AgentProtocolTest {
       Received run = agent.next(Duration.ofSeconds(5), DesiredState::runs);
       assertThat(run.state().image().url()).isEqualTo(plane.operator.url() + "/images/" + sha);
       assertThat(run.state().image().sha256()).isEqualTo(sha);
-      assertThat(run.state().image().format()).isEqualTo("squashfs");
+      assertThat(run.state().image().format()).isEqualTo(ImageFormat.SQUASHFS);
       assertThat(run.state().generation()).isEqualTo(1);
       assertThat(millis(run.nanos() - readyAt.get()))
           .as("ms from seeing the BootImage Ready to the agent's Run event")
@@ -154,7 +159,7 @@ class AgentProtocolTest {
       long delay = millis(changed.nanos() - before);
       System.out.printf("spec change -> desired event: %d ms%n", delay);
       assertThat(delay).as("ms from the MachineBoot update to the agent's event").isLessThan(1000);
-      assertThat(changed.state().action()).isEqualTo(DesiredState.RUN);
+      assertThat(changed.state().action()).isEqualTo(Action.Run);
       assertThat(changed.state().kernelArgs()).containsExactly("systemd.show_status=1", "quiet");
       assertThat(changed.state().image().url()).isEqualTo(run.state().image().url());
     }
@@ -168,12 +173,12 @@ class AgentProtocolTest {
     AtomicReference<StatusReport> status =
         new AtomicReference<>(
             new StatusReport(
-                "Downloading",
-                new StatusReport.Progress(4096L, 262144L, 1_000_000L),
+                MachinePhase.Downloading,
+                new Progress(4096L, 262144L, 1_000_000L),
                 null,
                 null,
                 null,
-                new StatusReport.AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0"),
+                new AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0"),
                 null));
     try (OperatorClient client =
             new OperatorClient(
@@ -186,12 +191,12 @@ class AgentProtocolTest {
 
       status.set(
           new StatusReport(
-              "Running",
+              MachinePhase.Running,
               null,
               "debian-12",
               null,
               null,
-              new StatusReport.AgentInfo("0.1.0", "boot-b1", "10.0.0.3", "6.1.0"),
+              new AgentInfo("0.1.0", "boot-b1", "10.0.0.3", "6.1.0"),
               1L));
       reporter.poke();
       JsonNode running =
@@ -306,8 +311,8 @@ class AgentProtocolTest {
         for (int i = 1; i <= 50; i++) {
           StatusReport progress =
               new StatusReport(
-                  "Downloading",
-                  new StatusReport.Progress(i * 1000L, 50_000L, 1_000_000L),
+                  MachinePhase.Downloading,
+                  new Progress(i * 1000L, 50_000L, 1_000_000L),
                   null,
                   null,
                   null,
@@ -322,7 +327,8 @@ class AgentProtocolTest {
         posters.shutdownNow();
       }
       assertThat(
-              client.report(new StatusReport("Running", null, "debian-12", null, null, null, 1L)))
+              client.report(
+                  new StatusReport(MachinePhase.Running, null, "debian-12", null, null, null, 1L)))
           .isTrue();
       postingNanos = System.nanoTime() - start;
 
@@ -357,7 +363,7 @@ class AgentProtocolTest {
     plane.api.createMachine("d1", machine(mac, null, List.of()));
     try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitToken(mac))) {
       Received first = agent.next(Duration.ofSeconds(10), s -> true);
-      assertThat(first.state().action()).isEqualTo(DesiredState.BOOTSTRAP);
+      assertThat(first.state().action()).isEqualTo(Action.Bootstrap);
       assertThat(first.state().generation()).isEqualTo(1);
 
       plane.operator.kill();
@@ -381,7 +387,7 @@ class AgentProtocolTest {
       assertThat(latest.state().generation())
           .as("the first event after the restart; all: %s", agent.history())
           .isEqualTo(3);
-      assertThat(latest.state().action()).isEqualTo(DesiredState.BOOTSTRAP);
+      assertThat(latest.state().action()).isEqualTo(Action.Bootstrap);
       assertThat(agent.drain(Duration.ofSeconds(2))).as("events after the latest").isEmpty();
       assertThat(agent.connections()).isGreaterThanOrEqualTo(2);
 

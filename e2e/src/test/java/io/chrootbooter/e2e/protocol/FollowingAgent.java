@@ -1,7 +1,7 @@
 package io.chrootbooter.e2e.protocol;
 
-import io.chrootbooter.agent.operator.DesiredState;
 import io.chrootbooter.agent.operator.OperatorClient;
+import io.chrootbooter.protocol.DesiredState;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;

@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.console;
 
+import io.chrootbooter.protocol.ImageFormat;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -10,9 +11,9 @@ public sealed interface ConsoleCommand {
    *
    * @param url http or https
    * @param sha256 64 lowercase hex digits, when given
-   * @param format squashfs, tar, tar.gz, tar.xz or tar.zst, when given (else inferred)
+   * @param format when given (else inferred from the URL)
    */
-  record Load(String url, Optional<String> sha256, Optional<String> format)
+  record Load(String url, Optional<String> sha256, Optional<ImageFormat> format)
       implements ConsoleCommand {
     public Load {
       Objects.requireNonNull(url, "url");

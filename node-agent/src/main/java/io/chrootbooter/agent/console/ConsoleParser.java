@@ -1,9 +1,9 @@
 package io.chrootbooter.agent.console;
 
+import io.chrootbooter.protocol.ImageFormat;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -23,8 +23,6 @@ public final class ConsoleParser {
       help          this text""";
 
   private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
-  private static final Set<String> FORMATS =
-      Set.of("squashfs", "tar", "tar.gz", "tar.xz", "tar.zst");
 
   /** A line that is not a valid command; the message is the one line to print. */
   public static final class UsageException extends IllegalArgumentException {
@@ -74,7 +72,7 @@ public final class ConsoleParser {
   private static ConsoleCommand load(List<String> args) {
     String url = null;
     Optional<String> sha256 = Optional.empty();
-    Optional<String> format = Optional.empty();
+    Optional<ImageFormat> format = Optional.empty();
     for (int i = 0; i < args.size(); i++) {
       String arg = args.get(i);
       switch (arg) {
@@ -90,13 +88,14 @@ public final class ConsoleParser {
             }
             sha256 = Optional.of(value);
           } else {
-            if (!FORMATS.contains(value)) {
+            format = ImageFormat.fromValue(value);
+            if (format.isEmpty()) {
               throw new UsageException(
                   "load: --format \""
                       + printable(value)
-                      + "\" is not one of squashfs, tar, tar.gz, tar.xz, tar.zst");
+                      + "\" is not one of "
+                      + ImageFormat.names(", "));
             }
-            format = Optional.of(value);
           }
         }
         default -> {

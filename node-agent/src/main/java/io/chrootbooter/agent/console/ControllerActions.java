@@ -2,7 +2,7 @@ package io.chrootbooter.agent.console;
 
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.LastReturn;
-import io.chrootbooter.agent.pivot.ReturnTrigger;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

@@ -7,16 +7,20 @@ import io.chrootbooter.agent.fetch.DownloadCancelledException;
 import io.chrootbooter.agent.fetch.DownloadProgress;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.RetryPolicy;
-import io.chrootbooter.agent.operator.DesiredState;
-import io.chrootbooter.agent.operator.StatusReport;
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.LastReturn;
-import io.chrootbooter.agent.pivot.Phase;
-import io.chrootbooter.agent.pivot.ReturnTrigger;
 import io.chrootbooter.agent.pivot.TargetSession;
 import io.chrootbooter.agent.pivot.TargetSpec;
-import io.chrootbooter.agent.unpack.ImageFormat;
 import io.chrootbooter.agent.unpack.Overlay;
+import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.GoDuration;
+import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.ReturnTrigger;
+import io.chrootbooter.protocol.StatusReport;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -55,7 +59,7 @@ public final class Agent implements AutoCloseable {
       Path targetConsole,
       Duration grace,
       Optional<NetworkRestore> network,
-      Supplier<StatusReport.AgentInfo> info) {}
+      Supplier<AgentInfo> info) {}
 
   private final BootController controller;
   private final ImageLoader loader;
@@ -78,7 +82,7 @@ public final class Agent implements AutoCloseable {
   // The last load was typed at the console: it wins over the spec until its generation changes.
   private boolean consoleWins;
   private CancelSignal loadCancel;
-  private Phase loadPhase;
+  private MachinePhase loadPhase;
   private DownloadProgress progress;
   private String error;
   private Booted booted;
@@ -133,11 +137,10 @@ public final class Agent implements AutoCloseable {
 
   /** {@code load} typed at the console: overrides the spec until its generation changes. */
   public List<String> consoleLoad(ConsoleCommand.Load load) throws IOException {
-    ImageFormat format =
-        load.format().map(ImageFormat::fromId).or(() -> formatOf(load.url())).orElse(null);
+    ImageFormat format = load.format().or(() -> ImageFormat.fromUrl(load.url())).orElse(null);
     if (format == null) {
       throw new IOException(
-          "cannot tell the format from the URL; add --format squashfs|tar|tar.gz|tar.xz|tar.zst");
+          "cannot tell the format from the URL; add --format " + ImageFormat.names("|"));
     }
     synchronized (this) {
       if (loadCancel != null) {
@@ -150,17 +153,10 @@ public final class Agent implements AutoCloseable {
               controller.trigger(ReturnTrigger.Console, "load typed at the console");
               DesiredState.Image image =
                   new DesiredState.Image(
-                      null, load.url(), load.sha256().orElse(null), format.id(), null, null);
+                      null, load.url(), load.sha256().orElse(null), format, null, null);
               DesiredState state =
                   new DesiredState(
-                      DesiredState.RUN,
-                      currentGeneration(),
-                      "console",
-                      image,
-                      "tmpfs",
-                      null,
-                      null,
-                      null);
+                      Action.Run, currentGeneration(), "console", image, "tmpfs", null, null, null);
               return load(state, true);
             }));
   }
@@ -180,7 +176,7 @@ public final class Agent implements AutoCloseable {
               if (state == null) {
                 return List.of("no desired state has arrived (phase " + phase() + ")");
               }
-              if (DesiredState.HOLD.equals(state.action())) {
+              if (state.action() == Action.Hold) {
                 return List.of(
                     "following the spec; the operator holds generation "
                         + state.generation()
@@ -221,8 +217,8 @@ public final class Agent implements AutoCloseable {
     }
     try {
       switch (state.action()) {
-        case DesiredState.HOLD -> hold(state);
-        case DesiredState.BOOTSTRAP -> {
+        case Hold -> hold(state);
+        case Bootstrap -> {
           controller.specChanged(state.generation(), false);
           synchronized (this) {
             appliedGeneration = state.generation();
@@ -232,13 +228,13 @@ public final class Agent implements AutoCloseable {
           }
           changed();
         }
-        case DesiredState.RUN -> {
+        case Run -> {
           if (!state.runs()) {
             LOG.warn("a Run state without an image URL; ignored");
             return;
           }
           boolean free = controller.specChanged(state.generation(), true);
-          boolean override = controller.phase() == Phase.ConsoleOverride;
+          boolean override = controller.phase() == MachinePhase.ConsoleOverride;
           synchronized (this) {
             if (!force && !isNew(state)) {
               return;
@@ -253,7 +249,6 @@ public final class Agent implements AutoCloseable {
           }
           load(state, false);
         }
-        default -> LOG.warnf("unknown desired action %s; ignored", state.action());
       }
     } catch (IOException | RuntimeException e) {
       LOG.errorf(e, "applying generation %d failed", state.generation());
@@ -314,7 +309,7 @@ public final class Agent implements AutoCloseable {
       appliedImage = image.identity();
       consoleWins |= fromConsole;
       loadCancel = cancel;
-      loadPhase = Phase.Downloading;
+      loadPhase = MachinePhase.Downloading;
       progress = null;
       progressDone = false;
       error = null;
@@ -324,7 +319,13 @@ public final class Agent implements AutoCloseable {
     console.println("chrootbooter: loading " + what);
     try {
       StopRule stop = StopRule.of(image.stop());
-      ImageFormat format = ImageFormat.fromId(image.format());
+      ImageFormat format =
+          Optional.ofNullable(image.format())
+              .orElseThrow(
+                  () ->
+                      new IllegalArgumentException(
+                          "image.format: missing or not known to this agent, which knows "
+                              + ImageFormat.names(", ")));
       Overlay overlay = Overlay.parse(state.overlay() == null ? "tmpfs" : state.overlay());
       Optional<String> sha = Optional.ofNullable(image.sha256());
       FetchOptions options = new FetchOptions(RetryPolicy.DEFAULT, cancel, this::progress, 1000);
@@ -372,7 +373,7 @@ public final class Agent implements AutoCloseable {
               + prepared.sha256()
               + (prepared.cached() ? ", cached" : "")
               + ")");
-      controller.boot(spec, prepared.release(), GoDuration.parse(state.bootTimeout()));
+      controller.boot(spec, prepared.release(), bootTimeout(state));
       return List.of("running " + what);
     } catch (DownloadCancelledException e) {
       LOG.infof("loading %s cancelled", what);
@@ -451,7 +452,7 @@ public final class Agent implements AutoCloseable {
               + ", "
               + r.duration().toMillis()
               + " ms)"
-              + (controller.phase() == Phase.ConsoleOverride
+              + (controller.phase() == MachinePhase.ConsoleOverride
                   ? "; console override: type 'resume' to follow the spec again"
                   : ""));
       settings.network().ifPresent(NetworkRestore::restore);
@@ -479,21 +480,21 @@ public final class Agent implements AutoCloseable {
    * The phase the status reports. Lock order: the controller is never called while this object's
    * lock is held (the controller calls back into it under its own lock).
    */
-  public Phase phase() {
+  public MachinePhase phase() {
     return phase(controller.phase());
   }
 
-  private synchronized Phase phase(Phase controllerPhase) {
+  private synchronized MachinePhase phase(MachinePhase controllerPhase) {
     // The next image is fetched and mounted while the current target still runs; once that target
     // is being ended, the return is what the machine does, and what the status must say.
-    if (controllerPhase == Phase.Returning) {
-      return Phase.Returning;
+    if (controllerPhase == MachinePhase.Returning) {
+      return MachinePhase.Returning;
     }
     if (loadPhase != null) {
       return loadPhase;
     }
-    if (error != null && controllerPhase == Phase.Bootstrap) {
-      return Phase.Failed;
+    if (error != null && controllerPhase == MachinePhase.Bootstrap) {
+      return MachinePhase.Failed;
     }
     return controllerPhase;
   }
@@ -509,7 +510,7 @@ public final class Agent implements AutoCloseable {
     // The session is read before and after the phase: a session that changed in between (a switch
     // completed) is read again, so the phase and the image named belong to the same target.
     Optional<TargetSession> session;
-    Phase phase;
+    MachinePhase phase;
     Optional<TargetSession> after = controller.session();
     do {
       session = after;
@@ -520,25 +521,25 @@ public final class Agent implements AutoCloseable {
     // A session in the bootstrap is one being entered this instant (the controller sets the
     // session, then Running): the bootstrap names no image.
     Optional<TargetSpec> running =
-        phase == Phase.Bootstrap || phase == Phase.ConsoleOverride
+        phase == MachinePhase.Bootstrap || phase == MachinePhase.ConsoleOverride
             ? Optional.empty()
             : session.map(TargetSession::spec);
     synchronized (this) {
-      StatusReport.Progress p =
+      Progress p =
           progress == null
               ? null
-              : new StatusReport.Progress(
+              : new Progress(
                   progress.bytes(),
                   progress.total() < 0 ? null : progress.total(),
                   (long) progress.bytesPerSecond());
       return new StatusReport(
-          phase.name(),
+          phase,
           p,
           running.map(this::imageOf).orElse(null),
-          phase == Phase.Failed ? error : null,
+          phase == MachinePhase.Failed ? error : null,
           last.map(
                   r ->
-                      new StatusReport.LastReturn(
+                      new io.chrootbooter.protocol.LastReturn(
                           r.trigger().name(),
                           r.reason().isEmpty() ? null : r.reason(),
                           r.time().toString(),
@@ -583,11 +584,19 @@ public final class Agent implements AutoCloseable {
               + desired.generation()
               + ", "
               + describe(desired)
-              + (DesiredState.HOLD.equals(desired.action()) && running
+              + (desired.action() == Action.Hold && running
                   ? "; the running image keeps running"
                   : ""));
     }
     return lines;
+  }
+
+  /** The state's {@code bootTimeout}; zero (no limit) when unset. */
+  private static Duration bootTimeout(DesiredState state) {
+    String timeout = state.bootTimeout();
+    return timeout == null || timeout.isEmpty()
+        ? Duration.ZERO
+        : GoDuration.parse("bootTimeout", timeout);
   }
 
   private synchronized long currentGeneration() {
@@ -596,38 +605,16 @@ public final class Agent implements AutoCloseable {
 
   static String describe(DesiredState state) {
     return switch (state.action()) {
-      case DesiredState.RUN ->
+      case Run ->
           state.image() == null
               ? "an image"
               : (state.image().name() == null ? "" : state.image().name() + " ")
                   + "<"
                   + state.image().url()
                   + ">";
-      case DesiredState.BOOTSTRAP -> "the bootstrap";
-      default -> "hold (" + state.reason() + ")";
+      case Bootstrap -> "the bootstrap";
+      case Hold -> "hold (" + state.reason() + ")";
     };
-  }
-
-  static Optional<ImageFormat> formatOf(String url) {
-    String path = url.replaceAll("[?#].*$", "");
-    for (ImageFormat f :
-        List.of(
-            ImageFormat.TAR_ZST,
-            ImageFormat.TAR_XZ,
-            ImageFormat.TAR_GZ,
-            ImageFormat.TAR,
-            ImageFormat.SQUASHFS)) {
-      if (path.endsWith("." + f.id())) {
-        return Optional.of(f);
-      }
-    }
-    if (path.endsWith(".sqfs") || path.endsWith(".img")) {
-      return Optional.of(ImageFormat.SQUASHFS);
-    }
-    if (path.endsWith(".tgz")) {
-      return Optional.of(ImageFormat.TAR_GZ);
-    }
-    return Optional.empty();
   }
 
   private static List<String> await(Future<List<String>> future) throws IOException {

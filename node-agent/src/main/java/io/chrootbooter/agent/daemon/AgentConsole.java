@@ -71,7 +71,7 @@ final class AgentConsole implements ConsoleActions {
               Locale.ROOT,
               "%s  %-8s %8.1f MiB",
               e.sha256(),
-              e.format().id(),
+              e.format().value(),
               e.bytes() / 1048576.0));
     }
     lines.add(

@@ -3,9 +3,7 @@ package io.chrootbooter.agent.daemon;
 import io.chrootbooter.agent.console.ConsoleShell;
 import io.chrootbooter.agent.fetch.SpaceCheck;
 import io.chrootbooter.agent.operator.CaPin;
-import io.chrootbooter.agent.operator.DesiredState;
 import io.chrootbooter.agent.operator.OperatorClient;
-import io.chrootbooter.agent.operator.StatusReport;
 import io.chrootbooter.agent.operator.StatusReporter;
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.Cgroup;
@@ -14,6 +12,10 @@ import io.chrootbooter.agent.pivot.PivotConfig;
 import io.chrootbooter.agent.pivot.StateFiles;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.Mounts;
+import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -195,7 +197,12 @@ public final class Daemon implements AutoCloseable {
       LOG.infof("agent up; operator %s", client.machineUrl());
     } else if (present(o.image())) {
       LOG.infof("agent up; standalone: loading %s", o.image());
-      agent.desired(standalone(o));
+      try {
+        agent.desired(standalone(o));
+      } catch (IllegalArgumentException e) {
+        // A format no agent knows: nothing to load; the console stays for a human to load one.
+        LOG.errorf("cb.format: %s; nothing is loaded", e.getMessage());
+      }
     } else {
       LOG.info("agent up; no cb.operator and no cb.image: waiting at the console");
     }
@@ -231,10 +238,14 @@ public final class Daemon implements AutoCloseable {
     }
   }
 
-  /** The desired state of a machine booted with {@code cb.image=} and no operator. */
+  /**
+   * The desired state of a machine booted with {@code cb.image=} and no operator.
+   *
+   * @throws IllegalArgumentException when {@code cb.format=} names no format
+   */
   static DesiredState standalone(Options o) {
     return new DesiredState(
-        DesiredState.RUN,
+        Action.Run,
         1,
         "cb.image",
         new DesiredState.Image(
@@ -242,8 +253,8 @@ public final class Daemon implements AutoCloseable {
             o.image(),
             present(o.sha256()) ? o.sha256() : null,
             present(o.format())
-                ? o.format()
-                : Agent.formatOf(o.image()).map(f -> f.id()).orElse("squashfs"),
+                ? ImageFormat.parse(o.format())
+                : ImageFormat.fromUrl(o.image()).orElse(ImageFormat.SQUASHFS),
             present(o.init()) ? o.init() : null,
             null),
         "tmpfs",
@@ -326,12 +337,12 @@ public final class Daemon implements AutoCloseable {
     return Map.copyOf(merged);
   }
 
-  private static StatusReport.AgentInfo agentInfo(Map<String, String> env) {
+  private static AgentInfo agentInfo(Map<String, String> env) {
     String version =
         ConfigProvider.getConfig()
             .getOptionalValue("quarkus.application.version", String.class)
             .orElse("unknown");
-    return new StatusReport.AgentInfo(
+    return new AgentInfo(
         version,
         read("/proc/sys/kernel/random/boot_id"),
         ip(env),

@@ -3,15 +3,15 @@ package io.chrootbooter.agent.daemon;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
-import io.chrootbooter.agent.pivot.Phase;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.unpack.ImageCache;
-import io.chrootbooter.agent.unpack.ImageFormat;
 import io.chrootbooter.agent.unpack.ImageUnpacker;
 import io.chrootbooter.agent.unpack.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
+import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -72,9 +72,10 @@ public final class ImageLoader {
   /**
    * Downloads, verifies and mounts. On failure nothing stays mounted or half-written.
    *
-   * @param phases told {@link Phase#Downloading}, {@link Phase#Verifying}, {@link Phase#Mounting}
+   * @param phases told {@link MachinePhase#Downloading}, {@link MachinePhase#Verifying}, {@link
+   *     MachinePhase#Mounting}
    */
-  public Prepared prepare(Request request, FetchOptions options, Consumer<Phase> phases)
+  public Prepared prepare(Request request, FetchOptions options, Consumer<MachinePhase> phases)
       throws IOException {
     Path dir = Files.createDirectories(workDir.resolve("root-" + SEQUENCE.incrementAndGet()));
     return request.format().isTar()
@@ -83,7 +84,8 @@ public final class ImageLoader {
   }
 
   private Prepared prepareSquashfs(
-      Request request, FetchOptions options, Consumer<Phase> phases, Path dir) throws IOException {
+      Request request, FetchOptions options, Consumer<MachinePhase> phases, Path dir)
+      throws IOException {
     Optional<ImageCache.Entry> hit = request.sha256().flatMap(cache::get);
     String digest;
     Path file;
@@ -91,12 +93,12 @@ public final class ImageLoader {
       digest = hit.get().sha256();
       file = hit.get().file();
     } else {
-      phases.accept(Phase.Downloading);
+      phases.accept(MachinePhase.Downloading);
       Path partial = workDir.resolve("download-" + SEQUENCE.incrementAndGet() + ".partial");
       try (ImageStream image = ImageSources.open(request.url(), options)) {
         digest = SquashfsImage.download(image, request.sha256(), partial);
       }
-      phases.accept(Phase.Verifying);
+      phases.accept(MachinePhase.Verifying);
       Optional<ImageCache.Entry> entry = cache.put(digest, ImageFormat.SQUASHFS, partial);
       if (entry.isPresent()) {
         file = entry.get().file();
@@ -106,7 +108,7 @@ public final class ImageLoader {
         Files.move(partial, file);
       }
     }
-    phases.accept(Phase.Mounting);
+    phases.accept(MachinePhase.Mounting);
     try {
       SquashfsImage.Mounted mounted =
           SquashfsImage.mount(file, dir.resolve("work"), dir.resolve("root"), request.overlay());
@@ -132,20 +134,21 @@ public final class ImageLoader {
   }
 
   private Prepared prepareTar(
-      Request request, FetchOptions options, Consumer<Phase> phases, Path dir) throws IOException {
+      Request request, FetchOptions options, Consumer<MachinePhase> phases, Path dir)
+      throws IOException {
     Path root = Files.createDirectories(dir.resolve("root"));
     // A tmpfs of its own: extraction fills it, the return's umount frees the RAM at once.
     Mounts.mount("tmpfs", "mode=0755", "cb-tar-root", root);
     boolean ok = false;
     try {
-      phases.accept(Phase.Downloading);
+      phases.accept(MachinePhase.Downloading);
       ImageUnpacker.Result result;
       try (ImageStream image = ImageSources.open(request.url(), options)) {
         result =
             new ImageUnpacker(new LinuxSyscalls())
                 .unpack(image, request.format(), request.sha256(), root);
       }
-      phases.accept(Phase.Mounting);
+      phases.accept(MachinePhase.Mounting);
       ok = true;
       return new Prepared(
           root,

@@ -1,6 +1,7 @@
 package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.pivot.Cgroup;
+import io.chrootbooter.protocol.GoDuration;
 import java.lang.reflect.Field;
 import java.nio.file.Path;
 import java.util.Map;
@@ -245,10 +246,10 @@ public class RunCommand implements Callable<Integer> {
             busybox,
             dev,
             targetConsole,
-            GoDuration.parse(grace),
+            GoDuration.parse("--grace", grace),
             pidsMax == null ? OptionalLong.empty() : pidsMax,
             memoryMax == null ? OptionalLong.empty() : memoryMax,
-            GoDuration.parse(reportInterval),
+            GoDuration.parse("--report-interval", reportInterval),
             System.getenv());
     Daemon daemon = Daemon.start(options, noConsole ? null : System.in, System.out);
     CountDownLatch stop = new CountDownLatch(1);

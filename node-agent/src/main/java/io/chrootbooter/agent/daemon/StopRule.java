@@ -1,10 +1,10 @@
 package io.chrootbooter.agent.daemon;
 
-import io.chrootbooter.agent.operator.DesiredState;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.GoDuration;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalInt;
-import java.util.regex.Pattern;
 
 /**
  * A BootImage's {@code spec.stop} as the agent applies it, checked again: the agent never trusts
@@ -17,9 +17,6 @@ import java.util.regex.Pattern;
 record StopRule(OptionalInt signal, Optional<Duration> grace) {
   /** The longest grace period a BootImage may ask for (the CRD's bound). */
   static final Duration MAX_GRACE = Duration.ofMinutes(10);
-
-  /** The CRD's duration pattern, so no number in a hostile value overflows. */
-  private static final Pattern DURATION = Pattern.compile("([0-9]{1,6}(ms|s|m|h))+");
 
   static final StopRule DEFAULTS = new StopRule(OptionalInt.empty(), Optional.empty());
 
@@ -48,13 +45,16 @@ record StopRule(OptionalInt signal, Optional<Duration> grace) {
     }
     Optional<Duration> grace = Optional.empty();
     if (stop.gracePeriod() != null) {
-      if (!DURATION.matcher(stop.gracePeriod()).matches()) {
-        throw new IllegalArgumentException(
-            "image.stop.gracePeriod: "
-                + quote(stop.gracePeriod())
-                + " is not a duration such as 500ms, 30s or 2m; the image is not booted");
-      }
-      Duration parsed = GoDuration.parse(stop.gracePeriod());
+      // The protocol's duration form bounds every part, so no number in a hostile value overflows.
+      Duration parsed =
+          GoDuration.tryParse(stop.gracePeriod())
+              .orElseThrow(
+                  () ->
+                      new IllegalArgumentException(
+                          "image.stop.gracePeriod: "
+                              + quote(stop.gracePeriod())
+                              + " is not a duration such as 500ms, 30s or 2m; the image is not"
+                              + " booted"));
       if (parsed.compareTo(MAX_GRACE) > 0) {
         throw new IllegalArgumentException(
             "image.stop.gracePeriod: "

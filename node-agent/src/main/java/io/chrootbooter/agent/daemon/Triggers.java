@@ -1,13 +1,14 @@
 package io.chrootbooter.agent.daemon;
 
-import io.chrootbooter.agent.operator.DesiredState;
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.ConsoleMode;
-import io.chrootbooter.agent.pivot.ReturnTrigger;
 import io.chrootbooter.agent.trigger.DeviceWatcher;
 import io.chrootbooter.agent.trigger.KeyboardWatcher;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
 import io.chrootbooter.agent.unpack.SyscallException;
+import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,7 +86,7 @@ final class Triggers implements AutoCloseable {
    * @param baud the baud rate of {@code cb.serial-baud}
    */
   synchronized void configure(DesiredState state, int baud) {
-    if (DesiredState.HOLD.equals(state.action())) {
+    if (state.action() == Action.Hold) {
       return;
     }
     DesiredState.ReturnTriggers triggers = state.returnTriggers();

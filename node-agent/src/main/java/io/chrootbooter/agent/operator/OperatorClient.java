@@ -3,6 +3,8 @@ package io.chrootbooter.agent.operator;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.StatusReport;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -38,11 +40,17 @@ public final class OperatorClient implements AutoCloseable {
   static final Duration FIRST_BACKOFF = Duration.ofMillis(500);
   static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
 
+  // A newer operator may send fields, actions and formats this agent does not know: fields are
+  // ignored, an unknown action or format reads as null (the event is skipped, or its load fails
+  // naming the formats this agent knows).
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper()
+          .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+          .enable(DeserializationFeature.READ_UNKNOWN_ENUM_VALUES_AS_NULL);
+
   private final URI machine;
   private final String authorization;
   private final HttpClient http;
-  private final ObjectMapper mapper =
-      new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
   private final ScheduledExecutorService watchdog =
       Executors.newSingleThreadScheduledExecutor(
           r -> {
@@ -195,7 +203,7 @@ public final class OperatorClient implements AutoCloseable {
                     lastEventId = event.id();
                   }
                   if ("desired".equals(event.name())) {
-                    parse(event.data()).ifPresent(onDesired);
+                    desiredState(event.data()).ifPresent(onDesired);
                   }
                 },
                 () -> lastActivity.set(System.nanoTime()))
@@ -211,11 +219,12 @@ public final class OperatorClient implements AutoCloseable {
     }
   }
 
-  private Optional<DesiredState> parse(String data) {
+  /** The desired state of one event's data; empty (and logged) when there is none to apply. */
+  static Optional<DesiredState> desiredState(String data) {
     try {
-      DesiredState state = mapper.readValue(data, DesiredState.class);
+      DesiredState state = MAPPER.readValue(data, DesiredState.class);
       if (state == null || state.action() == null) {
-        LOG.warn("a desired-state event without an action; ignored");
+        LOG.warn("a desired-state event without an action this agent knows; ignored");
         return Optional.empty();
       }
       return Optional.of(state);
@@ -234,7 +243,7 @@ public final class OperatorClient implements AutoCloseable {
    */
   public boolean report(StatusReport report) throws InterruptedException {
     try {
-      byte[] json = mapper.writeValueAsBytes(report);
+      byte[] json = MAPPER.writeValueAsBytes(report);
       HttpRequest request =
           HttpRequest.newBuilder(URI.create(machine + "/status"))
               .header("Authorization", authorization)

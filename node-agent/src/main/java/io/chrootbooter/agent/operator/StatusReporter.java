@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.operator;
 
+import io.chrootbooter.protocol.StatusReport;
 import java.time.Duration;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;

@@ -1,6 +1,8 @@
 package io.chrootbooter.agent.pivot;
 
 import io.chrootbooter.agent.trigger.HelperMessage;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -28,7 +30,7 @@ public final class BootController implements AutoCloseable {
   // Written under this object's lock; read without it, so that a status report is never held up
   // by a boot or a return, which keep the lock for seconds.
   private volatile TargetSession session;
-  private volatile Phase phase = Phase.Bootstrap;
+  private volatile MachinePhase phase = MachinePhase.Bootstrap;
   private volatile LastReturn lastReturn;
   private long specGeneration;
   private boolean specNamesImage;
@@ -47,7 +49,7 @@ public final class BootController implements AutoCloseable {
               t.setDaemon(true);
               return t;
             });
-    config.state().phase(Phase.Bootstrap);
+    config.state().phase(MachinePhase.Bootstrap);
     config.state().noTarget();
   }
 
@@ -62,10 +64,12 @@ public final class BootController implements AutoCloseable {
   /**
    * The phase after a return: a return by a human or the target itself (hotkey, serial, helper,
    * console) while the spec still names an image holds the machine in {@link
-   * Phase#ConsoleOverride}; anything else goes back to {@link Phase#Bootstrap}. Pure.
+   * MachinePhase#ConsoleOverride}; anything else goes back to {@link MachinePhase#Bootstrap}. Pure.
    */
-  public static Phase phaseAfterReturn(ReturnTrigger trigger, boolean specNamesImage) {
-    return trigger.overridesSpec() && specNamesImage ? Phase.ConsoleOverride : Phase.Bootstrap;
+  public static MachinePhase phaseAfterReturn(ReturnTrigger trigger, boolean specNamesImage) {
+    return trigger.overridesSpec() && specNamesImage
+        ? MachinePhase.ConsoleOverride
+        : MachinePhase.Bootstrap;
   }
 
   /**
@@ -92,7 +96,7 @@ public final class BootController implements AutoCloseable {
     overrideGeneration = -1;
     session = TargetSession.enter(spec, config, image, signals, clock, this::onHelper);
     TargetSession started = session;
-    phase = Phase.Running;
+    phase = MachinePhase.Running;
     listener.run();
     started
         .target()
@@ -167,7 +171,7 @@ public final class BootController implements AutoCloseable {
         return Optional.of(returnNow(trigger, reason, at));
       } catch (IOException e) {
         LOG.errorf(e, "return by %s failed", trigger);
-        phase = Phase.Failed;
+        phase = MachinePhase.Failed;
         return Optional.empty();
       }
     }
@@ -175,7 +179,7 @@ public final class BootController implements AutoCloseable {
 
   private LastReturn returnNow(ReturnTrigger trigger, String reason, Instant at)
       throws IOException {
-    phase = Phase.Returning;
+    phase = MachinePhase.Returning;
     listener.run();
     if (bootTimeout != null) {
       bootTimeout.cancel(false);
@@ -188,7 +192,7 @@ public final class BootController implements AutoCloseable {
       session = null;
     }
     phase = phaseAfterReturn(trigger, specNamesImage);
-    if (phase == Phase.ConsoleOverride) {
+    if (phase == MachinePhase.ConsoleOverride) {
       overrideGeneration = specGeneration;
     }
     config.state().phase(phase);
@@ -205,11 +209,11 @@ public final class BootController implements AutoCloseable {
     boolean newGeneration = generation != specGeneration;
     specGeneration = generation;
     specNamesImage = namesImage;
-    if (phase == Phase.ConsoleOverride) {
+    if (phase == MachinePhase.ConsoleOverride) {
       if (!overrideEnds(overrideGeneration, generation)) {
         return false;
       }
-      phase = Phase.Bootstrap;
+      phase = MachinePhase.Bootstrap;
       config.state().phase(phase);
       listener.run();
     }
@@ -221,15 +225,15 @@ public final class BootController implements AutoCloseable {
 
   /** {@code resume} at the console: leave the override; true when the spec names an image. */
   public synchronized boolean resume() throws IOException {
-    if (phase == Phase.ConsoleOverride) {
-      phase = Phase.Bootstrap;
+    if (phase == MachinePhase.ConsoleOverride) {
+      phase = MachinePhase.Bootstrap;
       config.state().phase(phase);
       listener.run();
     }
     return specNamesImage && session == null;
   }
 
-  public Phase phase() {
+  public MachinePhase phase() {
     return phase;
   }
 

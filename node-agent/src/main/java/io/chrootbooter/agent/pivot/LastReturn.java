@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;

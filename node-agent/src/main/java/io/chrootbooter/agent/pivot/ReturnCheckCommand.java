@@ -2,6 +2,7 @@ package io.chrootbooter.agent.pivot;
 
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,7 +31,7 @@ public final class StateFiles {
     return dir;
   }
 
-  public void phase(Phase phase) throws IOException {
+  public void phase(MachinePhase phase) throws IOException {
     write("current_phase", phase.name());
   }
 
@@ -39,7 +40,7 @@ public final class StateFiles {
     write("pid_in_target", Long.toString(pid));
     write("last_image_url", imageUrl);
     write("boot_time", bootTime.toString());
-    phase(Phase.Running);
+    phase(MachinePhase.Running);
   }
 
   /** Clears {@code pid_in_target}: no target runs. */

@@ -5,6 +5,8 @@ import io.chrootbooter.agent.trigger.HelperMessage;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
 import io.chrootbooter.agent.unpack.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.RootCheck;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -143,7 +145,7 @@ public final class TargetSession {
       return lastReturn;
     }
     long start = System.nanoTime();
-    config.state().phase(Phase.Returning);
+    config.state().phase(MachinePhase.Returning);
     boolean forced;
     try {
       forced =

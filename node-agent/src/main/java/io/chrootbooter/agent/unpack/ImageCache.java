@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.unpack;
 
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -54,7 +55,7 @@ public final class ImageCache {
           continue;
         }
         try {
-          ImageFormat format = ImageFormat.fromId(name.substring(dot + 1));
+          ImageFormat format = ImageFormat.parse(name.substring(dot + 1));
           found.add(new Entry(name.substring(0, dot), format, file, Files.size(file)));
         } catch (IllegalArgumentException notOurs) {
           // A file we did not write (unknown format suffix): left alone, not cached.
@@ -97,7 +98,7 @@ public final class ImageCache {
       return Optional.empty();
     }
     evictUntil(limit - size, sha256);
-    Path target = dir.resolve(sha256 + "." + format.id());
+    Path target = dir.resolve(sha256 + "." + format.value());
     Files.move(file, target, StandardCopyOption.REPLACE_EXISTING);
     Entry entry = new Entry(sha256, format, target, size);
     entries.put(sha256, entry);

@@ -4,6 +4,7 @@ import com.github.luben.zstd.ZstdInputStream;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.ReadAheadInputStream;
 import io.chrootbooter.agent.fetch.SpaceCheck;
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -94,15 +95,16 @@ public final class ImageUnpacker {
     in.mark(ImageFormat.SNIFF_BYTES);
     byte[] headBytes = in.readNBytes(ImageFormat.SNIFF_BYTES);
     in.reset();
-    ImageFormat found = ImageFormat.sniff(headBytes, headBytes.length);
-    if (found == null) {
-      throw new IOException(
-          source
-              + " is not a tar, tar.gz, tar.xz, tar.zst or squashfs image ("
-              + ImageFormat.describe(headBytes, headBytes.length)
-              + ")");
-    }
-    return found;
+    return ImageFormat.sniff(headBytes, headBytes.length)
+        .orElseThrow(
+            () ->
+                new IOException(
+                    source
+                        + " is not a "
+                        + ImageFormat.names(", ")
+                        + " image ("
+                        + ImageFormat.describe(headBytes, headBytes.length)
+                        + ")"));
   }
 
   /** The decompressor, on its own thread, for {@code format}. */
@@ -163,7 +165,8 @@ public final class ImageUnpacker {
         return e;
       }
       return new IOException(
-          format.id() + " data is corrupt or truncated (" + e.getClass().getSimpleName() + ")", e);
+          format.value() + " data is corrupt or truncated (" + e.getClass().getSimpleName() + ")",
+          e);
     }
   }
 

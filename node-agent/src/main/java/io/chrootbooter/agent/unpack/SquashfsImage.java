@@ -3,6 +3,7 @@ package io.chrootbooter.agent.unpack;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.ReadAheadInputStream;
 import io.chrootbooter.agent.fetch.SpaceCheck;
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -82,7 +83,7 @@ public final class SquashfsImage {
     byte[] magic = new byte[4];
     try (InputStream in = Files.newInputStream(file)) {
       int n = in.readNBytes(magic, 0, 4);
-      if (ImageFormat.sniff(magic, n) != ImageFormat.SQUASHFS) {
+      if (ImageFormat.sniff(magic, n).orElse(null) != ImageFormat.SQUASHFS) {
         throw new IOException(
             file + " is not a squashfs image (" + ImageFormat.describe(magic, n) + ")");
       }

@@ -4,6 +4,7 @@ import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.Repeats;
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -45,7 +46,7 @@ public class UnpackCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     try {
-      ImageFormat imageFormat = ImageFormat.fromId(format);
+      ImageFormat imageFormat = ImageFormat.parse(format);
       Optional<String> digest = Optional.ofNullable(sha256).map(UnpackCommand::checkedSha256);
       Repeats.run(
           repeat,

@@ -3,6 +3,7 @@ package io.chrootbooter.agent.console;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -15,6 +16,7 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** The console's parser and shell loop. */
 class ConsoleParserTest {
@@ -30,7 +32,7 @@ class ConsoleParserTest {
                 "  load https://x/a.tar.zst --sha256 " + SHA + " --format tar.zst\r"))
         .isEqualTo(
             new ConsoleCommand.Load(
-                "https://x/a.tar.zst", Optional.of(SHA), Optional.of("tar.zst")));
+                "https://x/a.tar.zst", Optional.of(SHA), Optional.of(ImageFormat.TAR_ZST)));
     assertThat(ConsoleParser.parse("status")).isEqualTo(new ConsoleCommand.Status());
     assertThat(ConsoleParser.parse("return")).isEqualTo(new ConsoleCommand.Return());
     assertThat(ConsoleParser.parse("resume")).isEqualTo(new ConsoleCommand.Resume());
@@ -112,5 +114,14 @@ class ConsoleParserTest {
     assertThat(ProgressBar.render(5 * 1048576L, 10 * 1048576L, 2 * 1048576.0, 10))
         .isEqualTo("[#####.....]  50%  5.0/10.0 MiB  2.0 MiB/s");
     assertThat(ProgressBar.render(3 * 1048576L, 0, 0, 10)).isEqualTo("3.0 MiB  0.0 MiB/s");
+  }
+
+  /** Every format of the protocol can be loaded at the console, by name and by the URL's ending. */
+  @ParameterizedTest
+  @EnumSource(ImageFormat.class)
+  void everyFormatIsAccepted(ImageFormat format) {
+    assertThat(ConsoleParser.parse("load http://x/y --format " + format.value()))
+        .isEqualTo(new ConsoleCommand.Load("http://x/y", Optional.empty(), Optional.of(format)));
+    assertThat(ConsoleParser.HELP).contains(format.value());
   }
 }

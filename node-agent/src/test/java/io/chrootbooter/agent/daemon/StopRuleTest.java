@@ -3,7 +3,7 @@ package io.chrootbooter.agent.daemon;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.chrootbooter.agent.operator.DesiredState;
+import io.chrootbooter.protocol.DesiredState;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalInt;

@@ -2,7 +2,7 @@ package io.chrootbooter.agent.daemon;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.chrootbooter.agent.operator.DesiredState;
+import io.chrootbooter.protocol.DesiredState;
 import java.nio.file.Path;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;

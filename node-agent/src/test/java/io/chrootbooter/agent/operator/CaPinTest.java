@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.StatusReport;
 import java.io.FileInputStream;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -142,7 +144,7 @@ class CaPinTest {
   }
 
   private static StatusReport report() {
-    return new StatusReport("Bootstrap", null, null, null, null, null, null);
+    return new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
   }
 
   @Test

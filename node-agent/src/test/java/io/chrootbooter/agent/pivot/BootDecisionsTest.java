@@ -3,6 +3,8 @@ package io.chrootbooter.agent.pivot;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,7 +30,8 @@ class BootDecisionsTest {
     "BootTimeout,true,Bootstrap",
     "TargetExit,true,Bootstrap",
   })
-  void aHumanOrTheTargetOverridesTheSpec(ReturnTrigger trigger, boolean namesImage, Phase phase) {
+  void aHumanOrTheTargetOverridesTheSpec(
+      ReturnTrigger trigger, boolean namesImage, MachinePhase phase) {
     assertThat(BootController.phaseAfterReturn(trigger, namesImage)).isEqualTo(phase);
   }
 
@@ -70,7 +73,7 @@ class BootDecisionsTest {
     assertThat(temp.resolve("run/bootstrap/current_phase")).hasContent("Running");
     assertThat(temp.resolve("run/bootstrap/boot_time")).hasContent("2026-01-02T03:04:05Z");
     state.noTarget();
-    state.phase(Phase.ConsoleOverride);
+    state.phase(MachinePhase.ConsoleOverride);
     assertThat(state.read("pid_in_target")).contains("");
     assertThat(state.read("current_phase")).contains("ConsoleOverride");
     assertThat(state.read("missing")).isEmpty();

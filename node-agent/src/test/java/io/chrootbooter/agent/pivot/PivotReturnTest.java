@@ -9,6 +9,8 @@ import io.chrootbooter.agent.unpack.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -134,7 +136,7 @@ class PivotReturnTest {
     return pid;
   }
 
-  private void assertBackInBootstrap(Phase expected) throws Exception {
+  private void assertBackInBootstrap(MachinePhase expected) throws Exception {
     assertThat(controller.session()).isEmpty();
     assertThat(controller.phase()).isEqualTo(expected);
     assertThat(state.read("current_phase")).contains(expected.name());
@@ -210,10 +212,10 @@ class PivotReturnTest {
     assertThat(last.forced()).as("friendly init exits on SIGUSR2").isFalse();
     assertThat(last.initExit()).isEqualTo("exit 0");
     assertThat(last.duration()).isPositive();
-    assertBackInBootstrap(Phase.ConsoleOverride);
+    assertBackInBootstrap(MachinePhase.ConsoleOverride);
 
     assertThat(controller.resume()).as("spec still names an image").isTrue();
-    assertThat(controller.phase()).isEqualTo(Phase.Bootstrap);
+    assertThat(controller.phase()).isEqualTo(MachinePhase.Bootstrap);
   }
 
   @Test
@@ -245,7 +247,7 @@ class PivotReturnTest {
     assertThat(last.forced()).as("the deaf init ignores SIGTERM").isTrue();
     assertThat(last.initExit()).startsWith("signal 9");
     assertThat(Files.exists(Path.of("/proc", Long.toString(pid)))).isFalse();
-    assertBackInBootstrap(Phase.ConsoleOverride);
+    assertBackInBootstrap(MachinePhase.ConsoleOverride);
     System.out.printf(
         "forced return (serial trigger, 200 ms grace): lastReturn.duration %d ms, of which %d ms"
             + " after the grace period; trigger to observed %d ms%n",
@@ -264,7 +266,7 @@ class PivotReturnTest {
     LastReturn last = controller.lastReturn().orElseThrow();
     assertThat(last.trigger()).isEqualTo(ReturnTrigger.Helper);
     assertThat(last.reason()).isEqualTo("please go back");
-    assertBackInBootstrap(Phase.ConsoleOverride);
+    assertBackInBootstrap(MachinePhase.ConsoleOverride);
   }
 
   @Test
@@ -281,7 +283,7 @@ class PivotReturnTest {
     LastReturn last = controller.trigger(ReturnTrigger.Console, "return").orElseThrow();
     assertThat(last.forced()).isTrue();
     assertThat(Files.exists(Path.of("/proc", Long.toString(pid)))).isFalse();
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
   }
 
   @Test
@@ -293,7 +295,7 @@ class PivotReturnTest {
     assertThat(controller.specChanged(2, true)).as("the new generation is to be booted").isTrue();
     LastReturn last = controller.lastReturn().orElseThrow();
     assertThat(last.trigger()).isEqualTo(ReturnTrigger.SpecChange);
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
   }
 
   @ParameterizedTest(name = "[{index}] {0} -f")
@@ -309,7 +311,7 @@ class PivotReturnTest {
     assertThat(last.initExit())
         .as("pid_namespaces(7): reboot ends the namespace init by SIGHUP, power-off by SIGINT")
         .startsWith(initExit);
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
   }
 
   /**
@@ -343,7 +345,7 @@ class PivotReturnTest {
 
       LastReturn last = controller.trigger(ReturnTrigger.Hotkey, "Ctrl+Alt+F12").orElseThrow();
       assertThat(last.forced()).as("the target ignores SIGTERM").isTrue();
-      assertBackInBootstrap(Phase.ConsoleOverride);
+      assertBackInBootstrap(MachinePhase.ConsoleOverride);
 
       assertThat(stty(console)).as("stty -a after the return").isEqualTo(before);
       assertThat(console.pendingInput()).as("input left unread by the target").isEmpty();
@@ -367,7 +369,7 @@ class PivotReturnTest {
 
     LastReturn last = controller.trigger(ReturnTrigger.Console, "return").orElseThrow();
     assertThat(last.forced()).isTrue();
-    assertBackInBootstrap(Phase.ConsoleOverride);
+    assertBackInBootstrap(MachinePhase.ConsoleOverride);
   }
 
   @Test
@@ -381,7 +383,7 @@ class PivotReturnTest {
     assertThat(controller.lastReturn()).isEmpty();
     LastReturn last = controller.trigger(ReturnTrigger.Console, "done").orElseThrow();
     assertThat(last.forced()).isFalse();
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
   }
 
   @Test
@@ -393,7 +395,7 @@ class PivotReturnTest {
     LastReturn last = controller.lastReturn().orElseThrow();
     assertThat(last.trigger()).isEqualTo(ReturnTrigger.BootTimeout);
     assertThat(last.reason()).isEqualTo("not healthy within 300 ms");
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
   }
 
   private static long memAvailableKb() throws IOException {
@@ -424,7 +426,7 @@ class PivotReturnTest {
   void hundredCyclesLeakNothing() throws Exception {
     boot("friendly", Signals.SIGUSR2, Duration.ZERO, Duration.ZERO);
     controller.trigger(ReturnTrigger.Console, "warm-up").orElseThrow();
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
     long fds = openFds();
     long mem = memAvailableKb();
     long[] returnMs = new long[100];
@@ -434,7 +436,7 @@ class PivotReturnTest {
       assertThat(last.forced()).isTrue();
       returnMs[i] = last.duration().toMillis();
     }
-    assertBackInBootstrap(Phase.Bootstrap);
+    assertBackInBootstrap(MachinePhase.Bootstrap);
     assertThat(ProcessHandle.current().descendants().filter(ProcessHandle::isAlive))
         .as("processes left by the cycles")
         .isEmpty();

@@ -6,6 +6,8 @@ import static org.awaitility.Awaitility.await;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -143,7 +145,7 @@ class SystemdTargetTest {
 
   private void assertBackInBootstrap() throws Exception {
     assertThat(controller.session()).isEmpty();
-    assertThat(controller.phase()).isEqualTo(Phase.Bootstrap);
+    assertThat(controller.phase()).isEqualTo(MachinePhase.Bootstrap);
     assertThat(state.read("pid_in_target")).contains("");
     try (Stream<Path> cgroups = Files.list(cgroupParent)) {
       assertThat(cgroups.filter(Files::isDirectory)).as("cgroups left").isEmpty();

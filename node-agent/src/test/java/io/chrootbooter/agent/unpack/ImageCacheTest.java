@@ -2,6 +2,7 @@ package io.chrootbooter.agent.unpack;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -12,6 +12,7 @@ import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.LoopbackServer;
 import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -120,10 +121,10 @@ class RoundTripTest {
     try (ImageStream in = ImageSources.open(image.toString(), FetchOptions.defaults())) {
       result =
           new ImageUnpacker(new LinuxSyscalls())
-              .unpack(in, ImageFormat.fromId(format), Optional.of(sha256(image)), root);
+              .unpack(in, ImageFormat.parse(format), Optional.of(sha256(image)), root);
     }
 
-    assertThat(result.format()).isEqualTo(ImageFormat.fromId(format));
+    assertThat(result.format()).isEqualTo(ImageFormat.parse(format));
     assertThat(result.imageBytes()).isEqualTo(Files.size(image));
     assertThat(Fixtures.manifest(root)).isEqualTo(Fixtures.manifest(source));
     String blocks = Fixtures.run(root, "stat", "-c", "%b", "var/sparse.img").trim();

@@ -88,7 +88,7 @@ class UnpackCommandTest {
         .isEqualTo(1);
     assertThat(err.toString(StandardCharsets.UTF_8))
         .isEqualTo(
-            "unpack: format \"zip\" is not one of tar, tar.gz, tar.xz, tar.zst, squashfs"
+            "unpack: format \"zip\" is not one of squashfs, tar, tar.gz, tar.xz, tar.zst"
                 + System.lineSeparator());
   }
 }

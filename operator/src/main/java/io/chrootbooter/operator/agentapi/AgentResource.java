@@ -3,10 +3,13 @@ package io.chrootbooter.operator.agentapi;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import io.chrootbooter.operator.OperatorConfig;
+import io.chrootbooter.operator.SpecRules;
 import io.chrootbooter.operator.machine.IpxeResource;
 import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
+import io.chrootbooter.protocol.StatusReport;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
@@ -25,6 +28,8 @@ import jakarta.ws.rs.sse.SseEventSink;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.stream.Collectors;
 
 /** The agent API, {@code /agent/v1/machines/{mac}/…}; see the package documentation. */
 @Path("/agent/v1/machines/{mac}")
@@ -95,9 +100,11 @@ public class AgentResource {
     if (bytes.length > MAX_REPORT_BYTES) {
       return bad("status report is more than " + MAX_REPORT_BYTES + " bytes");
     }
-    AgentReport report;
+    StatusReport report;
     try {
-      report = mapper.readValue(bytes, AgentReport.class);
+      report = mapper.readValue(bytes, StatusReport.class);
+    } catch (InvalidFormatException e) {
+      return bad(invalidValue(e));
     } catch (JsonProcessingException e) {
       return bad(
           "status report is not valid JSON of the expected shape: " + e.getOriginalMessage());
@@ -107,7 +114,7 @@ public class AgentResource {
     if (report == null) {
       return bad("status report is empty");
     }
-    var violations = report.violations();
+    var violations = StatusReportRules.violations(report);
     if (!violations.isEmpty()) {
       return bad(String.join("; ", violations));
     }
@@ -119,6 +126,24 @@ public class AgentResource {
     }
     reports.submit(canonical, report);
     return Response.accepted().build();
+  }
+
+  /**
+   * {@code phase: "Dancing" is not one of [Pending, …]}: a value of a field the protocol types,
+   * such as a phase, that is none of the values it knows.
+   */
+  static String invalidValue(InvalidFormatException e) {
+    String field =
+        e.getPath().stream()
+            .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+            .collect(Collectors.joining("."));
+    Object[] accepted = e.getTargetType().getEnumConstants();
+    return field
+        + ": "
+        + SpecRules.quote(String.valueOf(e.getValue()))
+        + (accepted != null
+            ? " is not one of " + Arrays.toString(accepted)
+            : " is not a " + e.getTargetType().getSimpleName());
   }
 
   private static String canonical(String mac) {

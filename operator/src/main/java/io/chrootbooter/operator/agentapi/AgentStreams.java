@@ -3,6 +3,7 @@ package io.chrootbooter.operator.agentapi;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.chrootbooter.operator.machine.MachineDirectory;
+import io.chrootbooter.protocol.DesiredState;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.StartupEvent;
@@ -114,24 +115,14 @@ public class AgentStreams {
             .byMac(mac)
             .map(
                 mb ->
-                    DesiredState.of(
+                    DesiredStates.of(
                         mb,
                         mb.getSpec() == null || mb.getSpec().imageRef() == null
                             ? java.util.Optional.empty()
                             : directory.image(
                                 mb.getMetadata().getNamespace(), mb.getSpec().imageRef()),
                         baseUrl))
-            .orElseGet(
-                () ->
-                    new DesiredState(
-                        "Hold",
-                        0,
-                        "no MachineBoot names this machine",
-                        null,
-                        null,
-                        java.util.List.of(),
-                        null,
-                        null));
+            .orElseGet(() -> DesiredStates.hold(0, "no MachineBoot names this machine"));
     try {
       String json = mapper.writeValueAsString(state);
       return new Event(state.generation() + "-" + digest(json), json, state);

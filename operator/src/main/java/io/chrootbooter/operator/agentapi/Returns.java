@@ -1,16 +1,19 @@
 package io.chrootbooter.operator.agentapi;
 
-import io.chrootbooter.api.v1alpha1.LastReturn;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.status.EventRecorder;
+import io.chrootbooter.protocol.LastReturn;
+import io.chrootbooter.protocol.ReturnTrigger;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
 
 /**
  * The returns to the bootstrap that agents report ({@code lastReturn} of a status report): each is
@@ -27,7 +30,7 @@ public class Returns {
    * Other}: a label per invented name would let one machine grow the metrics without bound.
    */
   static final Set<String> TRIGGERS =
-      Set.of("SpecChange", "Hotkey", "Serial", "Helper", "BootTimeout", "TargetExited", "Console");
+      Arrays.stream(ReturnTrigger.values()).map(Enum::name).collect(Collectors.toUnmodifiableSet());
 
   private static final Duration[] BUCKETS = {
     Duration.ofMillis(50),

@@ -5,6 +5,8 @@ import io.chrootbooter.api.v1alpha1.MachineBootStatus;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.StatusReport;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.micrometer.core.instrument.Counter;
@@ -63,7 +65,7 @@ public class StatusReports {
   static final int MAX_ATTEMPTS = 5;
 
   /** A report and when this replica received it (the newest of those merged into it). */
-  record Received(AgentReport report, Instant at) {}
+  record Received(StatusReport report, Instant at) {}
 
   /**
    * The pending report of one machine and when its status was last written. At most one write per
@@ -105,7 +107,7 @@ public class StatusReports {
   }
 
   /** Accepts a valid report for the machine with this MAC. */
-  public void submit(String mac, AgentReport report) {
+  public void submit(String mac, StatusReport report) {
     switches.reported(mac, report, System.nanoTime());
     Received received = new Received(report, clock.instant().truncatedTo(ChronoUnit.MILLIS));
     Slot slot = slots.computeIfAbsent(mac, m -> new Slot());
@@ -203,17 +205,17 @@ public class StatusReports {
    * Returning (debian-12)}, a Warning for {@code Failed}. Like a return, it is recorded by the one
    * replica whose write landed over {@code before}.
    */
-  private void phaseWritten(MachineBoot before, AgentReport report) {
+  private void phaseWritten(MachineBoot before, StatusReport report) {
     String was =
         before.getStatus() == null || before.getStatus().phase() == null
             ? "none"
             : before.getStatus().phase().name();
-    if (was.equals(report.phase())) {
+    if (was.equals(report.phase().name())) {
       return;
     }
     events.record(
         before,
-        "Failed".equals(report.phase()) ? "Warning" : "Normal",
+        report.phase() == MachinePhase.Failed ? "Warning" : "Normal",
         Reason.PhaseChanged.name(),
         "phase "
             + was
@@ -237,14 +239,14 @@ public class StatusReports {
 
   /** A copy of {@code mb} with the report's fields in its status. */
   private static MachineBoot withReport(MachineBoot mb, Received received) {
-    AgentReport report = received.report();
+    StatusReport report = received.report();
     MachineBootStatus old = mb.getStatus();
     MachineBoot updated = new MachineBoot();
     updated.setMetadata(mb.getMetadata());
     updated.setSpec(mb.getSpec());
     updated.setStatus(
         new MachineBootStatus(
-            report.machinePhase(),
+            report.phase(),
             // The agent names the image in the reported phase, none in Bootstrap: its report is
             // the truth, also when it names none.
             report.currentImage(),
@@ -270,8 +272,8 @@ public class StatusReports {
    * phase, the error and the current image are always the newer report's (they describe one moment
    * together).
    */
-  static AgentReport merge(AgentReport older, AgentReport newer) {
-    return new AgentReport(
+  static StatusReport merge(StatusReport older, StatusReport newer) {
+    return new StatusReport(
         newer.phase(),
         newer.progress() != null ? newer.progress() : older.progress(),
         newer.currentImage(),

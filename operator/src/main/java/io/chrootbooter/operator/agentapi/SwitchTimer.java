@@ -1,7 +1,10 @@
 package io.chrootbooter.operator.agentapi;
 
 import io.chrootbooter.api.v1alpha1.MachineBoot;
-import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.StatusReport;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -55,7 +58,7 @@ public class SwitchTimer {
 
   /** A desired state went out on a stream of {@code mac}; {@code machine} is its MachineBoot. */
   void pushed(String mac, DesiredState state, Optional<MachineBoot> machine, long nanos) {
-    if (!"Run".equals(state.action()) || state.image() == null) {
+    if (state.action() != Action.Run || state.image() == null) {
       return;
     }
     long generation = state.generation();
@@ -74,9 +77,9 @@ public class SwitchTimer {
   }
 
   /** A report from {@code mac} arrived at this replica. */
-  void reported(String mac, AgentReport report, long nanos) {
+  void reported(String mac, StatusReport report, long nanos) {
     Long applied = report.appliedGeneration();
-    if (applied == null || !"Running".equals(report.phase())) {
+    if (applied == null || report.phase() != MachinePhase.Running) {
       return;
     }
     Pending p = pending.get(mac);

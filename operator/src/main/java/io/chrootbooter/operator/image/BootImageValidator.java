@@ -4,10 +4,10 @@ import static io.chrootbooter.operator.SpecRules.match;
 
 import io.chrootbooter.api.v1alpha1.BootImageSpec;
 import io.chrootbooter.api.v1alpha1.CaBundleRef;
-import io.chrootbooter.api.v1alpha1.ImageFormat;
 import io.chrootbooter.api.v1alpha1.Patterns;
 import io.chrootbooter.api.v1alpha1.StopSpec;
 import io.chrootbooter.operator.SpecRules;
+import io.chrootbooter.protocol.ImageFormat;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.ArrayList;
@@ -45,7 +45,8 @@ public final class BootImageValidator {
       v.add(
           "spec.format: required, since the URL "
               + SpecRules.quote(url)
-              + " does not end in .squashfs, .tar, .tar.gz, .tgz, .tar.xz or .tar.zst");
+              + " does not end in one of "
+              + ImageFormat.allSuffixes());
     }
     CaBundleRef ca = spec.source() == null ? null : spec.source().caBundle();
     if (ca != null) {

@@ -1,7 +1,7 @@
 package io.chrootbooter.operator.image;
 
-import io.chrootbooter.api.v1alpha1.ImageFormat;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.ImageFormat;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
@@ -119,7 +119,7 @@ final class Mirror {
   private long received;
   private long total = -1;
   private String validator;
-  private final byte[] head = new byte[FormatSniffer.HEAD_BYTES];
+  private final byte[] head = new byte[ImageFormat.SNIFF_BYTES];
   private boolean formatChecked;
 
   Mirror(HttpClient http, Request request, ImageStore store) {
@@ -309,7 +309,7 @@ final class Mirror {
     }
     formatChecked = true;
     byte[] first = received >= head.length ? head : java.util.Arrays.copyOf(head, (int) received);
-    Optional<ImageFormat> sniffed = FormatSniffer.sniff(first);
+    Optional<ImageFormat> sniffed = ImageFormat.sniff(first);
     ImageFormat declared = request.format();
     boolean compatible =
         sniffed.isPresent()

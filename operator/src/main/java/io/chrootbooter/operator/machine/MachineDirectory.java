@@ -2,7 +2,7 @@ package io.chrootbooter.operator.machine;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
-import io.chrootbooter.api.v1alpha1.MachinePhase;
+import io.chrootbooter.protocol.MachinePhase;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
 import io.chrootbooter.api.v1alpha1.SerialTrigger;
+import io.chrootbooter.protocol.DesiredState;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -16,23 +17,34 @@ class DesiredStateTest {
 
   @Test
   void aSpecWithoutTriggersSendsTheDefaultsAndNoSerialPort() throws Exception {
-    assertThat(json.writeValueAsString(DesiredState.forAgent(null)))
+    assertThat(json.writeValueAsString(DesiredStates.forAgent(null)))
         .isEqualTo(
             "{\"hotkey\":true,\"serial\":{\"enabled\":true,\"magic\":\"RETURN_TO_BOOTSTRAP\"},"
                 + "\"helper\":true}");
+    assertThat(
+            json.writeValueAsString(DesiredStates.forAgent(new ReturnTriggers(null, null, null))))
+        .isEqualTo(json.writeValueAsString(DesiredStates.forAgent(null)));
   }
 
   @Test
   void aSpecThatTurnsSerialOffOrNamesAPortIsSentAsWritten() throws Exception {
-    ReturnTriggers off =
-        DesiredState.forAgent(
+    DesiredState.ReturnTriggers off =
+        DesiredStates.forAgent(
             new ReturnTriggers(null, new SerialTrigger(false, null, null), false));
     assertThat(off.serial().enabled()).isFalse();
     assertThat(off.serial().device()).isNull();
     assertThat(off.helper()).isFalse();
-    ReturnTriggers named =
-        DesiredState.forAgent(
+    DesiredState.ReturnTriggers named =
+        DesiredStates.forAgent(
             new ReturnTriggers(null, new SerialTrigger(null, "ttyS2", "GO_BACK_NOW"), null));
-    assertThat(named.serial()).isEqualTo(new SerialTrigger(true, "ttyS2", "GO_BACK_NOW"));
+    assertThat(named.serial()).isEqualTo(new DesiredState.Serial(true, "ttyS2", "GO_BACK_NOW"));
+  }
+
+  @Test
+  void aHoldCarriesNoTriggers() throws Exception {
+    assertThat(json.writeValueAsString(DesiredStates.hold(3, "BootImage x is not Ready")))
+        .isEqualTo(
+            "{\"action\":\"Hold\",\"generation\":3,\"reason\":\"BootImage x is not Ready\","
+                + "\"kernelArgs\":[]}");
   }
 }

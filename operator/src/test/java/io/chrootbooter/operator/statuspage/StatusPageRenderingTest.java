@@ -2,17 +2,17 @@ package io.chrootbooter.operator.statuspage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.chrootbooter.api.v1alpha1.AgentInfo;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImageSpec;
 import io.chrootbooter.api.v1alpha1.ImageSource;
-import io.chrootbooter.api.v1alpha1.LastReturn;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
-import io.chrootbooter.api.v1alpha1.MachinePhase;
-import io.chrootbooter.api.v1alpha1.Progress;
 import io.chrootbooter.operator.status.RecordedEvent;
+import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.LastReturn;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Progress;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import java.time.Instant;
@@ -135,7 +135,7 @@ class StatusPageRenderingTest {
     image.setStatus(
         new io.chrootbooter.api.v1alpha1.BootImageStatus(
             io.chrootbooter.api.v1alpha1.BootImagePhase.Downloading,
-            io.chrootbooter.api.v1alpha1.ImageFormat.SQUASHFS,
+            io.chrootbooter.protocol.ImageFormat.SQUASHFS,
             null,
             null,
             null,

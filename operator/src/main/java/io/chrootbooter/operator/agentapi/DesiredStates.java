@@ -1,59 +1,42 @@
 package io.chrootbooter.operator.agentapi;
 
-import com.fasterxml.jackson.annotation.JsonInclude;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
-import io.chrootbooter.api.v1alpha1.SerialTrigger;
 import io.chrootbooter.api.v1alpha1.StopSpec;
 import io.chrootbooter.operator.image.BootImageValidator;
 import io.chrootbooter.operator.machine.IpxeScript;
 import io.chrootbooter.operator.machine.MachineBootValidator;
+import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.DesiredState;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * What a machine should do, as the agent receives it on its stream.
- *
- * @param action {@code Run} the image, go to the {@code Bootstrap}, or {@code Hold}: keep doing
- *     what it does (the spec is invalid, or its image is not ready yet; {@code reason} says)
- * @param generation the MachineBoot's {@code metadata.generation}; the agent applies only a
- *     generation newer than the one it has applied
+ * What a machine should do, as the agent receives it on its stream: a pure function of its
+ * MachineBoot and the BootImage it names.
  */
-@JsonInclude(JsonInclude.Include.NON_NULL)
-public record DesiredState(
-    String action,
-    long generation,
-    String reason,
-    Image image,
-    String overlay,
-    List<String> kernelArgs,
-    String bootTimeout,
-    ReturnTriggers returnTriggers) {
+final class DesiredStates {
+  private DesiredStates() {}
 
   /**
-   * The image to run.
-   *
-   * @param stop the BootImage's {@code spec.stop}, validated; null when unset (the agent then
-   *     chooses the signal from the init and uses its own grace period)
+   * The desired state of a machine: {@code Run} its image once the image is Ready, {@code
+   * Bootstrap} when the spec says so, and {@code Hold} (with the reason) while the spec is invalid
+   * or the image not Ready. The agent applies only a generation, or an image, it has not applied.
    */
-  @JsonInclude(JsonInclude.Include.NON_NULL)
-  public record Image(
-      String name, String url, String sha256, String format, String init, StopSpec stop) {}
-
-  /** The desired state of a machine, from its MachineBoot and the BootImage it names. */
-  public static DesiredState of(MachineBoot mb, Optional<BootImage> image, String baseUrl) {
+  static DesiredState of(MachineBoot mb, Optional<BootImage> image, String baseUrl) {
     long generation =
         mb.getMetadata().getGeneration() == null ? 0 : mb.getMetadata().getGeneration();
     MachineBootSpec spec = mb.getSpec();
     if (!MachineBootValidator.violations(spec).isEmpty()) {
       return hold(generation, "the MachineBoot's spec is invalid");
     }
-    ReturnTriggers triggers = forAgent(spec.returnTriggers());
+    DesiredState.ReturnTriggers triggers = forAgent(spec.returnTriggers());
     if (spec.imageRef() == null) {
-      return new DesiredState("Bootstrap", generation, null, null, null, List.of(), null, triggers);
+      return new DesiredState(
+          Action.Bootstrap, generation, null, null, null, List.of(), null, triggers);
     }
     if (image.isEmpty()
         || image.get().getStatus() == null
@@ -67,17 +50,18 @@ public record DesiredState(
       return hold(generation, "BootImage " + spec.imageRef() + "'s spec is invalid");
     }
     String sha = bi.getStatus().sha256() != null ? bi.getStatus().sha256() : bi.getSpec().sha256();
+    StopSpec stop = bi.getSpec().stop();
     return new DesiredState(
-        "Run",
+        Action.Run,
         generation,
         null,
-        new Image(
+        new DesiredState.Image(
             spec.imageRef(),
             IpxeScript.resolve(baseUrl, bi.getStatus().servedUrl()),
             sha,
-            bi.getStatus().format() == null ? null : bi.getStatus().format().value(),
+            bi.getStatus().format(),
             bi.getSpec().initOrDefault(),
-            bi.getSpec().stop()),
+            stop == null ? null : new DesiredState.Stop(stop.signal(), stop.gracePeriod())),
         spec.overlayOrDefault(),
         spec.kernelArgsOrEmpty(),
         spec.bootTimeout(),
@@ -89,16 +73,21 @@ public record DesiredState(
    * of the machine's kernel command line ({@code cb.serial=}, else ttyS1), which only its agent
    * knows.
    */
-  static ReturnTriggers forAgent(ReturnTriggers spec) {
-    ReturnTriggers t = ReturnTriggers.withDefaults(spec);
-    String device = spec == null || spec.serial() == null ? null : spec.serial().device();
-    return new ReturnTriggers(
-        t.hotkey(),
-        new SerialTrigger(t.serial().enabled(), device, t.serial().magic()),
-        t.helper());
+  static DesiredState.ReturnTriggers forAgent(ReturnTriggers spec) {
+    if (spec == null) {
+      return DesiredState.ReturnTriggers.DEFAULTS;
+    }
+    return new DesiredState.ReturnTriggers(
+        spec.hotkey(),
+        spec.serial() == null
+            ? null
+            : new DesiredState.Serial(
+                spec.serial().enabled(), spec.serial().device(), spec.serial().magic()),
+        spec.helper());
   }
 
-  private static DesiredState hold(long generation, String reason) {
-    return new DesiredState("Hold", generation, reason, null, null, List.of(), null, null);
+  /** {@code Hold} for this reason: the machine keeps doing what it does. */
+  static DesiredState hold(long generation, String reason) {
+    return new DesiredState(Action.Hold, generation, reason, null, null, List.of(), null, null);
   }
 }

@@ -1,74 +1,59 @@
 package io.chrootbooter.operator.agentapi;
 
-import io.chrootbooter.api.v1alpha1.AgentInfo;
-import io.chrootbooter.api.v1alpha1.LastReturn;
-import io.chrootbooter.api.v1alpha1.MachinePhase;
 import io.chrootbooter.api.v1alpha1.Patterns;
-import io.chrootbooter.api.v1alpha1.Progress;
 import io.chrootbooter.operator.SpecRules;
+import io.chrootbooter.protocol.StatusReport;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * A status report from an agent: {@code POST /agent/v1/machines/{mac}/status}. Nothing in it is
- * trusted: {@link #violations()} checks every field before anything is written.
+ * The operator's check of a {@link StatusReport}: nothing an agent sends is trusted, every field is
+ * checked before anything is written. Unknown fields and an unknown phase were refused while it was
+ * read ({@link AgentResource}).
  */
-public record AgentReport(
-    String phase,
-    Progress progress,
-    String currentImage,
-    String error,
-    LastReturn lastReturn,
-    AgentInfo agent,
-    Long appliedGeneration) {
-
+final class StatusReportRules {
   private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
   private static final Pattern TRIGGER = Pattern.compile("^[A-Za-z]{1,32}$");
   private static final Pattern PRINTABLE = Pattern.compile("^[\\x20-\\x7e]*$");
   private static final Pattern IP = Pattern.compile("^[0-9A-Fa-f:.]{2,45}$");
   private static final int MAX_TEXT = 1024;
 
+  private StatusReportRules() {}
+
   /** Every problem of the report, empty when it may be written. */
-  public List<String> violations() {
+  static List<String> violations(StatusReport report) {
     List<String> v = new ArrayList<>();
-    if (phase == null) {
+    if (report.phase() == null) {
       v.add("phase: required");
-    } else if (Arrays.stream(MachinePhase.values()).noneMatch(p -> p.name().equals(phase))) {
-      v.add(
-          "phase: "
-              + SpecRules.quote(phase)
-              + " is not one of "
-              + Arrays.toString(MachinePhase.values()));
     }
+    var progress = report.progress();
     if (progress != null) {
       nonNegative(v, "progress.bytes", progress.bytes());
       nonNegative(v, "progress.total", progress.total());
       nonNegative(v, "progress.bytesPerSecond", progress.bytesPerSecond());
     }
-    SpecRules.match(v, "currentImage", currentImage, NAME, "is not a BootImage name");
-    text(v, "error", error);
+    SpecRules.match(v, "currentImage", report.currentImage(), NAME, "is not a BootImage name");
+    text(v, "error", report.error());
+    var lastReturn = report.lastReturn();
     if (lastReturn != null) {
+      // A name this operator does not know is accepted and recorded as Other (Returns): an agent
+      // newer than its operator may know a trigger more.
       SpecRules.match(
           v, "lastReturn.trigger", lastReturn.trigger(), TRIGGER, "is not a trigger name");
       text(v, "lastReturn.reason", lastReturn.reason());
       text(v, "lastReturn.time", lastReturn.time());
       nonNegative(v, "lastReturn.durationMillis", lastReturn.durationMillis());
     }
+    var agent = report.agent();
     if (agent != null) {
       text(v, "agent.version", agent.version());
       text(v, "agent.bootId", agent.bootId());
       text(v, "agent.kernel", agent.kernel());
       SpecRules.match(v, "agent.ip", agent.ip(), IP, "is not an IP address");
     }
-    nonNegative(v, "appliedGeneration", appliedGeneration);
+    nonNegative(v, "appliedGeneration", report.appliedGeneration());
     return v;
-  }
-
-  /** The phase, once {@link #violations()} is empty. */
-  public MachinePhase machinePhase() {
-    return MachinePhase.valueOf(phase);
   }
 
   private static void nonNegative(List<String> v, String field, Long value) {

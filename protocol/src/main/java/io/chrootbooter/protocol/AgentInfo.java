@@ -1,9 +1,16 @@
-package io.chrootbooter.api.v1alpha1;
+package io.chrootbooter.protocol;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 
-/** The node agent that last reported for a machine. */
+/**
+ * The node agent that reports: in a {@link StatusReport} and MachineBoot {@code status.agent}.
+ *
+ * @param version the agent's version
+ * @param bootId the kernel's boot id
+ * @param ip the machine's IP address
+ * @param kernel the running kernel release
+ */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record AgentInfo(
     @JsonPropertyDescription("The agent's version.") String version,

@@ -1,6 +1,10 @@
-package io.chrootbooter.api.v1alpha1;
+package io.chrootbooter.protocol;
 
-/** Where a machine is in its boot cycle. */
+/**
+ * Where a machine is in its boot cycle: MachineBoot {@code status.phase}, and {@code phase} of a
+ * {@link StatusReport}. The operator alone sets {@link #Pending} and {@link #PXEBooting}; the agent
+ * reports the others.
+ */
 public enum MachinePhase {
   /** No agent has reported yet. */
   Pending,
@@ -8,8 +12,11 @@ public enum MachinePhase {
   PXEBooting,
   /** The agent is in the bootstrap, idle. */
   Bootstrap,
+  /** The agent is fetching the image. */
   Downloading,
+  /** The agent is checking the image's digest. */
   Verifying,
+  /** The agent is mounting or unpacking the image. */
   Mounting,
   /** The image's init is running. */
   Running,
@@ -17,5 +24,6 @@ public enum MachinePhase {
   Returning,
   /** A human at the console returned the machine; the spec is not applied until it changes. */
   ConsoleOverride,
+  /** The last load failed; {@link StatusReport#error()} says why. */
   Failed
 }

@@ -1,0 +1,146 @@
+package io.chrootbooter.protocol;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.List;
+
+/**
+ * What the operator wants a machine to do: the data of one {@code desired} event on {@code GET
+ * /agent/v1/machines/{mac}/desired}. The agent ignores fields it does not know and reads an action
+ * or format it does not know as null, so an older agent keeps working with a newer operator (it
+ * skips a state without an action, and fails the load of an image without a format, naming the
+ * formats it knows); the operator leaves out what is null.
+ *
+ * <p>The strings the agent must check before use ({@code overlay}, {@code bootTimeout}, the stop
+ * settings) stay strings here: the agent never trusts what the stream sends, and a value it refuses
+ * fails that load with a message in the status rather than dropping the whole event.
+ *
+ * @param action {@link Action#Run} the image, go to the {@link Action#Bootstrap}, or {@link
+ *     Action#Hold}: keep doing what it does ({@code reason} says why)
+ * @param generation the MachineBoot's {@code metadata.generation}; the agent applies a generation
+ *     once per image ({@link Image#identity()}): a BootImage re-mirrored under the same generation
+ *     is applied
+ * @param reason why the operator holds; null otherwise
+ * @param image the image to run; null unless {@code Run}
+ * @param overlay the writable layer: {@code tmpfs}, {@code none} or a block device
+ * @param kernelArgs extra kernel arguments; never null
+ * @param bootTimeout how long the target may take to report healthy ({@link GoDuration}); null for
+ *     no limit
+ * @param returnTriggers the triggers the MachineBoot enables, defaults applied; null on a {@code
+ *     Hold}, which changes nothing
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record DesiredState(
+    Action action,
+    long generation,
+    String reason,
+    Image image,
+    String overlay,
+    List<String> kernelArgs,
+    String bootTimeout,
+    ReturnTriggers returnTriggers) {
+
+  public DesiredState {
+    kernelArgs = kernelArgs == null ? List.of() : List.copyOf(kernelArgs);
+    if (returnTriggers == null && action != Action.Hold) {
+      returnTriggers = ReturnTriggers.DEFAULTS;
+    }
+  }
+
+  /** Whether this state names an image to run. */
+  public boolean runs() {
+    return action == Action.Run && image != null && image.url() != null;
+  }
+
+  /**
+   * The image to run.
+   *
+   * @param name the BootImage's name; null for an image typed at the console
+   * @param url where the agent fetches it: the operator's image store
+   * @param sha256 its digest, 64 lower-case hex digits; null when the BootImage waives verification
+   * @param format its format; null when absent or not known to the reader
+   * @param init the init program; null for {@code /sbin/init}
+   * @param stop the BootImage's {@code spec.stop}; null when unset
+   */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record Image(
+      String name, String url, String sha256, ImageFormat format, String init, Stop stop) {
+
+    /** The init a BootImage without {@code init} boots. */
+    public static final String DEFAULT_INIT = "/sbin/init";
+
+    /**
+     * What booting this image boots: the content (its digest; the URL only when there is none), the
+     * format and the init. Two desired states of one MachineBoot generation with different
+     * identities name different images (the BootImage was re-mirrored, or its init changed); the
+     * same identity at another URL is the same image. The stop settings are no part of it: they
+     * change how a target ends, not what runs.
+     */
+    public Identity identity() {
+      return new Identity(
+          sha256 != null ? "sha256:" + sha256 : "url:" + url,
+          format,
+          init == null || init.isEmpty() ? DEFAULT_INIT : init);
+    }
+  }
+
+  /** See {@link Image#identity()}. */
+  public record Identity(String content, ImageFormat format, String init) {}
+
+  /**
+   * The BootImage's {@code spec.stop}, as sent: the agent checks it before use.
+   *
+   * @param signal the power-off signal's name, such as {@code SIGTERM} or {@code SIGRTMIN+4}
+   * @param gracePeriod a {@link GoDuration} such as {@code 30s}
+   */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record Stop(String signal, String gracePeriod) {}
+
+  /**
+   * Which return triggers the MachineBoot enables; absent fields mean the defaults.
+   *
+   * @param hotkey Ctrl+Alt+F12 on the console keyboard
+   * @param serial the magic string on a serial port
+   * @param helper {@code /.bootstrap-return} inside the target
+   */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record ReturnTriggers(Boolean hotkey, Serial serial, Boolean helper) {
+    /** Every trigger on, the serial one on the machine's default port. */
+    public static final ReturnTriggers DEFAULTS = new ReturnTriggers(null, null, null);
+
+    public ReturnTriggers {
+      hotkey = hotkey == null || hotkey;
+      serial = serial == null ? Serial.DEFAULTS : serial;
+      helper = helper == null || helper;
+    }
+  }
+
+  /**
+   * The serial magic-string trigger.
+   *
+   * @param enabled whether the port is watched
+   * @param device the port under {@code /dev}; null when the spec names none: then the port of the
+   *     kernel command line's {@code cb.serial=}, else {@link #DEFAULT_DEVICE}
+   * @param magic the string that asks for a return
+   */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  @JsonIgnoreProperties(ignoreUnknown = true)
+  public record Serial(Boolean enabled, String device, String magic) {
+    /** The port watched when neither the spec nor the kernel command line names one. */
+    public static final String DEFAULT_DEVICE = "ttyS1";
+
+    /** The magic string when the spec names none. */
+    public static final String DEFAULT_MAGIC = "RETURN_TO_BOOTSTRAP";
+
+    static final Serial DEFAULTS = new Serial(null, null, null);
+
+    public Serial {
+      enabled = enabled == null || enabled;
+      magic = magic == null ? DEFAULT_MAGIC : magic;
+    }
+  }
+}

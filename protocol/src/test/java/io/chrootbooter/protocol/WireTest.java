@@ -1,0 +1,203 @@
+package io.chrootbooter.protocol;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Every message, written the way one side writes it and read the way the other side reads it: the
+ * operator writes desired states that the agent reads leniently (unknown fields ignored), the agent
+ * writes status reports that the operator reads strictly (unknown fields refused). The golden JSON
+ * is what agents and operators before this module sent: it must read, and be written, unchanged.
+ */
+class WireTest {
+  /** As the operator reads reports ({@code AgentResource}) and writes desired states. */
+  private static final ObjectMapper OPERATOR =
+      new ObjectMapper().enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+  /** As the agent reads desired states and writes reports ({@code OperatorClient}). */
+  private static final ObjectMapper AGENT =
+      new ObjectMapper()
+          .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+          .enable(DeserializationFeature.READ_UNKNOWN_ENUM_VALUES_AS_NULL);
+
+  private static final String SHA = "ab".repeat(32);
+
+  static final String RUN_JSON =
+      "{\"action\":\"Run\",\"generation\":2,\"image\":{\"name\":\"debian-12\","
+          + "\"url\":\"http://op:8080/images/"
+          + SHA
+          + "\",\"sha256\":\""
+          + SHA
+          + "\",\"format\":\"squashfs\",\"init\":\"/sbin/init\","
+          + "\"stop\":{\"signal\":\"SIGTERM\",\"gracePeriod\":\"1s\"}},"
+          + "\"overlay\":\"tmpfs\",\"kernelArgs\":[\"quiet\"],\"bootTimeout\":\"5m\","
+          + "\"returnTriggers\":{\"hotkey\":true,"
+          + "\"serial\":{\"enabled\":true,\"magic\":\"RETURN_TO_BOOTSTRAP\"},\"helper\":true}}";
+
+  static final DesiredState RUN =
+      new DesiredState(
+          Action.Run,
+          2,
+          null,
+          new DesiredState.Image(
+              "debian-12",
+              "http://op:8080/images/" + SHA,
+              SHA,
+              ImageFormat.SQUASHFS,
+              "/sbin/init",
+              new DesiredState.Stop("SIGTERM", "1s")),
+          "tmpfs",
+          List.of("quiet"),
+          "5m",
+          DesiredState.ReturnTriggers.DEFAULTS);
+
+  static final String HOLD_JSON =
+      "{\"action\":\"Hold\",\"generation\":3,\"reason\":\"BootImage x is not Ready\","
+          + "\"kernelArgs\":[]}";
+
+  static final String BOOTSTRAP_JSON =
+      "{\"action\":\"Bootstrap\",\"generation\":4,\"kernelArgs\":[],"
+          + "\"returnTriggers\":{\"hotkey\":false,"
+          + "\"serial\":{\"enabled\":true,\"device\":\"ttyS2\",\"magic\":\"GO_BACK\"},"
+          + "\"helper\":true}}";
+
+  static final String REPORT_JSON =
+      "{\"phase\":\"Running\",\"progress\":{\"bytes\":4096,\"total\":262144,"
+          + "\"bytesPerSecond\":1000000},\"currentImage\":\"debian-12\","
+          + "\"lastReturn\":{\"trigger\":\"Hotkey\",\"reason\":\"Ctrl+Alt+F12\","
+          + "\"time\":\"2025-01-02T03:04:05.678Z\",\"durationMillis\":159,\"forced\":false},"
+          + "\"agent\":{\"version\":\"0.1.0\",\"bootId\":\"b1\",\"ip\":\"10.0.0.2\","
+          + "\"kernel\":\"6.1.0\"},\"appliedGeneration\":2}";
+
+  static final StatusReport REPORT =
+      new StatusReport(
+          MachinePhase.Running,
+          new Progress(4096L, 262144L, 1_000_000L),
+          "debian-12",
+          null,
+          new LastReturn(
+              ReturnTrigger.Hotkey.name(), "Ctrl+Alt+F12", "2025-01-02T03:04:05.678Z", 159L, false),
+          new AgentInfo("0.1.0", "b1", "10.0.0.2", "6.1.0"),
+          2L);
+
+  @Test
+  void desiredStatesAreWrittenAsBeforeAndReadBack() throws Exception {
+    assertThat(OPERATOR.writeValueAsString(RUN)).isEqualTo(RUN_JSON);
+    assertThat(AGENT.readValue(RUN_JSON, DesiredState.class)).isEqualTo(RUN);
+    assertThat(AGENT.readValue(RUN_JSON, DesiredState.class).runs()).isTrue();
+
+    DesiredState hold =
+        new DesiredState(
+            Action.Hold, 3, "BootImage x is not Ready", null, null, List.of(), null, null);
+    assertThat(OPERATOR.writeValueAsString(hold)).isEqualTo(HOLD_JSON);
+    assertThat(AGENT.readValue(HOLD_JSON, DesiredState.class)).isEqualTo(hold);
+
+    DesiredState bootstrap =
+        new DesiredState(
+            Action.Bootstrap,
+            4,
+            null,
+            null,
+            null,
+            null,
+            null,
+            new DesiredState.ReturnTriggers(
+                false, new DesiredState.Serial(null, "ttyS2", "GO_BACK"), null));
+    assertThat(OPERATOR.writeValueAsString(bootstrap)).isEqualTo(BOOTSTRAP_JSON);
+    assertThat(AGENT.readValue(BOOTSTRAP_JSON, DesiredState.class)).isEqualTo(bootstrap);
+  }
+
+  @Test
+  void theAgentIgnoresWhatANewerOperatorAddsAndDefaultsWhatAnOlderOneLeftOut() throws Exception {
+    DesiredState state =
+        AGENT.readValue(
+            "{\"action\":\"Run\",\"generation\":1,\"future\":{\"x\":1},"
+                + "\"image\":{\"url\":\"http://op/i\",\"format\":\"tar.zst\",\"digest2\":\"\"}}",
+            DesiredState.class);
+    assertThat(state.kernelArgs()).isEmpty();
+    assertThat(state.returnTriggers()).isEqualTo(DesiredState.ReturnTriggers.DEFAULTS);
+    assertThat(state.returnTriggers().serial().magic()).isEqualTo("RETURN_TO_BOOTSTRAP");
+    assertThat(state.image().identity())
+        .isEqualTo(new DesiredState.Identity("url:http://op/i", ImageFormat.TAR_ZST, "/sbin/init"));
+  }
+
+  @Test
+  void theAgentReadsAnActionOrFormatOfANewerOperatorAsNone() throws Exception {
+    DesiredState unknownAction =
+        AGENT.readValue("{\"action\":\"Reboot\",\"generation\":5}", DesiredState.class);
+    assertThat(unknownAction.action()).isNull();
+    assertThat(unknownAction.runs()).isFalse();
+
+    DesiredState unknownFormat =
+        AGENT.readValue(
+            "{\"action\":\"Run\",\"generation\":6,"
+                + "\"image\":{\"url\":\"http://op/i\",\"format\":\"erofs\"}}",
+            DesiredState.class);
+    assertThat(unknownFormat.runs()).isTrue();
+    assertThat(unknownFormat.image().format()).isNull();
+  }
+
+  @Test
+  void statusReportsAreWrittenAsBeforeAndReadStrictly() throws Exception {
+    assertThat(AGENT.writeValueAsString(REPORT)).isEqualTo(REPORT_JSON);
+    assertThat(OPERATOR.readValue(REPORT_JSON, StatusReport.class)).isEqualTo(REPORT);
+    assertThatThrownBy(
+            () -> OPERATOR.readValue("{\"phase\":\"Running\",\"surprise\":1}", StatusReport.class))
+        .isInstanceOf(UnrecognizedPropertyException.class);
+    assertThatThrownBy(() -> OPERATOR.readValue("{\"phase\":\"Dancing\"}", StatusReport.class))
+        .isInstanceOf(InvalidFormatException.class);
+  }
+
+  @ParameterizedTest
+  @EnumSource(Action.class)
+  void everyActionCrosses(Action action) throws Exception {
+    DesiredState sent = new DesiredState(action, 1, null, null, null, null, null, null);
+    String json = OPERATOR.writeValueAsString(sent);
+    assertThat(json).contains("\"action\":\"" + action.name() + "\"");
+    assertThat(AGENT.readValue(json, DesiredState.class)).isEqualTo(sent);
+  }
+
+  @ParameterizedTest
+  @EnumSource(ImageFormat.class)
+  void everyFormatCrosses(ImageFormat format) throws Exception {
+    DesiredState sent =
+        new DesiredState(
+            Action.Run,
+            1,
+            null,
+            new DesiredState.Image("i", "http://op/i", null, format, null, null),
+            null,
+            null,
+            null,
+            null);
+    String json = OPERATOR.writeValueAsString(sent);
+    assertThat(json).contains("\"format\":\"" + format.value() + "\"");
+    assertThat(AGENT.readValue(json, DesiredState.class)).isEqualTo(sent);
+  }
+
+  @ParameterizedTest
+  @EnumSource(MachinePhase.class)
+  void everyPhaseCrosses(MachinePhase phase) throws Exception {
+    StatusReport sent = new StatusReport(phase, null, null, null, null, null, null);
+    String json = AGENT.writeValueAsString(sent);
+    assertThat(json).isEqualTo("{\"phase\":\"" + phase.name() + "\"}");
+    assertThat(OPERATOR.readValue(json, StatusReport.class)).isEqualTo(sent);
+  }
+
+  @ParameterizedTest
+  @EnumSource(ReturnTrigger.class)
+  void everyTriggerCrossesByItsName(ReturnTrigger trigger) throws Exception {
+    LastReturn sent = new LastReturn(trigger.name(), null, null, null, null);
+    LastReturn read = OPERATOR.readValue(AGENT.writeValueAsString(sent), LastReturn.class);
+    assertThat(ReturnTrigger.fromName(read.trigger())).contains(trigger);
+  }
+}
