@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the bootstrap that machines PXE-boot: a Debian kernel and an initramfs holding
 # busybox, the kernel modules the bootstrap needs, the node agent on a jlink'ed Java runtime
-# with an AppCDS archive, and /init (DESIGN.md §4, issue 5).
+# with an AppCDS archive, and /init (docs/architecture.md §4).
 #
 #   build.sh --app target/quarkus-app --out target/bootstrap [--work DIR]
 #            [--compression lz4|zstd|xz] [--no-vmlinux]
@@ -49,7 +49,7 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 fi
 export SOURCE_DATE_EPOCH
 
-# The jlink'ed runtime's modules (VERSIONS.md): images download with HttpURLConnection, the
+# The jlink'ed runtime's modules: images download with HttpURLConnection, the
 # operator's stream and reports use java.net.http, retries draw jitter from jdk.random (part of
 # java.base from Java 23: a module the JDK does not have is left out), Quarkus' start-up sets
 # up java.naming's initial context. No java.desktop, java.sql (it pulls in java.xml) nor
@@ -57,7 +57,7 @@ export SOURCE_DATE_EPOCH
 # quarkus-core, JNA's AWT helpers and EL/commons-lang3 classes the agent never loads), and they
 # were half of the runtime: 98 MB with them, 62 MB without (Java 25).
 java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
-# Modules the bootstrap loads (LAB-NOTES.md); NIC drivers are loaded by PCI modalias at boot.
+# Modules the bootstrap loads (docs/architecture.md §4); NIC drivers are loaded by PCI modalias at boot.
 kmods_base="loop squashfs overlay evdev virtio_pci virtio_net"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # The JVM flags used at boot; the class archive is trained with the same ones.
