@@ -51,8 +51,8 @@ import org.junit.jupiter.api.extension.TestWatcher;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The agent ↔ operator protocol (docs/architecture.md §3) between the real parts: the operator jar as users
- * run it, against the embedded Kubernetes API, and the node agent's own client ({@link
+ * The agent ↔ operator protocol (docs/architecture.md §3) between the real parts: the operator jar
+ * as users run it, against the embedded Kubernetes API, and the node agent's own client ({@link
  * OperatorClient}, {@link StatusReporter}) holding the desired-state stream and posting reports,
  * all on loopback. Each test drives a MachineBoot of its own and checks what the agent receives and
  * what {@code kubectl get mb} shows.
