@@ -67,9 +67,8 @@ kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # next tier is patched while the other CPU may run it), and C2 compiling the start-up path took
 # the second CPU from /init. With C1 only: no crash in 26 lab boots, and power-on -> agent
 # reported (bench/boot.sh, median of 5) 12.7 and 13.2 s, against 13.0 s with C2 kept for
-# SHA-256 alone (one of those 5 boots crashed: 21.0 s). The price: C1 has no SHA-256
-# intrinsic, so the hash every download goes through runs at ≈ 130 MB/s (C2 with SHA-NI:
-# 550-1700 MB/s), about what a 1 GbE link brings.
+# SHA-256 alone (one of those 5 boots crashed: 21.0 s). C1 has no SHA-256 intrinsic
+# (MessageDigest at ≈ 100 MB/s): the agent hashes with libcrypto, shipped below.
 # -XX:TrimNativeHeapInterval: compiler arenas leave freed malloc memory in the process;
 # trimming it every 2 s (with MALLOC_ARENA_MAX=2 in agent.conf) took the agent's RSS while a
 # target runs from 100-102 MB to 82-84 MB in the lab's boot benchmark (with C2).
@@ -215,6 +214,19 @@ for l in $libs; do
   cp -L "$l" "$dest"
 done
 ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+# Loaded by the agent through JNA (Sha256Engine), with the libraries it links: SHA-256 at the
+# speed of the CPU's SHA instructions whatever the JIT compiles. Without it the agent hashes
+# with MessageDigest. JNA's own libjnidispatch.so stays in its jar (below): JNA copies it to a
+# temporary file (java.io.tmpdir, /tmp) and loads it, as it does for the agent's system calls.
+native_libs="libcrypto.so.3"
+for l in $native_libs; do
+  f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
+  [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install libssl3" >&2; exit 3; }
+  cp -L "$f" "$root/lib/x86_64-linux-gnu/$l"
+  for d in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+    [ -e "$root/lib/x86_64-linux-gnu/$(basename "$d")" ] || cp -L "$d" "$root/lib/x86_64-linux-gnu/"
+  done
+done
 
 # ---- the agent ------------------------------------------------------------------------------
 step "agent from $app"

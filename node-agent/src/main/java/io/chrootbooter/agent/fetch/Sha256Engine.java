@@ -81,7 +81,8 @@ public final class Sha256Engine {
               yield new Sha256Engine(Kind.LIBCRYPTO, library);
             } catch (LinkageError | IllegalStateException e) {
               yield new Sha256Engine(
-                  Kind.JDK, library + " not usable (" + e.getMessage() + "): MessageDigest");
+                  Kind.JDK,
+                  library + " not usable (" + oneLine(e.getMessage()) + "): MessageDigest");
             }
           }
           default ->
@@ -104,6 +105,11 @@ public final class Sha256Engine {
         throw new IllegalStateException("SHA-256(\"abc\") came out as " + hex);
       }
     }
+  }
+
+  /** JNA's link errors list every place it looked, one per line: the log gets one line. */
+  private static String oneLine(String message) {
+    return message == null ? "" : message.strip().replaceAll("\\s+", " ");
   }
 
   /** The implementation this engine uses. */
