@@ -58,14 +58,17 @@ export SOURCE_DATE_EPOCH
 # were half of the runtime: 98 MB with them, 62 MB without (Java 25).
 java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
 # Modules the bootstrap loads (LAB-NOTES.md); NIC drivers are loaded by PCI modalias at boot.
-kmods_base="loop squashfs overlay evdev virtio_pci virtio_net"
+# cpuid: /dev/cpu/0/cpuid, read by jit-mode before the agent's JVM starts (agent).
+kmods_base="loop squashfs overlay evdev virtio_pci virtio_net cpuid"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # The JVM flags used at boot; the class archive is trained with the same ones.
-# -XX:TieredStopAtLevel=1: C1 only. Under TCG, tiered compilation (C1, then C2 for hot methods)
-# crashed the agent now and then with SIGSEGV at the first instruction of a C1-compiled method
-# (one boot in 6 to 10 in the lab, with Java 17 and 25; the entry of a method replaced by its
-# next tier is patched while the other CPU may run it), and C2 compiling the start-up path took
-# the second CPU from /init. With C1 only: no crash in 26 lab boots, and power-on -> agent
+# -XX:TieredStopAtLevel=1: C1 only. The archive is trained with it and checked without it:
+# agent.conf leaves it out, and the agent script puts it in front where jit-mode says c1 (QEMU's
+# TCG, cb.jit=c1); real hardware and KVM run tiered. Under TCG, tiered compilation (C1, then C2
+# for hot methods) crashed the agent now and then with SIGSEGV at the first instruction of a
+# C1-compiled method (one boot in 6 to 10 in the lab, with Java 17 and 25; the entry of a method
+# replaced by its next tier is patched while the other CPU may run it), and C2 compiling the
+# start-up path took the second CPU from /init. With C1 only: no crash in 26 lab boots, and power-on -> agent
 # reported (bench/boot.sh, median of 5) 12.7 and 13.2 s, against 13.0 s with C2 kept for
 # SHA-256 alone (one of those 5 boots crashed: 21.0 s). C1 has no SHA-256 intrinsic
 # (MessageDigest at ≈ 100 MB/s): the agent hashes with libcrypto, shipped below.
@@ -260,13 +263,13 @@ rm -rf "$natives"
 # ---- /init and its configuration ------------------------------------------------------------
 step "init scripts"
 install -m 0755 "$here/init" "$root/init"
-install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
+install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/jit-mode" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
 install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # util-linux unshare (libc only): busybox's has no --cgroup, and a target gets its own cgroup
 # namespace through it (EnterScript).
 install -m 0755 /usr/bin/unshare "$root/usr/libexec/chrootbooter/unshare"
 install -m 0644 "$here/inittab" "$root/etc/inittab"
-echo "JVM_FLAGS='$jvm_flags $archive_flags'" > "$root/etc/chrootbooter/agent.conf"
+echo "JVM_FLAGS='${jvm_flags/-XX:TieredStopAtLevel=1 /} $archive_flags'" > "$root/etc/chrootbooter/agent.conf"
 cat "$here/agent.conf" >> "$root/etc/chrootbooter/agent.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
@@ -354,6 +357,7 @@ for f in $archives; do
   touch -d "@$SOURCE_DATE_EPOCH" "$root$f"
 done
 in_root "$check_cmd" >/dev/null || { echo "build.sh: the class archives do not map ($check_flags failed)" >&2; exit 4; }
+in_root "${check_cmd/-XX:TieredStopAtLevel=1 /}" >/dev/null || { echo "build.sh: the class archives do not map with tiered compilation ($check_flags failed)" >&2; exit 4; }
 
 # ---- the archive ----------------------------------------------------------------------------
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

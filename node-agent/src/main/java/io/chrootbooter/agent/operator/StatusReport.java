@@ -25,7 +25,7 @@ public record StatusReport(
   public record LastReturn(
       String trigger, String reason, String time, Long durationMillis, Boolean forced) {}
 
-  /** Who is reporting. */
+  /** Who is reporting; {@code jit} is the JIT mode its JVM runs ({@code c1 (reason)}, ...). */
   @JsonInclude(JsonInclude.Include.NON_NULL)
-  public record AgentInfo(String version, String bootId, String ip, String kernel) {}
+  public record AgentInfo(String version, String bootId, String ip, String kernel, String jit) {}
 }
