@@ -6,6 +6,7 @@
 #   tar.gz into tmpfs        agent `unpack --format tar.gz` vs curl | tar -xz
 #   tar.zst into tmpfs       agent `unpack --format tar.zst` vs curl | tar --zstd -x
 #   squashfs verify + mount  agent `mount` (tmpfs overlay)  vs curl -o + sha256sum + mount -o loop
+#   hash (SHA-256 alone)     agent `fetch` of a file       vs openssl dgst -sha256 of that file
 #
 # The agent in a bootstrap is a long-running daemon: its JVM is up (and its code compiled) long
 # before a download starts. So the agent's side runs each job BENCH_WARMUP + BENCH_RUNS times in
@@ -15,17 +16,28 @@
 # The reference tools are timed by hyperfine in the same invocation (BENCH_RUNS runs after one
 # warm-up), each run from a fresh process, as a shell user would run them.
 #
-# Prints `RESULT <name> <seconds> s` for every timing and `SPEEDUP <name> <x.xx>` (reference time
-# divided by ours: > 1 means the agent is faster). Needs root, nginx-light, curl, openssl, zstd,
-# squashfs-tools, hyperfine, and the agent built: mvn -B -q -pl node-agent -am package -DskipTests
+# The agent runs as the bootstrap starts it on this machine: the JVM flags of build.sh, with
+# -XX:TieredStopAtLevel=1 where src/bootstrap/jit-mode says c1 (QEMU's TCG; CB_JIT=c1|tiered
+# overrides it as cb.jit= does at boot), and SHA-256 by libcrypto unless CB_SHA256_ENGINE says
+# otherwise.
 #
-# Environment: BENCH_SIZE_MB (image size, default 700), BENCH_RUNS (default 3), BENCH_WARMUP
-# (default 2), BENCH_ONLY (run only the comparisons whose name contains it, e.g. targz),
-# BENCH_JAVA (default java), BENCH_JVM_FLAGS (default: the bootstrap's, from
-# node-agent/src/bootstrap/build.sh), BENCH_DIR (scratch parent, default /var/tmp).
+# Prints `RESULT <name> <seconds> s` for every timing and `SPEEDUP <name> <x.xx>` (reference time
+# divided by ours: > 1 means the agent is faster). The hash comparison hashes a BENCH_HASH_MB file
+# in a tmpfs with libcrypto in the bootstrap's JIT mode and with C1 only, and with MessageDigest
+# C1 only and tiered, and prints each as `RESULT sha256_<engine>[_<jit>] <n> MB/s` (10^6 bytes)
+# next to `RESULT sha256_openssl`, then `SPEEDUP sha256_vs_openssl` (libcrypto in the
+# bootstrap's mode against openssl) and `SPEEDUP sha256_native_vs_messagedigest_c1`.
+# Needs root, nginx-light, curl, openssl, zstd, squashfs-tools, hyperfine, and the agent built:
+# mvn -B -q -pl node-agent -am package -DskipTests
+#
+# Environment: BENCH_SIZE_MB (image size, default 700), BENCH_HASH_MB (hashed file, default
+# 1024), BENCH_RUNS (default 3), BENCH_WARMUP (default 2), BENCH_ONLY (run only the comparisons
+# whose name contains it, e.g. targz, or hash), BENCH_JAVA (default java), BENCH_JVM_FLAGS
+# (default: the bootstrap's, see above), BENCH_DIR (scratch parent, default /var/tmp).
 set -euo pipefail
 
 size_mb=${BENCH_SIZE_MB:-700}
+hash_mb=${BENCH_HASH_MB:-1024}
 runs=${BENCH_RUNS:-3}
 warmup=${BENCH_WARMUP:-2}
 only=${BENCH_ONLY:-}
@@ -54,6 +66,89 @@ trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "# $*" >&2; }
+wants() { [ -z "$only" ] || [[ "$1" == *"$only"* ]]; }
+
+# --- the agent as the bootstrap starts it -----------------------------------------------------
+# With the AppCDS archive the build makes (quarkus.package.jar.appcds.enabled), as the agent
+# runs; the archive records the class path relative to the quarkus-app directory.
+app=$(dirname "$jar")
+# The bootstrap's JVM flags (serial GC, a 48 MiB heap, ...) from src/bootstrap/build.sh, and its
+# JIT mode on this machine (src/bootstrap/jit-mode), unless BENCH_JVM_FLAGS says otherwise.
+boot_flags=$(CB_AGENT_XMX=48m bash -c "$(grep '^jvm_flags=' "$here/node-agent/src/bootstrap/build.sh"); echo \"\$jvm_flags\"")
+boot_flags=${boot_flags/-XX:TieredStopAtLevel=1 /}
+if [ -z "${BENCH_JVM_FLAGS+set}" ]; then
+  [ -e /dev/cpu/0/cpuid ] || modprobe cpuid 2>/dev/null || true
+  jit=$(sh "$here/node-agent/src/bootstrap/jit-mode")
+  log "JIT: $jit (src/bootstrap/jit-mode, as the bootstrap decides on this machine)"
+  BENCH_JVM_FLAGS=$boot_flags
+  if [ "${jit%% *}" = c1 ]; then BENCH_JVM_FLAGS="-XX:TieredStopAtLevel=1 $BENCH_JVM_FLAGS"; fi
+fi
+log "agent JVM flags: $BENCH_JVM_FLAGS"
+# agent_cmd FLAGS: the command line that starts the agent with those JVM flags.
+agent_cmd() {
+  if [ -f "$app/app-cds.jsa" ]; then
+    echo "cd $app && $java $1 -XX:SharedArchiveFile=app-cds.jsa -Xshare:auto -jar quarkus-run.jar"
+  else
+    echo "$java $1 -jar $jar"
+  fi
+}
+agent=$(agent_cmd "$BENCH_JVM_FLAGS")
+
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# --- hash: SHA-256 alone, of a file in RAM ----------------------------------------------------
+# The agent's `fetch` of a file reads it on one thread and hashes it (ImageStream) on another;
+# openssl reads and hashes on one. Each engine and JIT mode in its own JVM, BENCH_WARMUP +
+# BENCH_RUNS runs, the mean of the last BENCH_RUNS.
+if wants hash; then
+  mkdir -p "$work/hash"
+  mount -t tmpfs -o size=$((hash_mb + 16))m cb-bench-hash "$work/hash"
+  log "hash: a ${hash_mb} MiB file of random bytes in a tmpfs"
+  head -c "$((hash_mb << 20))" /dev/urandom > "$work/hash/data"
+  hash_sum=$(openssl dgst -sha256 -r "$work/hash/data" | cut -d' ' -f1)
+  # hash_agent NAME ENGINE FLAGS: RESULT sha256_NAME in MB/s.
+  hash_agent() {
+    log "hash: sha256_$1 (CB_SHA256_ENGINE=$2, $3), $((warmup + runs)) runs in one JVM"
+    if ! (export CB_SHA256_ENGINE="$2" && cd "$work" && eval "$(agent_cmd "$3") fetch --sha256 $hash_sum --repeat $((warmup + runs)) $work/hash/data") \
+        > "$work/hash-$1.out" 2> "$work/hash-$1.err"; then
+      cat "$work/hash-$1.out" "$work/hash-$1.err" >&2
+      exit 1
+    fi
+    # The engine the agent logged (Quarkus logs to stdout), then the runs.
+    grep -ho 'SHA-256 by .*' "$work/hash-$1.out" "$work/hash-$1.err" | head -1 >&2
+    grep -E '^run [0-9]+ of ' "$work/hash-$1.err" >&2
+    python3 - "$work/hash-$1.err" "$1" "$runs" "$((hash_mb << 20))" <<'PY'
+import re, sys
+times = [float(m.group(1)) for m in re.finditer(r"^run \d+ of \d+: ([0-9.]+) s$", open(sys.argv[1]).read(), re.M)]
+name, runs, size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+print(f"RESULT sha256_{name} {size / (sum(times[-runs:]) / runs) / 1e6:.0f} MB/s")
+PY
+  }
+  hash_agent native libcrypto "$BENCH_JVM_FLAGS" | tee "$work/hash-results"
+  hash_agent native_c1 libcrypto "-XX:TieredStopAtLevel=1 $boot_flags" | tee -a "$work/hash-results"
+  hash_agent messagedigest_c1 jdk "-XX:TieredStopAtLevel=1 $boot_flags" | tee -a "$work/hash-results"
+  hash_agent messagedigest_tiered jdk "$boot_flags" | tee -a "$work/hash-results"
+  log "hash: sha256_openssl (openssl dgst -sha256)"
+  hyperfine --style none --runs "$runs" --warmup 1 --export-json "$work/hash-openssl.json" \
+    -n openssl "openssl dgst -sha256 $work/hash/data" >&2
+  python3 - "$work/hash-openssl.json" "$work/hash-results" "$((hash_mb << 20))" <<'PY'
+import json, sys
+openssl = int(sys.argv[3]) / json.load(open(sys.argv[1]))["results"][0]["mean"] / 1e6
+ours = {l.split()[1]: float(l.split()[2]) for l in open(sys.argv[2]) if l.startswith("RESULT ")}
+print(f"RESULT sha256_openssl {openssl:.0f} MB/s")
+print(f"SPEEDUP sha256_vs_openssl {ours['sha256_native'] / openssl:.2f}")
+print(f"SPEEDUP sha256_native_vs_messagedigest_c1 {ours['sha256_native'] / ours['sha256_messagedigest_c1']:.2f}")
+PY
+  umount "$work/hash"
+fi
+images=no
+for n in download_sha256_vs_curl targz_vs_curl_tar tarzst_vs_curl_tar squashfs_vs_curl_mount; do
+  if wants "$n"; then images=yes; fi
+done
+if [ "$images" = no ]; then
+  echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  exit 0
+fi
 
 # --- the image: real files from /usr, about $size_mb MiB ------------------------------------
 log "building a ${size_mb} MiB image from /usr files in $work"
@@ -122,23 +217,12 @@ cat "$work"/www/* > /dev/null
 # --- scratch tmpfs for extraction and squashfs files ------------------------------------------
 mkdir -p "$work/ram"
 mount -t tmpfs -o size=$(( size_mb * 5 ))m cb-bench "$work/ram"
-# With the AppCDS archive the build makes (quarkus.package.jar.appcds.enabled), as the agent
-# runs; the archive records the class path relative to the quarkus-app directory.
-app=$(dirname "$jar")
-# The JVM flags the bootstrap starts the agent with (C1 only, serial GC, a 48 MiB heap), from
-# src/bootstrap/build.sh, unless BENCH_JVM_FLAGS says otherwise.
-if [ -z "${BENCH_JVM_FLAGS+set}" ]; then
-  BENCH_JVM_FLAGS=$(CB_AGENT_XMX=48m bash -c "$(grep '^jvm_flags=' "$here/node-agent/src/bootstrap/build.sh"); echo \"\$jvm_flags\"")
-fi
-log "agent JVM flags: $BENCH_JVM_FLAGS"
-agent="$java $BENCH_JVM_FLAGS -jar $jar"
-[ -f "$app/app-cds.jsa" ] && agent="cd $app && $java $BENCH_JVM_FLAGS -XX:SharedArchiveFile=app-cds.jsa -Xshare:auto -jar quarkus-run.jar"
 
 # bench NAME OURS REFERENCE PREPARE: the agent's job repeated in one JVM, the reference under
 # hyperfine; prints the RESULT and SPEEDUP lines.
 bench() {
   local name=$1 ours=$2 ref=$3 prepare=$4
-  if [ -n "$only" ] && [[ "$name" != *"$only"* ]]; then return 0; fi
+  wants "$name" || return 0
   eval "$prepare"
   log "$name: the agent, $((warmup + runs)) runs in one JVM"
   if ! (eval "$ours --repeat $((warmup + runs))") > /dev/null 2> "$work/$name.err"; then
@@ -166,8 +250,6 @@ PY
 out="$work/ram/out"
 # Undo one run: the overlay first, then what is below it. Not-mounted paths are fine.
 reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/ovl/lower $work/ram/ovl/rw $work/ram/root.cb/lower $work/ram/root.cb/rw; do umount -q \$m 2>/dev/null || true; done; rm -rf $out $work/ram/img $work/ram/root $work/ram/root.cb $work/ram/ovl"
-
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 bench download_sha256_vs_curl \
   "$agent fetch --sha256 ${sha256[image.tar]} $url/image.tar" \

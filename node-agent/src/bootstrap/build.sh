@@ -58,18 +58,20 @@ export SOURCE_DATE_EPOCH
 # were half of the runtime: 98 MB with them, 62 MB without (Java 25).
 java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
 # Modules the bootstrap loads (docs/architecture.md §4); NIC drivers are loaded by PCI modalias at boot.
-kmods_base="loop squashfs overlay evdev virtio_pci virtio_net"
+# cpuid: /dev/cpu/0/cpuid, read by jit-mode before the agent's JVM starts (agent).
+kmods_base="loop squashfs overlay evdev virtio_pci virtio_net cpuid"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # The JVM flags used at boot; the class archive is trained with the same ones.
-# -XX:TieredStopAtLevel=1: C1 only. Under TCG, tiered compilation (C1, then C2 for hot methods)
-# crashed the agent now and then with SIGSEGV at the first instruction of a C1-compiled method
-# (one boot in 6 to 10 in the lab, with Java 17 and 25; the entry of a method replaced by its
-# next tier is patched while the other CPU may run it), and C2 compiling the start-up path took
-# the second CPU from /init. With C1 only: no crash in 26 lab boots, and power-on -> agent
+# -XX:TieredStopAtLevel=1: C1 only. The archive is trained with it and checked without it:
+# agent.conf leaves it out, and the agent script puts it in front where jit-mode says c1 (QEMU's
+# TCG, cb.jit=c1); real hardware and KVM run tiered. Under TCG, tiered compilation (C1, then C2
+# for hot methods) crashed the agent now and then with SIGSEGV at the first instruction of a
+# C1-compiled method (one boot in 6 to 10 in the lab, with Java 17 and 25; the entry of a method
+# replaced by its next tier is patched while the other CPU may run it), and C2 compiling the
+# start-up path took the second CPU from /init. With C1 only: no crash in 26 lab boots, and power-on -> agent
 # reported (bench/boot.sh, median of 5) 12.7 and 13.2 s, against 13.0 s with C2 kept for
-# SHA-256 alone (one of those 5 boots crashed: 21.0 s). The price: C1 has no SHA-256
-# intrinsic, so the hash every download goes through runs at ≈ 130 MB/s (C2 with SHA-NI:
-# 550-1700 MB/s), about what a 1 GbE link brings.
+# SHA-256 alone (one of those 5 boots crashed: 21.0 s). C1 has no SHA-256 intrinsic
+# (MessageDigest at ≈ 100 MB/s): the agent hashes with libcrypto, shipped below.
 # -XX:TrimNativeHeapInterval: compiler arenas leave freed malloc memory in the process;
 # trimming it every 2 s (with MALLOC_ARENA_MAX=2 in agent.conf) took the agent's RSS while a
 # target runs from 100-102 MB to 82-84 MB in the lab's boot benchmark (with C2).
@@ -215,6 +217,19 @@ for l in $libs; do
   cp -L "$l" "$dest"
 done
 ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+# Loaded by the agent through JNA (Sha256Engine), with the libraries it links: SHA-256 at the
+# speed of the CPU's SHA instructions whatever the JIT compiles. Without it the agent hashes
+# with MessageDigest. JNA's own libjnidispatch.so stays in its jar (below): JNA copies it to a
+# temporary file (java.io.tmpdir, /tmp) and loads it, as it does for the agent's system calls.
+native_libs="libcrypto.so.3"
+for l in $native_libs; do
+  f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
+  [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install libssl3" >&2; exit 3; }
+  cp -L "$f" "$root/lib/x86_64-linux-gnu/$l"
+  for d in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+    [ -e "$root/lib/x86_64-linux-gnu/$(basename "$d")" ] || cp -L "$d" "$root/lib/x86_64-linux-gnu/"
+  done
+done
 
 # ---- the agent ------------------------------------------------------------------------------
 step "agent from $app"
@@ -248,13 +263,13 @@ rm -rf "$natives"
 # ---- /init and its configuration ------------------------------------------------------------
 step "init scripts"
 install -m 0755 "$here/init" "$root/init"
-install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
+install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/jit-mode" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
 install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # util-linux unshare (libc only): busybox's has no --cgroup, and a target gets its own cgroup
 # namespace through it (EnterScript).
 install -m 0755 /usr/bin/unshare "$root/usr/libexec/chrootbooter/unshare"
 install -m 0644 "$here/inittab" "$root/etc/inittab"
-echo "JVM_FLAGS='$jvm_flags $archive_flags'" > "$root/etc/chrootbooter/agent.conf"
+echo "JVM_FLAGS='${jvm_flags/-XX:TieredStopAtLevel=1 /} $archive_flags'" > "$root/etc/chrootbooter/agent.conf"
 cat "$here/agent.conf" >> "$root/etc/chrootbooter/agent.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
@@ -342,6 +357,7 @@ for f in $archives; do
   touch -d "@$SOURCE_DATE_EPOCH" "$root$f"
 done
 in_root "$check_cmd" >/dev/null || { echo "build.sh: the class archives do not map ($check_flags failed)" >&2; exit 4; }
+in_root "${check_cmd/-XX:TieredStopAtLevel=1 /}" >/dev/null || { echo "build.sh: the class archives do not map with tiered compilation ($check_flags failed)" >&2; exit 4; }
 
 # ---- the archive ----------------------------------------------------------------------------
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

@@ -387,7 +387,7 @@ public abstract class StatusPageScenarios {
         old.observedGeneration(),
         progress,
         lastReturn,
-        new AgentInfo("0.1.0", UUID.randomUUID().toString(), ip, "6.1.0-28-amd64"),
+        new AgentInfo("0.1.0", UUID.randomUUID().toString(), ip, "6.1.0-28-amd64", "tiered"),
         error,
         old.lastReportTime(),
         old.conditions());

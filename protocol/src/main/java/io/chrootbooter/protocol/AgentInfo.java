@@ -17,4 +17,8 @@ public record AgentInfo(
     @JsonPropertyDescription("The kernel's boot id: it changes on every real reboot.")
         String bootId,
     @JsonPropertyDescription("The machine's IP address.") String ip,
-    @JsonPropertyDescription("The running kernel release.") String kernel) {}
+    @JsonPropertyDescription("The running kernel release.") String kernel,
+    @JsonPropertyDescription(
+            "The JIT mode of the agent's JVM and why: tiered (C1 then C2) on real hardware and"
+                + " KVM, c1 (C1 only) under QEMU's TCG, or as the kernel argument cb.jit= says.")
+        String jit) {}

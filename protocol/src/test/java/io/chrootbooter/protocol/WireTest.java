@@ -76,7 +76,7 @@ class WireTest {
           + "\"lastReturn\":{\"trigger\":\"Hotkey\",\"reason\":\"Ctrl+Alt+F12\","
           + "\"time\":\"2025-01-02T03:04:05.678Z\",\"durationMillis\":159,\"forced\":false},"
           + "\"agent\":{\"version\":\"0.1.0\",\"bootId\":\"b1\",\"ip\":\"10.0.0.2\","
-          + "\"kernel\":\"6.1.0\"},\"appliedGeneration\":2}";
+          + "\"kernel\":\"6.1.0\",\"jit\":\"c1 (cb.jit=c1)\"},\"appliedGeneration\":2}";
 
   static final StatusReport REPORT =
       new StatusReport(
@@ -86,7 +86,7 @@ class WireTest {
           null,
           new LastReturn(
               ReturnTrigger.Hotkey.name(), "Ctrl+Alt+F12", "2025-01-02T03:04:05.678Z", 159L, false),
-          new AgentInfo("0.1.0", "b1", "10.0.0.2", "6.1.0"),
+          new AgentInfo("0.1.0", "b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"),
           2L);
 
   @Test

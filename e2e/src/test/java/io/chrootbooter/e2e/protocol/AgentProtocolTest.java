@@ -178,7 +178,7 @@ class AgentProtocolTest {
                 null,
                 null,
                 null,
-                new AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0"),
+                new AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"),
                 null));
     try (OperatorClient client =
             new OperatorClient(
@@ -196,7 +196,7 @@ class AgentProtocolTest {
               "debian-12",
               null,
               null,
-              new AgentInfo("0.1.0", "boot-b1", "10.0.0.3", "6.1.0"),
+              new AgentInfo("0.1.0", "boot-b1", "10.0.0.3", "6.1.0", "tiered"),
               1L));
       reporter.poke();
       JsonNode running =
@@ -206,6 +206,7 @@ class AgentProtocolTest {
                   m.at("/status/phase").asText().equals("Running")
                       && m.at("/status/agent/ip").asText().equals("10.0.0.3"));
       assertThat(running.at("/status/agent/bootId").asText()).isEqualTo("boot-b1");
+      assertThat(running.at("/status/agent/jit").asText()).isEqualTo("tiered");
       assertThat(running.at("/status/currentImage").asText()).isEqualTo("debian-12");
     }
     assertThat(plane.api.columns("b1"))

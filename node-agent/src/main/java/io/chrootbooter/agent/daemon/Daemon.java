@@ -25,6 +25,7 @@ import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -37,6 +38,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import javax.net.ssl.HttpsURLConnection;
@@ -346,7 +348,92 @@ public final class Daemon implements AutoCloseable {
         version,
         read("/proc/sys/kernel/random/boot_id"),
         ip(env),
-        read("/proc/sys/kernel/osrelease"));
+        read("/proc/sys/kernel/osrelease"),
+        jit(jvmFlags(env), env.get("CB_JIT_REASON")));
+  }
+
+  /**
+   * {@code agent.jit}: the mode this JVM compiles in, from the flags it was started with, then in
+   * brackets the reason the bootstrap's agent script gave for it ({@code CB_JIT_REASON}, from its
+   * jit-mode script), when it started the JVM: {@code "c1 (hypervisor TCGTCGTCGTCG: QEMU TCG)"},
+   * {@code "tiered (cb.jit=tiered)"}, {@code "tiered"}. The flags are read rather than asked of the
+   * JVM (HotSpotDiagnosticMXBean): loading the management classes took 30-60 ms on the build host
+   * with C1 (Java 17), before every boot's first report, and a JVM under TCG runs about 20 times
+   * slower.
+   *
+   * @param flags the JVM's options in the order they apply (the last of a kind wins)
+   */
+  static String jit(List<String> flags, String reason) {
+    String mode = "tiered";
+    for (String f : flags) {
+      if (f.equals("-Xint")) {
+        mode = "interpreter";
+      } else if (f.equals("-Xmixed")) {
+        mode = "tiered";
+      } else if (f.equals("-XX:-TieredCompilation")) {
+        mode = "c2";
+      } else if (f.equals("-XX:+TieredCompilation")) {
+        mode = "tiered";
+      } else if (f.startsWith("-XX:TieredStopAtLevel=")) {
+        // Levels 1-3 compile with C1 only (with more or less profiling), 0 interprets only.
+        String level = f.substring(f.indexOf('=') + 1);
+        mode = level.equals("0") ? "interpreter" : level.matches("[1-3]") ? "c1" : "tiered";
+      }
+    }
+    return reason == null || reason.isBlank() ? mode : mode + " (" + reason.strip() + ")";
+  }
+
+  /** The JVM options of this process, see {@link #jvmFlags(String, List)}. */
+  private static List<String> jvmFlags(Map<String, String> env) {
+    List<String> cmdline = List.of();
+    try {
+      cmdline =
+          List.of(
+              new String(Files.readAllBytes(Path.of("/proc/self/cmdline")), StandardCharsets.UTF_8)
+                  .split("\0"));
+    } catch (IOException e) {
+      // not Linux: the JVM's default is assumed
+    }
+    return jvmFlags(env.get("JAVA_TOOL_OPTIONS"), cmdline);
+  }
+
+  /** The launcher's options that take the next argument as their value. */
+  private static final Set<String> WITH_VALUE =
+      Set.of(
+          "-cp",
+          "-classpath",
+          "--class-path",
+          "-p",
+          "--module-path",
+          "--upgrade-module-path",
+          "--add-modules",
+          "--limit-modules",
+          "--add-reads",
+          "--add-exports",
+          "--add-opens",
+          "--patch-module");
+
+  /**
+   * A JVM's options in the order they apply: {@code JAVA_TOOL_OPTIONS}, then those of its command
+   * line ({@code cmdline}, the launcher first) up to the jar, module or main class.
+   */
+  static List<String> jvmFlags(String toolOptions, List<String> cmdline) {
+    List<String> flags = new ArrayList<>();
+    if (toolOptions != null && !toolOptions.isBlank()) {
+      flags.addAll(List.of(toolOptions.strip().split("\\s+")));
+    }
+    for (int i = 1; i < cmdline.size(); i++) {
+      String a = cmdline.get(i);
+      if (a.equals("-jar") || a.equals("-m") || a.equals("--module") || !a.startsWith("-")) {
+        break;
+      }
+      if (WITH_VALUE.contains(a)) {
+        i++;
+      } else {
+        flags.add(a);
+      }
+    }
+    return flags;
   }
 
   private static String read(String file) {

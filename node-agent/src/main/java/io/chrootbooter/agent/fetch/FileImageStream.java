@@ -28,6 +28,10 @@ final class FileImageStream extends ImageStream {
 
   @Override
   public void close() throws IOException {
-    in.close();
+    try {
+      in.close();
+    } finally {
+      super.close();
+    }
   }
 }

@@ -279,8 +279,12 @@ final class HttpImageStream extends ImageStream {
   }
 
   @Override
-  public void close() {
-    disconnect();
+  public void close() throws IOException {
+    try {
+      disconnect();
+    } finally {
+      super.close();
+    }
   }
 
   /** A failure no retry can fix (404, changed image). */

@@ -2,19 +2,19 @@ package io.chrootbooter.agent.fetch;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
 
 /**
  * The bytes of an image as they arrive, hashed with SHA-256 on the way and reported as progress.
- * Subclasses supply the bytes ({@link #fill}); this class counts, hashes and reports.
+ * Subclasses supply the bytes ({@link #fill}); this class counts, hashes ({@link Sha256Engine}) and
+ * reports. Subclasses that override {@link #close()} call {@code super.close()}.
  */
 public abstract class ImageStream extends InputStream {
   private final String source;
   private final FetchOptions options;
-  private final MessageDigest sha256;
+  private final Sha256 sha256;
+  private String hex;
   private final long started = System.nanoTime();
   private volatile long bytes;
   private long lastProgress;
@@ -23,11 +23,7 @@ public abstract class ImageStream extends InputStream {
   protected ImageStream(String source, FetchOptions options) {
     this.source = source;
     this.options = options;
-    try {
-      this.sha256 = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("the JDK has no SHA-256", e);
-    }
+    this.sha256 = Sha256Engine.get().start();
   }
 
   /** The URL or file this stream reads. */
@@ -95,11 +91,20 @@ public abstract class ImageStream extends InputStream {
    * always covers the complete image.
    */
   public String sha256() throws IOException {
-    byte[] drain = new byte[64 * 1024];
-    while (read(drain, 0, drain.length) >= 0) {
-      // the digest is updated in read()
+    if (hex == null) {
+      byte[] drain = new byte[64 * 1024];
+      while (read(drain, 0, drain.length) >= 0) {
+        // the digest is updated in read()
+      }
+      hex = HexFormat.of().formatHex(sha256.digest());
     }
-    return HexFormat.of().formatHex(sha256.digest());
+    return hex;
+  }
+
+  /** Releases the digest's native memory; subclasses close their source and call this. */
+  @Override
+  public void close() throws IOException {
+    sha256.close();
   }
 
   /** Checks the digest, see {@link #sha256()}. */

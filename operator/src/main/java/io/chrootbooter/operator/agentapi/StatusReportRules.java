@@ -50,6 +50,7 @@ final class StatusReportRules {
       text(v, "agent.version", agent.version());
       text(v, "agent.bootId", agent.bootId());
       text(v, "agent.kernel", agent.kernel());
+      text(v, "agent.jit", agent.jit());
       SpecRules.match(v, "agent.ip", agent.ip(), IP, "is not an IP address");
     }
     nonNegative(v, "appliedGeneration", report.appliedGeneration());

@@ -43,7 +43,7 @@ class StatusPageRenderingTest {
         1L,
         progress,
         new LastReturn("Serial", HOSTILE, "2026-12-03T09:58:00Z", 4200L, true),
-        new AgentInfo("0.1.0", "b", "10.0.0.5", "6.1"),
+        new AgentInfo("0.1.0", "b", "10.0.0.5", "6.1", "tiered"),
         error,
         null,
         List.of(
