@@ -252,8 +252,10 @@ public abstract class ControlPlaneScenarios {
         "spec: exactly one of imageRef and state: Bootstrap must be set",
         Map.of("macAddress", "52:54:00:00:00:02", "imageRef", "debian-12", "state", "Bootstrap"));
     cases.put(
-        "spec.kernelArgs[1]: \"quiet;reboot\" is not a safe kernel argument (letters, digits and"
-            + " _ . : / , = + @ -, not starting with '-', at most 256 characters)",
+        "spec.kernelArgs[1]: \"quiet;reboot\" is not a safe kernel argument (a lower-case key of"
+            + " letters, digits and _ . : / , + @ -, at most 128 characters, not starting with"
+            + " '-'; then optionally = and a value of letters, digits and _ . : / , = + @ -, at"
+            + " most 255)",
         Map.of(
             "macAddress",
             "52:54:00:00:00:03",
@@ -267,6 +269,16 @@ public abstract class ControlPlaneScenarios {
     cases.put(
         "spec.bootTimeout: \"soon\" is not a duration such as 90s, 5m or 1h30m",
         Map.of("macAddress", "52:54:00:00:00:05", "state", "Bootstrap", "bootTimeout", "soon"));
+    cases.put(
+        "spec.kernelArgs[0]: \"rdinit=/bin/sh\" sets a reserved argument; init=, rdinit=, initrd=,"
+            + " bootif=, cb.* and cb_* are set by the operator and the bootstrap",
+        Map.of(
+            "macAddress",
+            "52:54:00:00:00:06",
+            "state",
+            "Bootstrap",
+            "kernelArgs",
+            List.of("rdinit=/bin/sh")));
     int i = 0;
     for (var c : cases.entrySet()) {
       String name = "bad-" + i++;
@@ -373,7 +385,13 @@ public abstract class ControlPlaneScenarios {
             "a`reboot`",
             "$(reboot)",
             "\"quoted\"",
-            "x".repeat(300));
+            "x".repeat(300),
+            "init=/bin/sh",
+            "rdinit=/bin/sh",
+            "CB_DEBUG=1",
+            "JAVA_TOOL_OPTIONS=-javaagent:/x.jar",
+            "cb_debug=1",
+            "BOOTIF=01-52-54-00-12-34-56");
     int i = 0;
     for (String value : hostile) {
       String mac = String.format("52:54:00:aa:00:%02x", i);

@@ -53,11 +53,7 @@ public final class PxeServer implements AutoCloseable {
         TftpServer.start(
             root,
             new InetSocketAddress(address, config.tftpPort()),
-            new TftpServer.Settings(
-                config.maxTransfers(),
-                TftpServer.Settings.DEFAULTS.maxBlockSize(),
-                TftpServer.Settings.DEFAULTS.timeoutSeconds(),
-                TftpServer.Settings.DEFAULTS.retries()));
+            TftpServer.Settings.DEFAULTS.withMaxTransfers(config.maxTransfers()));
     try {
       DhcpServer dhcp =
           DhcpServer.start(

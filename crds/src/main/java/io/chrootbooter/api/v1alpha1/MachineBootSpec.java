@@ -13,6 +13,9 @@ import java.util.List;
 @ValidationRule(
     value = "has(self.imageRef) != has(self.state)",
     message = "exactly one of imageRef and state: Bootstrap must be set")
+@ValidationRule(
+    value = Patterns.KERNEL_ARGS_RESERVED_RULE,
+    message = "spec.kernelArgs: init=, rdinit=, initrd=, bootif=, cb.* and cb_* are reserved")
 public record MachineBootSpec(
     @Required
         @Pattern(Patterns.MAC)
@@ -33,8 +36,11 @@ public record MachineBootSpec(
         MachineState state,
     @Size(max = 64)
         @JsonPropertyDescription(
-            "Extra kernel arguments, one per item. Letters, digits and _ . : / , = + @ - only;"
-                + " initrd=, BOOTIF= and cb.* are reserved.")
+            "Extra kernel arguments, one per item, such as console=ttyS0,115200n8. The key is"
+                + " lower case (letters, digits and _ . : / , + @ -), the value after = may"
+                + " also use upper case and =. Reserved: init=, rdinit=, initrd=, bootif=, cb.*"
+                + " and cb_* (the operator and the bootstrap set them); upper-case keys such"
+                + " as CB_DEBUG=1 would reach the bootstrap's environment and are refused.")
         List<@Pattern(Patterns.KERNEL_ARG) String> kernelArgs,
     @Pattern(Patterns.OVERLAY)
         @JsonPropertyDescription(

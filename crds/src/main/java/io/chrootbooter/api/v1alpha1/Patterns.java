@@ -18,11 +18,28 @@ public final class Patterns {
   public static final String HTTP_URL = "^https?://[A-Za-z0-9._~:/?#\\[\\]@!()*+,;=%-]+$";
 
   /**
-   * One kernel argument: letters, digits and {@code _ . : / , = + @ -}, not starting with {@code -}
-   * (a {@code --} would hand the rest of the command line to init). No whitespace, quotes, {@code $
-   * { } ; | &} or backticks: nothing iPXE or a shell would interpret.
+   * One kernel argument: a key of lower-case letters, digits and {@code _ . : / , + @ -} (at most
+   * 128), optionally {@code =} and a value of letters, digits and {@code _ . : / , = + @ -} (at
+   * most 255); not starting with {@code -} (a {@code --} would hand the rest of the command line to
+   * init). No whitespace, quotes, {@code $ { } ; | &} or backticks: nothing iPXE or a shell would
+   * interpret. No upper case in the key: the kernel hands every {@code NAME=value} word it does not
+   * know to init's environment ({@code CB_DEBUG=1}, {@code JAVA_TOOL_OPTIONS=...}), and every
+   * kernel parameter that matters is lower case.
    */
-  public static final String KERNEL_ARG = "^[A-Za-z0-9_.][A-Za-z0-9_.:/,=+@-]{0,255}$";
+  public static final String KERNEL_ARG =
+      "^[a-z0-9_.][a-z0-9_.:/,+@-]{0,127}(=[A-Za-z0-9_.:/,=+@-]{0,255})?$";
+
+  /**
+   * Kernel arguments a spec may not set, as a CEL rule over a MachineBoot spec (the reconciler and
+   * the iPXE renderer check the same in Java): {@code init=} and {@code rdinit=} choose the program
+   * the kernel runs as PID 1, {@code initrd=} and {@code bootif=} the operator sets, {@code cb.*}
+   * are the bootstrap's settings and {@code cb_*} would reach init's environment.
+   */
+  public static final String KERNEL_ARGS_RESERVED_RULE =
+      "!has(self.kernelArgs) || self.kernelArgs.all(a, !(a == 'init' || a.startsWith('init=')"
+          + " || a == 'rdinit' || a.startsWith('rdinit=') || a == 'initrd'"
+          + " || a.startsWith('initrd=') || a == 'bootif' || a.startsWith('bootif=')"
+          + " || a.startsWith('cb.') || a.startsWith('cb_')))";
 
   /** An absolute path inside the image, used for {@code init}. */
   public static final String ABSOLUTE_PATH = "^/[A-Za-z0-9._+/-]{0,255}$";

@@ -49,7 +49,11 @@ class SchemaPatternsTest {
         "init\u2044bin\u2044sh",
         "quiet\u037e",
         "quiet\t",
-        ""
+        "",
+        "CB_DEBUG=1",
+        "JAVA_TOOL_OPTIONS=-javaagent:/x.jar",
+        "BOOTIF=01-aa-bb-cc-dd-ee-ff",
+        "Init=/bin/sh"
       })
   void kernelArgumentPatternRefusesHostileValues(String hostile) throws IOException {
     assertThat(kernelArgPattern().matcher(hostile).find()).isFalse();
@@ -62,7 +66,8 @@ class SchemaPatternsTest {
         "console=ttyS0,115200n8",
         "systemd.unit=rescue.target",
         "root=/dev/ram0",
-        "ip=10.0.0.2::10.0.0.1:255.255.255.0"
+        "ip=10.0.0.2::10.0.0.1:255.255.255.0",
+        "root=LABEL=ROOT"
       })
   void kernelArgumentPatternAcceptsOrdinaryArguments(String arg) throws IOException {
     assertThat(kernelArgPattern().matcher(arg).matches()).isTrue();

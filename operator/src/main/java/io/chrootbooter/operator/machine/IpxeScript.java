@@ -50,6 +50,14 @@ public final class IpxeScript {
       kernelArgs = List.copyOf(kernelArgs);
       consoleArgs.forEach(a -> check(ARG, a, "console argument"));
       kernelArgs.forEach(a -> check(ARG, a, "kernel argument"));
+      kernelArgs.forEach(
+          a ->
+              MachineBootValidator.reserved(a)
+                  .ifPresent(
+                      why -> {
+                        throw new IllegalArgumentException(
+                            "refusing to render an iPXE script: kernel argument " + a + " " + why);
+                      }));
       if (agentUrl != null) {
         check(BASE_URL, agentUrl, "agent URL");
       }

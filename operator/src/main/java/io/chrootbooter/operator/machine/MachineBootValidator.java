@@ -10,6 +10,7 @@ import io.chrootbooter.api.v1alpha1.SerialTrigger;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -28,8 +29,14 @@ public final class MachineBootValidator {
   private static final Pattern MAGIC = Pattern.compile(Patterns.MAGIC);
   private static final int MAX_KERNEL_ARGS = 64;
 
-  /** Kernel arguments the operator sets itself; a spec must not override them. */
-  private static final List<String> RESERVED = List.of("initrd", "bootif", "cb.");
+  /**
+   * Kernel arguments a spec must not set: those the operator sets itself ({@code initrd}, {@code
+   * BOOTIF}, {@code cb.*}), those that choose PID 1 ({@code init}, {@code rdinit}), and {@code
+   * cb_*}, which would reach the bootstrap's environment. Keys compare case-insensitively here;
+   * upper case in a key is refused on its own (see {@link #reserved}).
+   */
+  private static final List<String> RESERVED =
+      List.of("initrd", "bootif", "init", "rdinit", "cb.", "cb_");
 
   private MachineBootValidator() {}
 
@@ -75,14 +82,12 @@ public final class MachineBootValidator {
             field
                 + ": "
                 + quote(arg)
-                + " is not a safe kernel argument (letters, digits and _ . : / , = + @ -,"
-                + " not starting with '-', at most 256 characters)");
-      } else if (isReserved(arg)) {
-        v.add(
-            field
-                + ": "
-                + quote(arg)
-                + " sets a reserved argument; initrd=, BOOTIF= and cb.* are set by the operator");
+                + " is not a safe kernel argument (a lower-case key of letters, digits and"
+                + " _ . : / , + @ -, at most 128 characters, not starting with '-'; then"
+                + " optionally = and a value of letters, digits and _ . : / , = + @ -, at most"
+                + " 255)");
+      } else {
+        reserved(arg).ifPresent(why -> v.add(field + ": " + quote(arg) + " " + why));
       }
     }
     match(
@@ -116,8 +121,24 @@ public final class MachineBootValidator {
     return v;
   }
 
-  private static boolean isReserved(String arg) {
-    String key = arg.split("=", 2)[0].toLowerCase(Locale.ROOT);
-    return RESERVED.stream().anyMatch(r -> r.endsWith(".") ? key.startsWith(r) : key.equals(r));
+  /**
+   * Why a kernel argument may not come from a spec, or empty when it may. Checked by the reconciler
+   * and again when the iPXE script is rendered.
+   */
+  public static Optional<String> reserved(String arg) {
+    String key = arg.split("=", 2)[0];
+    if (!key.equals(key.toLowerCase(Locale.ROOT))) {
+      return Optional.of(
+          "has upper case in its key: the kernel hands such NAME=value words to the bootstrap's"
+              + " environment; kernel parameters are lower case");
+    }
+    boolean isReserved =
+        RESERVED.stream()
+            .anyMatch(r -> r.endsWith(".") || r.endsWith("_") ? key.startsWith(r) : key.equals(r));
+    return isReserved
+        ? Optional.of(
+            "sets a reserved argument; init=, rdinit=, initrd=, bootif=, cb.* and cb_* are set by"
+                + " the operator and the bootstrap")
+        : Optional.empty();
   }
 }

@@ -155,4 +155,34 @@ class IpxeScriptTest {
     assertThat(IpxeScript.unknown("52:54:00:12:34:56"))
         .isEqualTo("#!ipxe\necho Chroot Booter: no MachineBoot for 52:54:00:12:34:56\nexit 1\n");
   }
+
+  /**
+   * The renderer refuses what the reconciler refuses, should a spec ever reach it unchecked: the
+   * words that choose PID 1, the operator's own, and upper-case keys the kernel would put into the
+   * bootstrap's environment.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "init=/bin/sh",
+        "rdinit=/bin/sh",
+        "initrd=http://evil.example/i",
+        "bootif=01-52-54-00-12-34-56",
+        "cb.token=forged",
+        "cb_debug=1",
+        "CB_DEBUG=1",
+        "LD_PRELOAD=/tmp/x.so",
+        "Init=/bin/sh"
+      })
+  void reservedKernelArgumentsAreNeverRendered(String arg) {
+    assertThatThrownBy(() -> IpxeScript.boot(boot(List.of("quiet", arg))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("refusing to render an iPXE script");
+  }
+
+  @Test
+  void valuesMayUseUpperCase() {
+    assertThat(IpxeScript.boot(boot(List.of("root=LABEL=ROOT", "systemd.hostname=Lab-M1"))))
+        .contains(" root=LABEL=ROOT systemd.hostname=Lab-M1\n");
+  }
 }

@@ -31,10 +31,19 @@ public record TftpNegotiation(int blockSize, int timeoutSeconds, Map<String, Str
    * @param fileSize the file's size, the answer to {@code tsize} (RFC 2349)
    * @param maxBlockSize the largest block size to grant; a larger request is answered with this
    *     (RFC 2348 lets the server lower it)
-   * @param defaultTimeoutSeconds timeout when the client sends none
+   * @param defaultTimeoutSeconds timeout when the client sends none, or asks for more than {@code
+   *     maxTimeoutSeconds}
+   * @param maxTimeoutSeconds the longest timeout granted: a longer one is not acknowledged (RFC
+   *     2349 gives the server no way to lower it), so the client keeps its default and the server
+   *     uses {@code defaultTimeoutSeconds}. A client asking 255 s would otherwise hold a transfer
+   *     slot for (retries + 1) × 255 s without sending a single ACK.
    */
   public static TftpNegotiation negotiate(
-      Map<String, String> requested, long fileSize, int maxBlockSize, int defaultTimeoutSeconds) {
+      Map<String, String> requested,
+      long fileSize,
+      int maxBlockSize,
+      int defaultTimeoutSeconds,
+      int maxTimeoutSeconds) {
     Map<String, String> ack = new TreeMap<>();
     int blockSize = DEFAULT_BLOCK_SIZE;
     int timeout = defaultTimeoutSeconds;
@@ -48,7 +57,7 @@ public record TftpNegotiation(int blockSize, int timeoutSeconds, Map<String, Str
       ack.put("tsize", Long.toString(fileSize));
     }
     Integer t = parse(requested.get("timeout"));
-    if (t != null && t >= 1 && t <= 255) {
+    if (t != null && t >= 1 && t <= Math.min(255, maxTimeoutSeconds)) {
       timeout = t;
       ack.put("timeout", Integer.toString(t));
     }

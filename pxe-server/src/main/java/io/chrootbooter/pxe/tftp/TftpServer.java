@@ -23,6 +23,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.LinkOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -31,8 +33,13 @@ import java.util.concurrent.TimeUnit;
 /**
  * The TFTP socket loop (RFC 1350): reads requests on the well-known port, answers each read from a
  * new socket (its own transfer ID, RFC 1350 §4) on a transfer thread, lock-step with retransmission
- * on timeout. Read-only: a WRQ gets an ERROR. At most {@link Settings#maxTransfers} run at once; a
- * request beyond that gets an ERROR, and the client retries.
+ * on timeout. Read-only: a WRQ gets an ERROR.
+ *
+ * <p>No client can hold the server: at most {@link Settings#maxTransfers} transfers run at once and
+ * at most {@link Settings#maxPerClient} for one client address (a request beyond either gets an
+ * ERROR at once, and a real client retries); a client's {@code timeout} option above {@link
+ * Settings#maxTimeoutSeconds} is not granted; and every transfer ends after {@link
+ * Settings#maxTransferSeconds}, however slowly its client acknowledges.
  */
 public final class TftpServer implements AutoCloseable {
   private static final Logger LOG = System.getLogger(TftpServer.class.getName());
@@ -41,27 +48,55 @@ public final class TftpServer implements AutoCloseable {
   private final Settings settings;
   private final DatagramSocket socket;
   private final Semaphore transfers;
+  private final Map<InetAddress, Integer> perClient = new HashMap<>();
   private final ExecutorService workers;
   private final Thread reader;
 
   /**
    * @param maxTransfers concurrent transfers
+   * @param maxPerClient concurrent transfers to one client address (a PXE client fetches one file
+   *     at a time; a few allow for its retries)
    * @param maxBlockSize largest block size granted; 1468 fills a 1500-byte MTU without IP fragments
    *     (1500 − 20 IPv4 − 8 UDP − 4 TFTP)
    * @param timeoutSeconds retransmission timeout when the client sets none (RFC 2349)
+   * @param maxTimeoutSeconds the longest {@code timeout} option granted
    * @param retries retransmissions of one packet before the transfer is abandoned
+   * @param maxTransferSeconds the longest one transfer may last (an iPXE binary, ~1 MB, takes well
+   *     under a second on a LAN)
    */
-  public record Settings(int maxTransfers, int maxBlockSize, int timeoutSeconds, int retries) {
-    public static final Settings DEFAULTS = new Settings(32, 1468, 1, 5);
+  public record Settings(
+      int maxTransfers,
+      int maxPerClient,
+      int maxBlockSize,
+      int timeoutSeconds,
+      int maxTimeoutSeconds,
+      int retries,
+      int maxTransferSeconds) {
+    public static final Settings DEFAULTS = new Settings(32, 4, 1468, 1, 5, 5, 60);
 
     public Settings {
       if (maxTransfers < 1
+          || maxPerClient < 1
           || maxBlockSize < TftpNegotiation.MIN_BLOCK_SIZE
           || maxBlockSize > TftpPacket.MAX_BLOCK_SIZE
           || timeoutSeconds < 1
-          || retries < 0) {
+          || maxTimeoutSeconds < timeoutSeconds
+          || retries < 0
+          || maxTransferSeconds < 1) {
         throw new IllegalArgumentException("TFTP settings out of range: " + this);
       }
+    }
+
+    /** These settings with {@code maxTransfers} concurrent transfers. */
+    public Settings withMaxTransfers(int maxTransfers) {
+      return new Settings(
+          maxTransfers,
+          maxPerClient,
+          maxBlockSize,
+          timeoutSeconds,
+          maxTimeoutSeconds,
+          retries,
+          maxTransferSeconds);
     }
   }
 
@@ -165,7 +200,18 @@ public final class TftpServer implements AutoCloseable {
       return;
     }
     Found found = (Found) resolution;
+    InetAddress from = client.getAddress();
+    if (!acquireFor(from)) {
+      reply(
+          client,
+          new Error(
+              Error.NOT_DEFINED,
+              "busy: " + settings.maxPerClient() + " transfers to this address; try again"));
+      LOG.log(Level.INFO, () -> "refused \"" + rrq.filename() + "\" to " + client + ": busy");
+      return;
+    }
     if (!transfers.tryAcquire()) {
+      releaseFor(from);
       reply(
           client,
           new Error(
@@ -180,11 +226,31 @@ public final class TftpServer implements AutoCloseable {
               transfer(rrq, found, client);
             } finally {
               transfers.release();
+              releaseFor(from);
             }
           });
     } catch (RuntimeException e) {
       transfers.release();
+      releaseFor(from);
       throw e;
+    }
+  }
+
+  /** Counts a transfer to {@code client} unless it has {@link Settings#maxPerClient} already. */
+  private boolean acquireFor(InetAddress client) {
+    synchronized (perClient) {
+      int running = perClient.getOrDefault(client, 0);
+      if (running >= settings.maxPerClient()) {
+        return false;
+      }
+      perClient.put(client, running + 1);
+      return true;
+    }
+  }
+
+  private void releaseFor(InetAddress client) {
+    synchronized (perClient) {
+      perClient.computeIfPresent(client, (c, running) -> running > 1 ? running - 1 : null);
     }
   }
 
@@ -202,8 +268,16 @@ public final class TftpServer implements AutoCloseable {
       long size = file.size();
       TftpNegotiation n =
           TftpNegotiation.negotiate(
-              rrq.options(), size, settings.maxBlockSize(), settings.timeoutSeconds());
-      Transfer t = new Transfer(s, n.timeoutSeconds() * 1000);
+              rrq.options(),
+              size,
+              settings.maxBlockSize(),
+              settings.timeoutSeconds(),
+              settings.maxTimeoutSeconds());
+      Transfer t =
+          new Transfer(
+              s,
+              n.timeoutSeconds() * 1000,
+              System.nanoTime() + TimeUnit.SECONDS.toNanos(settings.maxTransferSeconds()));
       if (!n.acknowledged().isEmpty() && !t.exchange(new OptionAck(n.acknowledged()), 0)) {
         return;
       }
@@ -243,23 +317,39 @@ public final class TftpServer implements AutoCloseable {
   private final class Transfer {
     private final DatagramSocket socket;
     private final int timeoutMillis;
+    private final long endNanos;
     private final byte[] buffer = new byte[65536];
 
-    Transfer(DatagramSocket socket, int timeoutMillis) {
+    Transfer(DatagramSocket socket, int timeoutMillis, long endNanos) {
       this.socket = socket;
       this.timeoutMillis = timeoutMillis;
+      this.endNanos = endNanos;
     }
 
     /** Sends {@code packet} until ACK {@code block} arrives; false when the transfer is over. */
     boolean exchange(TftpPacket packet, int block) throws IOException {
       byte[] bytes = packet.encode();
       for (int attempt = 0; attempt <= settings.retries(); attempt++) {
+        if (System.nanoTime() - endNanos > 0) {
+          LOG.log(
+              Level.INFO,
+              () ->
+                  "transfer to "
+                      + socket.getRemoteSocketAddress()
+                      + " ended: longer than "
+                      + settings.maxTransferSeconds()
+                      + " s");
+          return false;
+        }
         try {
           socket.send(new DatagramPacket(bytes, bytes.length));
         } catch (PortUnreachableException e) {
           return false;
         }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        if (deadline - endNanos > 0) {
+          deadline = endNanos;
+        }
         while (true) {
           long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
           if (left <= 0) {

@@ -124,7 +124,8 @@ class TftpPacketTest {
             Map.of("blksize", "8192", "tsize", "0", "timeout", "3", "windowsize", "16"),
             74213,
             1468,
-            1);
+            1,
+            5);
     assertThat(n.blockSize()).isEqualTo(1468);
     assertThat(n.timeoutSeconds()).isEqualTo(3);
     assertThat(n.acknowledged())
@@ -132,10 +133,21 @@ class TftpPacketTest {
 
     TftpNegotiation plain =
         TftpNegotiation.negotiate(
-            Map.of("blksize", "7", "timeout", "0", "tsize", "x"), 10, 1468, 1);
+            Map.of("blksize", "7", "timeout", "0", "tsize", "x"), 10, 1468, 1, 5);
     assertThat(plain.acknowledged()).isEmpty();
     assertThat(plain.blockSize()).isEqualTo(512);
     assertThat(plain.timeoutSeconds()).isEqualTo(1);
+  }
+
+  @Test
+  void aTimeoutAboveTheCapIsNotGranted() {
+    TftpNegotiation atCap = TftpNegotiation.negotiate(Map.of("timeout", "5"), 10, 1468, 1, 5);
+    assertThat(atCap.timeoutSeconds()).isEqualTo(5);
+    assertThat(atCap.acknowledged()).isEqualTo(Map.of("timeout", "5"));
+
+    TftpNegotiation greedy = TftpNegotiation.negotiate(Map.of("timeout", "255"), 10, 1468, 1, 5);
+    assertThat(greedy.timeoutSeconds()).isEqualTo(1);
+    assertThat(greedy.acknowledged()).isEmpty();
   }
 
   static String hex(String s) {

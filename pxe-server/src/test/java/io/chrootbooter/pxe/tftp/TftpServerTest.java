@@ -163,7 +163,7 @@ class TftpServerTest {
 
   @Test
   void limitsConcurrentTransfers() throws Exception {
-    try (TftpServer one = start(rootDir, new TftpServer.Settings(1, 1468, 1, 5));
+    try (TftpServer one = start(rootDir, TftpServer.Settings.DEFAULTS.withMaxTransfers(1));
         DatagramSocket first = client();
         DatagramSocket second = client()) {
       send(first, one.address(), new ReadRequest("blob.bin", "octet", Map.of()));
@@ -171,6 +171,70 @@ class TftpServerTest {
       send(second, one.address(), new ReadRequest("blob.bin", "octet", Map.of()));
       assertThat(receive(second).packet())
           .isEqualTo(new Error(0, "busy: 1 transfers running; try again"));
+    }
+  }
+
+  /**
+   * A client on the machine network asks for the longest timeout 64 times and never acknowledges:
+   * it gets {@code maxPerClient} transfers and an ERROR at once for the rest, and a machine at
+   * another address is still served within a second.
+   */
+  @Test
+  void oneClientCannotHoldTheServerHostage() throws Exception {
+    List<DatagramSocket> attacker = new java.util.ArrayList<>();
+    try (DatagramSocket machine = new DatagramSocket(new InetSocketAddress("127.0.0.2", 0))) {
+      machine.setSoTimeout(5000);
+      int busy = 0;
+      for (int i = 0; i < 64; i++) {
+        DatagramSocket s = client();
+        attacker.add(s);
+        send(s, server.address(), new ReadRequest("blob.bin", "octet", Map.of("timeout", "255")));
+      }
+      for (DatagramSocket s : attacker) {
+        // A granted transfer starts with DATA 1 (the 255 s timeout is not acknowledged: no OACK).
+        TftpPacket first = receive(s).packet();
+        if (first instanceof Error e) {
+          assertThat(e.message()).isEqualTo("busy: 4 transfers to this address; try again");
+          busy++;
+        } else {
+          assertThat(first).isInstanceOf(Data.class);
+        }
+      }
+      assertThat(busy).isEqualTo(64 - TftpServer.Settings.DEFAULTS.maxPerClient());
+
+      long start = System.nanoTime();
+      send(machine, server.address(), new ReadRequest("blob.bin", "octet", Map.of()));
+      assertThat(receive(machine).packet())
+          .isEqualTo(new Data(1, java.util.Arrays.copyOf(blob, 512)));
+      assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(1000);
+    } finally {
+      attacker.forEach(DatagramSocket::close);
+    }
+  }
+
+  @Test
+  void aTransferEndsAfterItsLifetimeHoweverSlowItsClient() throws Exception {
+    TftpServer.Settings oneSecond = new TftpServer.Settings(32, 4, 512, 1, 5, 100, 1);
+    try (TftpServer slow = start(rootDir, oneSecond);
+        DatagramSocket client = client()) {
+      send(client, slow.address(), new ReadRequest("blob.bin", "octet", Map.of()));
+      Received first = receive(client);
+      assertThat(first.packet()).isInstanceOf(Data.class);
+      // Never acknowledged: the server resends block 1 each second; with 100 retries allowed it
+      // would go on for 100 s, but the transfer's lifetime ends it after 1 s.
+      long start = System.nanoTime();
+      int resent = 0;
+      client.setSoTimeout(3000);
+      try {
+        while (true) {
+          receive(client);
+          resent++;
+        }
+      } catch (java.net.SocketTimeoutException quiet) {
+        // the server stopped sending
+      }
+      assertThat(resent).isLessThanOrEqualTo(2);
+      assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start)).isLessThan(6);
     }
   }
 
