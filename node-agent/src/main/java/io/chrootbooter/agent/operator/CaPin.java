@@ -4,10 +4,19 @@ import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
+import java.security.cert.CertPath;
+import java.security.cert.CertPathValidator;
+import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.PKIXParameters;
+import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
+import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.X509TrustManager;
@@ -15,9 +24,13 @@ import javax.net.ssl.X509TrustManager;
 /**
  * TLS trust pinned to one CA: {@code cb.ca=sha256:<hex>} on the kernel command line names the
  * SHA-256 of the DER certificate of the CA (or of the server certificate itself) that the operator
- * presents. A chain is trusted when one of its certificates has that fingerprint and every
- * certificate below it is signed by the next one up. No system trust store is needed in the
- * bootstrap, and a machine trusts only its own operator.
+ * presents. A chain is trusted when one of its certificates has that fingerprint and the
+ * certificates below it form a path that the JDK's PKIX validator ({@link CertPathValidator})
+ * accepts with the pinned certificate as its only trust anchor: signatures, validity, basic
+ * constraints (every certificate that signs another is a CA), key usage and path length. A leaf
+ * certificate of the pinned CA therefore cannot sign a certificate of its own. The server's
+ * certificate must allow TLS server authentication when it names extended key usages. No system
+ * trust store is needed in the bootstrap, and a machine trusts only its own operator.
  */
 public final class CaPin implements X509TrustManager {
   private final byte[] fingerprint;
@@ -73,19 +86,49 @@ public final class CaPin implements X509TrustManager {
             + chain[0].getSubjectX500Principal().getName());
   }
 
-  /** Each certificate below the pinned one is signed by its successor. */
+  /** TLS web server authentication (RFC 5280 §4.2.1.12). */
+  private static final String SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+
+  private static final String ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
+
+  /**
+   * The certificates below the pinned one validate as a PKIX path with the pinned one as the only
+   * trust anchor; a pinned server certificate (nothing below it) stands on its own.
+   */
   private static void verifyBelow(X509Certificate[] chain, int pinned) throws CertificateException {
-    for (int i = 0; i < pinned; i++) {
-      try {
-        chain[i].verify(chain[i + 1].getPublicKey());
-      } catch (GeneralSecurityException e) {
-        throw new CertificateException(
-            "certificate "
-                + chain[i].getSubjectX500Principal().getName()
-                + " is not signed by "
-                + chain[i + 1].getSubjectX500Principal().getName(),
-            e);
-      }
+    if (pinned == 0) {
+      return;
+    }
+    try {
+      CertPath path =
+          CertificateFactory.getInstance("X.509")
+              .generateCertPath(Arrays.asList(Arrays.copyOfRange(chain, 0, pinned)));
+      PKIXParameters parameters = new PKIXParameters(Set.of(new TrustAnchor(chain[pinned], null)));
+      parameters.setRevocationEnabled(false); // no CRL or OCSP reaches the bootstrap
+      CertPathValidator.getInstance("PKIX").validate(path, parameters);
+    } catch (CertPathValidatorException e) {
+      String at =
+          e.getIndex() >= 0 && e.getIndex() < pinned
+              ? " (certificate " + chain[e.getIndex()].getSubjectX500Principal().getName() + ")"
+              : "";
+      throw new CertificateException(
+          "the operator's certificate chain does not validate under the pinned CA (cb.ca): "
+              + e.getMessage()
+              + at,
+          e);
+    } catch (GeneralSecurityException e) {
+      throw new CertificateException("cannot validate the operator's certificate chain", e);
+    }
+    List<String> usages = chain[0].getExtendedKeyUsage();
+    if (usages != null
+        && !usages.contains(SERVER_AUTH)
+        && !usages.contains(ANY_EXTENDED_KEY_USAGE)) {
+      throw new CertificateException(
+          "the operator's certificate "
+              + chain[0].getSubjectX500Principal().getName()
+              + " does not allow TLS server authentication (extended key usage "
+              + usages
+              + ")");
     }
   }
 

@@ -173,6 +173,96 @@ class CaPinTest {
     assertThat(CaPin.parse(caPin.toUpperCase().replace("SHA256:", "sha256:"))).isNotNull();
   }
 
+  /**
+   * The review's attack: the holder of a leaf key of the pinned CA (here the operator's own) signs
+   * a certificate for itself. The signatures chain up to the pin, but the leaf is no CA.
+   */
+  @Test
+  void aChainThroughALeafOfThePinnedCaIsRefusedAndSaysWhy() throws Exception {
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=impostor",
+        "-keyout",
+        "impostor.key",
+        "-out",
+        "impostor.csr");
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "impostor.csr",
+        "-CA",
+        "server.pem",
+        "-CAkey",
+        "server.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "impostor.pem");
+    X509Certificate impostor = certificate("impostor.pem");
+    X509Certificate leaf = certificate("server.pem");
+    X509Certificate ca = certificate("ca.pem");
+    impostor.verify(leaf.getPublicKey()); // the signature itself is good
+
+    assertThatThrownBy(
+            () ->
+                CaPin.parse(caPin)
+                    .checkServerTrusted(new X509Certificate[] {impostor, leaf, ca}, "RSA"))
+        .isInstanceOf(java.security.cert.CertificateException.class)
+        .hasMessageStartingWith(
+            "the operator's certificate chain does not validate under the pinned CA (cb.ca):")
+        .hasMessageContaining("CN=127.0.0.1");
+    // The operator's own chain still validates, and a pinned server certificate stands alone.
+    CaPin.parse(caPin).checkServerTrusted(new X509Certificate[] {leaf, ca}, "RSA");
+    String leafPin =
+        "sha256:"
+            + HexFormat.of()
+                .formatHex(MessageDigest.getInstance("SHA-256").digest(leaf.getEncoded()));
+    CaPin.parse(leafPin).checkServerTrusted(new X509Certificate[] {leaf, ca}, "RSA");
+  }
+
+  @Test
+  void aServerCertificateForClientsOnlyIsRefused() throws Exception {
+    java.nio.file.Files.writeString(
+        dir.resolve("client-ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=clientAuth\n");
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client-ext",
+        "-out",
+        "client.pem");
+    assertThatThrownBy(
+            () ->
+                CaPin.parse(caPin)
+                    .checkServerTrusted(
+                        new X509Certificate[] {certificate("client.pem"), certificate("ca.pem")},
+                        "RSA"))
+        .hasMessageContaining("does not allow TLS server authentication");
+  }
+
+  private X509Certificate certificate(String file) throws Exception {
+    try (InputStream in = new FileInputStream(dir.resolve(file).toFile())) {
+      return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+    }
+  }
+
   private void openssl(String... args) throws Exception {
     List<String> command = new java.util.ArrayList<>(List.of("openssl"));
     command.addAll(List.of(args));
