@@ -72,11 +72,18 @@ watch_new_boot() { # BEFORE TIMEOUT
   [ -n "$found" ] || { note "no report of m1's new boot in phase Bootstrap within $2 s"; kube get mb m1 -o yaml >&2; tail -20 "$LAB_STATE/vm/m1/console.log" >&2; exit 1; }
 }
 
-# serve FILE: the operator's /bootstrap/initramfs from now on. A rename, so a boot never reads a
-# half-written file; the operator's file server caches a file's properties for 1 s.
+# serve FILE [CACHE]: the operator's /bootstrap/initramfs and /bootstrap/agent-cache (the
+# agent's class archive, a second initrd; none without CACHE) from now on. A rename, so a boot
+# never reads a half-written file; the operator's file server caches a file's properties for 1 s.
 serve() {
   cp "$1" "$LAB_STATE/bootstrap/initramfs.tmp"
   mv "$LAB_STATE/bootstrap/initramfs.tmp" "$LAB_STATE/bootstrap/initramfs"
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    cp "$2" "$LAB_STATE/bootstrap/agent-cache.tmp"
+    mv "$LAB_STATE/bootstrap/agent-cache.tmp" "$LAB_STATE/bootstrap/agent-cache"
+  else
+    rm -f "$LAB_STATE/bootstrap/agent-cache"
+  fi
   sleep 1.5
 }
 
@@ -116,7 +123,7 @@ wait_for "m1 back in phase Bootstrap" 120 0.5 phase_is Bootstrap
 
 ours=() init=() agent=() floor=()
 for i in $(seq "$boots"); do
-  serve "$BOOTSTRAP/initramfs.img"
+  serve "$BOOTSTRAP/initramfs.img" "$BOOTSTRAP/agent-cache.img"
   before=$(field .status.agent.bootId)
   from=$(console_size)
   watch_start

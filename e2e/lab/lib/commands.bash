@@ -98,6 +98,12 @@ cmd_up() {
 start_operator() {
   cp "$BOOTSTRAP_DIR/vmlinuz" "$STATE/bootstrap/vmlinuz"
   cp "$BOOTSTRAP_DIR/initramfs.img" "$STATE/bootstrap/initramfs"
+  # The agent's class archive, a second initrd (none from an older build: the agent starts without).
+  if [ -f "$BOOTSTRAP_DIR/agent-cache.img" ]; then
+    cp "$BOOTSTRAP_DIR/agent-cache.img" "$STATE/bootstrap/agent-cache"
+  else
+    rm -f "$STATE/bootstrap/agent-cache"
+  fi
   note "starting the operator (in $LAB_NAME at $GW:$OPERATOR_PORT)"
   local props=(
     -Dquarkus.http.host=0.0.0.0 -Dquarkus.http.port="$OPERATOR_PORT"

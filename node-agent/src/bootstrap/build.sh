@@ -1,15 +1,19 @@
 #!/bin/bash
-# Builds the bootstrap that machines PXE-boot: a Debian kernel and an initramfs holding
-# busybox, the kernel modules the bootstrap needs, the node agent on a jlink'ed Java runtime
-# with an AppCDS archive, and /init (docs/architecture.md §4).
+# Builds the bootstrap that machines PXE-boot: a Debian kernel, an initramfs holding busybox,
+# the kernel modules the bootstrap needs, the node agent on a jlink'ed Java runtime and /init,
+# and a second initrd, agent-cache.img, holding the agent's class archive (docs/architecture.md
+# §4).
 #
 #   build.sh --app target/quarkus-app --out target/bootstrap [--work DIR]
 #            [--compression lz4|zstd|xz] [--no-vmlinux]
 #
 # Reproducible: the same inputs (kernel .deb, busybox, JDK, agent jars, this folder and
-# SOURCE_DATE_EPOCH) give the same bytes. Every file gets mtime SOURCE_DATE_EPOCH and owner
-# 0:0, the cpio archive is written in sorted order with --reproducible, and the compressors
-# are deterministic. check-reproducible.sh builds twice and compares digests.
+# SOURCE_DATE_EPOCH) give the same initramfs.img, vmlinuz and vmlinux (SHA256SUMS). Every file
+# gets mtime SOURCE_DATE_EPOCH and owner 0:0, the cpio archive is written in sorted order with
+# --reproducible, and the compressors are deterministic. agent-cache.img is not reproducible
+# (the JDK's class archive dumps are not; see "class archives" below): it has its own digest,
+# agent-cache.sha256, and the initramfs only names the key of the inputs it was trained on.
+# check-reproducible.sh builds a commit twice from two clones and compares the digests.
 #
 # Inputs are found or fetched with Debian's tools, never guessed:
 #   kernel   CB_KERNEL_DEB=<linux-image-*.deb>, else the package linux-image-amd64 depends
@@ -176,16 +180,23 @@ java_home=${java_home:-$(dirname "$(dirname "$(readlink -f "$(command -v jlink)"
 java_major=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$java_home/release")
 have=$("$java_home/bin/java" --list-modules | sed 's/@.*//')
 java_modules=$(echo "$java_modules" | tr ',' '\n' | grep -Fxf <(echo "$have") | paste -sd, -)
+# The class archive lives in /opt/agent-cache, which the initramfs leaves empty: agent-cache.img
+# fills it, and the launcher (agent) uses it only when it verifies.
+cache_dir=/opt/agent-cache
 if [ "$java_major" -ge 25 ]; then
   # Java 25's AOT cache (JEP 483/514/515: classes loaded and linked, and method profiles, from
   # a training run) instead of the two CDS archives. It holds no machine code: adapters and
   # stubs compiled for the build host's CPU (AVX...) die with SIGILL on a machine without it.
-  archive=/opt/agent/agent.aot
+  archive=$cache_dir/agent.aot
+  archives="$archive"   # the AOT cache holds the JDK's classes too: no base archive
   jvm_flags="$jvm_flags -XX:+UnlockDiagnosticVMOptions -XX:-AOTAdapterCaching -XX:-AOTStubCaching"
   archive_flags="-XX:AOTCache=$archive"
 else
-  archive=/opt/agent/agent.jsa
-  archive_flags="-XX:SharedArchiveFile=$archive"
+  # The base archive of the JDK's classes and the agent's dynamic archive on top of it.
+  base_archive=$cache_dir/classes.jsa
+  archive=$cache_dir/agent.jsa
+  archives="$base_archive $archive"
+  archive_flags="-XX:SharedArchiveFile=$base_archive:$archive"
 fi
 step "jlink ($java_modules) from $java_home"
 "$java_home/bin/jlink" --add-modules "$java_modules" --strip-debug --no-header-files --no-man-pages \
@@ -193,9 +204,8 @@ step "jlink ($java_modules) from $java_home"
 # Symbol tables only serve debuggers and crash reports: Temurin ships libjvm.so unstripped
 # (30 MB; 25 MB stripped). The dynamic symbols the JVM and JNI need stay.
 find "$root/opt/java" -name '*.so' -exec strip --strip-unneeded {} +
-# No --generate-cds-archive: its dump is not reproducible (its heap size follows the host's
-# RAM, and the archived heap objects follow ASLR). The base archive is dumped below the way
-# the JDK's own build does it (-Xmx128M -Xms128M), with ASLR off; no classes_nocoops.jsa.
+# No --generate-cds-archive: the runtime in the initramfs holds no class archive at all (the
+# dumps are not reproducible); Java 17's base archive is dumped below into agent-cache.img.
 # Debian's JDK links cacerts to /etc/ssl/certs/java/cacerts: ship the file itself.
 if [ -L "$root/opt/java/lib/security/cacerts" ] || [ ! -e "$root/opt/java/lib/security/cacerts" ]; then
   rm -f "$root/opt/java/lib/security/cacerts"
@@ -233,7 +243,7 @@ done
 
 # ---- the agent ------------------------------------------------------------------------------
 step "agent from $app"
-mkdir -p "$root/opt/agent"
+mkdir -p "$root/opt/agent" "$root$cache_dir"
 (cd "$app" && find . -path ./app-cds.jsa -prune -o -print | sort | cpio -pdm --quiet "$root/opt/agent")
 # Native libraries for other platforms: zstd-jni and JNA carry one per OS/arch.
 for jar in "$root"/opt/agent/lib/main/*.jar; do
@@ -269,7 +279,13 @@ install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # namespace through it (EnterScript).
 install -m 0755 /usr/bin/unshare "$root/usr/libexec/chrootbooter/unshare"
 install -m 0644 "$here/inittab" "$root/etc/inittab"
-echo "JVM_FLAGS='${jvm_flags/-XX:TieredStopAtLevel=1 /} $archive_flags'" > "$root/etc/chrootbooter/agent.conf"
+{
+  # Without -XX:TieredStopAtLevel=1: the launcher adds it where jit-mode says c1.
+  echo "JVM_FLAGS='${jvm_flags/-XX:TieredStopAtLevel=1 /}'"
+  echo "# Added by the launcher when agent-cache.img's archive verifies."
+  echo "ARCHIVE_FLAGS='$archive_flags'"
+  echo "AGENT_CACHE=$cache_dir"
+} > "$root/etc/chrootbooter/agent.conf"
 cat "$here/agent.conf" >> "$root/etc/chrootbooter/agent.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
@@ -285,31 +301,38 @@ ln -sf /proc/self/mounts "$root/etc/mtab"
   echo "java=$("$root/opt/java/bin/java" -version 2>&1 | head -2 | tail -1)"
   echo "source_date_epoch=$SOURCE_DATE_EPOCH"
   echo "compression=$compression"
+  echo "agent_cache=$(for f in $archives; do basename "$f"; done | paste -sd, -)"
 } > "$root/etc/chrootbooter/build-info"
 
 # ---- class archives: Java 25's AOT cache, or Java 17's base and AppCDS archives -------------
 # Dumped inside the staging root (chroot), so they record the paths the guest uses; the jars
 # get their final mtime first, because CDS checks each jar's size and mtime.
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-# Neither is byte-for-byte reproducible: JDK 17's CDS dumps vary in symbol and heap-object order
-# from run to run even with ASLR off and one CPU (JDK-8253495, fixed in JDK 19), and an AOT
-# cache holds the method profiles of a timed training run. So the archives are
-# content-addressed: the key is every other file of the staging root, the flags and the dump
-# commands; a build with the same inputs takes the archives from the cache and the whole image
-# is the same bytes. CB_CDS_CACHE=off dumps afresh (check-reproducible.sh --cold-cds shows that
-# only the archives then differ).
+# Neither is byte-for-byte reproducible, so they go into agent-cache.img and not into the
+# initramfs. Measured with a small jar, the same command twice:
+# - Java 25, -XX:AOTMode=create from one AOTConfiguration, with -Xint, a fixed 128 MB heap,
+#   Serial GC and ASLR off: every region differs (about 0.5 MB of 20 MB: most in the archived
+#   heap, whose objects come out in a different order, some in rw, ro and the bitmap); two
+#   training runs already give different AOTConfiguration files;
+# - Java 17, -Xshare:dump of the JDK's own class list with a fixed heap: about 50 kB differ
+#   (classes such as jdk.internal.misc.VM$BufferPool land at another place; sorted-order dumps
+#   came with JDK 19); on one CPU with ASLR off, 1 dump in 5 still differs.
+# An AOT cache also holds the method profiles of a timed training run.
+# The archives are cached by the key of their inputs: every other file of the staging root,
+# the flags and the dump commands; a build with the same inputs takes them from the cache.
+# CB_CDS_CACHE=off dumps afresh. The initramfs holds that key (/etc/chrootbooter/
+# agent-cache.key) and agent-cache.img the same key and the archives' digests: the launcher
+# uses an archive only when both keys match and the digests verify.
 # The agent's archive is trained on the path every boot takes: `run` up to the operator's
 # stream and the first report (cds-train), so the classes of that path map from the archive
 # instead of being read from the jars and verified under TCG.
 if [ "$java_major" -ge 25 ]; then
-  archives="$archive"   # the AOT cache holds the JDK's classes too: no base archive
   base_cmd=""
   cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:AOTCacheOutput=$archive -Xlog:aot=off -Xlog:cds=off -jar /opt/agent/quarkus-run.jar"
   check_flags="-XX:AOTMode=on"
 else
-  archives="/opt/java/lib/server/classes.jsa $archive"
-  base_cmd="/opt/java/bin/java -Xshare:dump -Xmx128M -Xms128M -Xlog:cds=off"
-  cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:ArchiveClassesAtExit=$archive -Xlog:cds=off -Xlog:cds+dynamic=off -jar /opt/agent/quarkus-run.jar"
+  base_cmd="/opt/java/bin/java -Xshare:dump -Xmx128M -Xms128M -XX:SharedArchiveFile=$base_archive -Xlog:cds=off"
+  cds_cmd="/usr/libexec/chrootbooter/cds-train /opt/java/bin/java $jvm_flags -XX:SharedArchiveFile=$base_archive -XX:ArchiveClassesAtExit=$archive -Xlog:cds=off -Xlog:cds+dynamic=off -jar /opt/agent/quarkus-run.jar"
   check_flags="-Xshare:on"
 fi
 # -Xshare:on / -XX:AOTMode=on fail when an archive does not map or does not match the jars;
@@ -333,7 +356,7 @@ in_training_root() { # runs $1 in the staging root with its own network, /dev, /
     mount -t sysfs sysfs '$root/sys' && mount -t tmpfs cgroup '$root/sys/fs/cgroup' &&
     mount -t tmpfs run '$root/run' && exec chroot '$root' $1"
 }
-cds_key=$( { (cd "$root" && find . -type f ! -name '*.jsa' ! -name '*.aot' -print0 | sort -z | xargs -0 sha256sum)
+cds_key=$( { (cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
   (cd "$root" && find . -type l -printf '%p -> %l\n' | sort)
   echo "$base_cmd"; echo "$cds_cmd"; } | sha256sum | cut -c1-32)
 cds_dir="$cache/cds/$cds_key"
@@ -354,10 +377,18 @@ else
 fi
 for f in $archives; do
   [ -s "$root$f" ] || { echo "build.sh: no class archive $f was written" >&2; exit 4; }
-  touch -d "@$SOURCE_DATE_EPOCH" "$root$f"
 done
 in_root "$check_cmd" >/dev/null || { echo "build.sh: the class archives do not map ($check_flags failed)" >&2; exit 4; }
 in_root "${check_cmd/-XX:TieredStopAtLevel=1 /}" >/dev/null || { echo "build.sh: the class archives do not map with tiered compilation ($check_flags failed)" >&2; exit 4; }
+# Out of the staging root into the second initrd's root, with the key and the digests the
+# launcher checks; the initramfs keeps the empty folder and the key.
+cache_root="$work/agent-cache"
+rm -rf "$cache_root"; mkdir -p "$cache_root$cache_dir"
+for f in $archives; do mv "$root$f" "$cache_root$f"; done
+rm -rf "${root:?}$cache_dir" && mkdir -p "$root$cache_dir"
+echo "$cds_key" > "$root/etc/chrootbooter/agent-cache.key"
+echo "$cds_key" > "$cache_root$cache_dir/key"
+(cd "$cache_root$cache_dir" && for f in $archives; do sha256sum "$(basename "$f")"; done) > "$cache_root$cache_dir/SHA256SUMS"
 
 # ---- the archive ----------------------------------------------------------------------------
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
@@ -370,10 +401,26 @@ compress() {
     none) cat ;;
   esac
 }
+# Ends FILE with 4 to 7 zero bytes, up to a multiple of 4. iPXE puts the next initrd at the next
+# multiple of 4, and the kernel's lz4 reader, which cannot tell where a legacy frame ends, reads
+# on: at 4 zero bytes it stops and the unpacker skips zeros up to the next archive; after 1 to 3
+# bytes it read a wrong chunk length and lost the second initrd ("Initramfs unpacking failed").
+pad4() {
+  local size
+  size=$(stat -c %s "$1")
+  head -c $((4 + (4 - size % 4) % 4)) /dev/zero >>"$1"
+}
 (cd "$root" && find . -mindepth 1 | sort |
   cpio -o -H newc --reproducible --owner=0:0 --quiet) > "$work/initramfs.cpio"
 compress < "$work/initramfs.cpio" > "$out/initramfs.img.tmp"
+pad4 "$out/initramfs.img.tmp"
 mv "$out/initramfs.img.tmp" "$out/initramfs.img"
+# The second initrd: iPXE loads it after the initramfs and the kernel unpacks it on top.
+find "$cache_root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$cache_root" && find . -mindepth 1 | sort |
+  cpio -o -H newc --reproducible --owner=0:0 --quiet) | compress > "$out/agent-cache.img.tmp"
+pad4 "$out/agent-cache.img.tmp"
+mv "$out/agent-cache.img.tmp" "$out/agent-cache.img"
 
 # ---- the kernel images ----------------------------------------------------------------------
 install -m 0644 "$kroot/boot/vmlinuz-$kver" "$out/vmlinuz"
@@ -396,11 +443,14 @@ packed=$(stat -c %s "$out/initramfs.img")
 sums=(initramfs.img vmlinuz)
 [ ! -f "$out/vmlinux" ] || sums+=(vmlinux)
 (cd "$out" && sha256sum "${sums[@]}" > SHA256SUMS)
+(cd "$out" && sha256sum agent-cache.img > agent-cache.sha256)
 step "done"
 printf 'bootstrap: initramfs.img %s bytes (%s MiB, %s), unpacked %s bytes (%s MiB)\n' \
   "$packed" "$((packed / 1048576))" "$compression" "$unpacked" "$((unpacked / 1048576))"
 printf 'bootstrap:   java runtime %s, agent %s, modules %s\n' \
   "$(du -sh "$root/opt/java" | cut -f1)" "$(du -sh "$root/opt/agent" | cut -f1)" "$(du -sh "$root/lib/modules" | cut -f1)"
 sed 's/^/bootstrap:   /' "$out/SHA256SUMS"
+printf 'bootstrap: agent-cache.img %s bytes (key %s), not reproducible:\n' "$(stat -c %s "$out/agent-cache.img")" "$cds_key"
+sed 's/^/bootstrap:   /' "$out/agent-cache.sha256"
 rm -f "$work/initramfs.cpio"
 [ "${CB_KEEP_WORK:-no}" = yes ] || rm -rf "$work"

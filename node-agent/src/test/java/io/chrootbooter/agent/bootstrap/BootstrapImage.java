@@ -11,7 +11,7 @@ import java.util.Properties;
  * The bootstrap that {@code mvn -Pbootstrap package} builds into {@code target/bootstrap}
  * (src/bootstrap/build.sh). Tests that need it skip, with the command to run, when it is absent.
  */
-record BootstrapImage(Path dir, Path kernel, Path initramfs, Properties buildInfo) {
+record BootstrapImage(Path dir, Path kernel, Path initramfs, Path initrd, Properties buildInfo) {
 
   static final Path MODULE = Path.of(System.getProperty("user.dir"));
 
@@ -31,6 +31,26 @@ record BootstrapImage(Path dir, Path kernel, Path initramfs, Properties buildInf
     try (var in = Files.newInputStream(dir.resolve("build-info"))) {
       info.load(in);
     }
-    return new BootstrapImage(dir, kernel, initramfs, info);
+    return new BootstrapImage(dir, kernel, initramfs, initrd(dir, initramfs), info);
+  }
+
+  /**
+   * What QEMU loads as its one initrd: the initramfs followed by agent-cache.img, as iPXE lays out
+   * two initrds (each at a 4-byte boundary; build.sh ends initramfs.img at one), so the kernel
+   * unpacks both and the agent finds its class archive. The initramfs alone when the build made no
+   * agent-cache.img.
+   */
+  private static Path initrd(Path dir, Path initramfs) throws IOException {
+    Path cache = dir.resolve("agent-cache.img");
+    if (!Files.isRegularFile(cache)) {
+      return initramfs;
+    }
+    Path both = MODULE.resolve("target/bootstrap-initrd.img");
+    try (var out = Files.newOutputStream(both)) {
+      long n = Files.copy(initramfs, out);
+      out.write(new byte[(int) ((4 - n % 4) % 4)]);
+      Files.copy(cache, out);
+    }
+    return both;
   }
 }

@@ -75,7 +75,7 @@ class BootstrapQemuBootIT {
             "-kernel",
             image.kernel().toString(),
             "-initrd",
-            image.initramfs().toString(),
+            image.initrd().toString(),
             "-append",
             "console=ttyS0 quiet panic=-1 cb.debug cb.image=http://203.0.113.1/image.tar.zst");
     long t0 = System.nanoTime();
@@ -99,6 +99,12 @@ class BootstrapQemuBootIT {
       Matcher started = AGENT_STARTED.matcher(console);
       assertThat(started.find()).as("agent start line in the serial console").isTrue();
       double agent = (System.nanoTime() - t0) / 1e9;
+      if (!image.initrd().equals(image.initramfs())) {
+        // agent-cache.img came after the initramfs: its archive was unpacked and verified.
+        assertThat(console.toString())
+            .as("the launcher's verdict on agent-cache in the serial console")
+            .contains("chrootbooter: agent-cache verified");
+      }
       await("agent RSS line")
           .atMost(Duration.ofSeconds(60))
           .pollInterval(Duration.ofMillis(200))
@@ -108,13 +114,15 @@ class BootstrapQemuBootIT {
           rss.find() ? rss.group(1) + " kB (VmHWM " + rss.group(2) + " kB)" : "not reported";
       System.out.printf(
           "bootstrap boot test: %s: ready marker after %.1f s, agent started after %.1f s"
-              + " (Quarkus: started in %s s), agent RSS %s; initramfs %d bytes%n",
+              + " (Quarkus: started in %s s), agent RSS %s; initramfs %d bytes, initrd %d"
+              + " bytes%n",
           image.kernel().getFileName(),
           ready,
           agent,
           started.group(1),
           rssText,
-          Files.size(image.initramfs()));
+          Files.size(image.initramfs()),
+          Files.size(image.initrd()));
     } catch (AssertionError | RuntimeException e) {
       System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       throw e;

@@ -9,43 +9,44 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * Builds the bootstrap a second time from the same inputs and compares its digests with the build
- * in target/bootstrap (SHA256SUMS of initramfs.img, vmlinuz, vmlinux). Needs the bootstrap profile;
- * takes about a minute. {@code src/bootstrap/check-reproducible.sh} does the same from scratch (two
- * builds) and names the files that differ.
+ * Builds the commit checked out here twice, each from a clean clone at a different path, the second
+ * after {@code mvn clean}, and expects the same initramfs.img, vmlinuz and vmlinux ({@code
+ * src/bootstrap/check-reproducible.sh}, which names the files and jar entries that differ when they
+ * do). agent-cache.img, the class archive, is not compared: the JDK's dumps are not reproducible.
+ * Needs the bootstrap profile, root, git and Maven; takes a few minutes on 2 cores. {@code
+ * -Dcb.bootstrap.skipReproducible=true} skips it; {@code -Dcb.repro.mvnArgs=-o} builds the clones
+ * offline.
  */
 class BootstrapReproducibleIT {
 
   @Test
-  void secondBuildHasTheSameDigests() throws Exception {
-    BootstrapImage image = BootstrapImage.require();
+  void twoCleanClonesBuildTheSameBootstrap() throws Exception {
+    BootstrapImage.require();
     assumeTrue(
         !Boolean.getBoolean("cb.bootstrap.skipReproducible"),
         "-Dcb.bootstrap.skipReproducible=true");
-    Path again = BootstrapImage.MODULE.resolve("target/bootstrap-again");
-    Path log = BootstrapImage.MODULE.resolve("target/bootstrap-again.log");
+    assumeTrue("root".equals(System.getProperty("user.name")), "the bootstrap build needs root");
+    Path root = BootstrapImage.MODULE.getParent();
+    assumeTrue(Files.exists(root.resolve(".git")), root + " is not a git checkout");
+    Path log = BootstrapImage.MODULE.resolve("target/bootstrap-reproducible.log");
     ProcessBuilder pb =
         new ProcessBuilder(
                 "bash",
-                BootstrapImage.MODULE.resolve("src/bootstrap/build.sh").toString(),
-                "--app",
-                BootstrapImage.MODULE.resolve("target/quarkus-app").toString(),
-                "--out",
-                again.toString(),
-                "--compression",
-                image.buildInfo().getProperty("compression"))
+                BootstrapImage.MODULE.resolve("src/bootstrap/check-reproducible.sh").toString())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile());
-    pb.environment().put("SOURCE_DATE_EPOCH", image.buildInfo().getProperty("source_date_epoch"));
-    Process build = pb.start();
+    pb.environment().put("CB_REPRO_MVN_ARGS", System.getProperty("cb.repro.mvnArgs", ""));
+    pb.environment().remove("SOURCE_DATE_EPOCH");
+    Process check = pb.start();
     try {
-      assertThat(build.waitFor(15, TimeUnit.MINUTES)).as("second build within 15 min").isTrue();
-      assertThat(build.exitValue()).as("second build's exit status; log: " + log).isZero();
+      assertThat(check.waitFor(40, TimeUnit.MINUTES)).as("both builds within 40 min").isTrue();
     } finally {
-      build.destroyForcibly();
+      check.destroyForcibly();
     }
-    assertThat(Files.readString(again.resolve("SHA256SUMS")))
-        .as("digests of the second build (first: target/bootstrap/SHA256SUMS)")
-        .isEqualTo(Files.readString(image.dir().resolve("SHA256SUMS")));
+    String out = Files.readString(log);
+    System.out.print(out);
+    assertThat(check.exitValue())
+        .as("check-reproducible.sh's exit status (0: the same bytes); its output:\n" + out)
+        .isZero();
   }
 }

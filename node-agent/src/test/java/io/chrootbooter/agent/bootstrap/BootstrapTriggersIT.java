@@ -209,7 +209,7 @@ class BootstrapTriggersIT {
             "-kernel",
             image.kernel().toString(),
             "-initrd",
-            image.initramfs().toString(),
+            image.initrd().toString(),
             "-append",
             "console=ttyS0 quiet panic=-1 cb.image=http://10.0.2.100/vm.squashfs cb.sha256="
                 + sha

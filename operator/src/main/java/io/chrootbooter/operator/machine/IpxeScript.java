@@ -80,7 +80,12 @@ public final class IpxeScript {
     }
   }
 
-  /** The script that loads the bootstrap with the machine's identity and arguments. */
+  /**
+   * The script that loads the bootstrap with the machine's identity and arguments: the kernel, the
+   * initramfs and, when the operator has one, the agent's class archive ({@code agent-cache}, a
+   * second initrd the kernel unpacks on top of the first). A missing {@code agent-cache} is no
+   * error: the agent then starts without its archive.
+   */
   public static String boot(Boot b) {
     String base = b.baseUrl().replaceAll("/+$", "");
     List<String> args = new ArrayList<>();
@@ -109,6 +114,10 @@ public final class IpxeScript {
         + "initrd --name initramfs "
         + base
         + "/bootstrap/initramfs\n"
+        + "initrd --name agent-cache "
+        + base
+        + "/bootstrap/agent-cache || echo Chroot Booter: no agent-cache, the agent starts"
+        + " without its class archive\n"
         + "boot\n";
   }
 

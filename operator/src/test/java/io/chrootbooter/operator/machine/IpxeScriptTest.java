@@ -36,6 +36,9 @@ class IpxeScriptTest {
                 + " cb.image=http://10.0.0.1:8080/images/x.squashfs console=ttyS0,115200n8 quiet"
                 + " systemd.unit=rescue.target\n"
                 + "initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs\n"
+                + "initrd --name agent-cache http://10.0.0.1:8080/bootstrap/agent-cache"
+                + " || echo Chroot Booter: no agent-cache, the agent starts without its class"
+                + " archive\n"
                 + "boot\n");
   }
 
