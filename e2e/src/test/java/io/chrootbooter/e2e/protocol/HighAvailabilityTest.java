@@ -210,11 +210,73 @@ class HighAvailabilityTest {
       System.out.printf(
           "AgentLost %d ms after the agent fell silent%n",
           Duration.ofNanos(System.nanoTime() - silent).toMillis());
+
+      // What a user's kubectl says: wait fails on the lost machine, the reason is in the
+      // condition; SEEN is a column; once the agent is back, wait succeeds again.
+      Path kubectl =
+          Path.of(
+              System.getProperty(
+                  "CB_KUBECTL",
+                  Optional.ofNullable(System.getenv("CB_KUBECTL")).orElse("/usr/bin/kubectl")));
+      if (Files.isExecutable(kubectl)) {
+        Kubectl lost = kubectl(kubectl, "wait", "--for=condition=Ready", "mb/m1", "--timeout=2s");
+        assertThat(lost.exit()).as("kubectl wait on a lost machine: %s", lost).isNotZero();
+        assertThat(lost.output()).contains("timed out");
+        Kubectl reason =
+            kubectl(
+                kubectl,
+                "get",
+                "mb",
+                "m1",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}");
+        assertThat(reason.output().strip()).isEqualTo("AgentLost");
+        assertThat(kubectl(kubectl, "get", "mb").output()).contains("SEEN");
+        try (FollowingAgent back = new FollowingAgent(replicas.get(standby).url(), mac, token);
+            var again =
+                new io.chrootbooter.agent.operator.StatusReporter(
+                    r -> back.client.report(r),
+                    () -> running,
+                    Duration.ofMillis(200),
+                    Duration.ofSeconds(1))) {
+          Kubectl ready =
+              kubectl(kubectl, "wait", "--for=condition=Ready", "mb/m1", "--timeout=30s");
+          assertThat(ready.exit()).as("kubectl wait on a machine back: %s", ready).isZero();
+        }
+      } else {
+        System.out.println("no kubectl at " + kubectl + ": the kubectl checks are skipped");
+      }
     } finally {
       watching.set(false);
       reporter.close();
       agent.get().close();
     }
+  }
+
+  /** What one kubectl run printed (stdout and stderr) and its exit code. */
+  private record Kubectl(int exit, String output) {}
+
+  private Kubectl kubectl(Path binary, String... args) throws Exception {
+    List<String> command =
+        new java.util.ArrayList<>(
+            List.of(
+                binary.toString(),
+                "--kubeconfig",
+                dir.resolve("kubeconfig").toString(),
+                "-n",
+                NAMESPACE));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().remove("KUBECONFIG");
+    builder.environment().put("HOME", dir.toString());
+    Process p = builder.start();
+    String output =
+        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("kubectl " + String.join(" ", args) + " ran over a minute");
+    }
+    return new Kubectl(p.exitValue(), output);
   }
 
   private static String reason(GenericKubernetesResource machine, String type) {
@@ -240,7 +302,10 @@ class HighAvailabilityTest {
         own(
             EmbeddedApiServer.start(
                 new EmbeddedApiServer.Options(
-                    0, "127.0.0.1", Optional.empty(), Optional.of(repository.resolve("crds")))));
+                    0,
+                    "127.0.0.1",
+                    Optional.of(dir.resolve("kubeconfig")),
+                    Optional.of(repository.resolve("crds")))));
     client =
         own(
             new KubernetesClientBuilder()
