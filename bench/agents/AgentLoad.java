@@ -85,7 +85,7 @@ public final class AgentLoad {
   }
 
   private static void run(String[] args) throws Exception {
-    if (args.length == 0 || !List.of("create", "streams").contains(args[0])) {
+    if (args.length == 0 || !List.of("create", "streams", "liveness").contains(args[0])) {
       throw new IllegalArgumentException(USAGE);
     }
     Map<String, String> o = options(Arrays.copyOfRange(args, 1, args.length));
@@ -93,6 +93,13 @@ public final class AgentLoad {
     int n = Integer.parseInt(o.get("n"));
     if (args[0].equals("create")) {
       load.create(n, o.get("image-url"), o.get("image-sha256"));
+    } else if (args[0].equals("liveness")) {
+      load.liveness(
+          URI.create(o.get("operator")),
+          n,
+          Integer.parseInt(o.getOrDefault("sources", "8")),
+          Duration.ofSeconds(Long.parseLong(o.getOrDefault("window-s", "120"))),
+          Duration.ofSeconds(Long.parseLong(o.getOrDefault("lost-after-s", "60"))));
     } else {
       load.streams(
           URI.create(o.get("operator")),
@@ -108,7 +115,9 @@ public final class AgentLoad {
   static final String USAGE =
       "usage: java AgentLoad.java create --api URL --n N --image-url URL --image-sha256 HEX\n"
           + "       java AgentLoad.java streams --api URL --n N --operator URL --pid PID"
-          + " [--changes 200] [--gap-ms 20] [--sources 8] [--fanout-results true]";
+          + " [--changes 200] [--gap-ms 20] [--sources 8] [--fanout-results true]\n"
+          + "       java AgentLoad.java liveness --api URL --n N --operator URL"
+          + " [--window-s 120] [--lost-after-s 60] [--sources 8]";
 
   /** The namespace, a BootImage of the image at {@code url}, and N MachineBoots that run it. */
   void create(int n, String url, String sha256) throws Exception {
@@ -182,6 +191,217 @@ public final class AgentLoad {
     fanout(
         streams, n, changes, gapMillis, fanoutResults ? "RESULT fanout" : "NOTE fanout_" + label);
     System.out.printf(Locale.ROOT, "NOTE %d reconnections in all%n", streams.reconnections.get());
+  }
+
+  // ---- liveness
+
+  /**
+   * With the operator running: N agents open their streams and send their full status report every
+   * heartbeat the desired state names, nothing ever changing, as a quiet fleet does. After a warm-up
+   * (every Lease created, every status written once), counts over {@code window} the API writes the
+   * liveness mechanism makes: the operator's own counters of Lease writes and status writes, and,
+   * as a check from the API's side, the MODIFIED events of a watch on the namespace's MachineBoots
+   * and Leases (one per write).
+   */
+  void liveness(URI operator, int n, int sources, Duration window, Duration lostAfter)
+      throws Exception {
+    String label = n % 1000 == 0 ? n / 1000 + "k" : String.valueOf(n);
+    awaitImageReady();
+    note("waiting for the operator to reconcile " + n + " MachineBoots");
+    quiesce(operator, n);
+    note("fetching " + n + " tokens from the iPXE scripts");
+    List<String> tokens = fetchTokens(operator, n);
+    note("opening " + n + " desired-state streams");
+    Streams streams = new Streams(operator, sources);
+    streams.start();
+    for (int i = 0; i < n; i++) {
+      streams.open(i, mac(i), tokens.get(i));
+    }
+    streams.awaitFirstEvents(n, Duration.ofMinutes(10));
+    Duration heartbeat = heartbeatOf(operator, mac(0), tokens.get(0));
+    note("every agent reports every " + heartbeat.toMillis() + " ms (the desired state's heartbeat)");
+
+    AtomicInteger sent = new AtomicInteger();
+    AtomicInteger failed = new AtomicInteger();
+    var timer = Executors.newScheduledThreadPool(2, daemon("heartbeat"));
+    Random random = new Random(1);
+    for (int i = 0; i < n; i++) {
+      String report =
+          "{\"phase\":\"Running\",\"currentImage\":\"bench-image\",\"agent\":{\"version\":"
+              + "\"bench\",\"bootId\":\"boot-"
+              + i
+              + "\",\"ip\":\"10.0."
+              + (i >> 8 & 255)
+              + "."
+              + (i & 255)
+              + "\",\"kernel\":\"6.1.0\"},\"appliedGeneration\":1}";
+      HttpRequest request =
+          HttpRequest.newBuilder(operator.resolve("/agent/v1/machines/" + mac(i) + "/status"))
+              .header("Authorization", "Bearer " + tokens.get(i))
+              .header("Content-Type", "application/json")
+              .timeout(Duration.ofSeconds(30))
+              .POST(HttpRequest.BodyPublishers.ofString(report))
+              .build();
+      timer.scheduleAtFixedRate(
+          () ->
+              http.sendAsync(request, HttpResponse.BodyHandlers.discarding())
+                  .whenComplete(
+                      (r, e) -> {
+                        if (e == null && r.statusCode() == 202) {
+                          sent.incrementAndGet();
+                        } else {
+                          failed.incrementAndGet();
+                        }
+                      }),
+          random.nextLong(heartbeat.toMillis()),
+          heartbeat.toMillis(),
+          TimeUnit.MILLISECONDS);
+    }
+    Duration warmUp = lostAfter.plus(heartbeat.multipliedBy(2));
+    note("warming up for " + warmUp.toSeconds() + " s: first reports, Leases, lastSeen");
+    Thread.sleep(warmUp.toMillis());
+
+    AtomicInteger machineEvents = new AtomicInteger();
+    AtomicInteger leaseEvents = new AtomicInteger();
+    List<HttpResponse<InputStream>> watches = new ArrayList<>();
+    watches.add(countModified(GROUP + namespace + "/machineboots?watch=true", machineEvents));
+    watches.add(
+        countModified(
+            "/apis/coordination.k8s.io/v1/namespaces/" + namespace + "/leases?watch=true",
+            leaseEvents));
+    Thread.sleep(2000); // the watches are open and past their initial events
+    machineEvents.set(0);
+    leaseEvents.set(0);
+    Map<String, Double> before = counters(operator);
+    int sentBefore = sent.get();
+    note("counting writes for " + window.toSeconds() + " s");
+    long start = System.nanoTime();
+    Thread.sleep(window.toMillis());
+    double seconds = (System.nanoTime() - start) / 1e9;
+    Map<String, Double> after = counters(operator);
+    int watchedMachines = machineEvents.get();
+    int watchedLeases = leaseEvents.get();
+    timer.shutdownNow();
+    watches.forEach(
+        w -> {
+          try {
+            w.body().close();
+          } catch (IOException e) {
+            // closing a watch: nothing to do
+          }
+        });
+    double leaseWrites =
+        after.get("chrootbooter_liveness_lease_writes_total")
+            - before.get("chrootbooter_liveness_lease_writes_total");
+    double statusWrites =
+        after.get("chrootbooter_agent_status_patches_total")
+            - before.get("chrootbooter_agent_status_patches_total");
+    double unchanged =
+        after.get("chrootbooter_agent_status_unchanged_total")
+            - before.get("chrootbooter_agent_status_unchanged_total");
+    double writes = leaseWrites + statusWrites;
+    System.out.printf(
+        Locale.ROOT,
+        "NOTE liveness %s: %d reports sent in %.0f s (%.1f/s, %d failed), %.0f not written;"
+            + " %.0f Lease writes, %.0f status writes (operator counters); the API's watches saw"
+            + " %d Lease and %d MachineBoot modifications%n",
+        label,
+        sent.get() - sentBefore,
+        seconds,
+        (sent.get() - sentBefore) / seconds,
+        failed.get(),
+        unchanged,
+        leaseWrites,
+        statusWrites,
+        watchedLeases,
+        watchedMachines);
+    System.out.printf(
+        Locale.ROOT,
+        "NOTE liveness_writes_per_machine_per_s_%s %.5f%n",
+        label,
+        Math.max(writes, watchedLeases + watchedMachines) / seconds / n);
+    // The larger of the two counts: the watches also see writes that are not liveness's.
+    System.out.printf(
+        Locale.ROOT,
+        "RESULT liveness_writes_per_s_%s %.1f writes/s%n",
+        label,
+        Math.max(writes, watchedLeases + watchedMachines) / seconds);
+  }
+
+  /** The heartbeat of a machine's desired state, read from the first event of its stream. */
+  Duration heartbeatOf(URI operator, String mac, String token) throws Exception {
+    HttpResponse<InputStream> r =
+        http.send(
+            HttpRequest.newBuilder(operator.resolve("/agent/v1/machines/" + mac + "/desired"))
+                .header("Authorization", "Bearer " + token)
+                .header("Accept", "text/event-stream")
+                .build(),
+            HttpResponse.BodyHandlers.ofInputStream());
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+      for (String line; (line = in.readLine()) != null; ) {
+        Matcher m = Pattern.compile("\"heartbeat\":\"([0-9]+)(ms|s|m)\"").matcher(line);
+        if (m.find()) {
+          long v = Long.parseLong(m.group(1));
+          return switch (m.group(2)) {
+            case "ms" -> Duration.ofMillis(v);
+            case "s" -> Duration.ofSeconds(v);
+            default -> Duration.ofMinutes(v);
+          };
+        }
+        if (line.startsWith("data:")) {
+          return Duration.ofSeconds(15); // an operator that names none: the agent's default
+        }
+      }
+    }
+    throw new IllegalStateException("no desired state on the stream of " + mac);
+  }
+
+  /** A watch that counts MODIFIED and ADDED events, read on a thread of its own. */
+  HttpResponse<InputStream> countModified(String path, AtomicInteger count) throws Exception {
+    HttpResponse<InputStream> r =
+        http.send(
+            HttpRequest.newBuilder(api.resolve(path)).build(),
+            HttpResponse.BodyHandlers.ofInputStream());
+    Thread t =
+        new Thread(
+            () -> {
+              try (BufferedReader in =
+                  new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+                for (String line; (line = in.readLine()) != null; ) {
+                  if (line.contains("\"type\":\"MODIFIED\"")
+                      || line.contains("\"type\":\"ADDED\"")) {
+                    count.incrementAndGet();
+                  }
+                }
+              } catch (IOException e) {
+                // closed at the end of the window
+              }
+            },
+            "watch");
+    t.setDaemon(true);
+    t.start();
+    return r;
+  }
+
+  /** The operator's counters whose names start with {@code chrootbooter_}. */
+  Map<String, Double> counters(URI operator) throws Exception {
+    Map<String, Double> values = new HashMap<>();
+    for (String line :
+        send(HttpRequest.newBuilder(operator.resolve("/q/metrics"))).body().split("\n")) {
+      if (line.startsWith("chrootbooter_") && line.contains("_total")) {
+        String name = line.substring(0, line.indexOf(line.contains("{") ? '{' : ' '));
+        values.merge(name, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), Double::sum);
+      }
+    }
+    for (String name :
+        List.of(
+            "chrootbooter_liveness_lease_writes_total",
+            "chrootbooter_agent_status_patches_total",
+            "chrootbooter_agent_status_unchanged_total")) {
+      values.putIfAbsent(name, 0.0);
+    }
+    return values;
   }
 
   // ---- fan-out

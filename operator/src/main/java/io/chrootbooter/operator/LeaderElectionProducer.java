@@ -48,7 +48,7 @@ public class LeaderElectionProducer {
    * The pod's name (POD_NAME, else HOSTNAME) with a random suffix, as kube-controller-manager names
    * itself: two replicas with one identity would both believe they hold the Lease.
    */
-  static String defaultIdentity() {
+  public static String defaultIdentity() {
     String host =
         Optional.ofNullable(System.getenv("POD_NAME"))
             .or(() -> Optional.ofNullable(System.getenv("HOSTNAME")))

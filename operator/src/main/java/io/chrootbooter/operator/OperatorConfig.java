@@ -47,6 +47,13 @@ public interface OperatorConfig {
      * it.
      */
     Optional<Path> caFile();
+
+    /**
+     * How long a machine's agent may be silent before the machine is marked {@code Ready=False},
+     * reason {@code AgentLost}. Agents are asked to send their full report every quarter of it.
+     */
+    @WithDefault("60S")
+    java.time.Duration lostAfter();
   }
 
   /**

@@ -36,7 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * cb.store.ca-bundle}) and per-image ones in {@code spec.source.caBundle} Secrets.
  */
 @QuarkusTestResource(OperatorCa.class)
-public abstract class ImageStoreScenarios extends AgentApiScenarios {
+public abstract class ImageStoreScenarios extends LivenessScenarios {
   private static final Path STORE = Path.of("target/image-store/sha256");
 
   @TempDir Path work;

@@ -28,6 +28,9 @@ import java.util.List;
  *     no limit
  * @param returnTriggers the triggers the MachineBoot enables, defaults applied; null on a {@code
  *     Hold}, which changes nothing
+ * @param heartbeat how often the agent sends its full status report even when nothing changed
+ *     ({@link GoDuration}), so that the operator knows it is alive; null: the agent's default,
+ *     {@link #DEFAULT_HEARTBEAT}
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -39,7 +42,38 @@ public record DesiredState(
     String overlay,
     List<String> kernelArgs,
     String bootTimeout,
-    ReturnTriggers returnTriggers) {
+    ReturnTriggers returnTriggers,
+    String heartbeat) {
+
+  /** The heartbeat of an agent whose operator names none. */
+  public static final String DEFAULT_HEARTBEAT = "15s";
+
+  /** A desired state without a heartbeat: the agent's default applies. */
+  public DesiredState(
+      Action action,
+      long generation,
+      String reason,
+      Image image,
+      String overlay,
+      List<String> kernelArgs,
+      String bootTimeout,
+      ReturnTriggers returnTriggers) {
+    this(action, generation, reason, image, overlay, kernelArgs, bootTimeout, returnTriggers, null);
+  }
+
+  /** This state with {@code heartbeat} ({@link GoDuration}, or null for the agent's default). */
+  public DesiredState withHeartbeat(String heartbeat) {
+    return new DesiredState(
+        action,
+        generation,
+        reason,
+        image,
+        overlay,
+        kernelArgs,
+        bootTimeout,
+        returnTriggers,
+        heartbeat);
+  }
 
   public DesiredState {
     kernelArgs = kernelArgs == null ? List.of() : List.copyOf(kernelArgs);

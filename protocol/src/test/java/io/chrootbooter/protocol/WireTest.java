@@ -131,6 +131,16 @@ class WireTest {
   }
 
   @Test
+  void theHeartbeatIsWrittenOnlyWhenSetAndReadBack() throws Exception {
+    DesiredState withHeartbeat = RUN.withHeartbeat("15s");
+    String json = OPERATOR.writeValueAsString(withHeartbeat);
+    assertThat(json).isEqualTo(RUN_JSON.replaceFirst("}$", ",\"heartbeat\":\"15s\"}"));
+    assertThat(AGENT.readValue(json, DesiredState.class)).isEqualTo(withHeartbeat);
+    assertThat(AGENT.readValue(RUN_JSON, DesiredState.class).heartbeat()).isNull();
+    assertThat(withHeartbeat.withHeartbeat(null)).isEqualTo(RUN);
+  }
+
+  @Test
   void theAgentReadsAnActionOrFormatOfANewerOperatorAsNone() throws Exception {
     DesiredState unknownAction =
         AGENT.readValue("{\"action\":\"Reboot\",\"generation\":5}", DesiredState.class);

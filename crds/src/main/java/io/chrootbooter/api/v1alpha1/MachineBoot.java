@@ -26,6 +26,10 @@ import io.fabric8.kubernetes.model.annotation.Version;
     jsonPath = ".status.agent.ip",
     type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
+    name = "Seen",
+    jsonPath = ".status.lastSeen",
+    type = AdditionalPrinterColumn.Type.DATE)
+@AdditionalPrinterColumn(
     name = "Age",
     jsonPath = ".metadata.creationTimestamp",
     type = AdditionalPrinterColumn.Type.DATE)

@@ -31,10 +31,47 @@ public record MachineBootStatus(
     @JsonPropertyDescription(
             "kstatus conditions: Ready (the declared image runs, or the machine waits in the"
                 + " bootstrap as declared), Reconciling (work in progress) and Stalled (needs a"
-                + " change of the spec).")
-        List<Condition> conditions) {
+                + " change of the spec, or the machine's agent is lost: reason AgentLost).")
+        List<Condition> conditions,
+    @JsonPropertyDescription(
+            "When the operator last heard from the machine's agent (a report or its stream"
+                + " opening), RFC 3339, UTC, seconds. Written at most once per cb.agent.lost-after"
+                + " while nothing else changes, so for a live machine it lags by up to lost-after"
+                + " plus one heartbeat; when the agent is lost it is set to the last time heard.")
+        String lastSeen,
+    @JsonPropertyDescription(
+            "When the agent first reported the current image Running in this boot (RFC 3339, UTC).")
+        String runningSince,
+    @JsonPropertyDescription("The most recent reboot of the machine that its agent's reports show.")
+        LastReboot lastReboot) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
+  }
+
+  /** A status without liveness fields. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        null,
+        null,
+        null);
   }
 }

@@ -48,7 +48,14 @@ class HelmChartTest {
           "boot.chrootbooter.io/machineboots/status:patch",
           "boot.chrootbooter.io/bootimages/finalizers:update",
           "core/events:create",
-          "core/events:patch");
+          "core/events:patch",
+          // The agent Leases, one per MachineBoot in its namespace: renewed by every replica,
+          // watched by the reconciler.
+          "coordination.k8s.io/leases:get",
+          "coordination.k8s.io/leases:list",
+          "coordination.k8s.io/leases:watch",
+          "coordination.k8s.io/leases:create",
+          "coordination.k8s.io/leases:patch");
 
   /** The operator's own namespace: the Lease and the token Secret by name, create unnamed. */
   private static final Set<String> SELF_PERMISSIONS =
@@ -140,7 +147,9 @@ class HelmChartTest {
     JsonNode clusterRole = defaults.one("ClusterRole", FULLNAME);
 
     assertThat(permissions(clusterRole)).containsExactlyInAnyOrderElementsOf(WATCH_PERMISSIONS);
-    assertThat(clusterRole.toString()).doesNotContain("leases");
+    // The leader-election Lease is changed only through the namespaced, name-scoped Role.
+    assertThat(clusterRole.toString()).doesNotContain("chrootbooter-operator-leader");
+    assertThat(permissions(clusterRole)).doesNotContain("coordination.k8s.io/leases:update");
     JsonNode binding = defaults.one("ClusterRoleBinding", FULLNAME);
     assertThat(binding.at("/roleRef/name").asText()).isEqualTo(FULLNAME);
     assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(FULLNAME);

@@ -70,6 +70,226 @@ class HighAvailabilityTest {
 
   @Test
   void oneReplicaReconcilesBothServeAndTheStandbyTakesOverWhenTheLeaderIsKilled() throws Exception {
+    ImageFiles images = startReplicas(List.of());
+    try {
+      scenario(images);
+    } catch (Exception | AssertionError e) {
+      System.err.println(diagnostics());
+      throw e;
+    }
+  }
+
+  /** {@code cb.agent.lost-after} of the liveness scenario: seconds, so that the test is quick. */
+  private static final Duration LOST_AFTER = Duration.ofSeconds(3);
+
+  /**
+   * An agent whose replica (the leader, holding its stream) is SIGKILLed reconnects to the other
+   * replica, as the Service would send it, re-sends its report at once and is never marked lost;
+   * when it then falls silent, the new leader marks it AgentLost within lost-after and 10 s. The
+   * agent is the node agent's own client and reporter, heartbeat from the desired state.
+   */
+  @Test
+  void anAgentWhoseReplicaIsKilledReconnectsToTheOtherAndIsNeverLost() throws Exception {
+    ImageFiles images = startReplicas(List.of("-Dcb.agent.lost-after=" + LOST_AFTER));
+    try {
+      livenessScenario(images);
+    } catch (Exception | AssertionError e) {
+      System.err.println(diagnostics());
+      throw e;
+    }
+  }
+
+  private void livenessScenario(ImageFiles images) throws Exception {
+    String leader =
+        await("a holder of Lease " + LEASE).atMost(SETTLE).until(this::holder, h -> h != null);
+    String standby = replicas.keySet().stream().filter(n -> !n.equals(leader)).findFirst().get();
+    String sha = images.putSquashfs("debian-12.squashfs", 1);
+    api.createImage("debian-12", images.url("debian-12.squashfs"), sha);
+    String mac = "52:54:00:ab:00:01";
+    api.createMachine("m1", Map.of("macAddress", mac, "imageRef", "debian-12"));
+    await("BootImage debian-12 Ready")
+        .atMost(SETTLE)
+        .until(
+            () ->
+                "Ready".equals(BootApi.json(api.image("debian-12")).at("/status/phase").asText()));
+    String script =
+        await("the iPXE script of " + mac)
+            .atMost(SETTLE)
+            .until(
+                () -> get(leader, "/boot/" + mac + ".ipxe"),
+                r -> r.statusCode() == 200 && r.body().contains("cb.token="))
+            .body();
+    Matcher m = TOKEN.matcher(script);
+    assertThat(m.find()).isTrue();
+    String token = m.group(1);
+
+    var running =
+        new io.chrootbooter.protocol.StatusReport(
+            io.chrootbooter.protocol.MachinePhase.Running,
+            null,
+            "debian-12",
+            null,
+            null,
+            new io.chrootbooter.protocol.AgentInfo("e2e", "boot-1", "10.0.0.2", "6.1.0"),
+            1L);
+    java.util.concurrent.atomic.AtomicReference<FollowingAgent> agent =
+        new java.util.concurrent.atomic.AtomicReference<>(
+            new FollowingAgent(replicas.get(leader).url(), mac, token));
+    var reporter =
+        new io.chrootbooter.agent.operator.StatusReporter(
+            r -> agent.get().client.report(r),
+            () -> running,
+            Duration.ofMillis(200),
+            io.chrootbooter.agent.operator.StatusReporter.heartbeatOf(null));
+    java.util.List<String> lostSeen = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicBoolean watching =
+        new java.util.concurrent.atomic.AtomicBoolean(true);
+    Thread watcher = null;
+    try {
+      DesiredState first = agent.get().next(Duration.ofSeconds(10), s -> true).state();
+      assertThat(first.heartbeat()).isEqualTo("1s"); // a quarter of 3 s, held at the 1 s minimum
+      reporter.heartbeat(
+          io.chrootbooter.agent.operator.StatusReporter.heartbeatOf(first.heartbeat()));
+      reporter.poke();
+      await("m1 Ready")
+          .atMost(SETTLE)
+          .until(() -> condition(api.machine("m1"), "Ready").equals("True"));
+
+      watcher =
+          new Thread(
+              () -> {
+                while (watching.get()) {
+                  try {
+                    JsonNode mb = BootApi.json(api.machine("m1"));
+                    for (JsonNode c : mb.at("/status/conditions")) {
+                      if ("Ready".equals(c.path("type").asText())
+                          && !"True".equals(c.path("status").asText())) {
+                        lostSeen.add(c.path("reason").asText() + ": " + c.path("message").asText());
+                      }
+                    }
+                    Thread.sleep(100);
+                  } catch (InterruptedException e) {
+                    return;
+                  } catch (RuntimeException e) {
+                    // the API answered nothing this time: look again
+                  }
+                }
+              },
+              "watch-m1");
+      watcher.setDaemon(true);
+      watcher.start();
+      Thread.sleep(LOST_AFTER.multipliedBy(2).toMillis());
+
+      // SIGKILL the replica that holds the agent's stream (and leads); the agent's reconnect
+      // reaches the other one, as through the Service, after its first backoff.
+      replicas.get(leader).kill();
+      Thread.sleep(500);
+      FollowingAgent dead =
+          agent.getAndSet(new FollowingAgent(replicas.get(standby).url(), mac, token));
+      dead.close();
+      await("the agent's stream on " + standby)
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> agent.get().connections() > 0);
+      reporter.poke(); // on every (re)connect, at once, as the agent does
+      await("the standby " + standby + " leading")
+          .atMost(LEASE_DURATION.plus(SETTLE))
+          .until(this::holder, standby::equals);
+      Thread.sleep(LOST_AFTER.multipliedBy(3).toMillis());
+      assertThat(lostSeen).as("Ready=False seen while the agent spoke").isEmpty();
+      assertThat(condition(api.machine("m1"), "Ready")).isEqualTo("True");
+
+      // Now it falls silent: the new leader marks it lost.
+      watching.set(false);
+      reporter.close();
+      agent.get().close();
+      long silent = System.nanoTime();
+      await("m1 AgentLost")
+          .atMost(LOST_AFTER.plusSeconds(10))
+          .pollInterval(Duration.ofMillis(100))
+          .until(() -> reason(api.machine("m1"), "Ready").equals("AgentLost"));
+      System.out.printf(
+          "AgentLost %d ms after the agent fell silent%n",
+          Duration.ofNanos(System.nanoTime() - silent).toMillis());
+
+      // What a user's kubectl says: wait fails on the lost machine, the reason is in the
+      // condition; SEEN is a column; once the agent is back, wait succeeds again.
+      Path kubectl =
+          Path.of(
+              System.getProperty(
+                  "CB_KUBECTL",
+                  Optional.ofNullable(System.getenv("CB_KUBECTL")).orElse("/usr/bin/kubectl")));
+      if (Files.isExecutable(kubectl)) {
+        Kubectl lost = kubectl(kubectl, "wait", "--for=condition=Ready", "mb/m1", "--timeout=2s");
+        assertThat(lost.exit()).as("kubectl wait on a lost machine: %s", lost).isNotZero();
+        assertThat(lost.output()).contains("timed out");
+        Kubectl reason =
+            kubectl(
+                kubectl,
+                "get",
+                "mb",
+                "m1",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}");
+        assertThat(reason.output().strip()).isEqualTo("AgentLost");
+        assertThat(kubectl(kubectl, "get", "mb").output()).contains("SEEN");
+        try (FollowingAgent back = new FollowingAgent(replicas.get(standby).url(), mac, token);
+            var again =
+                new io.chrootbooter.agent.operator.StatusReporter(
+                    r -> back.client.report(r),
+                    () -> running,
+                    Duration.ofMillis(200),
+                    Duration.ofSeconds(1))) {
+          Kubectl ready =
+              kubectl(kubectl, "wait", "--for=condition=Ready", "mb/m1", "--timeout=30s");
+          assertThat(ready.exit()).as("kubectl wait on a machine back: %s", ready).isZero();
+        }
+      } else {
+        System.out.println("no kubectl at " + kubectl + ": the kubectl checks are skipped");
+      }
+    } finally {
+      watching.set(false);
+      reporter.close();
+      agent.get().close();
+    }
+  }
+
+  /** What one kubectl run printed (stdout and stderr) and its exit code. */
+  private record Kubectl(int exit, String output) {}
+
+  private Kubectl kubectl(Path binary, String... args) throws Exception {
+    List<String> command =
+        new java.util.ArrayList<>(
+            List.of(
+                binary.toString(),
+                "--kubeconfig",
+                dir.resolve("kubeconfig").toString(),
+                "-n",
+                NAMESPACE));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().remove("KUBECONFIG");
+    builder.environment().put("HOME", dir.toString());
+    Process p = builder.start();
+    String output =
+        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("kubectl " + String.join(" ", args) + " ran over a minute");
+    }
+    return new Kubectl(p.exitValue(), output);
+  }
+
+  private static String reason(GenericKubernetesResource machine, String type) {
+    for (JsonNode c : BootApi.json(machine).at("/status/conditions")) {
+      if (type.equals(c.path("type").asText())) {
+        return c.path("reason").asText();
+      }
+    }
+    return "absent";
+  }
+
+  /** The embedded API and two replicas with leader election; the images they mirror from. */
+  private ImageFiles startReplicas(List<String> extra) throws Exception {
     Path repository = Path.of(System.getProperty("cb.repo.dir", "..")).toAbsolutePath().normalize();
     Path jar = repository.resolve("operator/target/quarkus-app/quarkus-run.jar");
     assumeTrue(
@@ -82,7 +302,10 @@ class HighAvailabilityTest {
         own(
             EmbeddedApiServer.start(
                 new EmbeddedApiServer.Options(
-                    0, "127.0.0.1", Optional.empty(), Optional.of(repository.resolve("crds")))));
+                    0,
+                    "127.0.0.1",
+                    Optional.of(dir.resolve("kubeconfig")),
+                    Optional.of(repository.resolve("crds")))));
     client =
         own(
             new KubernetesClientBuilder()
@@ -104,21 +327,18 @@ class HighAvailabilityTest {
                   jar,
                   apiServer.url(),
                   dir.resolve(name),
-                  List.of(
-                      "-Dcb.store.path=" + store,
-                      "-Dcb.leader-election.lease-name=" + LEASE,
-                      "-Dcb.leader-election.namespace=" + NAMESPACE,
-                      "-Dcb.leader-election.identity=" + name,
-                      "-Dcb.leader-election.lease-duration=" + LEASE_DURATION,
-                      "-Dcb.leader-election.renew-deadline=" + RENEW_DEADLINE,
-                      "-Dcb.leader-election.retry-period=" + RETRY_PERIOD))));
+                  concat(
+                      List.of(
+                          "-Dcb.store.path=" + store,
+                          "-Dcb.leader-election.lease-name=" + LEASE,
+                          "-Dcb.leader-election.namespace=" + NAMESPACE,
+                          "-Dcb.leader-election.identity=" + name,
+                          "-Dcb.leader-election.lease-duration=" + LEASE_DURATION,
+                          "-Dcb.leader-election.renew-deadline=" + RENEW_DEADLINE,
+                          "-Dcb.leader-election.retry-period=" + RETRY_PERIOD),
+                      extra))));
     }
-    try {
-      scenario(images);
-    } catch (Exception | AssertionError e) {
-      System.err.println(diagnostics());
-      throw e;
-    }
+    return images;
   }
 
   private void scenario(ImageFiles images) throws Exception {
@@ -303,6 +523,12 @@ class HighAvailabilityTest {
                 .append(p.logTail(60))
                 .append('\n'));
     return out.toString();
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new java.util.ArrayList<>(a);
+    all.addAll(b);
+    return all;
   }
 
   private <T extends AutoCloseable> T own(T resource) {

@@ -179,8 +179,10 @@ public final class Daemon implements AutoCloseable {
 
     if (clientSetUp != null) {
       OperatorClient client = await(clientSetUp);
+      // The full report every heartbeat, also when nothing changed: the operator's sign of life.
       StatusReporter reporter =
-          new StatusReporter(client::report, agent::status, o.reportInterval());
+          new StatusReporter(
+              client::report, agent::status, o.reportInterval(), StatusReporter.heartbeatOf(null));
       agent.onChange(reporter::poke);
       daemon.closers.add(0, client);
       daemon.closers.add(reporter);
@@ -189,6 +191,7 @@ public final class Daemon implements AutoCloseable {
               () ->
                   client.follow(
                       state -> {
+                        reporter.heartbeat(StatusReporter.heartbeatOf(state.heartbeat()));
                         triggers.configure(state, o.serialBaud());
                         agent.desired(state);
                       },

@@ -1,7 +1,10 @@
 package io.chrootbooter.agent.operator;
 
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.StatusReport;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
@@ -10,6 +13,10 @@ import org.jboss.logging.Logger;
  * sends the latest {@link StatusReport} at most once per {@code interval}, so a burst of progress
  * updates costs one request, and the last state is always sent (it is read when sending, not when
  * poked). Failed sends are retried with the then-current state.
+ *
+ * <p>The full report is also sent every {@link #heartbeat(Duration) heartbeat} when nothing
+ * changed: it is how the operator knows the machine is alive (a powered-off machine closes no
+ * connection), and it heals a status that shows something else within one heartbeat.
  */
 public final class StatusReporter implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(StatusReporter.class);
@@ -26,14 +33,60 @@ public final class StatusReporter implements AutoCloseable {
   private final Thread thread;
   private boolean dirty = true;
   private boolean closed;
+  private Duration heartbeat;
+  private long lastSentNanos = System.nanoTime();
 
   public StatusReporter(Sender sender, Supplier<StatusReport> snapshot, Duration interval) {
+    this(sender, snapshot, interval, null);
+  }
+
+  /**
+   * @param heartbeat how often the report is sent when nothing changed; null: only on change
+   */
+  public StatusReporter(
+      Sender sender, Supplier<StatusReport> snapshot, Duration interval, Duration heartbeat) {
+    this.heartbeat = heartbeat;
     this.sender = sender;
     this.snapshot = snapshot;
     this.interval = interval;
     this.thread = new Thread(this::loop, "cb-status-reporter");
     this.thread.setDaemon(true);
     this.thread.start();
+  }
+
+  /** The shortest heartbeat the agent accepts from its operator. */
+  static final Duration MIN_HEARTBEAT = Duration.ofSeconds(1);
+
+  /** The longest heartbeat the agent accepts from its operator. */
+  static final Duration MAX_HEARTBEAT = Duration.ofHours(1);
+
+  /**
+   * The heartbeat a desired state's {@code heartbeat} asks for: {@link
+   * DesiredState#DEFAULT_HEARTBEAT} when absent or not a duration, held within {@link
+   * #MIN_HEARTBEAT} and {@link #MAX_HEARTBEAT} (the stream is not trusted: a hostile value must not
+   * make the agent flood the operator or fall silent).
+   */
+  public static Duration heartbeatOf(String text) {
+    Duration d =
+        GoDuration.tryParse(text)
+            .orElseGet(() -> GoDuration.parse("heartbeat", DesiredState.DEFAULT_HEARTBEAT));
+    if (d.compareTo(MIN_HEARTBEAT) < 0) {
+      return MIN_HEARTBEAT;
+    }
+    return d.compareTo(MAX_HEARTBEAT) > 0 ? MAX_HEARTBEAT : d;
+  }
+
+  /** Sends the report at least this often from now on; null: only on change. */
+  public synchronized void heartbeat(Duration every) {
+    if (!java.util.Objects.equals(every, heartbeat)) {
+      heartbeat = every;
+      notifyAll();
+    }
+  }
+
+  /** The heartbeat in force; null when the report is sent only on change. */
+  public synchronized Duration heartbeat() {
+    return heartbeat;
   }
 
   /** The status changed: send it soon. */
@@ -48,7 +101,16 @@ public final class StatusReporter implements AutoCloseable {
       while (true) {
         synchronized (this) {
           while (!dirty && !closed) {
-            wait();
+            if (heartbeat == null) {
+              wait();
+              continue;
+            }
+            long left = lastSentNanos + heartbeat.toNanos() - System.nanoTime();
+            if (left <= 0) {
+              dirty = true; // nothing changed, but the operator hears from us
+            } else {
+              TimeUnit.NANOSECONDS.timedWait(this, left);
+            }
           }
           if (closed && !dirty) {
             return;
@@ -57,6 +119,9 @@ public final class StatusReporter implements AutoCloseable {
         }
         StatusReport report = snapshot.get();
         if (sender.send(report)) {
+          synchronized (this) {
+            lastSentNanos = System.nanoTime();
+          }
           retry = Duration.ofSeconds(1);
           Thread.sleep(interval.toMillis());
         } else {

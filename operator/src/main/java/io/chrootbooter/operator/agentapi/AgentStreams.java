@@ -2,6 +2,8 @@ package io.chrootbooter.operator.agentapi;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.operator.liveness.AgentLeases;
+import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.protocol.DesiredState;
 import io.micrometer.core.instrument.Gauge;
@@ -51,6 +53,8 @@ public class AgentStreams {
   private final Vertx vertx;
   private final MeterRegistry registry;
   private final SwitchTimer switches;
+  private final AgentLeases leases;
+  private final String heartbeat;
   private final Map<String, Set<Stream>> streams = new ConcurrentHashMap<>();
 
   /** One open stream and the id of the last event sent on it. */
@@ -74,7 +78,10 @@ public class AgentStreams {
       ObjectMapper mapper,
       Vertx vertx,
       MeterRegistry registry,
-      SwitchTimer switches) {
+      SwitchTimer switches,
+      AgentLeases leases) {
+    this.leases = leases;
+    this.heartbeat = LivenessRules.goDuration(LivenessRules.heartbeat(leases.lostAfter()));
     this.directory = directory;
     this.switches = switches;
     this.mapper = mapper;
@@ -94,6 +101,8 @@ public class AgentStreams {
   public void open(String mac, SseEventSink sink, Sse sse, String baseUrl, String lastEventId) {
     Stream stream = new Stream(sink, sse, baseUrl, lastEventId);
     streams.computeIfAbsent(mac, m -> ConcurrentHashMap.newKeySet()).add(stream);
+    // A stream opening is a sign of life; the agent's report follows at once.
+    directory.byMac(mac).ifPresent(leases::heard);
     send(mac, stream, current(mac, baseUrl));
   }
 
@@ -122,7 +131,8 @@ public class AgentStreams {
                             : directory.image(
                                 mb.getMetadata().getNamespace(), mb.getSpec().imageRef()),
                         baseUrl))
-            .orElseGet(() -> DesiredStates.hold(0, "no MachineBoot names this machine"));
+            .orElseGet(() -> DesiredStates.hold(0, "no MachineBoot names this machine"))
+            .withHeartbeat(heartbeat);
     try {
       String json = mapper.writeValueAsString(state);
       return new Event(state.generation() + "-" + digest(json), json, state);

@@ -1,9 +1,13 @@
 package io.chrootbooter.operator.agentapi;
 
+import io.chrootbooter.api.v1alpha1.LastReboot;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.operator.liveness.AgentLeases;
+import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
+import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
@@ -16,10 +20,12 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.net.HttpURLConnection;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.time.temporal.ChronoUnit;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -41,6 +47,14 @@ import org.jboss.logging.Logger;
  * 409 Conflict (another writer came in between) reads again. The stamps of two replicas compare as
  * far as their clocks agree; an agent sends at most one report a second, so clocks synchronised to
  * within a few hundred milliseconds keep a machine's reports in order.
+ *
+ * <p>Agents re-send their full report every heartbeat. A report that would change nothing the
+ * status shows is not written ({@link #changes}), except to refresh {@code status.lastSeen} once it
+ * is {@code cb.agent.lost-after} old: a quiet fleet makes almost no status writes, and a status
+ * that shows something else than the agent reports (edited by hand, or a lost write) is written
+ * over within one heartbeat. Every report renews the machine's agent Lease when due ({@link
+ * AgentLeases}). A report that names another kernel boot id than a Running (or lost) machine's
+ * status records the reboot ({@code status.lastReboot}, Event {@code MachineRebooted}).
  */
 @ApplicationScoped
 public class StatusReports {
@@ -60,6 +74,8 @@ public class StatusReports {
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private final Counter patches;
   private final Counter superseded;
+  private final Counter unchanged;
+  private final AgentLeases leases;
 
   /** Attempts to write one report before it is given up (the object is gone, or keeps failing). */
   static final int MAX_ATTEMPTS = 5;
@@ -84,7 +100,9 @@ public class StatusReports {
       Returns returns,
       SwitchTimer switches,
       EventRecorder events,
+      AgentLeases leases,
       MeterRegistry registry) {
+    this.leases = leases;
     this.client = client;
     this.directory = directory;
     this.returns = returns;
@@ -100,6 +118,11 @@ public class StatusReports {
                 "Agent reports not written because the status already held a later one (written"
                     + " by another replica)")
             .register(registry);
+    this.unchanged =
+        Counter.builder("chrootbooter.agent.status.unchanged")
+            .description(
+                "Agent reports not written because the status already showed them (heartbeats)")
+            .register(registry);
   }
 
   void stop(@Observes ShutdownEvent event) {
@@ -110,8 +133,18 @@ public class StatusReports {
   public void submit(String mac, StatusReport report) {
     switches.reported(mac, report, System.nanoTime());
     Received received = new Received(report, clock.instant().truncatedTo(ChronoUnit.MILLIS));
+    Optional<MachineBoot> cached = directory.byMac(mac);
+    cached.ifPresent(leases::heard);
     Slot slot = slots.computeIfAbsent(mac, m -> new Slot());
     synchronized (slot) {
+      if (slot.pending == null
+          && !slot.scheduled
+          && cached.isPresent()
+          && !needsWrite(cached.get().getStatus(), report, received.at(), leases.lostAfter())) {
+        // A heartbeat of what the cached status shows: nothing to write, not even a read.
+        unchanged.increment();
+        return;
+      }
       slot.pending = slot.pending == null ? received : merge(slot.pending, received);
       scheduleLocked(mac, slot);
     }
@@ -178,6 +211,10 @@ public class StatusReports {
         throw new KubernetesClientException(
             "MachineBoot " + cached.getMetadata().getName() + " is gone", 404, null);
       }
+      if (!needsWrite(current.getStatus(), received.report(), received.at(), leases.lostAfter())) {
+        unchanged.increment();
+        return;
+      }
       if (writtenAfter(current, received.at())) {
         superseded.increment();
         LOG.debugf(
@@ -185,8 +222,9 @@ public class StatusReports {
             cached.getMetadata().getName(), received.at(), current.getStatus().lastReportTime());
         return;
       }
+      Optional<LastReboot> reboot = reboot(current, received);
       try {
-        client.resource(withReport(current, received)).updateStatus();
+        client.resource(withReport(current, received, reboot.orElse(null))).updateStatus();
       } catch (KubernetesClientException e) {
         if (e.getCode() == HttpURLConnection.HTTP_CONFLICT && attempt < CONFLICT_ATTEMPTS) {
           continue;
@@ -194,6 +232,7 @@ public class StatusReports {
         throw e;
       }
       patches.increment();
+      reboot.ifPresent(r -> rebootWritten(current, r));
       phaseWritten(current, received.report());
       returns.written(current, received.report().lastReturn());
       return;
@@ -224,6 +263,89 @@ public class StatusReports {
             + (report.currentImage() == null ? "" : " (" + report.currentImage() + ")"));
   }
 
+  /**
+   * Whether a report must be written over {@code status}: it {@link #changes changes} what the
+   * status shows, or the status' {@code lastSeen} is due for a refresh ({@link
+   * LivenessRules#needsSeenWrite}).
+   */
+  static boolean needsWrite(
+      MachineBootStatus status, StatusReport report, Instant now, Duration lostAfter) {
+    return changes(status, report)
+        || LivenessRules.needsSeenWrite(
+            LivenessRules.parse(status == null ? null : status.lastSeen()).orElse(null),
+            now,
+            lostAfter);
+  }
+
+  /**
+   * Whether writing the report would change one of the agent's fields the status shows: phase,
+   * image, error, progress, last return, agent (its boot id among them).
+   */
+  static boolean changes(MachineBootStatus status, StatusReport report) {
+    if (status == null) {
+      return true;
+    }
+    return status.phase() != report.phase()
+        || !Objects.equals(status.currentImage(), report.currentImage())
+        || !Objects.equals(status.error(), report.error())
+        || (report.progress() != null && !report.progress().equals(status.progress()))
+        || (report.lastReturn() != null && !report.lastReturn().equals(status.lastReturn()))
+        || (report.agent() != null && !report.agent().equals(status.agent()));
+  }
+
+  /**
+   * The reboot a report shows over {@code current}, if any ({@link LivenessRules#rebooted}): when
+   * its previous boot was last heard from, how long it ran its image, and whether the machine's
+   * iPXE script was served since (read from its agent Lease).
+   */
+  private Optional<LastReboot> reboot(MachineBoot current, Received received) {
+    MachineBootStatus before = current.getStatus();
+    boolean lost =
+        before != null
+            && Health.of(before.conditions())
+                .map(h -> h.reason() == Reason.AgentLost)
+                .orElse(false);
+    if (!LivenessRules.rebooted(before, received.report(), lost)) {
+      return Optional.empty();
+    }
+    // The previous boot's last sign of life the status holds: the Lease may already have been
+    // renewed by the new boot (its stream opens before it reports).
+    Instant previousSeen = LivenessRules.lastSeen(null, before).orElse(received.at());
+    Optional<Instant> ipxe = Optional.empty();
+    try {
+      ipxe = leases.read(current).flatMap(AgentLeases::ipxeFetchedAt);
+    } catch (KubernetesClientException e) {
+      LOG.debugf("Could not read the agent Lease of %s: %s", current.getMetadata().getName(), e);
+    }
+    String ranFor =
+        LivenessRules.parse(before.runningSince())
+            .filter(since -> !since.isAfter(previousSeen))
+            .map(since -> LivenessRules.goDuration(Duration.between(since, previousSeen)))
+            .orElse(null);
+    return Optional.of(
+        new LastReboot(
+            received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
+            LivenessRules.bootIdOf(before),
+            before.phase() == MachinePhase.Running ? before.currentImage() : null,
+            ranFor,
+            ipxe.map(at -> at.isAfter(previousSeen)).orElse(false)));
+  }
+
+  /** The Event of a reboot: {@code previous boot <id> ran <image> for <duration>}. */
+  private void rebootWritten(MachineBoot before, LastReboot reboot) {
+    events.record(
+        before,
+        "Normal",
+        Reason.MachineRebooted.name(),
+        "previous boot "
+            + reboot.previousBootId()
+            + (reboot.previousImage() == null ? " ran no image" : " ran " + reboot.previousImage())
+            + (reboot.ranFor() == null ? "" : " for " + reboot.ranFor())
+            + (Boolean.TRUE.equals(reboot.ipxeFetched())
+                ? "; the machine fetched its iPXE script since"
+                : "; no iPXE script was fetched since"));
+  }
+
   /** Whether the status shows a report received after {@code at}. */
   static boolean writtenAfter(MachineBoot mb, Instant at) {
     String last = mb.getStatus() == null ? null : mb.getStatus().lastReportTime();
@@ -238,7 +360,7 @@ public class StatusReports {
   }
 
   /** A copy of {@code mb} with the report's fields in its status. */
-  private static MachineBoot withReport(MachineBoot mb, Received received) {
+  static MachineBoot withReport(MachineBoot mb, Received received, LastReboot reboot) {
     StatusReport report = received.report();
     MachineBootStatus old = mb.getStatus();
     MachineBoot updated = new MachineBoot();
@@ -258,8 +380,30 @@ public class StatusReports {
             report.agent() != null ? report.agent() : old == null ? null : old.agent(),
             report.error(),
             received.at().toString(),
-            old == null ? null : old.conditions()));
+            old == null ? null : old.conditions(),
+            received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
+            runningSince(old, report, reboot != null, received.at()),
+            reboot != null ? reboot : old == null ? null : old.lastReboot()));
     return updated;
+  }
+
+  /**
+   * When the report's image started Running: kept while the same image runs in the same boot, now
+   * when it starts, none outside Running.
+   */
+  static String runningSince(
+      MachineBootStatus old, StatusReport report, boolean rebooted, Instant now) {
+    if (report.phase() != MachinePhase.Running) {
+      return null;
+    }
+    if (old != null
+        && !rebooted
+        && old.phase() == MachinePhase.Running
+        && Objects.equals(old.currentImage(), report.currentImage())
+        && old.runningSince() != null) {
+      return old.runningSince();
+    }
+    return now.truncatedTo(ChronoUnit.SECONDS).toString();
   }
 
   /** {@code newer} over {@code older}: each field of the newer report wins when it is set. */

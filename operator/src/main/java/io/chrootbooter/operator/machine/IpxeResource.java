@@ -3,6 +3,7 @@ package io.chrootbooter.operator.machine;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.OperatorConfig;
+import io.chrootbooter.operator.liveness.AgentLeases;
 import io.chrootbooter.operator.token.MachineTokens;
 import io.quarkus.arc.ClientProxy;
 import io.vertx.core.buffer.Buffer;
@@ -56,6 +57,7 @@ public class IpxeResource {
 
   private final MachineDirectory directory;
   private final MachineTokens tokens;
+  private final AgentLeases leases;
   private final OperatorConfig config;
   private final Optional<String> publicUrl;
   private final List<String> consoleArgs;
@@ -65,7 +67,9 @@ public class IpxeResource {
   /** The last script rendered for each MAC (lower-case colon form). */
   private final Map<String, Rendered> scripts = new ConcurrentHashMap<>();
 
-  IpxeResource(MachineDirectory directory, MachineTokens tokens, OperatorConfig config) {
+  IpxeResource(
+      MachineDirectory directory, MachineTokens tokens, OperatorConfig config, AgentLeases leases) {
+    this.leases = ClientProxy.unwrap(leases);
     // The beans themselves, not their client proxies: both live as long as the application, and a
     // proxy looks its bean up in the application context on every call, five times a request.
     this.directory = ClientProxy.unwrap(directory);
@@ -138,6 +142,9 @@ public class IpxeResource {
       end(ctx, 400, BAD_HOST);
     } else {
       end(ctx, 200, script.body());
+      if (ctx.request().method() == HttpMethod.GET) {
+        leases.ipxeFetched(machine.get()); // in the background: tells a reboot how it came back
+      }
     }
   }
 

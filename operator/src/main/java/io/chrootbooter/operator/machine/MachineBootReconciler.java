@@ -3,10 +3,13 @@ package io.chrootbooter.operator.machine;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.operator.liveness.AgentLeases;
+import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.EventRecorder;
 import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -20,6 +23,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -45,12 +50,17 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
    */
   private static final Duration DUPLICATE_RECHECK = Duration.ofSeconds(30);
 
+  /** A lost agent is looked at this long after its deadline, so the deadline has passed. */
+  private static final Duration LOST_MARGIN = Duration.ofMillis(100);
+
   private final EventRecorder events;
+  private final AgentLeases leases;
   private final Clock clock;
   private final Timer reconcileTimer;
 
-  MachineBootReconciler(EventRecorder events, MeterRegistry registry) {
+  MachineBootReconciler(EventRecorder events, AgentLeases leases, MeterRegistry registry) {
     this.events = events;
+    this.leases = leases;
     this.clock = Clock.systemUTC();
     this.reconcileTimer =
         Timer.builder("chrootbooter.reconcile")
@@ -94,7 +104,28 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
                             new ResourceID(
                                 mb.getSpec().imageRef(), mb.getMetadata().getNamespace())))
             .build();
-    return List.of(new InformerEventSource<>(images, context));
+    // The agent Leases: a renewal makes the reconcile that moves the machine's deadline, and one
+    // that is due marks it lost (rescheduleAfter) without any change of the Lease.
+    var agentLeases =
+        InformerEventSourceConfiguration.from(Lease.class, MachineBoot.class)
+            .withName("agentLeases")
+            .withLabelSelector(AgentLeases.LABEL + "=true")
+            .withSecondaryToPrimaryMapper(
+                lease ->
+                    lease.getMetadata().getOwnerReferences().stream()
+                        .filter(r -> "MachineBoot".equals(r.getKind()))
+                        .map(r -> new ResourceID(r.getName(), lease.getMetadata().getNamespace()))
+                        .collect(Collectors.toSet()))
+            .withPrimaryToSecondaryMapper(
+                (MachineBoot mb) ->
+                    Set.of(
+                        new ResourceID(
+                            LivenessRules.leaseName(mb.getMetadata().getName()),
+                            mb.getMetadata().getNamespace())))
+            .build();
+    return List.of(
+        new InformerEventSource<>(images, context),
+        new InformerEventSource<>(agentLeases, context));
   }
 
   @Override
@@ -106,25 +137,60 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     Optional<MachineBoot> owner =
         MacAddress.normalize(mb.getSpec() == null ? null : mb.getSpec().macAddress())
             .flatMap(mac -> MacOwners.owner(context.getPrimaryCache().byIndex(BY_MAC, mac)));
+    Instant now = clock.instant();
+    Duration lostAfter = leases.lostAfter();
+    Optional<Instant> seen =
+        LivenessRules.tracked(mb.getStatus())
+            ? LivenessRules.lastSeen(
+                context
+                    .getSecondaryResource(Lease.class)
+                    .flatMap(AgentLeases::renewTime)
+                    .orElse(null),
+                mb.getStatus())
+            : Optional.empty();
+    Optional<Instant> lostSince = seen.filter(s -> LivenessRules.isLost(s, now, lostAfter));
     var observation =
         new MachineBootStatuses.Observation(
-            mb, context.getSecondaryResource(BootImage.class), owner);
+            mb, context.getSecondaryResource(BootImage.class), owner, lostSince, lostAfter);
     Health health = MachineBootStatuses.health(observation);
-    MachineBootStatus desired = MachineBootStatuses.desired(observation, health, clock.instant());
+    MachineBootStatus desired = MachineBootStatuses.desired(observation, health, now);
 
     Optional<Health> before =
         mb.getStatus() == null ? Optional.empty() : Health.of(mb.getStatus().conditions());
-    if (isTransition(before, health)) {
+    if (isBack(before, health)) {
+      events.record(
+          mb,
+          "Normal",
+          Reason.AgentBack.name(),
+          "the agent was heard from again at "
+              + seen.map(s -> s.truncatedTo(ChronoUnit.SECONDS).toString()).orElse("?")
+              + "; "
+              + health.message());
+    } else if (isTransition(before, health)) {
       events.transition(mb, health);
     }
     UpdateControl<MachineBoot> control =
         Objects.equals(desired, mb.getStatus())
             ? UpdateControl.noUpdate()
             : UpdateControl.patchStatus(forStatusPatch(mb, desired));
-    if (health.reason() == Reason.DuplicateMacAddress) {
-      control.rescheduleAfter(DUPLICATE_RECHECK);
+    Optional<Duration> recheck =
+        health.reason() == Reason.DuplicateMacAddress
+            ? Optional.of(DUPLICATE_RECHECK)
+            : Optional.empty();
+    if (lostSince.isEmpty() && seen.isPresent()) {
+      // Looked at again the moment the agent would be lost, unless a renewal comes first.
+      Duration due = Duration.between(now, seen.get().plus(lostAfter)).plus(LOST_MARGIN);
+      recheck = Optional.of(recheck.filter(r -> r.compareTo(due) < 0).orElse(due));
     }
+    recheck.ifPresent(control::rescheduleAfter);
     return control;
+  }
+
+  /** Whether a machine marked AgentLost is heard from again. */
+  static boolean isBack(Optional<Health> before, Health after) {
+    return before.isPresent()
+        && before.get().reason() == Reason.AgentLost
+        && after.reason() != Reason.AgentLost;
   }
 
   /**

@@ -5,11 +5,14 @@ import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
 import io.chrootbooter.protocol.MachinePhase;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Optional;
 
@@ -21,9 +24,26 @@ import java.util.Optional;
 public final class MachineBootStatuses {
   private MachineBootStatuses() {}
 
-  /** What the reconciler observed about one MachineBoot. */
+  /**
+   * What the reconciler observed about one MachineBoot.
+   *
+   * @param agentLostSince when the machine's agent was last heard from, when that is longer ago
+   *     than {@code lostAfter}; empty while it is live (or was never heard from)
+   * @param lostAfter {@code cb.agent.lost-after}, for the message
+   */
   public record Observation(
-      MachineBoot machine, Optional<BootImage> image, Optional<MachineBoot> macOwner) {}
+      MachineBoot machine,
+      Optional<BootImage> image,
+      Optional<MachineBoot> macOwner,
+      Optional<Instant> agentLostSince,
+      Duration lostAfter) {
+
+    /** An observation of a machine whose agent is not lost. */
+    public Observation(
+        MachineBoot machine, Optional<BootImage> image, Optional<MachineBoot> macOwner) {
+      this(machine, image, macOwner, Optional.empty(), Duration.ofSeconds(60));
+    }
+  }
 
   /** The health of the machine. */
   public static Health health(Observation o) {
@@ -45,6 +65,17 @@ public final class MachineBootStatuses {
               + owner.getMetadata().getName());
     }
     MachinePhase phase = phaseOf(mb);
+    if (o.agentLostSince().isPresent()) {
+      return Health.stalled(
+          Reason.AgentLost,
+          "the agent was last heard from at "
+              + o.agentLostSince().get().truncatedTo(ChronoUnit.SECONDS)
+              + ", more than "
+              + LivenessRules.goDuration(o.lostAfter())
+              + " ago (cb.agent.lost-after); "
+              + phase
+              + " is what it last reported");
+    }
     switch (phase) {
       case ConsoleOverride:
         return Health.stalled(
@@ -112,7 +143,25 @@ public final class MachineBootStatuses {
         old == null ? null : old.agent(),
         old == null ? null : old.error(),
         old == null ? null : old.lastReportTime(),
-        conditions);
+        conditions,
+        lastSeen(old, o.agentLostSince()),
+        old == null ? null : old.runningSince(),
+        old == null ? null : old.lastReboot());
+  }
+
+  /**
+   * The status' {@code lastSeen}: the agent's writes keep it, and a lost machine's shows the last
+   * time its agent was heard from (from its Lease, more precise than the status' own).
+   */
+  private static String lastSeen(MachineBootStatus old, Optional<Instant> lostSince) {
+    String kept = old == null ? null : old.lastSeen();
+    if (lostSince.isEmpty()) {
+      return kept;
+    }
+    Instant lost = lostSince.get().truncatedTo(ChronoUnit.SECONDS);
+    return LivenessRules.parse(kept).filter(k -> !k.isBefore(lost)).isPresent()
+        ? kept
+        : lost.toString();
   }
 
   private static MachinePhase phaseOf(MachineBoot mb) {

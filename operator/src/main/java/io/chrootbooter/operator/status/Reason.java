@@ -48,5 +48,14 @@ public enum Reason {
   /** The caBundle Secret lacks the key, or the key holds no PEM certificate. */
   InvalidCaBundle,
   /** An agent's report moved the machine to another phase; the message names both. */
-  PhaseChanged
+  PhaseChanged,
+  /**
+   * The machine's agent has not been heard from for {@code cb.agent.lost-after}; the message says
+   * when it last was. The phase still says what the machine was last doing.
+   */
+  AgentLost,
+  /** The agent of a machine marked AgentLost was heard from again. */
+  AgentBack,
+  /** The agent reported another kernel boot id than the machine's status showed: it rebooted. */
+  MachineRebooted
 }

@@ -6,7 +6,9 @@ import io.chrootbooter.api.v1alpha1.BootImageStatus;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.Conditions;
+import io.chrootbooter.operator.status.Reason;
 import io.chrootbooter.operator.status.RecordedEvent;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
@@ -108,7 +110,10 @@ public final class StatusView {
       String ip,
       Download download,
       Return lastReturn,
-      List<EventLine> events) {
+      List<EventLine> events,
+      boolean lost,
+      String seen,
+      String seenExact) {
     public MachineRow {
       events = List.copyOf(events);
     }
@@ -198,7 +203,17 @@ public final class StatusView {
         status == null || status.agent() == null ? null : text(status.agent().ip()),
         phase == MachinePhase.Downloading && status != null ? download(status.progress()) : null,
         status == null ? null : lastReturn(status.lastReturn(), now),
-        eventLines(events, now));
+        eventLines(events, now),
+        status != null
+            && Conditions.find(status.conditions(), "Ready")
+                .map(c -> Reason.AgentLost.name().equals(c.getReason()))
+                .orElse(false),
+        status == null
+            ? null
+            : LivenessRules.parse(status.lastSeen()).map(at -> when(at, now)).orElse(null),
+        status == null
+            ? null
+            : LivenessRules.parse(status.lastSeen()).map(Instant::toString).orElse(null));
   }
 
   /** The row of one BootImage. */

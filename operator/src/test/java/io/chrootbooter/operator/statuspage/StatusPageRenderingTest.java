@@ -72,6 +72,45 @@ class StatusPageRenderingTest {
   }
 
   @Test
+  void aLostMachineIsMarkedAndShowsWhenItWasLastSeen() {
+    MachineBootStatus lost =
+        new MachineBootStatus(
+            MachinePhase.Running,
+            "debian-12",
+            1L,
+            null,
+            null,
+            null,
+            null,
+            null,
+            List.of(
+                new io.fabric8.kubernetes.api.model.ConditionBuilder()
+                    .withType("Ready")
+                    .withStatus("False")
+                    .withReason("AgentLost")
+                    .withMessage("the agent was last heard from at " + NOW.minusSeconds(90))
+                    .build(),
+                new io.fabric8.kubernetes.api.model.ConditionBuilder()
+                    .withType("Stalled")
+                    .withStatus("True")
+                    .withReason("AgentLost")
+                    .withMessage("the agent was last heard from at " + NOW.minusSeconds(90))
+                    .build()),
+            NOW.minusSeconds(90).toString(),
+            null,
+            null);
+    StatusView.MachineRow row = StatusView.machine(machine("ns", "m", lost), List.of(), NOW);
+    assertThat(row.lost()).isTrue();
+    assertThat(row.seenExact()).isEqualTo(NOW.minusSeconds(90).toString());
+    assertThat(page.machine(row)).contains("agent lost").contains("seen <time");
+    StatusView.MachineRow live =
+        StatusView.machine(
+            machine("ns", "m", status(MachinePhase.Running, null, null)), List.of(), NOW);
+    assertThat(live.lost()).isFalse();
+    assertThat(page.machine(live)).doesNotContain("agent lost");
+  }
+
+  @Test
   void credentialsInMessagesAreRedacted() {
     assertThat(StatusView.text("boot with cb.token=abc123 quiet"))
         .isEqualTo("boot with cb.token=[redacted] quiet");

@@ -1,0 +1,296 @@
+package io.chrootbooter.operator.liveness;
+
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.operator.LeaderElectionProducer;
+import io.chrootbooter.operator.OperatorConfig;
+import io.chrootbooter.operator.machine.MachineDirectory;
+import io.chrootbooter.operator.status.Conditions;
+import io.chrootbooter.operator.status.Reason;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.net.HttpURLConnection;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import org.jboss.logging.Logger;
+
+/**
+ * The per-machine agent Leases ({@code coordination.k8s.io/v1}): one per MachineBoot, named {@link
+ * LivenessRules#leaseName}, in its namespace, owned by it (so it goes with it), labelled {@value
+ * #LABEL}. Any replica that hears from an agent renews its Lease, with itself as holderIdentity,
+ * but only once the renewal it knows of is older than a third of {@code cb.agent.lost-after}
+ * ({@link LivenessRules#needsRenewal}): a quiet fleet costs one Lease write per machine every other
+ * heartbeat, whichever replicas its agents reach. A replica that has not renewed a Lease itself
+ * reads it once first, so that a fail-over costs no burst of writes.
+ *
+ * <p>The MachineBoot reconciler watches these Leases and decides lost or not from their renewTime.
+ * The iPXE route records each script fetch in the Lease's {@value #IPXE_ANNOTATION} annotation, so
+ * that whichever replica sees the next boot's first report can tell whether the machine booted from
+ * the network in between.
+ */
+@ApplicationScoped
+public class AgentLeases {
+  private static final Logger LOG = Logger.getLogger(AgentLeases.class);
+
+  /** The label that marks agent Leases, for the reconciler's informer. */
+  public static final String LABEL = "boot.chrootbooter.io/agent-lease";
+
+  /** When this machine's iPXE script was last served (RFC 3339, UTC). */
+  public static final String IPXE_ANNOTATION = "boot.chrootbooter.io/ipxe-fetched";
+
+  private static final DateTimeFormatter MICRO_TIME =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'").withZone(ZoneOffset.UTC);
+
+  private final KubernetesClient client;
+  private final Duration lostAfter;
+  private final String identity;
+  private final Clock clock = Clock.systemUTC();
+  private final ExecutorService writer =
+      Executors.newFixedThreadPool(
+          4,
+          r -> {
+            Thread t = new Thread(r, "cb-agent-leases");
+            t.setDaemon(true);
+            return t;
+          });
+
+  /** The latest renewal this replica knows of, by {@code namespace/name} of the MachineBoot. */
+  private final Map<String, Instant> renewed = new ConcurrentHashMap<>();
+
+  private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
+  private final Counter writes;
+
+  AgentLeases(
+      KubernetesClient client,
+      OperatorConfig config,
+      MachineDirectory directory,
+      MeterRegistry registry) {
+    this.client = client;
+    Gauge.builder("chrootbooter.machines.lost", directory, AgentLeases::countLost)
+        .description("MachineBoots whose agent is lost (Ready=False, reason AgentLost)")
+        .register(registry);
+    this.lostAfter = config.agent().lostAfter();
+    this.identity =
+        config.leaderElection().identity().orElseGet(LeaderElectionProducer::defaultIdentity);
+    this.writes =
+        Counter.builder("chrootbooter.liveness.lease.writes")
+            .description("Agent Lease creations and renewals written by this replica")
+            .register(registry);
+  }
+
+  void stop(@Observes ShutdownEvent event) {
+    writer.shutdown();
+  }
+
+  /** {@code cb.agent.lost-after}. */
+  public Duration lostAfter() {
+    return lostAfter;
+  }
+
+  /**
+   * The agent of {@code mb} was heard from now: its Lease is renewed in the background when due.
+   * Never blocks.
+   */
+  public void heard(MachineBoot mb) {
+    String key = key(mb);
+    Instant now = clock.instant();
+    Instant last = renewed.get(key);
+    if (last != null && !LivenessRules.needsRenewal(last, now, lostAfter)) {
+      return;
+    }
+    if (!inFlight.add(key)) {
+      return;
+    }
+    try {
+      writer.execute(
+          () -> {
+            try {
+              renew(mb, key, last == null);
+            } catch (KubernetesClientException e) {
+              LOG.warnf(
+                  "Could not renew the agent Lease of %s (HTTP %d): %s",
+                  key, e.getCode(), e.getMessage());
+            } finally {
+              inFlight.remove(key);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      inFlight.remove(key); // shutting down
+    }
+  }
+
+  private void renew(MachineBoot mb, String key, boolean firstSight) {
+    String ns = mb.getMetadata().getNamespace();
+    String name = LivenessRules.leaseName(mb.getMetadata().getName());
+    var resource = client.leases().inNamespace(ns).withName(name);
+    Instant now = clock.instant();
+    if (firstSight) {
+      Optional<Instant> known = renewTime(resource.get());
+      if (known.isPresent()) {
+        renewed.merge(key, known.get(), (a, b) -> a.isAfter(b) ? a : b);
+        if (!LivenessRules.needsRenewal(known.get(), now, lostAfter)) {
+          return;
+        }
+      }
+    }
+    String stamp = MICRO_TIME.format(now);
+    String patch =
+        "{\"spec\":{\"holderIdentity\":\""
+            + identity.replace("\\", "\\\\").replace("\"", "\\\"")
+            + "\",\"renewTime\":\""
+            + stamp
+            + "\",\"leaseDurationSeconds\":"
+            + Math.max(1, lostAfter.toSeconds())
+            + "}}";
+    try {
+      resource.patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != HttpURLConnection.HTTP_NOT_FOUND) {
+        throw e;
+      }
+      create(mb, name, now);
+    }
+    writes.increment();
+    renewed.put(key, now);
+  }
+
+  private void create(MachineBoot mb, String name, Instant now) {
+    ZonedDateTime at = now.truncatedTo(ChronoUnit.MICROS).atZone(ZoneOffset.UTC);
+    LeaseBuilder lease =
+        new LeaseBuilder()
+            .withNewMetadata()
+            .withName(name)
+            .withNamespace(mb.getMetadata().getNamespace())
+            .addToLabels(LABEL, "true")
+            .addToLabels("app.kubernetes.io/managed-by", "chrootbooter-operator")
+            .endMetadata()
+            .withNewSpec()
+            .withHolderIdentity(identity)
+            .withLeaseDurationSeconds((int) Math.max(1, lostAfter.toSeconds()))
+            .withAcquireTime(at)
+            .withRenewTime(at)
+            .endSpec();
+    if (mb.getMetadata().getUid() != null) {
+      lease
+          .editMetadata()
+          .addToOwnerReferences(
+              new OwnerReferenceBuilder()
+                  .withApiVersion(mb.getApiVersion())
+                  .withKind(mb.getKind())
+                  .withName(mb.getMetadata().getName())
+                  .withUid(mb.getMetadata().getUid())
+                  .build())
+          .endMetadata();
+    }
+    try {
+      client.leases().inNamespace(mb.getMetadata().getNamespace()).resource(lease.build()).create();
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != HttpURLConnection.HTTP_CONFLICT) {
+        throw e;
+      }
+      // Another replica created it in between: renew that one.
+      client
+          .leases()
+          .inNamespace(mb.getMetadata().getNamespace())
+          .withName(name)
+          .patch(
+              PatchContext.of(PatchType.JSON_MERGE),
+              "{\"spec\":{\"renewTime\":\"" + MICRO_TIME.format(now) + "\"}}");
+    }
+  }
+
+  /**
+   * The iPXE script of {@code mb} was served now: recorded on its Lease, when it has one (a machine
+   * whose agent was never heard from has no boot to compare with). Never blocks.
+   */
+  public void ipxeFetched(MachineBoot mb) {
+    String ns = mb.getMetadata().getNamespace();
+    String name = LivenessRules.leaseName(mb.getMetadata().getName());
+    String stamp = clock.instant().truncatedTo(ChronoUnit.MILLIS).toString();
+    try {
+      writer.execute(
+          () -> {
+            try {
+              client
+                  .leases()
+                  .inNamespace(ns)
+                  .withName(name)
+                  .patch(
+                      PatchContext.of(PatchType.JSON_MERGE),
+                      "{\"metadata\":{\"annotations\":{\""
+                          + IPXE_ANNOTATION
+                          + "\":\""
+                          + stamp
+                          + "\"}}}");
+            } catch (KubernetesClientException e) {
+              if (e.getCode() != HttpURLConnection.HTTP_NOT_FOUND) {
+                LOG.warnf("Could not record the iPXE fetch of %s/%s: %s", ns, name, e.getMessage());
+              }
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      // shutting down
+    }
+  }
+
+  /** The agent Lease of {@code mb}, read from the API; empty when it has none. */
+  public Optional<Lease> read(MachineBoot mb) {
+    return Optional.ofNullable(
+        client
+            .leases()
+            .inNamespace(mb.getMetadata().getNamespace())
+            .withName(LivenessRules.leaseName(mb.getMetadata().getName()))
+            .get());
+  }
+
+  /** A Lease's renewTime. */
+  public static Optional<Instant> renewTime(Lease lease) {
+    return lease == null || lease.getSpec() == null || lease.getSpec().getRenewTime() == null
+        ? Optional.empty()
+        : Optional.of(lease.getSpec().getRenewTime().toInstant());
+  }
+
+  /** When the Lease says the machine's iPXE script was last served. */
+  public static Optional<Instant> ipxeFetchedAt(Lease lease) {
+    return lease == null || lease.getMetadata().getAnnotations() == null
+        ? Optional.empty()
+        : LivenessRules.parse(lease.getMetadata().getAnnotations().get(IPXE_ANNOTATION));
+  }
+
+  private static double countLost(MachineDirectory directory) {
+    return directory.machines().stream()
+        .filter(
+            mb ->
+                mb.getStatus() != null
+                    && Conditions.find(mb.getStatus().conditions(), "Ready")
+                        .map(c -> Reason.AgentLost.name().equals(c.getReason()))
+                        .orElse(false))
+        .count();
+  }
+
+  private static String key(MachineBoot mb) {
+    return mb.getMetadata().getNamespace() + "/" + mb.getMetadata().getName();
+  }
+}
