@@ -138,6 +138,14 @@ final class BootResources implements AutoCloseable {
   }
 
   /** A JSON merge patch of the resource (RFC 7386): {@code null} removes a field. */
+  /** The reasons of the Events recorded on the object NAME, oldest first ("AgentLost", ...). */
+  java.util.List<String> eventReasons(String name) {
+    return client.v1().events().inNamespace(namespace).list().getItems().stream()
+        .filter(e -> e.getInvolvedObject() != null && name.equals(e.getInvolvedObject().getName()))
+        .map(io.fabric8.kubernetes.api.model.Event::getReason)
+        .toList();
+  }
+
   void mergePatch(ResourceDefinitionContext kind, String name, String json) {
     client
         .genericKubernetesResources(kind)

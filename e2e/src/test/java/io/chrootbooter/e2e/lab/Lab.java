@@ -119,6 +119,11 @@ final class Lab implements AutoCloseable {
     run(COMMAND_TIMEOUT, "key", List.of("key", machine, keys));
   }
 
+  /** Powers the machine on or off ({@code ./lab power MACHINE on|off}): off is a pulled plug. */
+  void power(String machine, String state) throws IOException, InterruptedException {
+    run(COMMAND_TIMEOUT, "power", List.of("power", machine, state));
+  }
+
   /** Writes a line to the machine's second serial port (ttyS1). */
   void serial(String machine, String line) throws IOException, InterruptedException {
     run(COMMAND_TIMEOUT, "serial", List.of("serial", machine, line));

@@ -58,6 +58,10 @@ class LabEndToEndTest {
   private static final Duration RETURN = Duration.ofMinutes(2);
   private static final Duration MIRROR = Duration.ofMinutes(2);
   private static final Duration DEBIAN_BOOT = Duration.ofMinutes(6);
+
+  /** The lab operator's cb.agent.lost-after (the default, 60 s), a heartbeat, and slack. */
+  private static final Duration LOST = Duration.ofSeconds(120);
+
   private static final String MARKER_A = "CB-LAB-MARKER busybox-a: init running";
   private static final String MARKER_B = "CB-LAB-MARKER busybox-b: init running";
 
@@ -335,6 +339,48 @@ class LabEndToEndTest {
             "Bootstrap".equals(api.machinePhase(M))
                 && returned("SpecChange", before)
                 && condition("Ready", "True", "InBootstrap"));
+  }
+
+  /**
+   * A running machine that loses power says nothing: its status must say it anyway. Within the
+   * operator's {@code cb.agent.lost-after} (60 s in the lab) and a heartbeat, Ready turns False
+   * with reason AgentLost and a Warning Event; powered on again, the new boot id gives a
+   * MachineRebooted Event and the machine runs its image again, Ready.
+   */
+  @Test
+  @Order(10)
+  void aMachinePoweredOffIsLostAndItsRebootIsSeen() throws Exception {
+    int from = consoleLength();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\",\"state\":null}}");
+    awaitStep(
+        "m1 Running busybox before the power cut",
+        LOAD,
+        () -> running("busybox") && consoleHas(MARKER_A, from));
+    String bootBefore = api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElseThrow();
+    lab.power(M, "off");
+    awaitStep(
+        "m1 Ready=False with reason AgentLost, and a Warning Event",
+        LOST,
+        () ->
+            condition("Ready", "False", "AgentLost") && api.eventReasons(M).contains("AgentLost"));
+    assertThat(api.machinePhase(M))
+        .as("the phase says what m1 was last doing")
+        .isEqualTo("Running");
+
+    int booted = consoleLength();
+    lab.power(M, "on");
+    awaitStep(
+        "m1 rebooted (new boot id, MachineRebooted Event), Running busybox and Ready again",
+        BOOT,
+        () ->
+            api.eventReasons(M).contains("MachineRebooted")
+                && !bootBefore.equals(
+                    api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse(bootBefore))
+                && running("busybox")
+                && consoleHas(MARKER_A, booted)
+                && condition("Ready", "True", "Running"));
+    assertThat(api.field(MACHINE_BOOT, M, "status", "lastReboot", "previousBootId"))
+        .contains(bootBefore);
   }
 
   // ---- steps shared by several scenarios ---------------------------------------------------

@@ -5,8 +5,12 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.chrootbooter.agent.operator.StatusReporter;
 import io.chrootbooter.e2e.apiserver.EmbeddedApiServer;
+import io.chrootbooter.protocol.AgentInfo;
 import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.StatusReport;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.Config;
@@ -21,9 +25,14 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -61,7 +70,7 @@ class HighAvailabilityTest {
 
   private KubernetesClient client;
   private BootApi api;
-  private final Map<String, OperatorProcess> replicas = new java.util.LinkedHashMap<>();
+  private final Map<String, OperatorProcess> replicas = new LinkedHashMap<>();
 
   @AfterEach
   void stop() throws Exception {
@@ -124,32 +133,29 @@ class HighAvailabilityTest {
     String token = m.group(1);
 
     var running =
-        new io.chrootbooter.protocol.StatusReport(
-            io.chrootbooter.protocol.MachinePhase.Running,
+        new StatusReport(
+            MachinePhase.Running,
             null,
             "debian-12",
             null,
             null,
-            new io.chrootbooter.protocol.AgentInfo("e2e", "boot-1", "10.0.0.2", "6.1.0"),
+            new AgentInfo("e2e", "boot-1", "10.0.0.2", "6.1.0", null),
             1L);
-    java.util.concurrent.atomic.AtomicReference<FollowingAgent> agent =
-        new java.util.concurrent.atomic.AtomicReference<>(
-            new FollowingAgent(replicas.get(leader).url(), mac, token));
+    AtomicReference<FollowingAgent> agent =
+        new AtomicReference<>(new FollowingAgent(replicas.get(leader).url(), mac, token));
     var reporter =
-        new io.chrootbooter.agent.operator.StatusReporter(
+        new StatusReporter(
             r -> agent.get().client.report(r),
             () -> running,
             Duration.ofMillis(200),
-            io.chrootbooter.agent.operator.StatusReporter.heartbeatOf(null));
-    java.util.List<String> lostSeen = new java.util.concurrent.CopyOnWriteArrayList<>();
-    java.util.concurrent.atomic.AtomicBoolean watching =
-        new java.util.concurrent.atomic.AtomicBoolean(true);
+            StatusReporter.heartbeatOf(null));
+    List<String> lostSeen = new CopyOnWriteArrayList<>();
+    AtomicBoolean watching = new AtomicBoolean(true);
     Thread watcher = null;
     try {
       DesiredState first = agent.get().next(Duration.ofSeconds(10), s -> true).state();
       assertThat(first.heartbeat()).isEqualTo("1s"); // a quarter of 3 s, held at the 1 s minimum
-      reporter.heartbeat(
-          io.chrootbooter.agent.operator.StatusReporter.heartbeatOf(first.heartbeat()));
+      reporter.heartbeat(StatusReporter.heartbeatOf(first.heartbeat()));
       reporter.poke();
       await("m1 Ready")
           .atMost(SETTLE)
@@ -234,7 +240,7 @@ class HighAvailabilityTest {
         assertThat(kubectl(kubectl, "get", "mb").output()).contains("SEEN");
         try (FollowingAgent back = new FollowingAgent(replicas.get(standby).url(), mac, token);
             var again =
-                new io.chrootbooter.agent.operator.StatusReporter(
+                new StatusReporter(
                     r -> back.client.report(r),
                     () -> running,
                     Duration.ofMillis(200),
@@ -258,7 +264,7 @@ class HighAvailabilityTest {
 
   private Kubectl kubectl(Path binary, String... args) throws Exception {
     List<String> command =
-        new java.util.ArrayList<>(
+        new ArrayList<>(
             List.of(
                 binary.toString(),
                 "--kubeconfig",
@@ -526,7 +532,7 @@ class HighAvailabilityTest {
   }
 
   private static List<String> concat(List<String> a, List<String> b) {
-    List<String> all = new java.util.ArrayList<>(a);
+    List<String> all = new ArrayList<>(a);
     all.addAll(b);
     return all;
   }

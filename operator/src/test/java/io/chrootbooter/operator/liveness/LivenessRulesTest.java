@@ -120,7 +120,7 @@ class LivenessRulesTest {
         null,
         null,
         null,
-        bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null),
+        bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null, null),
         null,
         null,
         List.of());
@@ -133,7 +133,7 @@ class LivenessRulesTest {
         null,
         null,
         null,
-        bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null),
+        bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null, null),
         null);
   }
 }
