@@ -245,6 +245,10 @@ done
 step "agent from $app"
 mkdir -p "$root/opt/agent" "$root$cache_dir"
 (cd "$app" && find . -path ./app-cds.jsa -prune -o -print | sort | cpio -pdm --quiet "$root/opt/agent")
+# Quarkus numbers its recorders' proxy keys in the order its build threads happen to run:
+# numbered again canonically, the same in every build (ProxyKeys says why that keeps the program).
+"$java_home/bin/java" -cp "$(ls "$root"/opt/agent/app/chrootbooter-node-agent-*.jar)" \
+  io.chrootbooter.agent.build.ProxyKeys "$root/opt/agent/quarkus/generated-bytecode.jar"
 # Native libraries for other platforms: zstd-jni and JNA carry one per OS/arch.
 for jar in "$root"/opt/agent/lib/main/*.jar; do
   drop=$(unzip -Z1 "$jar" | grep -E '\.(so|dll|dylib|jnilib|a)$' | grep -vE '(^|/)(linux/amd64|linux-x86-64)/' || true)
