@@ -63,8 +63,9 @@ for n in ${LEVELS//,/ }; do
   APISERVER_PID=${PIDS[-1]}
   load create --api "$API_URL" --n "$n" --image-url "$IMAGE_URL" --image-sha256 "$IMAGE_SHA"
   mkdir -p "$WORK/store-$n"
-  # The store in the work dir; loopback only.
+  # The store in the work dir; loopback only, and the image server on loopback allowed.
   JAVA_TOOL_OPTIONS="-Dcb.store.path=$WORK/store-$n -Dcb.bootstrap.dir=$WORK/bootstrap \
+-Dcb.store.allowed-sources=127.0.0.1/32 \
 -Dquarkus.http.host=127.0.0.1 ${OPERATOR_JAVA_OPTS:-}" start_operator
   wait_operator_http
   note "operator pid $OPERATOR_PID at $OPERATOR_URL"

@@ -58,7 +58,9 @@ for n in ${LEVELS//,/ }; do
   APISERVER_PID=${PIDS[-1]}
   load create --api "$API_URL" --n "$n" --image-url "$IMAGE_URL" --image-sha256 "$IMAGE_SHA"
   mkdir -p "$WORK/store-$n"
+  # The image server on loopback is allowed as an image source.
   JAVA_TOOL_OPTIONS="-Dcb.store.path=$WORK/store-$n -Dcb.bootstrap.dir=$WORK/bootstrap \
+-Dcb.store.allowed-sources=127.0.0.1/32 \
 -Dquarkus.http.host=127.0.0.1 -Dcb.agent.lost-after=${LOST_AFTER_S}S ${OPERATOR_JAVA_OPTS:-}" start_operator
   wait_operator_http
   load liveness --api "$API_URL" --n "$n" --operator "$OPERATOR_URL" --window-s "$WINDOW_S" \

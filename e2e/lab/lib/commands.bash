@@ -110,6 +110,9 @@ start_operator() {
     -Dquarkus.kubernetes-client.namespace="$LAB_NAMESPACE"
     -Dcb.public-url="http://$GW:$OPERATOR_PORT"
     -Dcb.bootstrap.dir="$STATE/bootstrap" -Dcb.store.path="$STATE/store"
+    # The image server listens on $GW, an address of the operator's own (it runs in the same
+    # namespace), which image sources may not use unless allowed.
+    -Dcb.store.allowed-sources="$GW/32"
     "-Dcb.ipxe.console=${LAB_CONSOLE_ARGS:-console=ttyS0,115200n8 quiet}${LAB_DEBUG:+ cb.debug}"
   )
   if [ -n "$API_NS_URL" ]; then

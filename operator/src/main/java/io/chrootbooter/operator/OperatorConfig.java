@@ -118,6 +118,19 @@ public interface OperatorConfig {
      * JVM's default CAs (never instead of them). Read at start. Absent: the JVM's CAs only.
      */
     Optional<Path> caBundle();
+
+    /**
+     * CIDRs image sources may be fetched from whatever the other rules say, such as the private
+     * address of a site's image server on the operator's own host. Absent: none.
+     */
+    Optional<java.util.List<String>> allowedSources();
+
+    /**
+     * CIDRs image sources may not be fetched from, besides loopback, link-local, unspecified and
+     * multicast addresses and the operator's own: sites add their pod and service CIDRs here.
+     * Absent: none.
+     */
+    Optional<java.util.List<String>> deniedSources();
   }
 
   /** The bootstrap kernel and initramfs. */

@@ -25,10 +25,18 @@ import javax.net.ssl.SSLContext;
 
 /**
  * An image source on loopback that the tests control: it serves files with {@code Range} support
- * and an {@code ETag}, and can answer an error, drop the connection after some bytes, stall until
- * released, or announce more bytes than it sends. Over https with {@link #https(SSLContext)}.
+ * and an {@code ETag}, and can answer an error, redirect, drop the connection after some bytes,
+ * stall until released, or announce more bytes than it sends. Over https with {@link
+ * #https(SSLContext)}.
+ *
+ * <p>It listens on {@link #HOST}, the one loopback address the test profile allows image sources on
+ * ({@code cb.store.allowed-sources}); a server on any other address stands for a source the
+ * operator must refuse.
  */
 public final class ImageServer implements AutoCloseable {
+  /** The address image servers listen on, unless told otherwise. */
+  public static final String HOST = "127.0.0.2";
+
   private static final Pattern RANGE = Pattern.compile("^bytes=(\\d+)-$");
 
   /** How one file misbehaves. */
@@ -43,18 +51,24 @@ public final class ImageServer implements AutoCloseable {
   private final Map<String, Behaviour> behaviours = new ConcurrentHashMap<>();
   private final Map<String, Long> announced = new ConcurrentHashMap<>();
   private final Map<String, Duration> paces = new ConcurrentHashMap<>();
+  private final Map<String, Map.Entry<Integer, String>> redirects = new ConcurrentHashMap<>();
   private final AtomicInteger handshakes;
   private final String scheme;
   private final List<String> requests = new CopyOnWriteArrayList<>();
   private volatile CountDownLatch stall = new CountDownLatch(0);
 
   public ImageServer() throws IOException {
-    this(HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0), "http");
+    this(HOST);
+  }
+
+  /** A server on {@code host}, such as a loopback address the operator must not fetch from. */
+  public ImageServer(String host) throws IOException {
+    this(HttpServer.create(new InetSocketAddress(host, 0), 0), "http");
   }
 
   /** A server on https with the certificate of {@code tls}; counts the TLS connections. */
   public static ImageServer https(SSLContext tls) throws IOException {
-    HttpsServer server = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    HttpsServer server = HttpsServer.create(new InetSocketAddress(HOST, 0), 0);
     AtomicInteger handshakes = new AtomicInteger();
     server.setHttpsConfigurator(
         new HttpsConfigurator(tls) {
@@ -83,7 +97,23 @@ public final class ImageServer implements AutoCloseable {
 
   /** The URL of a file. */
   public String url(String name) {
-    return scheme + "://127.0.0.1:" + server.getAddress().getPort() + "/" + name;
+    return scheme
+        + "://"
+        + server.getAddress().getAddress().getHostAddress()
+        + ":"
+        + server.getAddress().getPort()
+        + "/"
+        + name;
+  }
+
+  /** The URL of a file with another host name for the server's address, such as localhost. */
+  public String url(String host, String name) {
+    return scheme + "://" + host + ":" + server.getAddress().getPort() + "/" + name;
+  }
+
+  /** Answers requests for {@code name} with {@code status} and this Location. */
+  public void redirect(String name, int status, String location) {
+    redirects.put(name, Map.entry(status, location));
   }
 
   /** Serves {@code bytes} as {@code name}; returns their SHA-256. */
@@ -139,6 +169,13 @@ public final class ImageServer implements AutoCloseable {
             + name
             + (range == null ? "" : " Range: " + range)
             + (ifRange == null ? "" : " If-Range: " + ifRange));
+    Map.Entry<Integer, String> redirect = redirects.get(name);
+    if (redirect != null) {
+      ex.getResponseHeaders().add("Location", redirect.getValue());
+      ex.sendResponseHeaders(redirect.getKey(), -1);
+      ex.close();
+      return;
+    }
     byte[] bytes = files.get(name);
     Behaviour b = behaviours.getOrDefault(name, Behaviour.normal());
     if (bytes == null || b.status() != 200) {

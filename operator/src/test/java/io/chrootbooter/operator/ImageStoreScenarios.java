@@ -470,6 +470,128 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     assertThat(STORE.resolve(sha)).doesNotExist();
   }
 
+  // --- sources refused by policy: loopback, link-local, the operator's own addresses -------
+
+  /** A TCP listener that only counts the connections it is offered, and answers none. */
+  static final class Listener implements AutoCloseable {
+    final java.net.ServerSocket socket;
+    final java.util.concurrent.atomic.AtomicInteger accepted =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    Listener(String host) throws IOException {
+      socket = new java.net.ServerSocket(0, 50, java.net.InetAddress.getByName(host));
+      Thread t =
+          new Thread(
+              () -> {
+                while (!socket.isClosed()) {
+                  try (var connection = socket.accept()) {
+                    accepted.incrementAndGet();
+                  } catch (IOException e) {
+                    // Closed.
+                  }
+                }
+              },
+              "refused-source-listener");
+      t.setDaemon(true);
+      t.start();
+    }
+
+    int port() {
+      return socket.getLocalPort();
+    }
+
+    @Override
+    public void close() throws IOException {
+      socket.close();
+    }
+  }
+
+  @Test
+  void internalSourcesAreRefusedByPolicyWithoutAConnection() throws Exception {
+    // A digest no scenario stores: a stored one would be Ready without any download.
+    String sha = "ef".repeat(32);
+    try (Listener internal = new Listener("127.0.0.1")) {
+      String behind = "http://127.0.0.1:" + internal.port() + "/secret.squashfs";
+      images.redirect("hop.squashfs", 302, behind);
+      images.redirect("hop-localhost.squashfs", 307, behind.replace("127.0.0.1", "localhost"));
+      String loopback = "resolves to an address refused by policy (loopback)";
+      Map<String, List<String>> cases = new LinkedHashMap<>();
+      cases.put("loopback", List.of(behind, "source host 127.0.0.1 " + loopback));
+      cases.put(
+          "localhost",
+          List.of(behind.replace("127.0.0.1", "localhost"), "source host localhost " + loopback));
+      cases.put(
+          "metadata",
+          List.of(
+              "http://169.254.169.254/latest/image.squashfs",
+              "source host 169.254.169.254 resolves to an address refused by policy"
+                  + " (link-local)"));
+      cases.put(
+          "ipv6-loopback",
+          List.of(
+              "http://[::1]:" + internal.port() + "/secret.squashfs",
+              "source host [::1] " + loopback));
+      cases.put(
+          "redirected",
+          List.of(
+              images.url("hop.squashfs"),
+              "GET "
+                  + images.url("hop.squashfs")
+                  + " was redirected (hop 1) to host 127.0.0.1, which "
+                  + loopback));
+      cases.put(
+          "redirected-by-name",
+          List.of(
+              images.url("hop-localhost.squashfs"),
+              "GET "
+                  + images.url("hop-localhost.squashfs")
+                  + " was redirected (hop 1) to host localhost, which "
+                  + loopback));
+      for (var c : cases.entrySet()) {
+        assertThat(createImage(c.getKey(), c.getValue().get(0), sha)).isEmpty();
+      }
+      for (var c : cases.entrySet()) {
+        BootImage image = awaitPhase(c.getKey(), BootImagePhase.Failed);
+        assertThat(stalled(image).getReason()).as(c.getKey()).isEqualTo("SourceRejected");
+        assertThat(stalled(image).getMessage()).as(c.getKey()).isEqualTo(c.getValue().get(1));
+        assertThat(image.getStatus().servedUrl()).isNull();
+        awaitEvent(c.getKey(), "Warning", "SourceRejected", c.getValue().get(1));
+      }
+      // Nothing reached the refused address, not even a TCP connection; the allowed host that
+      // redirected was asked once (a refusal is final, not retried).
+      await()
+          .during(Duration.ofSeconds(1))
+          .atMost(Duration.ofSeconds(5))
+          .until(
+              () ->
+                  internal.accepted.get() == 0
+                      && images.requests().stream()
+                              .filter(r -> r.startsWith("GET /hop.squashfs"))
+                              .count()
+                          == 1);
+      assertThat(STORE.resolve(sha)).doesNotExist();
+    }
+  }
+
+  @Test
+  void redirectsBetweenAllowedHostsAreFollowedAFewTimes() {
+    byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 42);
+    String sha = images.put("moved-here.squashfs", bytes);
+    images.redirect("moved.squashfs", 301, "/moved-again.squashfs");
+    images.redirect("moved-again.squashfs", 308, images.url("moved-here.squashfs"));
+    createImage("moved", images.url("moved.squashfs"), sha);
+    assertThat(awaitPhase("moved", BootImagePhase.Ready).getStatus().sha256()).isEqualTo(sha);
+    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+        .isEqualTo(bytes);
+
+    images.redirect("loop.squashfs", 302, "/loop.squashfs");
+    createImage("loop", images.url("loop.squashfs"), "ab".repeat(32));
+    BootImage loop = awaitPhase("loop", BootImagePhase.Failed);
+    assertThat(stalled(loop).getReason()).isEqualTo("SourceRejected");
+    assertThat(stalled(loop).getMessage())
+        .isEqualTo("GET " + images.url("loop.squashfs") + " was redirected more than 5 times");
+  }
+
   // --- https sources: the operator's CA bundle, a BootImage's caBundle Secret ----------------
 
   /** An https image server with a certificate {@code ca} signed for {@code subjectAltName}. */
@@ -524,7 +646,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
   @Test
   void httpsSourceSignedByAnUnknownCaFailsOnceWithTheRemedy() throws Exception {
     TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
-    ImageServer mirror = httpsServer(ca, "IP:127.0.0.1");
+    ImageServer mirror = httpsServer(ca, "IP:" + ImageServer.HOST);
     byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 21);
     String sha = mirror.put("private.squashfs", bytes);
     createImage("private", mirror.url("private.squashfs"), sha);
@@ -549,7 +671,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
   @Test
   void caBundleSecretIsWaitedForThenTrusted() throws Exception {
     TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
-    ImageServer mirror = httpsServer(ca, "IP:127.0.0.1");
+    ImageServer mirror = httpsServer(ca, "IP:" + ImageServer.HOST);
     byte[] bytes = buildImage("squashfs");
     String sha = mirror.put("private.squashfs", bytes);
     createImage("private", mirror.url("private.squashfs"), sha, Map.of("secretName", "mirror-ca"));
@@ -576,7 +698,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
   void brokenCaBundleSecretsStallUntilTheSecretIsFixed() throws Exception {
     TestCa ca = TestCa.create(work.resolve("ca"), "private mirror CA");
     TestCa other = TestCa.create(work.resolve("other"), "some other CA");
-    ImageServer mirror = httpsServer(ca, "IP:127.0.0.1");
+    ImageServer mirror = httpsServer(ca, "IP:" + ImageServer.HOST);
     byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 22);
     String sha = mirror.put("private.squashfs", bytes);
     String url = mirror.url("private.squashfs");
@@ -618,7 +740,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
 
   @Test
   void operatorWideCaBundleIsTrustedBesideTheDefaultOnes() throws Exception {
-    ImageServer mirror = httpsServer(OperatorCa.ca(), "IP:127.0.0.1");
+    ImageServer mirror = httpsServer(OperatorCa.ca(), "IP:" + ImageServer.HOST);
     byte[] bytes = fakeImage(new byte[] {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd}, 23);
     String sha = mirror.put("company.tar.zst", bytes);
     createImage("company", mirror.url("company.tar.zst"), sha);
@@ -641,8 +763,11 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     assertThat(stalled(image).getMessage())
         .isEqualTo(
             mirror.url("private.squashfs")
-                + ": certificate not valid for host 127.0.0.1 (No subject alternative names"
-                + " matching IP address 127.0.0.1 found); host names are always verified");
+                + ": certificate not valid for host "
+                + ImageServer.HOST
+                + " (No subject alternative names matching IP address "
+                + ImageServer.HOST
+                + " found); host names are always verified");
     assertThat(mirror.requests()).isEmpty();
 
     // The operator-wide CA does not help either: the name is what is wrong.
@@ -650,7 +775,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     wrongName.put("company.squashfs", bytes);
     createImage("company", wrongName.url("company.squashfs"), sha);
     assertThat(stalled(awaitPhase("company", BootImagePhase.Failed)).getMessage())
-        .contains(": certificate not valid for host 127.0.0.1 (");
+        .contains(": certificate not valid for host " + ImageServer.HOST + " (");
   }
 
   @Test

@@ -426,6 +426,20 @@ class HelmChartTest {
   }
 
   @Test
+  void imageSourceCidrsArePassedCommaJoined(@TempDir Path dir) {
+    assertThat(env(defaults.operatorContainer(), "CB_STORE_DENIED_SOURCES")).isEmpty();
+    assertThat(env(defaults.operatorContainer(), "CB_STORE_ALLOWED_SOURCES")).isEmpty();
+    Manifests m =
+        Manifests.render(
+            dir,
+            "store: {deniedSources: [10.244.0.0/16, 10.96.0.0/12],"
+                + " allowedSources: [10.96.12.34/32]}\n");
+    assertThat(env(m.operatorContainer(), "CB_STORE_DENIED_SOURCES"))
+        .contains("10.244.0.0/16,10.96.0.0/12");
+    assertThat(env(m.operatorContainer(), "CB_STORE_ALLOWED_SOURCES")).contains("10.96.12.34/32");
+  }
+
+  @Test
   void tlsSecretIsMountedAndServedOnHttps(@TempDir Path dir) {
     Manifests m = Manifests.render(dir, "tls: {secretName: operator-tls}\n");
     JsonNode deployment = m.one("Deployment", FULLNAME);

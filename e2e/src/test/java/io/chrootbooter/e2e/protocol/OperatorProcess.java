@@ -75,6 +75,9 @@ final class OperatorProcess implements AutoCloseable {
             "-Dquarkus.kubernetes-client.namespace=default",
             "-Dcb.public-url=" + url,
             "-Dcb.store.path=" + dir.resolve("store"),
+            // ImageFiles serves the images on loopback, which image sources may not use unless
+            // allowed.
+            "-Dcb.store.allowed-sources=127.0.0.1/32",
             "-Dcb.bootstrap.dir=" + dir.resolve("bootstrap"));
     command = new java.util.ArrayList<>(command);
     command.addAll(properties);

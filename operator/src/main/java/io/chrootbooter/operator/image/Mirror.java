@@ -6,6 +6,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -21,7 +22,9 @@ import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.Locale;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
@@ -42,6 +45,11 @@ final class Mirror {
   private static final int BUFFER = 1 << 20;
   private static final Pattern CONTENT_RANGE = Pattern.compile("^bytes (\\d+)-(\\d+)/(\\d+|\\*)$");
   private static final long PROGRESS_EVERY_NANOS = 1_000_000_000L;
+
+  /** The redirects followed, each to a host the policy allows; at most this many per request. */
+  static final int MAX_REDIRECTS = 5;
+
+  private static final Set<Integer> REDIRECTS = Set.of(301, 302, 303, 307, 308);
 
   /** What to download and where. */
   record Request(String url, Optional<String> sha256, ImageFormat format, Path partial) {}
@@ -113,6 +121,7 @@ final class Mirror {
   }
 
   private final HttpClient http;
+  private final SourcePolicy policy;
   private final Request request;
   private final ImageStore store;
   private MessageDigest digest = newDigest();
@@ -122,8 +131,9 @@ final class Mirror {
   private final byte[] head = new byte[ImageFormat.SNIFF_BYTES];
   private boolean formatChecked;
 
-  Mirror(HttpClient http, Request request, ImageStore store) {
+  Mirror(HttpClient http, SourcePolicy policy, Request request, ImageStore store) {
     this.http = http;
+    this.policy = policy;
     this.request = request;
     this.store = store;
   }
@@ -133,21 +143,8 @@ final class Mirror {
     if (control.isCancelled()) {
       throw new CancellationException("download of " + request.url() + " cancelled");
     }
-    HttpRequest.Builder builder =
-        HttpRequest.newBuilder(URI.create(request.url())).timeout(Duration.ofSeconds(30)).GET();
     boolean resuming = received > 0 && validator != null;
-    if (resuming) {
-      builder.header("Range", "bytes=" + received + "-").header("If-Range", validator);
-    }
-    HttpResponse<InputStream> response;
-    try {
-      response = http.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
-    } catch (IOException e) {
-      throw certificateFailure(request.url(), e).orElseThrow(() -> e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new CancellationException("download of " + request.url() + " cancelled");
-    }
+    HttpResponse<InputStream> response = send(resuming);
     try (InputStream body = response.body()) {
       control.reading(body);
       int status = response.statusCode();
@@ -198,6 +195,96 @@ final class Mirror {
               + "; they were deleted");
     }
     return new Result(actual, received, request.partial());
+  }
+
+  /**
+   * Sends the request, following redirects: the host of the URL and of every hop is judged by the
+   * {@link SourcePolicy} before anything is sent to it, so nothing is ever sent to a refused
+   * address (and no error of a connection to one can be reported).
+   */
+  private HttpResponse<InputStream> send(boolean resuming) throws IOException {
+    URI uri = URI.create(request.url());
+    allow(uri, 0);
+    for (int hop = 1; ; hop++) {
+      HttpRequest.Builder builder =
+          HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).GET();
+      if (resuming) {
+        builder.header("Range", "bytes=" + received + "-").header("If-Range", validator);
+      }
+      HttpResponse<InputStream> response;
+      try {
+        response = http.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+      } catch (IOException e) {
+        throw certificateFailure(uri.toString(), e).orElseThrow(() -> e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CancellationException("download of " + request.url() + " cancelled");
+      }
+      Optional<String> location = response.headers().firstValue("Location");
+      if (!REDIRECTS.contains(response.statusCode()) || location.isEmpty()) {
+        return response;
+      }
+      response.body().close();
+      if (hop > MAX_REDIRECTS) {
+        throw new MirrorFailure(
+            Reason.SourceRejected,
+            "GET " + request.url() + " was redirected more than " + MAX_REDIRECTS + " times");
+      }
+      URI next;
+      try {
+        next = uri.resolve(new URI(location.get()));
+      } catch (URISyntaxException | IllegalArgumentException e) {
+        throw new MirrorFailure(
+            Reason.SourceRejected,
+            "GET " + request.url() + " was redirected to an invalid Location (hop " + hop + ")");
+      }
+      String scheme = next.getScheme() == null ? "" : next.getScheme().toLowerCase(Locale.ROOT);
+      if (!scheme.equals("http") && !scheme.equals("https")) {
+        throw new MirrorFailure(
+            Reason.SourceRejected,
+            "GET " + request.url() + " was redirected to a URL that is not http or https");
+      }
+      if (scheme.equals("http") && uri.getScheme().equalsIgnoreCase("https")) {
+        throw new MirrorFailure(
+            Reason.SourceRejected,
+            "GET " + request.url() + " was redirected from https to http, which is not followed");
+      }
+      allow(next, hop);
+      uri = next;
+    }
+  }
+
+  /** Throws a {@link MirrorFailure} when the policy refuses {@code uri}'s host. */
+  private void allow(URI uri, int hop) throws IOException {
+    String host = uri.getHost();
+    if (host == null || host.isEmpty()) {
+      throw new MirrorFailure(
+          Reason.SourceRejected,
+          hop == 0
+              ? "source " + request.url() + " names no host"
+              : "GET "
+                  + request.url()
+                  + " was redirected to a URL without a host (hop "
+                  + hop
+                  + ")");
+    }
+    Optional<SourcePolicy.Rule> refused = policy.check(host);
+    if (refused.isPresent()) {
+      throw new MirrorFailure(
+          Reason.SourceRejected,
+          (hop == 0
+                  ? "source host " + host
+                  : "GET "
+                      + request.url()
+                      + " was redirected (hop "
+                      + hop
+                      + ") to host "
+                      + host
+                      + ", which")
+              + " resolves to an address refused by policy ("
+              + refused.get()
+              + ")");
+    }
   }
 
   private void copy(InputStream body, Control control, Consumer<Progress> progress)

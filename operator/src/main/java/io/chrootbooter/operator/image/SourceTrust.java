@@ -89,7 +89,8 @@ public class SourceTrust {
     HttpClient.Builder builder =
         HttpClient.newBuilder()
             .connectTimeout(Duration.ofSeconds(10))
-            .followRedirects(HttpClient.Redirect.NORMAL);
+            // Mirror follows redirects itself, so that SourcePolicy judges every hop's host.
+            .followRedirects(HttpClient.Redirect.NEVER);
     if (!extraCas.isEmpty()) {
       builder.sslContext(sslContext(extraCas));
     }

@@ -62,6 +62,7 @@ public class Transfers {
 
   private final ImageStore store;
   private final SourceTrust trust;
+  private final SourcePolicy policy;
   private final AtomicLong sequence = new AtomicLong();
   private final ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_DOWNLOADS);
 
@@ -102,9 +103,15 @@ public class Transfers {
     }
   }
 
-  Transfers(ImageStore store, SourceTrust trust, OperatorConfig config, MeterRegistry registry) {
+  Transfers(
+      ImageStore store,
+      SourceTrust trust,
+      SourcePolicy policy,
+      OperatorConfig config,
+      MeterRegistry registry) {
     this.store = store;
     this.trust = trust;
+    this.policy = policy;
     this.attempts = config.store().attempts();
     Duration stallTimeout = config.store().stallTimeout();
     long every = Math.max(100, Math.min(1000, stallTimeout.toMillis() / 4));
@@ -179,6 +186,7 @@ public class Transfers {
     Mirror mirror =
         new Mirror(
             trust.client(t.source.caBundle()),
+            policy,
             new Mirror.Request(t.source.url(), t.source.sha256(), t.source.format(), t.partial),
             store);
     boolean committed = false;

@@ -30,7 +30,10 @@ public enum Reason {
   Mirroring,
   /** The downloaded bytes do not have the declared SHA-256; they were deleted. */
   ChecksumMismatch,
-  /** The source answered with an HTTP status that retrying cannot change (404, 403…). */
+  /**
+   * The source answered with an HTTP status that retrying cannot change (404, 403…), or its host
+   * (or that of a redirect) resolves to an address the operator refuses to fetch from.
+   */
   SourceRejected,
   /** The bytes are not in the declared format. */
   FormatMismatch,
