@@ -79,7 +79,9 @@ kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
 # -XX:TrimNativeHeapInterval: compiler arenas leave freed malloc memory in the process;
 # trimming it every 2 s (with MALLOC_ARENA_MAX=2 in agent.conf) took the agent's RSS while a
 # target runs from 100-102 MB to 82-84 MB in the lab's boot benchmark (with C2).
-jvm_flags="-XX:TieredStopAtLevel=1 -XX:TrimNativeHeapInterval=2000 -XX:+UseSerialGC -XX:-UsePerfData -Xss512k -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=64m -Xmx${CB_AGENT_XMX:-48m}"
+# -XX:+ExitOnOutOfMemoryError: an agent whose heap is exhausted exits (status 3) rather than
+# limp on with threads dead; init restarts it and the launcher tells the new run (agent-exit).
+jvm_flags="-XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:TrimNativeHeapInterval=2000 -XX:+UseSerialGC -XX:-UsePerfData -Xss512k -XX:ReservedCodeCacheSize=16m -XX:MaxMetaspaceSize=64m -Xmx${CB_AGENT_XMX:-48m}"
 
 step_t0=$(date +%s.%N)
 step() { printf 'bootstrap: [%5.1fs] %s\n' "$(echo "$(date +%s.%N) - $step_t0" | bc)" "$*"; }

@@ -101,6 +101,15 @@ public final class Agent implements AutoCloseable {
     controller.onChange(this::controllerChanged);
   }
 
+  /**
+   * The agent's previous run in this boot ended abnormally (the bootstrap's launcher says how):
+   * reported as a failure until the next load, so that status and Events show it.
+   */
+  public void previousRun(String what) {
+    LOG.errorf("the agent's previous run %s", what);
+    fail("the agent's previous run " + what);
+  }
+
   /** Runs after every change of what {@link #status()} says. */
   public void onChange(Runnable listener) {
     this.onChange = listener;
@@ -378,14 +387,16 @@ public final class Agent implements AutoCloseable {
     } catch (DownloadCancelledException e) {
       LOG.infof("loading %s cancelled", what);
       return List.of("cancelled: " + what);
-    } catch (IOException | RuntimeException | LinkageError e) {
+    } catch (IOException | RuntimeException | LinkageError | StackOverflowError e) {
       if (cancel.isCancelled()) {
         // Whatever a cancelled download broke on the way out (a half entry, a closed stream).
         LOG.infof("loading %s cancelled (%s)", what, e.getMessage());
         return List.of("cancelled: " + what);
       }
       // LinkageError: a native library that cannot load (a broken bootstrap) must fail the
-      // load with its message, not end the worker thread with the phase stuck at Downloading.
+      // load with its message, not end the worker thread with the phase stuck at Downloading;
+      // StackOverflowError: a hostile image's nesting. An exhausted heap ends the JVM instead
+      // (-XX:+ExitOnOutOfMemoryError): init restarts the agent, which says so (previousRun).
       String message = e.getMessage() == null ? e.toString() : e.getMessage();
       LOG.errorf("loading %s failed: %s", what, message);
       fail(message);

@@ -160,6 +160,7 @@ public final class Daemon implements AutoCloseable {
                 NetworkRestore.fromLease(o.busybox(), env),
                 () -> agentInfo(env)),
             out);
+    previousRun(Path.of("/run/bootstrap/agent-exit")).ifPresent(agent::previousRun);
     Triggers triggers =
         new Triggers(
             controller,
@@ -340,6 +341,24 @@ public final class Daemon implements AutoCloseable {
       merged.putAll(NetworkRestore.readEnv(NetworkRestore.LEASE_FILE));
     }
     return Map.copyOf(merged);
+  }
+
+  /**
+   * What the bootstrap's launcher wrote when the agent's previous run ended abnormally ({@code
+   * /run/bootstrap/agent-exit}, e.g. "ran out of heap memory (-Xmx48m) and was restarted"); read
+   * once and removed.
+   */
+  static Optional<String> previousRun(Path file) {
+    try {
+      if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        return Optional.empty();
+      }
+      String what = Files.readString(file).strip();
+      Files.delete(file);
+      return what.isEmpty() ? Optional.empty() : Optional.of(what);
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
   }
 
   private static AgentInfo agentInfo(Map<String, String> env) {

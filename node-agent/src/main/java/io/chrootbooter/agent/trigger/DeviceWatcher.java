@@ -24,10 +24,19 @@ public final class DeviceWatcher implements AutoCloseable {
   private final Thread thread;
   private volatile boolean closing;
 
-  private DeviceWatcher(Path path, FileChannel channel, int chunk, Consumer<ByteBuffer> sink) {
+  private DeviceWatcher(
+      Path path, FileChannel channel, int chunk, Consumer<ByteBuffer> sink, Runnable onEnd) {
     this.path = path;
     this.channel = channel;
-    this.thread = new Thread(() -> loop(chunk, sink), "cb-watch-" + path.getFileName());
+    this.thread =
+        new Thread(
+            () -> {
+              loop(chunk, sink);
+              if (!closing) {
+                onEnd.run();
+              }
+            },
+            "cb-watch-" + path.getFileName());
     thread.setDaemon(true);
   }
 
@@ -40,12 +49,21 @@ public final class DeviceWatcher implements AutoCloseable {
    */
   public static DeviceWatcher start(Path path, int chunk, Consumer<ByteBuffer> sink)
       throws IOException {
+    return start(path, chunk, sink, () -> {});
+  }
+
+  /**
+   * Starts reading {@code path}; {@code onEnd} runs on the watcher thread when the device ends (end
+   * of file, ENODEV when it is unplugged, any read error), not when it is closed.
+   */
+  public static DeviceWatcher start(Path path, int chunk, Consumer<ByteBuffer> sink, Runnable onEnd)
+      throws IOException {
     boolean fifo = !Files.isRegularFile(path) && Files.isWritable(path) && isFifo(path);
     FileChannel channel =
         fifo
             ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)
             : FileChannel.open(path, StandardOpenOption.READ);
-    DeviceWatcher watcher = new DeviceWatcher(path, channel, chunk, sink);
+    DeviceWatcher watcher = new DeviceWatcher(path, channel, chunk, sink, onEnd);
     watcher.thread.start();
     return watcher;
   }

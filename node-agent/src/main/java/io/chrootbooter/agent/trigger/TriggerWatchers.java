@@ -16,6 +16,12 @@ public final class TriggerWatchers {
 
   /** Watches one evdev keyboard for Ctrl+Alt+F12. */
   public static DeviceWatcher hotkey(Path device, Runnable onHotkey) throws IOException {
+    return hotkey(device, onHotkey, () -> {});
+  }
+
+  /** As {@link #hotkey(Path, Runnable)}; {@code onEnd} runs when the device ends. */
+  public static DeviceWatcher hotkey(Path device, Runnable onHotkey, Runnable onEnd)
+      throws IOException {
     HotkeyDetector detector = new HotkeyDetector();
     return DeviceWatcher.start(
         device,
@@ -26,7 +32,8 @@ public final class TriggerWatchers {
               onHotkey.run();
             }
           }
-        });
+        },
+        onEnd);
   }
 
   /**

@@ -89,6 +89,7 @@ public final class TarExtractor {
       if (entry == null) {
         break;
       }
+      recorder.countGlobalHeaders();
       entries++;
       String name = entry.getName();
       EntryPath entryPath = EntryPath.parse(name, name);

@@ -263,4 +263,99 @@ class HostileArchiveTest {
         .hasMessage(root + " is not empty; unpack needs an empty or absent directory");
     assertThat(mine).hasContent("mine");
   }
+
+  /**
+   * A PAX header whose one value is 64 MiB: commons-compress would read it all into memory (the
+   * agent's heap is 48 MiB). The extractor stops once the entry's headers pass 1 MiB and names the
+   * entry and the limit; nothing is written.
+   */
+  @Test
+  void aHugePaxHeaderIsRefusedBeforeItIsRead() throws IOException {
+    long value = 64L << 20;
+    String prefix = " path=";
+    long base = prefix.length() + value + 1; // " path=" VALUE "\n"
+    long total = base + Long.toString(base + Long.toString(base).length()).length();
+    String length = Long.toString(total);
+    long dataSize = total;
+    TarArchiveEntry pax =
+        new TarArchiveEntry("PaxHeaders/big", TarConstants.LF_PAX_EXTENDED_HEADER_LC, true);
+    pax.setSize(dataSize);
+    byte[] header = new byte[512];
+    pax.writeEntryHeader(header);
+    long[] served = {0};
+    java.io.InputStream data =
+        new java.io.InputStream() {
+          @Override
+          public int read() {
+            return served[0]++ < value ? 'a' : -1;
+          }
+
+          @Override
+          public int read(byte[] b, int off, int len) {
+            if (served[0] >= value) {
+              return -1;
+            }
+            int n = (int) Math.min(len, value - served[0]);
+            java.util.Arrays.fill(b, off, off + n, (byte) 'a');
+            served[0] += n;
+            return n;
+          }
+        };
+    java.io.InputStream tar =
+        new java.io.SequenceInputStream(
+            java.util.Collections.enumeration(
+                List.of(
+                    new java.io.ByteArrayInputStream(header),
+                    new java.io.ByteArrayInputStream(
+                        (length + prefix).getBytes(StandardCharsets.US_ASCII)),
+                    data,
+                    new java.io.ByteArrayInputStream(new byte[2048]))));
+    Files.createDirectory(root);
+    assertThatThrownBy(() -> new TarExtractor(new LinuxSyscalls()).extract(tar, root))
+        .isInstanceOf(HostileArchiveException.class)
+        .hasMessage(
+            "archive entry \"PaxHeaders/big\" refused: its headers (PAX or GNU long name) exceed"
+                + " 1 MiB");
+    assertThat(served[0]).as("bytes of the value read").isLessThan(2L << 20);
+    try (Stream<Path> left = Files.list(root)) {
+      assertThat(left).isEmpty();
+    }
+  }
+
+  /** Many global PAX headers, each small, between entries: bounded for the whole archive. */
+  @Test
+  void globalPaxHeadersAreBoundedForTheWholeArchive() throws IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    for (int i = 0; i < 6; i++) {
+      String line = " cb.key" + i + "=" + "x".repeat(900_000) + "\n";
+      int total = line.length() + Integer.toString(line.length() + 7).length();
+      rawEntry(
+          bytes,
+          "GlobalHead." + i,
+          TarConstants.LF_PAX_GLOBAL_EXTENDED_HEADER,
+          (total + line).getBytes(StandardCharsets.US_ASCII));
+      rawEntry(bytes, "f" + i, TarConstants.LF_NORMAL, new byte[] {'x'});
+    }
+    bytes.write(new byte[1024]);
+    Files.createDirectory(root);
+    assertThatThrownBy(
+            () ->
+                new TarExtractor(new LinuxSyscalls())
+                    .extract(new java.io.ByteArrayInputStream(bytes.toByteArray()), root))
+        .isInstanceOf(HostileArchiveException.class)
+        .hasMessageContaining("global PAX headers of the archive exceed 4 MiB");
+  }
+
+  /** One entry, its header written by commons-compress and its data padded to 512 bytes. */
+  private static void rawEntry(ByteArrayOutputStream out, String name, byte type, byte[] data)
+      throws IOException {
+    TarArchiveEntry entry = new TarArchiveEntry(name, type, true);
+    entry.setSize(data.length);
+    entry.setMode(0100644);
+    byte[] header = new byte[512];
+    entry.writeEntryHeader(header);
+    out.write(header);
+    out.write(data);
+    out.write(new byte[(512 - data.length % 512) % 512]);
+  }
 }
