@@ -158,14 +158,22 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     Optional<Health> before =
         mb.getStatus() == null ? Optional.empty() : Health.of(mb.getStatus().conditions());
     if (isBack(before, health)) {
-      events.record(
+      String heard = seen.map(s -> s.truncatedTo(ChronoUnit.SECONDS).toString()).orElse("?");
+      // Once per comeback: a second reconcile may still see the AgentLost status it replaces.
+      events.recordOnce(
           mb,
           "Normal",
           Reason.AgentBack.name(),
-          "the agent was heard from again at "
-              + seen.map(s -> s.truncatedTo(ChronoUnit.SECONDS).toString()).orElse("?")
-              + "; "
-              + health.message());
+          "the agent was heard from again at " + heard + "; " + health.message(),
+          heard);
+    } else if (isTransition(before, health) && health.reason() == Reason.AgentLost) {
+      // Once per silence, for the same reason.
+      events.recordOnce(
+          mb,
+          "Warning",
+          Reason.AgentLost.name(),
+          health.message(),
+          seen.map(Instant::toString).orElse("?"));
     } else if (isTransition(before, health)) {
       events.transition(mb, health);
     }

@@ -40,12 +40,43 @@ public class EventRecorder {
    * as a {@link RecordedEvent}, written or not: it happened.
    */
   public void record(HasMetadata resource, String type, String reason, String message) {
+    write(
+        resource,
+        type,
+        reason,
+        message,
+        resource.getMetadata().getName() + "." + UUID.randomUUID());
+  }
+
+  /**
+   * Records an event once per {@code occurrence} (e.g. the time an agent was heard from again): its
+   * name is derived from the object, the reason and the occurrence, so a second reconcile that
+   * still saw the old status (a stale cache), or another replica, finds the name taken and records
+   * nothing.
+   */
+  public void recordOnce(
+      HasMetadata resource, String type, String reason, String message, String occurrence) {
+    String key = resource.getMetadata().getUid() + "/" + reason + "/" + occurrence;
+    String name =
+        resource.getMetadata().getName()
+            + "."
+            + reason.toLowerCase(java.util.Locale.ROOT)
+            + "."
+            + UUID.nameUUIDFromBytes(key.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                .toString()
+                .substring(0, 13)
+                .replace("-", "");
+    write(resource, type, reason, message, name);
+  }
+
+  private void write(
+      HasMetadata resource, String type, String reason, String message, String name) {
     Instant time = Instant.now().truncatedTo(ChronoUnit.SECONDS);
     String now = time.toString();
     var event =
         new EventBuilder()
             .withNewMetadata()
-            .withName(resource.getMetadata().getName() + "." + UUID.randomUUID())
+            .withName(name)
             .withNamespace(resource.getMetadata().getNamespace())
             .endMetadata()
             .withInvolvedObject(
@@ -76,6 +107,12 @@ public class EventRecorder {
           .resource(event)
           .create();
     } catch (KubernetesClientException e) {
+      if (e.getCode() == java.net.HttpURLConnection.HTTP_CONFLICT) {
+        LOG.debugf(
+            "event %s on %s/%s recorded already (%s)",
+            reason, resource.getKind(), resource.getMetadata().getName(), name);
+        return;
+      }
       LOG.warnf(
           "Could not record event %s on %s/%s: %s",
           reason, resource.getKind(), resource.getMetadata().getName(), e.getMessage());
