@@ -128,7 +128,7 @@ abstract class AbstractEmbeddedApiServerKubectlTest {
     assertThat(get.exitCode()).as(get.toString()).isZero();
     List<String> lines = get.stdout().lines().toList();
     assertThat(lines).anyMatch(l -> l.matches("NAME\\s+PHASE\\s+FORMAT\\s+SIZE\\s+AGE"));
-    assertThat(lines).anyMatch(l -> l.matches("NAME\\s+PHASE\\s+IMAGE\\s+IP\\s+AGE"));
+    assertThat(lines).anyMatch(l -> l.matches("NAME\\s+PHASE\\s+IMAGE\\s+IP\\s+SEEN\\s+AGE"));
     assertThat(lines)
         .anyMatch(l -> l.startsWith("bootimage.boot.chrootbooter.io/busybox "))
         .anyMatch(l -> l.startsWith("bootimage.boot.chrootbooter.io/debian-12 "))
