@@ -74,22 +74,24 @@ final class RawHeaderRecorder extends FilterInputStream {
     }
     byte[] raw = recorded.toByteArray();
     // Recording may start inside the last entry's padding.
-    for (int at = (int) ((BLOCK - recordStart % BLOCK) % BLOCK); at + BLOCK <= raw.length; ) {
-      long size = size(raw, at);
+    for (long at = (BLOCK - recordStart % BLOCK) % BLOCK; at + BLOCK <= raw.length; ) {
+      int header = (int) at;
+      long size = size(raw, header);
       if (size < 0) {
         return; // not a header commons-compress accepted as one; nothing to count
       }
-      if (raw[at + TYPEFLAG] == 'g') {
+      if (raw[header + TYPEFLAG] == 'g') {
         globalHeaderBytes += size;
         if (globalHeaderBytes > MAX_GLOBAL_HEADER_BYTES) {
           throw new HostileArchiveException(
-              name(raw, at),
+              name(raw, header),
               "global PAX headers of the archive exceed "
                   + (MAX_GLOBAL_HEADER_BYTES >> 20)
                   + " MiB");
         }
       }
-      at += BLOCK + (int) ((size + BLOCK - 1) / BLOCK * BLOCK);
+      // In long: a hostile size field must not wrap the offset around.
+      at += BLOCK + (size + BLOCK - 1) / BLOCK * BLOCK;
     }
   }
 
