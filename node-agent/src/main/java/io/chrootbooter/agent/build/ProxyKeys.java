@@ -47,45 +47,51 @@ public final class ProxyKeys {
     }
     Path jar = Path.of(args[0]);
     Path tmp = jar.resolveSibling(jar.getFileName() + ".tmp");
-    int keys = canonicalise(jar, tmp);
-    Files.move(tmp, jar, StandardCopyOption.REPLACE_EXISTING);
+    int keys;
+    try {
+      keys = canonicalise(jar, tmp);
+      Files.move(tmp, jar, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
     System.out.println("ProxyKeys: " + keys + " proxy keys numbered canonically in " + jar);
   }
 
   /** Writes {@code in} with canonical proxy keys to {@code out}; returns how many keys it has. */
   static int canonicalise(Path in, Path out) throws IOException {
-    Map<String, String> renames = new LinkedHashMap<>();
+    // Each entry read once, in the jar's order; the jar is small (~150 kB).
+    Map<ZipEntry, byte[]> entries = new LinkedHashMap<>();
     try (ZipFile zip = new ZipFile(in.toFile())) {
-      List<ZipEntry> entries = new ArrayList<>();
       for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); ) {
-        entries.add(e.nextElement());
+        ZipEntry entry = e.nextElement();
+        entries.put(entry, read(zip, entry));
       }
-      List<ZipEntry> byName = new ArrayList<>(entries);
-      byName.sort(java.util.Comparator.comparing(ZipEntry::getName));
-      for (ZipEntry entry : byName) {
-        if (entry.getName().endsWith(".class")) {
-          for (String s : utf8s(read(zip, entry))) {
-            if (KEY.matcher(s).matches() && !renames.containsKey(s)) {
-              renames.put(s, "proxykey" + renames.size());
-            }
+    }
+    Map<String, String> renames = new LinkedHashMap<>();
+    List<ZipEntry> byName = new ArrayList<>(entries.keySet());
+    byName.sort(java.util.Comparator.comparing(ZipEntry::getName));
+    for (ZipEntry entry : byName) {
+      if (entry.getName().endsWith(".class")) {
+        for (String s : utf8s(entries.get(entry))) {
+          if (KEY.matcher(s).matches() && !renames.containsKey(s)) {
+            renames.put(s, "proxykey" + renames.size());
           }
         }
       }
-      try (ZipOutputStream zout = new ZipOutputStream(Files.newOutputStream(out))) {
-        for (ZipEntry entry : entries) {
-          byte[] bytes = read(zip, entry);
-          if (entry.getName().endsWith(".class")) {
-            bytes = rename(bytes, renames);
-          }
-          ZipEntry copy = new ZipEntry(entry.getName());
-          copy.setTime(entry.getTime());
-          if (entry.getComment() != null) {
-            copy.setComment(entry.getComment());
-          }
-          zout.putNextEntry(copy);
-          zout.write(bytes);
-          zout.closeEntry();
+    }
+    try (ZipOutputStream zout = new ZipOutputStream(Files.newOutputStream(out))) {
+      for (Map.Entry<ZipEntry, byte[]> e : entries.entrySet()) {
+        ZipEntry entry = e.getKey();
+        byte[] bytes =
+            entry.getName().endsWith(".class") ? rename(e.getValue(), renames) : e.getValue();
+        ZipEntry copy = new ZipEntry(entry.getName());
+        copy.setTime(entry.getTime());
+        if (entry.getComment() != null) {
+          copy.setComment(entry.getComment());
         }
+        zout.putNextEntry(copy);
+        zout.write(bytes);
+        zout.closeEntry();
       }
     }
     return renames.size();

@@ -68,22 +68,7 @@ class CaPinTest {
         "-out",
         "server.csr");
     java.nio.file.Files.writeString(dir.resolve("ext"), "subjectAltName=IP:127.0.0.1\n");
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-        "-out",
-        "server.pem");
+    sign("server.csr", "ca.pem", "ca.key", "ext", "server.pem");
     openssl(
         "pkcs12",
         "-export",
@@ -190,22 +175,7 @@ class CaPinTest {
         "impostor.key",
         "-out",
         "impostor.csr");
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "impostor.csr",
-        "-CA",
-        "server.pem",
-        "-CAkey",
-        "server.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-        "-out",
-        "impostor.pem");
+    sign("impostor.csr", "server.pem", "server.key", "ext", "impostor.pem");
     X509Certificate impostor = certificate("impostor.pem");
     X509Certificate leaf = certificate("server.pem");
     X509Certificate ca = certificate("ca.pem");
@@ -232,22 +202,7 @@ class CaPinTest {
   void aServerCertificateForClientsOnlyIsRefused() throws Exception {
     java.nio.file.Files.writeString(
         dir.resolve("client-ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=clientAuth\n");
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "client-ext",
-        "-out",
-        "client.pem");
+    sign("server.csr", "ca.pem", "ca.key", "client-ext", "client.pem");
     assertThatThrownBy(
             () ->
                 CaPin.parse(caPin)
@@ -255,6 +210,27 @@ class CaPinTest {
                         new X509Certificate[] {certificate("client.pem"), certificate("ca.pem")},
                         "RSA"))
         .hasMessageContaining("does not allow TLS server authentication");
+  }
+
+  /** Signs the request {@code csr} with {@code ca} and its key, for two days, with extensions. */
+  private void sign(String csr, String ca, String caKey, String extensions, String out)
+      throws Exception {
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca,
+        "-CAkey",
+        caKey,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        extensions,
+        "-out",
+        out);
   }
 
   private X509Certificate certificate(String file) throws Exception {
