@@ -128,7 +128,7 @@ start_operator() {
   env_set OPERATOR_URL "http://127.0.0.1:$OPERATOR_HOST_PORT"
   env_set OPERATOR_NS_URL "http://$GW:$OPERATOR_PORT"
   OPERATOR_ADMIN_HOST_PORT=$(free_port 9000)
-  forward "$OPERATOR_ADMIN_HOST_PORT" 127.0.0.1 "$OPERATOR_ADMIN_PORT" forward-operator-admin
+  forward "$OPERATOR_ADMIN_HOST_PORT" 127.0.0.1 "$OPERATOR_ADMIN_PORT" forward-admin
   env_set OPERATOR_ADMIN_URL "http://127.0.0.1:$OPERATOR_ADMIN_HOST_PORT"
   wait_for "the operator to be ready" 180 \
     in_ns curl -sf "http://127.0.0.1:$OPERATOR_ADMIN_PORT/q/health/ready" ||
