@@ -33,8 +33,10 @@ sha=$(put_image "$SIZE_MB")
 small_sha=$(put_image "$SMALL_MB")
 
 port=$(free_port)
+admin_port=$(free_port)
 note "starting the operator"
 java -Dquarkus.http.port="$port" \
+  -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$admin_port" \
   -Dquarkus.kubernetes-client.api-server-url="$API_URL" \
   -Dquarkus.kubernetes-client.namespace=default \
   -Dcb.store.path="$store" -Dcb.bootstrap.dir="$WORK" \
@@ -42,6 +44,7 @@ java -Dquarkus.http.port="$port" \
 PIDS+=($!)
 OPERATOR_PID=$!
 OPERATOR_URL="http://127.0.0.1:$port"
+OPERATOR_ADMIN_URL="http://127.0.0.1:$admin_port"
 wait_operator_http
 curl -sf -o /dev/null "$OPERATOR_URL/images/$sha" || { echo "the operator does not serve the image"; tail -20 "$WORK/operator.log"; exit 1; }
 curl -sf -o /dev/null "$OPERATOR_URL/images/$small_sha" || { echo "the operator does not serve the small image"; exit 1; }

@@ -6,6 +6,12 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -142,6 +148,29 @@ class LabEndToEndTest {
                     .equals(api.field(MACHINE_BOOT, M, "status", "agent", "ip").orElse(""))
                 && condition("Ready", "True", "InBootstrap"));
     assertThat(lab.console(M)).contains("chrootbooter: bootstrap ready");
+
+    // The status page is on the admin port `./lab up` printed, and not on the machine port.
+    String mac = lab.env().mac(M);
+    HttpResponse<String> page = get(lab.env().get("OPERATOR_ADMIN_URL") + "/");
+    assertThat(page.statusCode()).isEqualTo(200);
+    assertThat(page.body()).contains(mac);
+    HttpResponse<String> onMachinePort = get(lab.env().get("OPERATOR_URL") + "/");
+    assertThat(onMachinePort.statusCode()).isEqualTo(404);
+    assertThat(onMachinePort.body()).doesNotContain(mac);
+  }
+
+  private static HttpResponse<String> get(String url) {
+    try {
+      return HttpClient.newHttpClient()
+          .send(
+              HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+              HttpResponse.BodyHandlers.ofString());
+    } catch (IOException e) {
+      throw new UncheckedIOException("GET " + url, e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
   }
 
   @Test
