@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -103,7 +104,8 @@ class BootDecisionsTest {
             Path.of("/run/cb/root $(x)"),
             "/sbin/init",
             Path.of("/f"),
-            Path.of("/h"));
+            Optional.of(Path.of("/h")),
+            Path.of("/c"));
     assertThat(command.subList(0, 9))
         .containsExactly(
             "/bin/busybox",
