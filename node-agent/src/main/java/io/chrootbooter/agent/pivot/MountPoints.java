@@ -138,7 +138,7 @@ public final class MountPoints {
       int type = type(fd);
       if (type != S_IFDIR) {
         throw new RefusedException(
-            "mount point /" + name + " is " + describe(type) + ", not a directory; refused");
+            "mount point /" + name + " is not a directory (" + describe(type) + "); refused");
       }
     } finally {
       LibC.close(fd);
