@@ -156,7 +156,9 @@ public final class EnterScript {
       fi
       $bb mkdir run/.cb-oldroot || fail "mkdir /run/.cb-oldroot"
       # No chroot fallback: a target never runs with the bootstrap's root still in its namespace.
-      $bb pivot_root . run/.cb-oldroot || fail "pivot_root refused; the target is not entered"
+      $bb pivot_root . run/.cb-oldroot \\
+        || fail "pivot_root refused (a bootstrap still on the initramfs rootfs cannot enter" \\
+          "an image: see /init's message); the target is not entered"
       cd / || fail "cd /"
       "/run/.cb-oldroot$bb" umount -l /run/.cb-oldroot || fail "umount -l old root"
       echo ready >&3

@@ -97,6 +97,16 @@ class BootDecisionsTest {
   }
 
   @Test
+  void theTargetsCommandLineHasNoCbWords() {
+    assertThat(
+            EnterScript.targetCommandLine(
+                "BOOT_IMAGE=vmlinuz console=ttyS0  cb.operator=http://10.0.2.2:8080"
+                    + " cb.token=s3cr3t \"cb.nonce=a b\" quiet cb_debug=1 foo=\"x cb.y\"\n"))
+        .isEqualTo("BOOT_IMAGE=vmlinuz console=ttyS0 quiet foo=\"x cb.y\"\n");
+    assertThat(EnterScript.targetCommandLine("cb.token=only\n")).isEqualTo("\n");
+  }
+
+  @Test
   void enterCommandPassesPathsAsArgumentsNotScriptText() {
     List<String> command =
         EnterScript.command(
