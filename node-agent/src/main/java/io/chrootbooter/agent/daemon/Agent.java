@@ -348,6 +348,7 @@ public final class Agent implements AutoCloseable {
                 }
                 changed();
               });
+      prepared.note().ifPresent(note -> console.println("chrootbooter: " + note));
       if (cancel.isCancelled()) {
         prepared.release().release();
         throw new DownloadCancelledException(image.url(), 0);

@@ -3,6 +3,8 @@ package io.chrootbooter.agent.daemon;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.fetch.Sha256;
+import io.chrootbooter.agent.fetch.Sha256Engine;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.ImageUnpacker;
@@ -13,20 +15,29 @@ import io.chrootbooter.agent.unpack.SquashfsImage;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HexFormat;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import org.jboss.logging.Logger;
 
 /**
  * Turns "a URL, a digest, a format" into a root file system ready to enter: a squashfs image is
  * downloaded into the {@link ImageCache} (RAM or the cache disk), verified, then loop-mounted with
  * its overlay; a tarball is extracted while it downloads into a fresh tmpfs, which the return
- * unmounts (so its RAM is freed at once). A cached squashfs image is not downloaded again.
+ * unmounts (so its RAM is freed at once). A cached squashfs image is not downloaded again, but it
+ * is hashed again before every use: one whose content no longer matches its name is removed and
+ * downloaded afresh, and the load's {@link Prepared#note} says so.
  */
 public final class ImageLoader {
+  private static final Logger LOG = Logger.getLogger(ImageLoader.class);
   private static final AtomicLong SEQUENCE = new AtomicLong();
 
   private final Path workDir;
@@ -61,8 +72,10 @@ public final class ImageLoader {
    *
    * @param release unmounts and frees everything {@link #prepare} made; run once the target is gone
    * @param cached whether the image came from the cache (no download)
+   * @param note what the user should know about this load (a cached image found altered)
    */
-  public record Prepared(Path root, Teardown.Step release, String sha256, boolean cached) {}
+  public record Prepared(
+      Path root, Teardown.Step release, String sha256, boolean cached, Optional<String> note) {}
 
   /** The cache, for the console's {@code images}. */
   public ImageCache cache() {
@@ -87,6 +100,22 @@ public final class ImageLoader {
       Request request, FetchOptions options, Consumer<MachinePhase> phases, Path dir)
       throws IOException {
     Optional<ImageCache.Entry> hit = request.sha256().flatMap(cache::get);
+    String note = null;
+    if (hit.isPresent()) {
+      phases.accept(MachinePhase.Verifying);
+      String actual = sha256Of(hit.get().file());
+      if (!actual.equals(hit.get().sha256())) {
+        note =
+            "cached image "
+                + hit.get().sha256()
+                + " was altered on the cache disk (its content hashes to "
+                + actual
+                + "); downloading again";
+        LOG.warn(note);
+        cache.remove(hit.get().sha256());
+        hit = Optional.empty();
+      }
+    }
     String digest;
     Path file;
     if (hit.isPresent()) {
@@ -126,7 +155,8 @@ public final class ImageLoader {
             }
           },
           digest,
-          hit.isPresent());
+          hit.isPresent(),
+          Optional.ofNullable(note));
     } catch (IOException | RuntimeException e) {
       deleteEmptyTree(dir);
       throw e;
@@ -160,7 +190,8 @@ public final class ImageLoader {
             }
           },
           result.sha256(),
-          false);
+          false,
+          Optional.empty());
     } finally {
       if (!ok) {
         try {
@@ -169,6 +200,24 @@ public final class ImageLoader {
           deleteEmptyTree(dir);
         }
       }
+    }
+  }
+
+  /**
+   * The SHA-256 of a cached image, read again from the cache (native libcrypto when it loads, about
+   * 1.3 GB/s): its name is no proof, whatever else mounts the cache disk may have changed it.
+   */
+  static String sha256Of(Path file) throws IOException {
+    try (Sha256 sha = Sha256Engine.get().start();
+        FileChannel in =
+            FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+      ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
+      while (in.read(buffer) >= 0) {
+        buffer.flip();
+        sha.update(buffer.array(), 0, buffer.limit());
+        buffer.clear();
+      }
+      return HexFormat.of().formatHex(sha.digest());
     }
   }
 

@@ -48,9 +48,11 @@ import org.junit.jupiter.api.TestMethodOrder;
  * status} and {@code resume} are typed on the serial line, and {@code load} boots a tar.zst image.
  * The same machine then shows that the target's cgroup holds what the kernel command line's {@code
  * cb.pids-max=} and {@code cb.memory-max=} set: a fork bomb and a memory hog in the target, watched
- * from a root shell on the third serial port ({@code cb.debug}), leave the agent running. One boot
- * serves both tests (a TCG boot costs 30–60 s), in this order. Needs the bootstrap profile and
- * qemu-system-x86_64; skips otherwise.
+ * from a root shell on the third serial port ({@code cb.debug}), leave the agent running. Last,
+ * hostile images (symbolic links at {@code /run} and {@code /.bootstrap-return} into the bootstrap)
+ * are refused and change nothing, and the target's {@code /proc/cmdline} has no {@code cb.*} words.
+ * One boot serves the three tests (a TCG boot costs 30–60 s), in this order. Needs the bootstrap
+ * profile and qemu-system-x86_64; skips otherwise.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -79,6 +81,7 @@ class BootstrapTriggersIT {
         if read -r line; then
           case "$line" in
             helper) /.bootstrap-return asked from inside ;;
+            cmdline) echo "vm init: cmdline [$(cat /proc/cmdline)]" ;;
             deaf) trap '' TERM USR2; echo "vm init: deaf to the graceful signals" ;;
             bomb) /bin/forkbomb >/dev/null 2>&1 & echo "vm init: bomb started" ;;
             hog)
@@ -168,7 +171,24 @@ class BootstrapTriggersIT {
     Path tarZst = dir.resolve("vm.tar.zst");
     TestTarget.run("tar", "--zstd", "-cf", tarZst.toString(), "-C", tree.toString(), ".");
     String sha = TestTarget.run("sha256sum", squashfs.toString()).split(" ")[0];
-    int port = serve(Map.of("/vm.squashfs", squashfs, "/vm.tar.zst", tarZst));
+    // Hostile images: the escapes of an enter step that resolved the image's paths in the
+    // bootstrap. /run points at a directory the bootstrap has (and the image ships too);
+    // /.bootstrap-return dangles to a path the bootstrap lacks.
+    Files.createDirectories(tree.resolve("etc/chrootbooter"));
+    Path hostileRun = hostile(tree, "run", "/etc/chrootbooter", "hostile-run.squashfs");
+    Path hostileHelper =
+        hostile(tree, ".bootstrap-return", "/etc/chrootbooter-planted", "hostile-helper.squashfs");
+    int port =
+        serve(
+            Map.of(
+                "/vm.squashfs",
+                squashfs,
+                "/vm.tar.zst",
+                tarZst,
+                "/hostile-run.squashfs",
+                hostileRun,
+                "/hostile-helper.squashfs",
+                hostileHelper));
 
     Path monitor = dir.resolve("monitor.sock");
     Path ttyS1 = dir.resolve("ttyS1.sock");
@@ -403,6 +423,68 @@ class BootstrapTriggersIT {
       assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
       assertThat(console.toString()).doesNotContain("agent exited with status");
       System.out.println("bootstrap cgroup limits test: " + String.join("; ", figures));
+    } catch (AssertionError | RuntimeException e) {
+      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
+      throw e;
+    }
+  }
+
+  /** The test tree with a symbolic link at {@code point}, packed as {@code name}. */
+  private Path hostile(Path tree, String point, String linkTarget, String name)
+      throws IOException, InterruptedException {
+    Path copy = dir.resolve("tree-" + name);
+    TestTarget.run("cp", "-a", tree.toString(), copy.toString());
+    Path at = copy.resolve(point);
+    if (Files.isDirectory(at, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      Files.delete(at);
+    }
+    Files.createSymbolicLink(at, Path.of(linkTarget));
+    Path image = dir.resolve(name);
+    TestTarget.run("mksquashfs", copy.toString(), image.toString(), "-quiet", "-noappend");
+    return image;
+  }
+
+  /**
+   * Runs on the machine the second test left, in the bootstrap. Hostile images loaded at the
+   * console are refused naming the path, leave the bootstrap's files and mounts as they were, and
+   * the good image still boots; its init reads a /proc/cmdline without the cb.* words of the
+   * bootstrap's.
+   */
+  @Test
+  @Order(3)
+  void hostileImagesAreRefusedAndTheTargetSeesNoCbWords() throws Exception {
+    try {
+      String probe =
+          "echo \"state $(ls -la /etc/chrootbooter | md5sum | cut -c1-32)"
+              + " planted $(ls /etc/chrootbooter-planted 2>/dev/null | wc -l)"
+              + " mounts $(wc -l < /proc/self/mountinfo) targets $(ls -d"
+              + " /sys/fs/cgroup/chrootbooter/*/ 2>/dev/null | wc -l)\"";
+      String before = group(debugShell(probe), "(state .*targets \\d+)", "the probe");
+
+      type("load http://10.0.2.100/hostile-run.squashfs --format squashfs");
+      awaitCount("failed: mount point /run is a symbolic link (to /etc/chrootbooter)", 1, STEP);
+      type("load http://10.0.2.100/hostile-helper.squashfs --format squashfs");
+      awaitCount("failed: /.bootstrap-return is a symbolic link", 1, STEP);
+      String after = group(debugShell(probe), "(state .*targets \\d+)", "the probe");
+      assertThat(after)
+          .as("the bootstrap's /etc/chrootbooter, planted file, mounts and cgroups")
+          .isEqualTo(before);
+      assertThat(after).contains("planted 0");
+
+      int up = count("TARGET UP");
+      type("load http://10.0.2.100/vm.squashfs --format squashfs");
+      awaitCount("TARGET UP", up + 1, STEP);
+      type("cmdline");
+      awaitCount("vm init: cmdline [", 1, STEP);
+      String seen = group(console.toString(), "vm init: cmdline \\[([^\\]]*)\\]", "cmdline");
+      assertThat(seen).contains("console=ttyS0").doesNotContain("cb.");
+      String bootstrapCmdline = debugShell("cat /proc/cmdline");
+      assertThat(bootstrapCmdline).as("the bootstrap's own").contains("cb.image=");
+      type("helper");
+      awaitReturn("Helper", 3);
+      assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
+      System.out.println("bootstrap hostile images test: refused, target cmdline [" + seen + "]");
     } catch (AssertionError | RuntimeException e) {
       System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
