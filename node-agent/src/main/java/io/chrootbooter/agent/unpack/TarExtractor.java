@@ -202,8 +202,8 @@ public final class TarExtractor {
 
   /**
    * Writes a regular file. A sparse file's data regions are written at their offsets and its holes
-   * are never written: the file is extended to its size with ftruncate(2), so only the data takes
-   * space, and the free-space check counts only the data.
+   * are never written: a trailing hole is made with ftruncate(2), so only the data takes space, and
+   * the free-space check counts only the data. As in GNU tar, the map decides the file's size.
    */
   private long writeFile(
       TarReader in, TarReader.Entry entry, Path target, String name, byte[] buffer)
@@ -235,14 +235,16 @@ public final class TarExtractor {
             LinkOption.NOFOLLOW_LINKS)) {
       if (entry.isSparse()) {
         for (TarReader.Region region : entry.sparse()) {
-          written += copy(in, out, region.offset(), region.length(), name, written, size, buffer);
+          if (region.length() == 0) {
+            // GNU tar ends the map of a file that ends in a hole with an empty region at its size.
+            syscalls.truncate(target, region.offset());
+          } else {
+            written += copy(in, out, region.offset(), region.length(), name, written, size, buffer);
+          }
         }
       } else {
         written = copy(in, out, 0, size, name, 0, size, buffer);
       }
-    }
-    if (entry.isSparse() && Files.size(target) < entry.realSize()) {
-      syscalls.truncate(target, entry.realSize()); // a trailing hole
     }
     return written;
   }

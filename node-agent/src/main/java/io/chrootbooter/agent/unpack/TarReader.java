@@ -260,7 +260,7 @@ final class TarReader {
     long gid = number(name, "gid", GID, 8, 0, UID_MAX);
     long size = number(name, "size", SIZE, 12, 0, Long.MAX_VALUE);
     Instant mtime =
-        Instant.ofEpochSecond(number(name, "mtime", MTIME, 12, Long.MIN_VALUE, Long.MAX_VALUE));
+        headerTime(name, number(name, "mtime", MTIME, 12, Long.MIN_VALUE, Long.MAX_VALUE));
     Instant atime = null;
     long devMajor = 0;
     long devMinor = 0;
@@ -444,6 +444,16 @@ final class TarReader {
         xattrs);
   }
 
+  /** A header's seconds as an Instant; beyond what Instant holds (a base-256 field), clamped. */
+  private Instant headerTime(String name, long seconds) {
+    long clamped =
+        Math.max(Instant.MIN.getEpochSecond(), Math.min(Instant.MAX.getEpochSecond(), seconds));
+    if (clamped != seconds) {
+      warn.accept(name, "its mtime " + seconds + " is out of range; " + clamped + " used");
+    }
+    return Instant.ofEpochSecond(clamped);
+  }
+
   /** The old GNU map: 4 entries in the header, then extension blocks of 21 while flagged. */
   private List<Region> oldGnuMap(String name, long headerBytes) throws IOException {
     List<Region> map = new ArrayList<>();
@@ -549,29 +559,59 @@ final class TarReader {
     return b;
   }
 
-  /** Regions inside the file, not overlapping, their lengths adding up to the data. */
-  private static void checkMap(String name, List<Region> map, long size, long realSize)
+  /**
+   * The regions' data must be in the archive: their lengths may not add up to more than the data
+   * (GNU tar would read the next headers as data). What GNU tar extracts without a word is logged:
+   * regions adding up to less (the rest is skipped), or a map that gives the file another size than
+   * its recorded one (GNU tar's file is as long as the map says: see {@link #mapSize}).
+   */
+  private void checkMap(String name, List<Region> map, long size, long realSize)
       throws HostileArchiveException {
     long total = 0;
-    long end = 0;
     for (Region r : map) {
-      if (r.offset() < end || r.length() > realSize - r.offset()) {
+      if (r.length() > Long.MAX_VALUE - r.offset() || r.length() > Long.MAX_VALUE - total) {
         throw new HostileArchiveException(
             name,
-            "its sparse map region of "
-                + r.length()
-                + " bytes at "
-                + r.offset()
-                + " overlaps another or ends beyond its size "
-                + realSize);
+            "its sparse map region of " + r.length() + " bytes at " + r.offset() + " overflows");
       }
-      end = r.offset() + r.length();
       total += r.length();
     }
-    if (total != size) {
+    if (total > size) {
       throw new HostileArchiveException(
           name, "its sparse map holds " + total + " bytes of data but the archive holds " + size);
     }
+    if (total < size) {
+      warn.accept(
+          name,
+          "its sparse map holds "
+              + total
+              + " bytes of data but the archive holds "
+              + size
+              + "; the rest is skipped, as GNU tar does");
+    }
+    long mapSize = mapSize(map);
+    if (mapSize != realSize) {
+      warn.accept(
+          name,
+          "its sparse map makes a file of "
+              + mapSize
+              + " bytes, its header says "
+              + realSize
+              + "; extracted as the map says, as GNU tar does");
+    }
+  }
+
+  /**
+   * The size of the file GNU tar extracts from a sparse map: each region is written at its offset,
+   * and a region of 0 bytes (GNU tar ends a map with one at the file's size when it ends in a hole)
+   * truncates the file there.
+   */
+  static long mapSize(List<Region> map) {
+    long size = 0;
+    for (Region r : map) {
+      size = r.length() == 0 ? r.offset() : Math.max(size, r.offset() + r.length());
+    }
+    return size;
   }
 
   private static Record required(String name, Map<String, Record> pax, String key)

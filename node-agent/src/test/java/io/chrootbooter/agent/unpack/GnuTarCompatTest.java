@@ -179,7 +179,9 @@ class GnuTarCompatTest {
     "pax-mtime.tar,2",
     "pax-at-end.tar,0",
     "longname-nul.tar,0",
-    "global-uid.tar,0"
+    "global-uid.tar,0",
+    "sparse-beyond-size.tar,0",
+    "sparse-short-map.tar,0"
   })
   void craftedHeadersAreReadAsGnuTarReadsThem(String archive, int gnuExitCode) throws Exception {
     compareWithGnuTar(crafted(archive), ImageFormat.TAR, gnuExitCode);
@@ -210,6 +212,20 @@ class GnuTarCompatTest {
         .hasMessage(
             "archive entry \"bad-uid\" refused: its uid field \"12x4\\x00\\x00\\x00\\x00\" is not a"
                 + " number");
+    assertThat(temp.resolve("ours")).doesNotExist();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "sparse-long-map.tar|archive entry \"long\" refused: its sparse map holds 600 bytes of data"
+            + " but the archive holds 4"
+      })
+  void aSparseMapThatDoesNotFitItsFileIsRefused(String archive, String message) throws Exception {
+    assertThatThrownBy(() -> unpack(crafted(archive), ImageFormat.TAR, temp.resolve("ours")))
+        .isInstanceOf(HostileArchiveException.class)
+        .hasMessage(message);
     assertThat(temp.resolve("ours")).doesNotExist();
   }
 

@@ -117,3 +117,23 @@ write("global-uid.tar",
       entry(b"owned", b"o\n"),
       special(b"x", pax([(b"uid", b"7")]), name=b"PaxHeaders/own"),
       entry(b"own-uid", b"7\n"))
+
+# A pax 0.1 sparse map whose region lies beyond the file's size: GNU tar extracts the file with
+# the region.
+write("sparse-beyond-size.tar",
+      special(b"x", pax([(b"GNU.sparse.size", b"100"), (b"GNU.sparse.numblocks", b"1"),
+                         (b"GNU.sparse.map", b"200,4"), (b"GNU.sparse.name", b"hole")]),
+              name=b"PaxHeaders/hole"),
+      entry(b"GNUSparseFile.0/hole", b"data"))
+
+# An old GNU sparse map holding fewer bytes than the archive's data: GNU tar skips the rest.
+write("sparse-short-map.tar",
+      entry(b"short", b"data" + b"\0" * 508 + b"hidden header?", typeflag=b"S", magic=b"ustar  \0",
+            fields={386: octal(0, 12), 398: octal(4, 12), 483: octal(4096, 12)}))
+
+# An old GNU sparse map holding more bytes than the archive's data: they would be read from the
+# next headers.
+write("sparse-long-map.tar",
+      entry(b"long", b"data", typeflag=b"S", magic=b"ustar  \0",
+            fields={386: octal(0, 12), 398: octal(600, 12), 483: octal(4096, 12)}),
+      entry(b"next", b"next header\n"))
