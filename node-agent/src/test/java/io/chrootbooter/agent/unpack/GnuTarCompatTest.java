@@ -220,9 +220,13 @@ class GnuTarCompatTest {
       delimiter = '|',
       value = {
         "sparse-long-map.tar|archive entry \"long\" refused: its sparse map holds 600 bytes of data"
-            + " but the archive holds 4"
+            + " but the archive holds 4",
+        "sparse-huge-map.tar|archive entry \"huge-map\" refused: its sparse map exceeds 1 MiB",
+        "sparse-endless-extensions.tar|archive entry \"endless\" refused: its sparse map exceeds 1"
+            + " MiB"
       })
-  void aSparseMapThatDoesNotFitItsFileIsRefused(String archive, String message) throws Exception {
+  void aSparseMapThatDoesNotFitItsDataOrItsBoundIsRefused(String archive, String message)
+      throws Exception {
     assertThatThrownBy(() -> unpack(crafted(archive), ImageFormat.TAR, temp.resolve("ours")))
         .isInstanceOf(HostileArchiveException.class)
         .hasMessage(message);

@@ -137,3 +137,24 @@ write("sparse-long-map.tar",
       entry(b"long", b"data", typeflag=b"S", magic=b"ustar  \0",
             fields={386: octal(0, 12), 398: octal(600, 12), 483: octal(4096, 12)}),
       entry(b"next", b"next header\n"))
+
+# A pax 1.0 sparse map of more than 1 MiB at the start of the data.
+regions = 150000
+sparse_map = b"%d\n" % regions + b"".join(b"%d\n1\n" % (2 * i) for i in range(regions))
+sparse_map += b"\0" * (-len(sparse_map) % BLOCK)
+write("sparse-huge-map.tar",
+      special(b"x", pax([(b"GNU.sparse.major", b"1"), (b"GNU.sparse.minor", b"0"),
+                         (b"GNU.sparse.name", b"huge-map"),
+                         (b"GNU.sparse.realsize", b"%d" % (2 * regions))]),
+              name=b"PaxHeaders/huge-map"),
+      entry(b"GNUSparseFile.0/huge-map", sparse_map + b"\1" * regions))
+
+# Old GNU sparse extension blocks that go on for more than 1 MiB.
+extension = bytearray(BLOCK)
+for i in range(21):
+    extension[i * 24:i * 24 + 24] = octal(0, 12) + octal(0, 12)
+extension[504] = 1
+write("sparse-endless-extensions.tar",
+      header(b"endless", typeflag=b"S", magic=b"ustar  \0",
+             fields={386: (octal(0, 12) * 8), 482: b"\1", 483: octal(0, 12)}),
+      bytes(extension) * 2100)
