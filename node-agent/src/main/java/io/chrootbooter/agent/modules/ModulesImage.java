@@ -174,28 +174,27 @@ public final class ModulesImage {
     List<Path> mounts = new ArrayList<>();
     List<String> said = new ArrayList<>();
     try {
-      Path modules = RootPaths.resolve(root, "lib/modules/" + release);
-      if (RootPaths.isNonEmptyDirectory(modules)) {
+      String modules = "lib/modules/" + release;
+      if (RootPaths.isNonEmptyDirectory(root, modules)) {
         said.add("the image's own /lib/modules/" + release);
       } else {
-        RootPaths.createDirectories(root, "lib/modules/" + release);
-        Mounts.bindReadOnly(mountPoint.resolve("lib/modules").resolve(release), modules);
-        mounts.add(modules);
+        Path dir = RootPaths.directory(root, modules);
+        Mounts.bindReadOnly(mountPoint.resolve(modules), dir);
+        mounts.add(dir);
         said.add("/lib/modules/" + release + " of the bootstrap");
       }
-      Path firmware = RootPaths.resolve(root, "lib/firmware");
       Path ours = mountPoint.resolve("lib/firmware");
-      if (RootPaths.isNonEmptyDirectory(firmware)) {
+      boolean own = RootPaths.isNonEmptyDirectory(root, "lib/firmware");
+      Path firmware = RootPaths.directory(root, "lib/firmware");
+      if (own) {
         // The image's own firmware as the upper lower layer: its files win.
         Mounts.mount("overlay", "ro,lowerdir=" + firmware + ":" + ours, "cb-firmware", firmware);
-        mounts.add(firmware);
         said.add("/lib/firmware over the bootstrap's");
       } else {
-        RootPaths.createDirectories(root, "lib/firmware");
         Mounts.bindReadOnly(ours, firmware);
-        mounts.add(firmware);
         said.add("/lib/firmware of the bootstrap");
       }
+      mounts.add(firmware);
     } catch (IOException | RuntimeException e) {
       unmountAll(mounts);
       throw new IOException("kernel modules: " + e.getMessage(), e);
