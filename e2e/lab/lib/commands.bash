@@ -104,6 +104,12 @@ start_operator() {
   else
     rm -f "$STATE/bootstrap/agent-cache"
   fi
+  # The bootstrap kernel's modules and firmware, which targets get (none from an older build).
+  if [ -f "$BOOTSTRAP_DIR/modules.sqfs" ]; then
+    cp "$BOOTSTRAP_DIR/modules.sqfs" "$STATE/bootstrap/modules"
+  else
+    rm -f "$STATE/bootstrap/modules"
+  fi
   note "starting the operator (in $LAB_NAME at $GW:$OPERATOR_PORT)"
   local props=(
     -Dquarkus.http.host=0.0.0.0 -Dquarkus.http.port="$OPERATOR_PORT"

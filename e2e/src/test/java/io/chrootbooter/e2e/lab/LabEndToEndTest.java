@@ -24,6 +24,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
@@ -86,6 +87,13 @@ class LabEndToEndTest {
   private static final Pattern DEBIAN_OS_RELEASE =
       Pattern.compile(
           "(?m)^PRETTY_NAME=\"Debian GNU/Linux 12 \\(bookworm\\)\"\\s*$[\\s\\S]*^ID=debian\\s*$");
+
+  /**
+   * What the modules check typed on m1's console prints: a module of the running kernel loaded from
+   * the modules image the agent bound in, and systemd's verdict on the whole boot.
+   */
+  private static final Pattern MODULES =
+      Pattern.compile("(?m)^modules: dummy=(\\d+) d0=(\\w+) system=(\\w+)(?: failed=(.*))?$");
 
   @TempDir static Path dir;
   static Lab lab;
@@ -208,6 +216,25 @@ class LabEndToEndTest {
         "Debian 12's os-release printed on m1's console",
         RETURN,
         () -> consoleMatches(DEBIAN_OS_RELEASE, typed));
+    // The image ships no modules for the bootstrap's kernel: these come from the modules image.
+    int probed = consoleLength();
+    lab.type(
+        M,
+        "modprobe dummy; ip link add d0 type dummy; echo \"modules: dummy=$(lsmod | grep -c"
+            + " '^dummy ') d0=$(ip -br link show d0 >/dev/null 2>&1 && echo yes || echo no)"
+            + " system=$(systemctl is-system-running --wait)"
+            + " failed=$(systemctl --failed --no-legend --plain | cut -d' ' -f1 | paste -sd,)\"");
+    awaitStep(
+        "modprobe dummy on m1 from the bootstrap kernel's modules",
+        RETURN,
+        () -> consoleMatches(MODULES, probed));
+    Matcher modules = MODULES.matcher(cleanConsole(probed));
+    assertThat(modules.find()).isTrue();
+    assertThat(modules.group(1)).as("lsmod lists dummy").isEqualTo("1");
+    assertThat(modules.group(2)).as("ip link add d0 type dummy").isEqualTo("yes");
+    assertThat(modules.group(3))
+        .as("systemctl is-system-running (failed units: %s)", modules.group(4))
+        .isEqualTo("running");
     debianRan = true;
   }
 

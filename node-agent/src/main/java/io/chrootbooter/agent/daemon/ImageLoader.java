@@ -5,6 +5,7 @@ import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.Sha256;
 import io.chrootbooter.agent.fetch.Sha256Engine;
+import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.ImageUnpacker;
@@ -13,6 +14,7 @@ import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
 import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.KernelModules;
 import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -42,14 +44,23 @@ public final class ImageLoader {
 
   private final Path workDir;
   private final ImageCache cache;
+  private final Optional<ModulesImage> modules;
+
+  /** A loader whose bootstrap has no modules image. */
+  public ImageLoader(Path workDir, ImageCache cache) throws IOException {
+    this(workDir, cache, Optional.empty());
+  }
 
   /**
    * @param workDir where roots, overlays and partial downloads live (a tmpfs in the bootstrap)
    * @param cache verified squashfs images by digest
+   * @param modules the bootstrap kernel's modules image, bound into roots that ask for it
    */
-  public ImageLoader(Path workDir, ImageCache cache) throws IOException {
+  public ImageLoader(Path workDir, ImageCache cache, Optional<ModulesImage> modules)
+      throws IOException {
     this.workDir = Files.createDirectories(workDir);
     this.cache = cache;
+    this.modules = modules;
     // An agent that died mid-download (and was respawned by init) left its partial files here;
     // their names would collide with this agent's first downloads.
     try (DirectoryStream<Path> leftovers =
@@ -65,7 +76,18 @@ public final class ImageLoader {
    *
    * @param sha256 the expected digest; empty only for a console {@code load} without one
    */
-  public record Request(String url, Optional<String> sha256, ImageFormat format, Overlay overlay) {}
+  public record Request(
+      String url,
+      Optional<String> sha256,
+      ImageFormat format,
+      Overlay overlay,
+      KernelModules kernelModules) {
+
+    /** A request with the default kernel modules. */
+    public Request(String url, Optional<String> sha256, ImageFormat format, Overlay overlay) {
+      this(url, sha256, format, overlay, KernelModules.DEFAULT);
+    }
+  }
 
   /**
    * A root ready to enter.
@@ -91,9 +113,50 @@ public final class ImageLoader {
   public Prepared prepare(Request request, FetchOptions options, Consumer<MachinePhase> phases)
       throws IOException {
     Path dir = Files.createDirectories(workDir.resolve("root-" + SEQUENCE.incrementAndGet()));
-    return request.format().isTar()
-        ? prepareTar(request, options, phases, dir)
-        : prepareSquashfs(request, options, phases, dir);
+    Prepared prepared =
+        request.format().isTar()
+            ? prepareTar(request, options, phases, dir)
+            : prepareSquashfs(request, options, phases, dir);
+    return withModules(prepared, request.kernelModules(), options);
+  }
+
+  /**
+   * Binds the bootstrap kernel's modules and firmware into the prepared root when {@code mode} asks
+   * for them; on failure the root is released too, so nothing stays mounted.
+   */
+  private Prepared withModules(Prepared prepared, KernelModules mode, FetchOptions options)
+      throws IOException {
+    if (mode != KernelModules.Bootstrap) {
+      return prepared;
+    }
+    if (modules.isEmpty()) {
+      LOG.info("kernel modules: this bootstrap has no modules image (or no source for it)");
+      return prepared;
+    }
+    ModulesImage.Bound bound;
+    try {
+      bound = modules.get().bindInto(prepared.root(), mode, options);
+    } catch (IOException | RuntimeException e) {
+      try {
+        prepared.release().release();
+      } catch (IOException again) {
+        e.addSuppressed(again);
+      }
+      throw e;
+    }
+    LOG.info(bound.summary());
+    return new Prepared(
+        prepared.root(),
+        () -> {
+          try {
+            bound.release().release();
+          } finally {
+            prepared.release().release();
+          }
+        },
+        prepared.sha256(),
+        prepared.cached(),
+        prepared.note());
   }
 
   private Prepared prepareSquashfs(

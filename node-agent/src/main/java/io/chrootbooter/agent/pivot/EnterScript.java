@@ -20,18 +20,19 @@ import java.util.TreeMap;
  * positional parameters, never spliced into the script text.
  *
  * <p>Before it runs, {@link MountPoints#prepare} has checked and made every path of the root it
- * mounts on, never following a symbolic link. Steps of the script: bind the root onto itself
- * (pivot_root(2) needs a mount point), mount {@code /proc} and bind the agent's copy of the kernel
- * command line without its {@code cb.*} words read-only over {@code /proc/cmdline} (the machine's
- * token and nonce are not for the target's users), {@code /sys}, cgroup2 on {@code /sys/fs/cgroup}
- * (inside the cgroup namespace its root is the target's own cgroup: systemd builds its tree there),
- * {@code /dev} (devtmpfs, else a recursive bind of the bootstrap's), the target's console over
- * {@code /dev/console} when it is a terminal (systemd and getty write to {@code /dev/console}, not
- * to their stdout), {@code /dev/pts} (a new devpts instance) and {@code /run} (tmpfs) in it, bind
- * the return FIFO to {@code /run/bootstrap-return.fifo} and the helper read-only to {@code
- * /.bootstrap-return}, {@code pivot_root} with the old root parked under the new {@code /run},
- * detach the old root ({@code umount -l}), report {@code ready} on fd 3 (the agent's pipe) and exec
- * the init.
+ * mounts on, never following a symbolic link. Steps of the script: bind the root onto itself, with
+ * the mounts the agent made in it (the kernel modules and firmware, {@code
+ * io.chrootbooter.agent.modules}), as pivot_root(2) needs a mount point, mount {@code /proc} and
+ * bind the agent's copy of the kernel command line without its {@code cb.*} words read-only over
+ * {@code /proc/cmdline} (the machine's token and nonce are not for the target's users), {@code
+ * /sys}, cgroup2 on {@code /sys/fs/cgroup} (inside the cgroup namespace its root is the target's
+ * own cgroup: systemd builds its tree there), {@code /dev} (devtmpfs, else a recursive bind of the
+ * bootstrap's), the target's console over {@code /dev/console} when it is a terminal (systemd and
+ * getty write to {@code /dev/console}, not to their stdout), {@code /dev/pts} (a new devpts
+ * instance) and {@code /run} (tmpfs) in it, bind the return FIFO to {@code
+ * /run/bootstrap-return.fifo} and the helper read-only to {@code /.bootstrap-return}, {@code
+ * pivot_root} with the old root parked under the new {@code /run}, detach the old root ({@code
+ * umount -l}), report {@code ready} on fd 3 (the agent's pipe) and exec the init.
  *
  * <p>Each mount point of the image is opened inside the new mount namespace, the descriptor checked
  * to be that very path ({@code readlink /proc/self/fd/N}: no symbolic link was followed), and
@@ -114,7 +115,7 @@ public final class EnterScript {
         } 5<"$p"
       }
       cd "$root" || fail "cd $root"
-      $bb mount --bind "$root" "$root" || fail "mount --bind $root $root"
+      $bb mount --rbind "$root" "$root" || fail "mount --rbind $root $root"
       cd "$root" || fail "cd $root"
       onto proc "$bb" mount -t proc -o nosuid,nodev,noexec proc /proc/self/fd/5 \\
         || fail "mount -t proc /proc"

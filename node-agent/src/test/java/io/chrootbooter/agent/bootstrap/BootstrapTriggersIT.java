@@ -82,6 +82,14 @@ class BootstrapTriggersIT {
           case "$line" in
             helper) /.bootstrap-return asked from inside ;;
             cmdline) echo "vm init: cmdline [$(cat /proc/cmdline)]" ;;
+            modules)
+              bb=/bin/busybox
+              if $bb modprobe dummy && $bb ip link add d0 type dummy \
+                  && $bb lsmod | $bb grep -q '^dummy '; then
+                echo "vm init: modules ok on $($bb uname -r), firmware: $($bb ls /lib/firmware | $bb wc -l) entries"
+              else
+                echo "vm init: modules failed"
+              fi ;;
             deaf) trap '' TERM USR2; echo "vm init: deaf to the graceful signals" ;;
             bomb) /bin/forkbomb >/dev/null 2>&1 & echo "vm init: bomb started" ;;
             hog)
@@ -105,6 +113,11 @@ class BootstrapTriggersIT {
       """;
 
   private final StringBuffer console = new StringBuffer();
+
+  private BootstrapImage image;
+
+  /** Whether the bootstrap was built with a modules image, which the VM then gets. */
+  private boolean hasModules;
 
   /** What the root shell on ttyS2 prints. */
   private final StringBuffer debug = new StringBuffer();
@@ -151,7 +164,7 @@ class BootstrapTriggersIT {
   /** Boots the machine with the image of {@code cb.image=}; both tests run on it. */
   @BeforeAll
   void boot() throws Exception {
-    BootstrapImage image = BootstrapImage.require();
+    image = BootstrapImage.require();
     assumeTrue(onPath("qemu-system-x86_64"), "qemu-system-x86_64 is not on the PATH");
     assumeTrue(onPath("mksquashfs"), "mksquashfs is not on the PATH (squashfs-tools)");
     dir = Files.createTempDirectory("cb-triggers-it");
@@ -178,17 +191,26 @@ class BootstrapTriggersIT {
     Path hostileRun = hostile(tree, "run", "/etc/chrootbooter", "hostile-run.squashfs");
     Path hostileHelper =
         hostile(tree, ".bootstrap-return", "/etc/chrootbooter-planted", "hostile-helper.squashfs");
-    int port =
-        serve(
-            Map.of(
-                "/vm.squashfs",
-                squashfs,
-                "/vm.tar.zst",
-                tarZst,
-                "/hostile-run.squashfs",
-                hostileRun,
-                "/hostile-helper.squashfs",
-                hostileHelper));
+    Map<String, Path> served = new java.util.HashMap<>();
+    // The kernel's modules image, which a target gets (cb.modules=; the operator's
+    // /bootstrap/modules without it): none from a bootstrap built without one.
+    Path modulesImage = image.dir().resolve("modules.sqfs");
+    boolean modules = Files.isRegularFile(modulesImage);
+    if (modules) {
+      served.put("/modules", modulesImage);
+    }
+    served.putAll(
+        Map.of(
+            "/vm.squashfs",
+            squashfs,
+            "/vm.tar.zst",
+            tarZst,
+            "/hostile-run.squashfs",
+            hostileRun,
+            "/hostile-helper.squashfs",
+            hostileHelper));
+    int port = serve(served);
+    hasModules = modules;
 
     Path monitor = dir.resolve("monitor.sock");
     Path ttyS1 = dir.resolve("ttyS1.sock");
@@ -236,7 +258,8 @@ class BootstrapTriggersIT {
                 + " cb.init=/sbin/init-vm cb.serial=ttyS1 cb.debug cb.pids-max="
                 + PIDS_MAX
                 + " cb.memory-max="
-                + MEMORY_MAX);
+                + MEMORY_MAX
+                + (modules ? " cb.modules=http://10.0.2.100/modules" : ""));
     long t0 = System.nanoTime();
     qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     typing = qemu.getOutputStream();
@@ -488,6 +511,38 @@ class BootstrapTriggersIT {
     } catch (AssertionError | RuntimeException e) {
       System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
+      throw e;
+    }
+  }
+
+  /**
+   * On the same machine, back in the bootstrap: the image (which ships no modules) loads a module
+   * of the running kernel with its own busybox modprobe, from the modules image the agent fetched
+   * (cb.modules=), verified against the initramfs' digest and bound into the target.
+   */
+  @Test
+  @Order(4)
+  void theTargetLoadsModulesOfTheRunningKernel() throws Exception {
+    assumeTrue(
+        hasModules,
+        "target/bootstrap has no modules.sqfs: built by a build.sh without the modules image");
+    try {
+      int up = count("TARGET UP");
+      type("load http://10.0.2.100/vm.squashfs --format squashfs");
+      awaitCount("TARGET UP", up + 1, STEP);
+      type("modules");
+      awaitCount("vm init: modules ", 1, STEP);
+      String kernel = image.buildInfo().getProperty("kernel");
+      assertThat(console.toString())
+          .as("modprobe dummy, ip link add d0 type dummy, lsmod in the target")
+          .contains("vm init: modules ok on " + kernel);
+      String firmware = group(console.toString(), "firmware: (\\d+) entries", "firmware");
+      assertThat(Integer.parseInt(firmware)).as("firmware-linux-free's files").isPositive();
+      type("helper");
+      awaitReturn("Helper", 4);
+      System.out.println("bootstrap modules test: dummy loaded on " + kernel);
+    } catch (AssertionError | RuntimeException e) {
+      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       throw e;
     }
   }
