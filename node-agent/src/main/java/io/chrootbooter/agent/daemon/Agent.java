@@ -9,14 +9,9 @@ import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.RetryPolicy;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.TargetControl;
-import io.chrootbooter.agent.pivot.TargetSession;
 import io.chrootbooter.agent.pivot.TargetSpec;
-import io.chrootbooter.agent.unpack.ImageCache;
-import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.protocol.AgentInfo;
 import io.chrootbooter.protocol.DesiredState;
-import io.chrootbooter.protocol.GoDuration;
-import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
 import java.io.IOException;
@@ -31,7 +26,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
@@ -39,7 +33,7 @@ import org.jboss.logging.Logger;
  * Carries out the {@link AgentPolicy}: every input becomes an {@link Event}, and the policy's
  * {@link Action}s are done here, on one worker thread for what loads and boots, so a desired state,
  * a console command and a trigger never race. The {@link TargetControl} owns enter and return; the
- * {@link Images} download, verify and mount.
+ * {@link Images} download, verify and mount; {@link AgentStatus} says what the status is.
  */
 public final class Agent implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Agent.class);
@@ -50,16 +44,6 @@ public final class Agent implements AutoCloseable {
       Duration grace,
       Optional<NetworkRestore> network,
       Supplier<AgentInfo> info) {}
-
-  /** What the agent asks of the image pipeline ({@link ImageLoader}). */
-  public interface Images {
-    ImageLoader.Prepared prepare(
-        ImageLoader.Request request, FetchOptions options, Consumer<MachinePhase> phases)
-        throws IOException;
-
-    /** The cache, for the console's {@code images}. */
-    ImageCache cache();
-  }
 
   /** What a console command's run of the policy answered. */
   private static final class Replies {
@@ -125,13 +109,7 @@ public final class Agent implements AutoCloseable {
 
   /** {@code load} typed at the console: overrides the spec until its generation changes. */
   public List<String> consoleLoad(ConsoleCommand.Load load) throws IOException {
-    ImageFormat format = load.format().or(() -> ImageFormat.fromUrl(load.url())).orElse(null);
-    if (format == null) {
-      throw new IOException(
-          "cannot tell the format from the URL; add --format " + ImageFormat.names("|"));
-    }
-    DesiredState.Image image =
-        new DesiredState.Image(null, load.url(), load.sha256().orElse(null), format, null, null);
+    DesiredState.Image image = AgentPolicy.consoleImage(load);
     handle(new Event.ConsoleLoadTyped(), new Replies());
     return onWorker(r -> handle(new Event.ConsoleLoad(image), r));
   }
@@ -208,7 +186,7 @@ public final class Agent implements AutoCloseable {
     } else if (action instanceof Action.ReleasePrepared) {
       prepared.release().release();
     } else if (action instanceof Action.EnterTarget a) {
-      controller.boot(a.spec(), prepared.release(), bootTimeout(a.state()));
+      controller.boot(a.spec(), prepared.release(), LoadSteps.bootTimeout(a.state()));
       handle(new Event.Entered(a.id()), replies);
     } else if (action instanceof Action.RestoreNetwork) {
       settings.network().ifPresent(NetworkRestore::restore);
@@ -240,43 +218,16 @@ public final class Agent implements AutoCloseable {
   private void load(AgentPolicy.Load load, Replies replies) {
     long id = load.id();
     CancelSignal cancel = cancels.computeIfAbsent(id, k -> new CancelSignal());
-    DesiredState.Image image = load.state().image();
     try {
-      StopRule stop = StopRule.of(image.stop());
-      ImageFormat format =
-          Optional.ofNullable(image.format())
-              .orElseThrow(
-                  () ->
-                      new IllegalArgumentException(
-                          "image.format: missing or not known to this agent, which knows "
-                              + ImageFormat.names(", ")));
-      String overlay = load.state().overlay() == null ? "tmpfs" : load.state().overlay();
       FetchOptions options =
           new FetchOptions(
               RetryPolicy.DEFAULT, cancel, p -> handle(new Event.Progress(id, p), replies), 1000);
       prepared =
           loader.prepare(
-              new ImageLoader.Request(
-                  image.url(), Optional.ofNullable(image.sha256()), format, Overlay.parse(overlay)),
+              LoadSteps.request(load.state()),
               options,
               phase -> handle(new Event.LoadPhase(id, phase), replies));
-      String init = image.init() == null ? TargetSpec.DEFAULT_INIT : image.init();
-      Path root = prepared.root();
-      TargetSpec spec =
-          new TargetSpec(
-              root,
-              init,
-              image.url(),
-              stop.signal().orElseGet(() -> InitSignals.gracefulSignal(root, init)),
-              stop.grace().orElse(settings.grace()),
-              settings.targetConsole());
-      LOG.infof(
-          "%s: power-off signal %d%s, grace period %d ms%s",
-          AgentPolicy.describe(load.state()),
-          spec.gracefulSignal(),
-          stop.signal().isPresent() ? " (BootImage)" : " (from the init)",
-          spec.grace().toMillis(),
-          stop.grace().isPresent() ? " (BootImage)" : " (--grace)");
+      TargetSpec spec = LoadSteps.spec(load.state(), prepared.root(), settings);
       handle(
           new Event.Prepared(id, spec, prepared.sha256(), prepared.cached(), cancel.isCancelled()),
           replies);
@@ -327,36 +278,13 @@ public final class Agent implements AutoCloseable {
 
   /** The status report as of now. */
   public StatusReport status() {
-    // The session is read before and after the phase: a session that changed in between (a switch
-    // completed) is read again, so the phase and the image named belong to the same target.
-    Optional<TargetSession> session;
-    MachinePhase phase;
-    Optional<TargetSession> after = controller.session();
-    do {
-      session = after;
-      phase = phase();
-      after = controller.session();
-    } while (!session.equals(after));
-    return AgentStatus.report(
-        state(),
-        phase,
-        session.map(TargetSession::spec),
-        controller.lastReturn(),
-        settings.info().get());
+    return AgentStatus.report(controller, this::phase, this::state, settings.info().get());
   }
 
   /** Lines for the console's {@code status}. */
   public List<String> statusLines() {
     boolean running = controller.session().isPresent();
     return AgentStatus.lines(state(), running);
-  }
-
-  /** The state's {@code bootTimeout}; zero (no limit) when unset. */
-  private static Duration bootTimeout(DesiredState state) {
-    String timeout = state.bootTimeout();
-    return timeout == null || timeout.isEmpty()
-        ? Duration.ZERO
-        : GoDuration.parse("bootTimeout", timeout);
   }
 
   /** Stops following; returns a running target (trigger {@code Console}, "agent shutdown"). */

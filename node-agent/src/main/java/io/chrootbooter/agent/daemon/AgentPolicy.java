@@ -1,12 +1,15 @@
 package io.chrootbooter.agent.daemon;
 
+import io.chrootbooter.agent.console.ConsoleCommand;
 import io.chrootbooter.agent.console.ProgressBar;
 import io.chrootbooter.agent.fetch.DownloadProgress;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -790,6 +793,20 @@ public final class AgentPolicy {
 
   private static Decision nothing(State s, String reason) {
     return new Decision(s, List.of(), reason);
+  }
+
+  /**
+   * The image a console {@code load} names; its format from {@code --format}, else from the URL.
+   *
+   * @throws IOException when neither tells the format
+   */
+  public static DesiredState.Image consoleImage(ConsoleCommand.Load load) throws IOException {
+    ImageFormat format = load.format().or(() -> ImageFormat.fromUrl(load.url())).orElse(null);
+    if (format == null) {
+      throw new IOException(
+          "cannot tell the format from the URL; add --format " + ImageFormat.names("|"));
+    }
+    return new DesiredState.Image(null, load.url(), load.sha256().orElse(null), format, null, null);
   }
 
   /**

@@ -4,6 +4,8 @@ import io.chrootbooter.agent.console.ProgressBar;
 import io.chrootbooter.agent.daemon.AgentPolicy.Booted;
 import io.chrootbooter.agent.fetch.DownloadProgress;
 import io.chrootbooter.agent.pivot.LastReturn;
+import io.chrootbooter.agent.pivot.TargetControl;
+import io.chrootbooter.agent.pivot.TargetSession;
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.protocol.Action;
 import io.chrootbooter.protocol.AgentInfo;
@@ -14,10 +16,31 @@ import io.chrootbooter.protocol.StatusReport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 
-/** What the agent's status says, from the policy's state and the controller's. Pure. */
+/** What the agent's status says, from the policy's state and the controller's. */
 final class AgentStatus {
   private AgentStatus() {}
+
+  /** The status report as of now. */
+  static StatusReport report(
+      TargetControl controller,
+      Supplier<MachinePhase> phases,
+      Supplier<AgentPolicy.State> states,
+      AgentInfo info) {
+    // The session is read before and after the phase: a session that changed in between (a switch
+    // completed) is read again, so the phase and the image named belong to the same target.
+    Optional<TargetSession> session;
+    MachinePhase phase;
+    Optional<TargetSession> after = controller.session();
+    do {
+      session = after;
+      phase = phases.get();
+      after = controller.session();
+    } while (!session.equals(after));
+    return report(
+        states.get(), phase, session.map(TargetSession::spec), controller.lastReturn(), info);
+  }
 
   /**
    * The status report.

@@ -39,7 +39,7 @@ import org.jboss.logging.Logger;
  * is hashed again before every use: one whose content no longer matches its name is removed and
  * downloaded afresh, and the load's {@link Prepared#note} says so.
  */
-public final class ImageLoader implements Agent.Images {
+public final class ImageLoader implements Images {
   private static final Logger LOG = Logger.getLogger(ImageLoader.class);
   private static final AtomicLong SEQUENCE = new AtomicLong();
 
