@@ -227,7 +227,13 @@ public final class Agent implements AutoCloseable {
               LoadSteps.request(load.state()),
               options,
               phase -> handle(new Event.LoadPhase(id, phase), replies));
-      TargetSpec spec = LoadSteps.spec(load.state(), prepared.root(), settings);
+      TargetSpec spec;
+      try {
+        spec = LoadSteps.spec(load.state(), prepared.root(), settings);
+      } catch (RuntimeException e) {
+        prepared.release().release();
+        throw e;
+      }
       handle(
           new Event.Prepared(id, spec, prepared.sha256(), prepared.cached(), cancel.isCancelled()),
           replies);

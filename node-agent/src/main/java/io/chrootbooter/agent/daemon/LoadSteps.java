@@ -17,12 +17,16 @@ final class LoadSteps {
   private LoadSteps() {}
 
   /**
-   * The image loader's request for {@code state}'s image.
+   * The image loader's request for {@code state}'s image, once its stop settings and boot timeout
+   * are known to be valid (before anything is downloaded or mounted).
    *
-   * @throws IllegalArgumentException when the format is missing or the overlay is not known
+   * @throws IllegalArgumentException when the stop settings, the boot timeout or the format are
+   *     invalid, or the overlay is not known
    */
   static ImageLoader.Request request(DesiredState state) {
     DesiredState.Image image = state.image();
+    StopRule.of(image.stop());
+    bootTimeout(state);
     ImageFormat format =
         Optional.ofNullable(image.format())
             .orElseThrow(

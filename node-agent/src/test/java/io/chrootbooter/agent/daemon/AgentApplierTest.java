@@ -262,4 +262,37 @@ class AgentApplierTest {
     // The console's load names no image in the status.
     assertThat(agent.status().currentImage()).isNull();
   }
+
+  @Test
+  void aBadStopSettingOrBootTimeoutFailsBeforeAnythingIsFetched() {
+    DesiredState good = run(6, null);
+    DesiredState badStop =
+        new DesiredState(
+            io.chrootbooter.protocol.Action.Run,
+            6,
+            "Ready",
+            new DesiredState.Image(
+                "debian",
+                good.image().url(),
+                good.image().sha256(),
+                ImageFormat.SQUASHFS,
+                null,
+                new DesiredState.Stop("SIGNOPE", null)),
+            "tmpfs",
+            null,
+            null,
+            null);
+    agent.desired(badStop);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> agent.status().phase() == MachinePhase.Failed);
+    agent.desired(run(7, "soon"));
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> agent.status().appliedGeneration() == 7 && agent.state().load() == null);
+    assertThat(agent.status().phase()).isEqualTo(MachinePhase.Failed);
+    assertThat(agent.status().error()).contains("soon");
+    assertThat(images.prepares).hasValue(0);
+    assertThat(control.boots).isEmpty();
+  }
 }
