@@ -18,12 +18,10 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
@@ -44,12 +42,6 @@ public final class Agent implements AutoCloseable {
       Duration grace,
       Optional<NetworkRestore> network,
       Supplier<AgentInfo> info) {}
-
-  /** What a console command's run of the policy answered. */
-  private static final class Replies {
-    final List<String> lines = new ArrayList<>();
-    String error;
-  }
 
   private final TargetControl controller;
   private final Images loader;
@@ -111,39 +103,13 @@ public final class Agent implements AutoCloseable {
   public List<String> consoleLoad(ConsoleCommand.Load load) throws IOException {
     DesiredState.Image image = AgentPolicy.consoleImage(load);
     handle(new Event.ConsoleLoadTyped(), new Replies());
-    return onWorker(r -> handle(new Event.ConsoleLoad(image), r));
+    return Replies.onWorker(worker, r -> handle(new Event.ConsoleLoad(image), r));
   }
 
   /** {@code resume} at the console: follow the spec again, booting its image now. */
   public List<String> resume() throws IOException {
-    return onWorker(r -> handle(new Event.Resumed(controller.resume(), controller.phase()), r));
-  }
-
-  private interface Step {
-    void run(Replies r) throws Exception;
-  }
-
-  private List<String> onWorker(Step step) throws IOException {
-    try {
-      Replies r = new Replies();
-      worker
-          .submit(
-              () -> {
-                step.run(r);
-                return null;
-              })
-          .get();
-      if (r.error != null) {
-        throw new IOException(r.error);
-      }
-      return r.lines;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted");
-    } catch (ExecutionException e) {
-      Throwable cause = e.getCause();
-      throw cause instanceof IOException io ? io : new IOException(cause.getMessage(), cause);
-    }
+    return Replies.onWorker(
+        worker, r -> handle(new Event.Resumed(controller.resume(), controller.phase()), r));
   }
 
   /** Decides on {@code event} and does what the policy says. */
