@@ -19,7 +19,7 @@ import java.util.Optional;
  * the next state, the {@link Action}s the {@link Agent} carries out, and the reason for them. The
  * {@link Agent} feeds every input to it (a desired state, a console command, a return, a load's
  * progress and outcome) and does what it says; the boot controller keeps the target session and the
- * console override (docs/architecture.md, "The agent's state machine").
+ * console override (docs/architecture.md §6, "The agent's decisions", has the table).
  *
  * <p>Rules: a desired state is applied once per generation and image (a stream replay does nothing;
  * a BootImage re-mirrored under the same MachineBoot generation names another image, {@link
