@@ -201,7 +201,13 @@ public final class Agent implements AutoCloseable {
         throw e;
       }
       handle(
-          new Event.Prepared(id, spec, prepared.sha256(), prepared.cached(), cancel.isCancelled()),
+          new Event.Prepared(
+              id,
+              spec,
+              prepared.sha256(),
+              prepared.cached(),
+              prepared.note(),
+              cancel.isCancelled()),
           replies);
     } catch (RuntimeException | IOException | LinkageError | StackOverflowError e) {
       // LinkageError: a native library that cannot load (a broken bootstrap) must fail the

@@ -371,9 +371,16 @@ public final class AgentPolicy {
     /**
      * Load {@code id}'s root is mounted; {@code spec} would enter it.
      *
+     * @param note what the user should know about the load (a cached image found altered)
      * @param cancelled whether the load's cancel signal fired meanwhile
      */
-    record Prepared(long id, TargetSpec spec, String sha256, boolean cached, boolean cancelled)
+    record Prepared(
+        long id,
+        TargetSpec spec,
+        String sha256,
+        boolean cached,
+        Optional<String> note,
+        boolean cancelled)
         implements Event {
       public Kind kind() {
         return Kind.PREPARED;
@@ -720,26 +727,28 @@ public final class AgentPolicy {
           what + ": progress");
     }
     if (event instanceof Event.Prepared e) {
+      List<Action> actions = new ArrayList<>();
+      e.note().ifPresent(note -> actions.add(new Action.Show("chrootbooter: " + note + "\n")));
       if (e.cancelled() || load.cancelled()) {
-        return new Decision(
-            s.withLoad(null),
+        actions.addAll(
             List.of(
                 new Action.ReleasePrepared(),
                 new Action.Reply("cancelled: " + what),
-                new Action.Report()),
-            "loading " + what + " cancelled");
+                new Action.Report()));
+        return new Decision(s.withLoad(null), actions, "loading " + what + " cancelled");
       }
+      actions.add(
+          new Action.Show(
+              "chrootbooter: entering "
+                  + what
+                  + " (sha256 "
+                  + e.sha256()
+                  + (e.cached() ? ", cached" : "")
+                  + ")\n"));
+      actions.add(new Action.EnterTarget(id, e.spec(), load.state()));
       return new Decision(
           s.withEntering(load.state(), new Booted(e.spec(), load.state().image().name())),
-          List.of(
-              new Action.Show(
-                  "chrootbooter: entering "
-                      + what
-                      + " (sha256 "
-                      + e.sha256()
-                      + (e.cached() ? ", cached" : "")
-                      + ")\n"),
-              new Action.EnterTarget(id, e.spec(), load.state())),
+          actions,
           "entering " + what);
     }
     if (event instanceof Event.Entered) {
@@ -748,14 +757,14 @@ public final class AgentPolicy {
           List.of(new Action.Reply("running " + what), new Action.Report()),
           "running " + what);
     }
-    Event.LoadFailed e = (Event.LoadFailed) event;
-    if (e.cancelled() || load.cancelled()) {
+    Event.LoadFailed f = (Event.LoadFailed) event;
+    if (f.cancelled() || load.cancelled()) {
       return new Decision(
           s.withLoad(null),
           List.of(new Action.Reply("cancelled: " + what), new Action.Report()),
           "loading " + what + " cancelled");
     }
-    Throwable cause = e.cause();
+    Throwable cause = f.cause();
     String message = cause.getMessage() == null ? cause.toString() : cause.getMessage();
     List<Action> actions = new ArrayList<>();
     actions.add(

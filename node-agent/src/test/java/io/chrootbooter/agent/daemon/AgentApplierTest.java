@@ -114,7 +114,8 @@ class AgentApplierTest {
         throw e;
       }
       phases.accept(MachinePhase.Mounting);
-      return new ImageLoader.Prepared(root, releases::incrementAndGet, "a".repeat(64), false);
+      return new ImageLoader.Prepared(
+          root, releases::incrementAndGet, "a".repeat(64), false, Optional.empty());
     }
 
     @Override

@@ -198,7 +198,10 @@ class AgentPolicyTest {
                   new Event.Progress(
                       loadId(s), new DownloadProgress(10, 100, 5, Optional.empty())));
       case PREPARED ->
-          Case.of(s -> new Event.Prepared(loadId(s), SPEC7, "a".repeat(64), false, false));
+          Case.of(
+              s ->
+                  new Event.Prepared(
+                      loadId(s), SPEC7, "a".repeat(64), false, Optional.empty(), false));
       case ENTERED -> Case.of(s -> new Event.Entered(loadId(s)));
       case LOAD_FAILED ->
           Case.of(s -> new Event.LoadFailed(loadId(s), new IOException("HTTP 503"), false));
@@ -551,7 +554,8 @@ class AgentPolicyTest {
   void aLoadCancelledWhileItsRootWasMountedIsReleasedNotEntered() {
     State cancelled = LOADING.withLoad(LOAD8.cancel());
     Decision d =
-        AgentPolicy.decide(cancelled, new Event.Prepared(2, SPEC7, "a".repeat(64), true, false));
+        AgentPolicy.decide(
+            cancelled, new Event.Prepared(2, SPEC7, "a".repeat(64), true, Optional.empty(), false));
     assertThat(names(d.actions())).isEqualTo("ReleasePrepared Reply Report");
     assertThat(only(d, Action.Reply.class).line())
         .isEqualTo("cancelled: debian <http://images/b.squashfs>");
@@ -561,7 +565,8 @@ class AgentPolicyTest {
   @Test
   void anEnteredImageIsNamedAndBootedAgainOnReboot() {
     Decision d =
-        AgentPolicy.decide(LOADING, new Event.Prepared(2, SPEC7, "a".repeat(64), true, false));
+        AgentPolicy.decide(
+            LOADING, new Event.Prepared(2, SPEC7, "a".repeat(64), true, Optional.empty(), false));
     assertThat(shown(d))
         .isEqualTo(
             "chrootbooter: entering debian <http://images/b.squashfs> (sha256 "
@@ -571,6 +576,17 @@ class AgentPolicyTest {
     assertThat(d.next().load().phase()).isNull();
     Action.EnterTarget enter = only(d, Action.EnterTarget.class);
     assertThat(enter.spec()).isSameAs(SPEC7);
+  }
+
+  @Test
+  void whatTheLoaderNotedIsShownBeforeTheTargetIsEntered() {
+    Decision d =
+        AgentPolicy.decide(
+            LOADING,
+            new Event.Prepared(
+                2, SPEC7, "a".repeat(64), false, Optional.of("cached image altered"), false));
+    assertThat(names(d.actions())).isEqualTo("Show Show EnterTarget");
+    assertThat(shown(d)).startsWith("chrootbooter: cached image altered\nchrootbooter: entering ");
   }
 
   @Test
