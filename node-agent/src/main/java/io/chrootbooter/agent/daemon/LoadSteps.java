@@ -36,7 +36,11 @@ final class LoadSteps {
                             + ImageFormat.names(", ")));
     Overlay overlay = Overlay.parse(state.overlay() == null ? "tmpfs" : state.overlay());
     return new ImageLoader.Request(
-        image.url(), Optional.ofNullable(image.sha256()), format, overlay);
+        image.url(),
+        Optional.ofNullable(image.sha256()),
+        format,
+        overlay,
+        image.kernelModulesOrDefault());
   }
 
   /**
