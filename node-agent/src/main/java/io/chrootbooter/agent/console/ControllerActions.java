@@ -1,7 +1,7 @@
 package io.chrootbooter.agent.console;
 
-import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.LastReturn;
+import io.chrootbooter.agent.pivot.TargetControl;
 import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * The console's {@code status}, {@code return} and {@code resume} on a {@link BootController}.
+ * The console's {@code status}, {@code return} and {@code resume} on a {@link TargetControl}.
  * {@code load} and {@code images} belong to the image pipeline and are delegated.
  */
 public final class ControllerActions implements ConsoleActions {
@@ -20,10 +20,10 @@ public final class ControllerActions implements ConsoleActions {
     List<String> images() throws IOException;
   }
 
-  private final BootController controller;
+  private final TargetControl controller;
   private final Loader loader;
 
-  public ControllerActions(BootController controller, Loader loader) {
+  public ControllerActions(TargetControl controller, Loader loader) {
     this.controller = controller;
     this.loader = loader;
   }

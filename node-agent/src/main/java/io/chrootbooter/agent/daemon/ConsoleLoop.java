@@ -1,7 +1,7 @@
 package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.console.ConsoleShell;
-import io.chrootbooter.agent.pivot.BootController;
+import io.chrootbooter.agent.pivot.TargetControl;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,11 +22,11 @@ final class ConsoleLoop implements Runnable {
   private static final int MAX_LINE = 4096;
 
   private final ConsoleShell shell;
-  private final BootController controller;
+  private final TargetControl controller;
   private final InputStream in;
   private final PrintStream out;
 
-  ConsoleLoop(ConsoleShell shell, BootController controller, InputStream in, PrintStream out) {
+  ConsoleLoop(ConsoleShell shell, TargetControl controller, InputStream in, PrintStream out) {
     this.shell = shell;
     this.controller = controller;
     this.in = in;

@@ -43,7 +43,6 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
-import javax.net.ssl.HttpsURLConnection;
 import javax.net.ssl.SSLContext;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.jboss.logging.Logger;
@@ -113,10 +112,7 @@ public final class Daemon implements AutoCloseable {
   public static Daemon start(Options o, InputStream console, PrintStream out) throws IOException {
     Optional<SSLContext> tls = Optional.empty();
     if (present(o.ca())) {
-      SSLContext pinned = CaPin.parse(o.ca()).sslContext();
-      tls = Optional.of(pinned);
-      // Image downloads use HttpURLConnection: the same pin applies to them.
-      HttpsURLConnection.setDefaultSSLSocketFactory(pinned.getSocketFactory());
+      tls = Optional.of(CaPin.parse(o.ca()).sslContext());
     }
     // The operator client's set-up (java.net.http, the TLS context and its trust store) is the
     // slowest part of the start: it runs on a thread of its own while the rest is set up.
@@ -133,10 +129,7 @@ public final class Daemon implements AutoCloseable {
     }
     Files.createDirectories(o.workDir());
     Path cacheDir = cacheDir(o);
-    ImageCache[] cacheRef = new ImageCache[1];
-    ImageCache images =
-        new ImageCache(cacheDir, () -> cacheRef[0].totalBytes() + cacheBudget(cacheDir));
-    cacheRef[0] = images;
+    ImageCache images = ImageCache.withHeadroom(cacheDir, () -> cacheBudget(cacheDir));
     Path cgroup = Files.createDirectories(o.cgroup());
     // Targets of an agent that died (init respawns it): this agent cannot manage them, so they
     // end here, with the mounts and loop devices their namespaces held.
@@ -157,7 +150,12 @@ public final class Daemon implements AutoCloseable {
     Agent agent =
         new Agent(
             controller,
-            new ImageLoader(o.workDir().resolve("images"), images, modulesImage(o, cacheDir)),
+            // Image downloads (HttpURLConnection) trust the same pin as the operator client.
+            new ImageLoader(
+                o.workDir().resolve("images"),
+                images,
+                modulesImage(o, cacheDir),
+                tls.map(SSLContext::getSocketFactory)),
             new Agent.Settings(
                 o.targetConsole(),
                 o.grace(),

@@ -7,9 +7,9 @@ import io.chrootbooter.agent.fetch.Sha256;
 import io.chrootbooter.agent.fetch.Sha256Engine;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.pivot.Teardown;
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.ImageUnpacker;
-import io.chrootbooter.agent.unpack.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
@@ -28,6 +28,7 @@ import java.util.HexFormat;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import javax.net.ssl.SSLSocketFactory;
 import org.jboss.logging.Logger;
 
 /**
@@ -38,29 +39,40 @@ import org.jboss.logging.Logger;
  * is hashed again before every use: one whose content no longer matches its name is removed and
  * downloaded afresh, and the load's {@link Prepared#note} says so.
  */
-public final class ImageLoader {
+public final class ImageLoader implements Images {
   private static final Logger LOG = Logger.getLogger(ImageLoader.class);
   private static final AtomicLong SEQUENCE = new AtomicLong();
 
   private final Path workDir;
   private final ImageCache cache;
   private final Optional<ModulesImage> modules;
+  private final Optional<SSLSocketFactory> tls;
 
-  /** A loader whose bootstrap has no modules image. */
+  /**
+   * A loader whose bootstrap has no modules image and whose {@code https} downloads trust the JDK's
+   * default trust store.
+   */
   public ImageLoader(Path workDir, ImageCache cache) throws IOException {
-    this(workDir, cache, Optional.empty());
+    this(workDir, cache, Optional.empty(), Optional.empty());
   }
 
   /**
    * @param workDir where roots, overlays and partial downloads live (a tmpfs in the bootstrap)
    * @param cache verified squashfs images by digest
    * @param modules the bootstrap kernel's modules image, bound into roots that ask for it
+   * @param tls the sockets of {@code https} downloads, the modules image's too (the CA pin of
+   *     {@code cb.ca}), when set
    */
-  public ImageLoader(Path workDir, ImageCache cache, Optional<ModulesImage> modules)
+  public ImageLoader(
+      Path workDir,
+      ImageCache cache,
+      Optional<ModulesImage> modules,
+      Optional<SSLSocketFactory> tls)
       throws IOException {
     this.workDir = Files.createDirectories(workDir);
     this.cache = cache;
     this.modules = modules;
+    this.tls = tls;
     // An agent that died mid-download (and was respawned by init) left its partial files here;
     // their names would collide with this agent's first downloads.
     try (DirectoryStream<Path> leftovers =
@@ -113,6 +125,7 @@ public final class ImageLoader {
   public Prepared prepare(Request request, FetchOptions options, Consumer<MachinePhase> phases)
       throws IOException {
     Path dir = Files.createDirectories(workDir.resolve("root-" + SEQUENCE.incrementAndGet()));
+    options = tls.isPresent() ? options.withTls(tls) : options;
     Prepared prepared =
         request.format().isTar()
             ? prepareTar(request, options, phases, dir)

@@ -2,10 +2,10 @@ package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.ConsoleMode;
+import io.chrootbooter.agent.sys.SyscallException;
 import io.chrootbooter.agent.trigger.DeviceWatcher;
 import io.chrootbooter.agent.trigger.KeyboardWatcher;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
-import io.chrootbooter.agent.unpack.SyscallException;
 import io.chrootbooter.protocol.Action;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.ReturnTrigger;

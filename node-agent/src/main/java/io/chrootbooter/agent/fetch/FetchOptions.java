@@ -1,7 +1,9 @@
 package io.chrootbooter.agent.fetch;
 
 import java.util.Objects;
+import java.util.Optional;
 import java.util.function.Consumer;
+import javax.net.ssl.SSLSocketFactory;
 
 /**
  * How to fetch one image.
@@ -11,21 +13,39 @@ import java.util.function.Consumer;
  * @param progress receives a {@link DownloadProgress} at most every {@code progressInterval}
  *     milliseconds and once at the end
  * @param progressIntervalMillis the minimum time between two progress events
+ * @param tls the sockets of an {@code https} download (the CA pin of {@code cb.ca}); empty for the
+ *     JDK's default trust store
  */
 public record FetchOptions(
     RetryPolicy retry,
     CancelSignal cancel,
     Consumer<DownloadProgress> progress,
-    long progressIntervalMillis) {
+    long progressIntervalMillis,
+    Optional<SSLSocketFactory> tls) {
 
   public FetchOptions {
     Objects.requireNonNull(retry, "retry");
     Objects.requireNonNull(cancel, "cancel");
     Objects.requireNonNull(progress, "progress");
+    Objects.requireNonNull(tls, "tls");
     if (progressIntervalMillis < 0) {
       throw new IllegalArgumentException(
           "progressIntervalMillis " + progressIntervalMillis + " is negative");
     }
+  }
+
+  /** Options with the JDK's default trust store for {@code https}. */
+  public FetchOptions(
+      RetryPolicy retry,
+      CancelSignal cancel,
+      Consumer<DownloadProgress> progress,
+      long progressIntervalMillis) {
+    this(retry, cancel, progress, progressIntervalMillis, Optional.empty());
+  }
+
+  /** These options with {@code tls} for {@code https} downloads. */
+  public FetchOptions withTls(Optional<SSLSocketFactory> tls) {
+    return new FetchOptions(retry, cancel, progress, progressIntervalMillis, tls);
   }
 
   /** Default retries, a fresh cancel signal, no progress listener. */

@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.random.RandomGenerator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.net.ssl.HttpsURLConnection;
 import org.jboss.logging.Logger;
 
 /**
@@ -194,6 +195,9 @@ final class HttpImageStream extends ImageStream {
 
   private HttpURLConnection newConnection() throws IOException {
     HttpURLConnection c = (HttpURLConnection) uri.toURL().openConnection();
+    if (c instanceof HttpsURLConnection https) {
+      options().tls().ifPresent(https::setSSLSocketFactory);
+    }
     int stall = (int) Math.min(Integer.MAX_VALUE, options().retry().stallTimeout().toMillis());
     c.setConnectTimeout(stall);
     // The JDK applies the read timeout at connect, for headers and body alike.

@@ -21,7 +21,7 @@ import org.jboss.logging.Logger;
  * #trigger}, and the console override of docs/architecture.md §2. Thread-safe: triggers arrive on
  * watcher threads, the console and the operator stream on theirs.
  */
-public final class BootController implements AutoCloseable {
+public final class BootController implements TargetControl {
   private static final Logger LOG = Logger.getLogger(BootController.class);
 
   private final PivotConfig config;

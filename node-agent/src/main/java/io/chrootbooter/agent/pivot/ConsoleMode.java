@@ -2,8 +2,8 @@ package io.chrootbooter.agent.pivot;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
-import io.chrootbooter.agent.unpack.Errno;
-import io.chrootbooter.agent.unpack.SyscallException;
+import io.chrootbooter.agent.sys.Errno;
+import io.chrootbooter.agent.sys.SyscallException;
 import java.nio.file.Path;
 import java.util.Optional;
 

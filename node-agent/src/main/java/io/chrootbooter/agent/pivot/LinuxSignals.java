@@ -2,7 +2,7 @@ package io.chrootbooter.agent.pivot;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
-import io.chrootbooter.agent.unpack.SyscallException;
+import io.chrootbooter.agent.sys.SyscallException;
 
 /** {@link Signals} through the C library's kill(2), via JNA. */
 public final class LinuxSignals implements Signals {

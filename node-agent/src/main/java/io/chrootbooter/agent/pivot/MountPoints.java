@@ -2,7 +2,7 @@ package io.chrootbooter.agent.pivot;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
-import io.chrootbooter.agent.unpack.Errno;
+import io.chrootbooter.agent.sys.Errno;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,9 +1,9 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.agent.trigger.DeviceWatcher;
 import io.chrootbooter.agent.trigger.HelperMessage;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
-import io.chrootbooter.agent.unpack.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.RootCheck;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;

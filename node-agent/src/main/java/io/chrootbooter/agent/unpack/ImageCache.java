@@ -38,6 +38,7 @@ public final class ImageCache {
 
   private final Path dir;
   private final LongSupplier budget;
+  private final boolean budgetBeyondHeld;
   private final LinkedHashMap<String, Entry> entries = new LinkedHashMap<>(16, 0.75f, true);
 
   /**
@@ -46,8 +47,21 @@ public final class ImageCache {
    *     share of {@code MemAvailable})
    */
   public ImageCache(Path dir, LongSupplier budget) throws IOException {
+    this(dir, budget, false);
+  }
+
+  /**
+   * A cache that may hold what it holds now plus {@code headroom}, asked again before every
+   * insertion (e.g. half of the free space where it lives).
+   */
+  public static ImageCache withHeadroom(Path dir, LongSupplier headroom) throws IOException {
+    return new ImageCache(dir, headroom, true);
+  }
+
+  private ImageCache(Path dir, LongSupplier budget, boolean budgetBeyondHeld) throws IOException {
     this.dir = Files.createDirectories(dir);
     this.budget = budget;
+    this.budgetBeyondHeld = budgetBeyondHeld;
     List<Entry> found = new ArrayList<>();
     try (var files = Files.list(dir)) {
       for (Path file : files.toList()) {
@@ -94,7 +108,7 @@ public final class ImageCache {
           "sha256 \"" + sha256 + "\" is not 64 lowercase hex digits");
     }
     long size = Files.size(file);
-    long limit = budget.getAsLong();
+    long limit = budget.getAsLong() + (budgetBeyondHeld ? totalBytes() : 0);
     if (size > limit) {
       Files.deleteIfExists(file);
       return Optional.empty();

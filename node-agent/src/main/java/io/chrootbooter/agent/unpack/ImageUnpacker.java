@@ -4,6 +4,7 @@ import com.github.luben.zstd.ZstdInputStream;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.ReadAheadInputStream;
 import io.chrootbooter.agent.fetch.SpaceCheck;
+import io.chrootbooter.agent.sys.Syscalls;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.BufferedInputStream;
 import java.io.IOException;

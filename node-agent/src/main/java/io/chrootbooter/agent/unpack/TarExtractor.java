@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.unpack;
 
+import io.chrootbooter.agent.sys.Syscalls;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;

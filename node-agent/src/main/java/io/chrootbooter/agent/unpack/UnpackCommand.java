@@ -4,6 +4,7 @@ import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.Repeats;
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Path;

@@ -3,7 +3,7 @@
  * xz, zstd-jni, and the project's own {@link io.chrootbooter.agent.unpack.TarReader}) that refuses
  * any entry escaping the root, squashfs verify-then-mount with an overlay, the pre-flight checks of
  * a prepared root, and the image cache. The few syscalls the JDK lacks go through {@link
- * io.chrootbooter.agent.unpack.Syscalls}.
+ * io.chrootbooter.agent.sys.Syscalls}.
  *
  * <p>Why an own tar reader: an image is whatever GNU tar (or bsdtar) wrote, and must extract as GNU
  * tar extracts it. commons-compress 1.28 refuses archives GNU tar 1.34 writes and reads: it parses

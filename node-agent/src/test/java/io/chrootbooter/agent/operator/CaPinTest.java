@@ -5,6 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
+import io.chrootbooter.agent.fetch.CancelSignal;
+import io.chrootbooter.agent.fetch.FetchOptions;
+import io.chrootbooter.agent.fetch.ImageSources;
+import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.fetch.RetryPolicy;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
 import java.io.FileInputStream;
@@ -18,6 +23,7 @@ import java.security.KeyStore;
 import java.security.MessageDigest;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -101,6 +107,14 @@ class CaPinTest {
           exchange.sendResponseHeaders(202, -1);
           exchange.close();
         });
+    server.createContext(
+        "/images/a.squashfs",
+        exchange -> {
+          byte[] image = "pinned image bytes".getBytes(StandardCharsets.UTF_8);
+          exchange.sendResponseHeaders(200, image.length);
+          exchange.getResponseBody().write(image);
+          exchange.close();
+        });
     server.start();
 
     X509Certificate ca;
@@ -138,6 +152,31 @@ class CaPinTest {
       assertThat(c.report(report())).isTrue();
     }
     assertThat(reports).isEqualTo(1);
+  }
+
+  @Test
+  void imageDownloadsTrustThePinnedCaAndOnlyThroughTheirOptions() throws Exception {
+    String url = "https://127.0.0.1:" + server.getAddress().getPort() + "/images/a.squashfs";
+    RetryPolicy once =
+        new RetryPolicy(1, Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(10));
+    FetchOptions options = new FetchOptions(once, new CancelSignal(), p -> {}, 0);
+    try (ImageStream in =
+        ImageSources.open(
+            url,
+            options.withTls(Optional.of(CaPin.parse(caPin).sslContext().getSocketFactory())))) {
+      assertThat(new String(in.readAllBytes(), StandardCharsets.UTF_8))
+          .isEqualTo("pinned image bytes");
+    }
+    // Without the pin in its options a download trusts the JDK's CAs only, whatever another
+    // client of this JVM was given.
+    assertThatThrownBy(
+            () -> {
+              try (ImageStream in = ImageSources.open(url, options)) {
+                in.readAllBytes();
+              }
+            })
+        .isInstanceOf(java.io.IOException.class)
+        .hasStackTraceContaining("PKIX path building failed");
   }
 
   @Test

@@ -3,9 +3,9 @@ package io.chrootbooter.agent.pivot;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.agent.trigger.EvdevEvent;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
-import io.chrootbooter.agent.unpack.LinuxSyscalls;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;

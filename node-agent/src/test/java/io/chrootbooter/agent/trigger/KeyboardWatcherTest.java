@@ -3,7 +3,7 @@ package io.chrootbooter.agent.trigger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.chrootbooter.agent.unpack.LinuxSyscalls;
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;

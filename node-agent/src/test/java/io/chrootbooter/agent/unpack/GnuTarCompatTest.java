@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.io.InputStream;

@@ -12,6 +12,7 @@ import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.LoopbackServer;
 import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;

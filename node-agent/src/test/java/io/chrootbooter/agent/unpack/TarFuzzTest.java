@@ -7,6 +7,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

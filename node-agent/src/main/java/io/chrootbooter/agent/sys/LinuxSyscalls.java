@@ -1,4 +1,4 @@
-package io.chrootbooter.agent.unpack;
+package io.chrootbooter.agent.sys;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;

@@ -1,4 +1,4 @@
-package io.chrootbooter.agent.unpack;
+package io.chrootbooter.agent.sys;
 
 import java.io.IOException;
 

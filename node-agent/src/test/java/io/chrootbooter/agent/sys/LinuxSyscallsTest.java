@@ -1,4 +1,4 @@
-package io.chrootbooter.agent.unpack;
+package io.chrootbooter.agent.sys;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
