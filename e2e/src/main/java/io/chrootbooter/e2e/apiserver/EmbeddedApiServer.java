@@ -107,7 +107,7 @@ public final class EmbeddedApiServer implements AutoCloseable {
 
   /** Starts serving; writes the kubeconfig and installs the CRDs when the options say so. */
   public static EmbeddedApiServer start(Options options) throws IOException {
-    KubernetesCrudDispatcher crud = new KubernetesCrudDispatcher();
+    KubernetesCrudDispatcher crud = new IndexedCrudDispatcher();
     ResourceCatalog catalog = new ResourceCatalog(() -> storedCrds(crud));
     String host = options.bind().contains(":") ? "[" + options.bind() + "]" : options.bind();
     // The port is known only after binding (--port 0); discovery reads it when asked.
