@@ -189,7 +189,15 @@ public class AgentLeases {
     var resource = client.leases().inNamespace(ns).withName(name);
     Instant now = clock.instant();
     if (firstSight) {
-      Optional<Instant> known = renewTime(resource.get());
+      Lease lease = resource.get();
+      if (lease == null) {
+        // A machine heard from for the first time: one write, the creation.
+        create(mb, name, now);
+        writes.increment();
+        renewed.put(key, now);
+        return;
+      }
+      Optional<Instant> known = renewTime(lease);
       if (known.isPresent()) {
         renewed.merge(key, known.get(), (a, b) -> a.isAfter(b) ? a : b);
         if (!LivenessRules.needsRenewal(known.get(), now, lostAfter)) {
