@@ -1,16 +1,21 @@
 package io.chrootbooter.e2e.apiserver;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinitionList;
 import io.fabric8.kubernetes.client.server.mock.KubernetesAttributesExtractor;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.crud.Attribute;
 import io.fabric8.mockwebserver.crud.AttributeSet;
 import io.fabric8.mockwebserver.http.MockResponse;
 import java.net.HttpURLConnection;
 import java.util.AbstractMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The fabric8 CRUD dispatcher with an index by kind and name: it finds an object by comparing the
@@ -26,7 +31,17 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
 
   private record Key(Attribute plural, Attribute name) {}
 
+  private static final String CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+
   private final Map<Key, Set<AttributeSet>> index = new ConcurrentHashMap<>();
+
+  /**
+   * The stored CRDs, read once per change of them: every GET looks its kind up among them, and
+   * listing them is a scan of every object.
+   */
+  private volatile List<CustomResourceDefinition> crds;
+
+  private final AtomicLong crdChanges = new AtomicLong();
 
   /**
    * False once the index might not mirror the store (an attribute set it could not recompute):
@@ -48,6 +63,10 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
       GenericKubernetesResource resource,
       String newState) {
     super.processEvent(path, pathAttributes, oldAttributes, resource, newState);
+    if (path.startsWith("/apis/apiextensions.k8s.io/")) {
+      crdChanges.incrementAndGet();
+      crds = null;
+    }
     if (oldAttributes != null) {
       remove(oldAttributes);
     }
@@ -113,10 +132,32 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
     return super.handleGet(path);
   }
 
+  /** The CRDs stored now, in storage order. */
+  List<CustomResourceDefinition> storedCrds() {
+    List<CustomResourceDefinition> known = crds;
+    if (known != null) {
+      return known;
+    }
+    long changes = crdChanges.get();
+    MockResponse list = super.handleGet(CRD_PATH);
+    List<CustomResourceDefinition> read = List.of();
+    if (list.code() == HttpURLConnection.HTTP_OK) {
+      CustomResourceDefinitionList parsed =
+          Serialization.unmarshal(list.getBody().readUtf8(), CustomResourceDefinitionList.class);
+      read = parsed.getItems() == null ? List.of() : List.copyOf(parsed.getItems());
+    }
+    if (crdChanges.get() == changes) {
+      crds = read; // unless a CRD changed meanwhile: then the next call reads again
+    }
+    return read;
+  }
+
   @Override
   public void reset() {
     super.reset();
     index.clear();
     exact = true;
+    crdChanges.incrementAndGet();
+    crds = null;
   }
 }
