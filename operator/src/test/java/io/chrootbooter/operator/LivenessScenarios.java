@@ -22,10 +22,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Liveness as a user sees it, with {@code cb.agent.lost-after} at 3 s (the test profile): a machine
- * whose agent falls silent is marked AgentLost and comes back, a new boot id is a reboot, and a
- * status edited by hand is put right by the next heartbeat. The agent is a stand-in that does what
- * the node agent does: it follows its stream and sends its full report every heartbeat the desired
- * state names.
+ * whose agent falls silent is marked AgentLost and comes back, a new boot id is a reboot, a status
+ * edited by hand is put right by the next heartbeat, and an agent that reconnects to this replica
+ * after its own was killed is never lost. The agent is a stand-in that does what the node agent
+ * does: it follows its stream and sends its full report every heartbeat the desired state names.
  */
 public abstract class LivenessScenarios extends AgentApiScenarios {
   private static final String MAC = "52:54:00:12:34:56";

@@ -45,7 +45,10 @@ import org.jboss.logging.Logger;
  * but only once the renewal it knows of is older than a third of {@code cb.agent.lost-after}
  * ({@link LivenessRules#needsRenewal}): a quiet fleet costs one Lease write per machine every other
  * heartbeat, whichever replicas its agents reach. A replica that has not renewed a Lease itself
- * reads it once first, so that a fail-over costs no burst of writes.
+ * reads it once first, so that a fail-over costs no burst of writes (and creates it when there is
+ * none). Renewals are written by {@value #WRITERS} threads, each one API call, so that a slow call
+ * holds up no other; the meters {@code chrootbooter.liveness.lease.write}, {@code .wait}, {@code
+ * .pending} and {@code .late} show whether they keep up with the agents.
  *
  * <p>The MachineBoot reconciler watches these Leases and decides lost or not from their renewTime.
  * The iPXE route records each script fetch in the Lease's {@value #IPXE_ANNOTATION} annotation, so
