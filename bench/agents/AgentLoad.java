@@ -280,11 +280,30 @@ public final class AgentLoad {
     leaseEvents.set(0);
     Map<String, Double> before = counters(operator);
     int sentBefore = sent.get();
+    int failedBefore = failed.get();
     note("counting writes for " + window.toSeconds() + " s");
     long start = System.nanoTime();
-    Thread.sleep(window.toMillis());
+    // Every 2 s: machines marked lost (there must be none: every agent speaks) and renewals
+    // queued in the operator.
+    double maxLost = 0;
+    double maxPending = 0;
+    long end = start + window.toNanos();
+    while (System.nanoTime() < end) {
+      Thread.sleep(Math.min(2000, Math.max(1, (end - System.nanoTime()) / 1_000_000)));
+      Map<String, Double> sample = counters(operator);
+      maxLost = Math.max(maxLost, sample.getOrDefault("chrootbooter_machines_lost", 0.0));
+      maxPending =
+          Math.max(maxPending, sample.getOrDefault("chrootbooter_liveness_lease_pending", 0.0));
+    }
     double seconds = (System.nanoTime() - start) / 1e9;
     Map<String, Double> after = counters(operator);
+    LeaseAges ages = leaseAges(n);
+    int lostAtEnd = lostMachines();
+    long openFiles;
+    try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+      openFiles = fds.count();
+    }
+    note("the load generator holds " + openFiles + " open files");
     int watchedMachines = machineEvents.get();
     int watchedLeases = leaseEvents.get();
     timer.shutdownNow();
@@ -326,12 +345,135 @@ public final class AgentLoad {
         "NOTE liveness_writes_per_machine_per_s_%s %.5f%n",
         label,
         Math.max(writes, watchedLeases + watchedMachines) / seconds / n);
+    double renewals =
+        after.get("chrootbooter_liveness_lease_write_seconds_count")
+            - before.get("chrootbooter_liveness_lease_write_seconds_count");
+    double renewalSeconds =
+        after.get("chrootbooter_liveness_lease_write_seconds_sum")
+            - before.get("chrootbooter_liveness_lease_write_seconds_sum");
+    double waitCount =
+        after.get("chrootbooter_liveness_lease_wait_seconds_count")
+            - before.get("chrootbooter_liveness_lease_wait_seconds_count");
+    double waitSeconds =
+        after.get("chrootbooter_liveness_lease_wait_seconds_sum")
+            - before.get("chrootbooter_liveness_lease_wait_seconds_sum");
+    double late =
+        after.get("chrootbooter_liveness_lease_late_total")
+            - before.get("chrootbooter_liveness_lease_late_total");
+    System.out.printf(
+        Locale.ROOT,
+        "NOTE liveness %s renewals: %.2f ms per Lease write (mean, API call), %.2f ms queued"
+            + " before it (mean), at most %.0f queued or in flight, %.0f written more than a"
+            + " heartbeat late; oldest Lease at the end %.1f s, newest %.1f s%n",
+        label,
+        renewals == 0 ? 0 : renewalSeconds / renewals * 1000,
+        waitCount == 0 ? 0 : waitSeconds / waitCount * 1000,
+        maxPending,
+        late,
+        ages.oldestSeconds(),
+        ages.newestSeconds());
     // The larger of the two counts: the watches also see writes that are not liveness's.
     System.out.printf(
         Locale.ROOT,
         "RESULT liveness_writes_per_s_%s %.1f writes/s%n",
         label,
         Math.max(writes, watchedLeases + watchedMachines) / seconds);
+
+    // What must hold, or the figure above is no saving: no machine wrongly lost, and renewals
+    // keeping up. A Lease is renewed at the first report once it is lostAfter/3 old: every
+    // ceil((lostAfter/3) / heartbeat) heartbeats, so no Lease of a live agent is older than that
+    // period plus the time a write takes.
+    long hb = heartbeat.toMillis();
+    long periodMillis = (lostAfter.toMillis() / 3 + hb - 1) / hb * hb;
+    double needed = n * seconds * 1000 / periodMillis;
+    double oldestAllowed = periodMillis / 1000.0 + 5;
+    List<String> failures = new ArrayList<>();
+    if (maxLost > 0 || lostAtEnd > 0) {
+      failures.add(
+          String.format(
+              Locale.ROOT,
+              "machines wrongly marked lost: up to %.0f during the window (chrootbooter_machines_lost),"
+                  + " %d at its end (Ready reason AgentLost), though every agent reported",
+              maxLost,
+              lostAtEnd));
+    }
+    if (leaseWrites < 0.9 * needed) {
+      failures.add(
+          String.format(
+              Locale.ROOT,
+              "renewals fall behind: %.0f Lease writes in %.0f s where %d machines need about %.0f"
+                  + " (one per %d ms)",
+              leaseWrites,
+              seconds,
+              n,
+              needed,
+              periodMillis));
+    }
+    if (ages.oldestSeconds() > oldestAllowed || ages.count() < n) {
+      failures.add(
+          String.format(
+              Locale.ROOT,
+              "renewals fall behind: %d of %d Leases exist, the oldest renewed %.1f s ago"
+                  + " (at most %.1f s for a live agent)",
+              ages.count(),
+              n,
+              ages.oldestSeconds(),
+              oldestAllowed));
+    }
+    if (late > 0) {
+      failures.add(
+          String.format(
+              Locale.ROOT,
+              "renewals fall behind: %.0f written more than a heartbeat after the report that"
+                  + " asked for them",
+              late));
+    }
+    if (failed.get() > failedBefore) {
+      failures.add(
+          String.format(
+              Locale.ROOT,
+              "%d status reports failed during the window",
+              failed.get() - failedBefore));
+    }
+    if (!failures.isEmpty()) {
+      failures.forEach(f -> System.out.println("FAIL liveness " + label + ": " + f));
+      throw new IllegalStateException("liveness " + label + " failed: " + failures);
+    }
+  }
+
+  record LeaseAges(int count, double oldestSeconds, double newestSeconds) {}
+
+  /** How long ago the agent Leases of the namespace were renewed, read from the API. */
+  LeaseAges leaseAges(int n) throws Exception {
+    String list =
+        send(
+                HttpRequest.newBuilder(
+                    api.resolve("/apis/coordination.k8s.io/v1/namespaces/" + namespace + "/leases")))
+            .body();
+    long now = System.currentTimeMillis();
+    Matcher m = Pattern.compile("\"renewTime\":\"([^\"]+)\"").matcher(list);
+    int count = 0;
+    double oldest = 0;
+    double newest = Double.MAX_VALUE;
+    while (m.find()) {
+      double age = (now - java.time.Instant.parse(m.group(1)).toEpochMilli()) / 1000.0;
+      count++;
+      oldest = Math.max(oldest, age);
+      newest = Math.min(newest, age);
+    }
+    return new LeaseAges(count, oldest, count == 0 ? 0 : newest);
+  }
+
+  /** MachineBoots whose Ready condition says AgentLost, read from the API. */
+  int lostMachines() throws Exception {
+    String list = send(HttpRequest.newBuilder(api.resolve(GROUP + namespace + "/machineboots"))).body();
+    Matcher m = Pattern.compile("\"reason\":\"AgentLost\"").matcher(list);
+    int count = 0;
+    while (m.find()) {
+      count++;
+    }
+    // Ready and Stalled both carry the reason: count machines, not conditions.
+    return count / 2 + count % 2;
   }
 
   /** The heartbeat of a machine's desired state, read from the first event of its stream. */
@@ -398,12 +540,15 @@ public final class AgentLoad {
     return admin.resolve("/q/metrics");
   }
 
-  /** The operator's counters whose names start with {@code chrootbooter_}. */
+  /**
+   * The operator's meters whose names start with {@code chrootbooter_}, by name (the series of one
+   * name added up).
+   */
   Map<String, Double> counters(URI operator) throws Exception {
     Map<String, Double> values = new HashMap<>();
     for (String line :
         send(HttpRequest.newBuilder(metricsUri())).body().split("\n")) {
-      if (line.startsWith("chrootbooter_") && line.contains("_total")) {
+      if (line.startsWith("chrootbooter_")) {
         String name = line.substring(0, line.indexOf(line.contains("{") ? '{' : ' '));
         values.merge(name, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), Double::sum);
       }
@@ -412,7 +557,12 @@ public final class AgentLoad {
         List.of(
             "chrootbooter_liveness_lease_writes_total",
             "chrootbooter_agent_status_patches_total",
-            "chrootbooter_agent_status_unchanged_total")) {
+            "chrootbooter_agent_status_unchanged_total",
+            "chrootbooter_liveness_lease_write_seconds_count",
+            "chrootbooter_liveness_lease_write_seconds_sum",
+            "chrootbooter_liveness_lease_wait_seconds_count",
+            "chrootbooter_liveness_lease_wait_seconds_sum",
+            "chrootbooter_liveness_lease_late_total")) {
       values.putIfAbsent(name, 0.0);
     }
     return values;

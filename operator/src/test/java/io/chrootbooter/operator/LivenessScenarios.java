@@ -22,10 +22,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Liveness as a user sees it, with {@code cb.agent.lost-after} at 3 s (the test profile): a machine
- * whose agent falls silent is marked AgentLost and comes back, a new boot id is a reboot, and a
- * status edited by hand is put right by the next heartbeat. The agent is a stand-in that does what
- * the node agent does: it follows its stream and sends its full report every heartbeat the desired
- * state names.
+ * whose agent falls silent is marked AgentLost and comes back, a new boot id is a reboot, a status
+ * edited by hand is put right by the next heartbeat, and an agent that reconnects to this replica
+ * after its own was killed is never lost. The agent is a stand-in that does what the node agent
+ * does: it follows its stream and sends its full report every heartbeat the desired state names.
  */
 public abstract class LivenessScenarios extends AgentApiScenarios {
   private static final String MAC = "52:54:00:12:34:56";
@@ -208,6 +208,122 @@ public abstract class LivenessScenarios extends AgentApiScenarios {
       // One heartbeat, plus the informer's delivery of the edit and the write.
       assertThat(took).isLessThanOrEqualTo(agent.heartbeat.plusSeconds(2));
       awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+    }
+  }
+
+  /**
+   * A fail-over: the replica that held the agent's stream is killed, and the agent reconnects to
+   * this one, which has never heard of it. What the killed replica leaves behind is written as it
+   * writes it: the status of the reports it received (Running, stamped now) and the agent Lease it
+   * renewed, with itself as holder. The agent opens its stream here and re-sends its report at
+   * once, as the node agent does; from then on the machine must never be seen lost, and this
+   * replica takes over the Lease. ({@code HighAvailabilityTest} in {@code e2e} runs the same with
+   * two operator processes and a SIGKILL.)
+   */
+  @Test
+  void anAgentThatReconnectsToAnotherReplicaIsNeverLost() throws Exception {
+    String token = readyMachine();
+    awaitMachine("m1", m -> m.getStatus().phase() != null);
+    java.util.List<String> lostSeen = new java.util.concurrent.CopyOnWriteArrayList<>();
+    ScheduledExecutorService watcher = Executors.newSingleThreadScheduledExecutor();
+    watcher.scheduleWithFixedDelay(
+        () -> {
+          try {
+            MachineBoot m =
+                client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+            if (m != null
+                && m.getStatus() != null
+                && hasCondition(m, "Ready", "False", "AgentLost")) {
+              lostSeen.add(condition(m.getStatus().conditions(), "Ready").getMessage());
+            }
+          } catch (RuntimeException e) {
+            // one missed poll: the next one looks again
+          }
+        },
+        0,
+        100,
+        TimeUnit.MILLISECONDS);
+    try {
+      // What the killed replica wrote last: the agent's report, and the Lease it renewed.
+      Instant killedAt = Instant.now();
+      String report = running("b1");
+      client
+          .resources(MachineBoot.class)
+          .inNamespace(ns)
+          .withName("m1")
+          .editStatus(
+              m -> {
+                MachineBootStatus reported =
+                    client.getKubernetesSerialization().unmarshal(report, MachineBootStatus.class);
+                MachineBootStatus s = m.getStatus();
+                m.setStatus(
+                    new MachineBootStatus(
+                        reported.phase(),
+                        reported.currentImage(),
+                        s.observedGeneration(),
+                        null,
+                        null,
+                        reported.agent(),
+                        null,
+                        killedAt.truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString(),
+                        s.conditions(),
+                        killedAt.truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString(),
+                        killedAt.toString(),
+                        null));
+                return m;
+              });
+      MachineBoot m1 = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+      java.time.ZonedDateTime renewed =
+          killedAt
+              .truncatedTo(java.time.temporal.ChronoUnit.MICROS)
+              .atZone(java.time.ZoneOffset.UTC);
+      client
+          .leases()
+          .inNamespace(ns)
+          .resource(
+              new io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder()
+                  .withNewMetadata()
+                  .withName(LivenessRules.leaseName("m1"))
+                  .addToLabels(AgentLeases.LABEL, "true")
+                  .addNewOwnerReference()
+                  .withApiVersion(m1.getApiVersion())
+                  .withKind(m1.getKind())
+                  .withName("m1")
+                  .withUid(m1.getMetadata().getUid())
+                  .endOwnerReference()
+                  .endMetadata()
+                  .withNewSpec()
+                  .withHolderIdentity("killed-replica")
+                  .withLeaseDurationSeconds((int) LOST_AFTER.toSeconds())
+                  .withAcquireTime(renewed)
+                  .withRenewTime(renewed)
+                  .endSpec()
+                  .build())
+          .create();
+      // The agent reconnects here at once and keeps reporting, for three times lost-after.
+      try (StandInAgent agent = new StandInAgent(token, report)) {
+        Duration sinceKill = Duration.between(killedAt, Instant.now());
+        assertThat(sinceKill).as("the agent reconnected within lost-after").isLessThan(LOST_AFTER);
+        awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+        Thread.sleep(LOST_AFTER.multipliedBy(3).toMillis());
+        Lease lease = agentLease("m1");
+        assertThat(lease.getSpec().getHolderIdentity())
+            .as("this replica renews the Lease now")
+            .isNotBlank()
+            .isNotEqualTo("killed-replica");
+        assertThat(AgentLeases.renewTime(lease).orElseThrow())
+            .as("renewed within lost-after/3 and a heartbeat")
+            .isAfter(
+                Instant.now()
+                    .minus(LOST_AFTER.dividedBy(3))
+                    .minus(agent.heartbeat)
+                    .minusSeconds(1));
+      }
+      assertThat(lostSeen).as("Ready=False AgentLost seen while the agent spoke").isEmpty();
+      assertThat(events("m1", "AgentLost")).isEmpty();
+    } finally {
+      watcher.shutdownNow();
+      watcher.awaitTermination(5, TimeUnit.SECONDS);
     }
   }
 

@@ -4,10 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinitionList;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.dsl.HttpMethod;
 import io.fabric8.mockwebserver.http.Buffer;
 import io.fabric8.mockwebserver.http.Headers;
@@ -19,7 +15,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
@@ -107,8 +102,8 @@ public final class EmbeddedApiServer implements AutoCloseable {
 
   /** Starts serving; writes the kubeconfig and installs the CRDs when the options say so. */
   public static EmbeddedApiServer start(Options options) throws IOException {
-    KubernetesCrudDispatcher crud = new KubernetesCrudDispatcher();
-    ResourceCatalog catalog = new ResourceCatalog(() -> storedCrds(crud));
+    IndexedCrudDispatcher crud = new IndexedCrudDispatcher();
+    ResourceCatalog catalog = new ResourceCatalog(crud::storedCrds);
     String host = options.bind().contains(":") ? "[" + options.bind() + "]" : options.bind();
     // The port is known only after binding (--port 0); discovery reads it when asked.
     AtomicInteger boundPort = new AtomicInteger(options.port());
@@ -184,16 +179,6 @@ public final class EmbeddedApiServer implements AutoCloseable {
               + ": "
               + response.getBody().readUtf8());
     }
-  }
-
-  private static List<CustomResourceDefinition> storedCrds(KubernetesCrudDispatcher crud) {
-    MockResponse list = crud.handleGet(CRD_PATH);
-    if (list.code() != 200) {
-      return List.of();
-    }
-    CustomResourceDefinitionList crds =
-        Serialization.unmarshal(list.getBody().readUtf8(), CustomResourceDefinitionList.class);
-    return crds.getItems() == null ? List.of() : new ArrayList<>(crds.getItems());
   }
 
   @Override

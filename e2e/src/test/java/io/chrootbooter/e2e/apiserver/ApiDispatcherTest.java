@@ -3,7 +3,6 @@ package io.chrootbooter.e2e.apiserver;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.dsl.HttpMethod;
 import io.fabric8.mockwebserver.http.Buffer;
@@ -22,7 +21,7 @@ class ApiDispatcherTest {
 
   private final ApiDispatcher dispatcher =
       new ApiDispatcher(
-          new KubernetesCrudDispatcher(),
+          new IndexedCrudDispatcher(),
           new ResourceCatalog(List::of),
           () -> "127.0.0.1:0",
           Clock.systemUTC());
@@ -78,6 +77,51 @@ class ApiDispatcherTest {
     assertThat(conflict.code()).isEqualTo(409);
     assertThat(get(leases + "/op").at("/spec/holderIdentity").asText()).isEqualTo("a");
     assertThat(get(leases + "/op").at("/metadata/resourceVersion").asText()).isNotEqualTo(version);
+  }
+
+  @Test
+  void oneObjectIsFoundByNameAmongThousandsAndAcrossNamespacesAndKinds() throws Exception {
+    // The index by kind and name: the same name in two namespaces and as another kind.
+    for (String ns : List.of("a", "b")) {
+      for (int i = 0; i < 2000; i++) {
+        String lease =
+            "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":"
+                + "{\"name\":\"m"
+                + i
+                + "-agent\",\"namespace\":\""
+                + ns
+                + "\"},\"spec\":{\"holderIdentity\":\""
+                + ns
+                + i
+                + "\"}}";
+        assertThat(
+                dispatch(
+                        HttpMethod.POST,
+                        "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases",
+                        lease)
+                    .code())
+            .isEqualTo(201);
+      }
+    }
+    create(event("m7-agent", "m7", "uid-7"));
+    String b7 = "/apis/coordination.k8s.io/v1/namespaces/b/leases/m7-agent";
+    assertThat(get(b7).at("/spec/holderIdentity").asText()).isEqualTo("b7");
+    assertThat(get(EVENTS + "/m7-agent").at("/kind").asText()).isEqualTo("Event");
+
+    assertThat(dispatch(HttpMethod.PATCH, b7, "{\"spec\":{\"holderIdentity\":\"renewed\"}}").code())
+        .isLessThan(300);
+    assertThat(get(b7).at("/spec/holderIdentity").asText()).isEqualTo("renewed");
+    assertThat(
+            get("/apis/coordination.k8s.io/v1/namespaces/a/leases/m7-agent")
+                .at("/spec/holderIdentity")
+                .asText())
+        .isEqualTo("a7");
+
+    assertThat(dispatch(HttpMethod.DELETE, b7, "").code()).isEqualTo(200);
+    assertThat(dispatch(HttpMethod.GET, b7, "").code()).isEqualTo(404);
+    assertThat(dispatch(HttpMethod.PATCH, b7, "{\"spec\":{}}").code()).isEqualTo(404);
+    assertThat(get("/apis/coordination.k8s.io/v1/namespaces/b/leases").at("/items").size())
+        .isEqualTo(1999);
   }
 
   @Test
@@ -145,7 +189,13 @@ class ApiDispatcherTest {
             "HTTP/1.1",
             method,
             uri,
-            Headers.builder().add("Content-Type", "application/json").build(),
+            Headers.builder()
+                .add(
+                    "Content-Type",
+                    method == HttpMethod.PATCH
+                        ? "application/merge-patch+json"
+                        : "application/json")
+                .build(),
             new Buffer(body.getBytes(StandardCharsets.UTF_8))));
   }
 }

@@ -11,6 +11,7 @@ import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.micrometer.core.instrument.Counter;
@@ -42,11 +43,12 @@ import org.jboss.logging.Logger;
  * <p>Every replica writes the reports it receives, leader or not: agents reach any replica through
  * the Service, and a report must not wait for a leader election. Two replicas never undo each
  * other's newer report: each report is stamped with the time this replica received it ({@code
- * status.lastReportTime}), and a write reads the object, drops the report when the status already
- * shows one received later, and otherwise replaces the status under the resourceVersion it read — a
- * 409 Conflict (another writer came in between) reads again. The stamps of two replicas compare as
- * far as their clocks agree; an agent sends at most one report a second, so clocks synchronised to
- * within a few hundred milliseconds keep a machine's reports in order.
+ * status.lastReportTime}), and a write takes the object (the informer's copy, a fresh read after a
+ * conflict), drops the report when the status already shows one received later, and otherwise
+ * replaces the status under that resourceVersion — a 409 Conflict (another writer came in between)
+ * reads again. The stamps of two replicas compare as far as their clocks agree; an agent sends at
+ * most one report a second, so clocks synchronised to within a few hundred milliseconds keep a
+ * machine's reports in order.
  *
  * <p>Agents re-send their full report every heartbeat. A report that would change nothing the
  * status shows is not written ({@link #changes}), except to refresh {@code status.lastSeen} once it
@@ -196,8 +198,11 @@ public class StatusReports {
   }
 
   /**
-   * Writes the report's fields over a fresh read of the object, under its resourceVersion; see the
-   * class comment. The conditions follow from the MachineBoot reconciler, which sees this change.
+   * Writes the report's fields over the object, under its resourceVersion; see the class comment.
+   * The first attempt writes over the informer's copy, which is almost always current: one API call
+   * per write, not a read and a write. A 409 Conflict (the copy was stale, or another writer came
+   * in between) reads the object afresh. The conditions follow from the MachineBoot reconciler,
+   * which sees this change.
    */
   private void write(MachineBoot cached, Received received) {
     var resource =
@@ -206,7 +211,7 @@ public class StatusReports {
             .inNamespace(cached.getMetadata().getNamespace())
             .withName(cached.getMetadata().getName());
     for (int attempt = 1; ; attempt++) {
-      MachineBoot current = resource.get();
+      MachineBoot current = attempt == 1 ? copyOf(cached) : resource.get();
       if (current == null) {
         throw new KubernetesClientException(
             "MachineBoot " + cached.getMetadata().getName() + " is gone", 404, null);
@@ -360,6 +365,15 @@ public class StatusReports {
   }
 
   /** A copy of {@code mb} with the report's fields in its status. */
+  /** A copy to write over: the informer's own object is never changed. */
+  private static MachineBoot copyOf(MachineBoot cached) {
+    MachineBoot copy = new MachineBoot();
+    copy.setMetadata(new ObjectMetaBuilder(cached.getMetadata()).build());
+    copy.setSpec(cached.getSpec());
+    copy.setStatus(cached.getStatus());
+    return copy;
+  }
+
   static MachineBoot withReport(MachineBoot mb, Received received, LastReboot reboot) {
     StatusReport report = received.report();
     MachineBootStatus old = mb.getStatus();
