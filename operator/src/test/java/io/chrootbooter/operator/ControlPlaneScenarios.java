@@ -159,8 +159,10 @@ public abstract class ControlPlaneScenarios {
                 .then()
                 .statusCode(200)
                 .extract()
-                .asString())
-        .isEqualTo(script);
+                .asString()
+                .replaceAll(" cb\\.nonce=[^ ]+ ", " cb.nonce=… "))
+        .as("the same script, with a fresh nonce")
+        .isEqualTo(script.replaceAll(" cb\\.nonce=[^ ]+ ", " cb.nonce=… "));
     given()
         .head("/boot/52-54-00-12-34-56.ipxe")
         .then()
@@ -172,13 +174,19 @@ public abstract class ControlPlaneScenarios {
   }
 
   @Test
-  void tokenInTheScriptIsBoundToTheMachine() {
+  void theScriptCarriesAFreshOneTimeNonceAndNoCredential() {
     applyExamples();
-    String token1 = tokenOf(awaitScript("52:54:00:12:34:56", s -> s.contains("cb.token=")));
-    String token2 = tokenOf(awaitScript("52:54:00:12:34:57", s -> s.contains("cb.token=")));
-    assertThat(token1).matches("[A-Za-z0-9_-]{43}").isNotEqualTo(token2);
-    // The same machine gets the same token every time: a reboot does not lock it out.
-    assertThat(tokenOf(script("52:54:00:12:34:56"))).isEqualTo(token1);
+    String script = awaitScript("52:54:00:12:34:56", s -> s.contains("cb.nonce="));
+    assertThat(script).doesNotContain("cb.token=");
+    String nonce1 = nonceOf(script);
+    String nonce2 = nonceOf(script("52:54:00:12:34:56"));
+    String other = nonceOf(awaitScript("52:54:00:12:34:57", s -> s.contains("cb.nonce=")));
+    assertThat(nonce1)
+        .matches(
+            "[A-Za-z0-9_-]{" + io.chrootbooter.operator.token.BootCredentials.NONCE_CHARS + "}")
+        .as("every script has a nonce of its own")
+        .isNotEqualTo(nonce2)
+        .isNotEqualTo(other);
   }
 
   @Test
@@ -376,7 +384,7 @@ public abstract class ControlPlaneScenarios {
             "a||shell",
             "chain http://evil.example/",
             "initrd=http://evil.example/initrd",
-            "cb.token=forged",
+            "cb.nonce=forged",
             "console=ttyS0 init=/bin/sh",
             "--",
             "-- init=/bin/sh",
@@ -605,8 +613,8 @@ public abstract class ControlPlaneScenarios {
     return await().atMost(TIMEOUT).until(() -> script(mac), ready);
   }
 
-  static String tokenOf(String script) {
-    return script.replaceAll("(?s).* cb\\.token=([^ \\n]+).*", "$1");
+  static String nonceOf(String script) {
+    return script.replaceAll("(?s).* cb\\.nonce=([^ \\n]+).*", "$1");
   }
 
   BootImage awaitImage(String name, java.util.function.Predicate<BootImage> ready) {
