@@ -91,6 +91,11 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
       }
     }
 
+    /** Whether the operator ended the stream. */
+    boolean ended() {
+      return !reader.isAlive();
+    }
+
     SseEvent next(Duration within) throws InterruptedException {
       SseEvent event = events.poll(within.toMillis(), TimeUnit.MILLISECONDS);
       assertThat(event).as("an event within %s", within).isNotNull();

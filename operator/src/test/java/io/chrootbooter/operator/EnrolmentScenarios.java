@@ -202,8 +202,14 @@ public abstract class EnrolmentScenarios extends AgentApiScenarios {
       assertThat(stream.status).isEqualTo(200);
     }
 
-    // The machine boots again and enrols: the sessions of the previous boot are void.
+    // The machine boots again and enrols: the sessions of the previous boot are void, and a stream
+    // opened with one is ended (at its next heartbeat).
+    Stream previous = new Stream(M1, m1, null);
+    assertThat(previous.status).isEqualTo(200);
     String next = sessionFor(M1);
+    try (previous) {
+      await().atMost(Duration.ofSeconds(30)).until(previous::ended);
+    }
     for (String old : List.of(m1, renewed)) {
       given()
           .header("Authorization", "Bearer " + old)

@@ -18,12 +18,16 @@ public class AgentAuth {
     this.enrolments = enrolments;
   }
 
-  /** Returns normally when the request may act for {@code mac}; throws the refusal otherwise. */
-  public void require(String mac, String authorization) {
+  /**
+   * Returns the hash of the session's id when the request may act for {@code mac}; throws the
+   * refusal otherwise.
+   */
+  public String require(String mac, String authorization) {
     Enrolments.Verdict verdict = enrolments.check(mac, authorization, true);
     if (!verdict.ok()) {
       throw refusal(verdict.status(), verdict.message());
     }
+    return verdict.session();
   }
 
   static WebApplicationException refusal(int status, String message) {

@@ -129,7 +129,7 @@ public class AgentResource {
       @Context Sse sse,
       @Context UriInfo uri) {
     String canonical = canonical(mac);
-    auth.require(canonical, authorization);
+    String session = auth.require(canonical, authorization);
     String base =
         config
             .agent()
@@ -142,7 +142,7 @@ public class AgentResource {
                             .type(MediaType.TEXT_PLAIN)
                             .entity("the Host header is not a host name or address\n")
                             .build()));
-    streams.open(canonical, sink, sse, base, lastEventId);
+    streams.open(canonical, sink, sse, base, session, lastEventId);
   }
 
   /** A status report; 202 once accepted, 400 naming what is wrong with it. */

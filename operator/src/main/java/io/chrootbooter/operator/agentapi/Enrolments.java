@@ -183,9 +183,9 @@ public class Enrolments {
 
   /** The outcome of an enrolment or a check: a refusal has an HTTP status and a message. */
   public record Verdict(
-      int status, String message, String credential, Instant expires, String mac) {
+      int status, String message, String credential, Instant expires, String mac, String session) {
     static Verdict refused(int status, String message) {
-      return new Verdict(status, message, null, null, null);
+      return new Verdict(status, message, null, null, null, null);
     }
 
     public boolean ok() {
@@ -269,7 +269,8 @@ public class Enrolments {
       LOG.infof(
           "%s/%s enrolled from %s (boot %s)",
           mb.getMetadata().getNamespace(), mb.getMetadata().getName(), from, bootId);
-      return new Verdict(200, null, tokens.credential(session), session.expires(), mac);
+      return new Verdict(
+          200, null, tokens.credential(session), session.expires(), mac, session.idHash());
     }
   }
 
@@ -323,7 +324,8 @@ public class Enrolments {
     BootCredentials.Session current =
         tokens.parseSession(bearer(authorization).orElseThrow()).orElseThrow();
     var renewed = new BootCredentials.Session(mac, current.id(), clock.instant().plus(sessionTtl));
-    return new Verdict(200, null, tokens.credential(renewed), renewed.expires(), mac);
+    return new Verdict(
+        200, null, tokens.credential(renewed), renewed.expires(), mac, renewed.idHash());
   }
 
   /**
@@ -363,7 +365,7 @@ public class Enrolments {
     String key = key(mb.get());
     String hash = session.idHash();
     if (hash.equals(current(key).session())) {
-      return new Verdict(200, null, null, session.expires(), session.mac());
+      return new Verdict(200, null, null, session.expires(), session.mac(), hash);
     }
     Instant now = clock.instant();
     Instant last = lookedUp.get(key);
@@ -381,13 +383,27 @@ public class Enrolments {
       Record record = read(lease);
       if (hash.equals(record.session())) {
         written.put(key, record);
-        return new Verdict(200, null, null, session.expires(), session.mac());
+        return new Verdict(200, null, null, session.expires(), session.mac(), hash);
       }
     }
     return Verdict.refused(
         401,
         "the session was revoked: the machine enrolled again (a new boot); re-enrol: boot the"
             + " machine again");
+  }
+
+  /**
+   * Whether this replica knows that the session whose id has the hash {@code session} is no longer
+   * the current one of {@code mac} (it enrolled again). Never blocks; false while it knows no
+   * record (a session issued a moment ago by another replica is not revoked).
+   */
+  public boolean revoked(String mac, String session) {
+    Optional<MachineBoot> mb = directory.byMac(mac);
+    if (mb.isEmpty()) {
+      return true;
+    }
+    String current = current(key(mb.get())).session();
+    return current != null && !current.equals(session);
   }
 
   /** The record this replica knows for a Lease: what it wrote itself, or what its watch holds. */
