@@ -50,14 +50,12 @@ class HelmChartTest {
           "core/events:create",
           "core/events:patch",
           // The agent Leases, one per MachineBoot in its namespace: renewed by every replica,
-          // watched by the reconciler and every replica, and holding the enrolment record, which
-          // is replaced under its resourceVersion (update).
+          // watched by the reconciler.
           "coordination.k8s.io/leases:get",
           "coordination.k8s.io/leases:list",
           "coordination.k8s.io/leases:watch",
           "coordination.k8s.io/leases:create",
-          "coordination.k8s.io/leases:patch",
-          "coordination.k8s.io/leases:update");
+          "coordination.k8s.io/leases:patch");
 
   /** The operator's own namespace: the Lease and the token Secret by name, create unnamed. */
   private static final Set<String> SELF_PERMISSIONS =

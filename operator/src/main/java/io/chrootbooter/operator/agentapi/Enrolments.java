@@ -16,6 +16,8 @@ import io.chrootbooter.operator.token.MachineTokens;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.quarkus.runtime.ShutdownEvent;
@@ -30,7 +32,6 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -45,15 +46,16 @@ import org.jboss.logging.Logger;
  * <p><b>Where single use is recorded.</b> Replicas share nothing but the Kubernetes API, so the
  * record lives there: as the annotation {@value #ANNOTATION} of the machine's agent Lease (one per
  * MachineBoot, in its namespace, owned by it, see {@link AgentLeases}). That object already exists
- * for every machine that was heard from, goes with its MachineBoot, needs no RBAC beyond {@code
- * update} on Leases, and is not the MachineBoot itself, whose spec belongs to people and whose
- * status to the reconciler and the status reports. The annotation holds, as JSON: the SHA-256 of
- * the current session's id, its boot id and source address, and the SHA-256 of every nonce used
- * within {@code cb.agent.nonce-ttl} (older nonces are refused by their issue time, which their HMAC
- * covers). An enrolment reads the Lease and replaces it under the resourceVersion it read (HTTP
- * PUT, 409 when anyone wrote in between), and then reads again: two replicas exchanging the same
- * nonce at once cannot both succeed, and a replica that never saw a nonce used finds it in the
- * record. Nonces themselves are not stored when issued: an iPXE script costs no API write.
+ * for every machine that was heard from, goes with its MachineBoot, needs no RBAC beyond what the
+ * liveness already has (get, create, patch), and is not the MachineBoot itself, whose spec belongs
+ * to people and whose status to the reconciler and the status reports. The annotation holds, as
+ * JSON: the SHA-256 of the current session's id, its boot id and source address, and the SHA-256 of
+ * every nonce used within {@code cb.agent.nonce-ttl} (older nonces are refused by their issue time,
+ * which their HMAC covers). An enrolment reads the Lease and writes the annotation with a merge
+ * patch naming the resourceVersion it read (409 when anyone wrote in between), and then reads
+ * again: two replicas exchanging the same nonce at once cannot both succeed, and a replica that
+ * never saw a nonce used finds it in the record. Nonces themselves are not stored when issued: an
+ * iPXE script costs no API write.
  *
  * <p><b>Revocation.</b> Every replica watches the agent Leases, so a session whose id is no longer
  * the record's (the machine enrolled again) is refused everywhere within the watch's delay. A
@@ -417,21 +419,28 @@ public class Enrolments {
   }
 
   private void write(Lease lease, Record record) {
-    String json;
+    String patch;
     try {
-      json = JSON.writeValueAsString(record);
+      // A merge patch that names the resourceVersion read is conditional on it: 409 when the
+      // Lease changed since (a renewal, or another replica's enrolment). Patch is a verb the
+      // operator holds on Leases already; the rest of the Lease is left as it is.
+      patch =
+          JSON.writeValueAsString(
+              Map.of(
+                  "metadata",
+                  Map.of(
+                      "resourceVersion",
+                      lease.getMetadata().getResourceVersion(),
+                      "annotations",
+                      Map.of(ANNOTATION, JSON.writeValueAsString(record)))));
     } catch (JsonProcessingException e) {
       throw new IllegalStateException("an enrolment record is plain JSON", e);
     }
-    Map<String, String> annotations =
-        lease.getMetadata().getAnnotations() == null
-            ? new HashMap<>()
-            : new HashMap<>(lease.getMetadata().getAnnotations());
-    annotations.put(ANNOTATION, json);
-    lease.getMetadata().setAnnotations(annotations);
-    // A PUT under the resourceVersion read: 409 when the Lease changed since (a renewal, or
-    // another replica's enrolment).
-    client.leases().inNamespace(lease.getMetadata().getNamespace()).resource(lease).update();
+    client
+        .leases()
+        .inNamespace(lease.getMetadata().getNamespace())
+        .withName(lease.getMetadata().getName())
+        .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
   }
 
   private static Record read(Lease lease) {
