@@ -275,6 +275,39 @@ public abstract class EnrolmentScenarios extends AgentApiScenarios {
   }
 
   @Test
+  void twoReplicasRacingForOneNonceAcceptItOnce() throws Exception {
+    applyExamples();
+    awaitScript(M1, s -> s.contains("cb.nonce="));
+    Enrolments other = replica(Duration.ZERO);
+    var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      for (int round = 0; round < 5; round++) {
+        String nonce = nonceOf(script(M1));
+        var start = new java.util.concurrent.CountDownLatch(1);
+        var here =
+            pool.submit(
+                () -> {
+                  start.await();
+                  return enrol(M1, nonce, "here").statusCode();
+                });
+        var there =
+            pool.submit(
+                () -> {
+                  start.await();
+                  return other.enrol(M1, nonce, "there", "192.0.2.10").status();
+                });
+        start.countDown();
+        assertThat(List.of(here.get(), there.get()))
+            .as("round %d: one enrolment, one refusal", round)
+            .containsExactlyInAnyOrder(200, 409);
+      }
+    } finally {
+      pool.shutdownNow();
+      other.stop(null);
+    }
+  }
+
+  @Test
   void imagesGoOnlyToEnrolledMachinesThatRunThem() {
     applyExamples();
     BootImage debian = awaitImage("debian-12", i -> i.getStatus().phase() == BootImagePhase.Ready);
