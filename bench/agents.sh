@@ -69,7 +69,7 @@ for n in ${LEVELS//,/ }; do
 -Dquarkus.http.host=127.0.0.1 ${OPERATOR_JAVA_OPTS:-}" start_operator
   wait_operator_http
   note "operator pid $OPERATOR_PID at $OPERATOR_URL"
-  load streams --api "$API_URL" --n "$n" --operator "$OPERATOR_URL" --pid "$OPERATOR_PID" \
+  load streams --api "$API_URL" --n "$n" --operator "$OPERATOR_URL" --admin "$OPERATOR_ADMIN_URL" --pid "$OPERATOR_PID" \
     --changes "$K" --gap-ms "$GAP_MS" --fanout-results "$([ "$n" = "$largest" ] && echo true || echo false)" || {
     keep_logs "$n"
     echo "the load generator failed; operator log:"; grep -v '^\s*at \|^\s*\.\.\. [0-9]* more' "$WORK/operator.log" | tail -40

@@ -78,25 +78,29 @@ count_reconciled() {
     jq '[.items[] | select(.status.observedGeneration != null and .status.observedGeneration == .metadata.generation)] | length'
 }
 
-# start_operator: sets OPERATOR_URL.
+# start_operator: sets OPERATOR_URL (the machine port) and OPERATOR_ADMIN_URL (the admin port:
+# /q/health, /q/metrics).
 start_operator() {
   note "starting the operator"
-  local port; port=$(free_port)
+  local port admin_port; port=$(free_port); admin_port=$(free_port)
   # OPERATOR_JAVA_OPTS: extra JVM options, such as -XX:StartFlightRecording=... to profile a run.
   # shellcheck disable=SC2086
   java ${OPERATOR_JAVA_OPTS:-} -Dquarkus.http.port="$port" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$admin_port" \
     -Dquarkus.kubernetes-client.api-server-url="$API_URL" \
     -Dquarkus.kubernetes-client.namespace=default \
     -jar "$ROOT/operator/target/quarkus-app/quarkus-run.jar" >"$WORK/operator.log" 2>&1 &
   PIDS+=($!)
   # shellcheck disable=SC2034 # read by the benchmarks that source this file
   OPERATOR_PID=$!
+  # shellcheck disable=SC2034 # read by the benchmarks that source this file
   OPERATOR_URL="http://127.0.0.1:$port"
+  OPERATOR_ADMIN_URL="http://127.0.0.1:$admin_port"
 }
 
 wait_operator_http() {
   for _ in $(seq 300); do
-    curl -sf "$OPERATOR_URL/q/health/live" >/dev/null && return 0; sleep 0.2
+    curl -sf "$OPERATOR_ADMIN_URL/q/health/live" >/dev/null && return 0; sleep 0.2
   done
   echo "operator did not start:"; tail -50 "$WORK/operator.log"; exit 1
 }

@@ -5,7 +5,8 @@
 # - switch: `kubectl patch` of imageRef -> the next image's init prints its marker on the serial
 #   console, timed on the host (the console log is polled every 20 ms). `switch_uncached` is the
 #   first switch to busybox-b (the agent has never fetched it); `switch_cached` the median of
-#   BENCH_SWITCHES later switches between busybox and busybox-b.
+#   BENCH_SWITCHES later switches between busybox and busybox-b. A cached switch includes hashing
+#   the cached image again before it is mounted.
 # - pxe_reboot: the reference, what users do today: QEMU's reset button (`system_reset`) -> the
 #   same image's marker, through firmware, PXE, iPXE, kernel, bootstrap, agent and download.
 #   SPEEDUP switch_vs_reboot = pxe_reboot / switch_cached.

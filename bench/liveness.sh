@@ -63,7 +63,7 @@ for n in ${LEVELS//,/ }; do
 -Dcb.store.allowed-sources=127.0.0.1/32 \
 -Dquarkus.http.host=127.0.0.1 -Dcb.agent.lost-after=${LOST_AFTER_S}S ${OPERATOR_JAVA_OPTS:-}" start_operator
   wait_operator_http
-  load liveness --api "$API_URL" --n "$n" --operator "$OPERATOR_URL" --window-s "$WINDOW_S" \
+  load liveness --api "$API_URL" --n "$n" --operator "$OPERATOR_URL" --admin "$OPERATOR_ADMIN_URL" --window-s "$WINDOW_S" \
     --lost-after-s "$LOST_AFTER_S" | tee "$WORK/result-$n" || {
     echo "the load generator failed; operator log:"; tail -40 "$WORK/operator.log"; exit 1; }
   grep -E "WARN|ERROR" "$WORK/operator.log" |

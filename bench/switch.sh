@@ -3,8 +3,8 @@
 # stream on loopback and is told, N times, to run the other of two cached squashfs images. Each
 # switch is the whole path a machine takes: the event arrives, the running target is asked to
 # power off (graceful return: its init's power-off signal, then teardown of overlay, tmpfs,
-# squashfs, loop device and cgroup), the next image is mounted from the cache and its init is
-# exec'd as PID 1 of new namespaces.
+# squashfs, loop device and cgroup), the next image is hashed again from the cache (a cached image
+# is never trusted by its name), mounted, and its init is exec'd as PID 1 of new namespaces.
 #
 #   switch time  = event sent -> the next image's init has written /run/booted (polled every 1 ms)
 #   return time  = the agent's own lastReturn.durationMillis of each SpecChange return (trigger ->

@@ -63,6 +63,9 @@ public final class AgentLoad {
 
   private final URI api;
   private final String namespace;
+
+  /** The operator's admin port, where {@code /q/metrics} is; set by {@code --admin}. */
+  private URI admin;
   private final HttpClient http =
       HttpClient.newBuilder()
           .executor(Executors.newFixedThreadPool(4, daemon("http")))
@@ -92,6 +95,9 @@ public final class AgentLoad {
     Map<String, String> o = options(Arrays.copyOfRange(args, 1, args.length));
     AgentLoad load = new AgentLoad(URI.create(o.get("api")), o.getOrDefault("namespace", "bench"));
     int n = Integer.parseInt(o.get("n"));
+    if (o.containsKey("admin")) {
+      load.admin = URI.create(o.get("admin"));
+    }
     if (args[0].equals("create")) {
       load.create(n, o.get("image-url"), o.get("image-sha256"));
     } else if (args[0].equals("liveness")) {
@@ -115,9 +121,9 @@ public final class AgentLoad {
 
   static final String USAGE =
       "usage: java AgentLoad.java create --api URL --n N --image-url URL --image-sha256 HEX\n"
-          + "       java AgentLoad.java streams --api URL --n N --operator URL --pid PID"
+          + "       java AgentLoad.java streams --api URL --n N --operator URL --admin URL --pid PID"
           + " [--changes 200] [--gap-ms 20] [--sources 8] [--fanout-results true]\n"
-          + "       java AgentLoad.java liveness --api URL --n N --operator URL"
+          + "       java AgentLoad.java liveness --api URL --n N --operator URL --admin URL"
           + " [--window-s 120] [--lost-after-s 60] [--sources 8]";
 
   /** The namespace, a BootImage of the image at {@code url}, and N MachineBoots that run it. */
@@ -385,11 +391,19 @@ public final class AgentLoad {
     return r;
   }
 
+  /** {@code /q/metrics} on the operator's admin port. */
+  URI metricsUri() {
+    if (admin == null) {
+      throw new IllegalArgumentException("--admin URL (the operator's admin port) is needed");
+    }
+    return admin.resolve("/q/metrics");
+  }
+
   /** The operator's counters whose names start with {@code chrootbooter_}. */
   Map<String, Double> counters(URI operator) throws Exception {
     Map<String, Double> values = new HashMap<>();
     for (String line :
-        send(HttpRequest.newBuilder(operator.resolve("/q/metrics"))).body().split("\n")) {
+        send(HttpRequest.newBuilder(metricsUri())).body().split("\n")) {
       if (line.startsWith("chrootbooter_") && line.contains("_total")) {
         String name = line.substring(0, line.indexOf(line.contains("{") ? '{' : ' '));
         values.merge(name, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), Double::sum);
@@ -698,7 +712,7 @@ public final class AgentLoad {
       double work = 0;
       double machineReconciles = 0;
       for (String line :
-          send(HttpRequest.newBuilder(operator.resolve("/q/metrics"))).body().split("\n")) {
+          send(HttpRequest.newBuilder(metricsUri())).body().split("\n")) {
         double value =
             line.startsWith("chrootbooter_")
                 ? Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))

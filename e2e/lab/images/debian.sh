@@ -53,7 +53,9 @@ self="$here/$(basename "$0")"
 
 suite=bookworm
 mirror=${CB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=systemd,systemd-sysv,dbus,iproute2,procps
+# kmod: modprobe, lsmod and systemd-modules-load find the bootstrap kernel's modules, which the
+# agent binds into the target (BootImage spec.kernelModules).
+packages=systemd,systemd-sysv,dbus,iproute2,procps,kmod
 compression=${CB_IMAGE_COMPRESSION:-zstd}
 hostname=chrootbooter-debian
 

@@ -104,9 +104,16 @@ start_operator() {
   else
     rm -f "$STATE/bootstrap/agent-cache"
   fi
+  # The bootstrap kernel's modules and firmware, which targets get (none from an older build).
+  if [ -f "$BOOTSTRAP_DIR/modules.sqfs" ]; then
+    cp "$BOOTSTRAP_DIR/modules.sqfs" "$STATE/bootstrap/modules"
+  else
+    rm -f "$STATE/bootstrap/modules"
+  fi
   note "starting the operator (in $LAB_NAME at $GW:$OPERATOR_PORT)"
   local props=(
     -Dquarkus.http.host=0.0.0.0 -Dquarkus.http.port="$OPERATOR_PORT"
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$OPERATOR_ADMIN_PORT"
     -Dquarkus.kubernetes-client.namespace="$LAB_NAMESPACE"
     -Dcb.public-url="http://$GW:$OPERATOR_PORT"
     -Dcb.bootstrap.dir="$STATE/bootstrap" -Dcb.store.path="$STATE/store"
@@ -126,7 +133,11 @@ start_operator() {
   forward "$OPERATOR_HOST_PORT" "$GW" "$OPERATOR_PORT" forward-operator
   env_set OPERATOR_URL "http://127.0.0.1:$OPERATOR_HOST_PORT"
   env_set OPERATOR_NS_URL "http://$GW:$OPERATOR_PORT"
-  wait_for "the operator to be ready" 180 in_ns curl -sf "http://$GW:$OPERATOR_PORT/q/health/ready" ||
+  OPERATOR_ADMIN_HOST_PORT=$(free_port 9000)
+  forward "$OPERATOR_ADMIN_HOST_PORT" 127.0.0.1 "$OPERATOR_ADMIN_PORT" forward-admin
+  env_set OPERATOR_ADMIN_URL "http://127.0.0.1:$OPERATOR_ADMIN_HOST_PORT"
+  wait_for "the operator to be ready" 180 \
+    in_ns curl -sf "http://127.0.0.1:$OPERATOR_ADMIN_PORT/q/health/ready" ||
     { show_log operator 40; die "the operator did not become ready"; }
 }
 
@@ -150,6 +161,7 @@ TCG the bootstrap takes about a minute.
   kubeconfig   export KUBECONFIG=$KUBECONFIG_FILE   (or: ./lab kubectl ...)
   Kubernetes   $(sed -n 's/^API_URL=//p' "$ENV_FILE") ($(sed -n 's/^KUBE=//p' "$ENV_FILE"))
   operator     http://127.0.0.1:$OPERATOR_HOST_PORT   (machines use http://$GW:$OPERATOR_PORT, netns $LAB_NAME)
+  status page  http://127.0.0.1:$OPERATOR_ADMIN_HOST_PORT/   (the admin port: also /q/metrics, /q/health)
   images       http://$GW:$IMAGES_PORT/   ($STATE/www)
   accelerator  $ACCEL
 EOF
@@ -187,7 +199,7 @@ cmd_down() {
 }
 
 # cmd_status: the services (running or DEAD), the machines (power), the BootImages and
-# MachineBoots. Exit status 1 when a service has died.
+# MachineBoots, and the status page's URL. Exit status 1 when a service has died.
 cmd_status() {
   load_env
   local m power healthy=0
@@ -201,6 +213,8 @@ cmd_status() {
   done
   echo
   kube --request-timeout=5s get bi,mb -o wide || note "the Kubernetes API does not answer"
+  echo
+  echo "status page: ${OPERATOR_ADMIN_URL:-(not started)}/"
   if [ $healthy = 1 ]; then
     note "a service has died: ./lab logs NAME shows why; ./lab down, then ./lab up, starts afresh"
   fi

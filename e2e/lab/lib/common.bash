@@ -15,6 +15,9 @@ SUBNET=10.88.0
 GW=$SUBNET.1
 ULA=fd88::
 OPERATOR_PORT=8080
+# The operator's admin port (status page, /q/health, /q/metrics): on the namespace's loopback
+# only, so that the machines on br0 never reach it; the host reaches it through a forward.
+OPERATOR_ADMIN_PORT=9000
 IMAGES_PORT=8081
 MAGIC=RETURN_TO_BOOTSTRAP
 

@@ -15,6 +15,7 @@ describe() {
     images) echo "the image server (busybox httpd)" ;;
     forward-api) echo "the forwarder of the Kubernetes API to the host" ;;
     forward-operator) echo "the forwarder of the operator to the host" ;;
+    forward-admin) echo "the forwarder of the operator's admin port (status page) to the host" ;;
     m[0-9]*) echo "machine $1 (QEMU)" ;;
     *) echo "$1" ;;
   esac

@@ -21,7 +21,9 @@
 #   busybox  CB_BUSYBOX=<static busybox>, else busybox-static's /bin/busybox, else fetched
 #   Java     CB_JAVA_HOME, else the newest JDK 25 or later under /usr/lib/jvm (its AOT cache
 #            starts the agent faster), else the JDK running `jlink` on the PATH (Java 17)
-# Tools: cpio, kmod (depmod, modprobe), zip/unzip, lz4 | zstd | xz-utils, util-linux.
+#   firmware CB_FIRMWARE_FREE_DEB=<firmware-linux-free_*.deb>, else fetched with `apt-get download`
+# Tools: cpio, kmod (depmod, modprobe), zip/unzip, lz4 | zstd | xz-utils, util-linux,
+# squashfs-tools.
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 umask 022
@@ -118,6 +120,62 @@ fi
 kver=$(ls "$kroot/lib/modules")
 step "kernel $kver from $(basename "$kdeb")"
 
+# ---- modules image ---------------------------------------------------------------------------
+# The kernel's complete /lib/modules/<version> and the firmware Debian's main ships for it
+# (firmware-linux-free), as one squashfs beside the kernel: targets run on this kernel, and an
+# image built for another kernel has no modules for it. Not in the initramfs (it is ≈ 85 MB):
+# the agent fetches it when a target needs it, verifies it against the digest the initramfs
+# carries (etc/chrootbooter/modules.sha256) and mounts it read-only.
+# Layout: /lib/modules/<version>/… and /lib/firmware/…. Reproducible: every file gets the
+# kernel package's own timestamp (not SOURCE_DATE_EPOCH, so that a new commit of this project
+# keeps the digest and machines keep their cached copy), owner 0:0, no xattrs; mksquashfs
+# writes files in sorted order whatever the number of processors. CB_FIRMWARE_DEBS=<.deb …>
+# adds firmware packages (a site's non-free firmware) on top of firmware-linux-free.
+# The result is cached by its inputs; CB_MODULES_REBUILD=yes builds it again (the
+# reproducibility check does, and compares).
+need mksquashfs squashfs-tools
+fwdeb=${CB_FIRMWARE_FREE_DEB:-}
+if [ -z "$fwdeb" ]; then
+  # shellcheck disable=SC2012 # Debian package file names have no spaces or newlines
+  fwdeb=$(ls "$cache"/firmware-linux-free_*.deb 2>/dev/null | sort | tail -1 || true)
+  if [ -z "$fwdeb" ]; then
+    step "fetching firmware-linux-free (apt-get download)"
+    ({ cd "$cache" && apt-get download -q firmware-linux-free 2>&1 | grep -v '^W: Download is performed unsandboxed'; } || true)
+    # shellcheck disable=SC2012 # Debian package file names have no spaces or newlines
+    fwdeb=$(ls "$cache"/firmware-linux-free_*.deb 2>/dev/null | sort | tail -1 || true)
+    [ -n "$fwdeb" ] || { echo "build.sh: could not fetch firmware-linux-free; set CB_FIRMWARE_FREE_DEB" >&2; exit 3; }
+  fi
+fi
+read -r -a fw_extra <<<"${CB_FIRMWARE_DEBS:-}"
+modules_time=$(stat -c %Y "$kroot/boot/vmlinuz-$kver")
+modules_key=$( { sha256sum "$kdeb" "$fwdeb" "${fw_extra[@]}" | cut -d' ' -f1
+  echo "$kver $modules_time"; mksquashfs -version | head -1; sed -n '/^# ---- modules image/,/^# ---- busybox/p' "$0"; } |
+  sha256sum | cut -c1-32)
+modules_img="$cache/modules-$modules_key.sqfs"
+if [ ! -f "$modules_img" ] || [ "${CB_MODULES_REBUILD:-no}" = yes ]; then
+  step "modules image: /lib/modules/$kver + $(basename "$fwdeb") ${fw_extra[*]}"
+  mroot="$cache/modules-$modules_key.root"
+  rm -rf "$cache"/modules-*.root "$cache"/modules-*.root.fw "$cache"/modules-*.sqfs.tmp  # an interrupted build's
+  mkdir -p "$mroot/lib/modules" "$mroot/lib/firmware"
+  cp -a "$kroot/lib/modules/$kver" "$mroot/lib/modules/"
+  fwx="$mroot.fw"
+  for d in "$fwdeb" "${fw_extra[@]}"; do
+    rm -rf "$fwx"; dpkg-deb -x "$d" "$fwx"
+    if [ -d "$fwx/lib/firmware" ]; then cp -a "$fwx/lib/firmware/." "$mroot/lib/firmware/"; fi
+    if [ -d "$fwx/usr/lib/firmware" ]; then cp -a "$fwx/usr/lib/firmware/." "$mroot/lib/firmware/"; fi
+  done
+  rm -rf "$fwx"
+  chmod -R u+w,go-w "$mroot"
+  find "$mroot" -exec touch -h -d "@$modules_time" {} +
+  # SOURCE_DATE_EPOCH sets mksquashfs' creation time and every inode's time.
+  SOURCE_DATE_EPOCH=$modules_time mksquashfs "$mroot" "$modules_img.tmp" -noappend -all-root \
+    -no-xattrs -quiet -no-progress -comp zstd >/dev/null
+  mv "$modules_img.tmp" "$modules_img"
+  rm -rf "$mroot"
+fi
+modules_sha=$(sha256sum "$modules_img" | cut -d' ' -f1)
+step "modules image $(stat -c %s "$modules_img") bytes, sha256 $modules_sha"
+
 # ---- busybox --------------------------------------------------------------------------------
 busybox=${CB_BUSYBOX:-}
 if [ -z "$busybox" ]; then
@@ -168,6 +226,7 @@ cp "$kroot/lib/modules/$kver"/modules.order "$kroot/lib/modules/$kver"/modules.b
 depmod -b "$root" "$kver"
 echo "$kmods_base" > "$root/etc/chrootbooter/modules"
 echo "$kmods_nic" > "$root/etc/chrootbooter/modules.nic"
+echo "$modules_sha" > "$root/etc/chrootbooter/modules.sha256"
 
 # ---- Java runtime ---------------------------------------------------------------------------
 newest_jdk() { # the newest JDK >= 25 with jlink under /usr/lib/jvm, if any (none is no error)
@@ -307,6 +366,7 @@ ln -sf /proc/self/mounts "$root/etc/mtab"
   echo "java=$("$root/opt/java/bin/java" -version 2>&1 | head -2 | tail -1)"
   echo "source_date_epoch=$SOURCE_DATE_EPOCH"
   echo "compression=$compression"
+  echo "modules_image=$modules_sha"
   echo "agent_cache=$(for f in $archives; do basename "$f"; done | paste -sd, -)"
 } > "$root/etc/chrootbooter/build-info"
 
@@ -430,6 +490,7 @@ mv "$out/agent-cache.img.tmp" "$out/agent-cache.img"
 
 # ---- the kernel images ----------------------------------------------------------------------
 install -m 0644 "$kroot/boot/vmlinuz-$kver" "$out/vmlinuz"
+install -m 0644 "$modules_img" "$out/modules.sqfs"
 if [ "$vmlinux" = yes ]; then
   # The uncompressed ELF inside the bzImage (the kernel's scripts/extract-vmlinux logic):
   # QEMU boots it through PVH and skips ≈ 6 s of self-decompression under TCG.
@@ -446,7 +507,7 @@ cp "$root/etc/chrootbooter/build-info" "$out/build-info"
 
 unpacked=$(stat -c %s "$work/initramfs.cpio")
 packed=$(stat -c %s "$out/initramfs.img")
-sums=(initramfs.img vmlinuz)
+sums=(initramfs.img vmlinuz modules.sqfs)
 [ ! -f "$out/vmlinux" ] || sums+=(vmlinux)
 (cd "$out" && sha256sum "${sums[@]}" > SHA256SUMS)
 (cd "$out" && sha256sum agent-cache.img > agent-cache.sha256)

@@ -541,7 +541,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
     awaitEvent("m1", "Normal", "Other", "returned to the bootstrap in 2000 ms (trigger Invented)");
     assertThat(metric("chrootbooter_return_seconds_count", "trigger=\"Other\"") - others)
         .isEqualTo(1.0);
-    assertThat(given().get("/q/metrics").then().extract().asString()).doesNotContain("Invented");
+    assertThat(admin().get("/q/metrics").then().extract().asString()).doesNotContain("Invented");
   }
 
   @Test
@@ -676,7 +676,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
 
   /** The sum of the samples of {@code name} with all these labels ({@code key="value"}). */
   double metric(String name, String... labels) {
-    return given()
+    return admin()
         .get("/q/metrics")
         .then()
         .extract()
@@ -689,7 +689,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   }
 
   double patchesWritten() {
-    String metrics = given().get("/q/metrics").then().extract().asString();
+    String metrics = admin().get("/q/metrics").then().extract().asString();
     return metrics
         .lines()
         .filter(l -> l.startsWith("chrootbooter_agent_status_patches_total"))

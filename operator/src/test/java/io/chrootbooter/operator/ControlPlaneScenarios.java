@@ -18,7 +18,14 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.restassured.specification.RequestSpecification;
 import jakarta.inject.Inject;
+import java.io.InputStream;
+import java.net.URL;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -42,6 +49,14 @@ public abstract class ControlPlaneScenarios {
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
   @Inject KubernetesClient client;
+
+  /** On the admin port (the management interface: status page, health, metrics), {@code /q/}. */
+  @TestHTTPResource(value = "/", management = true)
+  URL adminUrl;
+
+  /** The machine port: {@code /boot}, {@code /bootstrap}, {@code /images}, {@code /agent}. */
+  @TestHTTPResource("/")
+  URL machineUrl;
 
   /** Serves the examples' images on loopback; their URLs and digests are rewritten to it. */
   static ImageServer images;
@@ -514,8 +529,8 @@ public abstract class ControlPlaneScenarios {
   void healthAndMetrics() {
     applyExamples();
     awaitMachine("m1", m -> m.getStatus() != null);
-    given().get("/q/health/ready").then().statusCode(200);
-    given().get("/q/health/live").then().statusCode(200);
+    admin().get("/q/health/ready").then().statusCode(200);
+    admin().get("/q/health/live").then().statusCode(200);
     awaitScript("52:54:00:12:34:56", s -> s.contains("cb.mac="));
     awaitScript("52:54:00:12:34:57", s -> s.contains("cb.mac="));
     await()
@@ -523,7 +538,7 @@ public abstract class ControlPlaneScenarios {
         .untilAsserted(
             () -> {
               String metrics =
-                  given().get("/q/metrics").then().statusCode(200).extract().asString();
+                  admin().get("/q/metrics").then().statusCode(200).extract().asString();
               assertThat(metrics)
                   .contains("chrootbooter_reconcile_seconds_count{kind=\"MachineBoot\"")
                   .contains("chrootbooter_reconcile_seconds_count{kind=\"BootImage\"")
@@ -537,7 +552,72 @@ public abstract class ControlPlaneScenarios {
             });
   }
 
+  @Test
+  void machinePortServesMachinesOnlyAndAdminPortServesPeople() throws Exception {
+    applyExamples();
+    awaitImage("debian-12", i -> i.getStatus().phase() == BootImagePhase.Ready);
+    String mac = "52:54:00:12:34:56";
+    String sha = exampleSha("debian-12");
+    assertThat(adminUrl.getPort()).as("two listeners").isNotEqualTo(machineUrl.getPort());
+
+    // The machine port: the iPXE script, the image and the agent API, and nothing else.
+    assertThat(awaitScript(mac, s -> s.contains("cb.mac=" + mac))).startsWith("#!ipxe");
+    given().get("/images/" + sha).then().statusCode(200);
+    assertThat(given().get("/agent/v1/machines/" + mac + "/desired").statusCode())
+        .as("the agent API answers (without a token: refused)")
+        .isIn(401, 403);
+    for (String path :
+        List.of(
+            "/",
+            "/status/events",
+            "/q/metrics",
+            "/q/health",
+            "/q/health/ready",
+            "/q/health/live")) {
+      var response = given().get(path);
+      assertThat(response.statusCode()).as("GET %s on the machine port", path).isEqualTo(404);
+      assertThat(response.asString()).as("GET %s on the machine port", path).doesNotContain(mac);
+    }
+
+    // The admin port: the status page with its stream, health and metrics, and no machine route.
+    await()
+        .atMost(TIMEOUT)
+        .untilAsserted(
+            () ->
+                assertThat(admin().get("/").then().statusCode(200).extract().asString())
+                    .contains(ns)
+                    .contains(mac));
+    admin().get("/q/health/ready").then().statusCode(200);
+    assertThat(admin().get("/q/metrics").then().statusCode(200).extract().asString())
+        .contains("chrootbooter_machines");
+    HttpResponse<InputStream> events =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(adminUrl.toURI().resolve("/status/events")).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+    try (InputStream body = events.body()) {
+      assertThat(events.statusCode()).isEqualTo(200);
+      assertThat(events.headers().firstValue("Content-Type").orElse(""))
+          .startsWith("text/event-stream");
+    }
+    for (String path :
+        List.of(
+            "/boot/" + mac + ".ipxe",
+            "/images/" + sha,
+            "/bootstrap/vmlinuz",
+            "/agent/v1/machines/" + mac + "/desired")) {
+      assertThat(admin().get(path).statusCode())
+          .as("GET %s on the admin port", path)
+          .isEqualTo(404);
+    }
+  }
+
   // --- what a user does and sees ---------------------------------------------------------
+
+  /** A request to the admin port. */
+  RequestSpecification admin() {
+    return given().port(adminUrl.getPort());
+  }
 
   void applyExamples() {
     Repo.yamlFiles("examples").forEach(f -> applyExample(f.getFileName().toString()));

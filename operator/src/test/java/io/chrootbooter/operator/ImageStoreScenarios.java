@@ -242,6 +242,28 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
         .isEqualTo("the image is declared squashfs but its first bytes are those of tar.gz");
   }
 
+  /** A V7 tar has no magic: mirrored, recognized by its header checksum, as it is declared tar. */
+  @Test
+  void aV7TarIsMirroredWhenDeclaredTar() throws Exception {
+    Path tree = Files.createDirectories(work.resolve("v7"));
+    Files.writeString(tree.resolve("hostname"), "node\n");
+    Path tar = work.resolve("v7.tar");
+    Process p =
+        new ProcessBuilder("tar", "--format=v7", "-cf", tar.toString(), "-C", tree.toString(), ".")
+            .redirectErrorStream(true)
+            .start();
+    assertThat(p.waitFor()).as(new String(p.getInputStream().readAllBytes())).isZero();
+    byte[] bytes = Files.readAllBytes(tar);
+    String sha = images.put("v7.tar", bytes);
+
+    createImage("v7", images.url("v7.tar"), sha);
+
+    BootImage image = awaitPhase("v7", BootImagePhase.Ready);
+    assertThat(image.getStatus().sha256()).isEqualTo(sha);
+    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+        .isEqualTo(bytes);
+  }
+
   @Test
   void droppedConnectionResumesToTheRightDigest() {
     byte[] bytes = fakeImage(new byte[] {'h', 's', 'q', 's'}, 13);

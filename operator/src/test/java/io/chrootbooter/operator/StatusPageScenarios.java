@@ -67,8 +67,13 @@ public abstract class StatusPageScenarios {
 
   @Inject KubernetesClient client;
 
+  /** The machine port, where the iPXE scripts are. */
   @TestHTTPResource("/")
   URL base;
+
+  /** The management interface's root path ({@code /q/}) on the admin port. */
+  @TestHTTPResource(value = "/", management = true)
+  URL management;
 
   static ImageServer images;
   String ns;
@@ -185,6 +190,17 @@ public abstract class StatusPageScenarios {
               new String(Base64.getDecoder().decode(value), StandardCharsets.ISO_8859_1));
     }
 
+    // The machine port, which every machine on the network reaches, has no page and no stream.
+    for (String path : List.of("", "status/events")) {
+      HttpResponse<String> onMachinePort =
+          HttpClient.newHttpClient()
+              .send(
+                  HttpRequest.newBuilder(URI.create(base + path)).build(),
+                  HttpResponse.BodyHandlers.ofString());
+      assertThat(onMachinePort.statusCode()).as("/%s on the machine port", path).isEqualTo(404);
+      assertThat(onMachinePort.body()).doesNotContain("rack1-node01", "52:54:00:10:00:01");
+    }
+
     // What a user reads in the rows.
     assertThat(page)
         .contains("rack1-node01", "10.20.0.11", "Serial", "took 4.2 s, forced", "running debian-12")
@@ -280,7 +296,7 @@ public abstract class StatusPageScenarios {
 
     try (HeadlessChromium browser =
         HeadlessChromium.start(chromium, Path.of("target/chromium-status-page.log"))) {
-      HeadlessChromium.Tab tab = browser.open(base.toString(), 1480, 900);
+      HeadlessChromium.Tab tab = browser.open(admin().toString(), 1480, 900);
       await()
           .atMost(TIMEOUT)
           .untilAsserted(
@@ -470,10 +486,15 @@ public abstract class StatusPageScenarios {
 
   // --- what the user sees ----------------------------------------------------------------
 
+  /** The status page: the root of the admin port. */
+  URI admin() {
+    return URI.create(management.toString()).resolve("/");
+  }
+
   HttpResponse<String> getPage() throws IOException, InterruptedException {
     return HttpClient.newHttpClient()
         .send(
-            HttpRequest.newBuilder(URI.create(base.toString())).build(),
+            HttpRequest.newBuilder(admin()).build(),
             HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
   }
 
@@ -543,7 +564,7 @@ public abstract class StatusPageScenarios {
 
     EventStream(String lastEventId) throws Exception {
       HttpRequest.Builder request =
-          HttpRequest.newBuilder(URI.create(base + "status/events"))
+          HttpRequest.newBuilder(admin().resolve("/status/events"))
               .header("Accept", "text/event-stream");
       if (lastEventId != null) {
         request.header("Last-Event-ID", lastEventId);

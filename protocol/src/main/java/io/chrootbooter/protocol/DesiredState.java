@@ -96,32 +96,54 @@ public record DesiredState(
    * @param format its format; null when absent or not known to the reader
    * @param init the init program; null for {@code /sbin/init}
    * @param stop the BootImage's {@code spec.stop}; null when unset
+   * @param kernelModules whose kernel modules the target sees; null (an older operator, or an
+   *     unknown value) means {@link KernelModules#DEFAULT}
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   @JsonIgnoreProperties(ignoreUnknown = true)
   public record Image(
-      String name, String url, String sha256, ImageFormat format, String init, Stop stop) {
+      String name,
+      String url,
+      String sha256,
+      ImageFormat format,
+      String init,
+      Stop stop,
+      KernelModules kernelModules) {
+
+    /** An image with the default kernel modules. */
+    public Image(
+        String name, String url, String sha256, ImageFormat format, String init, Stop stop) {
+      this(name, url, sha256, format, init, stop, null);
+    }
+
+    /** Whose kernel modules the target sees, the default applied. */
+    public KernelModules kernelModulesOrDefault() {
+      return kernelModules == null ? KernelModules.DEFAULT : kernelModules;
+    }
 
     /** The init a BootImage without {@code init} boots. */
     public static final String DEFAULT_INIT = "/sbin/init";
 
     /**
      * What booting this image boots: the content (its digest; the URL only when there is none), the
-     * format and the init. Two desired states of one MachineBoot generation with different
-     * identities name different images (the BootImage was re-mirrored, or its init changed); the
-     * same identity at another URL is the same image. The stop settings are no part of it: they
-     * change how a target ends, not what runs.
+     * format, the init and the kernel modules the target sees. Two desired states of one
+     * MachineBoot generation with different identities name different images (the BootImage was
+     * re-mirrored, or its init or kernel modules changed); the same identity at another URL is the
+     * same image. The stop settings are no part of it: they change how a target ends, not what
+     * runs.
      */
     public Identity identity() {
       return new Identity(
           sha256 != null ? "sha256:" + sha256 : "url:" + url,
           format,
-          init == null || init.isEmpty() ? DEFAULT_INIT : init);
+          init == null || init.isEmpty() ? DEFAULT_INIT : init,
+          kernelModulesOrDefault());
     }
   }
 
   /** See {@link Image#identity()}. */
-  public record Identity(String content, ImageFormat format, String init) {}
+  public record Identity(
+      String content, ImageFormat format, String init, KernelModules kernelModules) {}
 
   /**
    * The BootImage's {@code spec.stop}, as sent: the agent checks it before use.

@@ -145,6 +145,72 @@ public enum ImageFormat {
     return Optional.empty();
   }
 
+  /** Bytes {@link #isTarHeader} needs: one tar header block. */
+  public static final int TAR_HEADER_BYTES = 512;
+
+  /**
+   * {@link #sniff(byte[], int)}, and when that finds nothing but the caller declares {@code tar},
+   * also a pre-POSIX (V7) tar, which has no magic: its first block must be a tar header with a
+   * right checksum ({@link #isTarHeader}). Needs {@link #TAR_HEADER_BYTES}.
+   */
+  public static Optional<ImageFormat> sniff(byte[] head, int length, ImageFormat declared) {
+    Optional<ImageFormat> found = sniff(head, length);
+    if (found.isEmpty() && declared == TAR && isTarHeader(head, length)) {
+      return Optional.of(TAR);
+    }
+    return found;
+  }
+
+  /**
+   * Whether the first 512 bytes are a tar header: not all zero, and the checksum field (octal, as
+   * GNU tar reads it) equals the unsigned or the signed sum of the block's bytes with the field
+   * counted as blanks (POSIX pax, ustar header; GNU tar {@code tar_checksum}).
+   */
+  public static boolean isTarHeader(byte[] head, int length) {
+    if (Math.min(length, head.length) < TAR_HEADER_BYTES) {
+      return false;
+    }
+    long unsigned = 0;
+    long signed = 0;
+    for (int i = 0; i < TAR_HEADER_BYTES; i++) {
+      byte b = i >= 148 && i < 156 ? (byte) ' ' : head[i];
+      unsigned += b & 0xff;
+      signed += b;
+    }
+    if (unsigned == 8 * ' ' && allZeroOutsideChecksum(head)) {
+      return false;
+    }
+    int i = 148;
+    int lim = 156;
+    if (head[i] == 0) {
+      i++;
+    }
+    while (i < lim && head[i] == ' ') {
+      i++;
+    }
+    if (i == lim || head[i] < '0' || head[i] > '7') {
+      return false;
+    }
+    long recorded = 0;
+    while (i < lim && head[i] >= '0' && head[i] <= '7') {
+      recorded = recorded * 8 + (head[i] - '0');
+      i++;
+    }
+    if (i < lim && head[i] != 0 && head[i] != ' ') {
+      return false;
+    }
+    return recorded == unsigned || recorded == signed;
+  }
+
+  private static boolean allZeroOutsideChecksum(byte[] head) {
+    for (int i = 0; i < TAR_HEADER_BYTES; i++) {
+      if ((i < 148 || i >= 156) && head[i] != 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** {@link #sniff(byte[], int)} over all of {@code head}. */
   public static Optional<ImageFormat> sniff(byte[] head) {
     return sniff(head, head.length);

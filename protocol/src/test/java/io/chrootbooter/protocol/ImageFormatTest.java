@@ -57,6 +57,33 @@ class ImageFormatTest {
         .hasMessage("format \"zip\" is not one of squashfs, tar, tar.gz, tar.xz, tar.zst");
   }
 
+  /** A V7 header: no magic, only a checksum; a tar when the caller says so, never by itself. */
+  @Test
+  void aV7HeaderIsATarOnlyWhenDeclaredTar() {
+    byte[] v7 = new byte[1024];
+    byte[] name = "etc/hostname".getBytes(StandardCharsets.US_ASCII);
+    System.arraycopy(name, 0, v7, 0, name.length);
+    for (String[] field : new String[][] {{"100", "0000644\0"}, {"124", "00000000005\0"}}) {
+      byte[] value = field[1].getBytes(StandardCharsets.US_ASCII);
+      System.arraycopy(value, 0, v7, Integer.parseInt(field[0]), value.length);
+    }
+    Arrays.fill(v7, 148, 156, (byte) ' ');
+    int sum = 0;
+    for (int i = 0; i < 512; i++) {
+      sum += v7[i] & 0xff;
+    }
+    byte[] checksum = String.format("%06o\0 ", sum).getBytes(StandardCharsets.US_ASCII);
+    System.arraycopy(checksum, 0, v7, 148, 8);
+
+    assertThat(ImageFormat.sniff(v7)).isEmpty();
+    assertThat(ImageFormat.sniff(v7, v7.length, ImageFormat.TAR)).contains(ImageFormat.TAR);
+    assertThat(ImageFormat.sniff(v7, v7.length, ImageFormat.TAR_GZ)).isEmpty();
+    assertThat(ImageFormat.sniff(v7, 511, ImageFormat.TAR)).as("cut short").isEmpty();
+    v7[0] ^= 1;
+    assertThat(ImageFormat.sniff(v7, v7.length, ImageFormat.TAR)).as("bad checksum").isEmpty();
+    assertThat(ImageFormat.sniff(new byte[1024], 1024, ImageFormat.TAR)).as("zeros").isEmpty();
+  }
+
   @Test
   void bytesOfNoFormatAreNone() {
     assertThat(ImageFormat.sniff(new byte[0])).isEmpty();

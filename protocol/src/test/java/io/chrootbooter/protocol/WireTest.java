@@ -127,7 +127,9 @@ class WireTest {
     assertThat(state.returnTriggers()).isEqualTo(DesiredState.ReturnTriggers.DEFAULTS);
     assertThat(state.returnTriggers().serial().magic()).isEqualTo("RETURN_TO_BOOTSTRAP");
     assertThat(state.image().identity())
-        .isEqualTo(new DesiredState.Identity("url:http://op/i", ImageFormat.TAR_ZST, "/sbin/init"));
+        .isEqualTo(
+            new DesiredState.Identity(
+                "url:http://op/i", ImageFormat.TAR_ZST, "/sbin/init", KernelModules.Bootstrap));
   }
 
   @Test

@@ -3,6 +3,7 @@ package io.chrootbooter.api.v1alpha1;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.KernelModules;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.ValidationRule;
@@ -38,7 +39,34 @@ public record BootImageSpec(
             "How a return ends the image's target: the power-off signal for its init and the grace"
                 + " period before the agent kills it. Unset: chosen from the init, and the"
                 + " agent's --grace.")
-        StopSpec stop) {
+        StopSpec stop,
+    @JsonPropertyDescription(
+            "Whose kernel modules and firmware the image sees. Images run on the bootstrap's"
+                + " kernel, so modules an image ships for its own kernel do not load."
+                + " Bootstrap (default): the bootstrap kernel's complete /lib/modules/<version>"
+                + " and the firmware Debian ships for it are bound read-only into the image"
+                + " (modprobe, udev and systemd-modules-load work as on an installed system); an"
+                + " image that has its own /lib/modules/<running version> keeps it, and its own"
+                + " firmware files win. Image: only what the image ships. None: nothing is"
+                + " bound.")
+        KernelModules kernelModules) {
+
+  /** A spec with the default kernel modules. */
+  public BootImageSpec(
+      ImageSource source,
+      ImageFormat format,
+      String sha256,
+      Boolean insecureSkipVerify,
+      String init,
+      Architecture architecture,
+      StopSpec stop) {
+    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null);
+  }
+
+  /** Whose kernel modules the image sees, the default applied. */
+  public KernelModules kernelModulesOrDefault() {
+    return kernelModules == null ? KernelModules.DEFAULT : kernelModules;
+  }
 
   /** The init path, with the default applied. */
   public String initOrDefault() {

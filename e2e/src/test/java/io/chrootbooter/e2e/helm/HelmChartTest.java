@@ -90,6 +90,7 @@ class HelmChartTest {
 
     assertThat(withoutUrl)
         .contains("kubectl label node <node> chrootbooter.io/pxe=true")
+        .contains("port-forward svc/chrootbooter-admin 9000")
         .contains("WARNING: neither publicUrl nor pxe.operatorUrl is set");
     assertThat(withUrl)
         .contains("chaining iPXE to http://10.0.0.10:8080")
@@ -125,6 +126,8 @@ class HelmChartTest {
             "RoleBinding/chrootbooter-self",
             "Deployment/chrootbooter",
             "Service/chrootbooter",
+            "Service/chrootbooter-admin",
+            "NetworkPolicy/chrootbooter",
             "PersistentVolumeClaim/chrootbooter-images",
             "DaemonSet/chrootbooter-pxe",
             "ConfigMap/chrootbooter-dashboard");
@@ -196,11 +199,19 @@ class HelmChartTest {
     JsonNode operator = defaults.operatorContainer();
 
     assertThat(deployment.at("/spec/replicas").asInt()).isEqualTo(2);
+    // Health is on the admin port only: the machine port answers 404 for /q/health.
     assertThat(operator.at("/livenessProbe/httpGet/path").asText()).isEqualTo("/q/health/live");
-    assertThat(operator.at("/livenessProbe/httpGet/port").asInt()).isEqualTo(8080);
+    assertThat(operator.at("/livenessProbe/httpGet/port").asText()).isEqualTo("admin");
     assertThat(operator.at("/readinessProbe/httpGet/path").asText()).isEqualTo("/q/health/ready");
-    assertThat(operator.at("/readinessProbe/httpGet/port").asInt()).isEqualTo(8080);
-    assertThat(operator.at("/ports/0/containerPort").asInt()).isEqualTo(8080);
+    assertThat(operator.at("/readinessProbe/httpGet/port").asText()).isEqualTo("admin");
+    assertThat(operator.at("/startupProbe/httpGet/port").asText()).isEqualTo("admin");
+    assertThat(operator.path("ports"))
+        .extracting(p -> p.path("name").asText() + ":" + p.path("containerPort").asInt())
+        .containsExactly("machines:8080", "admin:9000");
+    assertThat(env(operator, "QUARKUS_HTTP_PORT")).contains("8080");
+    assertThat(env(operator, "QUARKUS_MANAGEMENT_PORT")).contains("9000");
+    assertThat(deployment.at("/spec/template/metadata/annotations/prometheus.io~1port").asText())
+        .isEqualTo("9000");
     assertThat(operator.at("/image").asText())
         .isEqualTo("ghcr.io/chrootbooter/chrootbooter-operator:0.1.0-SNAPSHOT");
     assertThat(operator.at("/resources/requests/memory").asText()).isEqualTo("512Mi");
@@ -255,7 +266,7 @@ class HelmChartTest {
     assertThat(bootstrap.path("mountPath").asText()).isEqualTo("/var/lib/chrootbooter/bootstrap");
     assertThat(bootstrap.path("readOnly").asBoolean()).isTrue();
     assertThat(volume(deployment, "tls")).isEmpty();
-    assertThat(operator.path("ports")).hasSize(1);
+    assertThat(operator.path("ports")).hasSize(2);
   }
 
   @Test
@@ -270,20 +281,112 @@ class HelmChartTest {
   }
 
   @Test
-  void serviceServesHttpToTheOperatorPods() {
+  void machineAndAdminPortsHaveServicesOfTheirOwn() {
     JsonNode service = defaults.one("Service", FULLNAME);
+    JsonNode admin = defaults.one("Service", FULLNAME + "-admin");
     JsonNode podLabels = defaults.one("Deployment", FULLNAME).at("/spec/template/metadata/labels");
 
-    assertThat(service.at("/spec/ports")).hasSize(1);
-    assertThat(service.at("/spec/ports/0/port").asInt()).isEqualTo(8080);
-    assertThat(service.at("/spec/ports/0/targetPort").asText()).isEqualTo("http");
+    // The Service machines reach has the machine port and nothing else.
+    assertThat(service.at("/spec/ports"))
+        .extracting(p -> p.path("name").asText() + ":" + p.path("port").asInt())
+        .containsExactly("machines:8080");
+    assertThat(service.at("/spec/ports/0/targetPort").asText()).isEqualTo("machines");
     // A machine's stream and reports reach one replica, which can then time its switches.
     assertThat(service.at("/spec/sessionAffinity").asText()).isEqualTo("ClientIP");
-    service
-        .at("/spec/selector")
+    // The admin port has a cluster-internal Service of its own.
+    assertThat(admin.at("/spec/ports"))
+        .extracting(p -> p.path("name").asText() + ":" + p.path("port").asInt())
+        .containsExactly("admin:9000");
+    assertThat(admin.at("/spec/ports/0/targetPort").asText()).isEqualTo("admin");
+    assertThat(admin.at("/spec/type").asText()).isEqualTo("ClusterIP");
+    for (JsonNode s : List.of(service, admin)) {
+      s.at("/spec/selector")
+          .fields()
+          .forEachRemaining(
+              e ->
+                  assertThat(podLabels.path(e.getKey()).asText()).isEqualTo(e.getValue().asText()));
+    }
+  }
+
+  @Test
+  void exposingTheMachineServiceNeverExposesTheAdminPort(@TempDir Path dir) {
+    Manifests m =
+        Manifests.render(
+            dir,
+            "service: {type: LoadBalancer, loadBalancerIP: 10.0.0.10}\ntls: {secretName: t}\n");
+
+    JsonNode service = m.one("Service", FULLNAME);
+    assertThat(service.at("/spec/type").asText()).isEqualTo("LoadBalancer");
+    assertThat(service.at("/spec/ports"))
+        .extracting(p -> p.path("targetPort").asText())
+        .containsExactlyInAnyOrder("machines", "machines-https");
+    assertThat(m.one("Service", FULLNAME + "-admin").at("/spec/type").asText())
+        .isEqualTo("ClusterIP");
+  }
+
+  @Test
+  void networkPolicyAdmitsAnyoneToTheMachinePortAndTheNamespaceToTheAdminPortByDefault() {
+    JsonNode policy = defaults.one("NetworkPolicy", FULLNAME);
+    JsonNode podLabels = defaults.one("Deployment", FULLNAME).at("/spec/template/metadata/labels");
+
+    policy
+        .at("/spec/podSelector/matchLabels")
         .fields()
         .forEachRemaining(
             e -> assertThat(podLabels.path(e.getKey()).asText()).isEqualTo(e.getValue().asText()));
+    assertThat(strings(policy.at("/spec/policyTypes"))).containsExactly("Ingress");
+    JsonNode rules = policy.at("/spec/ingress");
+    assertThat(rules).hasSize(2);
+    // Machine port: no "from", so from anywhere (the machines' network is not known).
+    assertThat(ports(rules.get(0))).containsExactly("machines");
+    assertThat(rules.get(0).has("from")).isFalse();
+    // Admin port: the pods of the release namespace, and no one else.
+    assertThat(ports(rules.get(1))).containsExactly("admin");
+    JsonNode from = rules.get(1).path("from");
+    assertThat(from).hasSize(1);
+    assertThat(from.get(0).has("namespaceSelector")).isFalse();
+    assertThat(from.get(0).has("ipBlock")).isFalse();
+    assertThat(from.get(0).path("podSelector").isObject()).isTrue();
+    assertThat(from.get(0).path("podSelector").size()).isZero();
+  }
+
+  @Test
+  void networkPolicyTakesMachineCidrsAndAdminPeers(@TempDir Path dir) {
+    Manifests m =
+        Manifests.render(
+            dir,
+            """
+            tls: {secretName: operator-tls}
+            networkPolicy:
+              machineCidrs: [10.20.0.0/16, 192.168.7.0/24]
+              admin:
+                namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
+                podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}
+                extraFrom:
+                  - ipBlock: {cidr: 10.1.2.3/32}
+            """);
+    JsonNode rules = m.one("NetworkPolicy", FULLNAME).at("/spec/ingress");
+
+    assertThat(ports(rules.get(0))).containsExactly("machines", "machines-https");
+    assertThat(rules.get(0).path("from"))
+        .extracting(p -> p.at("/ipBlock/cidr").asText())
+        .containsExactly("10.20.0.0/16", "192.168.7.0/24");
+    assertThat(ports(rules.get(1))).containsExactly("admin");
+    JsonNode from = rules.get(1).path("from");
+    assertThat(from).hasSize(2);
+    assertThat(from.at("/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name").asText())
+        .isEqualTo("monitoring");
+    assertThat(from.at("/0/podSelector/matchLabels/app.kubernetes.io~1name").asText())
+        .isEqualTo("prometheus");
+    assertThat(from.at("/1/ipBlock/cidr").asText()).isEqualTo("10.1.2.3/32");
+
+    assertThat(Manifests.render(dir, "networkPolicy: {enabled: false}\n").all("NetworkPolicy"))
+        .isEmpty();
+  }
+
+  /** The ports of a NetworkPolicy rule, by name. */
+  private static List<String> ports(JsonNode rule) {
+    return Manifests.stream(rule.path("ports")).map(p -> p.path("port").asText()).toList();
   }
 
   @Test
@@ -456,12 +559,12 @@ class HelmChartTest {
     assertThat(env(operator, "QUARKUS_HTTP_SSL_PORT")).contains("8443");
     assertThat(operator.path("ports"))
         .extracting(p -> p.path("name").asText() + ":" + p.path("containerPort").asInt())
-        .containsExactlyInAnyOrder("http:8080", "https:8443");
+        .containsExactlyInAnyOrder("machines:8080", "machines-https:8443", "admin:9000");
     assertThat(m.one("Service", FULLNAME).at("/spec/ports"))
         .extracting(p -> p.path("name").asText() + ":" + p.path("port").asInt())
-        .containsExactlyInAnyOrder("http:8080", "https:8443");
-    // Probes stay on plain HTTP, which iPXE needs anyway.
-    assertThat(operator.at("/readinessProbe/httpGet/port").asInt()).isEqualTo(8080);
+        .containsExactlyInAnyOrder("machines:8080", "machines-https:8443");
+    // Probes stay on the admin port's plain HTTP.
+    assertThat(operator.at("/readinessProbe/httpGet/port").asText()).isEqualTo("admin");
   }
 
   @Test

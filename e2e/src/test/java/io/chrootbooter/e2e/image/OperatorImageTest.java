@@ -121,7 +121,8 @@ class OperatorImageTest {
     String user = c.path("User").asText();
     assertThat(user).isNotBlank().doesNotStartWith("0").isNotEqualTo("root");
     assertThat(user.split(":")[0]).isEqualTo("185");
-    assertThat(c.path("ExposedPorts").has("8080/tcp")).isTrue();
+    assertThat(c.path("ExposedPorts").has("8080/tcp")).as("the machine port").isTrue();
+    assertThat(c.path("ExposedPorts").has("9000/tcp")).as("the admin port").isTrue();
 
     assertThat(rootfs.resolve("opt/java/bin/java")).isExecutable();
     assertThat(rootfs.resolve("lib64/ld-linux-x86-64.so.2")).exists();
@@ -142,10 +143,8 @@ class OperatorImageTest {
         Files.isExecutable(Path.of("/usr/bin/unshare"))
             && Files.isExecutable(Path.of("/usr/sbin/chroot")),
         "needs unshare and chroot (util-linux, coreutils)");
-    int port;
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = socket.getLocalPort();
-    }
+    int port = freePort();
+    int adminPort = freePort();
     Path log = dir.resolve("operator.log");
     try (EmbeddedApiServer api =
         EmbeddedApiServer.start(
@@ -173,6 +172,8 @@ class OperatorImageTest {
       builder.environment().put("JAVA_TOOL_OPTIONS", "-Xmx256m -XX:+UseSerialGC");
       builder.environment().put("QUARKUS_HTTP_HOST", "127.0.0.1");
       builder.environment().put("QUARKUS_HTTP_PORT", Integer.toString(port));
+      builder.environment().put("QUARKUS_MANAGEMENT_HOST", "127.0.0.1");
+      builder.environment().put("QUARKUS_MANAGEMENT_PORT", Integer.toString(adminPort));
       builder.environment().put("QUARKUS_KUBERNETES_CLIENT_API_SERVER_URL", api.url());
       builder.environment().put("QUARKUS_KUBERNETES_CLIENT_NAMESPACE", "default");
       builder.environment().put("CB_STORE_PATH", "/tmp/store");
@@ -180,7 +181,7 @@ class OperatorImageTest {
       Process operator = builder.start();
       try {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-        await("the operator in the image ready on port " + port)
+        await("the operator in the image ready on admin port " + adminPort)
             .atMost(Duration.ofSeconds(120))
             .pollInterval(Duration.ofMillis(500))
             .until(
@@ -191,7 +192,8 @@ class OperatorImageTest {
                   try {
                     return http.send(
                                 HttpRequest.newBuilder(
-                                        URI.create("http://127.0.0.1:" + port + "/q/health/ready"))
+                                        URI.create(
+                                            "http://127.0.0.1:" + adminPort + "/q/health/ready"))
                                     .build(),
                                 HttpResponse.BodyHandlers.discarding())
                             .statusCode()
@@ -202,11 +204,21 @@ class OperatorImageTest {
                 });
         String metrics =
             http.send(
-                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/metrics"))
+                    HttpRequest.newBuilder(
+                            URI.create("http://127.0.0.1:" + adminPort + "/q/metrics"))
                         .build(),
                     HttpResponse.BodyHandlers.ofString())
                 .body();
         assertThat(metrics).contains("chrootbooter_leader 1.0");
+        assertThat(
+                http.send(
+                        HttpRequest.newBuilder(
+                                URI.create("http://127.0.0.1:" + port + "/q/metrics"))
+                            .build(),
+                        HttpResponse.BodyHandlers.discarding())
+                    .statusCode())
+            .as("no metrics on the machine port")
+            .isEqualTo(404);
         assertThat(tail(log)).contains("chrootbooter-operator");
       } finally {
         // The JVM runs as the image's user: the credential change cleared the parent-death
@@ -267,5 +279,11 @@ class OperatorImageTest {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor()).as("%s: %s", command, out).isZero();
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return socket.getLocalPort();
+    }
   }
 }

@@ -6,6 +6,12 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -18,6 +24,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
@@ -81,6 +88,13 @@ class LabEndToEndTest {
       Pattern.compile(
           "(?m)^PRETTY_NAME=\"Debian GNU/Linux 12 \\(bookworm\\)\"\\s*$[\\s\\S]*^ID=debian\\s*$");
 
+  /**
+   * What the modules check typed on m1's console prints: a module of the running kernel loaded from
+   * the modules image the agent bound in, and systemd's verdict on the whole boot.
+   */
+  private static final Pattern MODULES =
+      Pattern.compile("(?m)^modules: dummy=(\\d+) d0=(\\w+) system=(\\w+)(?: failed=(.*))?$");
+
   @TempDir static Path dir;
   static Lab lab;
   static BootResources api;
@@ -142,6 +156,29 @@ class LabEndToEndTest {
                     .equals(api.field(MACHINE_BOOT, M, "status", "agent", "ip").orElse(""))
                 && condition("Ready", "True", "InBootstrap"));
     assertThat(lab.console(M)).contains("chrootbooter: bootstrap ready");
+
+    // The status page is on the admin port `./lab up` printed, and not on the machine port.
+    String mac = lab.env().mac(M);
+    HttpResponse<String> page = get(lab.env().get("OPERATOR_ADMIN_URL") + "/");
+    assertThat(page.statusCode()).isEqualTo(200);
+    assertThat(page.body()).contains(mac);
+    HttpResponse<String> onMachinePort = get(lab.env().get("OPERATOR_URL") + "/");
+    assertThat(onMachinePort.statusCode()).isEqualTo(404);
+    assertThat(onMachinePort.body()).doesNotContain(mac);
+  }
+
+  private static HttpResponse<String> get(String url) {
+    try {
+      return HttpClient.newHttpClient()
+          .send(
+              HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+              HttpResponse.BodyHandlers.ofString());
+    } catch (IOException e) {
+      throw new UncheckedIOException("GET " + url, e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
   }
 
   @Test
@@ -179,6 +216,25 @@ class LabEndToEndTest {
         "Debian 12's os-release printed on m1's console",
         RETURN,
         () -> consoleMatches(DEBIAN_OS_RELEASE, typed));
+    // The image ships no modules for the bootstrap's kernel: these come from the modules image.
+    int probed = consoleLength();
+    lab.type(
+        M,
+        "modprobe dummy; ip link add d0 type dummy; echo \"modules: dummy=$(lsmod | grep -c"
+            + " '^dummy ') d0=$(ip -br link show d0 >/dev/null 2>&1 && echo yes || echo no)"
+            + " system=$(systemctl is-system-running --wait)"
+            + " failed=$(systemctl --failed --no-legend --plain | cut -d' ' -f1 | paste -sd,)\"");
+    awaitStep(
+        "modprobe dummy on m1 from the bootstrap kernel's modules",
+        RETURN,
+        () -> consoleMatches(MODULES, probed));
+    Matcher modules = MODULES.matcher(cleanConsole(probed));
+    assertThat(modules.find()).isTrue();
+    assertThat(modules.group(1)).as("lsmod lists dummy").isEqualTo("1");
+    assertThat(modules.group(2)).as("ip link add d0 type dummy").isEqualTo("yes");
+    assertThat(modules.group(3))
+        .as("systemctl is-system-running (failed units: %s)", modules.group(4))
+        .isEqualTo("running");
     debianRan = true;
   }
 

@@ -538,7 +538,7 @@ class AgentProtocolTest {
   private static double patchesMetric() {
     String metrics =
         send(
-                HttpRequest.newBuilder(URI.create(plane.operator.url() + "/q/metrics")),
+                HttpRequest.newBuilder(URI.create(plane.operator.adminUrl() + "/q/metrics")),
                 HttpResponse.BodyHandlers.ofString())
             .body();
     return metrics

@@ -532,9 +532,12 @@ class HighAvailabilityTest {
         .statusCode();
   }
 
-  /** The sum of a metric's samples on a replica's {@code /q/metrics}. */
+  /** The sum of a metric's samples on a replica's {@code /q/metrics} (its admin port). */
   private double metric(String replica, String name) throws IOException, InterruptedException {
-    return get(replica, "/q/metrics")
+    return HTTP.send(
+            HttpRequest.newBuilder(URI.create(replicas.get(replica).adminUrl() + "/q/metrics"))
+                .build(),
+            HttpResponse.BodyHandlers.ofString())
         .body()
         .lines()
         .filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))

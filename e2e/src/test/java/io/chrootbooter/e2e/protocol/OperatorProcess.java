@@ -20,9 +20,10 @@ import java.util.concurrent.TimeUnit;
 import org.awaitility.core.ConditionTimeoutException;
 
 /**
- * The operator as users run it ({@code java -jar quarkus-run.jar}), as a child process on a fixed
- * loopback port against the embedded API server, so that it can be killed and started again on the
- * same URL. Its output is appended to one log file across restarts.
+ * The operator as users run it ({@code java -jar quarkus-run.jar}), as a child process on fixed
+ * loopback ports (the machine port and the admin port) against the embedded API server, so that it
+ * can be killed and started again on the same URLs. Its output is appended to one log file across
+ * restarts.
  */
 final class OperatorProcess implements AutoCloseable {
   private static final Duration START = Duration.ofSeconds(90);
@@ -31,15 +32,17 @@ final class OperatorProcess implements AutoCloseable {
   private final Path dir;
   private final Path log;
   private final int port;
+  private final int adminPort;
   private final HttpClient http =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
   private Process process;
 
-  private OperatorProcess(List<String> command, Path dir, Path log, int port) {
+  private OperatorProcess(List<String> command, Path dir, Path log, int port, int adminPort) {
     this.command = command;
     this.dir = dir;
     this.log = log;
     this.port = port;
+    this.adminPort = adminPort;
   }
 
   /**
@@ -61,6 +64,7 @@ final class OperatorProcess implements AutoCloseable {
   static OperatorProcess start(Path jar, String apiServer, Path dir, List<String> properties)
       throws IOException, InterruptedException {
     int port = freePort();
+    int adminPort = freePort();
     String url = "http://127.0.0.1:" + port;
     Files.createDirectories(dir.resolve("store"));
     Files.createDirectories(dir.resolve("bootstrap"));
@@ -71,6 +75,8 @@ final class OperatorProcess implements AutoCloseable {
             "-XX:+UseSerialGC",
             "-Dquarkus.http.host=127.0.0.1",
             "-Dquarkus.http.port=" + port,
+            "-Dquarkus.management.host=127.0.0.1",
+            "-Dquarkus.management.port=" + adminPort,
             "-Dquarkus.kubernetes-client.api-server-url=" + apiServer,
             "-Dquarkus.kubernetes-client.namespace=default",
             "-Dcb.public-url=" + url,
@@ -82,7 +88,8 @@ final class OperatorProcess implements AutoCloseable {
     command = new java.util.ArrayList<>(command);
     command.addAll(properties);
     command.addAll(List.of("-jar", jar.toString()));
-    OperatorProcess operator = new OperatorProcess(command, dir, dir.resolve("operator.log"), port);
+    OperatorProcess operator =
+        new OperatorProcess(command, dir, dir.resolve("operator.log"), port, adminPort);
     try {
       operator.start();
     } catch (IOException | RuntimeException | AssertionError e) {
@@ -132,7 +139,7 @@ final class OperatorProcess implements AutoCloseable {
   private boolean ready() throws InterruptedException {
     try {
       return http.send(
-                  HttpRequest.newBuilder(URI.create(url() + "/q/health/ready"))
+                  HttpRequest.newBuilder(URI.create(adminUrl() + "/q/health/ready"))
                       .timeout(Duration.ofSeconds(2))
                       .build(),
                   HttpResponse.BodyHandlers.discarding())
@@ -151,9 +158,14 @@ final class OperatorProcess implements AutoCloseable {
     }
   }
 
-  /** The base URL machines use. */
+  /** The base URL machines use: the machine port. */
   String url() {
     return "http://127.0.0.1:" + port;
+  }
+
+  /** The admin port's URL: the status page, {@code /q/health} and {@code /q/metrics}. */
+  String adminUrl() {
+    return "http://127.0.0.1:" + adminPort;
   }
 
   /** The last lines of the operator's output. */

@@ -340,7 +340,8 @@ public final class Agent implements AutoCloseable {
       FetchOptions options = new FetchOptions(RetryPolicy.DEFAULT, cancel, this::progress, 1000);
       ImageLoader.Prepared prepared =
           loader.prepare(
-              new ImageLoader.Request(image.url(), sha, format, overlay),
+              new ImageLoader.Request(
+                  image.url(), sha, format, overlay, image.kernelModulesOrDefault()),
               options,
               phase -> {
                 synchronized (this) {
@@ -348,6 +349,7 @@ public final class Agent implements AutoCloseable {
                 }
                 changed();
               });
+      prepared.note().ifPresent(note -> console.println("chrootbooter: " + note));
       if (cancel.isCancelled()) {
         prepared.release().release();
         throw new DownloadCancelledException(image.url(), 0);

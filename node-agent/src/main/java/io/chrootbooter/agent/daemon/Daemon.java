@@ -1,8 +1,10 @@
 package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.console.ConsoleShell;
+import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.OperatorCredential;
 import io.chrootbooter.agent.fetch.SpaceCheck;
+import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.operator.CaPin;
 import io.chrootbooter.agent.operator.OperatorClient;
 import io.chrootbooter.agent.operator.SessionFile;
@@ -76,6 +78,8 @@ public final class Daemon implements AutoCloseable {
       String serial,
       int serialBaud,
       String cache,
+      String modules,
+      Path modulesDigest,
       Path workDir,
       Path stateDir,
       Path cgroup,
@@ -159,7 +163,7 @@ public final class Daemon implements AutoCloseable {
     Agent agent =
         new Agent(
             controller,
-            new ImageLoader(o.workDir().resolve("images"), images),
+            new ImageLoader(o.workDir().resolve("images"), images, modulesImage(o, cacheDir)),
             new Agent.Settings(
                 o.targetConsole(),
                 o.grace(),
@@ -276,6 +280,35 @@ public final class Daemon implements AutoCloseable {
         null,
         null,
         null);
+  }
+
+  /**
+   * The bootstrap kernel's modules image: its digest from the initramfs, its bytes from {@code
+   * cb.modules=}, else from the operator's {@code /bootstrap/modules}; kept beside the cached
+   * images (on a cache disk it outlives the boot, and is hashed again before each use).
+   */
+  private static Optional<ModulesImage> modulesImage(Options o, Path cacheDir) throws IOException {
+    Optional<String> digest = ModulesImage.digestIn(o.modulesDigest());
+    if (digest.isEmpty()) {
+      return Optional.empty();
+    }
+    String url;
+    if (present(o.modules())) {
+      url = o.modules();
+    } else if (present(o.operator())) {
+      url = o.operator().replaceAll("/+$", "") + "/bootstrap/modules";
+    } else {
+      LOG.info("no cb.modules= and no operator: targets get no kernel modules of the bootstrap");
+      return Optional.empty();
+    }
+    String sha = digest.get();
+    return Optional.of(
+        new ModulesImage(
+            sha,
+            ModulesImage.runningRelease(),
+            options -> ImageSources.open(url, options),
+            cacheDir.resolve("modules-" + sha + ".sqfs"),
+            o.workDir().resolve("modules")));
   }
 
   private static Path cacheDir(Options o) throws IOException {

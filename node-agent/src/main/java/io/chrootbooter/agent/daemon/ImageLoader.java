@@ -3,6 +3,9 @@ package io.chrootbooter.agent.daemon;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
+import io.chrootbooter.agent.fetch.Sha256;
+import io.chrootbooter.agent.fetch.Sha256Engine;
+import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.ImageUnpacker;
@@ -11,34 +14,53 @@ import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
 import io.chrootbooter.protocol.ImageFormat;
+import io.chrootbooter.protocol.KernelModules;
 import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HexFormat;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import org.jboss.logging.Logger;
 
 /**
  * Turns "a URL, a digest, a format" into a root file system ready to enter: a squashfs image is
  * downloaded into the {@link ImageCache} (RAM or the cache disk), verified, then loop-mounted with
  * its overlay; a tarball is extracted while it downloads into a fresh tmpfs, which the return
- * unmounts (so its RAM is freed at once). A cached squashfs image is not downloaded again.
+ * unmounts (so its RAM is freed at once). A cached squashfs image is not downloaded again, but it
+ * is hashed again before every use: one whose content no longer matches its name is removed and
+ * downloaded afresh, and the load's {@link Prepared#note} says so.
  */
 public final class ImageLoader {
+  private static final Logger LOG = Logger.getLogger(ImageLoader.class);
   private static final AtomicLong SEQUENCE = new AtomicLong();
 
   private final Path workDir;
   private final ImageCache cache;
+  private final Optional<ModulesImage> modules;
+
+  /** A loader whose bootstrap has no modules image. */
+  public ImageLoader(Path workDir, ImageCache cache) throws IOException {
+    this(workDir, cache, Optional.empty());
+  }
 
   /**
    * @param workDir where roots, overlays and partial downloads live (a tmpfs in the bootstrap)
    * @param cache verified squashfs images by digest
+   * @param modules the bootstrap kernel's modules image, bound into roots that ask for it
    */
-  public ImageLoader(Path workDir, ImageCache cache) throws IOException {
+  public ImageLoader(Path workDir, ImageCache cache, Optional<ModulesImage> modules)
+      throws IOException {
     this.workDir = Files.createDirectories(workDir);
     this.cache = cache;
+    this.modules = modules;
     // An agent that died mid-download (and was respawned by init) left its partial files here;
     // their names would collide with this agent's first downloads.
     try (DirectoryStream<Path> leftovers =
@@ -54,15 +76,28 @@ public final class ImageLoader {
    *
    * @param sha256 the expected digest; empty only for a console {@code load} without one
    */
-  public record Request(String url, Optional<String> sha256, ImageFormat format, Overlay overlay) {}
+  public record Request(
+      String url,
+      Optional<String> sha256,
+      ImageFormat format,
+      Overlay overlay,
+      KernelModules kernelModules) {
+
+    /** A request with the default kernel modules. */
+    public Request(String url, Optional<String> sha256, ImageFormat format, Overlay overlay) {
+      this(url, sha256, format, overlay, KernelModules.DEFAULT);
+    }
+  }
 
   /**
    * A root ready to enter.
    *
    * @param release unmounts and frees everything {@link #prepare} made; run once the target is gone
    * @param cached whether the image came from the cache (no download)
+   * @param note what the user should know about this load (a cached image found altered)
    */
-  public record Prepared(Path root, Teardown.Step release, String sha256, boolean cached) {}
+  public record Prepared(
+      Path root, Teardown.Step release, String sha256, boolean cached, Optional<String> note) {}
 
   /** The cache, for the console's {@code images}. */
   public ImageCache cache() {
@@ -78,15 +113,72 @@ public final class ImageLoader {
   public Prepared prepare(Request request, FetchOptions options, Consumer<MachinePhase> phases)
       throws IOException {
     Path dir = Files.createDirectories(workDir.resolve("root-" + SEQUENCE.incrementAndGet()));
-    return request.format().isTar()
-        ? prepareTar(request, options, phases, dir)
-        : prepareSquashfs(request, options, phases, dir);
+    Prepared prepared =
+        request.format().isTar()
+            ? prepareTar(request, options, phases, dir)
+            : prepareSquashfs(request, options, phases, dir);
+    return withModules(prepared, request.kernelModules(), options);
+  }
+
+  /**
+   * Binds the bootstrap kernel's modules and firmware into the prepared root when {@code mode} asks
+   * for them; on failure the root is released too, so nothing stays mounted.
+   */
+  private Prepared withModules(Prepared prepared, KernelModules mode, FetchOptions options)
+      throws IOException {
+    if (mode != KernelModules.Bootstrap) {
+      return prepared;
+    }
+    if (modules.isEmpty()) {
+      LOG.info("kernel modules: this bootstrap has no modules image (or no source for it)");
+      return prepared;
+    }
+    ModulesImage.Bound bound;
+    try {
+      bound = modules.get().bindInto(prepared.root(), mode, options);
+    } catch (IOException | RuntimeException e) {
+      try {
+        prepared.release().release();
+      } catch (IOException again) {
+        e.addSuppressed(again);
+      }
+      throw e;
+    }
+    LOG.info(bound.summary());
+    return new Prepared(
+        prepared.root(),
+        () -> {
+          try {
+            bound.release().release();
+          } finally {
+            prepared.release().release();
+          }
+        },
+        prepared.sha256(),
+        prepared.cached(),
+        prepared.note());
   }
 
   private Prepared prepareSquashfs(
       Request request, FetchOptions options, Consumer<MachinePhase> phases, Path dir)
       throws IOException {
     Optional<ImageCache.Entry> hit = request.sha256().flatMap(cache::get);
+    String note = null;
+    if (hit.isPresent()) {
+      phases.accept(MachinePhase.Verifying);
+      String actual = sha256Of(hit.get().file());
+      if (!actual.equals(hit.get().sha256())) {
+        note =
+            "cached image "
+                + hit.get().sha256()
+                + " was altered on the cache disk (its content hashes to "
+                + actual
+                + "); downloading again";
+        LOG.warn(note);
+        cache.remove(hit.get().sha256());
+        hit = Optional.empty();
+      }
+    }
     String digest;
     Path file;
     if (hit.isPresent()) {
@@ -126,7 +218,8 @@ public final class ImageLoader {
             }
           },
           digest,
-          hit.isPresent());
+          hit.isPresent(),
+          Optional.ofNullable(note));
     } catch (IOException | RuntimeException e) {
       deleteEmptyTree(dir);
       throw e;
@@ -160,7 +253,8 @@ public final class ImageLoader {
             }
           },
           result.sha256(),
-          false);
+          false,
+          Optional.empty());
     } finally {
       if (!ok) {
         try {
@@ -169,6 +263,24 @@ public final class ImageLoader {
           deleteEmptyTree(dir);
         }
       }
+    }
+  }
+
+  /**
+   * The SHA-256 of a cached image, read again from the cache (native libcrypto when it loads, about
+   * 1.3 GB/s): its name is no proof, whatever else mounts the cache disk may have changed it.
+   */
+  static String sha256Of(Path file) throws IOException {
+    try (Sha256 sha = Sha256Engine.get().start();
+        FileChannel in =
+            FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+      ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
+      while (in.read(buffer) >= 0) {
+        buffer.flip();
+        sha.update(buffer.array(), 0, buffer.limit());
+        buffer.clear();
+      }
+      return HexFormat.of().formatHex(sha.digest());
     }
   }
 

@@ -80,6 +80,20 @@ public class RunCommand implements Callable<Integer> {
   String cache;
 
   @Option(
+      names = "--modules",
+      defaultValue = "${env:CB_MODULES}",
+      description =
+          "where the bootstrap kernel's modules image comes from; default: the operator's"
+              + " /bootstrap/modules")
+  String modules;
+
+  @Option(
+      names = "--modules-sha256-file",
+      defaultValue = "/etc/chrootbooter/modules.sha256",
+      description = "the modules image's SHA-256, as the bootstrap build recorded it")
+  Path modulesDigest;
+
+  @Option(
       names = "--work-dir",
       defaultValue = "/run/chrootbooter",
       description = "roots, downloads")
@@ -243,6 +257,8 @@ public class RunCommand implements Callable<Integer> {
             serial,
             serialBaud,
             cache,
+            modules,
+            modulesDigest,
             workDir,
             stateDir,
             cgroup,

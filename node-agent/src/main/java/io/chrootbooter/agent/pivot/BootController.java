@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.trigger.HelperInbox;
 import io.chrootbooter.agent.trigger.HelperMessage;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
@@ -12,6 +13,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jboss.logging.Logger;
 
 /**
@@ -94,7 +96,11 @@ public final class BootController implements AutoCloseable {
       returnNow(ReturnTrigger.SpecChange, "new image " + spec.imageUrl(), clock.instant());
     }
     overrideGeneration = -1;
-    session = TargetSession.enter(spec, config, image, signals, clock, this::onHelper);
+    // The helper's messages are bound to this session: a late one never returns the next target.
+    AtomicReference<TargetSession> owner = new AtomicReference<>();
+    HelperInbox inbox = new HelperInbox(timer, message -> handleHelper(owner, message));
+    session = TargetSession.enter(spec, config, image, signals, clock, inbox::offer);
+    owner.set(session);
     TargetSession started = session;
     phase = MachinePhase.Running;
     listener.run();
@@ -118,16 +124,15 @@ public final class BootController implements AutoCloseable {
   }
 
   /**
-   * Runs on the FIFO's watcher thread: hands over to the timer thread, because the return closes
-   * that very watcher.
+   * Runs on the timer thread (the return closes the FIFO's watcher, so not on that): at most one
+   * call per message kind is pending however many the target writes ({@link HelperInbox}).
    */
-  private void onHelper(HelperMessage message) {
-    timer.execute(() -> handleHelper(message));
-  }
-
-  private void handleHelper(HelperMessage message) {
+  private void handleHelper(AtomicReference<TargetSession> owner, HelperMessage message) {
     if (message instanceof HelperMessage.Healthy) {
       synchronized (this) {
+        if (session == null || session != owner.get()) {
+          return;
+        }
         if (bootTimeout != null) {
           bootTimeout.cancel(false);
           bootTimeout = null;
@@ -135,7 +140,19 @@ public final class BootController implements AutoCloseable {
       }
       LOG.info("the target reports healthy");
     } else if (message instanceof HelperMessage.Return r) {
-      trigger(ReturnTrigger.Helper, r.reason());
+      Instant at = clock.instant();
+      synchronized (this) {
+        // The owner is set under this lock, before boot() releases it.
+        if (session == null || session != owner.get()) {
+          return;
+        }
+        try {
+          returnNow(ReturnTrigger.Helper, r.reason(), at);
+        } catch (IOException e) {
+          LOG.errorf(e, "return by %s failed", ReturnTrigger.Helper);
+          phase = MachinePhase.Failed;
+        }
+      }
     }
   }
 

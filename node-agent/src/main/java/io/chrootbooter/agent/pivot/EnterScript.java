@@ -19,18 +19,27 @@ import java.util.TreeMap;
  * unshare} has no {@code --cgroup}), and runs a busybox {@code sh} script. Paths travel as
  * positional parameters, never spliced into the script text.
  *
- * <p>Steps of the script: bind the root onto itself (pivot_root(2) needs a mount point), mount
- * {@code /proc}, {@code /sys}, cgroup2 on {@code /sys/fs/cgroup} (inside the cgroup namespace its
- * root is the target's own cgroup: systemd builds its tree there), {@code /dev} (devtmpfs, else a
- * recursive bind of the bootstrap's), the target's console over {@code /dev/console} when it is a
- * terminal (systemd and getty write to {@code /dev/console}, not to their stdout), {@code /dev/pts}
- * (a new devpts instance) and {@code /run} (tmpfs) in it, bind the return FIFO to {@code
+ * <p>Before it runs, {@link MountPoints#prepare} has checked and made every path of the root it
+ * mounts on, never following a symbolic link. Steps of the script: bind the root onto itself, with
+ * the mounts the agent made in it (the kernel modules and firmware, {@code
+ * io.chrootbooter.agent.modules}), as pivot_root(2) needs a mount point, mount {@code /proc} and
+ * bind the agent's copy of the kernel command line without its {@code cb.*} words read-only over
+ * {@code /proc/cmdline} (the machine's token and nonce are not for the target's users), {@code
+ * /sys}, cgroup2 on {@code /sys/fs/cgroup} (inside the cgroup namespace its root is the target's
+ * own cgroup: systemd builds its tree there), {@code /dev} (devtmpfs, else a recursive bind of the
+ * bootstrap's), the target's console over {@code /dev/console} when it is a terminal (systemd and
+ * getty write to {@code /dev/console}, not to their stdout), {@code /dev/pts} (a new devpts
+ * instance) and {@code /run} (tmpfs) in it, bind the return FIFO to {@code
  * /run/bootstrap-return.fifo} and the helper read-only to {@code /.bootstrap-return}, {@code
  * pivot_root} with the old root parked under the new {@code /run}, detach the old root ({@code
- * umount -l}), report {@code ready} on fd 3 (the agent's pipe) and exec the init. When pivot_root
- * is refused (EINVAL: the bootstrap still runs from the initramfs rootfs), it falls back to {@code
- * mount --move . /} + {@code chroot} as switch_root(8) does. Any failing step reports {@code error:
- * <step>} on fd 3 and exits 111.
+ * umount -l}), report {@code ready} on fd 3 (the agent's pipe) and exec the init.
+ *
+ * <p>Each mount point of the image is opened inside the new mount namespace, the descriptor checked
+ * to be that very path ({@code readlink /proc/self/fd/N}: no symbolic link was followed), and
+ * mounted onto through {@code /proc/self/fd/N}. Paths in the bootstrap's devtmpfs, which earlier
+ * targets could write, are refused when they are symbolic links. A refused {@code pivot_root} fails
+ * the boot: there is no {@code chroot} fallback, under which the target could detach its root and
+ * reach the bootstrap's. Any failing step reports {@code error: <step>} on fd 3 and exits 111.
  *
  * <p>Without a util-linux {@code unshare} the target gets no cgroup namespace: it still runs in its
  * own cgroup, but sees the whole cgroup2 tree at {@code /sys/fs/cgroup} (a warning on the console
@@ -91,15 +100,29 @@ public final class EnterScript {
 
   static final String SCRIPT =
       """
-      root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6
+      root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6 cmdline=$7 withhelper=$8
       exec 3>&1 1>&2
       fail() { echo "error: $*" >&3; exit 111; }
+      # onto PATH COMMAND...: runs COMMAND with fd 5 open on PATH (relative to the root) once the
+      # descriptor is seen to be $root/PATH itself, no symbolic link followed on the way; COMMAND
+      # mounts onto /proc/self/fd/5, so what was checked is what is mounted on.
+      onto() {
+        p=$1
+        shift
+        { [ "$($bb readlink /proc/self/fd/5)" = "$root/$p" ] \\
+            || fail "/$p is not itself in the new root (a symbolic link?); refused"
+          "$@"
+        } 5<"$p"
+      }
       cd "$root" || fail "cd $root"
-      $bb mount --bind "$root" "$root" || fail "mount --bind $root $root"
+      $bb mount --rbind "$root" "$root" || fail "mount --rbind $root $root"
       cd "$root" || fail "cd $root"
-      for d in proc sys dev run; do [ -d $d ] || $bb mkdir -p $d || fail "mkdir /$d"; done
-      $bb mount -t proc -o nosuid,nodev,noexec proc proc || fail "mount -t proc /proc"
-      $bb mount -t sysfs -o nosuid,nodev,noexec sysfs sys || fail "mount -t sysfs /sys"
+      onto proc "$bb" mount -t proc -o nosuid,nodev,noexec proc /proc/self/fd/5 \\
+        || fail "mount -t proc /proc"
+      { $bb mount --bind "$cmdline" proc/cmdline \\
+        && $bb mount -o remount,bind,ro proc/cmdline; } || fail "mount /proc/cmdline"
+      onto sys "$bb" mount -t sysfs -o nosuid,nodev,noexec sysfs /proc/self/fd/5 \\
+        || fail "mount -t sysfs /sys"
       if [ "$cgns" != yes ]; then
         echo "cb-enter: warning: no util-linux unshare: no cgroup namespace for the target;" \\
           "it sees the whole cgroup2 tree"
@@ -108,38 +131,41 @@ public final class EnterScript {
         $bb mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 sys/fs/cgroup \\
           || echo "cb-enter: warning: cannot mount cgroup2 on /sys/fs/cgroup"
       fi
-      $bb mount -t devtmpfs -o mode=0755,nosuid devtmpfs dev 2>/dev/null \\
-        || $bb mount --rbind /dev dev || fail "mount /dev"
+      if ! onto dev "$bb" mount -t devtmpfs -o mode=0755,nosuid devtmpfs /proc/self/fd/5 \\
+        2>/dev/null; then
+        onto dev "$bb" mount --rbind /dev /proc/self/fd/5 || fail "mount /dev"
+      fi
+      # The devtmpfs is the bootstrap's own: whatever an earlier target left in it is not
+      # followed. A symbolic link at /dev/console or /dev/pts is refused.
       console=$($bb readlink /proc/self/fd/0)
-      if [ -c "$console" ] && [ -c dev/console ]; then
+      if [ -c "$console" ] && [ ! -L dev/console ] && [ -c dev/console ]; then
         $bb mount --bind "$console" dev/console || fail "mount --bind $console /dev/console"
       fi
+      [ -L dev/pts ] && fail "/dev/pts is a symbolic link; refused"
       [ -d dev/pts ] || $bb mkdir dev/pts || fail "mkdir /dev/pts"
-      $bb mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts dev/pts \\
-        || fail "mount -t devpts /dev/pts"
-      $bb mount -t tmpfs -o mode=0755,nosuid,nodev cb-run run || fail "mount -t tmpfs /run"
+      onto dev/pts "$bb" mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \\
+        /proc/self/fd/5 || fail "mount -t devpts /dev/pts"
+      onto run "$bb" mount -t tmpfs -o mode=0755,nosuid,nodev cb-run /proc/self/fd/5 \\
+        || fail "mount -t tmpfs /run"
       { : > run/bootstrap-return.fifo && $bb mount --bind "$fifo" run/bootstrap-return.fifo; } \\
         || fail "mount --bind $fifo /run/bootstrap-return.fifo"
-      if { [ -f .bootstrap-return ] || : > .bootstrap-return; } 2>/dev/null; then
-        { $bb mount --bind "$helper" .bootstrap-return \\
+      if [ "$withhelper" = yes ]; then
+        { onto .bootstrap-return "$bb" mount --bind "$helper" /proc/self/fd/5 \\
           && $bb mount -o remount,bind,ro .bootstrap-return; } || fail "mount /.bootstrap-return"
       else
         echo "cb-enter: warning: the root is read-only; no /.bootstrap-return helper"
       fi
       $bb mkdir run/.cb-oldroot || fail "mkdir /run/.cb-oldroot"
-      if $bb pivot_root . run/.cb-oldroot 2>/dev/null; then
-        cd / || fail "cd /"
-        "/run/.cb-oldroot$bb" umount -l /run/.cb-oldroot || fail "umount -l old root"
-        echo ready >&3
-        exec 3>&-
-        exec "$init"
-        exit 111
-      fi
-      echo "cb-enter: warning: pivot_root refused; mount --move + chroot instead"
-      $bb mount --move . / || fail "mount --move . /"
+      # No chroot fallback: a target never runs with the bootstrap's root still in its namespace.
+      $bb pivot_root . run/.cb-oldroot \\
+        || fail "pivot_root refused (a bootstrap still on the initramfs rootfs cannot enter" \\
+          "an image: see /init's message); the target is not entered"
+      cd / || fail "cd /"
+      "/run/.cb-oldroot$bb" umount -l /run/.cb-oldroot || fail "umount -l old root"
       echo ready >&3
       exec 3>&-
-      exec $bb chroot . "$init"
+      exec "$init"
+      exit 111
       """;
 
   private EnterScript() {}
@@ -147,6 +173,10 @@ public final class EnterScript {
   /**
    * The whole command line of the helper process, to be started in {@code cgroup}'s supervisor.
    *
+   * @param root the new root, without symbolic links in its path ({@link Path#toRealPath})
+   * @param helper the helper script to bind onto {@code /.bootstrap-return}; empty for none (a
+   *     read-only root without the file)
+   * @param cmdline the kernel command line the target sees at {@code /proc/cmdline}
    * @param targetCgroup the cgroup the namespace's PID 1 moves into ({@link Cgroup#dir})
    * @param cgroupUnshare a util-linux {@code unshare} ({@link #findCgroupUnshare}); empty for no
    *     cgroup namespace
@@ -156,19 +186,28 @@ public final class EnterScript {
       Path root,
       String init,
       Path fifo,
-      Path helper,
+      Optional<Path> helper,
+      Path cmdline,
       Path targetCgroup,
       Optional<Path> cgroupUnshare) {
     return build(
-        busybox, root, init, fifo, helper, Objects.requireNonNull(targetCgroup), cgroupUnshare);
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        Objects.requireNonNull(targetCgroup),
+        cgroupUnshare);
   }
 
   /**
    * The enter step without a cgroup step: the namespace's PID 1 stays in the cgroup the helper was
    * started in, and there is no cgroup namespace.
    */
-  public static List<String> command(Path busybox, Path root, String init, Path fifo, Path helper) {
-    return build(busybox, root, init, fifo, helper, null, Optional.empty());
+  public static List<String> command(
+      Path busybox, Path root, String init, Path fifo, Optional<Path> helper, Path cmdline) {
+    return build(busybox, root, init, fifo, helper, cmdline, null, Optional.empty());
   }
 
   private static List<String> build(
@@ -176,7 +215,8 @@ public final class EnterScript {
       Path root,
       String init,
       Path fifo,
-      Path helper,
+      Optional<Path> helper,
+      Path cmdline,
       Path targetCgroup,
       Optional<Path> cgroupUnshare) {
     String bb = busybox.toString();
@@ -210,10 +250,46 @@ public final class EnterScript {
             root.toString(),
             init,
             fifo.toString(),
-            helper.toString(),
+            helper.map(Path::toString).orElse(""),
             bb,
-            cgroupNamespace ? "yes" : "no"));
+            cgroupNamespace ? "yes" : "no",
+            cmdline.toString(),
+            helper.isPresent() ? "yes" : "no"));
     return List.copyOf(command);
+  }
+
+  /**
+   * The kernel command line as the target sees it: {@code cmdline} without its {@code cb.*} and
+   * {@code cb_*} words (the machine's token, the operator's address, the boot nonce), which are the
+   * bootstrap's business only. Double quotes group a word as the kernel reads them.
+   */
+  public static String targetCommandLine(String cmdline) {
+    StringBuilder out = new StringBuilder();
+    int i = 0;
+    int n = cmdline.length();
+    while (i < n) {
+      while (i < n && Character.isWhitespace(cmdline.charAt(i))) {
+        i++;
+      }
+      int start = i;
+      boolean quoted = false;
+      while (i < n && (quoted || !Character.isWhitespace(cmdline.charAt(i)))) {
+        if (cmdline.charAt(i) == '"') {
+          quoted = !quoted;
+        }
+        i++;
+      }
+      String word = cmdline.substring(start, i);
+      String key = word.replace("\"", "");
+      if (word.isEmpty() || key.startsWith("cb.") || key.startsWith("cb_")) {
+        continue;
+      }
+      if (out.length() > 0) {
+        out.append(' ');
+      }
+      out.append(word);
+    }
+    return out.append('\n').toString();
   }
 
   /**

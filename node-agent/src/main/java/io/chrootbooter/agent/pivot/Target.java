@@ -53,7 +53,13 @@ public final class Target {
    * is about to be exec'd). On failure everything started is killed and the step's error thrown.
    */
   static Target start(
-      Path busybox, TargetSpec spec, Path fifo, Path helperScript, Cgroup cgroup, Signals signals)
+      Path busybox,
+      TargetSpec spec,
+      Path fifo,
+      Optional<Path> helperScript,
+      Path cmdline,
+      Cgroup cgroup,
+      Signals signals)
       throws IOException {
     Optional<Path> cgroupUnshare =
         CGROUP_UNSHARE.computeIfAbsent(busybox, EnterScript::findCgroupUnshare);
@@ -82,7 +88,14 @@ public final class Target {
             cgroup.supervisor().toString()));
     command.addAll(
         EnterScript.command(
-            busybox, spec.root(), spec.init(), fifo, helperScript, cgroup.dir(), cgroupUnshare));
+            busybox,
+            spec.root().toRealPath(),
+            spec.init(),
+            fifo,
+            helperScript,
+            cmdline,
+            cgroup.dir(),
+            cgroupUnshare));
     ProcessBuilder builder =
         new ProcessBuilder(command)
             .redirectInput(ProcessBuilder.Redirect.from(spec.console().toFile()))

@@ -71,6 +71,9 @@ public final class TargetSession {
     boolean ok = false;
     try {
       RootCheck.check(spec.root(), spec.init(), RootCheck.Machine.current());
+      // Every path the enter step mounts on, checked and made inside the root, never through a
+      // symbolic link: a hostile image is refused here, before anything runs in it.
+      MountPoints.Prepared points = MountPoints.prepare(spec.root());
       // Pushed before the target: restored after its last process is gone, so it cannot undo it.
       Optional<ConsoleMode> mode = ConsoleMode.save(spec.console());
       if (mode.isPresent()) {
@@ -90,12 +93,23 @@ public final class TargetSession {
       Path script = staging.resolve("bootstrap-return");
       Files.writeString(script, EnterScript.helperScript());
       Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("r-xr-xr-x"));
+      Path cmdline = staging.resolve("cmdline");
+      Files.writeString(cmdline, EnterScript.targetCommandLine(readCmdline()));
+      Files.setPosixFilePermissions(cmdline, PosixFilePermissions.fromString("r--r--r--"));
       DeviceWatcher watcher = TriggerWatchers.helper(fifo, helper);
       teardown.push("helper FIFO watcher", watcher::close);
       Cgroup cgroup =
           Cgroup.create(config.cgroupParent(), name, config.pidsMax(), config.memoryMax());
       teardown.push("cgroup " + cgroup.dir(), cgroup::close);
-      Target target = Target.start(config.busybox(), spec, fifo, script, cgroup, signals);
+      Target target =
+          Target.start(
+              config.busybox(),
+              spec,
+              fifo,
+              points.helper() ? Optional.of(script) : Optional.empty(),
+              cmdline,
+              cgroup,
+              signals);
       teardown.push("target processes", () -> target.stop(Signals.SIGKILL, Duration.ZERO));
       config.state().running(target.initPid(), spec.imageUrl(), clock.instant());
       ok = true;
@@ -105,6 +119,10 @@ public final class TargetSession {
         teardown.close();
       }
     }
+  }
+
+  private static String readCmdline() throws IOException {
+    return Files.readString(Path.of("/proc/cmdline"), java.nio.charset.StandardCharsets.UTF_8);
   }
 
   private static void deleteTree(Path dir) throws IOException {

@@ -20,7 +20,9 @@ import java.util.function.LongSupplier;
  * budget. Only images whose digest was verified are ever added.
  *
  * <p>Files are named {@code <sha256>.<format>}; the order of use lives in memory and starts from
- * file modification times after a restart.
+ * file modification times after a restart. A name is not proof of the content: a cache disk can be
+ * written by whatever else mounts it (a target among them), so the loader hashes a cached image
+ * again before every use.
  */
 public final class ImageCache {
 
@@ -103,6 +105,16 @@ public final class ImageCache {
     Entry entry = new Entry(sha256, format, target, size);
     entries.put(sha256, entry);
     return Optional.of(entry);
+  }
+
+  /** Removes the image with this digest (its file too); false when there was none. */
+  public synchronized boolean remove(String sha256) throws IOException {
+    Entry entry = entries.remove(sha256);
+    if (entry == null) {
+      return false;
+    }
+    Files.deleteIfExists(entry.file());
+    return true;
   }
 
   /** Evicts least recently used images until at most {@code bytes} remain. */

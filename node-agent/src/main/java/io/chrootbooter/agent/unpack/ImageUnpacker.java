@@ -63,7 +63,7 @@ public final class ImageUnpacker {
     try {
       SpaceCheck.requireRoom(image.contentLength(), into);
       BufferedInputStream head = new BufferedInputStream(raw, CHUNK);
-      ImageFormat found = sniff(head, image.source());
+      ImageFormat found = sniff(head, image.source(), declared);
       if (found != declared) {
         throw new IOException(
             image.source() + " is a " + found + " image; the declared format is " + declared);
@@ -92,10 +92,20 @@ public final class ImageUnpacker {
 
   /** Reads the first bytes and names the format; the stream is reset to its start. */
   static ImageFormat sniff(BufferedInputStream in, String source) throws IOException {
-    in.mark(ImageFormat.SNIFF_BYTES);
-    byte[] headBytes = in.readNBytes(ImageFormat.SNIFF_BYTES);
+    return sniff(in, source, null);
+  }
+
+  /**
+   * {@link #sniff(BufferedInputStream, String)}, also recognizing a pre-POSIX (V7) tar, which has
+   * no magic, when {@code declared} is {@code tar}.
+   */
+  static ImageFormat sniff(BufferedInputStream in, String source, ImageFormat declared)
+      throws IOException {
+    int bytes = Math.max(ImageFormat.SNIFF_BYTES, ImageFormat.TAR_HEADER_BYTES);
+    in.mark(bytes);
+    byte[] headBytes = in.readNBytes(bytes);
     in.reset();
-    return ImageFormat.sniff(headBytes, headBytes.length)
+    return ImageFormat.sniff(headBytes, headBytes.length, declared)
         .orElseThrow(
             () ->
                 new IOException(

@@ -31,6 +31,12 @@ public final class LinuxSyscalls implements Syscalls {
     static native int utimensat(int dirfd, String path, long[] times, int flags)
         throws LastErrorException;
 
+    static native int open(String path, int flags) throws LastErrorException;
+
+    static native int ftruncate(int fd, long length) throws LastErrorException;
+
+    static native int close(int fd) throws LastErrorException;
+
     /** No LastErrorException: the usual answer (ENOENT) must not cost an exception. */
     static native int faccessat(int dirfd, String path, int mode, int flags);
   }
@@ -40,6 +46,16 @@ public final class LinuxSyscalls implements Syscalls {
 
   /** unistd.h: test for existence. */
   private static final int F_OK = 0;
+
+  /** fcntl.h: open for writing. */
+  private static final int O_WRONLY = 01;
+
+  /** fcntl.h: no final symlink; asm/fcntl.h of arm64 moves it (with O_DIRECTORY). */
+  private static final int O_NOFOLLOW =
+      "aarch64".equals(System.getProperty("os.arch")) ? 0100000 : 0400000;
+
+  /** fcntl.h: close on exec. */
+  private static final int O_CLOEXEC = 02000000;
 
   /** fcntl.h: act on a symlink itself. */
   private static final int AT_SYMLINK_NOFOLLOW = 0x100;
@@ -101,6 +117,28 @@ public final class LinuxSyscalls implements Syscalls {
           "utimensat",
           "AT_FDCWD, " + quote(path) + ", {" + atime + ", " + mtime + "}, AT_SYMLINK_NOFOLLOW",
           e.getErrorCode());
+    }
+  }
+
+  @Override
+  public void truncate(Path path, long length) throws SyscallException {
+    int fd;
+    try {
+      fd = LibC.open(path.toString(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    } catch (LastErrorException e) {
+      throw new SyscallException(
+          "open", quote(path) + ", O_WRONLY|O_NOFOLLOW|O_CLOEXEC", e.getErrorCode());
+    }
+    try {
+      LibC.ftruncate(fd, length);
+    } catch (LastErrorException e) {
+      throw new SyscallException("ftruncate", quote(path) + ", " + length, e.getErrorCode());
+    } finally {
+      try {
+        LibC.close(fd);
+      } catch (LastErrorException e) {
+        // The file was only truncated; nothing was written that close could lose.
+      }
     }
   }
 

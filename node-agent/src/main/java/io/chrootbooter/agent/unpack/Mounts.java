@@ -27,6 +27,25 @@ public final class Mounts {
     run(List.of("mount", "-o", options, source, target.toString()));
   }
 
+  /**
+   * Binds {@code source} onto {@code target} read-only: {@code mount -o bind}, then {@code mount -o
+   * remount,bind,ro} (a bind mount takes no {@code ro} in its first call). On failure nothing stays
+   * mounted.
+   */
+  public static void bindReadOnly(Path source, Path target) throws IOException {
+    run(List.of("mount", "-o", "bind", source.toString(), target.toString()));
+    try {
+      run(List.of("mount", "-o", "remount,bind,ro", target.toString()));
+    } catch (IOException e) {
+      try {
+        umount(target);
+      } catch (IOException again) {
+        e.addSuppressed(again);
+      }
+      throw e;
+    }
+  }
+
   /** {@code umount TARGET}; with a loop mount the autoclear loop device goes with it. */
   public static void umount(Path target) throws IOException {
     run(List.of("umount", target.toString()));

@@ -75,20 +75,55 @@ public final class RootCheck {
 
   /** Runs every check; the first failure is thrown naming the check. */
   public static void check(Path root, String init, Machine machine) throws IOException {
+    checkInitPath(init);
     checkExecutable(root, init, machine, 0);
     for (String point : MOUNT_POINTS) {
-      Path resolved = resolveInRoot(root, point);
-      BasicFileAttributes attrs = TarExtractor.lstat(resolved);
+      // Never resolved: the enter step mounts on the path itself, so a symbolic link there (which
+      // the bootstrap would follow, not the target) is refused, whatever it points to.
+      Path path = root.resolve(point.substring(1));
+      BasicFileAttributes attrs = TarExtractor.lstat(path);
       if (attrs == null) {
-        Path parent = resolved.getParent();
-        if (!Files.isDirectory(parent, LinkOption.NOFOLLOW_LINKS)) {
-          throw new RootCheckException(
-              "mount point " + point + " is missing and its parent is not a directory");
-        }
-      } else if (!attrs.isDirectory()) {
+        continue;
+      }
+      if (attrs.isSymbolicLink()) {
+        throw new RootCheckException(
+            "mount point "
+                + point
+                + " is a symbolic link (to "
+                + Files.readSymbolicLink(path)
+                + ")");
+      }
+      if (!attrs.isDirectory()) {
         throw new RootCheckException("mount point " + point + " is not a directory");
       }
     }
+  }
+
+  /**
+   * The init must be named by an absolute path of plain components: no {@code .} or {@code ..}
+   * (which, resolved by the bootstrap, would lead elsewhere than in the target), no empty
+   * component, no control character.
+   */
+  static void checkInitPath(String init) throws RootCheckException {
+    if (!init.startsWith("/") || init.length() > 4096) {
+      throw new RootCheckException("init \"" + printable(init) + "\" is not an absolute path");
+    }
+    for (String part : init.substring(1).split("/", -1)) {
+      if (part.isEmpty() || part.equals(".") || part.equals("..")) {
+        throw new RootCheckException(
+            "init \""
+                + printable(init)
+                + "\" has an empty, \".\" or \"..\" component; name it by its plain absolute path");
+      }
+    }
+    if (!init.chars().allMatch(c -> c >= 0x20 && c != 0x7f)) {
+      throw new RootCheckException("init \"" + printable(init) + "\" holds a control character");
+    }
+  }
+
+  private static String printable(String s) {
+    String p = s.replaceAll("[^\\x20-\\x7e]", "?");
+    return p.length() > 200 ? p.substring(0, 200) + "..." : p;
   }
 
   private static void checkExecutable(Path root, String program, Machine machine, int depth)

@@ -36,6 +36,13 @@ public interface Syscalls {
   void lutimes(Path path, Instant atime, Instant mtime) throws SyscallException;
 
   /**
+   * Sets the size of the regular file {@code path}, extending it with a hole: open(2) with {@code
+   * O_WRONLY | O_NOFOLLOW}, then ftruncate(2). How a sparse file gets a trailing hole without
+   * writing it.
+   */
+  void truncate(Path path, long length) throws SyscallException;
+
+  /**
    * Whether {@code path} is certainly absent: faccessat(2) with {@code F_OK} and {@code
    * AT_SYMLINK_NOFOLLOW} failed with ENOENT (a dangling symlink is present). False on any other
    * answer, so a caller then asks {@code Files.readAttributes}. Exists because the JDK reports an

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -14,14 +13,11 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
-import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.jboss.logging.Logger;
 
 /**
  * Extracts a tar stream into a root directory, refusing any entry that would touch anything outside
@@ -43,13 +39,11 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  */
 public final class TarExtractor {
 
+  private static final Logger LOG = Logger.getLogger(TarExtractor.class);
   private static final int BUFFER = 256 * 1024;
-  private static final int SPARSE_BLOCK = 4096;
   private static final int S_IFCHR = 0020000;
   private static final int S_IFBLK = 0060000;
   private static final int S_IFIFO = 0010000;
-  private static final String SCHILY_XATTR = "SCHILY.xattr.";
-  private static final String LIBARCHIVE_XATTR = "LIBARCHIVE.xattr.";
 
   private final Syscalls syscalls;
 
@@ -68,80 +62,74 @@ public final class TarExtractor {
    * failure the tree is left as it is; the caller discards it.
    */
   public Stats extract(InputStream tar, Path root) throws IOException {
-    RawHeaderRecorder recorder = new RawHeaderRecorder(tar);
-    TarArchiveInputStream in = new TarArchiveInputStream(recorder, BUFFER, 512, "UTF-8", false);
+    TarReader in =
+        new TarReader(
+            tar, (entry, message) -> LOG.warnf("archive entry \"%s\": %s", entry, message));
     Set<String> knownDirs = new HashSet<>();
     List<DirTimes> dirTimes = new ArrayList<>();
     byte[] buffer = new byte[BUFFER];
     long entries = 0;
     long bytes = 0;
     while (true) {
-      recorder.start();
-      TarArchiveEntry entry;
-      try {
-        entry = in.getNextEntry();
-      } catch (IllegalArgumentException e) {
-        throw new IOException(
-            "corrupt tar header after " + entries + " entries: " + e.getMessage(), e);
-      } finally {
-        recorder.stop();
-      }
+      TarReader.Entry entry = in.next();
       if (entry == null) {
         break;
       }
-      recorder.countGlobalHeaders();
       entries++;
-      String name = entry.getName();
+      String name = entry.name();
       EntryPath entryPath = EntryPath.parse(name, name);
       Path target = root;
       if (!entryPath.isRoot()) {
         Path parent = checkedParent(root, entryPath, name, knownDirs, true);
         target = parent.resolve(entryPath.components().get(entryPath.components().size() - 1));
         clearFor(entry, target, name, knownDirs, entryPath.toString());
-      } else if (!entry.isDirectory()) {
+      } else if (entry.type() != TarReader.Type.DIRECTORY) {
         throw new HostileArchiveException(name, "the root entry is not a directory");
       }
 
-      if (entry.isDirectory()) {
-        if (!entryPath.isRoot() && !Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
-          Files.createDirectory(target);
+      switch (entry.type()) {
+        case DIRECTORY -> {
+          if (!entryPath.isRoot() && !Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+            Files.createDirectory(target);
+          }
+          knownDirs.add(entryPath.toString());
         }
-        knownDirs.add(entryPath.toString());
-      } else if (entry.isSymbolicLink()) {
-        String link = entry.getLinkName();
-        if (link.isEmpty() || link.indexOf('\0') >= 0 || link.length() > EntryPath.MAX_LENGTH) {
-          throw new HostileArchiveException(name, "symlink target is empty, too long or has NUL");
+        case SYMLINK -> {
+          String link = entry.linkName();
+          if (link.isEmpty() || link.indexOf('\0') >= 0 || link.length() > EntryPath.MAX_LENGTH) {
+            throw new HostileArchiveException(name, "symlink target is empty, too long or has NUL");
+          }
+          Files.createSymbolicLink(target, Path.of(link));
         }
-        Files.createSymbolicLink(target, Path.of(link));
-      } else if (entry.isLink()) {
-        EntryPath linkPath = EntryPath.parse(name, entry.getLinkName());
-        if (linkPath.isRoot()) {
-          throw new HostileArchiveException(name, "hard link to the root directory");
+        case HARDLINK -> {
+          EntryPath linkPath = EntryPath.parse(name, entry.linkName());
+          if (linkPath.isRoot()) {
+            throw new HostileArchiveException(name, "hard link to the root directory");
+          }
+          Path linkParent = checkedParent(root, linkPath, name, knownDirs, false);
+          Path existing =
+              linkParent.resolve(linkPath.components().get(linkPath.components().size() - 1));
+          BasicFileAttributes attrs = stat(existing);
+          if (attrs == null) {
+            throw new HostileArchiveException(
+                name, "hard link to \"" + linkPath + "\", which is not in the archive before it");
+          }
+          if (attrs.isDirectory()) {
+            throw new HostileArchiveException(name, "hard link to directory \"" + linkPath + "\"");
+          }
+          Files.createLink(target, existing);
+          continue; // a hard link shares the metadata of its target
         }
-        Path linkParent = checkedParent(root, linkPath, name, knownDirs, false);
-        Path existing =
-            linkParent.resolve(linkPath.components().get(linkPath.components().size() - 1));
-        BasicFileAttributes attrs = stat(existing);
-        if (attrs == null) {
-          throw new HostileArchiveException(
-              name, "hard link to \"" + linkPath + "\", which is not in the archive before it");
+        case CHAR_DEVICE, BLOCK_DEVICE, FIFO -> {
+          int type =
+              entry.type() == TarReader.Type.CHAR_DEVICE
+                  ? S_IFCHR
+                  : entry.type() == TarReader.Type.BLOCK_DEVICE ? S_IFBLK : S_IFIFO;
+          syscalls.mknod(target, type | entry.mode(), entry.devMajor(), entry.devMinor());
         }
-        if (attrs.isDirectory()) {
-          throw new HostileArchiveException(name, "hard link to directory \"" + linkPath + "\"");
-        }
-        Files.createLink(target, existing);
-        continue; // a hard link shares the metadata of its target
-      } else if (entry.isCharacterDevice() || entry.isBlockDevice() || entry.isFIFO()) {
-        int type = entry.isCharacterDevice() ? S_IFCHR : entry.isBlockDevice() ? S_IFBLK : S_IFIFO;
-        syscalls.mknod(
-            target, type | (entry.getMode() & 07777), entry.getDevMajor(), entry.getDevMinor());
-      } else if (entry.isFile()) {
-        bytes += writeFile(in, entry, target, name, buffer);
-      } else {
-        throw new HostileArchiveException(
-            name, "entry type is none of file, directory, symlink, hard link, device or FIFO");
+        case FILE -> bytes += writeFile(in, entry, target, name, buffer);
       }
-      applyMetadata(entry, target, recorder, dirTimes);
+      applyMetadata(entry, target, dirTimes);
     }
     // Children are written: now directory mtimes stick. Deepest first is not needed since
     // setting a directory's times does not change its parent's.
@@ -190,14 +178,14 @@ public final class TarExtractor {
 
   /** Makes room for {@code entry} at {@code target}: removes what is there, never follows it. */
   private void clearFor(
-      TarArchiveEntry entry, Path target, String name, Set<String> knownDirs, String key)
+      TarReader.Entry entry, Path target, String name, Set<String> knownDirs, String key)
       throws IOException {
     BasicFileAttributes attrs = stat(target);
     if (attrs == null) {
       return;
     }
     if (attrs.isDirectory()) {
-      if (entry.isDirectory()) {
+      if (entry.type() == TarReader.Type.DIRECTORY) {
         return;
       }
       try {
@@ -212,13 +200,15 @@ public final class TarExtractor {
     Files.delete(target); // unlink(2): removes a symlink itself, never what it points to
   }
 
+  /**
+   * Writes a regular file. A sparse file's data regions are written at their offsets and its holes
+   * are never written: a trailing hole is made with ftruncate(2), so only the data takes space, and
+   * the free-space check counts only the data. As in GNU tar, the map decides the file's size.
+   */
   private long writeFile(
-      TarArchiveInputStream in, TarArchiveEntry entry, Path target, String name, byte[] buffer)
+      TarReader in, TarReader.Entry entry, Path target, String name, byte[] buffer)
       throws IOException {
-    long size = entry.isSparse() ? entry.getRealSize() : entry.getSize();
-    if (size < 0) {
-      throw new HostileArchiveException(name, "negative size " + size);
-    }
+    long size = entry.size();
     if (size > 64L << 20) {
       long free = Files.getFileStore(target.getParent()).getUsableSpace();
       if (size > free) {
@@ -227,14 +217,15 @@ public final class TarExtractor {
                 + name
                 + "\" is "
                 + size
-                + " bytes; the filesystem of "
+                + " bytes"
+                + (entry.isSparse() ? " of data (a sparse file of " + entry.realSize() + ")" : "")
+                + "; the filesystem of "
                 + target.getParent()
                 + " has "
                 + free
                 + " bytes free");
       }
     }
-    boolean sparse = entry.isSparse();
     long written = 0;
     try (FileChannel out =
         FileChannel.open(
@@ -242,35 +233,68 @@ public final class TarExtractor {
             StandardOpenOption.CREATE_NEW,
             StandardOpenOption.WRITE,
             LinkOption.NOFOLLOW_LINKS)) {
-      int n;
-      while ((n = readEntry(in, buffer, name, written, size)) > 0) {
-        if (sparse) {
-          writeSparse(out, buffer, n, written);
-        } else {
-          ByteBuffer b = ByteBuffer.wrap(buffer, 0, n);
-          while (b.hasRemaining()) {
-            out.write(b);
+      if (entry.isSparse()) {
+        for (TarReader.Region region : entry.sparse()) {
+          if (region.length() == 0) {
+            // GNU tar ends the map of a file that ends in a hole with an empty region at its size.
+            syscalls.truncate(target, region.offset());
+          } else {
+            written += copy(in, out, region.offset(), region.length(), name, written, size, buffer);
           }
         }
-        written += n;
-      }
-      if (written != size) {
-        throw new IOException(
-            "archive entry \"" + name + "\" is truncated: " + written + " of " + size + " bytes");
-      }
-      if (sparse && out.size() < size) {
-        // A trailing hole: extend the file to its size by writing its last byte.
-        out.write(ByteBuffer.wrap(new byte[1]), size - 1);
+      } else {
+        written = copy(in, out, 0, size, name, 0, size, buffer);
       }
     }
     return written;
   }
 
+  /** Copies {@code length} bytes of entry data to {@code out} at {@code position}. */
+  private static long copy(
+      TarReader in,
+      FileChannel out,
+      long position,
+      long length,
+      String name,
+      long done,
+      long size,
+      byte[] buffer)
+      throws IOException {
+    long copied = 0;
+    while (copied < length) {
+      int n =
+          readEntry(
+              in,
+              buffer,
+              (int) Math.min(buffer.length, length - copied),
+              name,
+              done + copied,
+              size);
+      if (n < 0) {
+        throw new IOException(
+            "archive entry \""
+                + name
+                + "\" is truncated: "
+                + (done + copied)
+                + " of "
+                + size
+                + " bytes");
+      }
+      ByteBuffer b = ByteBuffer.wrap(buffer, 0, n);
+      long at = position + copied;
+      while (b.hasRemaining()) {
+        at += out.write(b, at);
+      }
+      copied += n;
+    }
+    return copied;
+  }
+
   private static int readEntry(
-      TarArchiveInputStream in, byte[] buffer, String name, long written, long size)
+      TarReader in, byte[] buffer, int len, String name, long written, long size)
       throws IOException {
     try {
-      return in.read(buffer);
+      return in.read(buffer, 0, len);
     } catch (java.io.InterruptedIOException e) {
       throw e; // a cancelled or interrupted download, not a bad archive
     } catch (IOException e) {
@@ -287,74 +311,23 @@ public final class TarExtractor {
     }
   }
 
-  /** Writes {@code n} bytes at {@code position}, leaving all-zero 4 KiB blocks as holes. */
-  private static void writeSparse(FileChannel out, byte[] buffer, int n, long position)
-      throws IOException {
-    for (int off = 0; off < n; off += SPARSE_BLOCK) {
-      int len = Math.min(SPARSE_BLOCK, n - off);
-      if (!allZero(buffer, off, len)) {
-        ByteBuffer b = ByteBuffer.wrap(buffer, off, len);
-        long at = position + off;
-        while (b.hasRemaining()) {
-          at += out.write(b, at);
-        }
-      }
-    }
-  }
-
-  private static boolean allZero(byte[] b, int off, int len) {
-    for (int i = off; i < off + len; i++) {
-      if (b[i] != 0) {
-        return false;
-      }
-    }
-    return true;
-  }
-
   /** Owner, then mode (chown(2) clears setuid/setgid), then xattrs, then times. */
-  private void applyMetadata(
-      TarArchiveEntry entry, Path target, RawHeaderRecorder recorder, List<DirTimes> dirTimes)
+  private void applyMetadata(TarReader.Entry entry, Path target, List<DirTimes> dirTimes)
       throws IOException {
-    syscalls.lchown(target, entry.getLongUserId(), entry.getLongGroupId());
-    if (!entry.isSymbolicLink()) {
-      syscalls.chmod(target, entry.getMode() & 07777);
+    syscalls.lchown(target, entry.uid(), entry.gid());
+    if (entry.type() != TarReader.Type.SYMLINK) {
+      syscalls.chmod(target, entry.mode());
     }
-    for (Map.Entry<String, byte[]> xattr : xattrs(entry, recorder).entrySet()) {
+    for (Map.Entry<String, byte[]> xattr : entry.xattrs().entrySet()) {
       syscalls.lsetxattr(target, xattr.getKey(), xattr.getValue());
     }
-    Instant mtime = entry.getLastModifiedTime().toInstant();
-    Instant atime =
-        entry.getLastAccessTime() != null ? entry.getLastAccessTime().toInstant() : mtime;
-    if (entry.isDirectory()) {
+    Instant mtime = entry.mtime();
+    Instant atime = entry.atime() != null ? entry.atime() : mtime;
+    if (entry.type() == TarReader.Type.DIRECTORY) {
       dirTimes.add(new DirTimes(target, atime, mtime));
     } else {
       syscalls.lutimes(target, atime, mtime);
     }
-  }
-
-  /**
-   * xattrs from PAX records: {@code SCHILY.xattr.NAME=raw bytes} (GNU tar, star) and {@code
-   * LIBARCHIVE.xattr.URLENCODED-NAME=base64} (bsdtar).
-   */
-  private static Map<String, byte[]> xattrs(TarArchiveEntry entry, RawHeaderRecorder recorder) {
-    Map<String, byte[]> result = new LinkedHashMap<>();
-    for (Map.Entry<String, String> header : entry.getExtraPaxHeaders().entrySet()) {
-      String key = header.getKey();
-      String value = header.getValue();
-      if (key.startsWith(SCHILY_XATTR)) {
-        byte[] bytes =
-            value.indexOf('\uFFFD') >= 0
-                ? recorder.rawValue(key).orElse(value.getBytes(StandardCharsets.UTF_8))
-                : value.getBytes(StandardCharsets.UTF_8);
-        result.put(key.substring(SCHILY_XATTR.length()), bytes);
-      } else if (key.startsWith(LIBARCHIVE_XATTR)) {
-        String xattrName =
-            java.net.URLDecoder.decode(
-                key.substring(LIBARCHIVE_XATTR.length()), StandardCharsets.UTF_8);
-        result.putIfAbsent(xattrName, Base64.getDecoder().decode(value));
-      }
-    }
-    return result;
   }
 
   /** {@link #lstat}, asking {@link Syscalls#absent} first: the usual answer in a fresh tree. */

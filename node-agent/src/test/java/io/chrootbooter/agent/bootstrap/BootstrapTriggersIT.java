@@ -48,9 +48,11 @@ import org.junit.jupiter.api.TestMethodOrder;
  * status} and {@code resume} are typed on the serial line, and {@code load} boots a tar.zst image.
  * The same machine then shows that the target's cgroup holds what the kernel command line's {@code
  * cb.pids-max=} and {@code cb.memory-max=} set: a fork bomb and a memory hog in the target, watched
- * from a root shell on the third serial port ({@code cb.debug}), leave the agent running. One boot
- * serves both tests (a TCG boot costs 30–60 s), in this order. Needs the bootstrap profile and
- * qemu-system-x86_64; skips otherwise.
+ * from a root shell on the third serial port ({@code cb.debug}), leave the agent running. Last,
+ * hostile images (symbolic links at {@code /run} and {@code /.bootstrap-return} into the bootstrap)
+ * are refused and change nothing, and the target's {@code /proc/cmdline} has no {@code cb.*} words.
+ * One boot serves the three tests (a TCG boot costs 30–60 s), in this order. Needs the bootstrap
+ * profile and qemu-system-x86_64; skips otherwise.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -79,6 +81,15 @@ class BootstrapTriggersIT {
         if read -r line; then
           case "$line" in
             helper) /.bootstrap-return asked from inside ;;
+            cmdline) echo "vm init: cmdline [$(cat /proc/cmdline)]" ;;
+            modules)
+              bb=/bin/busybox
+              if $bb modprobe dummy && $bb ip link add d0 type dummy \
+                  && $bb lsmod | $bb grep -q '^dummy '; then
+                echo "vm init: modules ok on $($bb uname -r), firmware: $($bb ls /lib/firmware | $bb wc -l) entries"
+              else
+                echo "vm init: modules failed"
+              fi ;;
             deaf) trap '' TERM USR2; echo "vm init: deaf to the graceful signals" ;;
             bomb) /bin/forkbomb >/dev/null 2>&1 & echo "vm init: bomb started" ;;
             hog)
@@ -102,6 +113,11 @@ class BootstrapTriggersIT {
       """;
 
   private final StringBuffer console = new StringBuffer();
+
+  private BootstrapImage image;
+
+  /** Whether the bootstrap was built with a modules image, which the VM then gets. */
+  private boolean hasModules;
 
   /** What the root shell on ttyS2 prints. */
   private final StringBuffer debug = new StringBuffer();
@@ -148,7 +164,7 @@ class BootstrapTriggersIT {
   /** Boots the machine with the image of {@code cb.image=}; both tests run on it. */
   @BeforeAll
   void boot() throws Exception {
-    BootstrapImage image = BootstrapImage.require();
+    image = BootstrapImage.require();
     assumeTrue(onPath("qemu-system-x86_64"), "qemu-system-x86_64 is not on the PATH");
     assumeTrue(onPath("mksquashfs"), "mksquashfs is not on the PATH (squashfs-tools)");
     dir = Files.createTempDirectory("cb-triggers-it");
@@ -168,7 +184,33 @@ class BootstrapTriggersIT {
     Path tarZst = dir.resolve("vm.tar.zst");
     TestTarget.run("tar", "--zstd", "-cf", tarZst.toString(), "-C", tree.toString(), ".");
     String sha = TestTarget.run("sha256sum", squashfs.toString()).split(" ")[0];
-    int port = serve(Map.of("/vm.squashfs", squashfs, "/vm.tar.zst", tarZst));
+    // Hostile images: the escapes of an enter step that resolved the image's paths in the
+    // bootstrap. /run points at a directory the bootstrap has (and the image ships too);
+    // /.bootstrap-return dangles to a path the bootstrap lacks.
+    Files.createDirectories(tree.resolve("etc/chrootbooter"));
+    Path hostileRun = hostile(tree, "run", "/etc/chrootbooter", "hostile-run.squashfs");
+    Path hostileHelper =
+        hostile(tree, ".bootstrap-return", "/etc/chrootbooter-planted", "hostile-helper.squashfs");
+    Map<String, Path> served = new java.util.HashMap<>();
+    // The kernel's modules image, which a target gets (cb.modules=; the operator's
+    // /bootstrap/modules without it): none from a bootstrap built without one.
+    Path modulesImage = image.dir().resolve("modules.sqfs");
+    boolean modules = Files.isRegularFile(modulesImage);
+    if (modules) {
+      served.put("/modules", modulesImage);
+    }
+    served.putAll(
+        Map.of(
+            "/vm.squashfs",
+            squashfs,
+            "/vm.tar.zst",
+            tarZst,
+            "/hostile-run.squashfs",
+            hostileRun,
+            "/hostile-helper.squashfs",
+            hostileHelper));
+    int port = serve(served);
+    hasModules = modules;
 
     Path monitor = dir.resolve("monitor.sock");
     Path ttyS1 = dir.resolve("ttyS1.sock");
@@ -216,7 +258,8 @@ class BootstrapTriggersIT {
                 + " cb.init=/sbin/init-vm cb.serial=ttyS1 cb.debug cb.pids-max="
                 + PIDS_MAX
                 + " cb.memory-max="
-                + MEMORY_MAX);
+                + MEMORY_MAX
+                + (modules ? " cb.modules=http://10.0.2.100/modules" : ""));
     long t0 = System.nanoTime();
     qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     typing = qemu.getOutputStream();
@@ -406,6 +449,100 @@ class BootstrapTriggersIT {
     } catch (AssertionError | RuntimeException e) {
       System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
+      throw e;
+    }
+  }
+
+  /** The test tree with a symbolic link at {@code point}, packed as {@code name}. */
+  private Path hostile(Path tree, String point, String linkTarget, String name)
+      throws IOException, InterruptedException {
+    Path copy = dir.resolve("tree-" + name);
+    TestTarget.run("cp", "-a", tree.toString(), copy.toString());
+    Path at = copy.resolve(point);
+    if (Files.isDirectory(at, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      Files.delete(at);
+    }
+    Files.createSymbolicLink(at, Path.of(linkTarget));
+    Path image = dir.resolve(name);
+    TestTarget.run("mksquashfs", copy.toString(), image.toString(), "-quiet", "-noappend");
+    return image;
+  }
+
+  /**
+   * Runs on the machine the second test left, in the bootstrap. Hostile images loaded at the
+   * console are refused naming the path, leave the bootstrap's files and mounts as they were, and
+   * the good image still boots; its init reads a /proc/cmdline without the cb.* words of the
+   * bootstrap's.
+   */
+  @Test
+  @Order(3)
+  void hostileImagesAreRefusedAndTheTargetSeesNoCbWords() throws Exception {
+    try {
+      String probe =
+          "echo \"state $(ls -la /etc/chrootbooter | md5sum | cut -c1-32)"
+              + " planted $(ls /etc/chrootbooter-planted 2>/dev/null | wc -l)"
+              + " mounts $(wc -l < /proc/self/mountinfo) targets $(ls -d"
+              + " /sys/fs/cgroup/chrootbooter/*/ 2>/dev/null | wc -l)\"";
+      String before = group(debugShell(probe), "(state .*targets \\d+)", "the probe");
+
+      type("load http://10.0.2.100/hostile-run.squashfs --format squashfs");
+      awaitCount("failed: mount point /run is a symbolic link (to /etc/chrootbooter)", 1, STEP);
+      type("load http://10.0.2.100/hostile-helper.squashfs --format squashfs");
+      awaitCount("failed: /.bootstrap-return is a symbolic link", 1, STEP);
+      String after = group(debugShell(probe), "(state .*targets \\d+)", "the probe");
+      assertThat(after)
+          .as("the bootstrap's /etc/chrootbooter, planted file, mounts and cgroups")
+          .isEqualTo(before);
+      assertThat(after).contains("planted 0");
+
+      int up = count("TARGET UP");
+      type("load http://10.0.2.100/vm.squashfs --format squashfs");
+      awaitCount("TARGET UP", up + 1, STEP);
+      type("cmdline");
+      awaitCount("vm init: cmdline [", 1, STEP);
+      String seen = group(console.toString(), "vm init: cmdline \\[([^\\]]*)\\]", "cmdline");
+      assertThat(seen).contains("console=ttyS0").doesNotContain("cb.");
+      String bootstrapCmdline = debugShell("cat /proc/cmdline");
+      assertThat(bootstrapCmdline).as("the bootstrap's own").contains("cb.image=");
+      type("helper");
+      awaitReturn("Helper", 3);
+      assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
+      System.out.println("bootstrap hostile images test: refused, target cmdline [" + seen + "]");
+    } catch (AssertionError | RuntimeException e) {
+      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
+      throw e;
+    }
+  }
+
+  /**
+   * On the same machine, back in the bootstrap: the image (which ships no modules) loads a module
+   * of the running kernel with its own busybox modprobe, from the modules image the agent fetched
+   * (cb.modules=), verified against the initramfs' digest and bound into the target.
+   */
+  @Test
+  @Order(4)
+  void theTargetLoadsModulesOfTheRunningKernel() throws Exception {
+    assumeTrue(
+        hasModules,
+        "target/bootstrap has no modules.sqfs: built by a build.sh without the modules image");
+    try {
+      int up = count("TARGET UP");
+      type("load http://10.0.2.100/vm.squashfs --format squashfs");
+      awaitCount("TARGET UP", up + 1, STEP);
+      type("modules");
+      awaitCount("vm init: modules ", 1, STEP);
+      String kernel = image.buildInfo().getProperty("kernel");
+      assertThat(console.toString())
+          .as("modprobe dummy, ip link add d0 type dummy, lsmod in the target")
+          .contains("vm init: modules ok on " + kernel);
+      String firmware = group(console.toString(), "firmware: (\\d+) entries", "firmware");
+      assertThat(Integer.parseInt(firmware)).as("firmware-linux-free's files").isPositive();
+      type("helper");
+      awaitReturn("Helper", 4);
+      System.out.println("bootstrap modules test: dummy loaded on " + kernel);
+    } catch (AssertionError | RuntimeException e) {
+      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
       throw e;
     }
   }

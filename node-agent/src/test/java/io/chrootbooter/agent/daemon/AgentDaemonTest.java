@@ -317,6 +317,80 @@ class AgentDaemonTest {
         gen, name, url, sha, format, init);
   }
 
+  @Test
+  void aTargetSeesTheRunningKernelsModulesUnlessItsImageSaysOtherwise() throws Exception {
+    String release = Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip();
+    Path tree = Files.createDirectories(agent.temp().resolve("modules-tree"));
+    Files.createDirectories(tree.resolve("lib/modules/" + release + "/kernel"));
+    Files.writeString(tree.resolve("lib/modules/" + release + "/modules.dep"), "kernel/x.ko:\n");
+    Files.createDirectories(tree.resolve("lib/firmware"));
+    Files.writeString(tree.resolve("lib/firmware/nic.bin"), "firmware");
+    Path sqfs = agent.temp().resolve("modules.sqfs");
+    Process mk =
+        new ProcessBuilder(
+                "mksquashfs", tree.toString(), sqfs.toString(), "-quiet", "-noappend", "-all-root")
+            .inheritIO()
+            .start();
+    assertThat(mk.waitFor()).isZero();
+    String sha =
+        java.util.HexFormat.of()
+            .formatHex(
+                java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(Files.readAllBytes(sqfs)));
+    // What the bootstrap build writes into the initramfs, and the operator serves.
+    Files.writeString(agent.temp().resolve("modules.sha256"), sha + "\n");
+    agent.operator().serveModules(sqfs);
+    String one = agent.serve("one.squashfs", images.squashfs());
+    String two = agent.serve("two.tar.zst", images.tarZst());
+    startDaemon(null);
+
+    // No kernelModules in the desired state (an older operator): the default, Bootstrap.
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 1);
+    agent.awaitReport(r -> "Running".equals(r.path("phase").asText()));
+    Path root = Path.of("/proc", Long.toString(agent.initPid()), "root");
+    assertThat(root.resolve("lib/modules/" + release + "/modules.dep")).content().contains("x.ko");
+    assertThat(root.resolve("lib/firmware/nic.bin")).hasContent("firmware");
+
+    String none =
+        run(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly")
+            .replace("\"init\":", "\"kernelModules\":\"None\",\"init\":");
+    agent.push(none, 2);
+    agent.awaitReport(
+        r ->
+            "Running".equals(r.path("phase").asText())
+                && "two".equals(r.path("currentImage").asText()));
+    Path second = Path.of("/proc", Long.toString(agent.initPid()), "root");
+    assertThat(second.resolve("lib/modules"))
+        .as("kernelModules: None binds nothing")
+        .doesNotExist();
+    assertThat(agent.operator().modulesRequests()).as("fetched once per boot").isEqualTo(1);
+
+    agent.push(run(3, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 3);
+    agent.awaitReport(
+        r ->
+            "Running".equals(r.path("phase").asText())
+                && r.path("appliedGeneration").asLong() == 3);
+    Path third = Path.of("/proc", Long.toString(agent.initPid()), "root");
+    assertThat(third.resolve("lib/modules/" + release + "/modules.dep")).exists();
+    assertThat(agent.operator().modulesRequests()).isEqualTo(1);
+  }
+
+  @Test
+  void aModulesImageThatDoesNotMatchTheInitramfsFailsTheLoadAndLeavesNothingMounted()
+      throws Exception {
+    Path bogus = agent.temp().resolve("bogus.sqfs");
+    Files.write(bogus, new byte[8192]);
+    Files.writeString(agent.temp().resolve("modules.sha256"), "0".repeat(64) + "\n");
+    agent.operator().serveModules(bogus);
+    String one = agent.serve("one.squashfs", images.squashfs());
+    startDaemon(null);
+
+    agent.push(run(1, "one", one, images.squashfsSha(), "squashfs", "/sbin/init-friendly"), 1);
+    JsonNode failed = agent.awaitReport(r -> "Failed".equals(r.path("phase").asText()));
+    assertThat(failed.path("error").asText()).contains("modules image");
+    assertThat(agent.mountsBelowWork()).as("only the work tmpfs remains mounted").hasSize(1);
+  }
+
   private static String hold(long gen, String reason) {
     return String.format("{\"action\":\"Hold\",\"generation\":%d,\"reason\":\"%s\"}", gen, reason);
   }

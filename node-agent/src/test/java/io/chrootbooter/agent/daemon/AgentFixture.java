@@ -113,6 +113,8 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
                     serial,
                     115200,
                     null,
+                    null,
+                    temp.resolve("modules.sha256"),
                     work,
                     temp.resolve("state"),
                     cgroup,

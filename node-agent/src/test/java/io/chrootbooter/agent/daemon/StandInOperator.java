@@ -46,6 +46,7 @@ final class StandInOperator implements AutoCloseable {
   private final List<String> lastEventIds = new CopyOnWriteArrayList<>();
   private final Map<String, Path> files = new ConcurrentHashMap<>();
   private final AtomicInteger connections = new AtomicInteger();
+  private final AtomicInteger modulesRequests = new AtomicInteger();
   private final java.util.Set<String> stalled = ConcurrentHashMap.newKeySet();
   private final AtomicInteger stalledRequests = new AtomicInteger();
   private final java.util.concurrent.CountDownLatch closing =
@@ -60,6 +61,7 @@ final class StandInOperator implements AutoCloseable {
     server.createContext("/agent/v1/machines/" + MAC + "/desired", this::desired);
     server.createContext("/agent/v1/machines/" + MAC + "/status", this::status);
     server.createContext("/images/", this::image);
+    server.createContext("/bootstrap/", this::image);
     server.start();
   }
 
@@ -71,6 +73,16 @@ final class StandInOperator implements AutoCloseable {
   String serve(String name, Path file) {
     files.put(name, file);
     return url() + "/images/" + name;
+  }
+
+  /** Serves {@code file} as the bootstrap's modules image, at {@code /bootstrap/modules}. */
+  void serveModules(Path file) {
+    files.put("bootstrap/modules", file);
+  }
+
+  /** How many requests for {@code /bootstrap/modules} there were. */
+  int modulesRequests() {
+    return modulesRequests.get();
   }
 
   /**
@@ -227,10 +239,15 @@ final class StandInOperator implements AutoCloseable {
   }
 
   private void image(HttpExchange exchange) throws IOException {
-    if (!authorized(exchange)) {
-      return; // as the operator: images only to enrolled machines
+    String path = exchange.getRequestURI().getPath();
+    if (path.startsWith("/images/") && !authorized(exchange)) {
+      return; // as the operator: images only to enrolled machines, the bootstrap to anyone
     }
-    String name = exchange.getRequestURI().getPath().substring("/images/".length());
+    String name =
+        path.startsWith("/bootstrap/") ? path.substring(1) : path.substring("/images/".length());
+    if (name.equals("bootstrap/modules")) {
+      modulesRequests.incrementAndGet();
+    }
     Path file = files.get(name);
     if (file == null) {
       exchange.sendResponseHeaders(404, -1);

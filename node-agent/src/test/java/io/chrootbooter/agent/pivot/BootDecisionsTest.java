@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -96,6 +97,16 @@ class BootDecisionsTest {
   }
 
   @Test
+  void theTargetsCommandLineHasNoCbWords() {
+    assertThat(
+            EnterScript.targetCommandLine(
+                "BOOT_IMAGE=vmlinuz console=ttyS0  cb.operator=http://10.0.2.2:8080"
+                    + " cb.token=s3cr3t \"cb.nonce=a b\" quiet cb_debug=1 foo=\"x cb.y\"\n"))
+        .isEqualTo("BOOT_IMAGE=vmlinuz console=ttyS0 quiet foo=\"x cb.y\"\n");
+    assertThat(EnterScript.targetCommandLine("cb.token=only\n")).isEqualTo("\n");
+  }
+
+  @Test
   void enterCommandPassesPathsAsArgumentsNotScriptText() {
     List<String> command =
         EnterScript.command(
@@ -103,7 +114,8 @@ class BootDecisionsTest {
             Path.of("/run/cb/root $(x)"),
             "/sbin/init",
             Path.of("/f"),
-            Path.of("/h"));
+            Optional.of(Path.of("/h")),
+            Path.of("/c"));
     assertThat(command.subList(0, 9))
         .containsExactly(
             "/bin/busybox",

@@ -29,6 +29,7 @@ class EnterScriptShellcheckTest {
   private static final Path ROOT = Path.of("/run/chrootbooter/root");
   private static final Path FIFO = Path.of("/run/chrootbooter/return.fifo");
   private static final Path HELPER = Path.of("/run/chrootbooter/bootstrap-return");
+  private static final Path CMDLINE = Path.of("/run/chrootbooter/cmdline");
 
   @BeforeAll
   static void shellcheckInstalled() {
@@ -40,7 +41,9 @@ class EnterScriptShellcheckTest {
 
   @Test
   void enterStepIsClean() throws Exception {
-    List<String> scripts = scripts(EnterScript.command(BUSYBOX, ROOT, "/sbin/init", FIFO, HELPER));
+    List<String> scripts =
+        scripts(
+            EnterScript.command(BUSYBOX, ROOT, "/sbin/init", FIFO, Optional.of(HELPER), CMDLINE));
     assertThat(scripts).hasSize(1);
     assertClean("enter.sh", scripts.get(0));
   }
@@ -54,7 +57,8 @@ class EnterScriptShellcheckTest {
                 ROOT,
                 "/sbin/init",
                 FIFO,
-                HELPER,
+                Optional.of(HELPER),
+                CMDLINE,
                 Path.of("/sys/fs/cgroup/chrootbooter/target"),
                 Optional.of(Path.of("/usr/libexec/chrootbooter/unshare"))));
     assertThat(scripts).hasSize(2);

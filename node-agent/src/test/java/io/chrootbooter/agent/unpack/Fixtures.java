@@ -16,17 +16,17 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 
 /** Shared test helpers: running tools, skipping without them, describing trees. */
-final class Fixtures {
+public final class Fixtures {
   private Fixtures() {}
 
   /** Skips the test unless it runs as root (owners, device nodes, mounts need it). */
-  static void assumeRoot() {
+  public static void assumeRoot() {
     Assumptions.assumeTrue(
         "root".equals(System.getProperty("user.name")), "needs root: owners, mknod and mounts");
   }
 
   /** Skips the test unless {@code tool} is on the PATH, naming the Debian package. */
-  static void assumeTool(String tool, String debianPackage) {
+  public static void assumeTool(String tool, String debianPackage) {
     boolean found =
         Stream.of(System.getenv("PATH").split(":"))
             .anyMatch(dir -> Files.isExecutable(Path.of(dir, tool)));
@@ -35,7 +35,7 @@ final class Fixtures {
   }
 
   /** Runs a command, failing the test with its output when it exits non-zero. */
-  static String run(Path dir, String... command) throws IOException, InterruptedException {
+  public static String run(Path dir, String... command) throws IOException, InterruptedException {
     Process p =
         new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -43,6 +43,25 @@ class LinuxSyscallsTest {
         .isFalse();
   }
 
+  /** How a sparse file gets its trailing hole: the size grows, no block is allocated. */
+  @Test
+  void truncateExtendsWithAHoleAndNeverFollowsASymlink() throws Exception {
+    Path file = java.nio.file.Files.writeString(temp.resolve("file"), "x");
+    Path link = java.nio.file.Files.createSymbolicLink(temp.resolve("link"), file);
+
+    syscalls.truncate(file, 10L << 30);
+
+    assertThat(java.nio.file.Files.size(file)).isEqualTo(10L << 30);
+    assertThat((Long) java.nio.file.Files.getAttribute(file, "unix:size")).isEqualTo(10L << 30);
+    assertThatThrownBy(() -> syscalls.truncate(link, 1))
+        .isInstanceOf(SyscallException.class)
+        .hasMessage("open(\"" + link + "\", O_WRONLY|O_NOFOLLOW|O_CLOEXEC): ELOOP");
+    assertThat(java.nio.file.Files.size(file)).isEqualTo(10L << 30);
+    Process stat = new ProcessBuilder("stat", "-c", "%b", file.toString()).start();
+    long blocks = Long.parseLong(new String(stat.getInputStream().readAllBytes()).trim());
+    assertThat(blocks).as("512-byte blocks of a 10 GiB file with one byte").isLessThan(64);
+  }
+
   @Test
   void makedevMatchesGlibc() {
     assertThat(LinuxSyscalls.makedev(1, 3)).isEqualTo(0x103);

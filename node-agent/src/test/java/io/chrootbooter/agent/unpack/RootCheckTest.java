@@ -124,6 +124,33 @@ class RootCheckTest {
   }
 
   @Test
+  void refusesAMountPointThatIsASymlinkWhereverItPoints() throws IOException {
+    executable("sbin/init", elf(2, 62));
+    Files.createDirectories(root.resolve("etc/run"));
+    Files.delete(root.resolve("run"));
+    // Resolved inside the image it would be a directory; the bootstrap would resolve it in its own.
+    Files.createSymbolicLink(root.resolve("run"), Path.of("/etc/run"));
+
+    assertThatThrownBy(() -> RootCheck.check(root, "/sbin/init", X86_64))
+        .hasMessage("mount point /run is a symbolic link (to /etc/run)");
+  }
+
+  @Test
+  void refusesAnInitNamedThroughDotDotOrRelative() throws IOException {
+    executable("sbin/init", elf(2, 62));
+
+    assertThatThrownBy(() -> RootCheck.check(root, "/bin/../sbin/init", X86_64))
+        .hasMessageContaining("init \"/bin/../sbin/init\" has an empty, \".\" or \"..\"");
+    assertThatThrownBy(() -> RootCheck.check(root, "/sbin//init", X86_64))
+        .hasMessageContaining("has an empty");
+    assertThatThrownBy(() -> RootCheck.check(root, "sbin/init", X86_64))
+        .hasMessage("init \"sbin/init\" is not an absolute path");
+    assertThatThrownBy(() -> RootCheck.check(root, "/sbin/init\n", X86_64))
+        .hasMessage("init \"/sbin/init?\" holds a control character");
+    assertThatCode(() -> RootCheck.check(root, "/sbin/init", X86_64)).doesNotThrowAnyException();
+  }
+
+  @Test
   void thisMachineIsRecognized() {
     assertThat(Machine.current().bits()).isIn(32, 64);
   }

@@ -128,7 +128,8 @@ final class Mirror {
   private long received;
   private long total = -1;
   private String validator;
-  private final byte[] head = new byte[ImageFormat.SNIFF_BYTES];
+  private final byte[] head =
+      new byte[Math.max(ImageFormat.SNIFF_BYTES, ImageFormat.TAR_HEADER_BYTES)];
   private boolean formatChecked;
 
   Mirror(HttpClient http, SourcePolicy policy, Request request, ImageStore store) {
@@ -396,8 +397,9 @@ final class Mirror {
     }
     formatChecked = true;
     byte[] first = received >= head.length ? head : java.util.Arrays.copyOf(head, (int) received);
-    Optional<ImageFormat> sniffed = ImageFormat.sniff(first);
     ImageFormat declared = request.format();
+    // A pre-POSIX (V7) tar has no magic: recognized by its header checksum when declared tar.
+    Optional<ImageFormat> sniffed = ImageFormat.sniff(first, first.length, declared);
     boolean compatible =
         sniffed.isPresent()
             && (sniffed.get() == declared

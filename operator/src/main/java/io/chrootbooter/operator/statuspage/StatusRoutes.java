@@ -5,6 +5,7 @@ import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.quarkus.runtime.StartupEvent;
+import io.quarkus.vertx.http.ManagementInterface;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
@@ -26,8 +27,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.jboss.logging.Logger;
 
 /**
- * The live status page: {@code GET /} renders every MachineBoot and BootImage from the informer
- * caches, and {@code GET /status/events} pushes the rows that changed as Server-Sent Events.
+ * The live status page, on the admin port (the management interface) only: {@code GET /} renders
+ * every MachineBoot and BootImage from the informer caches, and {@code GET /status/events} pushes
+ * the rows that changed as Server-Sent Events.
  *
  * <p>Changes are coalesced: the first change arms a timer, and {@link #COALESCE_MILLIS} later one
  * batch carries every row changed meanwhile, each rendered once for all browsers, so a burst of
@@ -88,7 +90,12 @@ public class StatusRoutes {
     vertx.setPeriodic(HEARTBEAT_MILLIS, id -> streams.forEach(s -> send(s, ": heartbeat\n\n")));
   }
 
-  void routes(@Observes Router router) {
+  /**
+   * The page and its stream are served by the management interface (the admin port), not by the
+   * port machines reach: they list every machine's MAC, name and address.
+   */
+  void routes(@Observes ManagementInterface admin) {
+    Router router = admin.router();
     router.get("/").blockingHandler(this::page, false);
     router.get("/status/events").blockingHandler(this::events, false);
   }

@@ -3,9 +3,13 @@ package io.chrootbooter.operator.agentapi;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
 import io.chrootbooter.api.v1alpha1.SerialTrigger;
 import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.KernelModules;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -46,5 +50,35 @@ class DesiredStateTest {
         .isEqualTo(
             "{\"action\":\"Hold\",\"generation\":3,\"reason\":\"BootImage x is not Ready\","
                 + "\"kernelArgs\":[]}");
+  }
+
+  @Test
+  void theImagesKernelModulesGoToTheAgentWithTheDefaultApplied() throws Exception {
+    MachineBoot mb =
+        json.readValue(
+            "{\"metadata\":{\"name\":\"m1\",\"namespace\":\"lab\",\"generation\":2},"
+                + "\"spec\":{\"macAddress\":\"52:54:00:12:34:56\",\"imageRef\":\"debian\"}}",
+            MachineBoot.class);
+    for (String mode : new String[] {null, "Bootstrap", "Image", "None"}) {
+      BootImage image =
+          json.readValue(
+              "{\"metadata\":{\"name\":\"debian\",\"namespace\":\"lab\"},"
+                  + "\"spec\":{\"source\":{\"url\":\"http://images/d.sqfs\"},"
+                  + "\"sha256\":\""
+                  + "a".repeat(64)
+                  + "\""
+                  + (mode == null ? "" : ",\"kernelModules\":\"" + mode + "\"")
+                  + "},\"status\":{\"phase\":\"Ready\",\"format\":\"squashfs\","
+                  + "\"sha256\":\""
+                  + "a".repeat(64)
+                  + "\",\"servedUrl\":\"/images/lab/debian\"}}",
+              BootImage.class);
+
+      DesiredState state = DesiredStates.of(mb, Optional.of(image), "http://op:8080");
+
+      KernelModules expected = mode == null ? KernelModules.Bootstrap : KernelModules.valueOf(mode);
+      assertThat(state.image().kernelModules()).as(String.valueOf(mode)).isEqualTo(expected);
+      assertThat(json.writeValueAsString(state)).contains("\"kernelModules\":\"" + expected + "\"");
+    }
   }
 }
