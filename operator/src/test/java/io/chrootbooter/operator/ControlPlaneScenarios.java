@@ -562,7 +562,8 @@ public abstract class ControlPlaneScenarios {
 
     // The machine port: the iPXE script, the image and the agent API, and nothing else.
     assertThat(awaitScript(mac, s -> s.contains("cb.mac=" + mac))).startsWith("#!ipxe");
-    given().get("/images/" + sha).then().statusCode(200);
+    // The image route answers (without a session: refused; EnrolmentScenarios fetches with one).
+    given().get("/images/" + sha).then().statusCode(401);
     assertThat(given().get("/agent/v1/machines/" + mac + "/desired").statusCode())
         .as("the agent API answers (without a token: refused)")
         .isIn(401, 403);

@@ -260,7 +260,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
 
     BootImage image = awaitPhase("v7", BootImagePhase.Ready);
     assertThat(image.getStatus().sha256()).isEqualTo(sha);
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(reading("v7").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
   }
 
