@@ -23,7 +23,8 @@ chmod 755 "$store" "$store/sha256"
 # put_image MB: a file of MB random megabytes in the store; prints its digest.
 put_image() {
   note "writing a $1 MB image into the store"
-  head -c "$(($1 * 1024 * 1024))" /dev/urandom >"$WORK/image"
+  # A squashfs by its magic: the operator checks the format of what it mirrors (below).
+  { printf hsqs; head -c "$(($1 * 1024 * 1024 - 4))" /dev/urandom; } >"$WORK/image"
   local digest; digest=$(openssl dgst -sha256 -r "$WORK/image" | cut -d' ' -f1)
   mv "$WORK/image" "$store/sha256/$digest"
   chmod 644 "$store/sha256/$digest"
@@ -37,9 +38,6 @@ admin_port=$(free_port)
 # The images are served only to enrolled machines whose MachineBoot names them: two BootImages
 # whose source is the store itself on 127.0.0.2 (the mirror finds each digest stored already),
 # and one machine per image, enrolled with the nonce of its iPXE script.
-source_port=$(free_port)
-python3 -m http.server --bind 127.0.0.2 --directory "$store/sha256" "$source_port" >/dev/null 2>&1 &
-PIDS+=($!)
 note "starting the operator"
 java -Dquarkus.http.port="$port" \
   -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$admin_port" \
@@ -52,6 +50,12 @@ OPERATOR_PID=$!
 OPERATOR_URL="http://127.0.0.1:$port"
 OPERATOR_ADMIN_URL="http://127.0.0.1:$admin_port"
 wait_operator_http
+# Picked once the operator holds its ports, so that it cannot be handed one of them.
+source_port=$(free_port)
+mkdir -p "$WORK/source"
+for digest in "$sha" "$small_sha"; do ln -sf "$store/sha256/$digest" "$WORK/source/$digest.squashfs"; done
+python3 -m http.server --bind 127.0.0.2 --directory "$WORK/source" "$source_port" >/dev/null 2>&1 &
+PIDS+=($!)
 note "enrolling a machine for each image"
 python3 - "$API_URL" "$OPERATOR_URL" "http://127.0.0.2:$source_port" "$sha" "$small_sha" >"$WORK/sessions" <<'PY' ||
 import http.client, json, re, sys, time, urllib.parse, urllib.request
@@ -66,12 +70,12 @@ g = "/apis/boot.chrootbooter.io/v1alpha1/namespaces/bench"
 post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
 for i, (name, digest) in enumerate((("large", large), ("small", small))):
     post(g + "/bootimages", {"apiVersion": "boot.chrootbooter.io/v1alpha1", "kind": "BootImage",
-         "metadata": {"name": name}, "spec": {"source": {"url": f"{source}/{digest}"}, "sha256": digest}})
+         "metadata": {"name": name}, "spec": {"source": {"url": f"{source}/{digest}.squashfs"}, "sha256": digest}})
     post(g + "/machineboots", {"apiVersion": "boot.chrootbooter.io/v1alpha1", "kind": "MachineBoot",
          "metadata": {"name": f"serve-{name}"}, "spec": {"macAddress": f"52:54:00:5e:00:0{i}", "imageRef": name}})
 for i, digest in enumerate((large, small)):
     mac = f"52:54:00:5e:00:0{i}"
-    for _ in range(600):  # until the image is Ready and named in the machine's script
+    for _ in range(240):  # until the image is Ready and named in the machine's script
         script = urllib.request.urlopen(f"{operator}/boot/{mac}.ipxe").read().decode()
         if f"/images/{digest} " in script: break
         time.sleep(0.5)
