@@ -70,7 +70,7 @@ mkdir "$cgroup"
 python3 - "$work" "$cycles" "$java" "$jar" "$cgroup" "$bb" <<'PY'
 import hashlib, http.server, json, os, queue, socketserver, subprocess, sys, threading, time
 work, cycles, java, jar, cgroup, bb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-MAC, TOKEN = "52:54:00:00:5e:01", "bench-token"
+MAC, NONCE = "52:54:00:00:5e:01", "bench-nonce-0123456789"
 sha = {n: hashlib.sha256(open(f"{work}/{n}.squashfs", "rb").read()).hexdigest() for n in "ab"}
 events, streams, returns = [], [], []
 lock = threading.Lock()
@@ -96,6 +96,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk)); self.wfile.flush()
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path.endswith("/enroll"):  # the agent exchanges its boot nonce for a session
+            data = json.dumps({"session": "bench-session", "expiresAt": "2999-01-01T00:00:00Z"}).encode()
+            self.send_response(200); self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data))); self.end_headers()
+            self.wfile.write(data); return
         lr = body.get("lastReturn")
         if lr and lr.get("trigger") == "SpecChange":
             with lock:
@@ -144,7 +149,7 @@ umount "$old/root" "$old/rw" "$old/lower"
 state = f"{work}/state"
 open(f"{work}/console.log", "w").close()
 script = (f"mount --make-rprivate / && mkdir -p {work}/agent && mount -t tmpfs cb-bench {work}/agent && "
-          f"exec {java} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar {jar} run --operator {url} --mac {MAC} --token {TOKEN} "
+          f"exec {java} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar {jar} run --operator {url} --mac {MAC} --nonce {NONCE} "
           f"--work-dir {work}/agent --state-dir {state} --cgroup {cgroup} --busybox {bb} --dev {work}/nodev "
           f"--target-console {work}/console.log --no-console --report-interval 100ms")
 agent = subprocess.Popen(["unshare", "-m", "sh", "-c", script], stdout=open(f"{work}/agent.log", "w"), stderr=subprocess.STDOUT)

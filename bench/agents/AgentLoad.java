@@ -40,11 +40,11 @@ import java.util.regex.Pattern;
 /**
  * The load generator of {@code bench/agents.sh}: N simulated agents, each holding the desired-state
  * stream of its MachineBoot open as the node agent does — one Server-Sent Events connection per
- * machine, authenticated with the token from the machine's iPXE script, resumed with {@code
+ * machine, authenticated with the session it enrolled for with the nonce of its iPXE script, resumed with {@code
  * Last-Event-ID} when it drops.
  *
  * <p>{@code create} makes a BootImage and N MachineBoots before the operator starts. {@code
- * streams}, with the operator running, waits until it has reconciled them, fetches the tokens,
+ * streams}, with the operator running, waits until it has reconciled them, enrols them,
  * opens the streams, waits until the operator is idle again and prints its live heap (after a full
  * GC, {@code jcmd GC.heap_info}) and RSS; then it changes K MachineBoots one after another and
  * measures, for each, the time from sending the change to the API server to the agent receiving the
@@ -56,7 +56,8 @@ import java.util.regex.Pattern;
  * AgentLoad.java}.
  */
 public final class AgentLoad {
-  private static final Pattern TOKEN = Pattern.compile(" cb\\.token=(\\S+)");
+  private static final Pattern NONCE = Pattern.compile(" cb\\.nonce=(\\S+)");
+  private static final Pattern SESSION = Pattern.compile("\"session\":\"([A-Za-z0-9_-]+)\"");
   private static final Pattern GENERATION = Pattern.compile("\"generation\":(\\d+)");
   private static final String GROUP = "/apis/boot.chrootbooter.io/v1alpha1/namespaces/";
 
@@ -145,7 +146,7 @@ public final class AgentLoad {
   }
 
   /**
-   * With the operator running: N agents fetch their tokens and open their streams; prints the
+   * With the operator running: N agents enrol and open their streams; prints the
    * operator's memory before and after, then the fan-out delays.
    */
   void streams(
@@ -169,14 +170,14 @@ public final class AgentLoad {
         baseline.heapMb(),
         baseline.rssMb());
 
-    note("fetching " + n + " tokens from the iPXE scripts");
-    List<String> tokens = fetchTokens(operator, n);
+    note("enrolling " + n + " machines with the nonces of their iPXE scripts");
+    List<String> sessions = enrolAll(operator, n);
     note("opening " + n + " desired-state streams");
     Streams streams = new Streams(operator, sources);
     streams.start();
     long opening = System.nanoTime();
     for (int i = 0; i < n; i++) {
-      streams.open(i, mac(i), tokens.get(i));
+      streams.open(i, mac(i), sessions.get(i));
     }
     streams.awaitFirstEvents(n, Duration.ofMinutes(10));
     note(
@@ -215,16 +216,16 @@ public final class AgentLoad {
     awaitImageReady();
     note("waiting for the operator to reconcile " + n + " MachineBoots");
     quiesce(operator, n);
-    note("fetching " + n + " tokens from the iPXE scripts");
-    List<String> tokens = fetchTokens(operator, n);
+    note("enrolling " + n + " machines with the nonces of their iPXE scripts");
+    List<String> sessions = enrolAll(operator, n);
     note("opening " + n + " desired-state streams");
     Streams streams = new Streams(operator, sources);
     streams.start();
     for (int i = 0; i < n; i++) {
-      streams.open(i, mac(i), tokens.get(i));
+      streams.open(i, mac(i), sessions.get(i));
     }
     streams.awaitFirstEvents(n, Duration.ofMinutes(10));
-    Duration heartbeat = heartbeatOf(operator, mac(0), tokens.get(0));
+    Duration heartbeat = heartbeatOf(operator, mac(0), sessions.get(0));
     note("every agent reports every " + heartbeat.toMillis() + " ms (the desired state's heartbeat)");
 
     AtomicInteger sent = new AtomicInteger();
@@ -243,7 +244,7 @@ public final class AgentLoad {
               + "\",\"kernel\":\"6.1.0\"},\"appliedGeneration\":1}";
       HttpRequest request =
           HttpRequest.newBuilder(operator.resolve("/agent/v1/machines/" + mac(i) + "/status"))
-              .header("Authorization", "Bearer " + tokens.get(i))
+              .header("Authorization", "Bearer " + sessions.get(i))
               .header("Content-Type", "application/json")
               .timeout(Duration.ofSeconds(30))
               .POST(HttpRequest.BodyPublishers.ofString(report))
@@ -477,11 +478,11 @@ public final class AgentLoad {
   }
 
   /** The heartbeat of a machine's desired state, read from the first event of its stream. */
-  Duration heartbeatOf(URI operator, String mac, String token) throws Exception {
+  Duration heartbeatOf(URI operator, String mac, String session) throws Exception {
     HttpResponse<InputStream> r =
         http.send(
             HttpRequest.newBuilder(operator.resolve("/agent/v1/machines/" + mac + "/desired"))
-                .header("Authorization", "Bearer " + token)
+                .header("Authorization", "Bearer " + session)
                 .header("Accept", "text/event-stream")
                 .build(),
             HttpResponse.BodyHandlers.ofInputStream());
@@ -780,11 +781,14 @@ public final class AgentLoad {
     CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).join();
   }
 
-  /** Each machine's token, from its iPXE script, as the machine gets it. */
-  List<String> fetchTokens(URI operator, int n) throws Exception {
+  /**
+   * Each machine's session, as the machine gets it: the nonce of its iPXE script exchanged at the
+   * operator ({@code POST /agent/v1/machines/{mac}/enroll}).
+   */
+  List<String> enrolAll(URI operator, int n) throws Exception {
     int from = 0;
     int to = n;
-    String[] tokens = new String[n];
+    String[] sessions = new String[n];
     long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
     List<Integer> missing = new ArrayList<>();
     for (int i = from; i < to; i++) {
@@ -800,12 +804,32 @@ public final class AgentLoad {
             http.sendAsync(
                     HttpRequest.newBuilder(operator.resolve("/boot/" + mac(i) + ".ipxe")).build(),
                     HttpResponse.BodyHandlers.ofString())
+                .thenCompose(
+                    script -> {
+                      Matcher m = NONCE.matcher(script.body());
+                      if (script.statusCode() != 200 || !m.find()) {
+                        return CompletableFuture.completedFuture(null);
+                      }
+                      return http.sendAsync(
+                          HttpRequest.newBuilder(
+                                  operator.resolve("/agent/v1/machines/" + mac(i) + "/enroll"))
+                              .header("Content-Type", "application/json")
+                              .POST(
+                                  HttpRequest.BodyPublishers.ofString(
+                                      "{\"nonce\":\""
+                                          + m.group(1)
+                                          + "\",\"bootId\":\"bench-"
+                                          + i
+                                          + "\"}"))
+                              .build(),
+                          HttpResponse.BodyHandlers.ofString());
+                    })
                 .handle(
                     (r, e) -> {
                       inFlight.release();
-                      Matcher m = r == null ? null : TOKEN.matcher(r.body());
+                      Matcher m = r == null ? null : SESSION.matcher(r.body());
                       if (r != null && r.statusCode() == 200 && m.find()) {
-                        tokens[i - from] = m.group(1);
+                        sessions[i - from] = m.group(1);
                       } else {
                         retry.add(i);
                       }
@@ -816,12 +840,12 @@ public final class AgentLoad {
       missing = new ArrayList<>(retry);
       if (!missing.isEmpty()) {
         if (System.nanoTime() > deadline) {
-          throw new IllegalStateException(missing.size() + " machines got no token in 5 min");
+          throw new IllegalStateException(missing.size() + " machines could not enrol in 5 min");
         }
         Thread.sleep(500);
       }
     }
-    return List.of(tokens);
+    return List.of(sessions);
   }
 
   /**
@@ -956,7 +980,7 @@ public final class AgentLoad {
   static final class Stream {
     final int index;
     final String mac;
-    final String token;
+    final String session;
     SocketChannel channel;
     String lastEventId;
     volatile long generation;
@@ -979,10 +1003,10 @@ public final class AgentLoad {
     String eventId;
     String data;
 
-    Stream(int index, String mac, String token) {
+    Stream(int index, String mac, String session) {
       this.index = index;
       this.mac = mac;
-      this.token = token;
+      this.session = session;
     }
 
     void expect(long generation, long nanos) {
@@ -1056,8 +1080,8 @@ public final class AgentLoad {
       t.start();
     }
 
-    void open(int index, String mac, String token) {
-      Stream s = new Stream(index, mac, token);
+    void open(int index, String mac, String session) {
+      Stream s = new Stream(index, mac, session);
       all.add(s);
       toOpen.add(s);
       selector.wakeup();
@@ -1144,7 +1168,7 @@ public final class AgentLoad {
               + ":"
               + operator.getPort()
               + "\r\nAuthorization: Bearer "
-              + s.token
+              + s.session
               + "\r\nAccept: text/event-stream\r\n"
               + (s.lastEventId == null ? "" : "Last-Event-ID: " + s.lastEventId + "\r\n")
               + "\r\n";

@@ -54,6 +54,20 @@ public interface OperatorConfig {
      */
     @WithDefault("60S")
     java.time.Duration lostAfter();
+
+    /**
+     * How long the one-time boot nonce of an iPXE script ({@code cb.nonce=}) may be exchanged for a
+     * session: from the script's rendering to the agent's enrolment.
+     */
+    @WithDefault("10M")
+    java.time.Duration nonceTtl();
+
+    /**
+     * How long a session credential is valid; agents renew it when half of it is left. A machine
+     * that enrols again (a new boot) revokes its previous session at once.
+     */
+    @WithDefault("1H")
+    java.time.Duration sessionTtl();
   }
 
   /**

@@ -91,6 +91,11 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
       }
     }
 
+    /** Whether the operator ended the stream. */
+    boolean ended() {
+      return !reader.isAlive();
+    }
+
     SseEvent next(Duration within) throws InterruptedException {
       SseEvent event = events.poll(within.toMillis(), TimeUnit.MILLISECONDS);
       assertThat(event).as("an event within %s", within).isNotNull();
@@ -104,15 +109,62 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
     }
   }
 
-  String tokenFor(String mac) {
-    return tokenOf(awaitScript(mac, s -> s.contains("cb.token=")));
+  /** What a machine's agent does first: enrols with the nonce of its iPXE script. */
+  String sessionFor(String mac) {
+    String nonce = nonceOf(awaitScript(mac, s -> s.contains("cb.nonce=")));
+    return enrol(mac, nonce, "boot-" + java.util.UUID.randomUUID())
+        .then()
+        .statusCode(200)
+        .extract()
+        .path("session");
+  }
+
+  io.restassured.response.Response enrol(String mac, String nonce, String bootId) {
+    return given()
+        .contentType("application/json")
+        .body("{\"nonce\":\"" + nonce + "\",\"bootId\":\"" + bootId + "\"}")
+        .post("/agent/v1/machines/" + mac + "/enroll");
+  }
+
+  /** An HTTP answer: status and body. */
+  record Answer(int status, String body) {}
+
+  /**
+   * A POST from another loopback address ({@code 127.0.0.2}: Linux routes all of 127/8 to lo), so
+   * that the operator sees a second source address.
+   */
+  Answer postFrom(String localAddress, String path, String json) throws Exception {
+    try (var socket = new java.net.Socket()) {
+      socket.bind(new java.net.InetSocketAddress(localAddress, 0));
+      socket.connect(new java.net.InetSocketAddress(base.getHost(), base.getPort()), 5000);
+      socket.setSoTimeout(10_000);
+      byte[] body = json.getBytes(StandardCharsets.UTF_8);
+      String head =
+          "POST "
+              + path
+              + " HTTP/1.1\r\nHost: "
+              + base.getHost()
+              + ":"
+              + base.getPort()
+              + "\r\nContent-Type: application/json\r\nContent-Length: "
+              + body.length
+              + "\r\nConnection: close\r\n\r\n";
+      var out = socket.getOutputStream();
+      out.write(head.getBytes(StandardCharsets.US_ASCII));
+      out.write(body);
+      out.flush();
+      String response = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      int status = Integer.parseInt(response.substring(9, 12));
+      int split = response.indexOf("\r\n\r\n");
+      return new Answer(status, split < 0 ? "" : response.substring(split + 4));
+    }
   }
 
   @Test
   void specChangeReachesTheAgentWithinASecond() throws Exception {
     applyExamples();
     awaitScript(M1, s -> s.contains("cb.image="));
-    try (Stream stream = new Stream(M1, tokenFor(M1), null)) {
+    try (Stream stream = new Stream(M1, sessionFor(M1), null)) {
       assertThat(stream.status).isEqualTo(200);
       SseEvent first = stream.next(Duration.ofSeconds(5));
       assertThat(first.name()).isEqualTo("desired");
@@ -147,7 +199,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   void bootImageEditsArePushedUnderTheSameMachineGeneration() throws Exception {
     applyExamples();
     awaitScript(M1, s -> s.contains("cb.image="));
-    try (Stream stream = new Stream(M1, tokenFor(M1), null)) {
+    try (Stream stream = new Stream(M1, sessionFor(M1), null)) {
       SseEvent first = stream.next(Duration.ofSeconds(5));
       assertThat(first.data()).contains("\"action\":\"Run\"").doesNotContain("\"stop\"");
       String generation = first.data().replaceAll(".*\"generation\":([0-9]+).*", "$1");
@@ -240,7 +292,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void reconnectingWithTheLastEventIdGetsNoDuplicateButAnyNewerState() throws Exception {
     applyExamples();
-    String token = tokenFor(M2);
+    String token = sessionFor(M2);
     String lastId;
     try (Stream stream = new Stream(M2, token, null)) {
       SseEvent event = stream.next(Duration.ofSeconds(5));
@@ -272,7 +324,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void imageBecomingAvailableIsPushed() throws Exception {
     applyExample("machineboot-m1.yaml");
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     try (Stream stream = new Stream(M1, token, null)) {
       assertThat(stream.next(Duration.ofSeconds(5)).data())
           .contains("\"action\":\"Hold\"")
@@ -285,7 +337,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void statusReportsShowInKubectlColumnsAndConditions() {
     applyExamples();
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     given()
         .header("Authorization", "Bearer " + token)
         .contentType("application/json")
@@ -323,8 +375,8 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void tokensAreCheckedAndNothingIsWrittenOnRefusal() {
     applyExamples();
-    String m1Token = tokenFor(M1);
-    tokenFor(M2);
+    String m1Token = sessionFor(M1);
+    sessionFor(M2);
     String report = "{\"phase\":\"Failed\",\"error\":\"forged\"}";
     given()
         .contentType("application/json")
@@ -369,7 +421,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void malformedReportsAreRefusedWithAReason() {
     applyExamples();
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     record Case(String body, String message) {}
     for (Case c :
         java.util.List.of(
@@ -403,7 +455,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void burstsOfProgressAreCoalescedAndTheFinalPhaseIsKept() {
     applyExamples();
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     awaitMachine("m1", m -> m.getStatus().observedGeneration() != null);
     double before = patchesWritten();
     long start = System.nanoTime();
@@ -451,7 +503,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void eachReturnIsRecordedOnceAsAnEventAndInTheHistogramByTrigger() {
     applyExamples();
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     double hotkeys = metric("chrootbooter_return_seconds_count", "trigger=\"Hotkey\"");
     double fastHotkeys =
         metric("chrootbooter_return_seconds_bucket", "trigger=\"Hotkey\"", "le=\"0.25\"");
@@ -496,7 +548,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   void switchesAreTimedFromTheDesiredStateToTheRunningReport() throws Exception {
     applyExamples();
     awaitScript(M1, s -> s.contains("cb.image="));
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     double fromBootstrap = metric("chrootbooter_switch_seconds_count", "trigger=\"Bootstrap\"");
     double specChanges = metric("chrootbooter_switch_seconds_count", "trigger=\"SpecChange\"");
     double specChangeSeconds = metric("chrootbooter_switch_seconds_sum", "trigger=\"SpecChange\"");
@@ -553,7 +605,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   @Test
   void aReportOlderThanTheOneInTheStatusIsNotWritten() {
     applyExamples();
-    String token = tokenFor(M1);
+    String token = sessionFor(M1);
     report(M1, token, "{\"phase\":\"Bootstrap\"}");
     // Another replica wrote a report it received later than the one posted below will be.
     String later = java.time.Instant.now().plusSeconds(3600).toString();

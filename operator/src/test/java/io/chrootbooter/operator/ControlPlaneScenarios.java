@@ -174,8 +174,10 @@ public abstract class ControlPlaneScenarios {
                 .then()
                 .statusCode(200)
                 .extract()
-                .asString())
-        .isEqualTo(script);
+                .asString()
+                .replaceAll(" cb\\.nonce=[^ ]+ ", " cb.nonce=… "))
+        .as("the same script, with a fresh nonce")
+        .isEqualTo(script.replaceAll(" cb\\.nonce=[^ ]+ ", " cb.nonce=… "));
     given()
         .head("/boot/52-54-00-12-34-56.ipxe")
         .then()
@@ -187,13 +189,19 @@ public abstract class ControlPlaneScenarios {
   }
 
   @Test
-  void tokenInTheScriptIsBoundToTheMachine() {
+  void theScriptCarriesAFreshOneTimeNonceAndNoCredential() {
     applyExamples();
-    String token1 = tokenOf(awaitScript("52:54:00:12:34:56", s -> s.contains("cb.token=")));
-    String token2 = tokenOf(awaitScript("52:54:00:12:34:57", s -> s.contains("cb.token=")));
-    assertThat(token1).matches("[A-Za-z0-9_-]{43}").isNotEqualTo(token2);
-    // The same machine gets the same token every time: a reboot does not lock it out.
-    assertThat(tokenOf(script("52:54:00:12:34:56"))).isEqualTo(token1);
+    String script = awaitScript("52:54:00:12:34:56", s -> s.contains("cb.nonce="));
+    assertThat(script).doesNotContain("cb.token=");
+    String nonce1 = nonceOf(script);
+    String nonce2 = nonceOf(script("52:54:00:12:34:56"));
+    String other = nonceOf(awaitScript("52:54:00:12:34:57", s -> s.contains("cb.nonce=")));
+    assertThat(nonce1)
+        .matches(
+            "[A-Za-z0-9_-]{" + io.chrootbooter.operator.token.BootCredentials.NONCE_CHARS + "}")
+        .as("every script has a nonce of its own")
+        .isNotEqualTo(nonce2)
+        .isNotEqualTo(other);
   }
 
   @Test
@@ -391,7 +399,7 @@ public abstract class ControlPlaneScenarios {
             "a||shell",
             "chain http://evil.example/",
             "initrd=http://evil.example/initrd",
-            "cb.token=forged",
+            "cb.nonce=forged",
             "console=ttyS0 init=/bin/sh",
             "--",
             "-- init=/bin/sh",
@@ -554,7 +562,8 @@ public abstract class ControlPlaneScenarios {
 
     // The machine port: the iPXE script, the image and the agent API, and nothing else.
     assertThat(awaitScript(mac, s -> s.contains("cb.mac=" + mac))).startsWith("#!ipxe");
-    given().get("/images/" + sha).then().statusCode(200);
+    // The image route answers (without a session: refused; EnrolmentScenarios fetches with one).
+    given().get("/images/" + sha).then().statusCode(401);
     assertThat(given().get("/agent/v1/machines/" + mac + "/desired").statusCode())
         .as("the agent API answers (without a token: refused)")
         .isIn(401, 403);
@@ -685,8 +694,8 @@ public abstract class ControlPlaneScenarios {
     return await().atMost(TIMEOUT).until(() -> script(mac), ready);
   }
 
-  static String tokenOf(String script) {
-    return script.replaceAll("(?s).* cb\\.token=([^ \\n]+).*", "$1");
+  static String nonceOf(String script) {
+    return script.replaceAll("(?s).* cb\\.nonce=([^ \\n]+).*", "$1");
   }
 
   BootImage awaitImage(String name, java.util.function.Predicate<BootImage> ready) {

@@ -77,6 +77,48 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     return Files.readAllBytes(out);
   }
 
+  private static final String READER = "52:54:00:0e:ad:e2";
+  private String readerNs;
+  private String readerSession;
+
+  /**
+   * A request as an enrolled machine whose MachineBoot names {@code image} makes it: images are
+   * served only to such machines. The machine ({@code reader}) is created on first use in the
+   * test's namespace and pointed at {@code image}; once the image is Ready, the request waits until
+   * the operator's cache names it.
+   */
+  io.restassured.specification.RequestSpecification reading(String image) {
+    var machines = client.resources(io.chrootbooter.api.v1alpha1.MachineBoot.class).inNamespace(ns);
+    var reader = machines.withName("reader").get();
+    if (reader == null) {
+      var mb = new io.chrootbooter.api.v1alpha1.MachineBoot();
+      mb.setMetadata(new ObjectMetaBuilder().withName("reader").withNamespace(ns).build());
+      mb.setSpec(
+          new io.chrootbooter.api.v1alpha1.MachineBootSpec(
+              READER, null, image, null, null, null, null, null));
+      machines.resource(mb).create();
+    } else if (!image.equals(reader.getSpec().imageRef())) {
+      machines
+          .withName("reader")
+          .edit(
+              m -> {
+                m.setSpec(withImage(m.getSpec(), image));
+                return m;
+              });
+    }
+    if (!ns.equals(readerNs)) {
+      readerSession = sessionFor(READER);
+      readerNs = ns;
+    }
+    BootImage named = client.resources(BootImage.class).inNamespace(ns).withName(image).get();
+    if (named != null
+        && named.getStatus() != null
+        && named.getStatus().phase() == BootImagePhase.Ready) {
+      awaitScript(READER, s -> s.contains("/images/" + named.getStatus().sha256() + " "));
+    }
+    return given().header("Authorization", "Bearer " + readerSession);
+  }
+
   @Test
   void realImagesAreMirroredVerifiedAndServedByteForByte() throws Exception {
     for (String kind : java.util.List.of("squashfs", "tar.zst")) {
@@ -92,7 +134,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
       assertThat(Files.readAllBytes(STORE.resolve(sha))).isEqualTo(bytes);
 
       byte[] served =
-          given()
+          reading(name)
               .get("/images/" + sha)
               .then()
               .statusCode(200)
@@ -101,14 +143,14 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
               .asByteArray();
       assertThat(served).isEqualTo(bytes);
       assertThat(
-              given()
+              reading(name)
                   .get("/images/" + ns + "/" + name)
                   .then()
                   .statusCode(200)
                   .extract()
                   .asByteArray())
           .isEqualTo(bytes);
-      given()
+      reading(name)
           .head("/images/" + sha)
           .then()
           .statusCode(200)
@@ -116,7 +158,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
           .header("ETag", "\"" + sha + "\"")
           .header("Last-Modified", org.hamcrest.Matchers.notNullValue());
       byte[] part =
-          given()
+          reading(name)
               .header("Range", "bytes=100-199")
               .get("/images/" + sha)
               .then()
@@ -125,18 +167,18 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
               .extract()
               .asByteArray();
       assertThat(part).isEqualTo(Arrays.copyOfRange(bytes, 100, 200));
-      given()
+      reading(name)
           .header("Range", "bytes=" + (bytes.length + 10) + "-")
           .get("/images/" + sha)
           .then()
           .statusCode(416);
-      given()
+      reading(name)
           .header("If-None-Match", "\"" + sha + "\"")
           .get("/images/" + sha)
           .then()
           .statusCode(304);
       // If-Range with the digest: the range.
-      given()
+      reading(name)
           .header("Range", "bytes=0-9")
           .header("If-Range", "\"" + sha + "\"")
           .get("/images/" + sha)
@@ -144,7 +186,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
           .statusCode(206)
           .header("Content-Length", "10");
       // If-Range with another validator: the whole image, not the range.
-      given()
+      reading(name)
           .header("Range", "bytes=0-9")
           .header("If-Range", "\"other\"")
           .get("/images/" + sha)
@@ -152,8 +194,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
           .statusCode(200)
           .header("Content-Length", String.valueOf(bytes.length));
     }
-    given().get("/images/" + "0".repeat(64)).then().statusCode(404);
-    given().get("/images/..%2F..%2Fetc%2Fpasswd").then().statusCode(404);
+    reading("real-tar-zst").get("/images/" + "0".repeat(64)).then().statusCode(404);
+    reading("real-tar-zst").get("/images/..%2F..%2Fetc%2Fpasswd").then().statusCode(404);
   }
 
   @Test
@@ -175,7 +217,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     assertThat(image.getStatus().servedUrl()).isNull();
     assertThat(STORE.resolve(ImageServer.sha256(bytes))).doesNotExist();
     assertThat(STORE.resolve(declared)).doesNotExist();
-    given().get("/images/" + declared).then().statusCode(404);
+    reading("tampered").get("/images/" + declared).then().statusCode(404);
     awaitEvent(
         "tampered",
         "Warning",
@@ -218,7 +260,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
 
     BootImage image = awaitPhase("v7", BootImagePhase.Ready);
     assertThat(image.getStatus().sha256()).isEqualTo(sha);
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(reading("v7").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
   }
 
@@ -235,7 +277,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     assertThat(images.requests())
         .anyMatch(
             r -> r.matches("GET /flaky.squashfs Range: bytes=[1-9][0-9]*- If-Range: " + etag));
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(
+            reading("flaky").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
   }
 
@@ -258,7 +301,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     assertThat(condition(downloading.getStatus().conditions(), "Reconciling").getReason())
         .isEqualTo("Mirroring");
     // Half-written bytes are never served.
-    given().get("/images/" + sha).then().statusCode(404);
+    reading("slow").get("/images/" + sha).then().statusCode(404);
     images.release();
     awaitPhase("slow", BootImagePhase.Ready);
   }
@@ -281,7 +324,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
         .until(() -> Files.exists(STORE.resolve(sha)));
     client.resources(BootImage.class).inNamespace(ns).withName("shared-b").delete();
     await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(STORE.resolve(sha)));
-    given().get("/images/" + sha).then().statusCode(404);
+    reading("shared-b").get("/images/" + sha).then().statusCode(404);
   }
 
   @Test
@@ -376,7 +419,7 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
       String uid = downloading.getMetadata().getUid();
       assertThat(partials(uid)).as("the old download's partial file").hasSize(1);
       // Half-written bytes are never served.
-      given().get("/images/" + oldSha).then().statusCode(404);
+      reading("moving").get("/images/" + oldSha).then().statusCode(404);
 
       byte[] fresh = fakeImage(new byte[] {'h', 's', 'q', 's'}, 33);
       String freshSha = images.put("new.squashfs", fresh);
@@ -404,7 +447,13 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
       // partial file went with it.
       await().atMost(Duration.ofSeconds(10)).until(() -> partials(uid).isEmpty());
       assertThat(STORE.resolve(oldSha)).doesNotExist();
-      assertThat(given().get("/images/" + freshSha).then().statusCode(200).extract().asByteArray())
+      assertThat(
+              reading("moving")
+                  .get("/images/" + freshSha)
+                  .then()
+                  .statusCode(200)
+                  .extract()
+                  .asByteArray())
           .isEqualTo(fresh);
     } finally {
       images.release();
@@ -432,7 +481,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
       assertThat(ready.getStatus().sha256()).isEqualTo(sha);
       assertThat(images.requests())
           .anyMatch(r -> r.matches("GET /stuck.squashfs Range: bytes=[1-9][0-9]*- If-Range: .*"));
-      assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+      assertThat(
+              reading("stuck").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
           .isEqualTo(bytes);
     } finally {
       images.release();
@@ -603,7 +653,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     images.redirect("moved-again.squashfs", 308, images.url("moved-here.squashfs"));
     createImage("moved", images.url("moved.squashfs"), sha);
     assertThat(awaitPhase("moved", BootImagePhase.Ready).getStatus().sha256()).isEqualTo(sha);
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(
+            reading("moved").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
 
     images.redirect("loop.squashfs", 302, "/loop.squashfs");
@@ -712,7 +763,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     BootImage ready = awaitPhase("private", BootImagePhase.Ready);
     assertThat(ready.getStatus().sha256()).isEqualTo(sha);
     assertThat(Files.readAllBytes(STORE.resolve(sha))).isEqualTo(bytes);
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(
+            reading("private").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
   }
 
@@ -754,7 +806,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     // The right CA, with another in the bundle: a change of the Secret retries the download.
     putSecret("mirror-ca", Map.of("bundle.pem", other.pem() + ca.pem()));
     assertThat(awaitPhase("private", BootImagePhase.Ready).getStatus().sha256()).isEqualTo(sha);
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(
+            reading("private").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
     assertThat(client.v1().events().inNamespace(ns).list().getItems())
         .noneMatch(e -> e.getMessage().contains("anyone's eyes"));
@@ -767,7 +820,8 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
     String sha = mirror.put("company.tar.zst", bytes);
     createImage("company", mirror.url("company.tar.zst"), sha);
     assertThat(awaitPhase("company", BootImagePhase.Ready).getStatus().sha256()).isEqualTo(sha);
-    assertThat(given().get("/images/" + sha).then().statusCode(200).extract().asByteArray())
+    assertThat(
+            reading("company").get("/images/" + sha).then().statusCode(200).extract().asByteArray())
         .isEqualTo(bytes);
   }
 

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * after its own was killed is never lost. The agent is a stand-in that does what the node agent
  * does: it follows its stream and sends its full report every heartbeat the desired state names.
  */
-public abstract class LivenessScenarios extends AgentApiScenarios {
+public abstract class LivenessScenarios extends EnrolmentScenarios {
   private static final String MAC = "52:54:00:12:34:56";
 
   /** The test profile's {@code cb.agent.lost-after}. */
@@ -83,7 +83,7 @@ public abstract class LivenessScenarios extends AgentApiScenarios {
   private String readyMachine() {
     applyExamples();
     awaitImage("debian-12", i -> i.getStatus().phase() == BootImagePhase.Ready);
-    return tokenFor(MAC);
+    return sessionFor(MAC);
   }
 
   @Test

@@ -134,8 +134,24 @@ public abstract class StatusPageScenarios {
                 HttpRequest.newBuilder(URI.create(base + "boot/52:54:00:10:00:01.ipxe")).build(),
                 HttpResponse.BodyHandlers.ofString())
             .body();
-    String token = script.replaceAll("(?s).* cb\\.token=([^ \\n]+).*", "$1");
-    assertThat(token).matches("[A-Za-z0-9_-]{43}");
+    assertThat(script).doesNotContain("cb.token=");
+    String nonce = script.replaceAll("(?s).* cb\\.nonce=([^ \\n]+).*", "$1");
+    assertThat(nonce).matches("[A-Za-z0-9_-]{76}");
+    // The machine enrols with it: neither the nonce nor its session reaches the page.
+    String enrolled =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(
+                        URI.create(base + "agent/v1/machines/52:54:00:10:00:01/enroll"))
+                    .header("Content-Type", "application/json")
+                    .POST(
+                        HttpRequest.BodyPublishers.ofString(
+                            "{\"nonce\":\"" + nonce + "\",\"bootId\":\"b1\"}"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString())
+            .body();
+    String session = enrolled.replaceAll("(?s).*\"session\":\"([A-Za-z0-9_-]+)\".*", "$1");
+    assertThat(session).matches("[A-Za-z0-9_-]{84}");
     Secret secret =
         client
             .secrets()
@@ -144,7 +160,29 @@ public abstract class StatusPageScenarios {
             .get();
     assertThat(secret).as("the token Secret").isNotNull();
     String page = getPage().body();
-    assertThat(page).doesNotContain(token);
+    assertThat(page).doesNotContain(nonce).doesNotContain(session);
+    // The nonce replayed: refused, and the Warning shows in the machine's recent events.
+    int replayed =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(
+                        URI.create(base + "agent/v1/machines/52:54:00:10:00:01/enroll"))
+                    .header("Content-Type", "application/json")
+                    .POST(
+                        HttpRequest.BodyPublishers.ofString(
+                            "{\"nonce\":\"" + nonce + "\",\"bootId\":\"b2\"}"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString())
+            .statusCode();
+    assertThat(replayed).isEqualTo(409);
+    await()
+        .atMost(TIMEOUT)
+        .untilAsserted(
+            () ->
+                assertThat(getPage().body())
+                    .contains("EnrolmentReplayed")
+                    .contains("was presented again from 127.0.0.1 (boot b2)")
+                    .doesNotContain(nonce));
     for (String value : secret.getData().values()) {
       assertThat(page).doesNotContain(value);
       assertThat(page)

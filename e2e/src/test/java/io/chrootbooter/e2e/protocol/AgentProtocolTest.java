@@ -32,7 +32,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -110,7 +109,7 @@ class AgentProtocolTest {
   void specAndImageChangesReachTheAgent() throws Exception {
     String mac = "52:54:00:cb:00:01";
     plane.api.createMachine("a1", machine(mac, "late", List.of("systemd.show_status=1")));
-    try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitToken(mac))) {
+    try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitSession(mac))) {
       Received first = agent.next(Duration.ofSeconds(10), s -> true);
       assertThat(first.state().action()).isEqualTo(Action.Hold);
       assertThat(first.state().reason()).contains("BootImage late is not Ready");
@@ -181,8 +180,7 @@ class AgentProtocolTest {
                 new AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"),
                 null));
     try (OperatorClient client =
-            new OperatorClient(
-                URI.create(plane.operator.url()), mac, awaitToken(mac), Optional.empty());
+            FollowingAgent.client(plane.operator.url(), mac, awaitSession(mac));
         StatusReporter reporter =
             new StatusReporter(client::report, status::get, Duration.ofSeconds(1))) {
       JsonNode downloading =
@@ -217,23 +215,23 @@ class AgentProtocolTest {
 
   @Test
   @Order(3)
-  void tokensAreCheckedAndNothingIsWrittenOnRefusal() throws Exception {
+  void sessionsAreCheckedAndNothingIsWrittenOnRefusal() throws Exception {
     String attackerMac = "52:54:00:cb:00:03";
     String victimMac = "52:54:00:cb:00:05";
     plane.api.createMachine("c1", machine(attackerMac, null, List.of()));
     plane.api.createMachine("c2", machine(victimMac, null, List.of()));
-    String attackerToken = awaitToken(attackerMac);
-    awaitToken(victimMac); // the victim booted too: the operator issued its token
+    String attackerSession = awaitSession(attackerMac);
+    awaitSession(victimMac); // the victim booted and enrolled too
     String resourceVersion = awaitStable("c2");
 
     Map<String, Integer> refusals = new LinkedHashMap<>();
     refusals.put(null, 401);
     refusals.put("Bearer", 401);
-    refusals.put("Basic " + attackerToken, 401);
+    refusals.put("Basic " + attackerSession, 401);
     refusals.put("Bearer not-a-token!", 401);
     refusals.put("Bearer " + "A".repeat(43), 401); // well-formed, but no machine's
-    refusals.put("Bearer " + attackerToken + "x", 401);
-    refusals.put("Bearer " + attackerToken, 403); // valid, but another machine's
+    refusals.put("Bearer " + attackerSession + "x", 401);
+    refusals.put("Bearer " + attackerSession, 403); // valid, but another machine's
     String forged = "{\"phase\":\"Failed\",\"error\":\"forged\"}";
     List<String> answers = new ArrayList<>();
     refusals.forEach(
@@ -249,9 +247,9 @@ class AgentProtocolTest {
     refusals.forEach((a, code) -> expected.add(a + " -> POST " + code + ", GET " + code));
     assertThat(answers).containsExactlyElementsOf(expected);
 
-    // The agent's own client with another machine's token gets no desired state at all.
+    // The agent's own client with another machine's session gets no desired state at all.
     try (FollowingAgent intruder =
-        new FollowingAgent(plane.operator.url(), victimMac, attackerToken)) {
+        new FollowingAgent(plane.operator.url(), victimMac, attackerSession)) {
       assertThat(intruder.drain(Duration.ofSeconds(2))).isEmpty();
       assertThat(intruder.connections()).isZero();
     }
@@ -272,7 +270,7 @@ class AgentProtocolTest {
   void burstsOfProgressCostAtMostOnePatchASecond() throws Exception {
     String mac = "52:54:00:cb:00:06";
     plane.api.createMachine("e1", machine(mac, "debian-12", List.of()));
-    String token = awaitToken(mac);
+    String token = awaitSession(mac);
     awaitStable("e1");
 
     // Every change of the fields agent reports write, as a watch on the MachineBoot sees it.
@@ -301,8 +299,7 @@ class AgentProtocolTest {
     long start;
     long postingNanos;
     try (Watch watch = plane.api.machines().inNamespace(NAMESPACE).withName("e1").watch(watcher);
-        OperatorClient client =
-            new OperatorClient(URI.create(plane.operator.url()), mac, token, Optional.empty())) {
+        OperatorClient client = FollowingAgent.client(plane.operator.url(), mac, token)) {
       await("the watch's first event").atMost(SETTLE).until(() -> last.get() != null);
       // 50 progress reports as fast as five connections carry them, then the final phase.
       ExecutorService posters = Executors.newFixedThreadPool(5);
@@ -362,7 +359,7 @@ class AgentProtocolTest {
   void operatorRestartMidStreamLosesNothingAndRepeatsNothing() throws Exception {
     String mac = "52:54:00:cb:00:04";
     plane.api.createMachine("d1", machine(mac, null, List.of()));
-    try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitToken(mac))) {
+    try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitSession(mac))) {
       Received first = agent.next(Duration.ofSeconds(10), s -> true);
       assertThat(first.state().action()).isEqualTo(Action.Bootstrap);
       assertThat(first.state().generation()).isEqualTo(1);
@@ -424,13 +421,13 @@ class AgentProtocolTest {
     return spec;
   }
 
-  private static String awaitToken(String mac) {
+  private static String awaitSession(String mac) {
     AtomicReference<String> token = new AtomicReference<>();
-    await("the iPXE script of " + mac + " with a token")
+    await("an enrolment of " + mac + " with the nonce of its iPXE script")
         .atMost(SETTLE)
         .until(
             () -> {
-              plane.token(mac).ifPresent(token::set);
+              plane.session(mac).ifPresent(token::set);
               return token.get() != null;
             });
     return token.get();

@@ -21,7 +21,8 @@ import java.util.regex.Pattern;
  * CRDs (in this JVM), an image source, and the operator jar as a child process.
  */
 final class ControlPlane implements AutoCloseable {
-  private static final Pattern TOKEN = Pattern.compile(" cb\\.token=(\\S+)");
+  private static final Pattern NONCE = Pattern.compile(" cb\\.nonce=(\\S+)");
+  private static final Pattern SESSION = Pattern.compile("\"session\":\"([A-Za-z0-9_-]+)\"");
 
   private final Owned owned = new Owned();
   private final HttpClient http = HttpClient.newHttpClient();
@@ -72,17 +73,33 @@ final class ControlPlane implements AutoCloseable {
   }
 
   /**
-   * The machine token for {@code mac}, as the machine gets it: from its iPXE script. Returns
-   * nothing while the operator has no script with a token for it (the MachineBoot is not in its
-   * cache yet, say).
+   * A session of {@code mac}, as the machine gets it: the nonce of its iPXE script exchanged at the
+   * operator. Returns nothing while the operator has no script for it (the MachineBoot is not in
+   * its cache yet, say) or refuses the enrolment.
    */
-  Optional<String> token(String mac) throws IOException, InterruptedException {
+  Optional<String> session(String mac) throws IOException, InterruptedException {
     HttpResponse<String> script =
         http.send(
             HttpRequest.newBuilder(URI.create(operator.url() + "/boot/" + mac + ".ipxe")).build(),
             HttpResponse.BodyHandlers.ofString());
-    Matcher m = TOKEN.matcher(script.body());
-    return script.statusCode() == 200 && m.find() ? Optional.of(m.group(1)) : Optional.empty();
+    Matcher nonce = NONCE.matcher(script.body());
+    if (script.statusCode() != 200 || !nonce.find()) {
+      return Optional.empty();
+    }
+    HttpResponse<String> enrolled =
+        http.send(
+            HttpRequest.newBuilder(
+                    URI.create(operator.url() + "/agent/v1/machines/" + mac + "/enroll"))
+                .header("Content-Type", "application/json")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        "{\"nonce\":\"" + nonce.group(1) + "\",\"bootId\":\"e2e-boot\"}"))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    Matcher session = SESSION.matcher(enrolled.body());
+    return enrolled.statusCode() == 200 && session.find()
+        ? Optional.of(session.group(1))
+        : Optional.empty();
   }
 
   /** What a human needs when a test fails: the resources and the operator's last lines. */

@@ -1,9 +1,15 @@
 package io.chrootbooter.e2e.protocol;
 
 import io.chrootbooter.agent.operator.OperatorClient;
+import io.chrootbooter.agent.operator.SessionFile;
 import io.chrootbooter.protocol.DesiredState;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
@@ -37,8 +43,8 @@ final class FollowingAgent implements AutoCloseable {
   private final AtomicInteger connections = new AtomicInteger();
   private final Thread thread;
 
-  FollowingAgent(String operator, String mac, String token) {
-    client = new OperatorClient(URI.create(operator), mac, token, Optional.empty());
+  FollowingAgent(String operator, String mac, String session) {
+    client = client(operator, mac, session);
     thread =
         new Thread(
             () ->
@@ -52,6 +58,41 @@ final class FollowingAgent implements AutoCloseable {
             "agent-" + mac);
     thread.setDaemon(true);
     thread.start();
+  }
+
+  /**
+   * The agent's own client holding {@code session} (from {@link ControlPlane#session}), as an agent
+   * that init restarted holds the session of its boot: read from a root-only session file, which is
+   * removed again once read.
+   */
+  static OperatorClient client(String operator, String mac, String session) {
+    try {
+      Path dir = Files.createTempDirectory("cb-session");
+      try {
+        SessionFile file = new SessionFile(dir.resolve("agent-session"));
+        file.write(
+            new SessionFile.Stored(
+                operator.replaceAll("/+$", ""),
+                mac,
+                "e2e-boot",
+                session,
+                Instant.now().plus(Duration.ofHours(1))));
+        OperatorClient client =
+            new OperatorClient(URI.create(operator), mac, null, "e2e-boot", file, Optional.empty());
+        if (!client.enrol()) {
+          throw new IllegalStateException("the session file was not taken up");
+        }
+        return client;
+      } finally {
+        Files.deleteIfExists(dir.resolve("agent-session"));
+        Files.delete(dir);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   /**

@@ -60,7 +60,8 @@ class HighAvailabilityTest {
   /** How long a reconcile may take on a loaded 2-core machine. */
   private static final Duration SETTLE = Duration.ofSeconds(30);
 
-  private static final Pattern TOKEN = Pattern.compile(" cb\\.token=(\\S+)");
+  private static final Pattern NONCE = Pattern.compile(" cb\\.nonce=(\\S+)");
+  private static final Pattern SESSION = Pattern.compile("\"session\":\"([A-Za-z0-9_-]+)\"");
   private static final HttpClient HTTP = HttpClient.newHttpClient();
 
   @TempDir Path dir;
@@ -126,11 +127,10 @@ class HighAvailabilityTest {
             .atMost(SETTLE)
             .until(
                 () -> get(leader, "/boot/" + mac + ".ipxe"),
-                r -> r.statusCode() == 200 && r.body().contains("cb.token="))
+                r -> r.statusCode() == 200 && r.body().contains("cb.nonce="))
             .body();
-    Matcher m = TOKEN.matcher(script);
-    assertThat(m.find()).isTrue();
-    String token = m.group(1);
+    // Enrolled at the leader; the session is good at every replica.
+    String token = enrol(leader, mac, script);
 
     var running =
         new StatusReport(
@@ -385,14 +385,15 @@ class HighAvailabilityTest {
                   () -> get(replica, "/boot/" + mac + ".ipxe"),
                   r -> r.statusCode() == 200 && r.body().contains("cb.image="))
               .body();
-      Matcher m = TOKEN.matcher(script);
-      assertThat(m.find()).as("a token in %s", script).isTrue();
-      token = m.group(1);
-      assertThat(get(replica, "/images/" + sha).statusCode()).isEqualTo(200);
+      token = enrol(replica, mac, script);
+      assertThat(get(replica, "/images/" + sha).statusCode())
+          .as("without a session")
+          .isEqualTo(401);
+      assertThat(get(replica, "/images/" + sha, token).statusCode()).isEqualTo(200);
       try (FollowingAgent agent = new FollowingAgent(replicas.get(replica).url(), mac, token)) {
         FollowingAgent.Received run = agent.next(Duration.ofSeconds(10), DesiredState::runs);
-        // The image URL is the BootImage's servedUrl, written by the leader with its public URL:
-        // in a cluster the Service's, here the leader's own address. Both replicas serve it.
+        // The image URL is on the operator the agent follows (the origin its session goes to):
+        // in a cluster the Service's public URL, here the replica's own address.
         assertThat(run.state().image().url()).endsWith("/images/" + sha);
       }
     }
@@ -484,6 +485,37 @@ class HighAvailabilityTest {
     return HTTP.send(
         HttpRequest.newBuilder(URI.create(replicas.get(replica).url() + path)).build(),
         HttpResponse.BodyHandlers.ofString());
+  }
+
+  private HttpResponse<String> get(String replica, String path, String session)
+      throws IOException, InterruptedException {
+    return HTTP.send(
+        HttpRequest.newBuilder(URI.create(replicas.get(replica).url() + path))
+            .header("Authorization", "Bearer " + session)
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** Enrols {@code mac} at {@code replica} with the nonce of {@code script}; its session. */
+  private String enrol(String replica, String mac, String script)
+      throws IOException, InterruptedException {
+    Matcher nonce = NONCE.matcher(script);
+    assertThat(nonce.find()).as("a nonce in %s", script).isTrue();
+    HttpResponse<String> answer =
+        HTTP.send(
+            HttpRequest.newBuilder(
+                    URI.create(
+                        replicas.get(replica).url() + "/agent/v1/machines/" + mac + "/enroll"))
+                .header("Content-Type", "application/json")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        "{\"nonce\":\"" + nonce.group(1) + "\",\"bootId\":\"ha-boot\"}"))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(answer.statusCode()).as("enrolment: %s", answer.body()).isEqualTo(200);
+    Matcher session = SESSION.matcher(answer.body());
+    assertThat(session.find()).isTrue();
+    return session.group(1);
   }
 
   private int report(String replica, String mac, String token, String body)

@@ -2,10 +2,12 @@ package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.console.ConsoleShell;
 import io.chrootbooter.agent.fetch.ImageSources;
+import io.chrootbooter.agent.fetch.OperatorCredential;
 import io.chrootbooter.agent.fetch.SpaceCheck;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.operator.CaPin;
 import io.chrootbooter.agent.operator.OperatorClient;
+import io.chrootbooter.agent.operator.SessionFile;
 import io.chrootbooter.agent.operator.StatusReporter;
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.Cgroup;
@@ -65,7 +67,7 @@ public final class Daemon implements AutoCloseable {
    */
   public record Options(
       String operator,
-      String token,
+      String nonce,
       String mac,
       String ca,
       String image,
@@ -120,9 +122,13 @@ public final class Daemon implements AutoCloseable {
     if (present(o.operator())) {
       URI operator = URI.create(o.operator());
       String mac = normalizeMac(o.mac());
-      String token = o.token() == null ? "" : o.token();
       Optional<SSLContext> clientTls = tls;
-      clientSetUp = new FutureTask<>(() -> new OperatorClient(operator, mac, token, clientTls));
+      SessionFile sessionFile = new SessionFile(o.stateDir().resolve("agent-session"));
+      String bootId =
+          Optional.ofNullable(read("/proc/sys/kernel/random/boot_id")).orElse("unknown");
+      clientSetUp =
+          new FutureTask<>(
+              () -> new OperatorClient(operator, mac, o.nonce(), bootId, sessionFile, clientTls));
       Thread setUp = new Thread(clientSetUp, "cb-operator-client");
       setUp.setDaemon(true);
       setUp.start();
@@ -182,6 +188,9 @@ public final class Daemon implements AutoCloseable {
 
     if (clientSetUp != null) {
       OperatorClient client = await(clientSetUp);
+      // Images the operator serves go only to enrolled machines: downloads from its origin (and
+      // from no other) carry the session.
+      OperatorCredential.use(client.origin(), client::authorization);
       // The full report every heartbeat, also when nothing changed: the operator's sign of life.
       StatusReporter reporter =
           new StatusReporter(

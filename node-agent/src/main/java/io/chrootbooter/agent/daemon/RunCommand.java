@@ -31,8 +31,11 @@ public class RunCommand implements Callable<Integer> {
   @Option(names = "--operator", defaultValue = "${env:CB_OPERATOR}", description = "operator URL")
   String operator;
 
-  @Option(names = "--token", defaultValue = "${env:CB_TOKEN}", description = "machine token")
-  String token;
+  @Option(
+      names = "--nonce",
+      defaultValue = "${env:CB_NONCE}",
+      description = "the one-time boot nonce, exchanged for a session")
+  String nonce;
 
   @Option(names = "--mac", defaultValue = "${env:CB_MAC}", description = "this machine's MAC")
   String mac;
@@ -244,7 +247,7 @@ public class RunCommand implements Callable<Integer> {
     Daemon.Options options =
         new Daemon.Options(
             operator,
-            token,
+            nonce,
             mac,
             ca,
             image,

@@ -203,6 +203,11 @@ final class HttpImageStream extends ImageStream {
     // The JDK applies the read timeout at connect, for headers and body alike.
     c.setReadTimeout((int) Math.min(stall, POLL.toMillis()));
     c.setUseCaches(false);
+    String authorization = OperatorCredential.forUrl(uri);
+    if (authorization != null) {
+      c.setRequestProperty("Authorization", authorization);
+      c.setInstanceFollowRedirects(false);
+    }
     if (position > 0) {
       c.setRequestProperty("Range", "bytes=" + position + "-");
       if (validator != null) {
@@ -248,12 +253,28 @@ final class HttpImageStream extends ImageStream {
       }
       body = readAhead(c);
     } else {
-      disconnect();
       String message = "GET " + uri + ": HTTP " + status;
+      if ((status == 401 || status == 403) && OperatorCredential.forUrl(uri) != null) {
+        message += " (the operator refuses this machine the image: " + errorText(c) + ")";
+      }
+      disconnect();
       if (status >= 500 || status == 408 || status == 429) {
         throw new IOException(message);
       }
       throw new NotRetryableException(message + "; not retried");
+    }
+  }
+
+  /** The first line of an error answer's body, printable ASCII only, for a message. */
+  private static String errorText(HttpURLConnection c) {
+    try (InputStream in = c.getErrorStream()) {
+      if (in == null) {
+        return "no reason given";
+      }
+      String text = new String(in.readNBytes(200), java.nio.charset.StandardCharsets.UTF_8);
+      return text.lines().findFirst().orElse("").replaceAll("[^\\x20-\\x7e]", "?");
+    } catch (IOException e) {
+      return "no reason given";
     }
   }
 

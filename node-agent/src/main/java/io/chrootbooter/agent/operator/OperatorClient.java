@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.Enrolment;
+import io.chrootbooter.protocol.Session;
 import io.chrootbooter.protocol.StatusReport;
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,6 +15,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -27,9 +30,11 @@ import javax.net.ssl.TrustManager;
 import org.jboss.logging.Logger;
 
 /**
- * The agent's HTTP client for its operator: follows the desired-state stream (reconnecting with
- * backoff and {@code Last-Event-ID}, surviving operator restarts and network loss) and posts status
- * reports. The token travels only in the {@code Authorization} header and is never logged.
+ * The agent's HTTP client for its operator: enrols (exchanges the boot nonce of its iPXE script for
+ * a session of this boot, see {@link #enrol}), follows the desired-state stream (reconnecting with
+ * backoff and {@code Last-Event-ID}, surviving operator restarts and network loss), posts status
+ * reports and renews the session. The session travels only in the {@code Authorization} header, is
+ * kept in memory and in a root-only {@link SessionFile}, and is never logged.
  */
 public final class OperatorClient implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(OperatorClient.class);
@@ -48,8 +53,12 @@ public final class OperatorClient implements AutoCloseable {
           .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
           .enable(DeserializationFeature.READ_UNKNOWN_ENUM_VALUES_AS_NULL);
 
+  private final String base;
+  private final String mac;
   private final URI machine;
-  private final String authorization;
+  private final String nonce;
+  private final String bootId;
+  private final SessionFile sessionFile;
   private final HttpClient http;
   private final ScheduledExecutorService watchdog =
       Executors.newSingleThreadScheduledExecutor(
@@ -61,14 +70,26 @@ public final class OperatorClient implements AutoCloseable {
   private volatile boolean closed;
   private volatile InputStream open;
   private volatile String lastEventId;
+  private volatile String authorization;
+  private volatile Instant expires;
+  private volatile Instant renewAt;
+  private volatile String refused;
 
   /**
    * @param operator the operator's base URL ({@code cb.operator})
    * @param mac the machine's MAC, lowercase with colons
-   * @param token the machine token ({@code cb.token})
+   * @param nonce the boot nonce ({@code cb.nonce}); null or blank when there is none
+   * @param bootId this boot's id ({@code /proc/sys/kernel/random/boot_id})
+   * @param sessionFile where this boot's session is kept for a restarted agent
    * @param tls the pinned TLS context for an {@code https} operator, empty for the JDK default
    */
-  public OperatorClient(URI operator, String mac, String token, Optional<SSLContext> tls) {
+  public OperatorClient(
+      URI operator,
+      String mac,
+      String nonce,
+      String bootId,
+      SessionFile sessionFile,
+      Optional<SSLContext> tls) {
     String base = operator.toString().replaceAll("/+$", "");
     if (!base.startsWith("http://") && !base.startsWith("https://")) {
       throw new IllegalArgumentException(
@@ -77,11 +98,18 @@ public final class OperatorClient implements AutoCloseable {
     if (!mac.matches("([0-9a-f]{2}:){5}[0-9a-f]{2}")) {
       throw new IllegalArgumentException("cb.mac \"" + mac + "\" is not a MAC address");
     }
-    if (token == null || token.isBlank() || !token.matches("[\\x21-\\x7e]+")) {
-      throw new IllegalArgumentException("cb.token is missing or holds non-printable characters");
+    if (nonce != null && !nonce.isBlank() && !nonce.matches("[A-Za-z0-9_-]{16,128}")) {
+      throw new IllegalArgumentException("cb.nonce holds characters a boot nonce has not");
     }
+    if (bootId == null || !bootId.matches("[0-9A-Za-z-]{1,64}")) {
+      throw new IllegalArgumentException("the boot id is missing or malformed");
+    }
+    this.base = base;
+    this.mac = mac;
     this.machine = URI.create(base + "/agent/v1/machines/" + mac);
-    this.authorization = "Bearer " + token;
+    this.nonce = nonce == null || nonce.isBlank() ? null : nonce;
+    this.bootId = bootId;
+    this.sessionFile = sessionFile;
     HttpClient.Builder builder =
         HttpClient.newBuilder()
             .connectTimeout(Duration.ofSeconds(5))
@@ -92,6 +120,162 @@ public final class OperatorClient implements AutoCloseable {
       builder.sslContext(trustingNothing());
     }
     this.http = builder.build();
+  }
+
+  /** The operator's origin ({@code scheme://host:port}): where the session may be sent. */
+  public URI origin() {
+    URI uri = URI.create(base);
+    return URI.create(uri.getScheme() + "://" + uri.getRawAuthority());
+  }
+
+  /** {@code Bearer <session>}, or null before the enrolment succeeded. */
+  public String authorization() {
+    return authorization;
+  }
+
+  /** Why the operator refused this boot's enrolment, once it did. */
+  public Optional<String> refusal() {
+    return Optional.ofNullable(refused);
+  }
+
+  /**
+   * Gets a session of this boot: the one a previous run of the agent kept in the session file, when
+   * it is this boot's and unexpired, else an enrolment with the boot nonce. Retries with backoff
+   * while the operator cannot be reached or answers 5xx.
+   *
+   * @return true with a session; false when the operator refused (the reason is logged as an error
+   *     and in {@link #refusal()}) or there is no nonce to enrol with
+   */
+  public boolean enrol() throws InterruptedException {
+    if (authorization != null) {
+      return true;
+    }
+    if (refused != null) {
+      return false; // a refusal is final for this boot: the nonce is not offered again
+    }
+    Optional<SessionFile.Stored> kept =
+        sessionFile
+            .read()
+            .filter(
+                s ->
+                    base.equals(s.operator())
+                        && mac.equals(s.mac())
+                        && bootId.equals(s.bootId())
+                        && s.session() != null
+                        && Instant.now().isBefore(s.expires()));
+    if (kept.isPresent()) {
+      LOG.infof("using this boot's session from %s (the agent was restarted)", sessionFile.path());
+      hold(kept.get().session(), kept.get().expires(), false);
+      return true;
+    }
+    if (nonce == null) {
+      return refuse(
+          "no cb.nonce on the kernel command line and no session of this boot in "
+              + sessionFile.path()
+              + ": boot the machine from the operator's iPXE script again");
+    }
+    Duration backoff = FIRST_BACKOFF;
+    while (!closed) {
+      try {
+        byte[] body = MAPPER.writeValueAsBytes(new Enrolment(nonce, bootId));
+        HttpRequest request =
+            HttpRequest.newBuilder(URI.create(machine + "/enroll"))
+                .header("Content-Type", "application/json")
+                .timeout(Duration.ofSeconds(10))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                .build();
+        HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+        int code = response.statusCode();
+        if (code == 200) {
+          Session session = MAPPER.readValue(response.body(), Session.class);
+          hold(session.session(), Instant.parse(session.expiresAt()), true);
+          LOG.infof("enrolled with the operator at %s", base);
+          return true;
+        }
+        if (code / 100 == 4 && code != 408 && code != 429) {
+          return refuse("HTTP " + code + ": " + response.body().strip());
+        }
+        LOG.warnf("enrolment at %s: HTTP %d; retrying", machine, code);
+      } catch (IOException | RuntimeException e) {
+        LOG.warnf(
+            "enrolment at %s: %s; retrying",
+            machine, e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName());
+      }
+      sleep(backoff);
+      backoff = next(backoff);
+    }
+    return false;
+  }
+
+  private boolean refuse(String why) {
+    refused = why;
+    LOG.errorf(
+        "ENROLMENT FAILED: the operator at %s refused this machine (%s): %s. The agent cannot"
+            + " follow its desired state; it waits at the console.",
+        base, mac, why);
+    return false;
+  }
+
+  private void hold(String session, Instant expiresAt, boolean store) {
+    authorization = "Bearer " + session;
+    expires = expiresAt;
+    Instant now = Instant.now();
+    renewAt = now.plus(Duration.between(now, expiresAt).dividedBy(2));
+    if (store) {
+      try {
+        sessionFile.write(new SessionFile.Stored(base, mac, bootId, session, expiresAt));
+      } catch (IOException e) {
+        LOG.warnf(
+            "cannot keep the session in %s (a restarted agent will have to wait for a reboot): %s",
+            sessionFile.path(), e.getMessage());
+      }
+    }
+  }
+
+  /**
+   * Renews the session when half of its time is gone; a refusal (revoked: the machine enrolled
+   * again, or expired) is logged as an error.
+   */
+  void renewIfDue() throws InterruptedException {
+    Instant due = renewAt;
+    if (authorization == null || due == null || Instant.now().isBefore(due)) {
+      return;
+    }
+    try {
+      HttpRequest request =
+          HttpRequest.newBuilder(URI.create(machine + "/session"))
+              .header("Authorization", authorization)
+              .timeout(Duration.ofSeconds(10))
+              .POST(HttpRequest.BodyPublishers.noBody())
+              .build();
+      HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+      if (response.statusCode() == 200) {
+        Session session = MAPPER.readValue(response.body(), Session.class);
+        hold(session.session(), Instant.parse(session.expiresAt()), true);
+        LOG.debugf("session renewed until %s", session.expiresAt());
+      } else if (response.statusCode() == 401 || response.statusCode() == 403) {
+        renewAt = Instant.now().plus(MAX_BACKOFF);
+        LOG.errorf(
+            "the operator refuses to renew this boot's session: HTTP %d %s",
+            response.statusCode(), response.body().strip());
+      } else {
+        renewAt = Instant.now().plus(MAX_BACKOFF);
+      }
+    } catch (IOException e) {
+      renewAt = Instant.now().plus(MAX_BACKOFF);
+      LOG.debugf("session renewal failed: %s", e.getMessage());
+    }
+  }
+
+  private static Duration next(Duration backoff) {
+    return backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0
+        ? MAX_BACKOFF
+        : backoff.multipliedBy(2);
+  }
+
+  private static void sleep(Duration backoff) throws InterruptedException {
+    long millis = backoff.toMillis();
+    Thread.sleep(millis / 2 + ThreadLocalRandom.current().nextLong(millis / 2 + 1));
   }
 
   /**
@@ -120,9 +304,18 @@ public final class OperatorClient implements AutoCloseable {
    * Blocks; run it on its own thread.
    */
   public void follow(Consumer<DesiredState> onDesired, Runnable onConnected) {
+    try {
+      if (!enrol()) {
+        return;
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
     Duration backoff = FIRST_BACKOFF;
     while (!closed) {
       try {
+        renewIfDue();
         if (streamOnce(onDesired, onConnected)) {
           backoff = FIRST_BACKOFF; // it was up: the next attempt starts fresh
         }
@@ -176,7 +369,7 @@ public final class OperatorClient implements AutoCloseable {
             "HTTP "
                 + response.statusCode()
                 + (response.statusCode() == 401 || response.statusCode() == 403
-                    ? " (the operator refuses this machine's token)"
+                    ? " (the operator refuses this boot's session)"
                     : "")
                 + ": "
                 + text.strip());
@@ -188,6 +381,11 @@ public final class OperatorClient implements AutoCloseable {
       ScheduledFuture<?> check =
           watchdog.scheduleAtFixedRate(
               () -> {
+                try {
+                  renewIfDue();
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
                 if (System.nanoTime() - lastActivity.get() > SILENCE.toNanos()) {
                   LOG.warnf("no heartbeat for %d s; reconnecting", SILENCE.toSeconds());
                   closeQuietly(body);
@@ -242,6 +440,10 @@ public final class OperatorClient implements AutoCloseable {
    *     not help); false when it should be sent again later
    */
   public boolean report(StatusReport report) throws InterruptedException {
+    String authorization = this.authorization;
+    if (authorization == null) {
+      return refused != null; // not enrolled yet: later; refused: it can never be sent
+    }
     try {
       byte[] json = MAPPER.writeValueAsBytes(report);
       HttpRequest request =

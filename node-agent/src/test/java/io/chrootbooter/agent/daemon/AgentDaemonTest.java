@@ -72,6 +72,19 @@ class AgentDaemonTest {
     long firstPid = agent.initPid();
     assertThat(Files.readString(Path.of("/proc", Long.toString(firstPid), "root/etc/marker")))
         .contains(TestTarget.MARKER);
+    // The agent enrolled with its nonce (the stand-in serves images only with the session) and
+    // keeps the session root-only in its state directory, which is not in the target's mount
+    // namespace: neither where the bootstrap has it nor at /run/bootstrap.
+    Path session = agent.temp().resolve("state/agent-session");
+    assertThat(Files.readString(session)).contains("session=" + StandInOperator.SESSION);
+    assertThat(
+            java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(session)))
+        .isEqualTo("rw-------");
+    Path targetRoot = Path.of("/proc", Long.toString(firstPid), "root");
+    assertThat(targetRoot.resolve(session.toString().substring(1))).doesNotExist();
+    assertThat(targetRoot.resolve("run/bootstrap/agent-session")).doesNotExist();
+    assertThat(targetRoot.resolve("etc/marker")).as("the target's root is readable").exists();
 
     agent.push(run(2, "two", two, images.tarZstSha(), "tar.zst", "/sbin/init-friendly"), 2);
     JsonNode switched =

@@ -103,7 +103,7 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
             Daemon.start(
                 new Daemon.Options(
                     operator.url(),
-                    StandInOperator.TOKEN,
+                    StandInOperator.NONCE,
                     mac,
                     null,
                     null,

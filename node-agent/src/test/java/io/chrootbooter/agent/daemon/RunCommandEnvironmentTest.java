@@ -38,7 +38,7 @@ class RunCommandEnvironmentTest {
         RunCommand.fromEnvironment(
             Map.of(
                 "CB_OPERATOR", "https://10.0.0.1:8443",
-                "CB_TOKEN", "t0k",
+                "CB_NONCE", "n0nce",
                 "CB_MAC", "52:54:00:12:34:56",
                 "CB_CA", "sha256:ab",
                 "CB_SERIAL", "ttyS1",
@@ -47,7 +47,7 @@ class RunCommandEnvironmentTest {
                 "CB_MEMORY_MAX", "256M",
                 "CB_CACHE", "/dev/sdb"));
     assertThat(run.operator).isEqualTo("https://10.0.0.1:8443");
-    assertThat(run.token).isEqualTo("t0k");
+    assertThat(run.nonce).isEqualTo("n0nce");
     assertThat(run.mac).isEqualTo("52:54:00:12:34:56");
     assertThat(run.ca).isEqualTo("sha256:ab");
     assertThat(run.serial).isEqualTo("ttyS1");

@@ -27,12 +27,17 @@ import org.awaitility.core.ConditionTimeoutException;
 /**
  * The operator's agent API as the agent sees it, on loopback, for the agent's own tests: the
  * desired-state stream (events pushed by the test; the last one replayed on connect unless the
- * client's {@code Last-Event-ID} names it), status reports recorded, bearer token checked, and
- * image files served. The real operator's side is tested against the real agent client in e2e.
+ * client's {@code Last-Event-ID} names it), status reports recorded, enrolment answered, bearer
+ * session checked (images too), and image files served. The real operator's side is tested against
+ * the real agent client in e2e.
  */
 final class StandInOperator implements AutoCloseable {
   static final String MAC = "52:54:00:aa:bb:01";
-  static final String TOKEN = "test-token-1";
+
+  /** The boot nonce the agent is started with, and the session it is exchanged for. */
+  static final String NONCE = "test-nonce-0123456789";
+
+  static final String SESSION = "test-session-1";
 
   private final HttpServer server;
   private final ObjectMapper mapper = new ObjectMapper();
@@ -52,6 +57,7 @@ final class StandInOperator implements AutoCloseable {
   StandInOperator() throws IOException {
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
     server.setExecutor(Executors.newCachedThreadPool());
+    server.createContext("/agent/v1/machines/" + MAC + "/enroll", this::enroll);
     server.createContext("/agent/v1/machines/" + MAC + "/desired", this::desired);
     server.createContext("/agent/v1/machines/" + MAC + "/status", this::status);
     server.createContext("/images/", this::image);
@@ -173,7 +179,7 @@ final class StandInOperator implements AutoCloseable {
   }
 
   private boolean authorized(HttpExchange exchange) throws IOException {
-    if (!("Bearer " + TOKEN).equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
+    if (!("Bearer " + SESSION).equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
       exchange.sendResponseHeaders(401, -1);
       exchange.close();
       return false;
@@ -211,8 +217,32 @@ final class StandInOperator implements AutoCloseable {
     exchange.close();
   }
 
+  private void enroll(HttpExchange exchange) throws IOException {
+    JsonNode body = new ObjectMapper().readTree(exchange.getRequestBody());
+    if (!NONCE.equals(body.path("nonce").asText())) {
+      exchange.sendResponseHeaders(401, -1);
+      exchange.close();
+      return;
+    }
+    byte[] answer =
+        ("{\"session\":\""
+                + SESSION
+                + "\",\"expiresAt\":\""
+                + java.time.Instant.now().plus(Duration.ofHours(1))
+                + "\"}")
+            .getBytes(StandardCharsets.UTF_8);
+    exchange.getResponseHeaders().set("Content-Type", "application/json");
+    exchange.sendResponseHeaders(200, answer.length);
+    try (OutputStream out = exchange.getResponseBody()) {
+      out.write(answer);
+    }
+  }
+
   private void image(HttpExchange exchange) throws IOException {
     String path = exchange.getRequestURI().getPath();
+    if (path.startsWith("/images/") && !authorized(exchange)) {
+      return; // as the operator: images only to enrolled machines, the bootstrap to anyone
+    }
     String name =
         path.startsWith("/bootstrap/") ? path.substring(1) : path.substring("/images/".length());
     if (name.equals("bootstrap/modules")) {

@@ -134,12 +134,23 @@ class CaPinTest {
     }
   }
 
-  private OperatorClient client(String pin) {
-    return new OperatorClient(
-        URI.create("https://127.0.0.1:" + server.getAddress().getPort()),
-        "52:54:00:00:00:01",
-        "token",
-        Optional.of(CaPin.parse(pin).sslContext()));
+  /** A client holding a session of this boot (as a restarted agent does), so it need not enrol. */
+  private OperatorClient client(String pin) throws Exception {
+    String base = "https://127.0.0.1:" + server.getAddress().getPort();
+    SessionFile session = new SessionFile(dir.resolve("agent-session"));
+    session.write(
+        new SessionFile.Stored(
+            base, "52:54:00:00:00:01", "b1", "session", java.time.Instant.now().plusSeconds(3600)));
+    OperatorClient client =
+        new OperatorClient(
+            URI.create(base),
+            "52:54:00:00:00:01",
+            null,
+            "b1",
+            session,
+            Optional.of(CaPin.parse(pin).sslContext()));
+    assertThat(client.enrol()).isTrue();
+    return client;
   }
 
   private static StatusReport report() {

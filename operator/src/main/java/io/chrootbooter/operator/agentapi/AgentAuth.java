@@ -1,49 +1,41 @@
 package io.chrootbooter.operator.agentapi;
 
-import io.chrootbooter.operator.token.MachineTokens;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.Response;
-import java.util.regex.Pattern;
 
 /**
- * Checks {@code Authorization: Bearer <token>} against the machine a request names. Missing or
- * garbled → 401; a valid token of another machine → 403. Tokens never appear in a response, a log
- * line or a metric.
+ * Checks {@code Authorization: Bearer <session>} against the machine a request names (see {@link
+ * Enrolments#check}): missing, garbled, expired or revoked → 401; a valid session of another
+ * machine → 403. Credentials never appear in a response, a log line or a metric.
  */
 @ApplicationScoped
 public class AgentAuth {
-  private static final Pattern BEARER = Pattern.compile("^Bearer ([A-Za-z0-9_-]{16,128})$");
+  private final Enrolments enrolments;
 
-  private final MachineTokens tokens;
-
-  AgentAuth(MachineTokens tokens) {
-    this.tokens = tokens;
+  AgentAuth(Enrolments enrolments) {
+    this.enrolments = enrolments;
   }
 
-  /** Returns normally when the request may act for {@code mac}; throws the refusal otherwise. */
-  public void require(String mac, String authorization) {
-    var m = authorization == null ? null : BEARER.matcher(authorization);
-    if (m == null || !m.matches()) {
-      throw refusal(Response.Status.UNAUTHORIZED, "missing or malformed bearer token");
+  /**
+   * Returns the hash of the session's id when the request may act for {@code mac}; throws the
+   * refusal otherwise.
+   */
+  public String require(String mac, String authorization) {
+    Enrolments.Verdict verdict = enrolments.check(mac, authorization, true);
+    if (!verdict.ok()) {
+      throw refusal(verdict.status(), verdict.message());
     }
-    String token = m.group(1);
-    if (tokens.verify(mac, token)) {
-      return;
-    }
-    if (tokens.issuedTo(token).isPresent()) {
-      throw refusal(Response.Status.FORBIDDEN, "this token belongs to another machine");
-    }
-    throw refusal(Response.Status.UNAUTHORIZED, "invalid token");
+    return verdict.session();
   }
 
-  private static WebApplicationException refusal(Response.Status status, String message) {
-    return new WebApplicationException(
-        Response.status(status)
-            .header(HttpHeaders.WWW_AUTHENTICATE, "Bearer")
-            .type("text/plain; charset=utf-8")
-            .entity(message + "\n")
-            .build());
+  static WebApplicationException refusal(int status, String message) {
+    Response.ResponseBuilder response =
+        Response.status(status).type("text/plain; charset=utf-8").entity(message + "\n");
+    if (status == 401) {
+      response.header(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
+    }
+    return new WebApplicationException(response.build());
   }
 }

@@ -9,7 +9,10 @@ import io.chrootbooter.operator.SpecRules;
 import io.chrootbooter.operator.machine.IpxeResource;
 import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
+import io.chrootbooter.protocol.Enrolment;
+import io.chrootbooter.protocol.Session;
 import io.chrootbooter.protocol.StatusReport;
+import io.vertx.core.http.HttpServerRequest;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
@@ -36,7 +39,10 @@ import java.util.stream.Collectors;
 public class AgentResource {
   static final int MAX_REPORT_BYTES = 64 * 1024;
 
+  static final int MAX_ENROLMENT_BYTES = 1024;
+
   private final AgentAuth auth;
+  private final Enrolments enrolments;
   private final AgentStreams streams;
   private final StatusReports reports;
   private final MachineDirectory directory;
@@ -45,6 +51,7 @@ public class AgentResource {
 
   AgentResource(
       AgentAuth auth,
+      Enrolments enrolments,
       AgentStreams streams,
       StatusReports reports,
       MachineDirectory directory,
@@ -52,10 +59,62 @@ public class AgentResource {
       OperatorConfig config) {
     this.config = config;
     this.auth = auth;
+    this.enrolments = enrolments;
     this.streams = streams;
     this.reports = reports;
     this.directory = directory;
     this.mapper = mapper.copy().enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+  }
+
+  /**
+   * Enrolment: the boot nonce of the machine's iPXE script and its boot id ({@link Enrolment}) for
+   * a session ({@link Session}); 401 for a nonce that is not this machine's or expired, 409 for one
+   * used already (recorded as an {@code EnrolmentReplayed} Event naming both addresses).
+   */
+  @POST
+  @Path("/enroll")
+  @Consumes(MediaType.APPLICATION_JSON)
+  @Produces(MediaType.APPLICATION_JSON)
+  public Response enroll(
+      @PathParam("mac") String mac, @Context HttpServerRequest request, InputStream body) {
+    String canonical = canonical(mac);
+    byte[] bytes = read(body, MAX_ENROLMENT_BYTES);
+    if (bytes.length > MAX_ENROLMENT_BYTES) {
+      return bad("enrolment is more than " + MAX_ENROLMENT_BYTES + " bytes");
+    }
+    Enrolment enrolment;
+    try {
+      enrolment = mapper.readValue(bytes, Enrolment.class);
+    } catch (JsonProcessingException e) {
+      return bad("enrolment is not valid JSON of the expected shape: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    if (enrolment == null) {
+      return bad("enrolment is empty");
+    }
+    String from =
+        request.remoteAddress() == null ? "unknown" : request.remoteAddress().hostAddress();
+    return answer(enrolments.enrol(canonical, enrolment.nonce(), enrolment.bootId(), from));
+  }
+
+  /** Renews the session the request carries: the same session, valid for longer. */
+  @POST
+  @Path("/session")
+  @Produces(MediaType.APPLICATION_JSON)
+  public Response renew(
+      @PathParam("mac") String mac, @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
+    return answer(enrolments.renew(canonical(mac), authorization));
+  }
+
+  private static Response answer(Enrolments.Verdict verdict) {
+    if (!verdict.ok()) {
+      throw AgentAuth.refusal(verdict.status(), verdict.message());
+    }
+    return Response.ok(new Session(verdict.credential(), verdict.expires().toString()))
+        .type(MediaType.APPLICATION_JSON)
+        .header(HttpHeaders.CACHE_CONTROL, "no-store")
+        .build();
   }
 
   /** The machine's desired state as Server-Sent Events; see {@link AgentStreams}. */
@@ -70,7 +129,7 @@ public class AgentResource {
       @Context Sse sse,
       @Context UriInfo uri) {
     String canonical = canonical(mac);
-    auth.require(canonical, authorization);
+    String session = auth.require(canonical, authorization);
     String base =
         config
             .agent()
@@ -83,7 +142,7 @@ public class AgentResource {
                             .type(MediaType.TEXT_PLAIN)
                             .entity("the Host header is not a host name or address\n")
                             .build()));
-    streams.open(canonical, sink, sse, base, lastEventId);
+    streams.open(canonical, sink, sse, base, session, lastEventId);
   }
 
   /** A status report; 202 once accepted, 400 naming what is wrong with it. */
@@ -96,7 +155,7 @@ public class AgentResource {
       InputStream body) {
     String canonical = canonical(mac);
     auth.require(canonical, authorization);
-    byte[] bytes = read(body);
+    byte[] bytes = read(body, MAX_REPORT_BYTES);
     if (bytes.length > MAX_REPORT_BYTES) {
       return bad("status report is more than " + MAX_REPORT_BYTES + " bytes");
     }
@@ -157,9 +216,9 @@ public class AgentResource {
                         .build()));
   }
 
-  private static byte[] read(InputStream body) {
+  private static byte[] read(InputStream body, int max) {
     try {
-      return body.readNBytes(MAX_REPORT_BYTES + 1);
+      return body.readNBytes(max + 1);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

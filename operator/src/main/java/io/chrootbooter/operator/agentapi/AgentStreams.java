@@ -54,6 +54,7 @@ public class AgentStreams {
   private final MeterRegistry registry;
   private final SwitchTimer switches;
   private final AgentLeases leases;
+  private final Enrolments enrolments;
   private final String heartbeat;
   private final Map<String, Set<Stream>> streams = new ConcurrentHashMap<>();
 
@@ -62,10 +63,12 @@ public class AgentStreams {
     final SseEventSink sink;
     final Sse sse;
     final String baseUrl;
+    final String session;
     volatile String lastId;
     final int round = java.util.concurrent.ThreadLocalRandom.current().nextInt(HEARTBEAT_ROUNDS);
 
-    Stream(SseEventSink sink, Sse sse, String baseUrl, String lastId) {
+    Stream(SseEventSink sink, Sse sse, String baseUrl, String session, String lastId) {
+      this.session = session;
       this.sink = sink;
       this.sse = sse;
       this.baseUrl = baseUrl;
@@ -79,8 +82,10 @@ public class AgentStreams {
       Vertx vertx,
       MeterRegistry registry,
       SwitchTimer switches,
-      AgentLeases leases) {
+      AgentLeases leases,
+      Enrolments enrolments) {
     this.leases = leases;
+    this.enrolments = enrolments;
     this.heartbeat = LivenessRules.goDuration(LivenessRules.heartbeat(leases.lostAfter()));
     this.directory = directory;
     this.switches = switches;
@@ -97,9 +102,14 @@ public class AgentStreams {
         .register(registry);
   }
 
-  /** Opens a stream for {@code mac}; {@code lastEventId} is the agent's, or null. */
-  public void open(String mac, SseEventSink sink, Sse sse, String baseUrl, String lastEventId) {
-    Stream stream = new Stream(sink, sse, baseUrl, lastEventId);
+  /**
+   * Opens a stream for {@code mac}, authenticated with the session whose id has the hash {@code
+   * session}; {@code lastEventId} is the agent's, or null. The stream is closed at a heartbeat once
+   * that session is revoked (the machine enrolled again).
+   */
+  public void open(
+      String mac, SseEventSink sink, Sse sse, String baseUrl, String session, String lastEventId) {
+    Stream stream = new Stream(sink, sse, baseUrl, session, lastEventId);
     streams.computeIfAbsent(mac, m -> ConcurrentHashMap.newKeySet()).add(stream);
     // A stream opening is a sign of life; the agent's report follows at once.
     directory.byMac(mac).ifPresent(leases::heard);
@@ -179,7 +189,7 @@ public class AgentStreams {
                   if (stream.round != round) {
                     return;
                   }
-                  if (stream.sink.isClosed()) {
+                  if (stream.sink.isClosed() || enrolments.revoked(mac, stream.session)) {
                     close(mac, stream);
                   } else {
                     stream

@@ -57,7 +57,7 @@ final class DesiredStates {
         null,
         new DesiredState.Image(
             spec.imageRef(),
-            IpxeScript.resolve(baseUrl, bi.getStatus().servedUrl()),
+            IpxeScript.served(baseUrl, bi.getStatus().servedUrl(), sha),
             sha,
             bi.getStatus().format(),
             bi.getSpec().initOrDefault(),

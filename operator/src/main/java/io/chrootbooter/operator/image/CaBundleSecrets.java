@@ -92,7 +92,7 @@ public class CaBundleSecrets {
 
   /**
    * The spec violation of naming the operator's machine-token Secret, if {@code ref} does: that
-   * Secret holds the key every machine token is signed with, and is nobody's CA bundle.
+   * Secret holds the key every boot nonce and session is signed with, and is nobody's CA bundle.
    */
   Optional<String> reserved(String namespace, CaBundleRef ref) {
     if (ref == null || !tokenSecret.equals(new SecretId(namespace, ref.secretName()))) {

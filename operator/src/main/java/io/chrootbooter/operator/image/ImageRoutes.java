@@ -2,7 +2,9 @@ package io.chrootbooter.operator.image;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.OperatorConfig;
+import io.chrootbooter.operator.agentapi.Enrolments;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.netty.handler.codec.DateFormatter;
 import io.vertx.core.http.HttpHeaders;
@@ -19,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Date;
 import java.util.Optional;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -33,19 +36,29 @@ import java.util.regex.Pattern;
  *   <li>{@code GET|HEAD /images/{namespace}/{name}}: the BootImage's current image
  *   <li>{@code GET|HEAD /bootstrap/vmlinuz}, {@code /bootstrap/initramfs}
  * </ul>
+ *
+ * <p>Images are served only to enrolled machines, and to each only the image its MachineBoot names:
+ * {@code Authorization: Bearer <session>} (see {@link Enrolments}); none, garbled, expired or
+ * revoked → 401, a session of a machine whose desired state names another image → 403. The
+ * bootstrap is public: firmware has no credential to present.
  */
 @ApplicationScoped
 public class ImageRoutes {
   private static final Pattern SHA256 = Pattern.compile("^[0-9a-f]{64}$");
+  private static final Pattern ALIAS = Pattern.compile("^/images/([^/]+)/([^/]+)$");
+  private static final String MACHINE = "cb.machine";
 
   private final ImageStore store;
   private final MachineDirectory directory;
   private final OperatorConfig config;
+  private final Enrolments enrolments;
 
-  ImageRoutes(ImageStore store, MachineDirectory directory, OperatorConfig config) {
+  ImageRoutes(
+      ImageStore store, MachineDirectory directory, OperatorConfig config, Enrolments enrolments) {
     this.store = store;
     this.directory = directory;
     this.config = config;
+    this.enrolments = enrolments;
   }
 
   void routes(@Observes Router router) {
@@ -56,6 +69,12 @@ public class ImageRoutes {
             .setIncludeHidden(false)
             .setEnableRangeSupport(true)
             .setSendVaryHeader(false);
+    router
+        .route("/images/*")
+        .method(HttpMethod.GET)
+        .method(HttpMethod.HEAD)
+        .handler(this::authenticate)
+        .handler(this::authorize);
     router.route(HttpMethod.GET, "/images/:namespace/:name").handler(this::alias);
     router.route(HttpMethod.HEAD, "/images/:namespace/:name").handler(this::alias);
     router
@@ -74,6 +93,88 @@ public class ImageRoutes {
             .setSendVaryHeader(false)
             .setCacheEntryTimeout(1000);
     router.route("/bootstrap/*").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(bootstrap);
+  }
+
+  /**
+   * The session of the request (checked once: an alias is routed again as its digest), or the
+   * refusal. The session's record is in memory; only a session issued a moment ago by another
+   * replica needs a read of its Lease, which runs on a worker thread.
+   */
+  private void authenticate(RoutingContext ctx) {
+    if (ctx.get(MACHINE) != null) {
+      ctx.next();
+      return;
+    }
+    String authorization = ctx.request().getHeader(HttpHeaders.AUTHORIZATION);
+    Enrolments.Verdict verdict = enrolments.check(null, authorization, false);
+    if (verdict != null) {
+      authenticated(ctx, verdict);
+      return;
+    }
+    ctx.vertx()
+        .executeBlocking(() -> enrolments.check(null, authorization, true), false)
+        .onComplete(
+            result -> {
+              if (result.succeeded()) {
+                authenticated(ctx, result.result());
+              } else {
+                ctx.fail(result.cause());
+              }
+            });
+  }
+
+  private void authenticated(RoutingContext ctx, Enrolments.Verdict verdict) {
+    if (!verdict.ok()) {
+      var response = ctx.response().setStatusCode(verdict.status());
+      if (verdict.status() == 401) {
+        response.putHeader("WWW-Authenticate", "Bearer");
+      }
+      response
+          .putHeader(HttpHeaders.CONTENT_TYPE, "text/plain; charset=utf-8")
+          .end(verdict.message() + "\n");
+      return;
+    }
+    ctx.put(MACHINE, verdict.mac());
+    ctx.next();
+  }
+
+  /**
+   * 403 unless the machine's MachineBoot names the image the path does. A digest the store does not
+   * hold is 404 to any enrolled machine: digests are no secret, a BootImage's status shows them.
+   */
+  private void authorize(RoutingContext ctx) {
+    String path = ctx.normalizedPath();
+    String rest = path.substring("/images/".length());
+    Matcher alias = ALIAS.matcher(path);
+    boolean digest = SHA256.matcher(rest).matches();
+    if ((!digest && !alias.matches()) || (digest && store.find(rest).isEmpty())) {
+      ctx.next(); // no image by that name or digest: 404 further on
+      return;
+    }
+    Optional<MachineBoot> mb = directory.byMac(ctx.get(MACHINE));
+    String ns = mb.map(m -> m.getMetadata().getNamespace()).orElse(null);
+    String ref = mb.map(m -> m.getSpec().imageRef()).orElse(null);
+    boolean named;
+    if (ref == null) {
+      named = false;
+    } else if (digest) {
+      named =
+          directory
+              .image(ns, ref)
+              .map(BootImage::getStatus)
+              .map(s -> rest.equals(s.sha256()))
+              .orElse(false);
+    } else {
+      named = alias.group(1).equals(ns) && alias.group(2).equals(ref);
+    }
+    if (!named) {
+      ctx.response()
+          .setStatusCode(403)
+          .putHeader(HttpHeaders.CONTENT_TYPE, "text/plain; charset=utf-8")
+          .end("this machine's MachineBoot does not name this image\n");
+      return;
+    }
+    ctx.next();
   }
 
   private void alias(RoutingContext ctx) {

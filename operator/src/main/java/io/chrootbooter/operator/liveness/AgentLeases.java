@@ -229,6 +229,22 @@ public class AgentLeases {
     renewed.put(key, now);
   }
 
+  /**
+   * The agent Lease of {@code mb} as the API holds it, created (renewed now, as {@link #heard}
+   * would) when it has none. Blocks on the API.
+   */
+  public Lease readOrCreate(MachineBoot mb) {
+    String name = LivenessRules.leaseName(mb.getMetadata().getName());
+    var resource = client.leases().inNamespace(mb.getMetadata().getNamespace()).withName(name);
+    Lease lease = resource.get();
+    if (lease != null) {
+      return lease;
+    }
+    create(mb, name, clock.instant());
+    writes.increment();
+    return resource.require();
+  }
+
   private void create(MachineBoot mb, String name, Instant now) {
     ZonedDateTime at = now.truncatedTo(ChronoUnit.MICROS).atZone(ZoneOffset.UTC);
     LeaseBuilder lease =

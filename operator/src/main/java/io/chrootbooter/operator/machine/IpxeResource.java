@@ -35,12 +35,14 @@ import java.util.regex.Pattern;
  *
  * <p>A Vert.x route on the event loop rather than a REST resource: every machine of a rack asks at
  * once after a power cut, and the answer is a few hundred bytes that change only when the machine's
- * MachineBoot, its BootImage or the token key does. Each MAC's script is rendered once and kept as
- * bytes together with the cached objects, token and Host it was rendered from; a request serves
- * those bytes while the objects the informer holds are still those very instances (an update
- * replaces the instance), and renders afresh otherwise. A script is therefore never older than the
- * informer cache, and informer events drop the bytes of changed and deleted machines so that the
- * memo holds no more than the cache does.
+ * MachineBoot or its BootImage does — but for its one-time boot nonce ({@code cb.nonce=}), fresh in
+ * every answer and written nowhere (see {@code BootCredentials}). Each MAC's script is rendered
+ * once and kept as the bytes before and after the nonce, together with the cached objects and Host
+ * it was rendered from; a request serves those bytes around a new nonce while the objects the
+ * informer holds are still those very instances (an update replaces the instance), and renders
+ * afresh otherwise. A script is therefore never older than the informer cache, and informer events
+ * drop the bytes of changed and deleted machines so that the memo holds no more than the cache
+ * does.
  */
 @ApplicationScoped
 public class IpxeResource {
@@ -54,6 +56,9 @@ public class IpxeResource {
       text("not a MAC address; use 52:54:00:12:34:56, 52-54-00-12-34-56 or 525400123456\n");
   private static final Buffer STARTING = text("the operator is starting\n");
   private static final Buffer BAD_HOST = text("the Host header is not a host name or address\n");
+
+  /** Rendered in the place of the nonce, and cut out of the rendering. */
+  private static final String NONCE_MARK = "cb.nonce=" + "N".repeat(32);
 
   private final MachineDirectory directory;
   private final MachineTokens tokens;
@@ -140,8 +145,13 @@ public class IpxeResource {
     Rendered script = script(mac.get(), machine.get(), ctx.request());
     if (script == null) {
       end(ctx, 400, BAD_HOST);
-    } else {
+    } else if (script.tail() == null) {
       end(ctx, 200, script.body());
+    } else {
+      end(
+          ctx,
+          200,
+          script.body().copy().appendString(tokens.nonce(mac.get())).appendBuffer(script.tail()));
       if (ctx.request().method() == HttpMethod.GET) {
         leases.ipxeFetched(machine.get()); // in the background: tells a reboot how it came back
       }
@@ -157,13 +167,12 @@ public class IpxeResource {
     BootImage image = image(mb);
     Rendered last = scripts.get(mac);
     if (last != null && last.machine() == mb && last.image() == image) {
-      if (last.token() == null) {
+      if (last.tail() == null) {
         return last; // an invalid spec: the script names the machine and nothing else
       }
-      if (last.token().equals(tokens.issue(mac))
-          && (publicUrl.isPresent()
-              || (Objects.equals(last.scheme(), request.scheme())
-                  && Objects.equals(last.authority(), authority(request))))) {
+      if (publicUrl.isPresent()
+          || (Objects.equals(last.scheme(), request.scheme())
+              && Objects.equals(last.authority(), authority(request)))) {
         return last;
       }
     }
@@ -183,7 +192,7 @@ public class IpxeResource {
     String ns = mb.getMetadata().getNamespace();
     String name = mb.getMetadata().getName();
     if (!MachineBootValidator.violations(mb.getSpec()).isEmpty()) {
-      return new Rendered(mb, image, null, null, null, text(IpxeScript.invalid(ns, name)));
+      return new Rendered(mb, image, null, null, text(IpxeScript.invalid(ns, name)), null);
     }
     String scheme = request.scheme();
     String authority = authority(request);
@@ -191,7 +200,6 @@ public class IpxeResource {
     if (base.isEmpty()) {
       return null;
     }
-    String token = tokens.issue(mac);
     String script =
         IpxeScript.boot(
             new IpxeScript.Boot(
@@ -199,13 +207,22 @@ public class IpxeResource {
                 name,
                 base.get(),
                 mac,
-                token,
-                image == null ? List.of() : IpxeScript.imageArgs(image, base.get()),
+                NONCE_MARK.substring("cb.nonce=".length()),
+                image == null
+                    ? List.of()
+                    : IpxeScript.imageArgs(image, config.agent().url().orElse(base.get())),
                 consoleArgs,
                 mb.getSpec().kernelArgsOrEmpty(),
                 config.agent().url().orElse(null),
                 caPin));
-    return new Rendered(mb, image, token, scheme, authority, text(script));
+    int at = script.indexOf(NONCE_MARK) + "cb.nonce=".length();
+    return new Rendered(
+        mb,
+        image,
+        scheme,
+        authority,
+        text(script.substring(0, at)),
+        text(script.substring(at + NONCE_MARK.length() - "cb.nonce=".length())));
   }
 
   /** The BootImage the machine names, as the cache holds it; null for none. */
@@ -277,16 +294,17 @@ public class IpxeResource {
 
   /**
    * A script as bytes, with what it was rendered from: the cached MachineBoot and BootImage
-   * instances (compared by identity), and the token, scheme and Host it names — all null for the
-   * script of an invalid spec, which names none of them.
+   * instances (compared by identity), and the scheme and Host it names. {@code body} is all of it
+   * up to the nonce, {@code tail} what follows the nonce; the script of an invalid spec, which
+   * names neither a nonce nor the Host, is all {@code body}, with the others null.
    */
   private record Rendered(
       MachineBoot machine,
       BootImage image,
-      String token,
       String scheme,
       String authority,
-      Buffer body) {
+      Buffer body,
+      Buffer tail) {
     Rendered {
       Objects.requireNonNull(machine, "machine");
       Objects.requireNonNull(body, "body");

@@ -18,7 +18,7 @@ public final class IpxeScript {
   private static final Pattern ARG = Pattern.compile(Patterns.KERNEL_ARG);
   private static final Pattern MAC = Pattern.compile(Patterns.MAC);
   private static final Pattern CA_PIN = Pattern.compile("^sha256:[0-9a-f]{64}$");
-  private static final Pattern TOKEN = Pattern.compile("^[A-Za-z0-9_-]{16,128}$");
+  private static final Pattern NONCE = Pattern.compile("^[A-Za-z0-9_-]{16,128}$");
   private static final Pattern BASE_URL =
       Pattern.compile(
           "^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$");
@@ -32,7 +32,7 @@ public final class IpxeScript {
       String name,
       String baseUrl,
       String mac,
-      String token,
+      String nonce,
       List<String> imageArgs,
       List<String> consoleArgs,
       List<String> kernelArgs,
@@ -43,7 +43,7 @@ public final class IpxeScript {
       check(NAME, name, "name");
       check(BASE_URL, baseUrl, "base URL");
       check(MAC, mac, "MAC");
-      check(TOKEN, token, "token");
+      check(NONCE, nonce, "nonce");
       imageArgs = List.copyOf(imageArgs);
       imageArgs.forEach(a -> check(ARG, a, "image argument"));
       consoleArgs = List.copyOf(consoleArgs);
@@ -72,19 +72,20 @@ public final class IpxeScript {
         String name,
         String baseUrl,
         String mac,
-        String token,
+        String nonce,
         List<String> imageArgs,
         List<String> consoleArgs,
         List<String> kernelArgs) {
-      this(namespace, name, baseUrl, mac, token, imageArgs, consoleArgs, kernelArgs, null, null);
+      this(namespace, name, baseUrl, mac, nonce, imageArgs, consoleArgs, kernelArgs, null, null);
     }
   }
 
   /**
-   * The script that loads the bootstrap with the machine's identity and arguments: the kernel, the
-   * initramfs and, when the operator has one, the agent's class archive ({@code agent-cache}, a
-   * second initrd the kernel unpacks on top of the first). A missing {@code agent-cache} is no
-   * error: the agent then starts without its archive.
+   * The script that loads the bootstrap with the machine's identity, its one-time boot nonce (the
+   * agent exchanges it for a session, see the agent API) and arguments: the kernel, the initramfs
+   * and, when the operator has one, the agent's class archive ({@code agent-cache}, a second initrd
+   * the kernel unpacks on top of the first). A missing {@code agent-cache} is no error: the agent
+   * then starts without its archive.
    */
   public static String boot(Boot b) {
     String base = b.baseUrl().replaceAll("/+$", "");
@@ -95,7 +96,7 @@ public final class IpxeScript {
       args.add("cb.ca=" + b.caPin());
     }
     args.add("cb.mac=" + b.mac());
-    args.add("cb.token=" + b.token());
+    args.add("cb.nonce=" + b.nonce());
     args.add("BOOTIF=01-" + b.mac().replace(':', '-'));
     args.addAll(b.imageArgs());
     args.addAll(b.consoleArgs());
@@ -136,14 +137,25 @@ public final class IpxeScript {
       return List.of();
     }
     List<String> args = new ArrayList<>();
-    args.add("cb.image=" + resolve(baseUrl, status.servedUrl()));
     String sha = status.sha256() != null ? status.sha256() : image.getSpec().sha256();
+    args.add("cb.image=" + served(baseUrl, status.servedUrl(), sha));
     if (sha != null) {
       args.add("cb.sha256=" + sha);
     }
     args.add("cb.format=" + status.format().value());
     args.add("cb.init=" + image.getSpec().initOrDefault());
     return args.stream().allMatch(a -> ARG.matcher(a).matches()) ? List.copyOf(args) : List.of();
+  }
+
+  /**
+   * Where the agent fetches an image the operator serves: at the agent's own operator URL ({@code
+   * baseUrl}, the origin it sends its session to), whatever {@code cb.public-url} the status names,
+   * so that an agent API on another origin (HTTPS, {@code cb.agent.url}) serves its images too.
+   */
+  public static String served(String baseUrl, String servedUrl, String sha256) {
+    return sha256 == null
+        ? resolve(baseUrl, servedUrl)
+        : baseUrl.replaceAll("/+$", "") + "/images/" + sha256;
   }
 
   /** A served URL made absolute: the store's URLs are paths when no public URL is set. */

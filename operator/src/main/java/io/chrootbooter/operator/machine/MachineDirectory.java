@@ -81,8 +81,8 @@ public class MachineDirectory {
    * quarkus.operator-sdk.namespaces}): all of them, or exactly one — with more, a Role per
    * namespace would not allow a cluster-wide watch, so several are refused at start.
    */
-  private <T extends io.fabric8.kubernetes.api.model.HasMetadata>
-      io.fabric8.kubernetes.client.dsl.Informable<T> watched(
+  public <T extends io.fabric8.kubernetes.api.model.HasMetadata>
+      io.fabric8.kubernetes.client.dsl.FilterWatchListDeletable<T, ?, ?> watched(
           io.fabric8.kubernetes.client.dsl.MixedOperation<T, ?, ?> resources) {
     String namespaces =
         org.eclipse.microprofile.config.ConfigProvider.getConfig()

@@ -60,5 +60,10 @@ public enum Reason {
   /** The agent of a machine marked AgentLost was heard from again. */
   AgentBack,
   /** The agent reported another kernel boot id than the machine's status showed: it rebooted. */
-  MachineRebooted
+  MachineRebooted,
+  /**
+   * A boot nonce was presented again after it had been exchanged for a session: a replay, or a
+   * bystander that won the race against the machine. The message names both source addresses.
+   */
+  EnrolmentReplayed
 }

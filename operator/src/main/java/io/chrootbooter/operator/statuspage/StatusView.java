@@ -47,7 +47,7 @@ public final class StatusView {
 
   private static final Pattern CREDENTIAL =
       Pattern.compile(
-          "(?i)(cb\\.token=|(?:authorization:\\s*)?(?:bearer|basic)\\s+|authorization:\\s*"
+          "(?i)(cb\\.(?:token|nonce)=|(?:session|nonce)\\s*[=:]\\s*|(?:authorization:\\s*)?(?:bearer|basic)\\s+|authorization:\\s*"
               + "|(?:token|password|secret)\\s*[=:]\\s*)[^\\s\"'<>;,]+");
   private static final Pattern URL_USER_INFO =
       Pattern.compile("(?i)\\b([a-z][a-z0-9+.-]*://)[^/\\s@]+@");

@@ -12,15 +12,17 @@ import jakarta.enterprise.event.Observes;
 import java.net.HttpURLConnection;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Base64;
 import java.util.Map;
 import java.util.Optional;
 import org.jboss.logging.Logger;
 
 /**
- * Issues and verifies machine tokens with the key held in a Secret, creating the Secret with a
- * fresh random key when it is absent. The key is read at most every {@link #REFRESH} so that a
- * rotation (a new {@code current}, the old one moved to {@code previous}) reaches every replica.
+ * Issues and checks the boot nonces and sessions of {@link BootCredentials} with the key held in a
+ * Secret, creating the Secret with a fresh random key when it is absent. The key is read at most
+ * every {@link #REFRESH} so that a rotation (a new {@code current}, the old one moved to {@code
+ * previous}) reaches every replica.
  */
 @ApplicationScoped
 public class MachineTokens {
@@ -34,38 +36,36 @@ public class MachineTokens {
   private final SecureRandom random = new SecureRandom();
   private volatile TokenKeys keys;
 
-  /** Tokens issued with the current keys, to tell another machine's token from a forged one. */
-  private final Map<String, String> issued = new java.util.concurrent.ConcurrentHashMap<>();
-
-  /** The token of each MAC issued with the current keys. */
-  private final Map<String, String> byMac = new java.util.concurrent.ConcurrentHashMap<>();
-
   MachineTokens(KubernetesClient client, OperatorConfig config) {
     this.client = client;
     this.config = config;
   }
 
-  /** The token of the machine with this MAC (lower-case colon form). */
-  public String issue(String mac) {
-    TokenKeys current = keys();
-    // Computed once per MAC and key: the iPXE endpoint issues a token on every request.
-    return byMac.computeIfAbsent(
-        mac,
-        m -> {
-          String token = current.issue(m);
-          issued.put(token, m);
-          return token;
-        });
+  /** A fresh one-time boot nonce for the machine with this MAC (lower-case colon form). */
+  public String nonce(String mac) {
+    return BootCredentials.nonce(keys(), mac, Instant.now(), random);
   }
 
-  /** The MAC a token was issued to by this operator, if it issued it. */
-  public Optional<String> issuedTo(String token) {
-    return Optional.ofNullable(issued.get(token));
+  /** When {@code nonce} was issued to the machine with this MAC; empty when it was not. */
+  public Optional<Instant> nonceIssued(String mac, String nonce) {
+    return BootCredentials.nonceIssued(keys(), mac, nonce);
   }
 
-  /** Whether {@code token} belongs to the machine with this MAC. */
-  public boolean verify(String mac, String token) {
-    return keys().verify(mac, token);
+  /** A new session of the machine with this MAC, valid until {@code expires}. */
+  public BootCredentials.Session newSession(String mac, Instant expires) {
+    byte[] id = new byte[16];
+    random.nextBytes(id);
+    return new BootCredentials.Session(mac, id, expires);
+  }
+
+  /** The credential of {@code session}. */
+  public String credential(BootCredentials.Session session) {
+    return BootCredentials.session(keys(), session);
+  }
+
+  /** The session a credential holds when the operator's key signed it (expired or not). */
+  public Optional<BootCredentials.Session> parseSession(String credential) {
+    return BootCredentials.parseSession(keys(), credential);
   }
 
   /** Whether the key has been read: tokens can be issued and checked without an API call. */
@@ -105,12 +105,7 @@ public class MachineTokens {
 
   private synchronized void refresh() {
     try {
-      TokenKeys loaded = loadOrCreate();
-      if (keys != null && !java.util.Arrays.equals(keys.current(), loaded.current())) {
-        issued.clear();
-        byMac.clear();
-      }
-      keys = loaded;
+      keys = loadOrCreate();
     } catch (KubernetesClientException e) {
       if (keys == null) {
         throw e;

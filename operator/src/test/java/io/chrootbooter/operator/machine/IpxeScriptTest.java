@@ -9,7 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 class IpxeScriptTest {
-  private static final String TOKEN = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  private static final String NONCE = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
   private static IpxeScript.Boot boot(List<String> kernelArgs) {
     return new IpxeScript.Boot(
@@ -17,7 +17,7 @@ class IpxeScriptTest {
         "m1",
         "http://10.0.0.1:8080",
         "52:54:00:12:34:56",
-        TOKEN,
+        NONCE,
         List.of("cb.image=http://10.0.0.1:8080/images/x.squashfs"),
         List.of("console=ttyS0,115200n8"),
         kernelArgs);
@@ -30,8 +30,8 @@ class IpxeScriptTest {
             "#!ipxe\n"
                 + "# Chroot Booter: MachineBoot lab/m1\n"
                 + "kernel http://10.0.0.1:8080/bootstrap/vmlinuz initrd=initramfs"
-                + " cb.operator=http://10.0.0.1:8080 cb.mac=52:54:00:12:34:56 cb.token="
-                + TOKEN
+                + " cb.operator=http://10.0.0.1:8080 cb.mac=52:54:00:12:34:56 cb.nonce="
+                + NONCE
                 + " BOOTIF=01-52-54-00-12-34-56"
                 + " cb.image=http://10.0.0.1:8080/images/x.squashfs console=ttyS0,115200n8 quiet"
                 + " systemd.unit=rescue.target\n"
@@ -52,7 +52,7 @@ class IpxeScriptTest {
                 "m1",
                 "http://10.0.0.1:8080",
                 "52:54:00:12:34:56",
-                TOKEN,
+                NONCE,
                 List.of(),
                 List.of(),
                 List.of(),
@@ -79,7 +79,7 @@ class IpxeScriptTest {
                       "m1",
                       "http://10.0.0.1:8080",
                       "52:54:00:12:34:56",
-                      TOKEN,
+                      NONCE,
                       List.of(),
                       List.of(),
                       List.of(),
@@ -114,7 +114,7 @@ class IpxeScriptTest {
   }
 
   @Test
-  void unsafeBaseUrlTokenAndMacAreRefused() {
+  void unsafeBaseUrlNonceAndMacAreRefused() {
     assertThatThrownBy(
             () ->
                 new IpxeScript.Boot(
@@ -122,7 +122,7 @@ class IpxeScriptTest {
                     "m1",
                     "http://h/${x}",
                     "52:54:00:12:34:56",
-                    TOKEN,
+                    NONCE,
                     List.of(),
                     List.of(),
                     List.of()))
@@ -138,7 +138,7 @@ class IpxeScriptTest {
                     List.of(),
                     List.of(),
                     List.of()))
-        .hasMessageContaining("token");
+        .hasMessageContaining("nonce");
     assertThatThrownBy(
             () ->
                 new IpxeScript.Boot(
@@ -146,7 +146,7 @@ class IpxeScriptTest {
                     "m1",
                     "http://h",
                     "52-54-00-12-34-56",
-                    TOKEN,
+                    NONCE,
                     List.of(),
                     List.of(),
                     List.of()))
@@ -171,7 +171,7 @@ class IpxeScriptTest {
         "rdinit=/bin/sh",
         "initrd=http://evil.example/i",
         "bootif=01-52-54-00-12-34-56",
-        "cb.token=forged",
+        "cb.nonce=forged",
         "cb_debug=1",
         "CB_DEBUG=1",
         "LD_PRELOAD=/tmp/x.so",

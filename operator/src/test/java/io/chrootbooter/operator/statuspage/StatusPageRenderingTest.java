@@ -114,6 +114,8 @@ class StatusPageRenderingTest {
   void credentialsInMessagesAreRedacted() {
     assertThat(StatusView.text("boot with cb.token=abc123 quiet"))
         .isEqualTo("boot with cb.token=[redacted] quiet");
+    assertThat(StatusView.text("boot with cb.nonce=abc123 quiet"))
+        .isEqualTo("boot with cb.nonce=[redacted] quiet");
     assertThat(StatusView.text("401: Authorization: Bearer eyJhbGciOi.x.y"))
         .doesNotContain("eyJhbGciOi");
     assertThat(StatusView.text("password=hunter2; secret: s3cr3t"))

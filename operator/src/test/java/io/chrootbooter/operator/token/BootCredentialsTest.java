@@ -1,0 +1,89 @@
+package io.chrootbooter.operator.token;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.security.SecureRandom;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class BootCredentialsTest {
+  private static final String M1 = "52:54:00:12:34:56";
+  private static final String M2 = "52:54:00:12:34:57";
+  private static final byte[] KEY_A = filled(1);
+  private static final byte[] KEY_B = filled(2);
+  private static final Instant NOW = Instant.parse("2026-12-07T14:00:00Z");
+  private final SecureRandom random = new SecureRandom();
+
+  private static byte[] filled(int value) {
+    byte[] key = new byte[32];
+    Arrays.fill(key, (byte) value);
+    return key;
+  }
+
+  @Test
+  void aNonceIsRandomAndBoundToItsMac() {
+    TokenKeys keys = new TokenKeys(KEY_A, Optional.empty());
+    String nonce = BootCredentials.nonce(keys, M1, NOW, random);
+    assertThat(nonce)
+        .matches("[A-Za-z0-9_-]+")
+        .hasSize(BootCredentials.NONCE_CHARS)
+        .isNotEqualTo(BootCredentials.nonce(keys, M1, NOW, random));
+    assertThat(BootCredentials.nonceIssued(keys, M1, nonce)).contains(NOW);
+    assertThat(BootCredentials.nonceIssued(keys, M2, nonce)).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, "garbage!")).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, "")).isEmpty();
+    assertThat(BootCredentials.nonceIssued(new TokenKeys(KEY_B, Optional.empty()), M1, nonce))
+        .as("a nonce of another key")
+        .isEmpty();
+    // One changed character anywhere (the issue time among them) breaks it.
+    char[] chars = nonce.toCharArray();
+    chars[30] = chars[30] == 'A' ? 'B' : 'A';
+    assertThat(BootCredentials.nonceIssued(keys, M1, new String(chars))).isEmpty();
+  }
+
+  @Test
+  void aSessionNamesItsMachineAndIsNeverANonce() {
+    TokenKeys keys = new TokenKeys(KEY_A, Optional.empty());
+    byte[] id = new byte[16];
+    random.nextBytes(id);
+    var session = new BootCredentials.Session(M1, id, NOW.plusSeconds(3600));
+    String credential = BootCredentials.session(keys, session);
+    assertThat(credential).hasSize(BootCredentials.SESSION_CHARS).matches("[A-Za-z0-9_-]+");
+    var parsed = BootCredentials.parseSession(keys, credential).orElseThrow();
+    assertThat(parsed.mac()).isEqualTo(M1);
+    assertThat(parsed.id()).isEqualTo(id);
+    assertThat(parsed.expires()).isEqualTo(NOW.plusSeconds(3600));
+    assertThat(parsed.idHash()).isEqualTo(session.idHash());
+    assertThat(BootCredentials.parseSession(keys, BootCredentials.nonce(keys, M1, NOW, random)))
+        .isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, credential)).isEmpty();
+    assertThat(BootCredentials.parseSession(new TokenKeys(KEY_B, Optional.empty()), credential))
+        .isEmpty();
+    char[] chars = credential.toCharArray();
+    chars[3] = chars[3] == 'A' ? 'B' : 'A'; // the MAC
+    assertThat(BootCredentials.parseSession(keys, new String(chars))).isEmpty();
+  }
+
+  @Test
+  void rotationKeepsOldCredentialsValidAndIssuesWithTheNewKey() {
+    TokenKeys old = new TokenKeys(KEY_A, Optional.empty());
+    String nonce = BootCredentials.nonce(old, M1, NOW, random);
+    String session =
+        BootCredentials.session(old, new BootCredentials.Session(M1, new byte[16], NOW));
+    TokenKeys rotated = new TokenKeys(KEY_B, Optional.of(KEY_A));
+    assertThat(BootCredentials.nonceIssued(rotated, M1, nonce)).contains(NOW);
+    assertThat(BootCredentials.parseSession(rotated, session)).isPresent();
+    TokenKeys retired = new TokenKeys(KEY_B, Optional.empty());
+    assertThat(BootCredentials.nonceIssued(retired, M1, nonce)).isEmpty();
+    assertThat(BootCredentials.parseSession(retired, session)).isEmpty();
+  }
+
+  @Test
+  void shortKeysAreRefused() {
+    assertThatThrownBy(() -> new TokenKeys(new byte[16], Optional.empty()))
+        .hasMessage("token key is 16 bytes; at least 32 are needed");
+  }
+}
