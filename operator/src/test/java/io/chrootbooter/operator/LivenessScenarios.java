@@ -12,6 +12,8 @@ import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.MachinePhase;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.api.model.coordination.v1.LeaseSpec;
+import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.Executors;
@@ -277,29 +279,34 @@ public abstract class LivenessScenarios extends EnrolmentScenarios {
           killedAt
               .truncatedTo(java.time.temporal.ChronoUnit.MICROS)
               .atZone(java.time.ZoneOffset.UTC);
-      client
-          .leases()
-          .inNamespace(ns)
-          .resource(
-              new io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder()
-                  .withNewMetadata()
-                  .withName(LivenessRules.leaseName("m1"))
-                  .addToLabels(AgentLeases.LABEL, "true")
-                  .addNewOwnerReference()
-                  .withApiVersion(m1.getApiVersion())
-                  .withKind(m1.getKind())
-                  .withName("m1")
-                  .withUid(m1.getMetadata().getUid())
-                  .endOwnerReference()
-                  .endMetadata()
-                  .withNewSpec()
-                  .withHolderIdentity("killed-replica")
-                  .withLeaseDurationSeconds((int) LOST_AFTER.toSeconds())
-                  .withAcquireTime(renewed)
-                  .withRenewTime(renewed)
-                  .endSpec()
-                  .build())
-          .create();
+      // The machine's enrolment made its agent Lease already: the killed replica renewed it.
+      Lease killedLease =
+          client.leases().inNamespace(ns).withName(LivenessRules.leaseName("m1")).get();
+      if (killedLease == null) {
+        killedLease =
+            new io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder()
+                .withNewMetadata()
+                .withName(LivenessRules.leaseName("m1"))
+                .addToLabels(AgentLeases.LABEL, "true")
+                .addNewOwnerReference()
+                .withApiVersion(m1.getApiVersion())
+                .withKind(m1.getKind())
+                .withName("m1")
+                .withUid(m1.getMetadata().getUid())
+                .endOwnerReference()
+                .endMetadata()
+                .withNewSpec()
+                .endSpec()
+                .build();
+      }
+      if (killedLease.getSpec() == null) {
+        killedLease.setSpec(new LeaseSpec());
+      }
+      killedLease.getSpec().setHolderIdentity("killed-replica");
+      killedLease.getSpec().setLeaseDurationSeconds((int) LOST_AFTER.toSeconds());
+      killedLease.getSpec().setAcquireTime(renewed);
+      killedLease.getSpec().setRenewTime(renewed);
+      client.leases().inNamespace(ns).resource(killedLease).createOr(NonDeletingOperation::update);
       // The agent reconnects here at once and keeps reporting, for three times lost-after.
       try (StandInAgent agent = new StandInAgent(token, report)) {
         Duration sinceKill = Duration.between(killedAt, Instant.now());
