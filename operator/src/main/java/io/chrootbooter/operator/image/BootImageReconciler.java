@@ -52,6 +52,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 @ControllerConfiguration(name = "bootimage")
 public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootImage> {
+  /** How soon a BootImage whose status was just written is looked at again (see reconcile). */
+  static final java.time.Duration AFTER_STATUS_WRITE = java.time.Duration.ofSeconds(1);
+
   /** How soon a BootImage that cannot read its caBundle Secret (RBAC, say) looks again. */
   private static final Duration CA_BUNDLE_RETRY = Duration.ofSeconds(30);
 
@@ -126,9 +129,13 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     meta.setNamespace(image.getMetadata().getNamespace());
     fresh.setMetadata(meta);
     fresh.setStatus(desired);
-    return retryLater
-        ? UpdateControl.patchStatus(fresh).rescheduleAfter(CA_BUNDLE_RETRY)
-        : UpdateControl.patchStatus(fresh);
+    // Every status write is followed by one more look: JOSDK 5.3's filtering of the reconciler's
+    // own updates can swallow the event of a spec edit that lands while this patch is in flight
+    // (the patch's response is newer than the edit, so the edit's event counts as seen), and the
+    // edit would wait for the next unrelated event. The look reads the cache, which holds the
+    // edit; it writes nothing when the status is as it should be, so it ends there.
+    return UpdateControl.patchStatus(fresh)
+        .rescheduleAfter(retryLater ? CA_BUNDLE_RETRY : AFTER_STATUS_WRITE);
   }
 
   /**
