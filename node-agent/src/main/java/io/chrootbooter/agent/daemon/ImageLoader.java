@@ -3,7 +3,6 @@ package io.chrootbooter.agent.daemon;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
-import io.chrootbooter.agent.fetch.Sha256;
 import io.chrootbooter.agent.fetch.Sha256Engine;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.pivot.Teardown;
@@ -17,14 +16,9 @@ import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.KernelModules;
 import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.HexFormat;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -179,7 +173,8 @@ public final class ImageLoader implements Images {
     String note = null;
     if (hit.isPresent()) {
       phases.accept(MachinePhase.Verifying);
-      String actual = sha256Of(hit.get().file());
+      // Its name is no proof: whatever else mounts the cache disk may have changed it.
+      String actual = Sha256Engine.sha256Of(hit.get().file());
       if (!actual.equals(hit.get().sha256())) {
         note =
             "cached image "
@@ -276,24 +271,6 @@ public final class ImageLoader implements Images {
           deleteEmptyTree(dir);
         }
       }
-    }
-  }
-
-  /**
-   * The SHA-256 of a cached image, read again from the cache (native libcrypto when it loads, about
-   * 1.3 GB/s): its name is no proof, whatever else mounts the cache disk may have changed it.
-   */
-  static String sha256Of(Path file) throws IOException {
-    try (Sha256 sha = Sha256Engine.get().start();
-        FileChannel in =
-            FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-      ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
-      while (in.read(buffer) >= 0) {
-        buffer.flip();
-        sha.update(buffer.array(), 0, buffer.limit());
-        buffer.clear();
-      }
-      return HexFormat.of().formatHex(sha.digest());
     }
   }
 

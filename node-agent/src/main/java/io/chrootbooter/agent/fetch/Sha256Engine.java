@@ -1,5 +1,12 @@
 package io.chrootbooter.agent.fetch;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
@@ -115,6 +122,24 @@ public final class Sha256Engine {
   /** The implementation this engine uses. */
   public Kind kind() {
     return kind;
+  }
+
+  /**
+   * The SHA-256 of a file as it is now (lower-case hex), read without following a symlink, by the
+   * engine of {@link #get()}: about 1.3 GB/s with libcrypto.
+   */
+  public static String sha256Of(Path file) throws IOException {
+    try (Sha256 sha = get().start();
+        FileChannel in =
+            FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+      ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
+      while (in.read(buffer) >= 0) {
+        buffer.flip();
+        sha.update(buffer.array(), 0, buffer.limit());
+        buffer.clear();
+      }
+      return HexFormat.of().formatHex(sha.digest());
+    }
   }
 
   /** A new computation. */

@@ -2,20 +2,18 @@ package io.chrootbooter.agent.modules;
 
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageStream;
-import io.chrootbooter.agent.fetch.Sha256;
 import io.chrootbooter.agent.fetch.Sha256Engine;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.SquashfsImage;
 import io.chrootbooter.protocol.KernelModules;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HexFormat;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -110,7 +108,8 @@ public final class ModulesImage {
       return false;
     }
     boolean fetched = false;
-    if (Files.isRegularFile(store, LinkOption.NOFOLLOW_LINKS) && !sha256.equals(hash(store))) {
+    if (Files.isRegularFile(store, LinkOption.NOFOLLOW_LINKS)
+        && !sha256.equals(Sha256Engine.sha256Of(store))) {
       // On a cache disk a target can reach: checked again on every boot (≈ 0.1 s at line rate).
       LOG.warnf("modules image %s was altered where it is kept; fetching it again", store);
       Files.delete(store);
@@ -128,6 +127,13 @@ public final class ModulesImage {
       fetched = true;
     }
     Files.createDirectories(mountPoint);
+    // An agent that init restarted left its mount here: unmounted (its loop device with it)
+    // rather than stacked over, since the file was just checked again.
+    List<Path> stale = new ArrayList<>(Mounts.mountsBelow(mountPoint));
+    Collections.reverse(stale);
+    for (Path point : stale) {
+      Mounts.umount(point);
+    }
     Mounts.mount("squashfs", "loop,ro", store.toString(), mountPoint);
     mounted = true;
     LOG.infof(
@@ -136,18 +142,6 @@ public final class ModulesImage {
         fetched ? "fetched and verified" : "from an earlier fetch",
         mountPoint);
     return fetched;
-  }
-
-  private static String hash(Path file) throws IOException {
-    byte[] buffer = new byte[1 << 20];
-    try (Sha256 digest = Sha256Engine.get().start();
-        InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
-      int n;
-      while ((n = in.read(buffer)) > 0) {
-        digest.update(buffer, 0, n);
-      }
-      return HexFormat.of().formatHex(digest.digest());
-    }
   }
 
   /** Unmounts the image (the file stays for the next target). */

@@ -96,7 +96,7 @@ public final class BootController implements TargetControl {
       returnNow(ReturnTrigger.SpecChange, "new image " + spec.imageUrl(), clock.instant());
     }
     overrideGeneration = -1;
-    // The helper's messages are bound to this session: a late one never returns the next target.
+    // The helper's messages are bound to this target: a late one never returns the next target.
     AtomicReference<TargetSession> owner = new AtomicReference<>();
     HelperInbox inbox = new HelperInbox(timer, message -> handleHelper(owner, message));
     session = TargetSession.enter(spec, config, image, signals, clock, inbox::offer);

@@ -172,6 +172,16 @@ class ModulesImageTest {
   }
 
   @Test
+  void anAgentRestartedInTheSameBootMountsItOnceNotTwice() throws Exception {
+    modules.ensureMounted(options());
+    // The next agent (init restarted it) finds the mount of the one before it.
+    modules(sha256).ensureMounted(options());
+
+    assertThat(Mounts.mountsBelow(temp.resolve("mnt"))).hasSize(1);
+    assertThat(temp.resolve("mnt/lib/firmware/ours.bin")).hasContent("ours");
+  }
+
+  @Test
   void anImageBuiltForTheRunningKernelKeepsItsOwnModules() throws Exception {
     Path root = mergedUsrRoot("native");
     Path own = Files.createDirectories(root.resolve("usr/lib/modules/" + RELEASE));

@@ -358,7 +358,7 @@ public class Enrolments {
           "the session expired at " + session.expires() + "; re-enrol: boot the machine again");
     }
     if (mac != null && !mac.equals(session.mac())) {
-      return Verdict.refused(403, "this session belongs to another machine");
+      return Verdict.refused(403, "this credential belongs to another machine");
     }
     Optional<MachineBoot> mb = directory.byMac(session.mac());
     if (mb.isEmpty()) {
