@@ -12,6 +12,7 @@ import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -22,7 +23,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -91,6 +91,12 @@ class ConfinedTargetTest {
     ATTEMPTS.put("mknod_sda", "busybox mknod /dev/sda b 8 0 && echo made");
     ATTEMPTS.put("mknod_disk", "busybox mknod /dev/cb-disk b $(cat /disk-dev) && echo made");
     ATTEMPTS.put("open_disk", "busybox head -c 512 /dev/$(cat /disk-name) | busybox wc -c");
+    // CAP_SYS_ADMIN stays (systemd needs it): a devtmpfs of its own holds the disk's node, whose
+    // opening the device filter of the target's cgroup refuses.
+    ATTEMPTS.put(
+        "devtmpfs_disk",
+        "busybox mkdir -p /tmp/devtmpfs && busybox mount -t devtmpfs cb /tmp/devtmpfs"
+            + " && busybox head -c 512 /tmp/devtmpfs/$(cat /disk-name) | busybox wc -c");
     ATTEMPTS.put(
         "core_pattern", "echo '|/bin/false-cb' > /proc/sys/kernel/core_pattern && echo written");
     ATTEMPTS.put(
@@ -103,7 +109,7 @@ class ConfinedTargetTest {
     ATTEMPTS.put("sys_write", "echo 1 > /sys/kernel/uevent_helper && echo written");
     ATTEMPTS.put("modules_dep", "cat /lib/modules/cb-test/modules.dep");
     ATTEMPTS.put("dev", "busybox ls /dev | busybox tr '\\n' ' '");
-    ATTEMPTS.put("listed", "[ -b /dev/loop0 ] && echo block");
+    ATTEMPTS.put("listed", "busybox head -c 14 /dev/$(cat /listed-name)");
     ATTEMPTS.put(
         "status",
         "busybox grep -E '^(CapBnd|Seccomp|NoNewPrivs):' /proc/self/status | busybox tr '\\t\\n' '  '");
@@ -128,6 +134,8 @@ class ConfinedTargetTest {
   private static Path imageDir;
   private static Path image;
   private static String disk;
+  private static String listed;
+  private static final List<String> loops = new ArrayList<>();
 
   private Path temp;
   private Path cgroupParent;
@@ -146,10 +154,11 @@ class ConfinedTargetTest {
     Assumptions.assumeTrue(
         Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libseccomp.so.2")),
         "no libseccomp.so.2: apt-get install -y libseccomp2");
-    Assumptions.assumeTrue(Files.exists(Path.of("/dev/loop0")), "no /dev/loop0 to list");
-    disk = hostDisk();
-    Assumptions.assumeTrue(disk != null, "the host has no disk in /sys/block to try to open");
     imageDir = Files.createTempDirectory("cb-confined-image");
+    // Two disks of "the bootstrap": loop devices the test can read itself, one with a marker the
+    // target must not read, one the MachineBoot lists.
+    disk = loopDevice("bootstrap-disk", "cb-bootstrap-disk");
+    listed = loopDevice("listed-disk", "cb-listed-disk");
     image = TestTarget.build(imageDir, Map.of("hostile", HOSTILE_INIT));
     Path tree = imageDir.resolve("tree");
     // perl and what it links, from the host
@@ -169,6 +178,7 @@ class ConfinedTargetTest {
         tree.resolve("disk-dev"),
         Files.readString(Path.of("/sys/block", disk, "dev")).strip().replace(':', ' ') + "\n");
     Files.writeString(tree.resolve("disk-name"), disk + "\n");
+    Files.writeString(tree.resolve("listed-name"), listed + "\n");
     for (String applet : List.of("busybox")) {
       assertThat(tree.resolve("bin/" + applet)).exists();
     }
@@ -177,21 +187,28 @@ class ConfinedTargetTest {
         "mksquashfs", tree.toString(), image.toString(), "-quiet", "-noappend", "-comp", "gzip");
   }
 
-  private static String hostDisk() throws IOException {
-    try (Stream<Path> blocks = Files.list(Path.of("/sys/block"))) {
-      return blocks
-          .map(p -> p.getFileName().toString())
-          .filter(n -> !n.startsWith("loop") && !n.startsWith("ram") && !n.startsWith("zram"))
-          .filter(n -> Files.exists(Path.of("/dev", n)))
-          .sorted()
-          .findFirst()
-          .orElse(null);
-    }
+  /** A loop device of 1 MiB starting with {@code marker}; its name under /dev. */
+  private static String loopDevice(String name, String marker) throws Exception {
+    Path file = imageDir.resolve(name + ".img");
+    Files.write(file, java.util.Arrays.copyOf(marker.getBytes(StandardCharsets.US_ASCII), 1 << 20));
+    String dev = TestTarget.run("losetup", "-f", "--show", file.toString()).strip();
+    loops.add(dev);
+    assertThat(TestTarget.run("head", "-c", String.valueOf(marker.length()), dev))
+        .as("the test reads %s itself", dev)
+        .isEqualTo(marker);
+    return Path.of(dev).getFileName().toString();
   }
 
   @AfterAll
-  static void removeImage() throws IOException {
-    TestTarget.deleteTree(imageDir);
+  static void removeImage() throws Exception {
+    try {
+      for (String loop : loops) {
+        TestTarget.run("losetup", "-d", loop);
+      }
+    } finally {
+      loops.clear();
+      TestTarget.deleteTree(imageDir);
+    }
   }
 
   @BeforeEach
@@ -242,7 +259,7 @@ class ConfinedTargetTest {
     Path root = mountImage("hostile");
     Path modules = fakeModulesTree(root);
 
-    long pid = boot(root, "/sbin/init-hostile", Confinement.Confined, List.of("/dev/loop0"));
+    long pid = boot(root, "/sbin/init-hostile", Confinement.Confined, List.of("/dev/" + listed));
     Map<String, String> results = results(pid);
     controller.trigger(ReturnTrigger.Console, "done").orElseThrow();
     Mounts.umount(modules);
@@ -265,7 +282,13 @@ class ConfinedTargetTest {
     assertThat(results.get("mknod_disk"))
         .contains("Operation not permitted")
         .doesNotContain("made");
-    assertThat(results.get("open_disk")).as("the host's /dev/" + disk).contains("No such file");
+    assertThat(results.get("open_disk"))
+        .as("the bootstrap's /dev/" + disk)
+        .contains("No such file");
+    assertThat(results.get("devtmpfs_disk"))
+        .as("the disk through a devtmpfs of the target's own")
+        .contains("Operation not permitted")
+        .doesNotContain("512");
     assertThat(results.get("core_pattern")).contains("Read-only file system");
     if (Files.exists(Path.of("/proc/sysrq-trigger"))) {
       assertThat(results.get("sysrq")).contains("Read-only file system");
@@ -281,9 +304,9 @@ class ConfinedTargetTest {
     assertThat(results.get("dev").split(" "))
         .as("the private /dev")
         .containsExactlyInAnyOrder(
-            "console", "fd", "full", "loop0", "null", "ptmx", "pts", "random", "shm", "stderr",
+            "console", "fd", "full", listed, "null", "ptmx", "pts", "random", "shm", "stderr",
             "stdin", "stdout", "tty", "urandom", "zero");
-    assertThat(results.get("listed")).isEqualTo("block");
+    assertThat(results.get("listed")).as("the listed disk").isEqualTo("cb-listed-disk");
     long capBnd = Long.parseUnsignedLong(field(results.get("status"), "CapBnd:"), 16);
     assertThat(capBnd & BoundingSet.mask()).as("dropped capabilities in CapBnd").isZero();
     assertThat(field(results.get("status"), "Seccomp:")).isEqualTo("2");
