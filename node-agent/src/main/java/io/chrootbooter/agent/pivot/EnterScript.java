@@ -43,6 +43,12 @@ import java.util.TreeMap;
  * the boot: there is no {@code chroot} fallback, under which the target could detach its root and
  * reach the bootstrap's. Any failing step reports {@code error: <step>} on fd 3 and exits 111.
  *
+ * <p>For a {@link Confinement#Confined} target the step mounts {@code /sys} read-only, makes {@code
+ * /proc/sys} and {@code /proc/sysrq-trigger} read-only and mounts a private tmpfs on {@code /dev}
+ * instead of the devtmpfs ({@link ConfinedMounts}, whose shell functions precede the script); it
+ * runs with the bounding set and seccomp filter its starter gave it ({@link
+ * io.chrootbooter.agent.confine.ConfinedStart}).
+ *
  * <p>Without a util-linux {@code unshare} the target gets no cgroup namespace: it still runs in its
  * own cgroup, but sees the whole cgroup2 tree at {@code /sys/fs/cgroup} (a warning on the console
  * says so); systemd then manages the subtree of its own cgroup.
