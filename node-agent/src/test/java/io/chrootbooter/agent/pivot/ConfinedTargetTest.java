@@ -335,7 +335,8 @@ class ConfinedTargetTest {
   }
 
   @Test
-  void aListedDeviceThatIsNoDeviceNodeFailsTheBootAndLeavesNothing() throws Exception {
+  void aListedDeviceThatIsNoDeviceNodeOrABasicNodeThatIsAnotherDeviceFailsTheBoot()
+      throws Exception {
     Path root = mountImage("refused");
     List<String> mounts = TestTarget.mountTable();
 
@@ -346,6 +347,15 @@ class ConfinedTargetTest {
     assertThatThrownBy(
             () -> boot(root, "/sbin/init-friendly", Confinement.Confined, List.of("/dev/../etc")))
         .hasMessageContaining("is not a device path below /dev/");
+    // A bootstrap /dev/tty that is another device (as a Machine target before could have left
+    // in the devtmpfs): bound over the real one in the test JVM's own mount namespace only.
+    TestTarget.run("mount", "--bind", "/dev/full", "/dev/tty");
+    try {
+      assertThatThrownBy(() -> boot(root, "/sbin/init-friendly", Confinement.Confined, List.of()))
+          .hasMessageContaining("/dev/tty of the bootstrap is not the character device 5:0");
+    } finally {
+      Mounts.umount(Path.of("/dev/tty"));
+    }
 
     assertThat(controller.session()).isEmpty();
     assertThat(TestTarget.mountTable()).isEqualTo(mounts);
