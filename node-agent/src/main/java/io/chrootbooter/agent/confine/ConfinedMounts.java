@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  *
  * <p>{@code cb_confined_proc} makes {@code /proc/sys}, {@code /proc/sysrq-trigger}, {@code
  * /proc/bus}, {@code /proc/fs} and {@code /proc/irq} read-only (bound onto themselves, remounted
- * read-only); {@code /sys} is mounted read-only by the enter step itself ({@link #SYSFS_OPTIONS}).
+ * read-only); {@code /sys} is mounted read-only by the enter step itself.
  */
 public final class ConfinedMounts {
 
@@ -34,9 +34,6 @@ public final class ConfinedMounts {
   /** The nodes every Confined target has, with their major:minor in hex as stat(1) prints them. */
   static final List<String> BASIC_NODES =
       List.of("null:1:3", "zero:1:5", "full:1:7", "random:1:8", "urandom:1:9", "tty:5:0");
-
-  /** Mount options of {@code /sys} for a Confined target. */
-  public static final String SYSFS_OPTIONS = "ro,nosuid,nodev,noexec";
 
   /** The shell functions, prepended to the enter step's script. */
   public static final String FUNCTIONS =

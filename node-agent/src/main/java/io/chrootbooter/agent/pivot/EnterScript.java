@@ -133,7 +133,7 @@ public final class EnterScript {
       sysopts=nosuid,nodev,noexec
       if [ "$confined" = yes ]; then
         cb_confined_proc
-        sysopts=%s
+        sysopts=ro,$sysopts
       fi
       onto sys "$bb" mount -t sysfs -o "$sysopts" sysfs /proc/self/fd/5 \\
         || fail "mount -t sysfs /sys"
@@ -182,8 +182,7 @@ public final class EnterScript {
       exec 3>&-
       exec "$init"
       exit 111
-      """
-          .formatted(ConfinedMounts.SYSFS_OPTIONS);
+      """;
 
   private EnterScript() {}
 
