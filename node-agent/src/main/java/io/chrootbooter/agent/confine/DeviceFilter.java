@@ -15,6 +15,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The device filter of a {@link io.chrootbooter.protocol.Confinement#Confined} target's cgroup: a
@@ -99,20 +100,20 @@ public final class DeviceFilter {
     return List.copyOf(devices);
   }
 
-  private static java.util.Optional<Device> deviceOf(Path path) {
+  private static Optional<Device> deviceOf(Path path) {
     try {
       int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
       long rdev = (Long) Files.getAttribute(path, "unix:rdev", LinkOption.NOFOLLOW_LINKS);
       int type = mode & 0170000;
       if (type != 0020000 && type != 0060000) {
-        return java.util.Optional.empty();
+        return Optional.empty();
       }
       // glibc's major(3) and minor(3)
       int major = (int) (((rdev >>> 32) & 0xfffff000L) | ((rdev >>> 8) & 0xfffL));
       int minor = (int) (((rdev >>> 12) & 0xffffff00L) | (rdev & 0xffL));
-      return java.util.Optional.of(new Device(type == 0020000 ? 'c' : 'b', major, minor));
+      return Optional.of(new Device(type == 0020000 ? 'c' : 'b', major, minor));
     } catch (IOException | UnsupportedOperationException e) {
-      return java.util.Optional.empty();
+      return Optional.empty();
     }
   }
 
