@@ -98,6 +98,10 @@ public record DesiredState(
    * @param stop the BootImage's {@code spec.stop}; null when unset
    * @param kernelModules whose kernel modules the target sees; null (an older operator, or an
    *     unknown value) means {@link KernelModules#DEFAULT}
+   * @param delivery how the agent gets the bytes; null (an older operator, or an unknown value)
+   *     means {@link Delivery#DEFAULT}
+   * @param verity the image's dm-verity hash tree; set for a squashfs image whose tree the operator
+   *     has computed, required for {@link Delivery#Lazy}
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   @JsonIgnoreProperties(ignoreUnknown = true)
@@ -108,7 +112,21 @@ public record DesiredState(
       ImageFormat format,
       String init,
       Stop stop,
-      KernelModules kernelModules) {
+      KernelModules kernelModules,
+      Delivery delivery,
+      Verity verity) {
+
+    /** An image downloaded whole, without a hash tree. */
+    public Image(
+        String name,
+        String url,
+        String sha256,
+        ImageFormat format,
+        String init,
+        Stop stop,
+        KernelModules kernelModules) {
+      this(name, url, sha256, format, init, stop, kernelModules, null, null);
+    }
 
     /** An image with the default kernel modules. */
     public Image(
@@ -119,6 +137,11 @@ public record DesiredState(
     /** Whose kernel modules the target sees, the default applied. */
     public KernelModules kernelModulesOrDefault() {
       return kernelModules == null ? KernelModules.DEFAULT : kernelModules;
+    }
+
+    /** How the agent gets the bytes, the default applied. */
+    public Delivery deliveryOrDefault() {
+      return delivery == null ? Delivery.DEFAULT : delivery;
     }
 
     /** The init a BootImage without {@code init} boots. */

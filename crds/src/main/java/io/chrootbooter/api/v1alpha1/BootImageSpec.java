@@ -2,6 +2,7 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.KernelModules;
 import io.fabric8.generator.annotation.Pattern;
@@ -13,6 +14,9 @@ import io.fabric8.generator.annotation.ValidationRule;
 @ValidationRule(
     value = "has(self.sha256) || (has(self.insecureSkipVerify) && self.insecureSkipVerify)",
     message = "sha256 is required unless insecureSkipVerify is true")
+@ValidationRule(
+    value = BootImageSpec.LAZY_RULE,
+    message = "delivery Lazy is for squashfs images only")
 public record BootImageSpec(
     @Required @JsonPropertyDescription("Where the image comes from.") ImageSource source,
     @JsonPropertyDescription(
@@ -49,7 +53,37 @@ public record BootImageSpec(
                 + " image that has its own /lib/modules/<running version> keeps it, and its own"
                 + " firmware files win. Image: only what the image ships. None: nothing is"
                 + " bound.")
-        KernelModules kernelModules) {
+        KernelModules kernelModules,
+    @JsonPropertyDescription(
+            "How machines get the image's bytes. Download (default): the whole image is"
+                + " downloaded and its sha256 checked before it is mounted. Lazy (squashfs"
+                + " only): the image is attached as a read-only block device whose blocks are"
+                + " fetched from the operator on first read and each checked by the kernel's"
+                + " dm-verity against the hash tree the operator computed from the verified"
+                + " image (status.verity), so the image's init starts before the download ends;"
+                + " a block that fails the check is an I/O error, never used.")
+        Delivery delivery) {
+
+  /**
+   * The schema's rule for {@code delivery}: Lazy only for squashfs, declared or inferred from the
+   * URL's ending.
+   */
+  static final String LAZY_RULE =
+      "!has(self.delivery) || self.delivery != 'Lazy' || (has(self.format) ? self.format =="
+          + " 'squashfs' : self.source.url.matches('(?i)[.](squashfs|sqfs|sfs|img)([?#].*)?$'))";
+
+  /** A spec downloaded whole (the default delivery). */
+  public BootImageSpec(
+      ImageSource source,
+      ImageFormat format,
+      String sha256,
+      Boolean insecureSkipVerify,
+      String init,
+      Architecture architecture,
+      StopSpec stop,
+      KernelModules kernelModules) {
+    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, kernelModules, null);
+  }
 
   /** A spec with the default kernel modules. */
   public BootImageSpec(
@@ -60,7 +94,12 @@ public record BootImageSpec(
       String init,
       Architecture architecture,
       StopSpec stop) {
-    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null);
+    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null, null);
+  }
+
+  /** How machines get the bytes, the default applied. */
+  public Delivery deliveryOrDefault() {
+    return delivery == null ? Delivery.DEFAULT : delivery;
   }
 
   /** Whose kernel modules the image sees, the default applied. */
