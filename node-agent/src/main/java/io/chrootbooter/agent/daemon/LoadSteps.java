@@ -2,6 +2,7 @@ package io.chrootbooter.agent.daemon;
 
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.agent.unpack.Overlay;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.ImageFormat;
@@ -40,7 +41,12 @@ final class LoadSteps {
         Optional.ofNullable(image.sha256()),
         format,
         overlay,
-        image.kernelModulesOrDefault());
+        image.kernelModulesOrDefault(),
+        image.deliveryOrDefault() == Delivery.Lazy
+                && image.verity() != null
+                && format == ImageFormat.SQUASHFS
+            ? Optional.of(image.verity())
+            : Optional.empty());
   }
 
   /**

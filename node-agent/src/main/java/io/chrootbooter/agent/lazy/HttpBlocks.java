@@ -97,6 +97,37 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
             StandardOpenOption.SPARSE);
   }
 
+  /**
+   * The image's length: a {@code HEAD} with the session, which must answer 200 with a {@code
+   * Content-Length}.
+   */
+  public static long length(URI url, FetchOptions options) throws IOException {
+    HttpURLConnection c = (HttpURLConnection) url.toURL().openConnection();
+    try {
+      if (c instanceof HttpsURLConnection https) {
+        options.tls().ifPresent(https::setSSLSocketFactory);
+      }
+      int timeout = (int) Math.min(Integer.MAX_VALUE, options.retry().stallTimeout().toMillis());
+      c.setConnectTimeout(timeout);
+      c.setReadTimeout(timeout);
+      c.setInstanceFollowRedirects(false);
+      c.setRequestMethod("HEAD");
+      String authorization = OperatorCredential.forUrl(url);
+      if (authorization != null) {
+        c.setRequestProperty("Authorization", authorization);
+      }
+      int status = c.getResponseCode();
+      long length = c.getContentLengthLong();
+      if (status != 200 || length < 0) {
+        throw new IOException(
+            "HEAD " + url + " answered HTTP " + status + " with length " + length);
+      }
+      return length;
+    } finally {
+      c.disconnect();
+    }
+  }
+
   @Override
   public long size() {
     return size;

@@ -36,6 +36,7 @@ public final class LazyRoot implements AutoCloseable {
   private String nbd;
   private String loop;
   private String dmMajorMinor;
+  private String dataMajorMinor;
   private Path mountPoint;
 
   private interface Step {
@@ -54,7 +55,7 @@ public final class LazyRoot implements AutoCloseable {
    * and nbd-client, dmsetup and losetup are there; empty when it can, else what is missing.
    */
   public static Optional<String> missing() {
-    for (String module : List.of("nbd", "dm_verity")) {
+    for (String module : List.of("nbd", "dm_verity", "loop")) {
       try {
         run(List.of("modprobe", module));
       } catch (IOException e) {
@@ -118,6 +119,9 @@ public final class LazyRoot implements AutoCloseable {
               "-timeout",
               String.valueOf(Math.max(1, timeout.toSeconds()))));
       String nbd = root.nbd;
+      root.dataMajorMinor =
+          Files.readString(Path.of("/sys/block", Path.of(nbd).getFileName().toString(), "dev"))
+              .trim();
       root.undo.push(() -> run(List.of("nbd-client", "-d", nbd)));
       root.loop = run(List.of("losetup", "-r", "-f", "--show", tree.toString())).trim();
       String loop = root.loop;
@@ -144,7 +148,16 @@ public final class LazyRoot implements AutoCloseable {
               .trim()
               .replace(' ', ':');
       Files.createDirectories(target);
-      run(List.of("mount", "-t", "squashfs", "-o", "ro", "/dev/mapper/" + name, target.toString()));
+      // devtmpfs makes /dev/dm-N; /dev/mapper/NAME is udev's (or dmsetup's, when it sees no udev).
+      run(
+          List.of(
+              "mount",
+              "-t",
+              "squashfs",
+              "-o",
+              "ro",
+              root.verityDevice().toString(),
+              target.toString()));
       root.mountPoint = target;
       root.undo.push(() -> run(List.of("umount", target.toString())));
       ok = true;
@@ -161,9 +174,9 @@ public final class LazyRoot implements AutoCloseable {
     return nbd;
   }
 
-  /** The dm device, {@code /dev/mapper/<name>}. */
+  /** The dm device, {@code /dev/dm-N}. */
   public Path verityDevice() {
-    return Path.of("/dev/mapper/" + name);
+    return Path.of("/dev/dm-" + dmMajorMinor.substring(dmMajorMinor.indexOf(':') + 1));
   }
 
   /** Where the squashfs is mounted. */
@@ -183,8 +196,9 @@ public final class LazyRoot implements AutoCloseable {
     String log = run(List.of("dmesg"));
     Matcher m = CORRUPTED.matcher(log);
     long block = -1;
-    while (m.find()) {
-      if (m.group(1).equals(dmMajorMinor)) {
+    while (block < 0 && m.find()) {
+      // The kernel names the data device, not the verity device.
+      if (m.group(1).equals(dataMajorMinor)) {
         block = Long.parseLong(m.group(2));
         break;
       }

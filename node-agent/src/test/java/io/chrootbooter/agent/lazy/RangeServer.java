@@ -27,6 +27,7 @@ final class RangeServer implements AutoCloseable {
   private final AtomicInteger ranges = new AtomicInteger();
   private volatile long flip = -1;
   private volatile boolean down;
+  private volatile byte[] tree = new byte[0];
 
   RangeServer(byte[] body, String sha256, String authorization) throws IOException {
     this.body = body;
@@ -34,12 +35,35 @@ final class RangeServer implements AutoCloseable {
     this.authorization = authorization;
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 32);
     server.createContext("/image", this::handle);
+    server.createContext("/tree", this::handleTree);
     server.setExecutor(executor);
     server.start();
   }
 
   String url() {
     return "http://127.0.0.1:" + server.getAddress().getPort() + "/image";
+  }
+
+  /** Serves {@code bytes} whole at {@code /tree}, to the same session. */
+  void tree(byte[] bytes) {
+    tree = bytes;
+  }
+
+  String treeUrl() {
+    return "http://127.0.0.1:" + server.getAddress().getPort() + "/tree";
+  }
+
+  private void handleTree(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      if (down || !authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
+        exchange.sendResponseHeaders(down ? 503 : 401, -1);
+        return;
+      }
+      exchange.sendResponseHeaders(200, tree.length);
+      exchange.getResponseBody().write(tree);
+    } catch (IOException expected) {
+      // The client went away.
+    }
   }
 
   /** Sends byte {@code offset} with its lowest bit flipped from now on; -1 for none. */
@@ -71,8 +95,13 @@ final class RangeServer implements AutoCloseable {
       Matcher m = range == null ? null : RANGE.matcher(range);
       exchange.getResponseHeaders().add("ETag", etag);
       if (m == null || !m.matches()) {
-        exchange.sendResponseHeaders(200, body.length);
-        exchange.getResponseBody().write(body);
+        if (exchange.getRequestMethod().equals("HEAD")) {
+          exchange.getResponseHeaders().add("Content-Length", String.valueOf(body.length));
+          exchange.sendResponseHeaders(200, -1);
+        } else {
+          exchange.sendResponseHeaders(200, body.length);
+          exchange.getResponseBody().write(body);
+        }
         return;
       }
       long from = Long.parseLong(m.group(1));
