@@ -23,7 +23,7 @@ for tool in nbdkit nbdcopy busybox java; do
 done
 classes="$repo/node-agent/target/classes"
 [ -d "$classes/io/chrootbooter/agent/lazy" ] || { echo "lazy-nbd.sh: build node-agent first" >&2; exit 2; }
-logging=$(ls ~/.m2/repository/org/jboss/logging/jboss-logging/*/jboss-logging-*.Final.jar | tail -1)
+logging=$(find ~/.m2/repository/org/jboss/logging/jboss-logging -name 'jboss-logging-*.Final.jar' | sort -V | tail -1)
 
 mkdir -p "$work/www"
 head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$work/www/image"
@@ -59,7 +59,8 @@ exec 3>&-
 
 libs() { ldd "$@" 2>/dev/null | awk '$3 ~ /^\// {print $3}' | sort -u; }
 plugin=$(nbdkit curl --dump-plugin | sed -n 's/^path=//p')
-nbdkit_bytes=$(du -cbL "$(command -v nbdkit)" "$plugin" $(libs "$(command -v nbdkit)" "$plugin") | tail -1 | cut -f1)
+mapfile -t nbdkit_libs < <(libs "$(command -v nbdkit)" "$plugin")
+nbdkit_bytes=$(du -cbL "$(command -v nbdkit)" "$plugin" "${nbdkit_libs[@]}" | tail -1 | cut -f1)
 agent_bytes=$(du -cb "$classes"/io/chrootbooter/agent/lazy/*.class | tail -1 | cut -f1)
 echo "RESULT lazy_nbd_read_${SIZE_MB}MiB_ms nbdkit_curl=$nbdkit_ms agent=$agent_ms"
 echo "RESULT lazy_nbd_initramfs_bytes nbdkit_curl_with_libs=$nbdkit_bytes agent_classes=$agent_bytes"
