@@ -373,6 +373,16 @@ public abstract class ControlPlaneScenarios {
             true,
             "stop",
             Map.of("gracePeriod", "1.5s")));
+    cases.put(
+        "spec.delivery: \"Lazy\" is for squashfs images only; this image is tar.zst (use"
+            + " Download)",
+        Map.of(
+            "source",
+            Map.of("url", "http://images.lab.internal/a.tar.zst"),
+            "insecureSkipVerify",
+            true,
+            "delivery",
+            "Lazy"));
     int i = 0;
     for (var c : cases.entrySet()) {
       String name = "bad-" + i++;

@@ -120,6 +120,83 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
   }
 
   @Test
+  void aSquashfsImageGetsAHashTreeThatVeritysetupAcceptsServedToItsMachinesOnly() throws Exception {
+    byte[] bytes = buildImage("squashfs");
+    String sha = images.put("lazy.squashfs", bytes);
+    assertThat(
+            createRaw(
+                "BootImage",
+                "lazy",
+                Map.of(
+                    "source",
+                    Map.of("url", images.url("lazy.squashfs")),
+                    "sha256",
+                    sha,
+                    "delivery",
+                    "Lazy")))
+        .isEmpty();
+    byte[] tarBytes = buildImage("tar.zst");
+    String tarSha = images.put("plain.tar.zst", tarBytes);
+    assertThat(createImage("plain", images.url("plain.tar.zst"), tarSha)).isEmpty();
+
+    BootImage image =
+        awaitImage(
+            "lazy",
+            i -> i.getStatus().phase() == BootImagePhase.Ready && i.getStatus().verity() != null);
+    var verity = image.getStatus().verity();
+    assertThat(verity.hashTreeUrl()).isEqualTo("/verity/" + sha);
+    assertThat(verity.rootHash()).matches("[0-9a-f]{64}");
+    assertThat(verity.salt()).matches("[0-9a-f]{64}");
+    assertThat(verity.dataBlocks()).isEqualTo((bytes.length + 4095) / 4096);
+    assertThat(awaitPhase("plain", BootImagePhase.Ready).getStatus().verity()).isNull();
+
+    byte[] tree =
+        reading("lazy")
+            .get("/verity/" + sha)
+            .then()
+            .statusCode(200)
+            .header("ETag", "\"verity-" + verity.rootHash() + "\"")
+            .extract()
+            .asByteArray();
+    assertThat((long) tree.length).isEqualTo(verity.hashTreeSize());
+    assertThat(
+            reading("lazy")
+                .header("Range", "bytes=4096-4127")
+                .get("/verity/" + sha)
+                .then()
+                .statusCode(206)
+                .header("Content-Range", "bytes 4096-4127/" + tree.length)
+                .extract()
+                .asByteArray())
+        .isEqualTo(Arrays.copyOfRange(tree, 4096, 4128));
+    Path imageFile = Files.write(work.resolve("lazy.squashfs"), bytes);
+    Path treeFile = Files.write(work.resolve("lazy.verity"), tree);
+    var header = io.chrootbooter.operator.image.VerityTree.verify(imageFile, treeFile);
+    assertThat(header.rootHashHex()).isEqualTo(verity.rootHash());
+    assertThat(header.saltHex()).isEqualTo(verity.salt());
+    Assumptions.assumeTrue(
+        new ProcessBuilder("sh", "-c", "command -v veritysetup").start().waitFor() == 0,
+        "veritysetup is not installed (Debian: apt-get install cryptsetup-bin)");
+    Process check =
+        new ProcessBuilder(
+                "veritysetup",
+                "verify",
+                imageFile.toString(),
+                treeFile.toString(),
+                verity.rootHash())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(check.waitFor()).as(out).isZero();
+
+    // Without a session: 401; a machine whose MachineBoot names another image: 403.
+    given().get("/verity/" + sha).then().statusCode(401);
+    reading("plain").get("/verity/" + sha).then().statusCode(403);
+    reading("plain").get("/verity/" + tarSha).then().statusCode(404);
+    reading("plain").get("/verity/" + "0".repeat(64)).then().statusCode(404);
+  }
+
+  @Test
   void realImagesAreMirroredVerifiedAndServedByteForByte() throws Exception {
     for (String kind : java.util.List.of("squashfs", "tar.zst")) {
       byte[] bytes = buildImage(kind);

@@ -105,6 +105,10 @@ public record DesiredState(
    *     Confinement#Confined} target sees in its private {@code /dev} (the MachineBoot's {@code
    *     spec.devices}); never null, ignored by a {@link Confinement#Machine} target, which sees
    *     them all
+   * @param delivery how the agent gets the bytes; null (an older operator, or an unknown value)
+   *     means {@link Delivery#DEFAULT}
+   * @param verity the image's dm-verity hash tree; set for a squashfs image whose tree the operator
+   *     has computed, required for {@link Delivery#Lazy}
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   @JsonIgnoreProperties(ignoreUnknown = true)
@@ -117,7 +121,9 @@ public record DesiredState(
       Stop stop,
       KernelModules kernelModules,
       Confinement confinement,
-      @JsonInclude(JsonInclude.Include.NON_EMPTY) List<String> devices) {
+      @JsonInclude(JsonInclude.Include.NON_EMPTY) List<String> devices,
+      Delivery delivery,
+      Verity verity) {
 
     public Image {
       devices = devices == null ? List.of() : List.copyOf(devices);
@@ -129,7 +135,7 @@ public record DesiredState(
       this(name, url, sha256, format, init, stop, null);
     }
 
-    /** An image with the default confinement. */
+    /** An image with the default confinement, downloaded whole. */
     public Image(
         String name,
         String url,
@@ -138,7 +144,21 @@ public record DesiredState(
         String init,
         Stop stop,
         KernelModules kernelModules) {
-      this(name, url, sha256, format, init, stop, kernelModules, null, null);
+      this(name, url, sha256, format, init, stop, kernelModules, null, List.of(), null, null);
+    }
+
+    /** An image downloaded whole, without a hash tree. */
+    public Image(
+        String name,
+        String url,
+        String sha256,
+        ImageFormat format,
+        String init,
+        Stop stop,
+        KernelModules kernelModules,
+        Confinement confinement,
+        List<String> devices) {
+      this(name, url, sha256, format, init, stop, kernelModules, confinement, devices, null, null);
     }
 
     /** How the target is confined, the default applied. */
@@ -149,6 +169,11 @@ public record DesiredState(
     /** Whose kernel modules the target sees, the default applied. */
     public KernelModules kernelModulesOrDefault() {
       return kernelModules == null ? KernelModules.DEFAULT : kernelModules;
+    }
+
+    /** How the agent gets the bytes, the default applied. */
+    public Delivery deliveryOrDefault() {
+      return delivery == null ? Delivery.DEFAULT : delivery;
     }
 
     /** The init a BootImage without {@code init} boots. */

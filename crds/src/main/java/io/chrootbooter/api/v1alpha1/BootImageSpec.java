@@ -3,6 +3,7 @@ package io.chrootbooter.api.v1alpha1;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.chrootbooter.protocol.Confinement;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.KernelModules;
 import io.fabric8.generator.annotation.Pattern;
@@ -14,6 +15,9 @@ import io.fabric8.generator.annotation.ValidationRule;
 @ValidationRule(
     value = "has(self.sha256) || (has(self.insecureSkipVerify) && self.insecureSkipVerify)",
     message = "sha256 is required unless insecureSkipVerify is true")
+@ValidationRule(
+    value = BootImageSpec.LAZY_RULE,
+    message = "delivery Lazy is for squashfs images only")
 public record BootImageSpec(
     @Required @JsonPropertyDescription("Where the image comes from.") ImageSource source,
     @JsonPropertyDescription(
@@ -51,7 +55,24 @@ public record BootImageSpec(
                 + " firmware files win. Image: only what the image ships. None: nothing is"
                 + " bound.")
         KernelModules kernelModules,
-    @JsonPropertyDescription(CONFINEMENT) Confinement confinement) {
+    @JsonPropertyDescription(CONFINEMENT) Confinement confinement,
+    @JsonPropertyDescription(
+            "How machines get the image's bytes. Download (default): the whole image is"
+                + " downloaded and its sha256 checked before it is mounted. Lazy (squashfs"
+                + " only): the image is attached as a read-only block device whose blocks are"
+                + " fetched from the operator on first read and each checked by the kernel's"
+                + " dm-verity against the hash tree the operator computed from the verified"
+                + " image (status.verity), so the image's init starts before the download ends;"
+                + " a block that fails the check is an I/O error, never used.")
+        Delivery delivery) {
+
+  /**
+   * The schema's rule for {@code delivery}: Lazy only for squashfs, declared or inferred from the
+   * URL's ending.
+   */
+  static final String LAZY_RULE =
+      "!has(self.delivery) || self.delivery != 'Lazy' || (has(self.format) ? self.format =="
+          + " 'squashfs' : self.source.url.matches('(?i)[.](squashfs|sqfs|sfs|img)([?#].*)?$'))";
 
   /** What {@code kubectl explain} says of {@code confinement}, here and on a MachineBoot. */
   static final String CONFINEMENT =
@@ -77,7 +98,12 @@ public record BootImageSpec(
       String init,
       Architecture architecture,
       StopSpec stop) {
-    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null);
+    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null, null, null);
+  }
+
+  /** How machines get the bytes, the default applied. */
+  public Delivery deliveryOrDefault() {
+    return delivery == null ? Delivery.DEFAULT : delivery;
   }
 
   /** A spec with the default confinement. */
@@ -90,7 +116,65 @@ public record BootImageSpec(
       Architecture architecture,
       StopSpec stop,
       KernelModules kernelModules) {
-    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, kernelModules, null);
+    this(
+        source,
+        format,
+        sha256,
+        insecureSkipVerify,
+        init,
+        architecture,
+        stop,
+        kernelModules,
+        null,
+        null);
+  }
+
+  /** A spec downloaded whole (the default delivery). */
+  public BootImageSpec(
+      ImageSource source,
+      ImageFormat format,
+      String sha256,
+      Boolean insecureSkipVerify,
+      String init,
+      Architecture architecture,
+      StopSpec stop,
+      KernelModules kernelModules,
+      Confinement confinement) {
+    this(
+        source,
+        format,
+        sha256,
+        insecureSkipVerify,
+        init,
+        architecture,
+        stop,
+        kernelModules,
+        confinement,
+        null);
+  }
+
+  /** A spec with the default confinement. */
+  public BootImageSpec(
+      ImageSource source,
+      ImageFormat format,
+      String sha256,
+      Boolean insecureSkipVerify,
+      String init,
+      Architecture architecture,
+      StopSpec stop,
+      KernelModules kernelModules,
+      Delivery delivery) {
+    this(
+        source,
+        format,
+        sha256,
+        insecureSkipVerify,
+        init,
+        architecture,
+        stop,
+        kernelModules,
+        null,
+        delivery);
   }
 
   /** How the image's target is confined, the default applied. */

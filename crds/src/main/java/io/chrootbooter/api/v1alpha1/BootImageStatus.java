@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.Verity;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 
@@ -23,9 +24,27 @@ public record BootImageStatus(
                 + " change of the spec).")
         List<Condition> conditions,
     @JsonPropertyDescription("The metadata.generation this status describes.")
-        Long observedGeneration) {
+        Long observedGeneration,
+    @JsonPropertyDescription(
+            "The dm-verity hash tree computed over a mirrored squashfs image (veritysetup's"
+                + " format: SHA-256, 4 KiB blocks, a salt, a superblock), served beside it;"
+                + " what delivery Lazy checks every block against.")
+        Verity verity) {
 
   public BootImageStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
+  }
+
+  /** A status without a hash tree. */
+  public BootImageStatus(
+      BootImagePhase phase,
+      ImageFormat format,
+      Long size,
+      String sha256,
+      String servedUrl,
+      Progress progress,
+      List<Condition> conditions,
+      Long observedGeneration) {
+    this(phase, format, size, sha256, servedUrl, progress, conditions, observedGeneration, null);
   }
 }

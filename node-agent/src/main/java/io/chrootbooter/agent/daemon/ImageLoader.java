@@ -4,6 +4,9 @@ import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.Sha256Engine;
+import io.chrootbooter.agent.lazy.HttpBlocks;
+import io.chrootbooter.agent.lazy.LazyRoot;
+import io.chrootbooter.agent.lazy.NbdServer;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.sys.LinuxSyscalls;
@@ -15,10 +18,15 @@ import io.chrootbooter.agent.unpack.SquashfsImage;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.KernelModules;
 import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Verity;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -87,7 +95,18 @@ public final class ImageLoader implements Images {
       Optional<String> sha256,
       ImageFormat format,
       Overlay overlay,
-      KernelModules kernelModules) {
+      KernelModules kernelModules,
+      Optional<Verity> lazy) {
+
+    /** A request downloaded whole. */
+    public Request(
+        String url,
+        Optional<String> sha256,
+        ImageFormat format,
+        Overlay overlay,
+        KernelModules kernelModules) {
+      this(url, sha256, format, overlay, kernelModules, Optional.empty());
+    }
 
     /** A request with the default kernel modules. */
     public Request(String url, Optional<String> sha256, ImageFormat format, Overlay overlay) {
@@ -123,7 +142,11 @@ public final class ImageLoader implements Images {
     Prepared prepared =
         request.format().isTar()
             ? prepareTar(request, options, phases, dir)
-            : prepareSquashfs(request, options, phases, dir);
+            : request.lazy().isPresent()
+                    && request.sha256().flatMap(cache::get).isEmpty()
+                    && request.format() == ImageFormat.SQUASHFS
+                ? prepareLazy(request, options, phases, dir)
+                : prepareSquashfs(request, options, phases, dir);
     return withModules(prepared, request.kernelModules(), options);
   }
 
@@ -231,6 +254,142 @@ public final class ImageLoader implements Images {
     } catch (IOException | RuntimeException e) {
       deleteEmptyTree(dir);
       throw e;
+    }
+  }
+
+  /**
+   * {@code delivery: Lazy}: the hash tree is downloaded, the image attached as a block device whose
+   * blocks come from the operator on first read, checked by dm-verity against the desired state's
+   * root hash, mounted with its overlay; the remaining blocks are prefetched in the background.
+   * Where the kernel or the bootstrap lacks what this needs, the image is downloaded whole and the
+   * load's note says why.
+   */
+  private Prepared prepareLazy(
+      Request request, FetchOptions options, Consumer<MachinePhase> phases, Path dir)
+      throws IOException {
+    Verity verity = request.lazy().orElseThrow();
+    Optional<String> missing = LazyRoot.missing();
+    if (missing.isPresent()) {
+      String note = "delivery Lazy is not available here (" + missing.get() + "); downloaded whole";
+      LOG.warn(note);
+      Prepared whole = prepareSquashfs(request, options, phases, dir);
+      return new Prepared(
+          whole.root(), whole.release(), whole.sha256(), whole.cached(), Optional.of(note));
+    }
+    if (verity.hashTreeUrl() == null || verity.dataBlocks() == null || verity.dataBlocks() < 2) {
+      throw new IOException("the desired state's verity " + verity + " names no hash tree");
+    }
+    phases.accept(MachinePhase.Downloading);
+    long size = verity.dataBlocks() * (long) Verity.BLOCK_SIZE;
+    Deque<Teardown.Step> undo = new ArrayDeque<>();
+    undo.push(() -> deleteEmptyTree(dir));
+    boolean ok = false;
+    try {
+      Path tree = dir.resolve("hash-tree");
+      undo.push(() -> Files.deleteIfExists(tree));
+      if (verity.hashTreeSize() == null || verity.hashTreeSize() > size / 64 + 8192) {
+        throw new IOException(
+            "the desired state's hash tree size "
+                + verity.hashTreeSize()
+                + " does not fit an image of "
+                + verity.dataBlocks()
+                + " blocks");
+      }
+      long want = verity.hashTreeSize();
+      try (ImageStream in = ImageSources.open(verity.hashTreeUrl(), options);
+          var out = Files.newOutputStream(tree, StandardOpenOption.CREATE_NEW)) {
+        // At most one byte more than announced: enough to tell a longer tree, never more.
+        byte[] bytes = in.readNBytes(Math.toIntExact(want + 1));
+        if (bytes.length != want) {
+          throw new IOException(
+              "the hash tree at " + verity.hashTreeUrl() + " is not " + want + " bytes long");
+        }
+        out.write(bytes);
+      }
+      URI url = URI.create(request.url());
+      long length = HttpBlocks.length(url, options);
+      HttpBlocks blocks =
+          new HttpBlocks(
+              url, request.sha256().orElse(null), size, length, dir.resolve("blocks"), options);
+      undo.push(blocks::close);
+      NbdServer server = NbdServer.start(dir.resolve("nbd.sock"), "image", blocks, 8);
+      undo.push(server::close);
+      phases.accept(MachinePhase.Mounting);
+      LazyRoot lazy =
+          LazyRoot.attach(
+              server,
+              "image",
+              size,
+              tree,
+              verity,
+              "cb-lazy-" + SEQUENCE.incrementAndGet(),
+              dir.resolve("lower"),
+              LAZY_READ_TIMEOUT);
+      undo.push(lazy::close);
+      Path root = dir.resolve("root");
+      if (request.overlay() instanceof Overlay.None) {
+        root = lazy.mountPoint();
+      } else {
+        Path rw = Files.createDirectories(dir.resolve("rw"));
+        if (request.overlay() instanceof Overlay.BlockDevice device) {
+          Mounts.mountDetect("rw", device.device().toString(), rw);
+        } else {
+          Mounts.mount("tmpfs", "mode=0755", "cb-upper", rw);
+        }
+        undo.push(() -> Mounts.umount(rw));
+        Path upper = Files.createDirectories(rw.resolve("upper"));
+        Path work = Files.createDirectories(rw.resolve("work"));
+        Files.createDirectories(root);
+        Mounts.mount(
+            "overlay",
+            "lowerdir=" + lazy.mountPoint() + ",upperdir=" + upper + ",workdir=" + work,
+            "cb-root",
+            root);
+        Path mounted = root;
+        undo.push(() -> Mounts.umount(mounted));
+      }
+      Thread prefetch =
+          new Thread(
+              () -> {
+                try {
+                  blocks.prefetch();
+                  LOG.infof("image %s is fully local", request.sha256().orElse(request.url()));
+                } catch (IOException e) {
+                  LOG.warnf("prefetch of %s stopped: %s", request.url(), e.getMessage());
+                }
+              },
+              "cb-lazy-prefetch");
+      prefetch.setDaemon(true);
+      prefetch.start();
+      ok = true;
+      return new Prepared(
+          root, () -> release(undo), request.sha256().orElse(""), false, Optional.empty());
+    } finally {
+      if (!ok) {
+        release(undo);
+      }
+    }
+  }
+
+  /** How long the kernel waits for one block before the read fails (nbd-client -timeout). */
+  static final java.time.Duration LAZY_READ_TIMEOUT = java.time.Duration.ofSeconds(60);
+
+  /** Runs every step, the last pushed first; the first failure is thrown after all ran. */
+  private static void release(Deque<Teardown.Step> undo) throws IOException {
+    IOException first = null;
+    while (!undo.isEmpty()) {
+      try {
+        undo.pop().release();
+      } catch (IOException e) {
+        if (first == null) {
+          first = e;
+        } else {
+          first.addSuppressed(e);
+        }
+      }
+    }
+    if (first != null) {
+      throw first;
     }
   }
 

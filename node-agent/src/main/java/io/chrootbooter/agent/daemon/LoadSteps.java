@@ -4,6 +4,7 @@ import io.chrootbooter.agent.confine.ConfinedMounts;
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.protocol.Confinement;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.ImageFormat;
@@ -45,7 +46,12 @@ final class LoadSteps {
         Optional.ofNullable(image.sha256()),
         format,
         overlay,
-        image.kernelModulesOrDefault());
+        image.kernelModulesOrDefault(),
+        image.deliveryOrDefault() == Delivery.Lazy
+                && image.verity() != null
+                && format == ImageFormat.SQUASHFS
+            ? Optional.of(image.verity())
+            : Optional.empty());
   }
 
   /**

@@ -39,7 +39,7 @@ public final class OperatorCredential {
   }
 
   /** The {@code Authorization} value for a request to {@code url}, or null for none. */
-  static String forUrl(URI url) {
+  public static String forUrl(URI url) {
     OperatorCredential c = current;
     if (c == null || !c.origin.equals(origin(url))) {
       return null;

@@ -10,7 +10,9 @@ import io.chrootbooter.operator.image.BootImageValidator;
 import io.chrootbooter.operator.machine.IpxeScript;
 import io.chrootbooter.operator.machine.MachineBootValidator;
 import io.chrootbooter.protocol.Action;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.Verity;
 import java.util.List;
 import java.util.Optional;
 
@@ -51,6 +53,23 @@ final class DesiredStates {
     }
     String sha = bi.getStatus().sha256() != null ? bi.getStatus().sha256() : bi.getSpec().sha256();
     StopSpec stop = bi.getSpec().stop();
+    Verity verity = bi.getStatus().verity();
+    if (verity != null && sha != null) {
+      // Like the image: from the operator the machine reached.
+      verity =
+          new Verity(
+              baseUrl.replaceAll("/+$", "") + "/verity/" + sha,
+              verity.rootHash(),
+              verity.salt(),
+              verity.dataBlocks(),
+              verity.hashTreeSize());
+    }
+    // Lazy needs the hash tree; until the operator has one (an image stored before trees were
+    // computed gets it in the background), the image is downloaded whole.
+    Delivery delivery =
+        bi.getSpec().deliveryOrDefault() == Delivery.Lazy && verity != null
+            ? Delivery.Lazy
+            : Delivery.Download;
     return new DesiredState(
         Action.Run,
         generation,
@@ -64,7 +83,9 @@ final class DesiredStates {
             stop == null ? null : new DesiredState.Stop(stop.signal(), stop.gracePeriod()),
             bi.getSpec().kernelModulesOrDefault(),
             spec.confinement() != null ? spec.confinement() : bi.getSpec().confinementOrDefault(),
-            spec.devicesOrEmpty()),
+            spec.devicesOrEmpty(),
+            delivery,
+            verity),
         spec.overlayOrDefault(),
         spec.kernelArgsOrEmpty(),
         spec.bootTimeout(),

@@ -10,7 +10,9 @@ import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.operator.status.EventRecorder;
 import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.Verity;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -55,6 +57,9 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
   /** How soon a BootImage whose status was just written is looked at again (see reconcile). */
   static final java.time.Duration AFTER_STATUS_WRITE = java.time.Duration.ofSeconds(1);
 
+  /** How soon a Ready squashfs image whose hash tree is being computed looks again. */
+  private static final Duration TREE_RETRY = Duration.ofSeconds(2);
+
   /** How soon a BootImage that cannot read its caBundle Secret (RBAC, say) looks again. */
   private static final Duration CA_BUNDLE_RETRY = Duration.ofSeconds(30);
 
@@ -62,6 +67,7 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
   private final ImageStore store;
   private final Transfers transfers;
   private final CaBundleSecrets caBundles;
+  private final VerityTrees trees;
   private final OperatorConfig config;
   private final Clock clock = Clock.systemUTC();
   private final Timer reconcileTimer;
@@ -76,8 +82,10 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
       ImageStore store,
       Transfers transfers,
       CaBundleSecrets caBundles,
+      VerityTrees trees,
       OperatorConfig config,
       MeterRegistry registry) {
+    this.trees = trees;
     this.events = events;
     this.store = store;
     this.transfers = transfers;
@@ -118,10 +126,14 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
     }
     boolean retryLater =
         observed.blocked().filter(h -> h.reason() == Reason.WaitingForCaBundle).isPresent();
+    boolean treeComing =
+        desired.sha256() != null && desired.verity() == null && trees.computing(desired.sha256());
     if (Objects.equals(desired, image.getStatus())) {
       return retryLater
           ? UpdateControl.<BootImage>noUpdate().rescheduleAfter(CA_BUNDLE_RETRY)
-          : UpdateControl.noUpdate();
+          : treeComing
+              ? UpdateControl.<BootImage>noUpdate().rescheduleAfter(TREE_RETRY)
+              : UpdateControl.noUpdate();
     }
     BootImage fresh = new BootImage();
     ObjectMeta meta = new ObjectMeta();
@@ -274,6 +286,24 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
         Conditions.merge(
             old == null ? List.of() : old.conditions(), health.conditions(generation), now);
     boolean valid = violations.isEmpty();
+    Verity verity = null;
+    if (phase == BootImagePhase.Ready
+        && sha != null
+        && BootImageValidator.effectiveFormat(image.getSpec()) == ImageFormat.SQUASHFS) {
+      String digest = sha;
+      verity =
+          trees
+              .findOrStart(sha)
+              .map(
+                  h ->
+                      new Verity(
+                          hashTreeUrl(digest),
+                          h.rootHashHex(),
+                          h.saltHex(),
+                          h.dataBlocks(),
+                          h.treeBytes()))
+              .orElse(null);
+    }
     return new BootImageStatus(
         phase,
         valid ? BootImageValidator.effectiveFormat(image.getSpec()) : null,
@@ -282,7 +312,8 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
         sha == null ? null : servedUrl(sha),
         progress,
         conditions,
-        generation);
+        generation,
+        verity);
   }
 
   /**
@@ -291,6 +322,11 @@ public class BootImageReconciler implements Reconciler<BootImage>, Cleaner<BootI
    */
   private String servedUrl(String sha) {
     return config.publicUrl().map(u -> u.replaceAll("/+$", "")).orElse("") + "/images/" + sha;
+  }
+
+  /** Where machines fetch an image's hash tree; like {@link #servedUrl}. */
+  private String hashTreeUrl(String sha) {
+    return config.publicUrl().map(u -> u.replaceAll("/+$", "")).orElse("") + "/verity/" + sha;
   }
 
   @Override

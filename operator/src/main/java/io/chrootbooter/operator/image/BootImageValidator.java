@@ -7,6 +7,7 @@ import io.chrootbooter.api.v1alpha1.CaBundleRef;
 import io.chrootbooter.api.v1alpha1.Patterns;
 import io.chrootbooter.api.v1alpha1.StopSpec;
 import io.chrootbooter.operator.SpecRules;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.ImageFormat;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -71,6 +72,15 @@ public final class BootImageValidator {
     }
     match(v, "spec.init", spec.init(), PATH, "is not an absolute path of safe characters");
     stopViolations(v, spec.stop());
+    if (spec.delivery() == Delivery.Lazy
+        && url != null
+        && (spec.format() != null || ImageFormat.fromUrl(url).isPresent())
+        && effectiveFormat(spec) != ImageFormat.SQUASHFS) {
+      v.add(
+          "spec.delivery: \"Lazy\" is for squashfs images only; this image is "
+              + effectiveFormat(spec).value()
+              + " (use Download)");
+    }
     return v;
   }
 

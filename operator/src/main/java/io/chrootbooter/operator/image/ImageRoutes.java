@@ -34,6 +34,8 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>{@code GET|HEAD /images/{sha256}}
  *   <li>{@code GET|HEAD /images/{namespace}/{name}}: the BootImage's current image
+ *   <li>{@code GET|HEAD /verity/{sha256}}: the dm-verity hash tree of a squashfs image, to the
+ *       machines the image is served to
  *   <li>{@code GET|HEAD /bootstrap/vmlinuz}, {@code /bootstrap/initramfs}
  * </ul>
  *
@@ -52,9 +54,15 @@ public class ImageRoutes {
   private final MachineDirectory directory;
   private final OperatorConfig config;
   private final Enrolments enrolments;
+  private final VerityTrees trees;
 
   ImageRoutes(
-      ImageStore store, MachineDirectory directory, OperatorConfig config, Enrolments enrolments) {
+      ImageStore store,
+      MachineDirectory directory,
+      OperatorConfig config,
+      Enrolments enrolments,
+      VerityTrees trees) {
+    this.trees = trees;
     this.store = store;
     this.directory = directory;
     this.config = config;
@@ -83,6 +91,22 @@ public class ImageRoutes {
         .method(HttpMethod.HEAD)
         .handler(this::byDigest)
         .handler(images);
+
+    StaticHandler hashTrees =
+        StaticHandler.create(FileSystemAccess.ROOT, store.verityDir().toString())
+            .setCachingEnabled(false)
+            .setDirectoryListing(false)
+            .setIncludeHidden(false)
+            .setEnableRangeSupport(true)
+            .setSendVaryHeader(false);
+    router
+        .route("/verity/*")
+        .method(HttpMethod.GET)
+        .method(HttpMethod.HEAD)
+        .handler(this::authenticate)
+        .handler(this::authorize)
+        .handler(this::treeByDigest)
+        .handler(hashTrees);
 
     StaticHandler bootstrap =
         StaticHandler.create(
@@ -144,6 +168,14 @@ public class ImageRoutes {
    */
   private void authorize(RoutingContext ctx) {
     String path = ctx.normalizedPath();
+    if (path.startsWith("/verity/")) {
+      String sha = path.substring("/verity/".length());
+      if (!SHA256.matcher(sha).matches() || store.findTree(sha).isEmpty()) {
+        ctx.next(); // 404 further on
+        return;
+      }
+      path = "/images/" + sha;
+    }
     String rest = path.substring("/images/".length());
     Matcher alias = ALIAS.matcher(path);
     boolean digest = SHA256.matcher(rest).matches();
@@ -207,7 +239,32 @@ public class ImageRoutes {
           .end("no image " + (SHA256.matcher(sha).matches() ? sha : "") + "\n");
       return;
     }
-    String etag = "\"" + sha + "\"";
+    immutable(ctx, file.get(), "\"" + sha + "\"");
+  }
+
+  /**
+   * {@code GET|HEAD /verity/{sha256}}: the dm-verity hash tree of a stored squashfs image, to the
+   * machines the image itself is served to; its ETag is the tree's root hash (a tree computed again
+   * has another salt, so other bytes).
+   */
+  private void treeByDigest(RoutingContext ctx) {
+    String sha = ctx.normalizedPath().substring("/verity/".length());
+    Optional<VerityTree.Header> header =
+        SHA256.matcher(sha).matches() ? trees.find(sha) : Optional.empty();
+    Optional<Path> file = header.isEmpty() ? Optional.empty() : store.findTree(sha);
+    if (file.isEmpty()) {
+      ctx.response()
+          .setStatusCode(404)
+          .end("no hash tree " + (SHA256.matcher(sha).matches() ? "of image " + sha : "") + "\n");
+      return;
+    }
+    immutable(ctx, file.get(), "\"verity-" + header.get().rootHashHex() + "\"");
+  }
+
+  /**
+   * ETag, If-None-Match, If-Range, Last-Modified and Cache-Control of a file that never changes.
+   */
+  private void immutable(RoutingContext ctx, Path file, String etag) {
     String ifNoneMatch = ctx.request().getHeader(HttpHeaders.IF_NONE_MATCH);
     if (ifNoneMatch != null && (ifNoneMatch.equals(etag) || ifNoneMatch.equals("*"))) {
       ctx.response().setStatusCode(304).putHeader(HttpHeaders.ETAG, etag).end();
@@ -220,7 +277,7 @@ public class ImageRoutes {
     }
     // The StaticHandler writes Last-Modified only with its caching on, which images do not use:
     // their ETag and Cache-Control say more. A stat of a file the lookup above just found.
-    String lastModified = lastModified(file.get());
+    String lastModified = lastModified(file);
     ctx.addHeadersEndHandler(
         v ->
             ctx.response()

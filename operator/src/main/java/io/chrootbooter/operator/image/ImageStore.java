@@ -35,12 +35,14 @@ public class ImageStore {
   private final Path root;
   private final Path images;
   private final Path partial;
+  private final Path verity;
   private final java.util.OptionalLong maxBytes;
 
   ImageStore(OperatorConfig config) {
     this.root = config.store().path().toAbsolutePath();
     this.images = root.resolve("sha256");
     this.partial = root.resolve("partial");
+    this.verity = root.resolve("verity");
     this.maxBytes = config.store().maxBytes();
   }
 
@@ -54,6 +56,7 @@ public class ImageStore {
   void start(@Observes StartupEvent event) throws IOException {
     Files.createDirectories(images);
     Files.createDirectories(partial);
+    Files.createDirectories(verity);
     Instant cutoff = Instant.now().minus(LEFTOVER_AGE);
     try (Stream<Path> leftovers = Files.list(partial)) {
       for (Path p : leftovers.toList()) {
@@ -72,6 +75,43 @@ public class ImageStore {
   /** The folder served under {@code /images/}. */
   public Path imagesDir() {
     return images;
+  }
+
+  /**
+   * The folder of the images' dm-verity hash trees, one per digest, served under {@code /verity/}.
+   */
+  public Path verityDir() {
+    return verity;
+  }
+
+  /** The hash tree of the stored image with this digest, if computed. */
+  public Optional<Path> findTree(String sha256) {
+    if (sha256 == null || !SHA256.matcher(sha256).matches()) {
+      return Optional.empty();
+    }
+    Path p = verity.resolve(sha256);
+    return Files.isRegularFile(p) ? Optional.of(p) : Optional.empty();
+  }
+
+  /**
+   * Makes {@code tree} the hash tree of the image with this digest (fsync, atomic rename) unless
+   * one is there already; returns the stored tree.
+   */
+  public Path commitTree(Path tree, String sha256) throws IOException {
+    Path target = verity.resolve(sha256);
+    Files.createDirectories(verity);
+    if (Files.isRegularFile(target)) {
+      Files.deleteIfExists(tree);
+      return target;
+    }
+    try (FileChannel ch = FileChannel.open(tree, StandardOpenOption.WRITE)) {
+      ch.force(true);
+    }
+    Files.move(tree, target, StandardCopyOption.ATOMIC_MOVE);
+    try (FileChannel dir = FileChannel.open(verity, StandardOpenOption.READ)) {
+      dir.force(true);
+    }
+    return target;
   }
 
   /** The stored image with this digest, if present. */
@@ -118,6 +158,7 @@ public class ImageStore {
             p -> {
               try {
                 Files.deleteIfExists(p);
+                Files.deleteIfExists(verity.resolve(sha256));
                 LOG.infof("Removed image %s from the store", sha256);
               } catch (IOException e) {
                 throw new UncheckedIOException("cannot delete image " + sha256, e);

@@ -63,6 +63,7 @@ public class Transfers {
   private final ImageStore store;
   private final SourceTrust trust;
   private final SourcePolicy policy;
+  private final VerityTrees trees;
   private final AtomicLong sequence = new AtomicLong();
   private final ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_DOWNLOADS);
 
@@ -107,9 +108,11 @@ public class Transfers {
       ImageStore store,
       SourceTrust trust,
       SourcePolicy policy,
+      VerityTrees trees,
       OperatorConfig config,
       MeterRegistry registry) {
     this.store = store;
+    this.trees = trees;
     this.trust = trust;
     this.policy = policy;
     this.attempts = config.store().attempts();
@@ -209,6 +212,15 @@ public class Transfers {
       store.commit(result.file(), result.sha256());
       committed = true;
       bytes.increment(result.size());
+      if (t.source.format() == ImageFormat.SQUASHFS) {
+        // From the stored file: its digest was checked before it got there. The image is Ready
+        // with its tree, so a Lazy machine never waits for it.
+        try {
+          trees.ensure(result.sha256());
+        } catch (IOException e) {
+          LOG.warnf("Could not compute the hash tree of image %s: %s", result.sha256(), e);
+        }
+      }
       t.state = new State(t.source, Optional.empty(), Optional.of(result), Optional.empty());
     } catch (UncheckedIOException e) {
       failures.increment();

@@ -8,8 +8,10 @@ import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
 import io.chrootbooter.api.v1alpha1.SerialTrigger;
 import io.chrootbooter.protocol.Confinement;
+import io.chrootbooter.protocol.Delivery;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.KernelModules;
+import io.chrootbooter.protocol.Verity;
 import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
@@ -122,6 +124,57 @@ class DesiredStateTest {
           .as("BootImage %s, MachineBoot %s", c[0], c[1])
           .isEqualTo(Confinement.valueOf(c[2]));
       assertThat(state.image().devices()).isEqualTo(List.of("/dev/vdb"));
+    }
+  }
+
+  @Test
+  void aLazyImageGoesOutWithItsTreeAndFallsBackToDownloadWithoutOne() throws Exception {
+    MachineBoot mb =
+        json.readValue(
+            "{\"metadata\":{\"name\":\"m1\",\"namespace\":\"lab\",\"generation\":2},"
+                + "\"spec\":{\"macAddress\":\"52:54:00:12:34:56\",\"imageRef\":\"debian\"}}",
+            MachineBoot.class);
+    String sha = "a".repeat(64);
+    String verity =
+        ",\"verity\":{\"hashTreeUrl\":\"/verity/"
+            + sha
+            + "\",\"rootHash\":\""
+            + "b".repeat(64)
+            + "\",\"salt\":\"0c0d\",\"dataBlocks\":300,\"hashTreeSize\":16384}";
+    for (String delivery : new String[] {null, "Download", "Lazy"}) {
+      for (boolean withTree : new boolean[] {false, true}) {
+        BootImage image =
+            json.readValue(
+                "{\"metadata\":{\"name\":\"debian\",\"namespace\":\"lab\"},"
+                    + "\"spec\":{\"source\":{\"url\":\"http://images/d.sqfs\"},"
+                    + "\"sha256\":\""
+                    + sha
+                    + "\""
+                    + (delivery == null ? "" : ",\"delivery\":\"" + delivery + "\"")
+                    + "},\"status\":{\"phase\":\"Ready\",\"format\":\"squashfs\","
+                    + "\"sha256\":\""
+                    + sha
+                    + "\",\"servedUrl\":\"/images/"
+                    + sha
+                    + "\""
+                    + (withTree ? verity : "")
+                    + "}}",
+                BootImage.class);
+
+        DesiredState state = DesiredStates.of(mb, Optional.of(image), "http://op:8080/");
+        String as = delivery + (withTree ? " with a tree" : " without a tree");
+
+        Delivery expected = "Lazy".equals(delivery) && withTree ? Delivery.Lazy : Delivery.Download;
+        assertThat(state.image().deliveryOrDefault()).as(as).isEqualTo(expected);
+        if (withTree) {
+          assertThat(state.image().verity())
+              .as(as)
+              .isEqualTo(
+                  new Verity("http://op:8080/verity/" + sha, "b".repeat(64), "0c0d", 300L, 16384L));
+        } else {
+          assertThat(state.image().verity()).as(as).isNull();
+        }
+      }
     }
   }
 }
