@@ -141,6 +141,16 @@ public final class EnterScript {
       if [ -c "$console" ] && [ ! -L dev/console ] && [ -c dev/console ]; then
         $bb mount --bind "$console" dev/console || fail "mount --bind $console /dev/console"
       fi
+      # Console relay hook (ConsoleHook): $9... are pairs of a device name under /dev and the
+      # pty slave the agent relays for it; each slave is bound over that device's node.
+      shift 8
+      while [ $# -ge 2 ]; do
+        [ -L "dev/$1" ] && fail "/dev/$1 is a symbolic link; refused"
+        if [ -c "dev/$1" ]; then
+          $bb mount --bind "$2" "dev/$1" || fail "mount --bind $2 /dev/$1"
+        fi
+        shift 2
+      done
       [ -L dev/pts ] && fail "/dev/pts is a symbolic link; refused"
       [ -d dev/pts ] || $bb mkdir dev/pts || fail "mkdir /dev/pts"
       onto dev/pts "$bb" mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \\
@@ -199,6 +209,36 @@ public final class EnterScript {
         cmdline,
         Objects.requireNonNull(targetCgroup),
         cgroupUnshare);
+  }
+
+  /**
+   * As {@link #command(Path, Path, String, Path, Optional, Path, Path, Optional)}, with {@code
+   * consoleBinds}: device names under the target's {@code /dev} ({@code ttyS0}) and the node bound
+   * over each, a console relay's pty slaves ({@link ConsoleHook}). A name that is no plain device
+   * name is refused.
+   */
+  public static List<String> command(
+      Path busybox,
+      Path root,
+      String init,
+      Path fifo,
+      Optional<Path> helper,
+      Path cmdline,
+      Path targetCgroup,
+      Optional<Path> cgroupUnshare,
+      Map<String, Path> consoleBinds) {
+    List<String> command =
+        new ArrayList<>(
+            command(busybox, root, init, fifo, helper, cmdline, targetCgroup, cgroupUnshare));
+    for (Map.Entry<String, Path> bind : new TreeMap<>(consoleBinds).entrySet()) {
+      if (!bind.getKey().matches("[A-Za-z][A-Za-z0-9]{0,31}")) {
+        throw new IllegalArgumentException(
+            "console device name \"" + bind.getKey() + "\" is not a device name such as ttyS0");
+      }
+      command.add(bind.getKey());
+      command.add(bind.getValue().toString());
+    }
+    return List.copyOf(command);
   }
 
   /**

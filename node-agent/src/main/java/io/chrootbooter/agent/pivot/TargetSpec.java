@@ -40,4 +40,9 @@ public record TargetSpec(
     }
     Objects.requireNonNull(console, "console");
   }
+
+  /** This spec with another console (a relay's pty slave). */
+  public TargetSpec withConsole(Path other) {
+    return new TargetSpec(root, init, imageUrl, gracefulSignal, grace, other);
+  }
 }
