@@ -125,7 +125,8 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
                     OptionalLong.of(512),
                     OptionalLong.empty(),
                     Duration.ofMillis(200),
-                    Map.of()),
+                    Map.of(),
+                    1 << 20),
                 console,
                 new PrintStream(consoleBytes, true, StandardCharsets.UTF_8)));
     return daemon;
