@@ -123,6 +123,7 @@ final class ConsoleRelay implements AutoCloseable {
         short[] events = {Tty.POLLIN, Tty.POLLIN, Tty.POLLIN};
         short[] got = Tty.poll(fds, events, hungUp ? HANGUP_RETRY_MILLIS : -1);
         if (got[0] != 0) {
+          drain(buf, out);
           return;
         }
         if (hungUp || got[1] != 0) {
@@ -152,6 +153,23 @@ final class ConsoleRelay implements AutoCloseable {
       // closing
     } catch (SyscallException | RuntimeException e) {
       LOG.errorf("console relay for %s: %s; the relay stops", real, e.getMessage());
+    }
+  }
+
+  /**
+   * What the target wrote last (its power-off messages) before the relay stops: into the log, and
+   * to the real device as far as it takes it without waiting.
+   */
+  private void drain(byte[] buf, Memory out) throws Stopping, SyscallException {
+    for (int i = 0; i < 256; i++) {
+      long n = Tty.read(pty.master(), buf);
+      if (n <= 0) {
+        return;
+      }
+      log.append(buf, 0, (int) n);
+      if (realOut) {
+        writeAll(realFd, out, buf, n, false);
+      }
     }
   }
 
