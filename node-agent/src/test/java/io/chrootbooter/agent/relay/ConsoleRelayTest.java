@@ -214,6 +214,51 @@ class ConsoleRelayTest {
     assertThat(TestTarget.run("stty", "-F", console.device().toString())).doesNotContain("-icanon");
   }
 
+  /**
+   * A key typed at the real device to its echo, through the relay and the pty's line discipline,
+   * against the same through a pty alone (the stand-in with echo on): what the relay adds.
+   */
+  @Test
+  void aTypedKeysEchoComesBackPromptly() throws Exception {
+    recorder(BootLog.DEFAULT_CAPACITY, Optional.empty());
+    boot("talker");
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(
+            () ->
+                console.text().contains("hello on ttyS0")
+                    || console.text().contains("hello on the console"));
+    double relayed = echoMillis(console, 50);
+    console.type("\r");
+    // The reference: a pty whose slave echoes itself (the stand-in, with the relay gone).
+    controller.trigger(ReturnTrigger.Hotkey, "test");
+    TestTarget.run("stty", "-F", console.device().toString(), "echo", "icanon");
+    double direct = echoMillis(console, 50);
+    System.out.printf(
+        "RESULT console_rtt_ms %.3f (median of 50 keys typed to their echo through the relay;"
+            + " a pty alone %.3f ms)%n",
+        relayed, direct);
+    assertThat(relayed).as("median echo through the relay, ms").isLessThan(100);
+  }
+
+  private static double echoMillis(StandIn device, int keys) throws Exception {
+    double[] took = new double[keys];
+    for (int i = 0; i < keys; i++) {
+      int before = device.text().length();
+      long start = System.nanoTime();
+      device.type("k");
+      while (device.text().length() == before) {
+        Thread.onSpinWait();
+        if (System.nanoTime() - start > 5_000_000_000L) {
+          throw new AssertionError("no echo of key " + i + " within 5 s");
+        }
+      }
+      took[i] = (System.nanoTime() - start) / 1e6;
+    }
+    java.util.Arrays.sort(took);
+    return took[keys / 2];
+  }
+
   @Test
   void a100MbFloodStaysBoundedAndReachesTheRealDevice() throws Exception {
     int capacity = BootLog.DEFAULT_CAPACITY;
