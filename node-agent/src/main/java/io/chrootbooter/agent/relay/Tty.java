@@ -212,10 +212,16 @@ final class Tty {
     }
   }
 
-  /** {@code termios} made raw (cfmakeraw(3)): no echo, no line editing, bytes as they are. */
+  /**
+   * {@code termios} made raw for input (cfmakeraw(3): no echo, no line editing, no signals) with
+   * its output processing kept ({@code c_oflag}, the second field): the agent's own lines, written
+   * to the device while a target runs, still get their carriage returns; the pty's output, already
+   * processed, then shows a redundant {@code \r} before each line end, which no terminal shows.
+   */
   static byte[] raw(byte[] termios) {
     byte[] copy = termios.clone();
     LibC.cfmakeraw(copy);
+    System.arraycopy(termios, 4, copy, 4, 4);
     return copy;
   }
 

@@ -121,10 +121,10 @@ class SystemdConsoleRelayTest {
     await()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
-            () -> assertThat(console.text()).contains("uname -r").contains(release + "\r\n"));
+            () -> assertThat(console.text()).contains("uname -r").contains(release + "\r\r\n"));
     await()
         .atMost(Duration.ofSeconds(30))
-        .untilAsserted(() -> assertThat(serial.text()).contains("on-the-serial-line\r\n"));
+        .untilAsserted(() -> assertThat(serial.text()).contains("on-the-serial-line\r\r\n"));
 
     controller.trigger(ReturnTrigger.Console, "poweroff").orElseThrow();
     BootLog log = recorder.current().orElseThrow();
