@@ -144,6 +144,11 @@ public abstract class ConsoleScenarios {
     assertThat(post(session, huge).statusCode()).isEqualTo(400);
     assertThat(get("/machines/" + ns + "/m1/console").body()).doesNotContain("x\r\n");
 
+    // The status page links each machine's recorded consoles.
+    assertThat(get("/").body())
+        .contains("href=\"machines/" + ns + "/m1/console\"")
+        .contains("href=\"machines/" + ns + "/m1/console?boot=previous\"");
+
     // What does not exist.
     assertThat(get("/machines/" + ns + "/nobody/console").statusCode()).isEqualTo(404);
     assertThat(get("/machines/" + ns + "/m1/console?boot=next").statusCode()).isEqualTo(400);
