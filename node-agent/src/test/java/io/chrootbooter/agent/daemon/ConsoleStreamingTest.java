@@ -30,6 +30,7 @@ class ConsoleStreamingTest {
               """
               trap 'echo "chatty init: powering off"; exit 0' USR2 TERM
               echo "chatty init: hello from $(cat /etc/marker)"
+              echo "<4>WARNING: CPU: 0 PID: 1 at $(cat /etc/marker)" > /dev/kmsg
               echo ok > /run/booted
               while :; do sleep 1 & wait $!; done
               """));
@@ -40,6 +41,12 @@ class ConsoleStreamingTest {
   void aBootsConsoleIsStreamedToTheOperatorUpToItsPowerOff() throws Exception {
     Pty console = agent.own(Pty.open());
     agent.targetConsole(console.slave());
+    // The agent reads the kernel's log where its --dev says: the machine's own /dev/kmsg.
+    Path kmsg = Path.of("/dev/kmsg");
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        Files.isReadable(kmsg), "/dev/kmsg is not readable here");
+    Files.createSymbolicLink(
+        Files.createDirectories(agent.temp().resolve("dev")).resolve("kmsg"), kmsg);
     String one = agent.serve("one.squashfs", images.squashfs());
     agent.start(StandInOperator.MAC, null, Duration.ofSeconds(5), null);
     agent.push(
@@ -72,7 +79,16 @@ class ConsoleStreamingTest {
     }
     assertThat(text(chunks))
         .contains("chatty init: hello from chroot-booter-test-image\r\n")
+        .containsPattern("\\] WARNING: CPU: 0 PID: 1 at chroot-booter-test-image\r\n")
         .endsWith("chatty init: powering off\r\n");
+    // The kernel warning went out once (other lines of this machine's kernel may come too).
+    List<String> warnings = new java.util.ArrayList<>();
+    for (JsonNode c : chunks) {
+      c.path("warnings").forEach(w -> warnings.add(w.asText()));
+    }
+    assertThat(warnings)
+        .filteredOn(w -> w.contains("chroot-booter-test-image"))
+        .containsExactly("WARNING: CPU: 0 PID: 1 at chroot-booter-test-image");
   }
 
   private static String text(List<JsonNode> chunks) {
