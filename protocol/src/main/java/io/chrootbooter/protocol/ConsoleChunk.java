@@ -10,7 +10,7 @@ import java.util.List;
  * while it ran, from byte {@code offset} of that boot's log on, and the kernel warnings recorded
  * from number {@code firstWarning} on. Offsets and warning numbers make a resent chunk harmless.
  *
- * @param boot names the boot: the kernel's boot id and the target boot's number
+ * @param boot names the boot: the kernel's boot id, the agent's PID and the target boot's number
  * @param image what runs (its URL)
  * @param started when the boot's log started (RFC 3339)
  * @param offset where {@code data} starts in the boot's log; past the last byte sent when the
@@ -22,7 +22,8 @@ import java.util.List;
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record ConsoleChunk(
-    @JsonPropertyDescription("The boot: kernel boot id and target boot number.") String boot,
+    @JsonPropertyDescription("The boot: kernel boot id, agent PID, target boot number.")
+        String boot,
     @JsonPropertyDescription("The image that runs (its URL).") String image,
     @JsonPropertyDescription("When the boot's log started (RFC 3339).") String started,
     @JsonPropertyDescription("Where data starts in the boot's log.") long offset,

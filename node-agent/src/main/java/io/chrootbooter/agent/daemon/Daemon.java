@@ -268,7 +268,10 @@ public final class Daemon implements AutoCloseable {
                 Path.of("/sys/class/tty"),
                 Optional.of(o.dev().resolve("kmsg")),
                 o.consoleLog(),
-                Optional.ofNullable(read("/proc/sys/kernel/random/boot_id")).orElse("unknown")),
+                // The agent's PID too: an agent init restarts numbers its boots from 1 again.
+                Optional.ofNullable(read("/proc/sys/kernel/random/boot_id")).orElse("unknown")
+                    + "-"
+                    + ProcessHandle.current().pid()),
             triggers::serialPort,
             Clock.systemUTC()));
   }

@@ -36,7 +36,8 @@ public final class ConsoleRecorder implements ConsoleHook {
    * @param sysClassTty {@code /sys/class/tty}
    * @param kmsg {@code /dev/kmsg}; empty for none
    * @param capacity bytes kept per boot ({@link BootLog#DEFAULT_CAPACITY})
-   * @param bootId the kernel's boot id, the first part of each boot log's id
+   * @param bootId what names this agent's run (the kernel's boot id and the agent's PID), the first
+   *     part of each boot log's id
    */
   public record Settings(
       String cmdline,

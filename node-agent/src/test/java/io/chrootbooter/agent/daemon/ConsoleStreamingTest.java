@@ -69,7 +69,10 @@ class ConsoleStreamingTest {
         .until(() -> !chunks.isEmpty() && chunks.get(chunks.size() - 1).path("ended").asBoolean());
     String bootId = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
     assertThat(chunks)
-        .allSatisfy(c -> assertThat(c.path("boot").asText()).isEqualTo(bootId + "-1"));
+        .allSatisfy(
+            c ->
+                assertThat(c.path("boot").asText())
+                    .isEqualTo(bootId + "-" + ProcessHandle.current().pid() + "-1"));
     assertThat(chunks).allSatisfy(c -> assertThat(c.path("image").asText()).isEqualTo(one));
     // Offsets follow each other: nothing lost, nothing sent twice.
     long next = 0;
