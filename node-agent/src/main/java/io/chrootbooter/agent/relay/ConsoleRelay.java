@@ -18,7 +18,8 @@ import org.jboss.logging.Logger;
  * so a target blocks on a full pty exactly when it would have blocked on a slow serial line. Input
  * the target does not read is dropped once the pty's input buffer is full, as a terminal's own line
  * discipline drops it. When the slave is hung up (a getty's vhangup), the master reads EIO until it
- * is opened again; the thread then looks again every {@link #HANGUP_RETRY_MILLIS}.
+ * is opened again: the thread opens it again itself and looks again {@link #HANGUP_RETRY_MILLIS}
+ * later.
  */
 final class ConsoleRelay implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(ConsoleRelay.class);
@@ -29,7 +30,7 @@ final class ConsoleRelay implements AutoCloseable {
   private final int realFd;
   private final byte[] savedMode;
   private final Tty.Pty pty;
-  private final int slaveHold;
+  private int slaveHold; // written by the relay thread only, closed after it ended
   private final int[] stop;
   private final BootLog log;
   private final Thread thread;
@@ -134,7 +135,13 @@ final class ConsoleRelay implements AutoCloseable {
             if (realOut) {
               writeAll(realFd, out, buf, n, true);
             }
-          } else if (n < 0) {
+          } else if (n == 0) {
+            hungUp = false; // nothing to read: the slave is open again
+          } else {
+            // EIO: no descriptor of the slave is open any more (a vhangup took the relay's own
+            // too). The relay opens it again, so the master reads what the target writes next,
+            // and looks again in HANGUP_RETRY_MILLIS.
+            reopenSlave();
             hungUp = true;
           }
         }
@@ -153,6 +160,17 @@ final class ConsoleRelay implements AutoCloseable {
       // closing
     } catch (SyscallException | RuntimeException e) {
       LOG.errorf("console relay for %s: %s; the relay stops", real, e.getMessage());
+    }
+  }
+
+  private boolean reopenSlave() {
+    try {
+      int fresh = Tty.open(pty.slave(), Tty.O_RDWR);
+      Tty.closeQuietly(slaveHold);
+      slaveHold = fresh;
+      return true;
+    } catch (SyscallException e) {
+      return false;
     }
   }
 
