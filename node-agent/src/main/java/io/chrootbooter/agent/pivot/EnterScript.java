@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.confine.ConfinedMounts;
+import io.chrootbooter.protocol.Confinement;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -40,6 +42,12 @@ import java.util.TreeMap;
  * targets could write, are refused when they are symbolic links. A refused {@code pivot_root} fails
  * the boot: there is no {@code chroot} fallback, under which the target could detach its root and
  * reach the bootstrap's. Any failing step reports {@code error: <step>} on fd 3 and exits 111.
+ *
+ * <p>For a {@link Confinement#Confined} target the step mounts {@code /sys} read-only, makes {@code
+ * /proc/sys} and {@code /proc/sysrq-trigger} read-only and mounts a private tmpfs on {@code /dev}
+ * instead of the devtmpfs ({@link ConfinedMounts}, whose shell functions precede the script); it
+ * runs with the bounding set and seccomp filter its starter gave it ({@link
+ * io.chrootbooter.agent.confine.ConfinedStart}).
  *
  * <p>Without a util-linux {@code unshare} the target gets no cgroup namespace: it still runs in its
  * own cgroup, but sees the whole cgroup2 tree at {@code /sys/fs/cgroup} (a warning on the console
@@ -100,7 +108,9 @@ public final class EnterScript {
 
   static final String SCRIPT =
       """
-      root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6 cmdline=$7 withhelper=$8
+      root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6 cmdline=$7 withhelper=$8 confined=$9
+      consoles=${10}
+      shift 10
       exec 3>&1 1>&2
       fail() { echo "error: $*" >&3; exit 111; }
       # onto PATH COMMAND...: runs COMMAND with fd 5 open on PATH (relative to the root) once the
@@ -121,7 +131,12 @@ public final class EnterScript {
         || fail "mount -t proc /proc"
       { $bb mount --bind "$cmdline" proc/cmdline \\
         && $bb mount -o remount,bind,ro proc/cmdline; } || fail "mount /proc/cmdline"
-      onto sys "$bb" mount -t sysfs -o nosuid,nodev,noexec sysfs /proc/self/fd/5 \\
+      sysopts=nosuid,nodev,noexec
+      if [ "$confined" = yes ]; then
+        cb_confined_proc
+        sysopts=ro,$sysopts
+      fi
+      onto sys "$bb" mount -t sysfs -o "$sysopts" sysfs /proc/self/fd/5 \\
         || fail "mount -t sysfs /sys"
       if [ "$cgns" != yes ]; then
         echo "cb-enter: warning: no util-linux unshare: no cgroup namespace for the target;" \\
@@ -131,7 +146,9 @@ public final class EnterScript {
         $bb mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 sys/fs/cgroup \\
           || echo "cb-enter: warning: cannot mount cgroup2 on /sys/fs/cgroup"
       fi
-      if ! onto dev "$bb" mount -t devtmpfs -o mode=0755,nosuid devtmpfs /proc/self/fd/5 \\
+      if [ "$confined" = yes ]; then
+        cb_private_dev "$@"
+      elif ! onto dev "$bb" mount -t devtmpfs -o mode=0755,nosuid devtmpfs /proc/self/fd/5 \\
         2>/dev/null; then
         onto dev "$bb" mount --rbind /dev /proc/self/fd/5 || fail "mount /dev"
       fi
@@ -141,15 +158,15 @@ public final class EnterScript {
       if [ -c "$console" ] && [ ! -L dev/console ] && [ -c dev/console ]; then
         $bb mount --bind "$console" dev/console || fail "mount --bind $console /dev/console"
       fi
-      # Console relay hook (ConsoleHook): $9... are pairs of a device name under /dev and the
-      # pty slave the agent relays for it; each slave is bound over that device's node.
-      shift 8
-      while [ $# -ge 2 ]; do
-        [ -L "dev/$1" ] && fail "/dev/$1 is a symbolic link; refused"
-        if [ -c "dev/$1" ]; then
-          $bb mount --bind "$2" "dev/$1" || fail "mount --bind $2 /dev/$1"
+      # Console relay hook (ConsoleHook): $consoles holds NAME:SLAVE words (checked by
+      # EnterScript.consoleWords); each pty slave the agent relays is bound over /dev/NAME when
+      # that is a device node of the target's /dev.
+      for bind in $consoles; do
+        name=${bind%%:*} slave=${bind#*:}
+        [ -L "dev/$name" ] && fail "/dev/$name is a symbolic link; refused"
+        if [ -c "dev/$name" ]; then
+          $bb mount --bind "$slave" "dev/$name" || fail "mount --bind $slave /dev/$name"
         fi
-        shift 2
       done
       [ -L dev/pts ] && fail "/dev/pts is a symbolic link; refused"
       [ -d dev/pts ] || $bb mkdir dev/pts || fail "mkdir /dev/pts"
@@ -200,22 +217,24 @@ public final class EnterScript {
       Path cmdline,
       Path targetCgroup,
       Optional<Path> cgroupUnshare) {
-    return build(
+    return command(
         busybox,
         root,
         init,
         fifo,
         helper,
         cmdline,
-        Objects.requireNonNull(targetCgroup),
-        cgroupUnshare);
+        targetCgroup,
+        cgroupUnshare,
+        Confinement.Machine,
+        List.of());
   }
 
   /**
-   * As {@link #command(Path, Path, String, Path, Optional, Path, Path, Optional)}, with {@code
-   * consoleBinds}: device names under the target's {@code /dev} ({@code ttyS0}) and the node bound
-   * over each, a console relay's pty slaves ({@link ConsoleHook}). A name that is no plain device
-   * name is refused.
+   * As {@link #command(Path, Path, String, Path, Optional, Path, Path, Optional)}, for a target
+   * with {@code confinement}; a {@link Confinement#Confined} one gets a private {@code /dev} with
+   * {@code devices} ({@link ConfinedMounts}). The bounding set and the seccomp filter are the
+   * caller's ({@link io.chrootbooter.agent.confine.ConfinedStart}).
    */
   public static List<String> command(
       Path busybox,
@@ -226,19 +245,75 @@ public final class EnterScript {
       Path cmdline,
       Path targetCgroup,
       Optional<Path> cgroupUnshare,
+      Confinement confinement,
+      List<String> devices) {
+    return command(
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        targetCgroup,
+        cgroupUnshare,
+        confinement,
+        devices,
+        Map.of());
+  }
+
+  /**
+   * As {@link #command(Path, Path, String, Path, Optional, Path, Path, Optional, Confinement,
+   * List)}, with {@code consoleBinds}: device names under the target's {@code /dev} ({@code ttyS0})
+   * and the pty slave bound over each, a console relay's ({@link ConsoleHook}).
+   *
+   * @throws IllegalArgumentException for a name that is no plain device name, or a slave that is
+   *     not a {@code /dev/pts/N}
+   */
+  public static List<String> command(
+      Path busybox,
+      Path root,
+      String init,
+      Path fifo,
+      Optional<Path> helper,
+      Path cmdline,
+      Path targetCgroup,
+      Optional<Path> cgroupUnshare,
+      Confinement confinement,
+      List<String> devices,
       Map<String, Path> consoleBinds) {
-    List<String> command =
-        new ArrayList<>(
-            command(busybox, root, init, fifo, helper, cmdline, targetCgroup, cgroupUnshare));
+    return build(
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        Objects.requireNonNull(targetCgroup),
+        cgroupUnshare,
+        confinement,
+        devices,
+        consoleBinds);
+  }
+
+  /**
+   * The enter step's {@code consoles} parameter: {@code NAME:SLAVE} words separated by spaces, in
+   * the order of the names. Checked here so that the script may split it into words.
+   */
+  static String consoleWords(Map<String, Path> consoleBinds) {
+    StringBuilder words = new StringBuilder();
     for (Map.Entry<String, Path> bind : new TreeMap<>(consoleBinds).entrySet()) {
+      String slave = bind.getValue().toString();
       if (!bind.getKey().matches("[A-Za-z][A-Za-z0-9]{0,31}")) {
         throw new IllegalArgumentException(
             "console device name \"" + bind.getKey() + "\" is not a device name such as ttyS0");
       }
-      command.add(bind.getKey());
-      command.add(bind.getValue().toString());
+      if (!slave.matches("/dev/pts/[0-9]{1,9}")) {
+        throw new IllegalArgumentException(
+            "console relay slave \"" + slave + "\" is not a pty slave /dev/pts/N");
+      }
+      words.append(words.length() > 0 ? " " : "").append(bind.getKey()).append(':').append(slave);
     }
-    return List.copyOf(command);
+    return words.toString();
   }
 
   /**
@@ -247,7 +322,31 @@ public final class EnterScript {
    */
   public static List<String> command(
       Path busybox, Path root, String init, Path fifo, Optional<Path> helper, Path cmdline) {
-    return build(busybox, root, init, fifo, helper, cmdline, null, Optional.empty());
+    return command(busybox, root, init, fifo, helper, cmdline, Confinement.Machine, List.of());
+  }
+
+  /** The enter step without a cgroup step, for a target with {@code confinement}. */
+  public static List<String> command(
+      Path busybox,
+      Path root,
+      String init,
+      Path fifo,
+      Optional<Path> helper,
+      Path cmdline,
+      Confinement confinement,
+      List<String> devices) {
+    return build(
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        null,
+        Optional.empty(),
+        confinement,
+        devices,
+        Map.of());
   }
 
   private static List<String> build(
@@ -258,7 +357,13 @@ public final class EnterScript {
       Optional<Path> helper,
       Path cmdline,
       Path targetCgroup,
-      Optional<Path> cgroupUnshare) {
+      Optional<Path> cgroupUnshare,
+      Confinement confinement,
+      List<String> devices,
+      Map<String, Path> consoleBinds) {
+    boolean confined = confinement == Confinement.Confined;
+    String consoles = consoleWords(consoleBinds);
+    List<String> checkedDevices = confined ? ConfinedMounts.checkDevices(devices) : List.of();
     String bb = busybox.toString();
     List<String> command = new ArrayList<>();
     command.addAll(
@@ -285,7 +390,7 @@ public final class EnterScript {
             bb,
             "sh",
             "-c",
-            SCRIPT,
+            ConfinedMounts.FUNCTIONS + SCRIPT,
             "cb-enter",
             root.toString(),
             init,
@@ -294,7 +399,10 @@ public final class EnterScript {
             bb,
             cgroupNamespace ? "yes" : "no",
             cmdline.toString(),
-            helper.isPresent() ? "yes" : "no"));
+            helper.isPresent() ? "yes" : "no",
+            confined ? "yes" : "no",
+            consoles));
+    command.addAll(checkedDevices);
     return List.copyOf(command);
   }
 
