@@ -6,6 +6,7 @@ import io.chrootbooter.agent.fetch.OperatorCredential;
 import io.chrootbooter.agent.fetch.SpaceCheck;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.operator.CaPin;
+import io.chrootbooter.agent.operator.ConsoleUploader;
 import io.chrootbooter.agent.operator.OperatorClient;
 import io.chrootbooter.agent.operator.SessionFile;
 import io.chrootbooter.agent.operator.StatusReporter;
@@ -14,6 +15,7 @@ import io.chrootbooter.agent.pivot.Cgroup;
 import io.chrootbooter.agent.pivot.LinuxSignals;
 import io.chrootbooter.agent.pivot.PivotConfig;
 import io.chrootbooter.agent.pivot.StateFiles;
+import io.chrootbooter.agent.relay.ConsoleRecorder;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.protocol.Action;
@@ -89,7 +91,8 @@ public final class Daemon implements AutoCloseable {
       OptionalLong pidsMax,
       OptionalLong memoryMax,
       Duration reportInterval,
-      Map<String, String> env) {}
+      Map<String, String> env,
+      int consoleLog) {}
 
   private final Agent agent;
   private final Triggers triggers;
@@ -179,6 +182,8 @@ public final class Daemon implements AutoCloseable {
                     new Triggers.Serial(
                         o.dev().resolve(o.serial()), "RETURN_TO_BOOTSTRAP", o.serialBaud()))
                 : Optional.empty());
+    Optional<ConsoleRecorder> recorder = consoleRecorder(o, triggers);
+    recorder.ifPresent(controller::consoles);
     Daemon daemon = new Daemon(agent, triggers);
     // Closed in this order: the stream, the triggers, the agent (returns a running target), then
     // the reporter, which sends the final status first.
@@ -198,6 +203,13 @@ public final class Daemon implements AutoCloseable {
       agent.onChange(reporter::poke);
       daemon.closers.add(0, client);
       daemon.closers.add(reporter);
+      if (recorder.isPresent()) {
+        ConsoleRecorder r = recorder.get();
+        ConsoleUploader uploader = new ConsoleUploader(client::console, r::current);
+        r.onStart(uploader::poke);
+        r.onWarning((log, line) -> uploader.poke());
+        daemon.closers.add(uploader);
+      }
       Thread stream =
           new Thread(
               () ->
@@ -235,6 +247,33 @@ public final class Daemon implements AutoCloseable {
     out.println("chrootbooter: agent ready");
     out.flush();
     return daemon;
+  }
+
+  /**
+   * The console relay and recorder ({@code io.chrootbooter.agent.relay}), unless {@code
+   * cb.console-log=0}: the consoles of the kernel command line, {@code /dev/kmsg}, a ring of {@code
+   * consoleLog} bytes per boot.
+   */
+  private static Optional<ConsoleRecorder> consoleRecorder(Options o, Triggers triggers) {
+    if (o.consoleLog() <= 0) {
+      LOG.info("cb.console-log=0: the targets' consoles are neither relayed nor recorded");
+      return Optional.empty();
+    }
+    String cmdline = Optional.ofNullable(read("/proc/cmdline")).orElse("");
+    return Optional.of(
+        new ConsoleRecorder(
+            new ConsoleRecorder.Settings(
+                cmdline,
+                o.dev(),
+                Path.of("/sys/class/tty"),
+                Optional.of(o.dev().resolve("kmsg")),
+                o.consoleLog(),
+                // The agent's PID too: an agent init restarts numbers its boots from 1 again.
+                Optional.ofNullable(read("/proc/sys/kernel/random/boot_id")).orElse("unknown")
+                    + "-"
+                    + ProcessHandle.current().pid()),
+            triggers::serialPort,
+            Clock.systemUTC()));
   }
 
   /** The result of a set-up task; its exception as it was thrown. */

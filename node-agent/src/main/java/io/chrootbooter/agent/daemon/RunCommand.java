@@ -155,6 +155,16 @@ public class RunCommand implements Callable<Integer> {
       description = "at most one status report per interval")
   String reportInterval;
 
+  @Option(
+      names = "--console-log",
+      defaultValue = "${env:CB_CONSOLE_LOG:-1M}",
+      converter = ConsoleLog.class,
+      description =
+          "bytes of each boot's recorded console the agent keeps (and relays the targets'"
+              + " consoles through ptys): bytes, or with a K/M suffix; 0 turns the relay off."
+              + " Default 1M")
+  int consoleLog = 1 << 20;
+
   /** What {@link Option#defaultValue()} is when an option names none (picocli's own marker). */
   private static final String NO_DEFAULT_VALUE = "__no_default_value__";
 
@@ -269,7 +279,8 @@ public class RunCommand implements Callable<Integer> {
             pidsMax == null ? OptionalLong.empty() : pidsMax,
             memoryMax == null ? OptionalLong.empty() : memoryMax,
             GoDuration.parse("--report-interval", reportInterval),
-            System.getenv());
+            System.getenv(),
+            consoleLog);
     Daemon daemon = Daemon.start(options, noConsole ? null : System.in, System.out);
     CountDownLatch stop = new CountDownLatch(1);
     Runtime.getRuntime()
@@ -285,6 +296,31 @@ public class RunCommand implements Callable<Integer> {
                 "cb-shutdown"));
     stop.await();
     return 0;
+  }
+
+  /** {@code --console-log} / {@code cb.console-log=}: 0 to 64M bytes, with a K or M suffix. */
+  static final class ConsoleLog implements ITypeConverter<Integer> {
+    static final long MAX = 64L << 20;
+
+    @Override
+    public Integer convert(String value) {
+      String v = value.strip();
+      long unit = 1;
+      if (v.endsWith("K") || v.endsWith("k")) {
+        unit = 1 << 10;
+        v = v.substring(0, v.length() - 1);
+      } else if (v.endsWith("M") || v.endsWith("m")) {
+        unit = 1 << 20;
+        v = v.substring(0, v.length() - 1);
+      }
+      if (!v.matches("[0-9]{1,9}") || Long.parseLong(v) * unit > MAX) {
+        throw new TypeConversionException(
+            "cb.console-log=\""
+                + value.replaceAll("[^\\x20-\\x7e]", "?")
+                + "\" is not a size from 0 to 64M (bytes, or with a K or M suffix)");
+      }
+      return (int) (Long.parseLong(v) * unit);
+    }
   }
 
   /** {@code --pids-max} / {@code cb.pids-max=}: {@link Cgroup#parsePidsMax}. */

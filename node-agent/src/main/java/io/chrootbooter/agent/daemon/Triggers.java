@@ -202,6 +202,11 @@ final class Triggers implements AutoCloseable {
     serialMode = Optional.empty();
   }
 
+  /** The serial port the trigger reads now: the console relay leaves it alone. */
+  synchronized java.util.Set<Path> serialPort() {
+    return serial == null ? java.util.Set.of() : java.util.Set.of(serial.device());
+  }
+
   /** The keyboards being read, for the console and tests. */
   synchronized List<Path> keyboards() {
     return keyboards == null ? List.of() : keyboards.devices();

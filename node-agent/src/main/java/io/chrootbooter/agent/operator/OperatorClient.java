@@ -3,6 +3,7 @@ package io.chrootbooter.agent.operator;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.protocol.ConsoleChunk;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.Enrolment;
 import io.chrootbooter.protocol.Session;
@@ -464,6 +465,38 @@ public final class OperatorClient implements AutoCloseable {
       return code / 100 == 4 && code != 408 && code != 429;
     } catch (IOException e) {
       LOG.debugf("status report not sent: %s", e.getMessage());
+      return false;
+    }
+  }
+
+  /**
+   * Posts one piece of a boot's recorded console ({@link ConsoleChunk}).
+   *
+   * @return true when the operator accepted it, or refused it for good (4xx other than 408 and
+   *     429); false when it should be sent again later
+   */
+  public boolean console(ConsoleChunk chunk) throws InterruptedException {
+    String authorization = this.authorization;
+    if (authorization == null) {
+      return refused != null;
+    }
+    try {
+      HttpRequest request =
+          HttpRequest.newBuilder(URI.create(machine + "/console"))
+              .header("Authorization", authorization)
+              .header("Content-Type", "application/json")
+              .timeout(Duration.ofSeconds(10))
+              .POST(HttpRequest.BodyPublishers.ofByteArray(MAPPER.writeValueAsBytes(chunk)))
+              .build();
+      HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+      int code = response.statusCode();
+      if (code / 100 == 2) {
+        return true;
+      }
+      LOG.debugf("console chunk refused: HTTP %d", code);
+      return code / 100 == 4 && code != 408 && code != 429;
+    } catch (IOException e) {
+      LOG.debugf("console chunk not sent: %s", e.getMessage());
       return false;
     }
   }

@@ -39,6 +39,7 @@ public final class BootController implements TargetControl {
   private long overrideGeneration = -1;
   private ScheduledFuture<?> bootTimeout;
   private volatile Runnable listener = () -> {};
+  private volatile ConsoleHook consoles;
 
   public BootController(PivotConfig config, Signals signals, Clock clock) throws IOException {
     this.config = config;
@@ -61,6 +62,11 @@ public final class BootController implements TargetControl {
    */
   public void onChange(Runnable listener) {
     this.listener = listener == null ? () -> {} : listener;
+  }
+
+  /** Relays and records the consoles of every target booted from now on; null for none. */
+  public void consoles(ConsoleHook hook) {
+    this.consoles = hook;
   }
 
   /**
@@ -99,7 +105,7 @@ public final class BootController implements TargetControl {
     // The helper's messages are bound to this target: a late one never returns the next target.
     AtomicReference<TargetSession> owner = new AtomicReference<>();
     HelperInbox inbox = new HelperInbox(timer, message -> handleHelper(owner, message));
-    session = TargetSession.enter(spec, config, image, signals, clock, inbox::offer);
+    session = TargetSession.enter(spec, config, image, signals, clock, inbox::offer, consoles);
     owner.set(session);
     TargetSession started = session;
     phase = MachinePhase.Running;

@@ -109,7 +109,8 @@ public final class EnterScript {
   static final String SCRIPT =
       """
       root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6 cmdline=$7 withhelper=$8 confined=$9
-      shift 9
+      consoles=${10}
+      shift 10
       exec 3>&1 1>&2
       fail() { echo "error: $*" >&3; exit 111; }
       # onto PATH COMMAND...: runs COMMAND with fd 5 open on PATH (relative to the root) once the
@@ -157,6 +158,16 @@ public final class EnterScript {
       if [ -c "$console" ] && [ ! -L dev/console ] && [ -c dev/console ]; then
         $bb mount --bind "$console" dev/console || fail "mount --bind $console /dev/console"
       fi
+      # Console relay hook (ConsoleHook): $consoles holds NAME:SLAVE words (checked by
+      # EnterScript.consoleWords); each pty slave the agent relays is bound over /dev/NAME when
+      # that is a device node of the target's /dev.
+      for bind in $consoles; do
+        name=${bind%%:*} slave=${bind#*:}
+        [ -L "dev/$name" ] && fail "/dev/$name is a symbolic link; refused"
+        if [ -c "dev/$name" ]; then
+          $bb mount --bind "$slave" "dev/$name" || fail "mount --bind $slave /dev/$name"
+        fi
+      done
       [ -L dev/pts ] && fail "/dev/pts is a symbolic link; refused"
       [ -d dev/pts ] || $bb mkdir dev/pts || fail "mkdir /dev/pts"
       onto dev/pts "$bb" mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \\
@@ -236,6 +247,40 @@ public final class EnterScript {
       Optional<Path> cgroupUnshare,
       Confinement confinement,
       List<String> devices) {
+    return command(
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        targetCgroup,
+        cgroupUnshare,
+        confinement,
+        devices,
+        Map.of());
+  }
+
+  /**
+   * As {@link #command(Path, Path, String, Path, Optional, Path, Path, Optional, Confinement,
+   * List)}, with {@code consoleBinds}: device names under the target's {@code /dev} ({@code ttyS0})
+   * and the pty slave bound over each, a console relay's ({@link ConsoleHook}).
+   *
+   * @throws IllegalArgumentException for a name that is no plain device name, or a slave that is
+   *     not a {@code /dev/pts/N}
+   */
+  public static List<String> command(
+      Path busybox,
+      Path root,
+      String init,
+      Path fifo,
+      Optional<Path> helper,
+      Path cmdline,
+      Path targetCgroup,
+      Optional<Path> cgroupUnshare,
+      Confinement confinement,
+      List<String> devices,
+      Map<String, Path> consoleBinds) {
     return build(
         busybox,
         root,
@@ -246,7 +291,29 @@ public final class EnterScript {
         Objects.requireNonNull(targetCgroup),
         cgroupUnshare,
         confinement,
-        devices);
+        devices,
+        consoleBinds);
+  }
+
+  /**
+   * The enter step's {@code consoles} parameter: {@code NAME:SLAVE} words separated by spaces, in
+   * the order of the names. Checked here so that the script may split it into words.
+   */
+  static String consoleWords(Map<String, Path> consoleBinds) {
+    StringBuilder words = new StringBuilder();
+    for (Map.Entry<String, Path> bind : new TreeMap<>(consoleBinds).entrySet()) {
+      String slave = bind.getValue().toString();
+      if (!bind.getKey().matches("[A-Za-z][A-Za-z0-9]{0,31}")) {
+        throw new IllegalArgumentException(
+            "console device name \"" + bind.getKey() + "\" is not a device name such as ttyS0");
+      }
+      if (!slave.matches("/dev/pts/[0-9]{1,9}")) {
+        throw new IllegalArgumentException(
+            "console relay slave \"" + slave + "\" is not a pty slave /dev/pts/N");
+      }
+      words.append(words.length() > 0 ? " " : "").append(bind.getKey()).append(':').append(slave);
+    }
+    return words.toString();
   }
 
   /**
@@ -269,7 +336,17 @@ public final class EnterScript {
       Confinement confinement,
       List<String> devices) {
     return build(
-        busybox, root, init, fifo, helper, cmdline, null, Optional.empty(), confinement, devices);
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        null,
+        Optional.empty(),
+        confinement,
+        devices,
+        Map.of());
   }
 
   private static List<String> build(
@@ -282,8 +359,10 @@ public final class EnterScript {
       Path targetCgroup,
       Optional<Path> cgroupUnshare,
       Confinement confinement,
-      List<String> devices) {
+      List<String> devices,
+      Map<String, Path> consoleBinds) {
     boolean confined = confinement == Confinement.Confined;
+    String consoles = consoleWords(consoleBinds);
     List<String> checkedDevices = confined ? ConfinedMounts.checkDevices(devices) : List.of();
     String bb = busybox.toString();
     List<String> command = new ArrayList<>();
@@ -321,7 +400,8 @@ public final class EnterScript {
             cgroupNamespace ? "yes" : "no",
             cmdline.toString(),
             helper.isPresent() ? "yes" : "no",
-            confined ? "yes" : "no"));
+            confined ? "yes" : "no",
+            consoles));
     command.addAll(checkedDevices);
     return List.copyOf(command);
   }

@@ -61,7 +61,8 @@ public final class Target {
       Optional<Path> helperScript,
       Path cmdline,
       Cgroup cgroup,
-      Signals signals)
+      Signals signals,
+      Map<String, Path> consoleBinds)
       throws IOException {
     Optional<Path> cgroupUnshare =
         CGROUP_UNSHARE.computeIfAbsent(busybox, EnterScript::findCgroupUnshare);
@@ -72,6 +73,19 @@ public final class Target {
           EnterScript.CGROUP_UNSHARE_CANDIDATES);
     }
     List<String> command = new ArrayList<>();
+    // The console is opened by the child, before setsid: the agent is a session leader without a
+    // controlling terminal (the bootstrap starts it with setsid), so its own open(2) of a
+    // terminal other than /dev/console (a console relay's pty slave) would make that terminal
+    // the agent's controlling terminal; the child is no session leader.
+    command.addAll(
+        List.of(
+            busybox.toString(),
+            "sh",
+            "-c",
+            "exec 0<\"$1\" 2>>\"$1\" || { echo \"error: cannot open the console $1\"; exit 111; }"
+                + "; shift; exec \"$@\"",
+            "cb-console",
+            spec.console().toString()));
     // A session of its own, without a controlling terminal: a getty in the target hangs up the
     // console (vhangup), which must not SIGHUP the helper (nor anything else of the agent's).
     // The agent's children are no process group leaders, so setsid(2) succeeds without a fork
@@ -99,11 +113,12 @@ public final class Target {
             cgroup.dir(),
             cgroupUnshare,
             spec.confinement(),
-            spec.devices()));
+            spec.devices(),
+            consoleBinds));
     ProcessBuilder builder =
         new ProcessBuilder(command)
-            .redirectInput(ProcessBuilder.Redirect.from(spec.console().toFile()))
-            .redirectError(ProcessBuilder.Redirect.appendTo(spec.console().toFile()));
+            .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+            .redirectError(ProcessBuilder.Redirect.DISCARD);
     Map<String, String> env = builder.environment();
     Map<String, String> initEnv = EnterScript.initEnvironment(System.getenv());
     env.clear();

@@ -16,6 +16,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -66,6 +67,23 @@ public final class TargetSession {
       Clock clock,
       Consumer<HelperMessage> helper)
       throws IOException {
+    return enter(spec, config, image, signals, clock, helper, null);
+  }
+
+  /**
+   * As {@link #enter(TargetSpec, PivotConfig, Teardown.Step, Signals, Clock, Consumer)}, with the
+   * target's consoles relayed by {@code consoles} (null for none): started before the target,
+   * released after its last process is gone and before the console's settings are put back.
+   */
+  public static TargetSession enter(
+      TargetSpec spec,
+      PivotConfig config,
+      Teardown.Step image,
+      Signals signals,
+      Clock clock,
+      Consumer<HelperMessage> helper,
+      ConsoleHook consoles)
+      throws IOException {
     Teardown teardown = new Teardown();
     if (image != null) {
       teardown.push("image mounts of " + spec.root(), image);
@@ -80,6 +98,14 @@ public final class TargetSession {
       Optional<ConsoleMode> mode = ConsoleMode.save(spec.console());
       if (mode.isPresent()) {
         teardown.push("console mode of " + spec.console(), mode.get()::restore);
+      }
+      TargetSpec entered = spec;
+      Map<String, Path> consoleBinds = Map.of();
+      if (consoles != null) {
+        ConsoleHook.Consoles relayed = consoles.start(spec);
+        teardown.push("console relay", relayed);
+        entered = spec.withConsole(relayed.console());
+        consoleBinds = relayed.binds();
       }
       String name = "target-" + ProcessHandle.current().pid() + "-" + SEQUENCE.incrementAndGet();
       Path staging = Files.createDirectories(config.staging()).resolve(name);
@@ -110,12 +136,13 @@ public final class TargetSession {
       Target target =
           Target.start(
               config.busybox(),
-              spec,
+              entered,
               fifo,
               points.helper() ? Optional.of(script) : Optional.empty(),
               cmdline,
               cgroup,
-              signals);
+              signals,
+              consoleBinds);
       teardown.push("target processes", () -> target.stop(Signals.SIGKILL, Duration.ZERO));
       config.state().running(target.initPid(), spec.imageUrl(), clock.instant());
       ok = true;

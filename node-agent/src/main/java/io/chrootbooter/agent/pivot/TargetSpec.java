@@ -68,4 +68,9 @@ public record TargetSpec(
     return new TargetSpec(
         root, init, imageUrl, gracefulSignal, grace, console, confinement, devices);
   }
+
+  /** This spec with another console (a relay's pty slave). */
+  public TargetSpec withConsole(Path other) {
+    return new TargetSpec(root, init, imageUrl, gracefulSignal, grace, other, confinement, devices);
+  }
 }

@@ -37,6 +37,7 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
   private StandInOperator operator;
   private Path cgroup;
   private Daemon daemon;
+  private Path targetConsole;
 
   /** A fixture whose per-test cgroups are named {@code cgroupPrefix-<jvm pid>-<n>}. */
   AgentFixture(String cgroupPrefix) {
@@ -96,8 +97,11 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
   Daemon start(String mac, String serial, Duration grace, InputStream console) throws IOException {
     Path work = Files.createDirectories(temp.resolve("work"));
     Mounts.mount("tmpfs", "mode=0755", "cb-test-work", work);
-    Path targetConsole = temp.resolve("target-console.log");
-    Files.writeString(targetConsole, "");
+    Path targetConsole = this.targetConsole;
+    if (targetConsole == null) {
+      targetConsole = temp.resolve("target-console.log");
+      Files.writeString(targetConsole, "");
+    }
     daemon =
         own(
             Daemon.start(
@@ -125,10 +129,16 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
                     OptionalLong.of(512),
                     OptionalLong.empty(),
                     Duration.ofMillis(200),
-                    Map.of()),
+                    Map.of(),
+                    1 << 20),
                 console,
                 new PrintStream(consoleBytes, true, StandardCharsets.UTF_8)));
     return daemon;
+  }
+
+  /** The targets' console for the next {@link #start} (a terminal: the relay takes it). */
+  void targetConsole(Path console) {
+    this.targetConsole = console;
   }
 
   /** Closes {@code resource} after the test, before the operator, cgroup and mounts go. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.lang.reflect.Field;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -69,6 +70,22 @@ class RunCommandEnvironmentTest {
     assertThat(run.pidsMax).isNull();
     assertThat(run.memoryMax).isNull();
     assertThat(run.noConsole).isFalse();
+  }
+
+  @Test
+  void theConsoleLogSizeTakesBytesOrKOrMUpTo64M() throws Exception {
+    assertThat(RunCommand.fromEnvironment(Map.of()).consoleLog).isEqualTo(1 << 20);
+    assertThat(RunCommand.fromEnvironment(Map.of("CB_CONSOLE_LOG", "256K")).consoleLog)
+        .isEqualTo(256 << 10);
+    assertThat(RunCommand.fromEnvironment(Map.of("CB_CONSOLE_LOG", "0")).consoleLog).isZero();
+    assertThat(RunCommand.fromEnvironment(Map.of("CB_CONSOLE_LOG", "64M")).consoleLog)
+        .isEqualTo(64 << 20);
+    for (String bad : List.of("65M", "-1", "1G", "lots", "1.5M")) {
+      assertThatThrownBy(() -> RunCommand.fromEnvironment(Map.of("CB_CONSOLE_LOG", bad)))
+          .isInstanceOf(RunCommand.InvalidOption.class)
+          .hasMessageStartingWith("Invalid value for option '--console-log': cb.console-log=\"")
+          .hasMessageContaining("is not a size from 0 to 64M");
+    }
   }
 
   @Test

@@ -60,6 +60,7 @@ final class StandInOperator implements AutoCloseable {
     server.createContext("/agent/v1/machines/" + MAC + "/enroll", this::enroll);
     server.createContext("/agent/v1/machines/" + MAC + "/desired", this::desired);
     server.createContext("/agent/v1/machines/" + MAC + "/status", this::status);
+    server.createContext("/agent/v1/machines/" + MAC + "/console", this::console);
     server.createContext("/images/", this::image);
     server.createContext("/bootstrap/", this::image);
     server.start();
@@ -213,6 +214,18 @@ final class StandInOperator implements AutoCloseable {
       return;
     }
     reports.add(mapper.readTree(exchange.getRequestBody().readAllBytes()));
+    exchange.sendResponseHeaders(202, -1);
+    exchange.close();
+  }
+
+  /** The console chunks the agent posted, in order. */
+  final java.util.List<JsonNode> consoleChunks = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+  private void console(HttpExchange exchange) throws IOException {
+    if (!authorized(exchange)) {
+      return;
+    }
+    consoleChunks.add(mapper.readTree(exchange.getRequestBody().readAllBytes()));
     exchange.sendResponseHeaders(202, -1);
     exchange.close();
   }

@@ -374,9 +374,14 @@ public final class StatusView {
     if (s == null || s.isEmpty()) {
       return null;
     }
-    String redacted = CREDENTIAL.matcher(s).replaceAll("$1[redacted]");
-    redacted = URL_USER_INFO.matcher(redacted).replaceAll("$1[redacted]@");
+    String redacted = redact(s);
     return redacted.length() <= MAX_TEXT ? redacted : redacted.substring(0, MAX_TEXT) + "…";
+  }
+
+  /** {@code s} with its credentials replaced, as everywhere on the admin port. */
+  static String redact(String s) {
+    String redacted = CREDENTIAL.matcher(s).replaceAll("$1[redacted]");
+    return URL_USER_INFO.matcher(redacted).replaceAll("$1[redacted]@");
   }
 
   /** The condition that explains what is going on: Stalled, else Reconciling, if true. */

@@ -13,6 +13,7 @@ import io.chrootbooter.protocol.ReturnTrigger;
 import io.chrootbooter.protocol.StatusReport;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import java.time.Instant;
+import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -38,6 +39,19 @@ class AgentApiContractTest {
   @EnumSource(ReturnTrigger.class)
   void everyTriggerIsRecordedUnderItsOwnName(ReturnTrigger trigger) {
     assertThat(Returns.label(trigger.name())).isEqualTo(trigger.name());
+  }
+
+  @org.junit.jupiter.api.Test
+  void aConsoleChunkAsTheAgentWritesItIsAccepted() throws Exception {
+    var chunk =
+        new io.chrootbooter.protocol.ConsoleChunk(
+            "0f1e-3", "http://i/x", "2026-01-01T00:00:00Z", 12, "aGk=", 0, List.of("BUG: x"), true);
+    var read =
+        strict.readValue(
+            new ObjectMapper().writeValueAsBytes(chunk),
+            io.chrootbooter.protocol.ConsoleChunk.class);
+    assertThat(read).isEqualTo(chunk);
+    assertThat(ConsoleResource.violations(read)).isEmpty();
   }
 
   @ParameterizedTest

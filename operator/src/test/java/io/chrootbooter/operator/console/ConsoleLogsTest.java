@@ -1,0 +1,62 @@
+package io.chrootbooter.operator.console;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.chrootbooter.protocol.ConsoleChunk;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ConsoleLogsTest {
+  private final ConsoleLogs logs = new ConsoleLogs(16);
+
+  private ConsoleLogs.Accepted append(
+      String boot, long offset, String text, int first, String... w) {
+    return logs.append(
+        "ns",
+        "m1",
+        new ConsoleChunk(boot, "img", null, offset, null, first, List.of(w), false),
+        text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private String current() {
+    return logs.current("ns", "m1").orElseThrow().text();
+  }
+
+  @Test
+  void keepsTheNewestBytesWithinTheBoundAndTakesAResendOnce() {
+    append("b1", 0, "0123456789", 0);
+    append("b1", 5, "56789abcdef", 0); // overlaps what was sent
+    assertThat(current()).isEqualTo("0123456789abcdef");
+    append("b1", 16, "ghij", 0);
+    assertThat(current()).as("16 bytes at most").isEqualTo("456789abcdefghij");
+  }
+
+  @Test
+  void aNewBootMovesTheLastToPreviousAndALatePieceStillLandsThere() {
+    append("b1", 0, "first ", 0);
+    append("b2", 0, "second", 0);
+    append("b1", 6, "late", 0);
+    assertThat(current()).isEqualTo("second");
+    assertThat(logs.previous("ns", "m1").orElseThrow().text()).isEqualTo("first late");
+    append("b3", 0, "third", 0);
+    assertThat(logs.previous("ns", "m1").orElseThrow().boot()).isEqualTo("b2");
+    logs.forget("ns", "m1");
+    assertThat(logs.current("ns", "m1")).isEmpty();
+  }
+
+  @Test
+  void eachWarningIsNewOnceAndAtMostThirtyTwoPerBoot() {
+    assertThat(append("b1", 0, "", 0, "BUG: a", "WARNING: b").warnings())
+        .extracting(ConsoleLogs.Warning::number)
+        .containsExactly(0, 1);
+    assertThat(append("b1", 0, "", 0, "BUG: a", "WARNING: b").warnings()).isEmpty();
+    assertThat(append("b1", 0, "", 1, "WARNING: b", "Oops: c").warnings())
+        .singleElement()
+        .satisfies(w -> assertThat(w.line()).isEqualTo("Oops: c"));
+    assertThat(append("b1", 0, "", 31, "BUG: 31", "BUG: 32").warnings())
+        .extracting(ConsoleLogs.Warning::line)
+        .containsExactly("BUG: 31");
+    assertThat(append("b2", 0, "", 0, "BUG: new boot").warnings()).hasSize(1);
+  }
+}
