@@ -43,10 +43,44 @@ public record MachineBootStatus(
             "When the agent first reported the current image Running in this boot (RFC 3339, UTC).")
         String runningSince,
     @JsonPropertyDescription("The most recent reboot of the machine that its agent's reports show.")
-        LastReboot lastReboot) {
+        LastReboot lastReboot,
+    @JsonPropertyDescription(
+            "The BootTest that holds the machine: it runs what the test says, and edits of the"
+                + " spec apply once the test releases it (condition HeldByTest).")
+        String heldBy) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
+  }
+
+  /** A status of a machine no test holds. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        null);
   }
 
   /** A status without liveness fields. */
@@ -70,6 +104,7 @@ public record MachineBootStatus(
         error,
         lastReportTime,
         conditions,
+        null,
         null,
         null,
         null);
