@@ -8,11 +8,15 @@ import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
 import java.time.Duration;
 import java.util.List;
 
 /** What a {@link BootTest} tests: an image, on which machines, with which checks. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
+@ValidationRule(
+    value = "self == oldSelf",
+    message = "a BootTest's spec is fixed once created; delete it and create it again")
 public record BootTestSpec(
     @Required
         @Pattern(Patterns.OBJECT_NAME)

@@ -261,7 +261,8 @@ class HelmChartTest {
         List.of(
             "QUARKUS_OPERATOR_SDK_NAMESPACES",
             "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTIMAGE_NAMESPACES",
-            "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES")) {
+            "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES",
+            "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTTEST_NAMESPACES")) {
       assertThat(env(operator, name)).as(name).contains("JOSDK_ALL_NAMESPACES");
     }
     assertThat(
@@ -484,6 +485,8 @@ class HelmChartTest {
         .contains("lab,staging");
     assertThat(
             env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES"))
+        .contains("lab,staging");
+    assertThat(env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTTEST_NAMESPACES"))
         .contains("lab,staging");
     assertThat(m.all("DaemonSet")).isEmpty();
   }

@@ -397,7 +397,8 @@ public class StatusReports {
             old == null ? null : old.conditions(),
             received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
             runningSince(old, report, reboot != null, received.at()),
-            reboot != null ? reboot : old == null ? null : old.lastReboot()));
+            reboot != null ? reboot : old == null ? null : old.lastReboot(),
+            old == null ? null : old.heldBy()));
     return updated;
   }
 

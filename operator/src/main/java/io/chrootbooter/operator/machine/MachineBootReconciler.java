@@ -76,9 +76,9 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     cache.addIndexer(
         BY_IMAGE,
         mb ->
-            mb.getSpec() == null || mb.getSpec().imageRef() == null
-                ? List.of()
-                : List.of(key(mb.getMetadata().getNamespace(), mb.getSpec().imageRef())));
+            MachineDirectory.imageRef(mb).stream()
+                .map(ref -> key(mb.getMetadata().getNamespace(), ref))
+                .toList());
     cache.addIndexer(
         BY_MAC,
         mb ->
@@ -98,11 +98,9 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
                         .collect(Collectors.toSet()))
             .withPrimaryToSecondaryMapper(
                 (MachineBoot mb) ->
-                    mb.getSpec() == null || mb.getSpec().imageRef() == null
-                        ? Set.of()
-                        : Set.of(
-                            new ResourceID(
-                                mb.getSpec().imageRef(), mb.getMetadata().getNamespace())))
+                    MachineDirectory.imageRef(mb)
+                        .map(ref -> Set.of(new ResourceID(ref, mb.getMetadata().getNamespace())))
+                        .orElse(Set.of()))
             .build();
     // The agent Leases: a renewal makes the reconcile that moves the machine's deadline, and one
     // that is due marks it lost (rescheduleAfter) without any change of the Lease.
