@@ -6,6 +6,8 @@ import io.chrootbooter.api.v1alpha1.AfterTest;
 import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.BootTestStatus;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachineBootSpec;
+import io.chrootbooter.api.v1alpha1.MachineState;
 import io.chrootbooter.api.v1alpha1.MachineTestResult;
 import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.machine.MachineDirectory;
@@ -135,38 +137,56 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
   }
 
   /**
-   * A hold set with a merge patch of metadata only; a release also sets the spec afterTest asks.
+   * A hold is set with a merge patch of metadata only. A release removes the annotation and the
+   * label with a JSON patch (a merge patch's null does not remove a key on every API server: the
+   * fabric8 mock server keeps it), and sets the spec as afterTest asks.
    */
   void apply(String ns, BootTestRules.Write write) {
-    ObjectNode patch = mapper.createObjectNode();
-    ObjectNode meta = patch.putObject("metadata");
-    if (write instanceof BootTestRules.Hold h) {
-      if (h.resourceVersion() != null) {
-        meta.put("resourceVersion", h.resourceVersion());
-      }
-      meta.putObject("annotations").put(TestHold.ANNOTATION, h.hold().toJson());
-      meta.putObject("labels").put(TestHold.LABEL, h.hold().test());
-    } else if (write instanceof BootTestRules.Release r) {
-      meta.putObject("annotations").putNull(TestHold.ANNOTATION);
-      meta.putObject("labels").putNull(TestHold.LABEL);
-      if (r.after() == AfterTest.Bootstrap) {
-        patch.putObject("spec").putNull("imageRef").put("state", "Bootstrap");
-      } else if (r.after() == AfterTest.Keep) {
-        patch.putObject("spec").put("imageRef", r.imageRef()).putNull("state");
-      }
-    }
+    var resource = client.resources(MachineBoot.class).inNamespace(ns).withName(write.machine());
     try {
-      client
-          .resources(MachineBoot.class)
-          .inNamespace(ns)
-          .withName(write.machine())
-          .patch(PatchContext.of(PatchType.JSON_MERGE), patch.toString());
+      if (write instanceof BootTestRules.Hold h) {
+        ObjectNode patch = mapper.createObjectNode();
+        ObjectNode meta = patch.putObject("metadata");
+        if (h.resourceVersion() != null) {
+          meta.put("resourceVersion", h.resourceVersion());
+        }
+        meta.putObject("annotations").put(TestHold.ANNOTATION, h.hold().toJson());
+        meta.putObject("labels").put(TestHold.LABEL, h.hold().test());
+        resource.patch(PatchContext.of(PatchType.JSON_MERGE), patch.toString());
+      } else if (write instanceof BootTestRules.Release r) {
+        resource.edit(mb -> released(mb, r));
+      }
     } catch (KubernetesClientException e) {
       if (e.getCode() == 404 && write instanceof BootTestRules.Release) {
         return; // deleted: nothing left to release
       }
       throw e;
     }
+  }
+
+  /** {@code mb} without the hold, its spec as {@code release.after()} says. */
+  static MachineBoot released(MachineBoot mb, BootTestRules.Release release) {
+    if (mb.getMetadata().getAnnotations() != null) {
+      mb.getMetadata().getAnnotations().remove(TestHold.ANNOTATION);
+    }
+    if (mb.getMetadata().getLabels() != null) {
+      mb.getMetadata().getLabels().remove(TestHold.LABEL);
+    }
+    MachineBootSpec s = mb.getSpec();
+    if (s != null && release.after() != AfterTest.Restore) {
+      boolean keep = release.after() == AfterTest.Keep;
+      mb.setSpec(
+          new MachineBootSpec(
+              s.macAddress(),
+              s.uuid(),
+              keep ? release.imageRef() : null,
+              keep ? null : MachineState.Bootstrap,
+              s.kernelArgs(),
+              s.overlay(),
+              s.returnTriggers(),
+              s.bootTimeout()));
+    }
+    return mb;
   }
 
   @Override

@@ -267,6 +267,9 @@ public final class BootTestRules {
         }
       } else {
         advance(m, mb, bt, o, writes);
+        if (m.phase.done()) {
+          active--; // its slot is free for the machines after it
+        }
       }
       if (m.phase.done()) {
         notes.add(
