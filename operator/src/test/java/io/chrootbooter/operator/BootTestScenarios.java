@@ -360,6 +360,17 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
               .replace("matchLabels: {}", "matchExpressions: [{key: absent, operator: Exists}]"));
       awaitTest("waits-for-hotkey", t -> result(t, "m2").phase() == MachineTestPhase.Checking);
       assertThat(m2.image()).isEqualTo("busybox");
+      // While held, the machine may fetch the image under test, and only that one.
+      given()
+          .header("Authorization", "Bearer " + m2.token)
+          .head("/images/" + ns + "/busybox")
+          .then()
+          .statusCode(200);
+      given()
+          .header("Authorization", "Bearer " + m2.token)
+          .head("/images/" + ns + "/debian-12")
+          .then()
+          .statusCode(403);
 
       // The owner switches m2 to debian-12 meanwhile: the edit waits for the test.
       client
