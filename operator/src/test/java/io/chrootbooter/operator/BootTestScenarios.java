@@ -499,4 +499,32 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
         .contains("spec.checks[0]: set exactly one of healthy and returns");
     assertThat(machine("m1").getMetadata().getAnnotations()).doesNotContainKey(TestHold.ANNOTATION);
   }
+
+  @Test
+  void aHoldWhoseTestNoLongerExistsIsReleased() {
+    readyExamples();
+    awaitMachine("m2", m -> m.getStatus().phase() != null);
+    // Left behind by a BootTest deleted without its finalizer running.
+    TestHold stale =
+        new TestHold("gone", 1_800_000_000_000L, "busybox", null, machine("m2").getSpec());
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withName("m2")
+        .edit(
+            m -> {
+              m.getMetadata().getAnnotations().put(TestHold.ANNOTATION, stale.toJson());
+              return m;
+            });
+    awaitMachine(
+        "m2",
+        m ->
+            m.getMetadata().getAnnotations() == null
+                || !m.getMetadata().getAnnotations().containsKey(TestHold.ANNOTATION));
+    awaitEvent(
+        "m2",
+        "Warning",
+        "TestSwitch",
+        "released from BootTest gone, which no longer exists: it follows its spec again");
+  }
 }

@@ -75,6 +75,34 @@ public record TestHold(
     return of(mb).map(TestHold::effectiveSpec).orElse(mb.getSpec());
   }
 
+  /**
+   * {@code mb} without a hold, its spec as {@code after} says: unchanged ({@link
+   * AfterTest#Restore}), {@code state: Bootstrap}, or {@code imageRef} (Keep). Changes {@code mb}.
+   */
+  public static MachineBoot released(MachineBoot mb, AfterTest after, String imageRef) {
+    if (mb.getMetadata().getAnnotations() != null) {
+      mb.getMetadata().getAnnotations().remove(ANNOTATION);
+    }
+    if (mb.getMetadata().getLabels() != null) {
+      mb.getMetadata().getLabels().remove(LABEL);
+    }
+    MachineBootSpec s = mb.getSpec();
+    if (s != null && after != AfterTest.Restore) {
+      boolean keep = after == AfterTest.Keep;
+      mb.setSpec(
+          new MachineBootSpec(
+              s.macAddress(),
+              s.uuid(),
+              keep ? imageRef : null,
+              keep ? null : MachineState.Bootstrap,
+              s.kernelArgs(),
+              s.overlay(),
+              s.returnTriggers(),
+              s.bootTimeout()));
+    }
+    return mb;
+  }
+
   /** The generation {@code mb}'s agent is sent: its hold's, or the MachineBoot's. */
   public static long effectiveGeneration(MachineBoot mb) {
     return of(mb)

@@ -6,8 +6,6 @@ import io.chrootbooter.api.v1alpha1.AfterTest;
 import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.BootTestStatus;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
-import io.chrootbooter.api.v1alpha1.MachineBootSpec;
-import io.chrootbooter.api.v1alpha1.MachineState;
 import io.chrootbooter.api.v1alpha1.MachineTestResult;
 import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.machine.MachineDirectory;
@@ -166,27 +164,7 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
 
   /** {@code mb} without the hold, its spec as {@code release.after()} says. */
   static MachineBoot released(MachineBoot mb, BootTestRules.Release release) {
-    if (mb.getMetadata().getAnnotations() != null) {
-      mb.getMetadata().getAnnotations().remove(TestHold.ANNOTATION);
-    }
-    if (mb.getMetadata().getLabels() != null) {
-      mb.getMetadata().getLabels().remove(TestHold.LABEL);
-    }
-    MachineBootSpec s = mb.getSpec();
-    if (s != null && release.after() != AfterTest.Restore) {
-      boolean keep = release.after() == AfterTest.Keep;
-      mb.setSpec(
-          new MachineBootSpec(
-              s.macAddress(),
-              s.uuid(),
-              keep ? release.imageRef() : null,
-              keep ? null : MachineState.Bootstrap,
-              s.kernelArgs(),
-              s.overlay(),
-              s.returnTriggers(),
-              s.bootTimeout()));
-    }
-    return mb;
+    return TestHold.released(mb, release.after(), release.imageRef());
   }
 
   @Override
