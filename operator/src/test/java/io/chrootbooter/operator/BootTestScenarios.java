@@ -171,6 +171,9 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       if (applied >= 0) {
         report.put("appliedGeneration", applied);
       }
+      if ("Running".equals(phase) && healthy) {
+        report.put("healthy", true);
+      }
       report.put(
           "agent",
           Map.of("version", "0.1.0", "bootId", "boot-" + mac, "ip", "10.0.0.2", "kernel", "6.1.0"));
@@ -310,6 +313,7 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
             .extracting(MachineTestResult.CheckResult::name)
             .containsExactly("healthy", "returns-SpecChange");
         assertThat(r.checks()).allMatch(c -> c.result() == CheckOutcome.Passed);
+        assertThat(r.checks().get(0).message()).startsWith("busybox reported healthy ");
         assertThat(r.checks().get(1).message()).contains("returned by SpecChange");
         assertThat(r.timeline())
             .extracting(MachineTestResult.TimelineEntry::event)

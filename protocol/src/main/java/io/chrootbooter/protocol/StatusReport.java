@@ -15,6 +15,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param lastReturn the most recent return to the bootstrap
  * @param agent who is reporting
  * @param appliedGeneration the MachineBoot generation the agent last applied; null before any
+ * @param healthy true once the running target reported healthy ({@code /.bootstrap-return
+ *     --healthy}) in this boot of it; null otherwise
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -24,4 +26,18 @@ public record StatusReport(
     String error,
     LastReturn lastReturn,
     AgentInfo agent,
-    Long appliedGeneration) {}
+    Long appliedGeneration,
+    Boolean healthy) {
+
+  /** A report that says nothing of the target's health. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration) {
+    this(phase, progress, currentImage, error, lastReturn, agent, appliedGeneration, null);
+  }
+}

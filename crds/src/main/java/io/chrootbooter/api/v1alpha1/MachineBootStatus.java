@@ -47,7 +47,12 @@ public record MachineBootStatus(
     @JsonPropertyDescription(
             "The BootTest that holds the machine: it runs what the test says, and edits of the"
                 + " spec apply once the test releases it (condition HeldByTest).")
-        String heldBy) {
+        String heldBy,
+    @JsonPropertyDescription(
+            "True once the running image reported healthy in this boot of it: its boot ran"
+                + " /.bootstrap-return --healthy (the lab's Debian image does once"
+                + " multi-user.target is reached). Absent otherwise.")
+        Boolean healthy) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
@@ -80,6 +85,7 @@ public record MachineBootStatus(
         lastSeen,
         runningSince,
         lastReboot,
+        null,
         null);
   }
 
@@ -104,6 +110,7 @@ public record MachineBootStatus(
         error,
         lastReportTime,
         conditions,
+        null,
         null,
         null,
         null,

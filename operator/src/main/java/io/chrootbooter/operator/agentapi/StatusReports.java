@@ -398,7 +398,9 @@ public class StatusReports {
             received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
             runningSince(old, report, reboot != null, received.at()),
             reboot != null ? reboot : old == null ? null : old.lastReboot(),
-            old == null ? null : old.heldBy()));
+            old == null ? null : old.heldBy(),
+            // Of the reported phase's target, like the phase itself.
+            report.healthy()));
     return updated;
   }
 
@@ -428,8 +430,8 @@ public class StatusReports {
 
   /**
    * {@code newer} over {@code older}: each field of the newer report wins when it is set; the
-   * phase, the error and the current image are always the newer report's (they describe one moment
-   * together).
+   * phase, the error, the current image and its health are always the newer report's (they describe
+   * one moment together).
    */
   static StatusReport merge(StatusReport older, StatusReport newer) {
     return new StatusReport(
@@ -439,6 +441,7 @@ public class StatusReports {
         newer.error(),
         newer.lastReturn() != null ? newer.lastReturn() : older.lastReturn(),
         newer.agent() != null ? newer.agent() : older.agent(),
-        newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration());
+        newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration(),
+        newer.healthy());
   }
 }

@@ -397,7 +397,10 @@ public final class BootTestRules {
             m.finishCheck(
                 i,
                 CheckOutcome.Failed,
-                "not healthy in time: " + describe(returned.get()),
+                "not healthy within "
+                    + LivenessRules.goDuration(checks.get(i).timeoutOrDefault())
+                    + ": "
+                    + describe(returned.get()),
                 o.now());
             m.end(
                 MachineTestPhase.Failed,
@@ -541,6 +544,18 @@ public final class BootTestRules {
           status != null
               && status.phase() == MachinePhase.Running
               && image.equals(status.currentImage());
+      if (running && Boolean.TRUE.equals(status.healthy())) {
+        m.finishCheck(
+            i,
+            CheckOutcome.Passed,
+            image
+                + " reported healthy "
+                + since(m.checks.get(i).startTime(), now)
+                + " after it was seen running",
+            now);
+        return Optional.of(CheckOutcome.Passed);
+      }
+      // An agent that does not report health: healthy when bootTimeout passed without a return.
       if (running && !now.isBefore(started.plus(timeout).plus(HEALTHY_MARGIN))) {
         m.finishCheck(
             i,

@@ -152,7 +152,8 @@ public final class MachineBootStatuses {
         lastSeen(old, o.agentLostSince()),
         old == null ? null : old.runningSince(),
         old == null ? null : old.lastReboot(),
-        hold.map(TestHold::test).orElse(null));
+        hold.map(TestHold::test).orElse(null),
+        old == null ? null : old.healthy());
   }
 
   /** The condition {@code HeldByTest}, True while a BootTest holds the machine. */

@@ -216,7 +216,8 @@ class BootTestRulesTest {
     assertThat(result("m1").phase()).isEqualTo(MachineTestPhase.Checking);
     assertThat(result("m1").checks().get(0).result()).isEqualTo(CheckOutcome.Running);
 
-    // Healthy once bootTimeout (and a margin) passed without a BootTimeout return.
+    // An agent that reports no health: healthy once bootTimeout (and a margin) passed without a
+    // BootTimeout return.
     later(Duration.ofSeconds(31));
     step();
     assertThat(result("m1").checks().get(0).result()).isEqualTo(CheckOutcome.Running);
@@ -412,5 +413,54 @@ class BootTestRulesTest {
     assertThat(result("m1").message()).startsWith("spec: changed while the test ran");
     assertThat(machines.get("m1").getMetadata().getAnnotations())
         .doesNotContainKey(TestHold.ANNOTATION);
+  }
+
+  @Test
+  void aHealthyReportPassesTheHealthyCheckAtOnce() {
+    machine("m1", null, MachinePhase.Bootstrap, Map.of());
+    test(spec(List.of("m1"), null, 1, null, healthy("5m")));
+    step();
+    step();
+    MachineBoot mb = machines.get("m1");
+    mb.setStatus(
+        new MachineBootStatus(
+            MachinePhase.Running,
+            "busybox",
+            3L,
+            null,
+            null,
+            null,
+            null,
+            null,
+            List.of(),
+            null,
+            null,
+            null,
+            null,
+            null));
+    step();
+    assertThat(result("m1").checks().get(0).result()).isEqualTo(CheckOutcome.Running);
+    later(Duration.ofSeconds(4));
+    mb.setStatus(
+        new MachineBootStatus(
+            MachinePhase.Running,
+            "busybox",
+            3L,
+            null,
+            null,
+            null,
+            null,
+            null,
+            List.of(),
+            null,
+            null,
+            null,
+            null,
+            true));
+    step();
+    assertThat(result("m1").phase()).isEqualTo(MachineTestPhase.Passed);
+    assertThat(result("m1").checks().get(0).message())
+        .isEqualTo("busybox reported healthy 4000 ms after it was seen running");
+    assertThat(result("m1").checks().get(0).durationMillis()).isEqualTo(4000L);
   }
 }
