@@ -290,12 +290,14 @@ done
 ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
 # Loaded by the agent through JNA (Sha256Engine), with the libraries it links: SHA-256 at the
 # speed of the CPU's SHA instructions whatever the JIT compiles. Without it the agent hashes
-# with MessageDigest. JNA's own libjnidispatch.so stays in its jar (below): JNA copies it to a
-# temporary file (java.io.tmpdir, /tmp) and loads it, as it does for the agent's system calls.
-native_libs="libcrypto.so.3"
+# with MessageDigest. libseccomp (SeccompFilter) writes the seccomp filter of a Confined target;
+# without it a Confined image fails to boot, it never runs unconfined. JNA's own libjnidispatch.so
+# stays in its jar (below): JNA copies it to a temporary file (java.io.tmpdir, /tmp) and loads it,
+# as it does for the agent's system calls.
+native_libs="libcrypto.so.3 libseccomp.so.2"
 for l in $native_libs; do
   f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
-  [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install libssl3" >&2; exit 3; }
+  [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install libssl3 libseccomp2" >&2; exit 3; }
   cp -L "$f" "$root/lib/x86_64-linux-gnu/$l"
   for d in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
     [ -e "$root/lib/x86_64-linux-gnu/$(basename "$d")" ] || cp -L "$d" "$root/lib/x86_64-linux-gnu/"

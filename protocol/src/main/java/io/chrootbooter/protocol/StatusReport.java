@@ -15,6 +15,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param lastReturn the most recent return to the bootstrap
  * @param agent who is reporting
  * @param appliedGeneration the MachineBoot generation the agent last applied; null before any
+ * @param confinement how the running target is confined; null when none runs
  * @param healthy true once the running target reported healthy ({@code /.bootstrap-return
  *     --healthy}) in this boot of it; null otherwise
  */
@@ -27,9 +28,32 @@ public record StatusReport(
     LastReturn lastReturn,
     AgentInfo agent,
     Long appliedGeneration,
+    Confinement confinement,
     Boolean healthy) {
 
   /** A report that says nothing of the target's health. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration,
+      Confinement confinement) {
+    this(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        null);
+  }
+
+  /** A report without a running target's confinement. */
   public StatusReport(
       MachinePhase phase,
       Progress progress,

@@ -3,6 +3,7 @@ package io.chrootbooter.api.v1alpha1;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
@@ -45,6 +46,10 @@ public record MachineBootStatus(
     @JsonPropertyDescription("The most recent reboot of the machine that its agent's reports show.")
         LastReboot lastReboot,
     @JsonPropertyDescription(
+            "How the running image is confined (Machine or Confined), as its agent reports it;"
+                + " unset while no image runs.")
+        Confinement confinement,
+    @JsonPropertyDescription(
             "The BootTest that holds the machine: it runs what the test says, and edits of the"
                 + " spec apply once the test releases it (condition HeldByTest).")
         String heldBy,
@@ -58,7 +63,40 @@ public record MachineBootStatus(
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
   }
 
-  /** A status of a machine no test holds. */
+  /** A status of a machine no test holds, without a health report. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot,
+      Confinement confinement) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        null,
+        null);
+  }
+
+  /** A status without the running image's confinement, of a machine no test holds. */
   public MachineBootStatus(
       MachinePhase phase,
       String currentImage,
@@ -86,6 +124,7 @@ public record MachineBootStatus(
         runningSince,
         lastReboot,
         null,
+        null,
         null);
   }
 
@@ -110,6 +149,7 @@ public record MachineBootStatus(
         error,
         lastReportTime,
         conditions,
+        null,
         null,
         null,
         null,

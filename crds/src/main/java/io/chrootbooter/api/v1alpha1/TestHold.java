@@ -67,7 +67,9 @@ public record TestHold(
         spec.kernelArgs(),
         spec.overlay(),
         spec.returnTriggers(),
-        bootTimeout);
+        bootTimeout,
+        spec.confinement(),
+        spec.devices());
   }
 
   /** The spec {@code mb} follows: its hold's, or its own. */
@@ -98,7 +100,9 @@ public record TestHold(
               s.kernelArgs(),
               s.overlay(),
               s.returnTriggers(),
-              s.bootTimeout()));
+              s.bootTimeout(),
+              s.confinement(),
+              s.devices()));
     }
     return mb;
   }

@@ -56,6 +56,7 @@ final class AgentStatus {
         r.lastReturn(),
         r.agent(),
         r.appliedGeneration(),
+        r.confinement(),
         true);
   }
 
@@ -100,7 +101,8 @@ final class AgentStatus {
                         r.forced()))
             .orElse(null),
         info,
-        s.appliedGeneration() < 0 ? null : s.appliedGeneration());
+        s.appliedGeneration() < 0 ? null : s.appliedGeneration(),
+        named.map(TargetSpec::confinement).orElse(null));
   }
 
   /**

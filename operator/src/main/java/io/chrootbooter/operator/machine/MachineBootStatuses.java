@@ -152,6 +152,7 @@ public final class MachineBootStatuses {
         lastSeen(old, o.agentLostSince()),
         old == null ? null : old.runningSince(),
         old == null ? null : old.lastReboot(),
+        old == null ? null : old.confinement(),
         hold.map(TestHold::test).orElse(null),
         old == null ? null : old.healthy());
   }

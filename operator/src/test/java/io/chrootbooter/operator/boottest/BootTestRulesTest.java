@@ -437,6 +437,7 @@ class BootTestRulesTest {
             null,
             null,
             null,
+            null,
             null));
     step();
     assertThat(result("m1").checks().get(0).result()).isEqualTo(CheckOutcome.Running);
@@ -452,6 +453,7 @@ class BootTestRulesTest {
             null,
             null,
             List.of(),
+            null,
             null,
             null,
             null,
