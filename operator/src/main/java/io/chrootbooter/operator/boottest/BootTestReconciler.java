@@ -79,6 +79,10 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
         && Objects.equals(status.observedGeneration(), bt.getMetadata().getGeneration())) {
       return UpdateControl.noUpdate(); // ended, and every machine released
     }
+    if (!directory.synced()) {
+      // An empty cache would choose no machine at all.
+      return UpdateControl.<BootTest>noUpdate().rescheduleAfter(BootTestRules.POLL);
+    }
     Map<String, MachineBoot> machines = new HashMap<>();
     for (MachineBoot mb : directory.machines()) {
       if (ns.equals(mb.getMetadata().getNamespace())) {

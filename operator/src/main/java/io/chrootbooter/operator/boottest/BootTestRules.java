@@ -246,7 +246,8 @@ public final class BootTestRules {
             o.now());
       } else if (m.phase == MachineTestPhase.Pending) {
         if (mb == null) {
-          m.end(MachineTestPhase.Error, "no MachineBoot named " + m.name, o.now());
+          // Perhaps applied together with the test: it waits, until the test's timeout.
+          m.message = "waiting for MachineBoot " + m.name + ", which does not exist";
         } else if (imageFailed) {
           m.end(MachineTestPhase.Error, imageProblem.get(), o.now());
         } else if (imageProblem.isPresent()) {

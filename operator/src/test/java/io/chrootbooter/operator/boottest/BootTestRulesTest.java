@@ -364,12 +364,13 @@ class BootTestRulesTest {
   }
 
   @Test
-  void aLostAgentAFailedBootAndARemovedHoldAreErrors() {
+  void aMissingMachineWaitsAndAFailedBootIsAnError() {
     machine("m1", null, MachinePhase.Bootstrap, Map.of());
     test(spec(List.of("m1", "ghost"), null, 2, null, healthy("1s")));
     step();
-    assertThat(result("ghost").phase()).isEqualTo(MachineTestPhase.Error);
-    assertThat(result("ghost").message()).isEqualTo("no MachineBoot named ghost");
+    assertThat(result("ghost").phase()).isEqualTo(MachineTestPhase.Pending);
+    assertThat(result("ghost").message())
+        .isEqualTo("waiting for MachineBoot ghost, which does not exist");
     step();
     MachineBoot mb = machines.get("m1");
     mb.setStatus(
