@@ -676,7 +676,12 @@ public abstract class ControlPlaneScenarios {
 
   /** The printer columns of the object, as {@code kubectl get} shows them. */
   Map<String, String> columns(HasMetadata resource) {
-    String plural = resource instanceof BootImage ? "bootimages" : "machineboots";
+    String plural =
+        resource instanceof BootImage
+            ? "bootimages"
+            : resource instanceof io.chrootbooter.api.v1alpha1.BootTest
+                ? "boottests"
+                : "machineboots";
     CustomResourceDefinition crd =
         Repo.crds(client).stream()
             .filter(c -> c.getSpec().getNames().getPlural().equals(plural))

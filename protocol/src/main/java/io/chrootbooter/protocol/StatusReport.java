@@ -16,6 +16,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param agent who is reporting
  * @param appliedGeneration the MachineBoot generation the agent last applied; null before any
  * @param confinement how the running target is confined; null when none runs
+ * @param healthy true once the running target reported healthy ({@code /.bootstrap-return
+ *     --healthy}) in this boot of it; null otherwise
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -26,7 +28,30 @@ public record StatusReport(
     LastReturn lastReturn,
     AgentInfo agent,
     Long appliedGeneration,
-    Confinement confinement) {
+    Confinement confinement,
+    Boolean healthy) {
+
+  /** A report that says nothing of the target's health. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration,
+      Confinement confinement) {
+    this(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        null);
+  }
 
   /** A report without a running target's confinement. */
   public StatusReport(

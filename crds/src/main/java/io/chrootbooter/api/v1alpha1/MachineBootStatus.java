@@ -48,13 +48,55 @@ public record MachineBootStatus(
     @JsonPropertyDescription(
             "How the running image is confined (Machine or Confined), as its agent reports it;"
                 + " unset while no image runs.")
-        Confinement confinement) {
+        Confinement confinement,
+    @JsonPropertyDescription(
+            "The BootTest that holds the machine: it runs what the test says, and edits of the"
+                + " spec apply once the test releases it (condition HeldByTest).")
+        String heldBy,
+    @JsonPropertyDescription(
+            "True once the running image reported healthy in this boot of it: its boot ran"
+                + " /.bootstrap-return --healthy (the lab's Debian image does once"
+                + " multi-user.target is reached). Absent otherwise.")
+        Boolean healthy) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
   }
 
-  /** A status without the running image's confinement. */
+  /** A status of a machine no test holds, without a health report. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot,
+      Confinement confinement) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        null,
+        null);
+  }
+
+  /** A status without the running image's confinement, of a machine no test holds. */
   public MachineBootStatus(
       MachinePhase phase,
       String currentImage,
@@ -81,6 +123,8 @@ public record MachineBootStatus(
         lastSeen,
         runningSince,
         lastReboot,
+        null,
+        null,
         null);
   }
 
@@ -105,6 +149,8 @@ public record MachineBootStatus(
         error,
         lastReportTime,
         conditions,
+        null,
+        null,
         null,
         null,
         null,

@@ -26,11 +26,11 @@ class CrdYamlTest {
 
   /** The order in which kubectl shows the printer columns: what users search by first. */
   private static final List<String> COLUMN_ORDER =
-      List.of("Phase", "Image", "Format", "Size", "IP", "Seen", "Age");
+      List.of("Phase", "Image", "Format", "Size", "IP", "Seen", "Passed", "Failed", "Age");
 
   static final Path CRDS_DIR = Path.of(System.getProperty("cb.crds.dir", "."));
 
-  /** Generates both CRDs into {@code dir}. */
+  /** Generates the CRDs into {@code dir}. */
   static void generate(Path dir) {
     CRDPostProcessor orderColumns =
         new CRDPostProcessor() {
@@ -56,9 +56,9 @@ class CrdYamlTest {
             .inOutputDir(dir.toFile())
             .forCRDVersions("v1")
             .withPostProcessor(orderColumns)
-            .customResourceClasses(BootImage.class, MachineBoot.class)
+            .customResourceClasses(BootImage.class, MachineBoot.class, BootTest.class)
             .generate();
-    assertThat(generated).isEqualTo(2);
+    assertThat(generated).isEqualTo(3);
   }
 
   private static int rank(String column) {

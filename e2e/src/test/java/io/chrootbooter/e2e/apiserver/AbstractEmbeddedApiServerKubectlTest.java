@@ -134,6 +134,16 @@ abstract class AbstractEmbeddedApiServerKubectlTest {
         .anyMatch(l -> l.startsWith("bootimage.boot.chrootbooter.io/debian-12 "))
         .anyMatch(l -> l.matches("machineboot.boot.chrootbooter.io/m1\\s+debian-12\\s+\\d+s"))
         .anyMatch(l -> l.startsWith("machineboot.boot.chrootbooter.io/m2 "));
+
+    // The BootTest example, by its short name.
+    var test = kubectl.run("apply", "-f", REPO.resolve("examples/boottest").toString());
+    assertThat(test.exitCode()).as(test.toString()).isZero();
+    assertThat(test.stdout()).contains("boottest.boot.chrootbooter.io/debian-smoke created");
+    var bt = kubectl.run("get", "bt");
+    assertThat(bt.exitCode()).as(bt.toString()).isZero();
+    assertThat(bt.stdout().lines().toList())
+        .anyMatch(l -> l.matches("NAME\\s+PHASE\\s+IMAGE\\s+PASSED\\s+FAILED\\s+AGE"))
+        .anyMatch(l -> l.matches("debian-smoke\\s+debian-12\\s+\\d+s"));
   }
 
   @Test

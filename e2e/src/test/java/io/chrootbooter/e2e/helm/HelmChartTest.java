@@ -38,8 +38,14 @@ class HelmChartTest {
           "boot.chrootbooter.io/machineboots:get",
           "boot.chrootbooter.io/machineboots:list",
           "boot.chrootbooter.io/machineboots:watch",
+          "boot.chrootbooter.io/boottests:get",
+          "boot.chrootbooter.io/boottests:list",
+          "boot.chrootbooter.io/boottests:watch",
           // JOSDK adds and removes the BootImage finalizer with a JSON patch of the resource.
           "boot.chrootbooter.io/bootimages:patch",
+          "boot.chrootbooter.io/boottests:patch",
+          // A BootTest holds a MachineBoot (annotation and label) and applies its afterTest.
+          "boot.chrootbooter.io/machineboots:patch",
           "boot.chrootbooter.io/bootimages/status:get",
           "boot.chrootbooter.io/bootimages/status:update",
           "boot.chrootbooter.io/bootimages/status:patch",
@@ -47,6 +53,10 @@ class HelmChartTest {
           "boot.chrootbooter.io/machineboots/status:update",
           "boot.chrootbooter.io/machineboots/status:patch",
           "boot.chrootbooter.io/bootimages/finalizers:update",
+          "boot.chrootbooter.io/boottests/status:get",
+          "boot.chrootbooter.io/boottests/status:update",
+          "boot.chrootbooter.io/boottests/status:patch",
+          "boot.chrootbooter.io/boottests/finalizers:update",
           "core/events:create",
           "core/events:patch",
           // The agent Leases, one per MachineBoot in its namespace: renewed by every replica,
@@ -253,7 +263,8 @@ class HelmChartTest {
         List.of(
             "QUARKUS_OPERATOR_SDK_NAMESPACES",
             "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTIMAGE_NAMESPACES",
-            "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES")) {
+            "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES",
+            "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTTEST_NAMESPACES")) {
       assertThat(env(operator, name)).as(name).contains("JOSDK_ALL_NAMESPACES");
     }
     assertThat(
@@ -481,6 +492,8 @@ class HelmChartTest {
         .contains("lab,staging");
     assertThat(
             env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_CONTROLLERS_MACHINEBOOT_NAMESPACES"))
+        .contains("lab,staging");
+    assertThat(env(m.operatorContainer(), "QUARKUS_OPERATOR_SDK_CONTROLLERS_BOOTTEST_NAMESPACES"))
         .contains("lab,staging");
     assertThat(m.all("DaemonSet")).isEmpty();
   }

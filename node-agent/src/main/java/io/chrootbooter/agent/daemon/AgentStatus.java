@@ -38,8 +38,26 @@ final class AgentStatus {
       phase = phases.get();
       after = controller.session();
     } while (!session.equals(after));
-    return report(
-        states.get(), phase, session.map(TargetSession::spec), controller.lastReturn(), info);
+    StatusReport report =
+        report(
+            states.get(), phase, session.map(TargetSession::spec), controller.lastReturn(), info);
+    boolean healthy =
+        phase == MachinePhase.Running && session.map(TargetSession::healthy).orElse(false);
+    return healthy ? withHealthy(report) : report;
+  }
+
+  /** {@code r}, saying that its running target reported healthy. */
+  static StatusReport withHealthy(StatusReport r) {
+    return new StatusReport(
+        r.phase(),
+        r.progress(),
+        r.currentImage(),
+        r.error(),
+        r.lastReturn(),
+        r.agent(),
+        r.appliedGeneration(),
+        r.confinement(),
+        true);
   }
 
   /**

@@ -143,8 +143,10 @@ public final class BootController implements TargetControl {
           bootTimeout.cancel(false);
           bootTimeout = null;
         }
+        session.markHealthy();
       }
       LOG.info("the target reports healthy");
+      listener.run();
     } else if (message instanceof HelperMessage.Return r) {
       Instant at = clock.instant();
       synchronized (this) {

@@ -179,6 +179,18 @@ public final class TargetSession {
     return spec;
   }
 
+  private volatile boolean healthy;
+
+  /** Whether the target ran {@code /.bootstrap-return --healthy}. */
+  public boolean healthy() {
+    return healthy;
+  }
+
+  /** The target reported healthy. */
+  void markHealthy() {
+    healthy = true;
+  }
+
   /** The return, once done. */
   public synchronized LastReturn lastReturn() {
     return lastReturn;

@@ -381,6 +381,9 @@ class PivotReturnTest {
         .atMost(Duration.ofSeconds(5))
         .until(() -> controller.session().isPresent());
     assertThat(controller.lastReturn()).isEmpty();
+    assertThat(controller.session().orElseThrow().healthy())
+        .as("what the agent's status reports as healthy")
+        .isTrue();
     LastReturn last = controller.trigger(ReturnTrigger.Console, "done").orElseThrow();
     assertThat(last.forced()).isFalse();
     assertBackInBootstrap(MachinePhase.Bootstrap);

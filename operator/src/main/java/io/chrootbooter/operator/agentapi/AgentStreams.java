@@ -136,10 +136,8 @@ public class AgentStreams {
                 mb ->
                     DesiredStates.of(
                         mb,
-                        mb.getSpec() == null || mb.getSpec().imageRef() == null
-                            ? java.util.Optional.empty()
-                            : directory.image(
-                                mb.getMetadata().getNamespace(), mb.getSpec().imageRef()),
+                        MachineDirectory.imageRef(mb)
+                            .flatMap(ref -> directory.image(mb.getMetadata().getNamespace(), ref)),
                         baseUrl))
             .orElseGet(() -> DesiredStates.hold(0, "no MachineBoot names this machine"))
             .withHeartbeat(heartbeat);

@@ -6,6 +6,7 @@ import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
 import io.chrootbooter.api.v1alpha1.StopSpec;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.image.BootImageValidator;
 import io.chrootbooter.operator.machine.IpxeScript;
 import io.chrootbooter.operator.machine.MachineBootValidator;
@@ -18,7 +19,8 @@ import java.util.Optional;
 
 /**
  * What a machine should do, as the agent receives it on its stream: a pure function of its
- * MachineBoot and the BootImage it names.
+ * MachineBoot (with the hold of a BootTest that tests it, {@link TestHold}) and the BootImage it
+ * names.
  */
 final class DesiredStates {
   private DesiredStates() {}
@@ -29,9 +31,9 @@ final class DesiredStates {
    * or the image not Ready. The agent applies only a generation, or an image, it has not applied.
    */
   static DesiredState of(MachineBoot mb, Optional<BootImage> image, String baseUrl) {
-    long generation =
-        mb.getMetadata().getGeneration() == null ? 0 : mb.getMetadata().getGeneration();
-    MachineBootSpec spec = mb.getSpec();
+    // While a BootTest holds the machine, its hold says what runs, under a generation of its own.
+    long generation = TestHold.effectiveGeneration(mb);
+    MachineBootSpec spec = TestHold.effectiveSpec(mb);
     if (!MachineBootValidator.violations(spec).isEmpty()) {
       return hold(generation, "the MachineBoot's spec is invalid");
     }

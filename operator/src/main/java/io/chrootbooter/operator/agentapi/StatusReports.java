@@ -400,7 +400,10 @@ public class StatusReports {
             runningSince(old, report, reboot != null, received.at()),
             reboot != null ? reboot : old == null ? null : old.lastReboot(),
             // The agent names the confinement of the target that runs, none in the bootstrap.
-            report.confinement()));
+            report.confinement(),
+            old == null ? null : old.heldBy(),
+            // Of the reported phase's target, like the phase itself.
+            report.healthy()));
     return updated;
   }
 
@@ -430,8 +433,8 @@ public class StatusReports {
 
   /**
    * {@code newer} over {@code older}: each field of the newer report wins when it is set; the
-   * phase, the error, the current image and its confinement are always the newer report's (they
-   * describe one moment together).
+   * phase, the error, the current image, its confinement and its health are always the newer
+   * report's (they describe one moment together).
    */
   static StatusReport merge(StatusReport older, StatusReport newer) {
     return new StatusReport(
@@ -442,6 +445,7 @@ public class StatusReports {
         newer.lastReturn() != null ? newer.lastReturn() : older.lastReturn(),
         newer.agent() != null ? newer.agent() : older.agent(),
         newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration(),
-        newer.confinement());
+        newer.confinement(),
+        newer.healthy());
   }
 }

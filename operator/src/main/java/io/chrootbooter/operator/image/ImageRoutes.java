@@ -3,6 +3,8 @@ package io.chrootbooter.operator.image;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachineBootSpec;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.agentapi.Enrolments;
 import io.chrootbooter.operator.machine.MachineDirectory;
@@ -185,7 +187,8 @@ public class ImageRoutes {
     }
     Optional<MachineBoot> mb = directory.byMac(ctx.get(MACHINE));
     String ns = mb.map(m -> m.getMetadata().getNamespace()).orElse(null);
-    String ref = mb.map(m -> m.getSpec().imageRef()).orElse(null);
+    // A machine a BootTest holds fetches the image under test.
+    String ref = mb.map(TestHold::effectiveSpec).map(MachineBootSpec::imageRef).orElse(null);
     boolean named;
     if (ref == null) {
       named = false;

@@ -2,6 +2,7 @@ package io.chrootbooter.operator.machine;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.liveness.AgentLeases;
 import io.chrootbooter.operator.token.MachineTokens;
@@ -195,7 +196,7 @@ public class IpxeResource {
   private Rendered render(String mac, MachineBoot mb, BootImage image, HttpServerRequest request) {
     String ns = mb.getMetadata().getNamespace();
     String name = mb.getMetadata().getName();
-    if (!MachineBootValidator.violations(mb.getSpec()).isEmpty()) {
+    if (!MachineBootValidator.violations(TestHold.effectiveSpec(mb)).isEmpty()) {
       return new Rendered(mb, image, null, null, text(IpxeScript.invalid(ns, name)), null);
     }
     String scheme = request.scheme();
@@ -216,7 +217,7 @@ public class IpxeResource {
                     ? List.of()
                     : IpxeScript.imageArgs(image, config.agent().url().orElse(base.get())),
                 consoleArgs,
-                mb.getSpec().kernelArgsOrEmpty(),
+                TestHold.effectiveSpec(mb).kernelArgsOrEmpty(),
                 config.agent().url().orElse(null),
                 caPin));
     int at = script.indexOf(NONCE_MARK) + "cb.nonce=".length();
@@ -229,9 +230,12 @@ public class IpxeResource {
         text(script.substring(at + NONCE_MARK.length() - "cb.nonce=".length())));
   }
 
-  /** The BootImage the machine names, as the cache holds it; null for none. */
+  /**
+   * The BootImage the machine names (the image under test while a BootTest holds it), as the cache
+   * holds it; null for none.
+   */
   private BootImage image(MachineBoot mb) {
-    String ref = mb.getSpec().imageRef();
+    String ref = TestHold.effectiveSpec(mb).imageRef();
     return ref == null ? null : directory.image(mb.getMetadata().getNamespace(), ref).orElse(null);
   }
 

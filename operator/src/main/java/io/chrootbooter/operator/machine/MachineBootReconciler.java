@@ -1,8 +1,10 @@
 package io.chrootbooter.operator.machine;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.liveness.AgentLeases;
 import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.EventRecorder;
@@ -10,6 +12,7 @@ import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -58,7 +61,11 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
   private final Clock clock;
   private final Timer reconcileTimer;
 
-  MachineBootReconciler(EventRecorder events, AgentLeases leases, MeterRegistry registry) {
+  private final KubernetesClient client;
+
+  MachineBootReconciler(
+      EventRecorder events, AgentLeases leases, MeterRegistry registry, KubernetesClient client) {
+    this.client = client;
     this.events = events;
     this.leases = leases;
     this.clock = Clock.systemUTC();
@@ -76,9 +83,9 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     cache.addIndexer(
         BY_IMAGE,
         mb ->
-            mb.getSpec() == null || mb.getSpec().imageRef() == null
-                ? List.of()
-                : List.of(key(mb.getMetadata().getNamespace(), mb.getSpec().imageRef())));
+            MachineDirectory.imageRef(mb).stream()
+                .map(ref -> key(mb.getMetadata().getNamespace(), ref))
+                .toList());
     cache.addIndexer(
         BY_MAC,
         mb ->
@@ -98,11 +105,9 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
                         .collect(Collectors.toSet()))
             .withPrimaryToSecondaryMapper(
                 (MachineBoot mb) ->
-                    mb.getSpec() == null || mb.getSpec().imageRef() == null
-                        ? Set.of()
-                        : Set.of(
-                            new ResourceID(
-                                mb.getSpec().imageRef(), mb.getMetadata().getNamespace())))
+                    MachineDirectory.imageRef(mb)
+                        .map(ref -> Set.of(new ResourceID(ref, mb.getMetadata().getNamespace())))
+                        .orElse(Set.of()))
             .build();
     // The agent Leases: a renewal makes the reconcile that moves the machine's deadline, and one
     // that is due marks it lost (rescheduleAfter) without any change of the Lease.
@@ -134,6 +139,9 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
   }
 
   private UpdateControl<MachineBoot> doReconcile(MachineBoot mb, Context<MachineBoot> context) {
+    if (releaseStaleHold(mb)) {
+      return UpdateControl.noUpdate(); // the release is a change of its own, reconciled next
+    }
     Optional<MachineBoot> owner =
         MacAddress.normalize(mb.getSpec() == null ? null : mb.getSpec().macAddress())
             .flatMap(mac -> MacOwners.owner(context.getPrimaryCache().byIndex(BY_MAC, mac)));
@@ -192,6 +200,36 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     }
     recheck.ifPresent(control::rescheduleAfter);
     return control;
+  }
+
+  /**
+   * Releases a hold whose BootTest does not exist: one deleted without its finalizer running (a
+   * test's deletion releases its machines itself). Its machine would otherwise follow the hold for
+   * ever.
+   */
+  private boolean releaseStaleHold(MachineBoot mb) {
+    Optional<TestHold> hold = TestHold.of(mb);
+    if (hold.isEmpty()) {
+      return false;
+    }
+    String ns = mb.getMetadata().getNamespace();
+    if (client.resources(BootTest.class).inNamespace(ns).withName(hold.get().test()).get()
+        != null) {
+      return false;
+    }
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withName(mb.getMetadata().getName())
+        .edit(m -> TestHold.released(m, io.chrootbooter.api.v1alpha1.AfterTest.Restore, null));
+    events.record(
+        mb,
+        "Warning",
+        Reason.TestSwitch.name(),
+        "released from BootTest "
+            + hold.get().test()
+            + ", which no longer exists: it follows its spec again");
+    return true;
   }
 
   /** Whether a machine marked AgentLost is heard from again. */

@@ -5,6 +5,7 @@ import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.operator.status.Health;
@@ -48,7 +49,8 @@ public final class MachineBootStatuses {
   /** The health of the machine. */
   public static Health health(Observation o) {
     MachineBoot mb = o.machine();
-    MachineBootSpec spec = mb.getSpec();
+    // While a BootTest holds the machine, what it runs is the hold's.
+    MachineBootSpec spec = TestHold.effectiveSpec(mb);
     List<String> violations = MachineBootValidator.violations(spec);
     if (!violations.isEmpty()) {
       return Health.stalled(Reason.InvalidSpec, String.join("; ", violations));
@@ -131,9 +133,12 @@ public final class MachineBootStatuses {
     MachineBoot mb = o.machine();
     MachineBootStatus old = mb.getStatus();
     Long generation = mb.getMetadata().getGeneration();
+    Optional<TestHold> hold = TestHold.of(mb);
+    List<io.fabric8.kubernetes.api.model.Condition> desired =
+        new java.util.ArrayList<>(health.conditions(generation));
+    hold.ifPresent(h -> desired.add(heldCondition(h, generation)));
     List<io.fabric8.kubernetes.api.model.Condition> conditions =
-        Conditions.merge(
-            old == null ? List.of() : old.conditions(), health.conditions(generation), now);
+        Conditions.merge(old == null ? List.of() : old.conditions(), desired, now);
     return new MachineBootStatus(
         phaseOf(mb),
         old == null ? null : old.currentImage(),
@@ -147,7 +152,25 @@ public final class MachineBootStatuses {
         lastSeen(old, o.agentLostSince()),
         old == null ? null : old.runningSince(),
         old == null ? null : old.lastReboot(),
-        old == null ? null : old.confinement());
+        old == null ? null : old.confinement(),
+        hold.map(TestHold::test).orElse(null),
+        old == null ? null : old.healthy());
+  }
+
+  /** The condition {@code HeldByTest}, True while a BootTest holds the machine. */
+  static io.fabric8.kubernetes.api.model.Condition heldCondition(TestHold hold, Long generation) {
+    return new io.fabric8.kubernetes.api.model.ConditionBuilder()
+        .withType("HeldByTest")
+        .withStatus("True")
+        .withReason(Reason.HeldByTest.name())
+        .withMessage(
+            "BootTest "
+                + hold.test()
+                + " holds the machine: it runs "
+                + (hold.imageRef() == null ? "the bootstrap" : "BootImage " + hold.imageRef())
+                + " for the test; edits of the spec apply once the test releases it")
+        .withObservedGeneration(generation)
+        .build();
   }
 
   /**

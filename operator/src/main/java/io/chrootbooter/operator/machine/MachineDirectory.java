@@ -2,6 +2,7 @@ package io.chrootbooter.operator.machine;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.protocol.MachinePhase;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -55,9 +56,9 @@ public class MachineDirectory {
                     : MacAddress.normalize(mb.getSpec().macAddress()).stream().toList(),
             BY_IMAGE,
             mb ->
-                mb.getSpec() == null || mb.getSpec().imageRef() == null
-                    ? List.of()
-                    : List.of(mb.getMetadata().getNamespace() + "/" + mb.getSpec().imageRef())));
+                imageRef(mb).stream()
+                    .map(ref -> mb.getMetadata().getNamespace() + "/" + ref)
+                    .toList()));
     inf.addEventHandler(handler(this::machineChanged));
     inf.addEventHandler(handler(this::notifyResourceListeners));
     SharedIndexInformer<BootImage> imageInformer =
@@ -114,6 +115,17 @@ public class MachineDirectory {
   /** Whether the cache holds a complete first listing. */
   public boolean synced() {
     return informer != null && informer.hasSynced() && images.hasSynced();
+  }
+
+  /**
+   * The BootImage a machine follows: the one its spec names, or the image under test while a
+   * BootTest holds it ({@link TestHold}); empty for the bootstrap.
+   */
+  public static Optional<String> imageRef(MachineBoot mb) {
+    if (mb.getSpec() == null) {
+      return Optional.empty();
+    }
+    return Optional.ofNullable(TestHold.effectiveSpec(mb).imageRef());
   }
 
   /** The BootImage with this namespace and name, if any. */

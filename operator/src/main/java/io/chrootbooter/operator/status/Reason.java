@@ -4,6 +4,18 @@ package io.chrootbooter.operator.status;
 public enum Reason {
   /** A spec field breaks a rule of the API; the message names field, value and rule. */
   InvalidSpec,
+  /** A BootTest holds the machine (condition HeldByTest); the message names it. */
+  HeldByTest,
+  /** A BootTest took a machine, or released it; the message says what it runs now. */
+  TestSwitch,
+  /** A BootTest is in progress (condition Running). */
+  TestRunning,
+  /** Every machine of a BootTest passed every check (condition Complete). */
+  TestPassed,
+  /** A machine of a BootTest failed a check or ended in Error (condition Failed). */
+  TestFailed,
+  /** No MachineBoot matches a BootTest's spec.machines. */
+  NoMachines,
   /** Another MachineBoot already claims the same MAC address. */
   DuplicateMacAddress,
   /** The BootImage named by imageRef does not exist (yet). */

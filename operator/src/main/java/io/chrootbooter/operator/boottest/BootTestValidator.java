@@ -1,0 +1,120 @@
+package io.chrootbooter.operator.boottest;
+
+import static io.chrootbooter.operator.SpecRules.match;
+import static io.chrootbooter.operator.SpecRules.quote;
+import static io.chrootbooter.operator.SpecRules.require;
+
+import io.chrootbooter.api.v1alpha1.BootTestCheck;
+import io.chrootbooter.api.v1alpha1.BootTestSpec;
+import io.chrootbooter.api.v1alpha1.Patterns;
+import io.fabric8.kubernetes.api.model.LabelSelectorRequirement;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Checks a BootTest's spec as the CRD schema does, for API servers that do not apply it. Every
+ * violation names field, value and rule.
+ */
+public final class BootTestValidator {
+  private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
+  private static final Pattern DURATION = Pattern.compile(Patterns.DURATION);
+  private static final Pattern CHECK_NAME = Pattern.compile(BootTestCheck.CHECK_NAME);
+  private static final Set<String> OPERATORS = Set.of("In", "NotIn", "Exists", "DoesNotExist");
+  private static final String NOT_A_NAME =
+      "is not an object name (lower-case letters, digits, '-' and '.')";
+  private static final String NOT_A_DURATION = "is not a duration such as 90s, 5m or 1h30m";
+
+  private BootTestValidator() {}
+
+  /** What is wrong with {@code spec}; empty when nothing is. */
+  public static List<String> violations(BootTestSpec spec) {
+    List<String> v = new ArrayList<>();
+    if (spec == null) {
+      v.add("spec: required");
+      return v;
+    }
+    require(v, "spec.imageRef", spec.imageRef());
+    match(v, "spec.imageRef", spec.imageRef(), NAME, NOT_A_NAME);
+    if (spec.machines() == null) {
+      v.add("spec.machines: required");
+    } else {
+      if (spec.machines().selector() == null && spec.machines().namesOrEmpty().isEmpty()) {
+        v.add("spec.machines: give a selector, names, or both");
+      }
+      List<String> names = spec.machines().namesOrEmpty();
+      if (names.size() > 1000) {
+        v.add("spec.machines.names: " + names.size() + " items; at most 1000");
+      }
+      for (int i = 0; i < names.size(); i++) {
+        if (names.get(i) == null) {
+          v.add("spec.machines.names[" + i + "]: null");
+        } else {
+          match(v, "spec.machines.names[" + i + "]", names.get(i), NAME, NOT_A_NAME);
+        }
+      }
+      if (spec.machines().selector() != null
+          && spec.machines().selector().getMatchExpressions() != null) {
+        List<LabelSelectorRequirement> exprs = spec.machines().selector().getMatchExpressions();
+        for (int i = 0; i < exprs.size(); i++) {
+          String op = exprs.get(i).getOperator();
+          if (op == null || !OPERATORS.contains(op)) {
+            v.add(
+                "spec.machines.selector.matchExpressions["
+                    + i
+                    + "].operator: "
+                    + (op == null
+                        ? "required"
+                        : quote(op) + " is not In, NotIn, Exists or DoesNotExist"));
+          }
+        }
+      }
+    }
+    if (spec.parallelism() != null && (spec.parallelism() < 1 || spec.parallelism() > 1000)) {
+      v.add("spec.parallelism: " + spec.parallelism() + " is not between 1 and 1000");
+    }
+    match(v, "spec.timeout", spec.timeout(), DURATION, NOT_A_DURATION);
+    List<BootTestCheck> checks = spec.checksOrEmpty();
+    if (checks.isEmpty()) {
+      v.add("spec.checks: at least one check is required");
+    } else if (checks.size() > 32) {
+      v.add("spec.checks: " + checks.size() + " items; at most 32");
+    }
+    Set<String> seen = new HashSet<>();
+    for (int i = 0; i < checks.size(); i++) {
+      String field = "spec.checks[" + i + "]";
+      BootTestCheck check = checks.get(i);
+      if (check == null) {
+        v.add(field + ": null");
+        continue;
+      }
+      match(
+          v,
+          field + ".name",
+          check.name(),
+          CHECK_NAME,
+          "is not a check name (letters, digits, '.', '_' and '-', at most 63)");
+      if ("invalid".equals(check.kind())) {
+        v.add(field + ": set exactly one of healthy and returns");
+        continue;
+      }
+      if (!seen.add(check.nameOrDefault())) {
+        v.add(
+            field
+                + ": a second check named "
+                + quote(check.nameOrDefault())
+                + "; give each check a name of its own");
+      }
+      if (check.healthy() != null) {
+        match(v, field + ".healthy.timeout", check.healthy().timeout(), DURATION, NOT_A_DURATION);
+      }
+      if (check.returns() != null) {
+        require(v, field + ".returns.trigger", check.returns().trigger());
+        match(v, field + ".returns.timeout", check.returns().timeout(), DURATION, NOT_A_DURATION);
+      }
+    }
+    return v;
+  }
+}

@@ -1,0 +1,534 @@
+package io.chrootbooter.operator;
+
+import static io.restassured.RestAssured.given;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.api.v1alpha1.BootTest;
+import io.chrootbooter.api.v1alpha1.BootTestStatus;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.api.v1alpha1.MachineTestResult;
+import io.chrootbooter.api.v1alpha1.MachineTestResult.CheckOutcome;
+import io.chrootbooter.api.v1alpha1.MachineTestResult.MachineTestPhase;
+import io.chrootbooter.api.v1alpha1.TestHold;
+import io.chrootbooter.operator.status.Conditions;
+import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.GoDuration;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * BootTests as a user runs them, with stand-in agents that do what the node agent does with a
+ * desired state: return a running target (trigger SpecChange), boot the image, return it when it is
+ * not healthy within its bootTimeout, and report every step and every heartbeat. Runs on every
+ * backend with the other control-plane scenarios.
+ */
+public abstract class BootTestScenarios extends ImageStoreScenarios {
+  private static final String M1 = "52:54:00:12:34:56";
+  private static final String M2 = "52:54:00:12:34:57";
+  private static final Duration RUN = Duration.ofSeconds(60);
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** A node agent as the operator sees it: it follows its stream and reports. */
+  final class FollowingAgent implements AutoCloseable {
+    final String mac;
+    private final String token;
+    private final Stream stream;
+    private final Thread follower;
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+    final List<DesiredState> received = new CopyOnWriteArrayList<>();
+    private String phase;
+    private String currentImage;
+    private Map<String, Object> lastReturn;
+    private long applied = -1;
+    private DesiredState.Identity appliedImage;
+    private int boots;
+    private int returns;
+
+    /** Whether the targets it boots report healthy; an unhealthy one is returned at bootTimeout. */
+    volatile boolean healthy = true;
+
+    FollowingAgent(String mac, String running) throws Exception {
+      this.mac = mac;
+      this.token = sessionFor(mac);
+      this.phase = running == null ? "Bootstrap" : "Running";
+      this.currentImage = running;
+      this.stream = new Stream(mac, token, null);
+      report();
+      timer.scheduleAtFixedRate(this::report, 500, 500, TimeUnit.MILLISECONDS);
+      follower = new Thread(this::follow, "agent-" + mac);
+      follower.setDaemon(true);
+      follower.start();
+    }
+
+    private void follow() {
+      try {
+        while (!Thread.currentThread().isInterrupted()) {
+          SseEvent event = stream.events.take();
+          DesiredState state = JSON.readValue(event.data(), DesiredState.class);
+          received.add(state);
+          apply(state);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    }
+
+    private synchronized void apply(DesiredState state) {
+      if (state.action() == null || state.action() == io.chrootbooter.protocol.Action.Hold) {
+        return;
+      }
+      DesiredState.Identity image = state.runs() ? state.image().identity() : null;
+      if (state.generation() == applied && java.util.Objects.equals(image, appliedImage)) {
+        return; // a replay
+      }
+      applied = state.generation();
+      appliedImage = image;
+      if ("Running".equals(phase)) {
+        returnBy("SpecChange", "the desired state changed");
+      }
+      if (!state.runs()) {
+        phase = "Bootstrap";
+        currentImage = null;
+        report();
+        return;
+      }
+      phase = "Downloading";
+      report();
+      phase = "Running";
+      currentImage = state.image().name();
+      int boot = ++boots;
+      report();
+      if (!healthy && state.bootTimeout() != null) {
+        Duration within = GoDuration.parse("bootTimeout", state.bootTimeout());
+        timer.schedule(
+            () -> {
+              synchronized (this) {
+                if (boots == boot && "Running".equals(phase)) {
+                  returnBy("BootTimeout", "not healthy within " + within.toMillis() + " ms");
+                  phase = "Bootstrap";
+                  currentImage = null;
+                  report();
+                }
+              }
+            },
+            within.toMillis(),
+            TimeUnit.MILLISECONDS);
+      }
+    }
+
+    /** Ctrl+Alt+F12 at the machine's console. */
+    synchronized void hotkey() {
+      returnBy("Hotkey", "Ctrl+Alt+F12");
+      phase = "ConsoleOverride";
+      currentImage = null;
+      boots++;
+      report();
+    }
+
+    private void returnBy(String trigger, String reason) {
+      Map<String, Object> r = new LinkedHashMap<>();
+      r.put("trigger", trigger);
+      r.put("reason", reason);
+      // Distinct for every return, as the agent's clock makes them.
+      r.put("time", Instant.now().plusNanos(++returns).toString());
+      r.put("durationMillis", 42);
+      r.put("forced", false);
+      lastReturn = r;
+    }
+
+    synchronized String image() {
+      return currentImage;
+    }
+
+    synchronized String phase() {
+      return phase;
+    }
+
+    synchronized void report() {
+      Map<String, Object> report = new LinkedHashMap<>();
+      report.put("phase", phase);
+      if (currentImage != null) {
+        report.put("currentImage", currentImage);
+      }
+      if (lastReturn != null) {
+        report.put("lastReturn", lastReturn);
+      }
+      if (applied >= 0) {
+        report.put("appliedGeneration", applied);
+      }
+      if ("Running".equals(phase) && healthy) {
+        report.put("healthy", true);
+      }
+      report.put(
+          "agent",
+          Map.of("version", "0.1.0", "bootId", "boot-" + mac, "ip", "10.0.0.2", "kernel", "6.1.0"));
+      try {
+        given()
+            .header("Authorization", "Bearer " + token)
+            .contentType("application/json")
+            .body(JSON.writeValueAsString(report))
+            .post("/agent/v1/machines/" + mac + "/status")
+            .then()
+            .statusCode(202);
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+
+    @Override
+    public void close() throws Exception {
+      timer.shutdownNow();
+      timer.awaitTermination(5, TimeUnit.SECONDS);
+      follower.interrupt();
+      follower.join(2000);
+      stream.close();
+    }
+  }
+
+  @AfterEach
+  void deleteBootTests() {
+    client.resources(BootTest.class).inNamespace(ns).delete();
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> client.resources(BootTest.class).inNamespace(ns).list().getItems().isEmpty());
+  }
+
+  /** The examples, both images Ready; m1 declared on debian-12, m2 in the bootstrap. */
+  private void readyExamples() {
+    applyExamples();
+    awaitImage("debian-12", i -> i.getStatus().phase() == BootImagePhase.Ready);
+    awaitImage("busybox", i -> i.getStatus().phase() == BootImagePhase.Ready);
+  }
+
+  /** Creates a BootTest from YAML, as {@code kubectl apply -f} would. */
+  private void applyTest(String yaml) {
+    BootTest bt = client.getKubernetesSerialization().unmarshal(yaml.stripIndent(), BootTest.class);
+    bt.getMetadata().setNamespace(ns);
+    client.resource(bt).inNamespace(ns).create();
+  }
+
+  private BootTest test(String name) {
+    return client.resources(BootTest.class).inNamespace(ns).withName(name).get();
+  }
+
+  private BootTest awaitTest(String name, java.util.function.Predicate<BootTest> ready) {
+    return await()
+        .atMost(RUN)
+        .pollInterval(Duration.ofMillis(100))
+        .until(() -> test(name), t -> t != null && t.getStatus() != null && ready.test(t));
+  }
+
+  private static boolean conditionTrue(BootTest t, String type) {
+    return Conditions.isTrue(t.getStatus().conditions(), type);
+  }
+
+  private MachineBoot machine(String name) {
+    return client.resources(MachineBoot.class).inNamespace(ns).withName(name).get();
+  }
+
+  private static MachineTestResult result(BootTest t, String machine) {
+    return t.getStatus().machines().stream()
+        .filter(m -> m.name().equals(machine))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("no result for " + machine));
+  }
+
+  private static long active(BootTest t) {
+    return t.getStatus().machines().stream()
+        .filter(
+            m -> m.phase() == MachineTestPhase.Switching || m.phase() == MachineTestPhase.Checking)
+        .count();
+  }
+
+  @Test
+  void bootTestSwitchesEachMachineInTurnChecksAndRestoresIt() throws Exception {
+    readyExamples();
+    try (FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
+        FollowingAgent m2 = new FollowingAgent(M2, null)) {
+      awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+      awaitMachine("m2", m -> hasCondition(m, "Ready", "True", "InBootstrap"));
+      long m1Generation = machine("m1").getMetadata().getGeneration();
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: busybox-smoke
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1, m2]
+            parallelism: 1
+            checks:
+              - healthy: {timeout: 1s}
+              - returns: {trigger: SpecChange, timeout: 30s}
+          """);
+      // While m1 is tested, its MachineBoot says so and it runs busybox; m2 waits its turn.
+      long mostActive = 0;
+      boolean sawHeld = false;
+      Instant until = Instant.now().plus(RUN);
+      BootTest t = null;
+      while (Instant.now().isBefore(until)) {
+        t = test("busybox-smoke");
+        if (t != null && t.getStatus() != null) {
+          mostActive = Math.max(mostActive, active(t));
+          if (conditionTrue(t, "Complete") || conditionTrue(t, "Failed")) {
+            break;
+          }
+          MachineBoot mb = machine("m1");
+          if (mb.getStatus() != null && "busybox-smoke".equals(mb.getStatus().heldBy())) {
+            sawHeld = sawHeld || hasCondition(mb, "HeldByTest", "True", "HeldByTest");
+          }
+        }
+        Thread.sleep(100);
+      }
+      assertThat(t).isNotNull();
+      assertThat(conditionTrue(t, "Complete")).as("Complete: %s", t.getStatus()).isTrue();
+      assertThat(conditionTrue(t, "Failed")).isFalse();
+      assertThat(conditionTrue(t, "Running")).isFalse();
+      assertThat(mostActive).as("parallelism 1").isEqualTo(1);
+      assertThat(sawHeld).as("m1's status named the test and HeldByTest while held").isTrue();
+      assertThat(t.getStatus().phase()).isEqualTo(BootTestStatus.TestPhase.Passed);
+      assertThat(t.getStatus().passed()).isEqualTo(2);
+      assertThat(t.getStatus().failed()).isZero();
+      for (String name : List.of("m1", "m2")) {
+        MachineTestResult r = result(t, name);
+        assertThat(r.phase()).isEqualTo(MachineTestPhase.Passed);
+        assertThat(r.checks())
+            .extracting(MachineTestResult.CheckResult::name)
+            .containsExactly("healthy", "returns-SpecChange");
+        assertThat(r.checks()).allMatch(c -> c.result() == CheckOutcome.Passed);
+        assertThat(r.checks().get(0).message()).startsWith("busybox reported healthy ");
+        assertThat(r.checks().get(1).message()).contains("returned by SpecChange");
+        assertThat(r.timeline())
+            .extracting(MachineTestResult.TimelineEntry::event)
+            .anyMatch(e -> e.startsWith("running busybox"));
+        assertThat(r.released()).isTrue();
+      }
+      assertThat(result(t, "m1").previousImage()).isEqualTo("debian-12");
+      assertThat(columns(t)).containsEntry("Passed", "2").containsEntry("Failed", "0");
+
+      // Restored: m1 runs debian-12 again, m2 waits in the bootstrap; specs untouched.
+      await().atMost(Duration.ofSeconds(10)).until(() -> "debian-12".equals(m1.image()));
+      await().atMost(Duration.ofSeconds(10)).until(() -> "Bootstrap".equals(m2.phase()));
+      MachineBoot after =
+          awaitMachine(
+              "m1",
+              m -> m.getStatus().heldBy() == null && hasCondition(m, "Ready", "True", "Running"));
+      assertThat(after.getMetadata().getGeneration()).isEqualTo(m1Generation);
+      assertThat(after.getSpec().imageRef()).isEqualTo("debian-12");
+      assertThat(after.getMetadata().getAnnotations()).doesNotContainKey(TestHold.ANNOTATION);
+      assertThat(after.getMetadata().getLabels()).doesNotContainKey(TestHold.LABEL);
+      assertThat(Conditions.find(after.getStatus().conditions(), "HeldByTest")).isEmpty();
+      // Each switch the agent saw had a generation of its own.
+      assertThat(m1.received.stream().map(DesiredState::generation).distinct().count())
+          .isGreaterThanOrEqualTo(4);
+    }
+  }
+
+  @Test
+  void anEditDuringTheTestWaitsAndDeletingTheTestReleasesTheMachine() throws Exception {
+    readyExamples();
+    try (FollowingAgent m2 = new FollowingAgent(M2, null)) {
+      awaitMachine("m2", m -> hasCondition(m, "Ready", "True", "InBootstrap"));
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: waits-for-hotkey
+          spec:
+            imageRef: busybox
+            machines:
+              selector:
+                matchLabels: {}
+              names: [m2]
+            checks:
+              - returns: {trigger: Hotkey, timeout: 5m}
+          """
+              .replace("matchLabels: {}", "matchExpressions: [{key: absent, operator: Exists}]"));
+      awaitTest("waits-for-hotkey", t -> result(t, "m2").phase() == MachineTestPhase.Checking);
+      assertThat(m2.image()).isEqualTo("busybox");
+      // While held, the machine may fetch the image under test, and only that one.
+      given()
+          .header("Authorization", "Bearer " + m2.token)
+          .head("/images/" + ns + "/busybox")
+          .then()
+          .statusCode(200);
+      given()
+          .header("Authorization", "Bearer " + m2.token)
+          .head("/images/" + ns + "/debian-12")
+          .then()
+          .statusCode(403);
+
+      // The owner switches m2 to debian-12 meanwhile: the edit waits for the test.
+      client
+          .resources(MachineBoot.class)
+          .inNamespace(ns)
+          .withName("m2")
+          .edit(
+              m -> {
+                m.setSpec(withImage(m.getSpec(), "debian-12"));
+                return m;
+              });
+      Thread.sleep(1500);
+      assertThat(m2.image()).isEqualTo("busybox");
+      MachineBoot held = machine("m2");
+      assertThat(held.getStatus().heldBy()).isEqualTo("waits-for-hotkey");
+      assertThat(held.getSpec().imageRef()).isEqualTo("debian-12");
+
+      // Deleting the test releases the machine at once, and the edit applies.
+      client.resources(BootTest.class).inNamespace(ns).withName("waits-for-hotkey").delete();
+      await().atMost(Duration.ofSeconds(20)).until(() -> "debian-12".equals(m2.image()));
+      await().atMost(Duration.ofSeconds(20)).until(() -> test("waits-for-hotkey") == null);
+      MachineBoot released =
+          awaitMachine(
+              "m2",
+              m -> m.getStatus().heldBy() == null && hasCondition(m, "Ready", "True", "Running"));
+      assertThat(released.getMetadata().getAnnotations()).doesNotContainKey(TestHold.ANNOTATION);
+      awaitEvent(
+          "m2",
+          "Normal",
+          "TestSwitch",
+          "released by BootTest waits-for-hotkey, which was deleted: it follows its spec again");
+    }
+  }
+
+  @Test
+  void aHotkeyReturnPassesAndAnUnhealthyImageFailsTheTest() throws Exception {
+    readyExamples();
+    try (FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
+        FollowingAgent m2 = new FollowingAgent(M2, null)) {
+      m2.healthy = false;
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: hotkey
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1, m2]
+            parallelism: 2
+            afterTest: Bootstrap
+            checks:
+              - name: boots
+                healthy: {timeout: 1s}
+              - returns: {trigger: Hotkey, timeout: 30s}
+          """);
+      awaitTest(
+          "hotkey",
+          t ->
+              result(t, "m1").phase() == MachineTestPhase.Checking
+                  && result(t, "m1").checks().get(1).result() == CheckOutcome.Running);
+      m1.hotkey();
+      BootTest t = awaitTest("hotkey", x -> conditionTrue(x, "Failed"));
+      assertThat(conditionTrue(t, "Complete")).isFalse();
+      assertThat(t.getStatus().phase()).isEqualTo(BootTestStatus.TestPhase.Failed);
+      assertThat(t.getStatus().passed()).isEqualTo(1);
+      assertThat(t.getStatus().failed()).isEqualTo(1);
+      MachineTestResult passed = result(t, "m1");
+      assertThat(passed.phase()).isEqualTo(MachineTestPhase.Passed);
+      assertThat(passed.checks().get(1).message()).contains("returned by Hotkey");
+      MachineTestResult failed = result(t, "m2");
+      assertThat(failed.phase()).isEqualTo(MachineTestPhase.Failed);
+      assertThat(failed.checks().get(0).result()).isEqualTo(CheckOutcome.Failed);
+      assertThat(failed.checks().get(0).message()).contains("BootTimeout");
+      assertThat(failed.checks().get(1).result()).isEqualTo(CheckOutcome.Skipped);
+      String message = Conditions.find(t.getStatus().conditions(), "Failed").get().getMessage();
+      assertThat(message).contains("m2 (Failed: boots: ");
+      // The JUnit report on the admin port: one testcase per machine and check.
+      String xml =
+          admin()
+              .get("/tests/" + ns + "/hotkey/junit.xml")
+              .then()
+              .statusCode(200)
+              .contentType(org.hamcrest.Matchers.startsWith("application/xml"))
+              .extract()
+              .asString();
+      assertThat(xml)
+          .contains("<testsuites name=\"BootTest " + ns + "/hotkey\" tests=\"4\" failures=\"1\"")
+          .contains("<testcase name=\"boots\" classname=\"hotkey.m2\"")
+          .contains("<failure message=\"not healthy within 1s: returned by BootTimeout");
+      admin().get("/tests/" + ns + "/nothing/junit.xml").then().statusCode(404);
+      admin().get("/tests/" + ns + "/Bad_Name/junit.xml").then().statusCode(400);
+      given().get("/tests/" + ns + "/hotkey/junit.xml").then().statusCode(404);
+      // afterTest: Bootstrap sets both specs; the agents follow.
+      awaitMachine("m1", m -> m.getSpec().imageRef() == null && m.getStatus().heldBy() == null);
+      await().atMost(Duration.ofSeconds(10)).until(() -> "Bootstrap".equals(m1.phase()));
+      await().atMost(Duration.ofSeconds(10)).until(() -> "Bootstrap".equals(m2.phase()));
+    }
+  }
+
+  @Test
+  void anInvalidBootTestFailsNamingFieldValueAndRule() {
+    readyExamples();
+    Map<String, Object> spec = new LinkedHashMap<>();
+    spec.put("imageRef", "Busybox");
+    spec.put("machines", Map.of("names", List.of("m1")));
+    spec.put("parallelism", 0);
+    spec.put("timeout", "soon");
+    List<Object> checks = new ArrayList<>();
+    checks.add(Map.of("healthy", Map.of(), "returns", Map.of("trigger", "Hotkey")));
+    spec.put("checks", checks);
+    var refused = createRaw("BootTest", "bad", spec);
+    if (refused.isPresent()) {
+      // An API server that applies the schema says so at once.
+      assertThat(refused.get()).contains("parallelism").contains("imageRef");
+      return;
+    }
+    BootTest t = awaitTest("bad", x -> conditionTrue(x, "Failed"));
+    var failed = Conditions.find(t.getStatus().conditions(), "Failed").get();
+    assertThat(failed.getReason()).isEqualTo("InvalidSpec");
+    assertThat(failed.getMessage())
+        .contains("spec.imageRef: \"Busybox\" is not an object name")
+        .contains("spec.parallelism: 0 is not between 1 and 1000")
+        .contains("spec.timeout: \"soon\" is not a duration")
+        .contains("spec.checks[0]: set exactly one of healthy and returns");
+    assertThat(machine("m1").getMetadata().getAnnotations()).doesNotContainKey(TestHold.ANNOTATION);
+  }
+
+  @Test
+  void aHoldWhoseTestNoLongerExistsIsReleased() {
+    readyExamples();
+    awaitMachine("m2", m -> m.getStatus().phase() != null);
+    // Left behind by a BootTest deleted without its finalizer running.
+    TestHold stale =
+        new TestHold("gone", 1_800_000_000_000L, "busybox", null, machine("m2").getSpec());
+    client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withName("m2")
+        .edit(
+            m -> {
+              m.getMetadata().getAnnotations().put(TestHold.ANNOTATION, stale.toJson());
+              return m;
+            });
+    awaitMachine(
+        "m2",
+        m ->
+            m.getMetadata().getAnnotations() == null
+                || !m.getMetadata().getAnnotations().containsKey(TestHold.ANNOTATION));
+    awaitEvent(
+        "m2",
+        "Warning",
+        "TestSwitch",
+        "released from BootTest gone, which no longer exists: it follows its spec again");
+  }
+}
