@@ -31,22 +31,27 @@ import org.jboss.logging.Logger;
  *       is removed (a target's more specific route could send the operator's traffic elsewhere).
  * </ul>
  *
- * <p>What is right is left alone: {@code ip … replace} changes nothing that is as leased. IPv6
- * addresses (the link-local one), other interfaces, and routing rules and tables other than main
- * are not the bootstrap's and are not touched. The lease is read again from {@code net.env} at each
- * restore: udhcpc keeps running in the bootstrap while a target runs and rewrites the file when it
- * renews or gets a new lease.
+ * <p>What is right is left alone: {@code ip … replace} changes nothing that is as leased. The lease
+ * is read again from {@code net.env} at each restore: udhcpc keeps running in the bootstrap while a
+ * target runs and rewrites the file when it renews or gets a new lease. Everything else the target
+ * may have changed (interfaces it created, policy rules, other routing tables, nftables, sysctls
+ * under {@code net.}) goes back to the {@link NetworkSnapshot} taken before the first target.
  *
- * @param ip the command that runs ip(8): {@code busybox ip} on the bootstrap; tests prefix it with
- *     {@code nsenter} to work in a namespace of their own
+ * @param net how busybox's ip and sysctl reach the namespace: the agent's own on the bootstrap;
+ *     tests enter a namespace of their own with {@code nsenter}
  * @param lease the lease when the agent started; empty when udhcpc had none yet (it goes on trying
  *     in the background and writes {@code net.env} once it has one)
  * @param leaseFile where the DHCP client records the current lease, read at each restore
  * @param mtu the boot interface's MTU when the agent started, before any target ran; empty when
  *     there was no lease then
+ * @param snapshot the rest of the network before any target ran; empty outside the bootstrap
  */
 record NetworkRestore(
-    List<String> ip, Optional<Lease> lease, Optional<Path> leaseFile, OptionalInt mtu) {
+    NetworkCommands net,
+    Optional<Lease> lease,
+    Optional<Path> leaseFile,
+    OptionalInt mtu,
+    Optional<NetworkSnapshot> snapshot) {
   private static final Logger LOG = Logger.getLogger(NetworkRestore.class);
 
   /** Where {@code udhcpc.script} writes the lease (a fixed path there, whatever the agent's). */
@@ -58,10 +63,6 @@ record NetworkRestore(
   private static final Pattern INET = Pattern.compile("\\binet ([0-9.]+/[0-9]{1,2})\\b");
   private static final Pattern MTU = Pattern.compile("\\bmtu ([0-9]{2,6})\\b");
   private static final Pattern ENV_LINE = Pattern.compile("(CB_NET_[A-Z]+)='([^']*)'");
-
-  NetworkRestore {
-    ip = List.copyOf(ip);
-  }
 
   /**
    * A DHCP lease as {@code udhcpc.script} records it.
@@ -114,11 +115,23 @@ record NetworkRestore(
   }
 
   /**
-   * For the bootstrap: busybox's ip, the lease of {@code env} and {@link #LEASE_FILE}. Where there
-   * is no lease at any return (a host that is no bootstrap), the restore does nothing.
+   * For the bootstrap: busybox's ip and sysctl, the lease of {@code env}, {@link #LEASE_FILE} and
+   * the {@link NetworkSnapshot} of {@link NetworkSnapshot#FILE} (taken now if no earlier run of the
+   * agent took it). Where there is no lease at any return (a host that is no bootstrap), the boot
+   * interface is not touched. Only in the bootstrap ({@code CB_NETWORK_READY} set, as {@code
+   * agent.conf} does) is the rest of the network snapshotted and restored: an agent run on a
+   * workstation must not delete the interfaces or firewall tables its host made meanwhile.
    */
   static Optional<NetworkRestore> fromLease(Path busybox, Map<String, String> env) {
-    return fromLease(List.of(busybox.toString(), "ip"), env, Optional.of(LEASE_FILE));
+    NetworkCommands net = NetworkCommands.own(busybox);
+    boolean bootstrap = !env.getOrDefault("CB_NETWORK_READY", "").isBlank();
+    return fromLease(
+        net,
+        env,
+        Optional.of(LEASE_FILE),
+        bootstrap
+            ? Optional.of(NetworkSnapshot.loadOrTake(NetworkSnapshot.FILE, net))
+            : Optional.empty());
   }
 
   /**
@@ -126,20 +139,23 @@ record NetworkRestore(
    * nor a lease file to read one from later.
    */
   static Optional<NetworkRestore> fromLease(
-      List<String> ip, Map<String, String> env, Optional<Path> leaseFile) {
+      NetworkCommands net,
+      Map<String, String> env,
+      Optional<Path> leaseFile,
+      Optional<NetworkSnapshot> snapshot) {
     Optional<Lease> lease = Lease.of(env);
     if (lease.isEmpty() && leaseFile.isEmpty()) {
       return Optional.empty();
     }
     OptionalInt mtu = OptionalInt.empty();
     if (lease.isPresent()) {
-      Optional<String> link = output(ip, List.of("link", "show", "dev", lease.get().iface()));
+      Optional<String> link = net.output("ip", List.of("link", "show", "dev", lease.get().iface()));
       Matcher m = MTU.matcher(link.orElse(""));
       if (m.find()) {
         mtu = OptionalInt.of(Integer.parseInt(m.group(1)));
       }
     }
-    return Optional.of(new NetworkRestore(ip, lease, leaseFile, mtu));
+    return Optional.of(new NetworkRestore(net, lease, leaseFile, mtu, snapshot));
   }
 
   /** The lease recorded in {@code file}, if it holds one. */
@@ -164,19 +180,31 @@ record NetworkRestore(
   }
 
   /**
-   * Applies the lease again; a failing command is logged and the rest still run.
+   * Applies the snapshot and the lease again; a failing command is logged and the rest still run.
    *
    * @return the commands that failed, with what they printed; empty when all went well
    */
   List<String> restore() {
     Optional<Lease> current = leaseFile.flatMap(NetworkRestore::readLease).or(() -> lease);
-    if (current.isEmpty()) {
-      LOG.debug("no DHCP lease: the network is not restored");
-      return List.of();
-    }
-    Lease l = current.get();
-    String dev = l.iface();
     List<String> failed = new ArrayList<>();
+    snapshot.ifPresent(s -> s.restoreBeforeLease(net, current.map(Lease::iface), failed));
+    if (current.isEmpty()) {
+      LOG.debug("no DHCP lease: the boot interface is not restored");
+    } else {
+      restoreLease(current.get(), failed);
+    }
+    snapshot.ifPresent(s -> s.restoreAfterLease(net, current, failed));
+    if (!failed.isEmpty()) {
+      LOG.warnf(
+          "restoring the network of %s: %s",
+          current.map(Lease::iface).orElse("the machine"), String.join("; ", failed));
+    }
+    return List.copyOf(failed);
+  }
+
+  /** The boot interface: link, MTU, the lease's address and main-table routes. */
+  private void restoreLease(Lease l, List<String> failed) {
+    String dev = l.iface();
     List<String> link = new ArrayList<>(List.of("link", "set", "dev", dev));
     if (lease.map(Lease::iface).filter(dev::equals).isPresent()) {
       // The MTU was read from this interface at start.
@@ -211,16 +239,13 @@ record NetworkRestore(
     }
     l.router()
         .ifPresent(r -> run(List.of("route", "replace", "default", "via", r, "dev", dev), failed));
-    if (!failed.isEmpty()) {
-      LOG.warnf("restoring the network of %s: %s", dev, String.join("; ", failed));
-    }
-    return List.copyOf(failed);
   }
 
   /** The IPv4 addresses on {@code dev}, as {@code a.b.c.d/n}. */
   private List<String> addresses(String dev) {
     List<String> addresses = new ArrayList<>();
-    Matcher m = INET.matcher(output(ip, List.of("-4", "addr", "show", "dev", dev)).orElse(""));
+    Matcher m =
+        INET.matcher(net.output("ip", List.of("-4", "addr", "show", "dev", dev)).orElse(""));
     while (m.find()) {
       addresses.add(m.group(1));
     }
@@ -230,7 +255,7 @@ record NetworkRestore(
   /** {@code ip route del …} for every main-table IPv4 route through the interface not leased. */
   private List<List<String>> foreignRoutes(Lease l) {
     List<List<String>> deletes = new ArrayList<>();
-    String routes = output(ip, List.of("-4", "route", "show", "dev", l.iface())).orElse("");
+    String routes = net.output("ip", List.of("-4", "route", "show", "dev", l.iface())).orElse("");
     for (String line : routes.split("\n")) {
       if (line.isBlank() || Character.isWhitespace(line.charAt(0))) {
         continue; // a multipath route's next hops
@@ -259,36 +284,6 @@ record NetworkRestore(
   }
 
   private void run(List<String> args, List<String> failed) {
-    List<String> command = new ArrayList<>(ip);
-    command.addAll(args);
-    try {
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-      if (p.waitFor() != 0) {
-        failed.add("ip " + String.join(" ", args) + ": " + out);
-      }
-    } catch (IOException e) {
-      failed.add("ip " + String.join(" ", args) + ": " + e.getMessage());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      failed.add("ip " + String.join(" ", args) + ": interrupted");
-    }
-  }
-
-  /** What {@code ip ARGS} prints; empty when it fails. */
-  private static Optional<String> output(List<String> ip, List<String> args) {
-    List<String> command = new ArrayList<>(ip);
-    command.addAll(args);
-    try {
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      return p.waitFor() == 0 ? Optional.of(out) : Optional.empty();
-    } catch (IOException e) {
-      LOG.warnf("restoring the network: %s: %s", String.join(" ", command), e.getMessage());
-      return Optional.empty();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return Optional.empty();
-    }
+    net.run(failed, "ip", args);
   }
 }

@@ -3,5 +3,9 @@
  * with JNA by {@link io.chrootbooter.agent.sys.LinuxSyscalls}), their errors ({@link
  * io.chrootbooter.agent.sys.SyscallException}, named by {@link io.chrootbooter.agent.sys.Errno}):
  * used by the image pipeline ({@code unpack}) and by the pivot into a target ({@code pivot}) alike.
+ *
+ * <p>{@link io.chrootbooter.agent.sys.Nftables} speaks nftables' netlink protocol itself, for the
+ * two requests the network restore needs (list the tables, flush the ruleset): the bootstrap's
+ * busybox has no nft, and nft with its libraries would add megabytes to every initramfs.
  */
 package io.chrootbooter.agent.sys;
