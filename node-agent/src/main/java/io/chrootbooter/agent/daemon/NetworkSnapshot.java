@@ -1,6 +1,7 @@
 package io.chrootbooter.agent.daemon;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.agent.sys.LegacyIptables;
 import io.chrootbooter.agent.sys.Nftables;
 import io.chrootbooter.agent.sys.SyscallException;
 import java.io.IOException;
@@ -34,9 +35,9 @@ import org.jboss.logging.Logger;
  * meanwhile has {@code /sys/class/net/NAME/device}); rules, routes and addresses the snapshot does
  * not hold are deleted and those it holds but the namespace lost are added again; every nftables
  * table is deleted (the bootstrap has none: busybox has no nft, and tables of iptables-nft are
- * nftables tables); sysctls that differ are written back. Legacy iptables tables (x_tables, made by
- * iptables-legacy) cannot be emptied without iptables-legacy, which the bootstrap does not ship:
- * where a target left some, the restore says so among its failures.
+ * nftables tables); legacy iptables tables (x_tables, made by iptables-legacy) a target left are
+ * emptied: no rules, no chains of their own, ACCEPT policies ({@link LegacyIptables}; arptables are
+ * only reported); sysctls that differ are written back.
  *
  * <p>Not restored, by design: the boot interface's IPv4 addresses and main-table routes (the
  * lease's, {@link NetworkRestore}), the IPv6 main and local tables (the kernel adds and removes
@@ -196,14 +197,27 @@ record NetworkSnapshot(
         failed.add("nftables: " + e.getMessage());
       }
     }
-    List<String> legacy = new ArrayList<>(iptables(net));
-    legacy.removeAll(iptables);
-    if (!legacy.isEmpty()) {
-      failed.add(
-          "legacy iptables tables remain ("
-              + String.join(", ", legacy)
-              + "): the bootstrap has no iptables-legacy to empty them (images that use"
-              + " iptables-nft, the default, leave nftables tables, which are deleted)");
+    // Legacy iptables tables a target made stay registered; emptied, they hold no rule, no chain
+    // of their own and accept everything, as a namespace without them does.
+    for (String table : iptables(net)) {
+      if (iptables.contains(table)) {
+        continue;
+      }
+      String[] familyAndName = table.split(" ", 2);
+      Optional<LegacyIptables.Family> family = LegacyIptables.Family.named(familyAndName[0]);
+      if (family.isEmpty()) {
+        failed.add(
+            "legacy "
+                + table
+                + " table remains: the agent empties ip and ip6 tables only (arptables-legacy)");
+        continue;
+      }
+      try {
+        LegacyIptables.empty(net.netns(), family.get(), familyAndName[1]);
+        LOG.infof("emptied the legacy iptables table a target left: %s", table);
+      } catch (SyscallException | RuntimeException e) {
+        failed.add("legacy iptables " + table + ": " + e.getMessage());
+      }
     }
     restoreRules(net, "-4", rules4, failed);
     restoreRules(net, "-6", rules6, failed);

@@ -9,7 +9,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The nftables ruleset of a network namespace, spoken to over netlink ({@code NETLINK_NETFILTER},
@@ -35,12 +34,6 @@ public final class Nftables implements AutoCloseable {
 
     private LibC() {}
 
-    static native int socket(int domain, int type, int protocol) throws LastErrorException;
-
-    static native int setns(int fd, int nstype) throws LastErrorException;
-
-    static native int open(String path, int flags) throws LastErrorException;
-
     static native int setsockopt(int fd, int level, int name, long[] value, int length)
         throws LastErrorException;
 
@@ -53,11 +46,7 @@ public final class Nftables implements AutoCloseable {
 
   private static final int AF_NETLINK = 16;
   private static final int SOCK_RAW = 3;
-  private static final int SOCK_CLOEXEC = 02000000;
   private static final int NETLINK_NETFILTER = 12;
-  private static final int O_RDONLY = 0;
-  private static final int O_CLOEXEC = 02000000;
-  private static final int CLONE_NEWNET = 0x40000000;
   private static final int SOL_SOCKET = 1;
   private static final int SO_RCVTIMEO = 20;
 
@@ -95,63 +84,14 @@ public final class Nftables implements AutoCloseable {
    * @return empty when the kernel has no netfilter netlink (no nftables)
    */
   public static Optional<Nftables> open(Optional<Path> netns) throws SyscallException {
-    if (netns.isEmpty()) {
-      return socket();
-    }
-    AtomicReference<Object> result = new AtomicReference<>();
-    Thread t =
-        new Thread(
-            () -> {
-              try {
-                int ns;
-                try {
-                  ns = LibC.open(netns.get().toString(), O_RDONLY | O_CLOEXEC);
-                } catch (LastErrorException e) {
-                  throw new SyscallException("open", quote(netns.get()), e.getErrorCode());
-                }
-                try {
-                  LibC.setns(ns, CLONE_NEWNET);
-                } catch (LastErrorException e) {
-                  throw new SyscallException(
-                      "setns", quote(netns.get()) + ", CLONE_NEWNET", e.getErrorCode());
-                } finally {
-                  LibC.close(ns);
-                }
-                result.set(socket());
-              } catch (SyscallException | RuntimeException e) {
-                result.set(e);
-              }
-            },
-            "cb-netns");
-    t.start();
-    try {
-      t.join();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new SyscallException("setns", quote(netns.get()) + ": interrupted", 4);
-    }
-    Object r = result.get();
-    if (r instanceof SyscallException e) {
-      throw e;
-    }
-    if (r instanceof RuntimeException e) {
-      throw e;
-    }
-    @SuppressWarnings("unchecked")
-    Optional<Nftables> socket = (Optional<Nftables>) r;
-    return socket;
-  }
-
-  private static Optional<Nftables> socket() throws SyscallException {
     int fd;
     try {
-      fd = LibC.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-    } catch (LastErrorException e) {
-      if (e.getErrorCode() == EPROTONOSUPPORT) {
+      fd = NetnsSockets.socket(netns, AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+    } catch (SyscallException e) {
+      if (e.call().equals("socket") && e.errno() == EPROTONOSUPPORT) {
         return Optional.empty();
       }
-      throw new SyscallException(
-          "socket", "AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER", e.getErrorCode());
+      throw e;
     }
     try {
       // struct timeval {5 s, 0}: a kernel that never answers fails the request, not the agent.
@@ -309,10 +249,6 @@ public final class Nftables implements AutoCloseable {
       case 10 -> "ip6";
       default -> "family" + f;
     };
-  }
-
-  private static String quote(Path p) {
-    return "\"" + p + "\"";
   }
 
   @Override

@@ -5,7 +5,9 @@
  * used by the image pipeline ({@code unpack}) and by the pivot into a target ({@code pivot}) alike.
  *
  * <p>{@link io.chrootbooter.agent.sys.Nftables} speaks nftables' netlink protocol itself, for the
- * two requests the network restore needs (list the tables, flush the ruleset): the bootstrap's
- * busybox has no nft, and nft with its libraries would add megabytes to every initramfs.
+ * two requests the network restore needs (list the tables, flush the ruleset), and {@link
+ * io.chrootbooter.agent.sys.LegacyIptables} builds the one x_tables structure it needs (an empty
+ * table): the bootstrap's busybox has neither nft nor iptables, and they with their libraries
+ * would add megabytes to every initramfs for three requests.
  */
 package io.chrootbooter.agent.sys;

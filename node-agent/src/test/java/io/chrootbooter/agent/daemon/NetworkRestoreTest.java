@@ -271,23 +271,61 @@ class NetworkRestoreTest {
   }
 
   /**
-   * Legacy iptables tables cannot be emptied without iptables-legacy, which the bootstrap lacks:
-   * the restore says so, and still puts back everything else.
+   * A target using iptables-legacy (x_tables, not nftables): its rules, its chains and its DROP
+   * policy are gone after the return, and the operator answers again.
    */
   @Test
-  void legacyIptablesTablesAreNamedAsNotRestored() throws Exception {
-    Assumptions.assumeTrue(onPath("iptables-legacy"), "iptables-legacy is not installed");
+  void legacyIptablesTablesAreEmptied() throws Exception {
+    for (String tool : List.of("iptables-legacy", "iptables-legacy-save", "curl")) {
+      Assumptions.assumeTrue(onPath(tool), tool + " is not installed");
+    }
+    serveOperator();
     NetworkRestore restore = restoreFor(leaseFile);
     Network before = network();
-    in(machine, "iptables-legacy", "-A", "OUTPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP");
-    in(machine, "sysctl", "-w", "net.ipv4.ip_forward=1");
+    in(machine, "iptables-legacy", "-N", "target-chain");
+    in(
+        machine,
+        "iptables-legacy",
+        "-A",
+        "target-chain",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "REJECT");
+    in(machine, "iptables-legacy", "-A", "OUTPUT", "-j", "target-chain");
+    in(
+        machine,
+        "iptables-legacy",
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "9");
+    in(machine, "iptables-legacy", "-P", "FORWARD", "DROP");
+    assertThat(fetch()).as("the target's firewall cut the way to the operator").isEmpty();
 
-    List<String> failed = restore.restore();
+    assertThat(restore.restore()).as("failed commands").isEmpty();
 
-    assertThat(failed)
-        .singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
-        .contains("legacy iptables tables remain (ip filter)", "iptables-legacy");
+    String save = in(machine, "iptables-legacy-save");
+    assertThat(save.lines().filter(l -> l.startsWith("-A") || l.startsWith(":target")))
+        .as("rules and chains of the target")
+        .isEmpty();
+    assertThat(save.lines().filter(l -> l.startsWith(":")))
+        .as("built-in chains")
+        .isNotEmpty()
+        .allMatch(l -> l.matches(":[A-Z]+ ACCEPT .*"));
     assertThat(network()).isEqualTo(before);
+    assertThat(fetch()).as("the operator's HTTP server after the return").hasValue("operator");
+    assertThat(restore.restore()).as("a second restore changes nothing").isEmpty();
   }
 
   /** A snapshot kept in its file is the one a restarted agent uses, not the state it finds. */
