@@ -48,7 +48,7 @@ record NetworkCommands(List<String> busybox, Optional<Path> netns, Path procNet)
 
   /**
    * What {@code busybox APPLET ARGS} prints on stdout, also when it exits with an error ({@code
-   * sysctl -a} does for the keys that cannot be read, such as an unset {@code stable_secret}).
+   * sysctl net} does for the keys that cannot be read, such as an unset {@code stable_secret}).
    */
   String outputAnyway(String applet, List<String> args) {
     return output(applet, args, true).orElse("");

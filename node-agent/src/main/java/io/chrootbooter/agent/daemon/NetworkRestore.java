@@ -4,12 +4,17 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
@@ -44,18 +49,22 @@ import org.jboss.logging.Logger;
  * @param leaseFile where the DHCP client records the current lease, read at each restore
  * @param mtu the boot interface's MTU when the agent started, before any target ran; empty when
  *     there was no lease then
- * @param snapshot the rest of the network before any target ran; empty outside the bootstrap
+ * @param snapshot the rest of the network before any target ran, taken in the background while the
+ *     agent connects ({@link #awaitSnapshot} before the first target); empty outside the bootstrap
  */
 record NetworkRestore(
     NetworkCommands net,
     Optional<Lease> lease,
     Optional<Path> leaseFile,
     OptionalInt mtu,
-    Optional<NetworkSnapshot> snapshot) {
+    CompletableFuture<Optional<NetworkSnapshot>> snapshot) {
   private static final Logger LOG = Logger.getLogger(NetworkRestore.class);
 
   /** Where {@code udhcpc.script} writes the lease (a fixed path there, whatever the agent's). */
   static final Path LEASE_FILE = Path.of("/run/bootstrap/net.env");
+
+  /** How long the first target waits for the snapshot at most (it takes well under a second). */
+  private static final Duration SNAPSHOT_WAIT = Duration.ofSeconds(60);
 
   private static final Pattern OCTET = Pattern.compile("25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]");
   private static final Pattern IPV4 =
@@ -116,22 +125,37 @@ record NetworkRestore(
 
   /**
    * For the bootstrap: busybox's ip and sysctl, the lease of {@code env}, {@link #LEASE_FILE} and
-   * the {@link NetworkSnapshot} of {@link NetworkSnapshot#FILE} (taken now if no earlier run of the
-   * agent took it). Where there is no lease at any return (a host that is no bootstrap), the boot
-   * interface is not touched. Only in the bootstrap ({@code CB_NETWORK_READY} set, as {@code
-   * agent.conf} does) is the rest of the network snapshotted and restored: an agent run on a
-   * workstation must not delete the interfaces or firewall tables its host made meanwhile.
+   * the {@link NetworkSnapshot} of {@link NetworkSnapshot#FILE} (taken now, in the background, if
+   * no earlier run of the agent took it: it costs a fraction of a second under emulation, which the
+   * agent's first report need not wait for). Where there is no lease at any return (a host that is
+   * no bootstrap), the boot interface is not touched. Only in the bootstrap ({@code
+   * CB_NETWORK_READY} set, as {@code agent.conf} does) is the rest of the network snapshotted and
+   * restored: an agent run on a workstation must not delete the interfaces or firewall tables its
+   * host made meanwhile.
    */
   static Optional<NetworkRestore> fromLease(Path busybox, Map<String, String> env) {
     NetworkCommands net = NetworkCommands.own(busybox);
     boolean bootstrap = !env.getOrDefault("CB_NETWORK_READY", "").isBlank();
-    return fromLease(
-        net,
-        env,
-        Optional.of(LEASE_FILE),
+    CompletableFuture<Optional<NetworkSnapshot>> snapshot =
         bootstrap
-            ? Optional.of(NetworkSnapshot.loadOrTake(NetworkSnapshot.FILE, net))
-            : Optional.empty());
+            ? CompletableFuture.supplyAsync(
+                () -> Optional.of(NetworkSnapshot.loadOrTake(NetworkSnapshot.FILE, net)),
+                r -> {
+                  Thread t = new Thread(r, "cb-network-snapshot");
+                  t.setDaemon(true);
+                  t.start();
+                })
+            : CompletableFuture.completedFuture(Optional.empty());
+    return fromLease(net, env, Optional.of(LEASE_FILE), snapshot);
+  }
+
+  /** The same with a snapshot taken already (or none). */
+  static Optional<NetworkRestore> fromLease(
+      NetworkCommands net,
+      Map<String, String> env,
+      Optional<Path> leaseFile,
+      Optional<NetworkSnapshot> snapshot) {
+    return fromLease(net, env, leaseFile, CompletableFuture.completedFuture(snapshot));
   }
 
   /**
@@ -142,7 +166,7 @@ record NetworkRestore(
       NetworkCommands net,
       Map<String, String> env,
       Optional<Path> leaseFile,
-      Optional<NetworkSnapshot> snapshot) {
+      CompletableFuture<Optional<NetworkSnapshot>> snapshot) {
     Optional<Lease> lease = Lease.of(env);
     if (lease.isEmpty() && leaseFile.isEmpty()) {
       return Optional.empty();
@@ -187,6 +211,7 @@ record NetworkRestore(
   List<String> restore() {
     Optional<Lease> current = leaseFile.flatMap(NetworkRestore::readLease).or(() -> lease);
     List<String> failed = new ArrayList<>();
+    Optional<NetworkSnapshot> snapshot = awaitSnapshot();
     snapshot.ifPresent(s -> s.restoreBeforeLease(net, current.map(Lease::iface), failed));
     if (current.isEmpty()) {
       LOG.debug("no DHCP lease: the boot interface is not restored");
@@ -200,6 +225,24 @@ record NetworkRestore(
           current.map(Lease::iface).orElse("the machine"), String.join("; ", failed));
     }
     return List.copyOf(failed);
+  }
+
+  /**
+   * The snapshot, once taken: the agent waits for it before it enters the first target, so that it
+   * holds nothing a target did.
+   */
+  Optional<NetworkSnapshot> awaitSnapshot() {
+    try {
+      return snapshot.get(SNAPSHOT_WAIT.toSeconds(), TimeUnit.SECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      LOG.warnf(
+          "no network snapshot (%s): a return restores the boot interface only",
+          e instanceof TimeoutException ? "not taken within " + SNAPSHOT_WAIT : e.getCause());
+      return Optional.empty();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Optional.empty();
+    }
   }
 
   /** The boot interface: link, MTU, the lease's address and main-table routes. */

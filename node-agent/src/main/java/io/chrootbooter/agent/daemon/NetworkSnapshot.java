@@ -461,10 +461,10 @@ record NetworkSnapshot(
     return List.copyOf(tables);
   }
 
-  /** The writable sysctls under {@code net.}, from {@code sysctl -a}. */
+  /** The writable sysctls under {@code net.}, from {@code sysctl net} (busybox: recursive). */
   static Map<String, String> sysctls(NetworkCommands net) {
     Map<String, String> values = new TreeMap<>();
-    for (String line : net.outputAnyway("sysctl", List.of("-a")).split("\n")) {
+    for (String line : net.outputAnyway("sysctl", List.of("net")).split("\n")) {
       Matcher m = SYSCTL.matcher(line);
       if (m.matches() && writable(m.group(1))) {
         values.put(m.group(1), m.group(2));

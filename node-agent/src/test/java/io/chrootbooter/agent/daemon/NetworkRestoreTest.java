@@ -328,6 +328,16 @@ class NetworkRestoreTest {
     assertThat(restore.restore()).as("a second restore changes nothing").isEmpty();
   }
 
+  /**
+   * An agent run outside the bootstrap (no {@code CB_NETWORK_READY}) takes no snapshot: the host's
+   * own interfaces, rules and firewall are none of its business.
+   */
+  @Test
+  void outsideTheBootstrapThereIsNoSnapshot() {
+    NetworkRestore restore = NetworkRestore.fromLease(BUSYBOX, Map.of()).orElseThrow();
+    assertThat(restore.awaitSnapshot()).isEmpty();
+  }
+
   /** A snapshot kept in its file is the one a restarted agent uses, not the state it finds. */
   @Test
   void aRestartedAgentRestoresTheFirstSnapshot() throws Exception {
