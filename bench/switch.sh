@@ -203,6 +203,7 @@ try:
         t0 = time.monotonic(); push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
         switches.append((time.monotonic() - t0) * 1000)
     time.sleep(0.5)
+    with lock: durations = [d for _, d in returns]
     # The cache check of the large image: its first boot downloads it, each later one checks it.
     for i in range(checks + 1):
         gen += 1; push(gen, "c"); pid = wait_booted(pid, 300)
@@ -230,7 +231,6 @@ print("RESULT switch_cached_p99 %.1f ms" % pct(switches, 99))
 print("RESULT reference_switch_p50 %.1f ms" % pct(reference, 50))
 print("RESULT reference_switch_p99 %.1f ms" % pct(reference, 99))
 print("SPEEDUP switch_cached_p99 %.2f" % (pct(reference, 99) / pct(switches, 99)))
-with lock: durations = [d for _, d in returns]
 if durations:
     print("RESULT return_graceful_p50 %.1f ms" % pct(durations, 50))
     print("RESULT return_graceful_p99 %.1f ms" % pct(durations, 99))
