@@ -40,10 +40,11 @@ import org.jboss.logging.Logger;
  * only reported); sysctls that differ are written back.
  *
  * <p>Not restored, by design: the boot interface's IPv4 addresses and main-table routes (the
- * lease's, {@link NetworkRestore}), the IPv6 main and local tables (the kernel adds and removes
- * their routes with links, addresses and router advertisements), link-local IPv6 addresses, and the
- * content of nftables tables the bootstrap itself had (none in the bootstrap; where there were
- * some, the ruleset is left alone and a warning says so).
+ * lease's, {@link NetworkRestore}), its IPv6 addresses (router advertisements add and renew them),
+ * the IPv6 main and local tables (the kernel adds and removes their routes with links, addresses
+ * and router advertisements), link-local IPv6 addresses, and the content of nftables tables the
+ * bootstrap itself had (none in the bootstrap; where there were some, the ruleset is left alone and
+ * a warning says so).
  *
  * @param links each interface and whether it was administratively up
  * @param addresses each interface's addresses ({@code 10.0.0.1/24}, {@code fd00::1/64}), without
