@@ -15,14 +15,26 @@
 #
 # Prints `RESULT switch_cached_p50|p99 <ms> ms` and `RESULT return_graceful_p50|p99 <ms> ms`,
 # then a leak check after the cycles (mounts, loop devices, cgroups): `LEAKS none` or exit 1.
+#
+# The cache check: every boot from the cache hashes the cached image again before it is mounted
+# (its name is no proof: a target may have rewritten the cache disk). The agent logs each check
+# ("cached image … hashed again in … ms"); the benchmark prints its median for the switch images
+# and for a third image of BENCH_CHECK_MIB MiB of incompressible data (default 256), to which
+# the agent switches BENCH_CHECKS more times after the cycles (default 5; its first boot
+# downloads it):
+#   RESULT switch_cache_check_<size> <s> s         median time of the check
+#   RESULT switch_cache_check_rate_<size> <MB/s> MB/s
 # The forced return (SIGKILL after the grace period) is bench/return.sh.
 #
 # Needs root, busybox-static, squashfs-tools, python3, a cgroup2 directory and the agent built:
 #   mvn -B -q -pl node-agent -am package -DskipTests
-# Environment: BENCH_CYCLES (default 100), BENCH_JAVA (default java).
+# Environment: BENCH_CYCLES (default 100), BENCH_JAVA (default java), BENCH_CHECK_MIB (default
+# 256), BENCH_CHECKS (default 5).
 set -euo pipefail
 
 cycles=${BENCH_CYCLES:-100}
+check_mib=${BENCH_CHECK_MIB:-256}
+checks=${BENCH_CHECKS:-5}
 java=${BENCH_JAVA:-java}
 here=$(cd "$(dirname "$0")/.." && pwd)
 jar="$here/node-agent/target/quarkus-app/quarkus-run.jar"
@@ -60,6 +72,13 @@ for name in a b; do
   chmod +x "$t/sbin/init"
   mksquashfs "$t" "$work/$name.squashfs" -quiet -noappend -comp gzip >/dev/null
 done
+# The third image: the same init and BENCH_CHECK_MIB MiB of random bytes (stored uncompressed:
+# compressing them would only cost time), so that its cache check hashes an image of that size.
+cp -a "$work/tree-a" "$work/tree-c"
+echo c > "$work/tree-c/etc/image"
+head -c "$((check_mib * 1048576))" /dev/urandom > "$work/tree-c/filler"
+mksquashfs "$work/tree-c" "$work/c.squashfs" -quiet -noappend -noD -noF -noI -noX >/dev/null
+rm -rf "$work/tree-c"
 
 loops_before=$(losetup -a | wc -l)
 mkdir "$cgroup"
@@ -67,11 +86,12 @@ mkdir "$cgroup"
 # --- the stand-in operator and the driver (python3, loopback only) ---------------------------
 # The agent runs in a private mount namespace (unshare -m) with its work directory on a tmpfs:
 # everything it mounts dies with that namespace even if the benchmark is interrupted.
-python3 - "$work" "$cycles" "$java" "$jar" "$cgroup" "$bb" <<'PY'
-import hashlib, http.server, json, os, queue, socketserver, subprocess, sys, threading, time
+python3 - "$work" "$cycles" "$java" "$jar" "$cgroup" "$bb" "$checks" <<'PY'
+import hashlib, http.server, json, os, queue, re, socketserver, subprocess, sys, threading, time
 work, cycles, java, jar, cgroup, bb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+checks = int(sys.argv[7])
 MAC, NONCE = "52:54:00:00:5e:01", "bench-nonce-0123456789"
-sha = {n: hashlib.sha256(open(f"{work}/{n}.squashfs", "rb").read()).hexdigest() for n in "ab"}
+sha = {n: hashlib.sha256(open(f"{work}/{n}.squashfs", "rb").read()).hexdigest() for n in "abc"}
 events, streams, returns = [], [], []
 lock = threading.Lock()
 
@@ -176,12 +196,18 @@ try:
     for i in range(10):
         gen += 1; push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
     with lock: returns.clear()
+    log_start = os.path.getsize(f"{work}/agent.log")
     switches = []
     for i in range(cycles):
         gen += 1
         t0 = time.monotonic(); push(gen, "b" if gen % 2 == 0 else "a"); pid = wait_booted(pid)
         switches.append((time.monotonic() - t0) * 1000)
     time.sleep(0.5)
+    with lock: durations = [d for _, d in returns]
+    # The cache check of the large image: its first boot downloads it, each later one checks it.
+    for i in range(checks + 1):
+        gen += 1; push(gen, "c"); pid = wait_booted(pid, 300)
+        gen += 1; push(gen, "a"); pid = wait_booted(pid)
 finally:
     # SIGTERM: the agent returns its target and unmounts before it exits.
     agent.terminate(); agent.wait(30)
@@ -205,11 +231,28 @@ print("RESULT switch_cached_p99 %.1f ms" % pct(switches, 99))
 print("RESULT reference_switch_p50 %.1f ms" % pct(reference, 50))
 print("RESULT reference_switch_p99 %.1f ms" % pct(reference, 99))
 print("SPEEDUP switch_cached_p99 %.2f" % (pct(reference, 99) / pct(switches, 99)))
-with lock: durations = [d for _, d in returns]
 if durations:
     print("RESULT return_graceful_p50 %.1f ms" % pct(durations, 50))
     print("RESULT return_graceful_p99 %.1f ms" % pct(durations, 99))
 print("# %d switches, %d graceful returns reported by the agent" % (len(switches), len(durations)), file=sys.stderr)
+
+# The cache checks the agent logged after the warm-up, by image.
+check = re.compile(r"cached image ([0-9a-f]{12}) \((\d+) bytes\) hashed again in ([0-9.]+) ms")
+hashed = {}
+with open(f"{work}/agent.log", errors="replace") as log:
+    log.seek(log_start)
+    for line in log:
+        m = check.search(line)
+        if m: hashed.setdefault(m.group(1), []).append((int(m.group(2)), float(m.group(3)) / 1000))
+def size_label(n):
+    return "%dMiB" % round(n / 2**20) if n >= 2**20 else "%dKiB" % round(n / 1024)
+for names in ("ab", "c"):
+    runs = [r for n in names for r in hashed.get(sha[n][:12], [])]
+    if not runs:
+        raise SystemExit("bench/switch.sh: the agent logged no cache check of image %s" % names)
+    size, secs = runs[0][0], pct([s for _, s in runs], 50)
+    print("RESULT switch_cache_check_%s %.4f s" % (size_label(size), secs))
+    print("RESULT switch_cache_check_rate_%s %.0f MB/s" % (size_label(size), size / 1e6 / max(secs, 1e-9)))
 PY
 
 leaks=""

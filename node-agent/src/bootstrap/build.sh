@@ -340,7 +340,7 @@ rm -rf "$natives"
 # ---- /init and its configuration ------------------------------------------------------------
 step "init scripts"
 install -m 0755 "$here/init" "$root/init"
-install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/jit-mode" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
+install -m 0755 "$here/rc.sysinit" "$here/agent" "$here/agent-cgroup" "$here/jit-mode" "$here/console" "$here/cds-train" "$root/usr/libexec/chrootbooter/"
 install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 # util-linux unshare (libc only): busybox's has no --cgroup, and a target gets its own cgroup
 # namespace through it (EnterScript).

@@ -152,6 +152,8 @@ public final class Agent implements AutoCloseable {
     } else if (action instanceof Action.ReleasePrepared) {
       prepared.release().release();
     } else if (action instanceof Action.EnterTarget a) {
+      // The network as the bootstrap has it is recorded before any target can change it.
+      settings.network().ifPresent(NetworkRestore::awaitSnapshot);
       controller.boot(a.spec(), prepared.release(), LoadSteps.bootTimeout(a.state()));
       handle(new Event.Entered(a.id()), replies);
     } else if (action instanceof Action.RestoreNetwork) {

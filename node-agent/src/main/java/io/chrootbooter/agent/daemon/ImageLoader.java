@@ -197,7 +197,17 @@ public final class ImageLoader implements Images {
     if (hit.isPresent()) {
       phases.accept(MachinePhase.Verifying);
       // Its name is no proof: whatever else mounts the cache disk may have changed it.
+      long t0 = System.nanoTime();
       String actual = Sha256Engine.sha256Of(hit.get().file());
+      long nanos = System.nanoTime() - t0;
+      long bytes = Files.size(hit.get().file());
+      // The cost of this check on every boot from the cache (bench/switch.sh reads this line).
+      LOG.infof(
+          "cached image %s (%d bytes) hashed again in %.1f ms (%.0f MB/s)",
+          hit.get().sha256().substring(0, 12),
+          bytes,
+          nanos / 1e6,
+          bytes / 1e6 / Math.max(nanos / 1e9, 1e-9));
       if (!actual.equals(hit.get().sha256())) {
         note =
             "cached image "

@@ -4,12 +4,17 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
@@ -31,26 +36,35 @@ import org.jboss.logging.Logger;
  *       is removed (a target's more specific route could send the operator's traffic elsewhere).
  * </ul>
  *
- * <p>What is right is left alone: {@code ip … replace} changes nothing that is as leased. IPv6
- * addresses (the link-local one), other interfaces, and routing rules and tables other than main
- * are not the bootstrap's and are not touched. The lease is read again from {@code net.env} at each
- * restore: udhcpc keeps running in the bootstrap while a target runs and rewrites the file when it
- * renews or gets a new lease.
+ * <p>What is right is left alone: {@code ip … replace} changes nothing that is as leased. The lease
+ * is read again from {@code net.env} at each restore: udhcpc keeps running in the bootstrap while a
+ * target runs and rewrites the file when it renews or gets a new lease. Everything else the target
+ * may have changed (interfaces it created, policy rules, other routing tables, nftables, sysctls
+ * under {@code net.}) goes back to the {@link NetworkSnapshot} taken before the first target.
  *
- * @param ip the command that runs ip(8): {@code busybox ip} on the bootstrap; tests prefix it with
- *     {@code nsenter} to work in a namespace of their own
+ * @param net how busybox's ip and sysctl reach the namespace: the agent's own on the bootstrap;
+ *     tests enter a namespace of their own with {@code nsenter}
  * @param lease the lease when the agent started; empty when udhcpc had none yet (it goes on trying
  *     in the background and writes {@code net.env} once it has one)
  * @param leaseFile where the DHCP client records the current lease, read at each restore
  * @param mtu the boot interface's MTU when the agent started, before any target ran; empty when
  *     there was no lease then
+ * @param snapshot the rest of the network before any target ran, taken in the background while the
+ *     agent connects ({@link #awaitSnapshot} before the first target); empty outside the bootstrap
  */
 record NetworkRestore(
-    List<String> ip, Optional<Lease> lease, Optional<Path> leaseFile, OptionalInt mtu) {
+    NetworkCommands net,
+    Optional<Lease> lease,
+    Optional<Path> leaseFile,
+    OptionalInt mtu,
+    CompletableFuture<Optional<NetworkSnapshot>> snapshot) {
   private static final Logger LOG = Logger.getLogger(NetworkRestore.class);
 
   /** Where {@code udhcpc.script} writes the lease (a fixed path there, whatever the agent's). */
   static final Path LEASE_FILE = Path.of("/run/bootstrap/net.env");
+
+  /** How long the first target waits for the snapshot at most (it takes well under a second). */
+  private static final Duration SNAPSHOT_WAIT = Duration.ofSeconds(60);
 
   private static final Pattern OCTET = Pattern.compile("25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]");
   private static final Pattern IPV4 =
@@ -58,10 +72,6 @@ record NetworkRestore(
   private static final Pattern INET = Pattern.compile("\\binet ([0-9.]+/[0-9]{1,2})\\b");
   private static final Pattern MTU = Pattern.compile("\\bmtu ([0-9]{2,6})\\b");
   private static final Pattern ENV_LINE = Pattern.compile("(CB_NET_[A-Z]+)='([^']*)'");
-
-  NetworkRestore {
-    ip = List.copyOf(ip);
-  }
 
   /**
    * A DHCP lease as {@code udhcpc.script} records it.
@@ -114,11 +124,38 @@ record NetworkRestore(
   }
 
   /**
-   * For the bootstrap: busybox's ip, the lease of {@code env} and {@link #LEASE_FILE}. Where there
-   * is no lease at any return (a host that is no bootstrap), the restore does nothing.
+   * For the bootstrap: busybox's ip and sysctl, the lease of {@code env}, {@link #LEASE_FILE} and
+   * the {@link NetworkSnapshot} of {@link NetworkSnapshot#FILE} (taken now, in the background, if
+   * no earlier run of the agent took it: it costs a fraction of a second under emulation, which the
+   * agent's first report need not wait for). Where there is no lease at any return (a host that is
+   * no bootstrap), the boot interface is not touched. Only in the bootstrap ({@code
+   * CB_NETWORK_READY} set, as {@code agent.conf} does) is the rest of the network snapshotted and
+   * restored: an agent run on a workstation must not delete the interfaces or firewall tables its
+   * host made meanwhile.
    */
   static Optional<NetworkRestore> fromLease(Path busybox, Map<String, String> env) {
-    return fromLease(List.of(busybox.toString(), "ip"), env, Optional.of(LEASE_FILE));
+    NetworkCommands net = NetworkCommands.own(busybox);
+    boolean bootstrap = !env.getOrDefault("CB_NETWORK_READY", "").isBlank();
+    CompletableFuture<Optional<NetworkSnapshot>> snapshot =
+        bootstrap
+            ? CompletableFuture.supplyAsync(
+                () -> Optional.of(NetworkSnapshot.loadOrTake(NetworkSnapshot.FILE, net)),
+                r -> {
+                  Thread t = new Thread(r, "cb-network-snapshot");
+                  t.setDaemon(true);
+                  t.start();
+                })
+            : CompletableFuture.completedFuture(Optional.empty());
+    return fromLease(net, env, Optional.of(LEASE_FILE), snapshot);
+  }
+
+  /** The same with a snapshot taken already (or none). */
+  static Optional<NetworkRestore> fromLease(
+      NetworkCommands net,
+      Map<String, String> env,
+      Optional<Path> leaseFile,
+      Optional<NetworkSnapshot> snapshot) {
+    return fromLease(net, env, leaseFile, CompletableFuture.completedFuture(snapshot));
   }
 
   /**
@@ -126,20 +163,23 @@ record NetworkRestore(
    * nor a lease file to read one from later.
    */
   static Optional<NetworkRestore> fromLease(
-      List<String> ip, Map<String, String> env, Optional<Path> leaseFile) {
+      NetworkCommands net,
+      Map<String, String> env,
+      Optional<Path> leaseFile,
+      CompletableFuture<Optional<NetworkSnapshot>> snapshot) {
     Optional<Lease> lease = Lease.of(env);
     if (lease.isEmpty() && leaseFile.isEmpty()) {
       return Optional.empty();
     }
     OptionalInt mtu = OptionalInt.empty();
     if (lease.isPresent()) {
-      Optional<String> link = output(ip, List.of("link", "show", "dev", lease.get().iface()));
+      Optional<String> link = net.output("ip", List.of("link", "show", "dev", lease.get().iface()));
       Matcher m = MTU.matcher(link.orElse(""));
       if (m.find()) {
         mtu = OptionalInt.of(Integer.parseInt(m.group(1)));
       }
     }
-    return Optional.of(new NetworkRestore(ip, lease, leaseFile, mtu));
+    return Optional.of(new NetworkRestore(net, lease, leaseFile, mtu, snapshot));
   }
 
   /** The lease recorded in {@code file}, if it holds one. */
@@ -164,19 +204,50 @@ record NetworkRestore(
   }
 
   /**
-   * Applies the lease again; a failing command is logged and the rest still run.
+   * Applies the snapshot and the lease again; a failing command is logged and the rest still run.
    *
    * @return the commands that failed, with what they printed; empty when all went well
    */
   List<String> restore() {
     Optional<Lease> current = leaseFile.flatMap(NetworkRestore::readLease).or(() -> lease);
-    if (current.isEmpty()) {
-      LOG.debug("no DHCP lease: the network is not restored");
-      return List.of();
-    }
-    Lease l = current.get();
-    String dev = l.iface();
     List<String> failed = new ArrayList<>();
+    Optional<NetworkSnapshot> snapshot = awaitSnapshot();
+    snapshot.ifPresent(s -> s.restoreBeforeLease(net, current.map(Lease::iface), failed));
+    if (current.isEmpty()) {
+      LOG.debug("no DHCP lease: the boot interface is not restored");
+    } else {
+      restoreLease(current.get(), failed);
+    }
+    snapshot.ifPresent(s -> s.restoreAfterLease(net, current, failed));
+    if (!failed.isEmpty()) {
+      LOG.warnf(
+          "restoring the network of %s: %s",
+          current.map(Lease::iface).orElse("the machine"), String.join("; ", failed));
+    }
+    return List.copyOf(failed);
+  }
+
+  /**
+   * The snapshot, once taken: the agent waits for it before it enters the first target, so that it
+   * holds nothing a target did.
+   */
+  Optional<NetworkSnapshot> awaitSnapshot() {
+    try {
+      return snapshot.get(SNAPSHOT_WAIT.toSeconds(), TimeUnit.SECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      LOG.warnf(
+          "no network snapshot (%s): a return restores the boot interface only",
+          e instanceof TimeoutException ? "not taken within " + SNAPSHOT_WAIT : e.getCause());
+      return Optional.empty();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Optional.empty();
+    }
+  }
+
+  /** The boot interface: link, MTU, the lease's address and main-table routes. */
+  private void restoreLease(Lease l, List<String> failed) {
+    String dev = l.iface();
     List<String> link = new ArrayList<>(List.of("link", "set", "dev", dev));
     if (lease.map(Lease::iface).filter(dev::equals).isPresent()) {
       // The MTU was read from this interface at start.
@@ -211,16 +282,13 @@ record NetworkRestore(
     }
     l.router()
         .ifPresent(r -> run(List.of("route", "replace", "default", "via", r, "dev", dev), failed));
-    if (!failed.isEmpty()) {
-      LOG.warnf("restoring the network of %s: %s", dev, String.join("; ", failed));
-    }
-    return List.copyOf(failed);
   }
 
   /** The IPv4 addresses on {@code dev}, as {@code a.b.c.d/n}. */
   private List<String> addresses(String dev) {
     List<String> addresses = new ArrayList<>();
-    Matcher m = INET.matcher(output(ip, List.of("-4", "addr", "show", "dev", dev)).orElse(""));
+    Matcher m =
+        INET.matcher(net.output("ip", List.of("-4", "addr", "show", "dev", dev)).orElse(""));
     while (m.find()) {
       addresses.add(m.group(1));
     }
@@ -230,7 +298,7 @@ record NetworkRestore(
   /** {@code ip route del …} for every main-table IPv4 route through the interface not leased. */
   private List<List<String>> foreignRoutes(Lease l) {
     List<List<String>> deletes = new ArrayList<>();
-    String routes = output(ip, List.of("-4", "route", "show", "dev", l.iface())).orElse("");
+    String routes = net.output("ip", List.of("-4", "route", "show", "dev", l.iface())).orElse("");
     for (String line : routes.split("\n")) {
       if (line.isBlank() || Character.isWhitespace(line.charAt(0))) {
         continue; // a multipath route's next hops
@@ -259,36 +327,6 @@ record NetworkRestore(
   }
 
   private void run(List<String> args, List<String> failed) {
-    List<String> command = new ArrayList<>(ip);
-    command.addAll(args);
-    try {
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-      if (p.waitFor() != 0) {
-        failed.add("ip " + String.join(" ", args) + ": " + out);
-      }
-    } catch (IOException e) {
-      failed.add("ip " + String.join(" ", args) + ": " + e.getMessage());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      failed.add("ip " + String.join(" ", args) + ": interrupted");
-    }
-  }
-
-  /** What {@code ip ARGS} prints; empty when it fails. */
-  private static Optional<String> output(List<String> ip, List<String> args) {
-    List<String> command = new ArrayList<>(ip);
-    command.addAll(args);
-    try {
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      return p.waitFor() == 0 ? Optional.of(out) : Optional.empty();
-    } catch (IOException e) {
-      LOG.warnf("restoring the network: %s: %s", String.join(" ", command), e.getMessage());
-      return Optional.empty();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return Optional.empty();
-    }
+    net.run(failed, "ip", args);
   }
 }

@@ -91,7 +91,9 @@ public final class Target {
     // The agent's children are no process group leaders, so setsid(2) succeeds without a fork
     // and Process.pid() stays the helper's PID.
     // Join the supervisor cgroup before unshare forks, so no process of the target is ever
-    // outside the target's cgroup; the namespace's PID 1 moves on into the cgroup itself.
+    // outside the target's cgroup; the namespace's PID 1 moves on into the cgroup itself. And
+    // give up the agent's oom_score_adj (-1000 in the bootstrap, agent-cgroup): the kernel's OOM
+    // killer must pick the target's processes, never be kept from them.
     command.addAll(
         List.of(
             busybox.toString(),
@@ -99,7 +101,8 @@ public final class Target {
             busybox.toString(),
             "sh",
             "-c",
-            "echo $$ > \"$1/cgroup.procs\" || exit 111; shift; exec \"$@\"",
+            "echo $$ > \"$1/cgroup.procs\" || exit 111;"
+                + " echo 0 > /proc/self/oom_score_adj || exit 111; shift; exec \"$@\"",
             "cb-cgroup",
             cgroup.supervisor().toString()));
     command.addAll(

@@ -77,6 +77,16 @@ class NetworkRestoreTest {
     in(machine, "ip", "link", "set", "eth0", "up");
     leaseFile = temp.resolve("net.env");
     Files.writeString(leaseFile, bound("10.77.0.50"));
+    // The kernel's own link-local IPv6 address (and its local route) once duplicate address
+    // detection is over, so that it is part of every state the tests compare.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(50))
+        .until(
+            () -> {
+              String v6 = in(machine, "ip", "-6", "addr", "show", "dev", "eth0");
+              return v6.contains("fe80::") && !v6.contains("tentative");
+            });
   }
 
   @AfterEach
@@ -154,7 +164,7 @@ class NetworkRestoreTest {
     Path later = temp.resolve("later.env");
     NetworkRestore restore =
         NetworkRestore.fromLease(
-                nsenter(machine, BUSYBOX.toString(), "ip"), Map.of(), Optional.of(later))
+                net(), Map.of(), Optional.of(later), Optional.of(NetworkSnapshot.take(net())))
             .orElseThrow();
     assertThat(restore.restore()).as("no lease yet: nothing to do, nothing fails").isEmpty();
     Files.copy(leaseFile, later);
@@ -164,6 +174,184 @@ class NetworkRestoreTest {
 
     assertThat(snapshot()).isEqualTo(leased);
     assertThat(reachesOperator()).isTrue();
+  }
+
+  /**
+   * A target that steers the machine's traffic by every other means: an nftables rule redirecting
+   * port 8080 (made with nft, else iptables-nft), a policy rule sending the operator's network to a
+   * routing table of its own through a veth pair, a bridge and a macvlan (a vlan and a dummy too
+   * where the kernel has them), the operator's address on lo, and {@code net.ipv4.ip_forward=1}.
+   * After the return all of it is gone, and the operator's HTTP server, on the router's side,
+   * answers again.
+   */
+  @Test
+  void aTargetsFirewallPolicyRoutingInterfacesAndSysctlsAreGoneAfterTheReturn() throws Exception {
+    boolean nft = onPath("nft");
+    Assumptions.assumeTrue(onPath("curl"), "curl is not installed");
+    Assumptions.assumeTrue(
+        nft || onPath("iptables-nft"), "neither nft nor iptables-nft is installed (nftables)");
+    serveOperator();
+    NetworkRestore restore = restoreFor(leaseFile);
+    Network before = network();
+    assertThat(before.forward()).isEqualTo("0");
+    assertThat(fetch()).as("the operator's HTTP server before the target").hasValue("operator");
+
+    // The target.
+    if (nft) {
+      in(machine, "nft", "add table ip t");
+      in(machine, "nft", "add chain ip t out { type nat hook output priority -100 ; }");
+      in(machine, "nft", "add rule ip t out tcp dport 8080 redirect to :9");
+    } else {
+      in(
+          machine,
+          "iptables-nft",
+          "-t",
+          "nat",
+          "-A",
+          "OUTPUT",
+          "-p",
+          "tcp",
+          "--dport",
+          "8080",
+          "-j",
+          "REDIRECT",
+          "--to-ports",
+          "9");
+    }
+    in(machine, "ip", "link", "add", "tv0", "type", "veth", "peer", "name", "tv1");
+    in(machine, "ip", "addr", "add", "192.168.50.2/24", "dev", "tv0");
+    in(machine, "ip", "link", "set", "tv0", "up");
+    in(machine, "ip", "link", "set", "tv1", "up");
+    in(machine, "ip", "rule", "add", "to", "10.99.0.0/16", "lookup", "100", "pref", "100");
+    in(
+        machine,
+        "ip",
+        "route",
+        "add",
+        "10.99.0.0/16",
+        "via",
+        "192.168.50.1",
+        "dev",
+        "tv0",
+        "table",
+        "100");
+    in(machine, "ip", "-6", "rule", "add", "to", "fd99::/16", "lookup", "100", "pref", "100");
+    in(machine, "ip", "link", "add", "br-t", "type", "bridge");
+    in(machine, "ip", "link", "add", "mv-t", "link", "eth0", "type", "macvlan");
+    List<String> optional = new ArrayList<>();
+    if (tryIn(
+        machine, "ip", "link", "add", "link", "eth0", "name", "eth0.7", "type", "vlan", "id",
+        "7")) {
+      optional.add("eth0.7");
+    }
+    if (tryIn(machine, "ip", "link", "add", "dm-t", "type", "dummy")) {
+      optional.add("dm-t");
+    }
+    in(machine, "ip", "addr", "add", OPERATOR + "/32", "dev", "lo");
+    in(machine, "sysctl", "-w", "net.ipv4.ip_forward=1");
+    Network changed = network();
+    assertThat(changed.links()).contains("tv0", "tv1", "br-t", "mv-t").containsAll(optional);
+    assertThat(changed.rules()).anyMatch(r -> r.contains("\"table\":\"100\""));
+    assertThat(changed.forward()).isEqualTo("1");
+    assertThat(changed.firewall()).isNotEmpty();
+    assertThat(fetch()).as("the target cut the way to the operator").isEmpty();
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    Network after = network();
+    assertThat(after.links()).as("interfaces").isEqualTo(before.links());
+    assertThat(after.rules()).as("policy rules").isEqualTo(before.rules());
+    assertThat(after.routes()).as("routes of all tables").isEqualTo(before.routes());
+    assertThat(after.addresses()).as("addresses").isEqualTo(before.addresses());
+    assertThat(after.firewall()).as("nftables ruleset").isEqualTo(before.firewall()).isEmpty();
+    assertThat(after.forward()).as("net.ipv4.ip_forward").isEqualTo("0");
+    assertThat(fetch()).as("the operator's HTTP server after the return").hasValue("operator");
+    assertThat(restore.restore()).as("a second restore changes nothing").isEmpty();
+    assertThat(network()).isEqualTo(after);
+  }
+
+  /**
+   * A target using iptables-legacy (x_tables, not nftables): its rules, its chains and its DROP
+   * policy are gone after the return, and the operator answers again.
+   */
+  @Test
+  void legacyIptablesTablesAreEmptied() throws Exception {
+    for (String tool : List.of("iptables-legacy", "iptables-legacy-save", "curl")) {
+      Assumptions.assumeTrue(onPath(tool), tool + " is not installed");
+    }
+    serveOperator();
+    NetworkRestore restore = restoreFor(leaseFile);
+    Network before = network();
+    in(machine, "iptables-legacy", "-N", "target-chain");
+    in(
+        machine,
+        "iptables-legacy",
+        "-A",
+        "target-chain",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "REJECT");
+    in(machine, "iptables-legacy", "-A", "OUTPUT", "-j", "target-chain");
+    in(
+        machine,
+        "iptables-legacy",
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "9");
+    in(machine, "iptables-legacy", "-P", "FORWARD", "DROP");
+    assertThat(fetch()).as("the target's firewall cut the way to the operator").isEmpty();
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    String save = in(machine, "iptables-legacy-save");
+    assertThat(save.lines().filter(l -> l.startsWith("-A") || l.startsWith(":target")))
+        .as("rules and chains of the target")
+        .isEmpty();
+    assertThat(save.lines().filter(l -> l.startsWith(":")))
+        .as("built-in chains")
+        .isNotEmpty()
+        .allMatch(l -> l.matches(":[A-Z]+ ACCEPT .*"));
+    assertThat(network()).isEqualTo(before);
+    assertThat(fetch()).as("the operator's HTTP server after the return").hasValue("operator");
+    assertThat(restore.restore()).as("a second restore changes nothing").isEmpty();
+  }
+
+  /**
+   * An agent run outside the bootstrap (no {@code CB_NETWORK_READY}) takes no snapshot: the host's
+   * own interfaces, rules and firewall are none of its business.
+   */
+  @Test
+  void outsideTheBootstrapThereIsNoSnapshot() {
+    NetworkRestore restore = NetworkRestore.fromLease(BUSYBOX, Map.of()).orElseThrow();
+    assertThat(restore.awaitSnapshot()).isEmpty();
+  }
+
+  /** A snapshot kept in its file is the one a restarted agent uses, not the state it finds. */
+  @Test
+  void aRestartedAgentRestoresTheFirstSnapshot() throws Exception {
+    Path file = temp.resolve("network-snapshot.json");
+    NetworkSnapshot first = NetworkSnapshot.loadOrTake(file, net());
+    assertThat(file).isRegularFile();
+    in(machine, "ip", "link", "add", "tv0", "type", "veth", "peer", "name", "tv1");
+    in(machine, "sysctl", "-w", "net.ipv4.ip_forward=1");
+
+    NetworkSnapshot again = NetworkSnapshot.loadOrTake(file, net());
+
+    assertThat(again).isEqualTo(first);
+    assertThat(again.links()).doesNotContainKey("tv0");
+    assertThat(again.sysctls()).containsEntry("net.ipv4.ip_forward", "0");
   }
 
   @Test
@@ -224,6 +412,103 @@ class NetworkRestoreTest {
         flags.contains("UP") && flags.contains("LOWER_UP") ? "up" : "down: " + flags);
   }
 
+  /** What a user checks after a return, with iproute2 and the nftables tools. */
+  record Network(
+      List<String> links,
+      List<String> rules,
+      List<String> routes,
+      List<String> addresses,
+      List<String> firewall,
+      String forward) {}
+
+  private Network network() throws Exception {
+    List<String> links = new ArrayList<>();
+    for (JsonNode l : json.readTree(in(machine, "ip", "-json", "link", "show"))) {
+      links.add(l.path("ifname").asText());
+    }
+    List<String> rules = new ArrayList<>();
+    for (String family : List.of("-4", "-6")) {
+      for (JsonNode r : json.readTree(in(machine, "ip", "-json", family, "rule", "show"))) {
+        rules.add(family + " " + r);
+      }
+    }
+    List<String> routes = new ArrayList<>();
+    for (String family : List.of("-4", "-6")) {
+      for (JsonNode r :
+          json.readTree(in(machine, "ip", "-json", family, "route", "show", "table", "all"))) {
+        routes.add(family + " " + r);
+      }
+    }
+    List<String> addresses = new ArrayList<>();
+    for (JsonNode l : json.readTree(in(machine, "ip", "-json", "addr", "show"))) {
+      for (JsonNode a : l.path("addr_info")) {
+        addresses.add(l.path("ifname").asText() + " " + a.path("local").asText());
+      }
+    }
+    String rules4 =
+        onPath("nft") ? in(machine, "nft", "list", "ruleset") : in(machine, "iptables-nft-save");
+    List<String> firewall = rules4.lines().filter(l -> !l.isBlank() && !l.startsWith("#")).toList();
+    String forward = in(machine, "cat", "/proc/sys/net/ipv4/ip_forward").strip();
+    return new Network(
+        List.copyOf(new TreeSet<>(links)),
+        rules,
+        List.copyOf(new TreeSet<>(routes)),
+        List.copyOf(new TreeSet<>(addresses)),
+        firewall,
+        forward);
+  }
+
+  /** busybox httpd on the operator's address, port 8080, in the router's namespace. */
+  private void serveOperator() throws Exception {
+    Path www = Files.createDirectories(temp.resolve("www"));
+    Files.writeString(www.resolve("index.html"), "operator");
+    Process httpd =
+        new ProcessBuilder(
+                nsenter(
+                    router,
+                    BUSYBOX.toString(),
+                    "httpd",
+                    "-f",
+                    "-p",
+                    OPERATOR + ":8080",
+                    "-h",
+                    www.toString()))
+            .redirectErrorStream(true)
+            .start();
+    holders.add(httpd);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(50))
+        .until(
+            () -> {
+              assertThat(httpd.isAlive()).as("busybox httpd").isTrue();
+              return in(router, "cat", "/proc/net/tcp").contains(":1F90 00000000:0000 0A");
+            });
+  }
+
+  /** The page the operator's HTTP server serves, fetched from the machine; empty when it fails. */
+  private Optional<String> fetch() throws Exception {
+    Process p =
+        new ProcessBuilder(
+                nsenter(
+                    machine,
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "3",
+                    "http://" + OPERATOR + ":8080/index.html"))
+            .redirectError(ProcessBuilder.Redirect.DISCARD)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    return p.waitFor() == 0 ? Optional.of(out) : Optional.empty();
+  }
+
+  private static boolean tryIn(long pid, String... command) throws Exception {
+    Process p = new ProcessBuilder(nsenter(pid, command)).redirectErrorStream(true).start();
+    p.getInputStream().readAllBytes();
+    return p.waitFor() == 0;
+  }
+
   private boolean reachesOperator() throws Exception {
     Process p =
         new ProcessBuilder(
@@ -236,10 +521,16 @@ class NetworkRestoreTest {
 
   private NetworkRestore restoreFor(Path lease) throws IOException {
     return NetworkRestore.fromLease(
-            nsenter(machine, BUSYBOX.toString(), "ip"),
+            net(),
             NetworkRestore.readEnv(lease),
-            Optional.of(lease))
+            Optional.of(lease),
+            Optional.of(NetworkSnapshot.take(net())))
         .orElseThrow();
+  }
+
+  /** busybox's ip and sysctl, and netlink, in the machine's namespace. */
+  private NetworkCommands net() {
+    return NetworkCommands.of(machine, BUSYBOX);
   }
 
   /**

@@ -218,6 +218,46 @@ class PivotReturnTest {
     assertThat(controller.phase()).isEqualTo(MachinePhase.Bootstrap);
   }
 
+  /**
+   * In the bootstrap the agent runs with {@code oom_score_adj} -1000 (src/bootstrap/agent-cgroup),
+   * and its children inherit it: no process of the target may keep it, or the kernel's OOM killer,
+   * out of other choices, would kill the agent or nothing. The test JVM plays the agent; without
+   * CAP_SYS_RESOURCE (some container hosts drop it) it cannot lower its own value and raises it
+   * instead, which the target must not keep either.
+   */
+  @Test
+  void noProcessOfTheTargetKeepsTheAgentsShieldFromTheOomKiller() throws Exception {
+    Path adj = Path.of("/proc/self/oom_score_adj");
+    String own = Files.readString(adj).strip();
+    String agent = "-1000";
+    try {
+      Files.writeString(adj, agent);
+    } catch (IOException noCapSysResource) {
+      agent = "700";
+      Files.writeString(adj, agent);
+    }
+    try {
+      long pid = boot("forkbomb", Signals.SIGUSR2, Duration.ZERO, Duration.ZERO);
+      List<Long> pids = new ArrayList<>();
+      try (Stream<Path> walk = Files.walk(cgroupParent)) {
+        for (Path procs : walk.filter(p -> p.endsWith("cgroup.procs")).toList()) {
+          Files.readAllLines(procs).forEach(l -> pids.add(Long.parseLong(l.strip())));
+        }
+      }
+      assertThat(pids).as("the target's processes").contains(pid).hasSizeGreaterThan(100);
+      for (long p : pids) {
+        assertThat(Files.readString(Path.of("/proc", Long.toString(p), "oom_score_adj")).strip())
+            .as("oom_score_adj of process %d of the target", p)
+            .isEqualTo("0");
+      }
+      assertThat(Files.readString(adj).strip()).as("the agent's").isEqualTo(agent);
+      controller.trigger(ReturnTrigger.Console, "done").orElseThrow();
+      assertBackInBootstrap(MachinePhase.Bootstrap);
+    } finally {
+      Files.writeString(adj, own);
+    }
+  }
+
   @Test
   void serialMagicLineForcesADeafInitOut() throws Exception {
     controller.specChanged(1, true);
