@@ -4,14 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
-import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import io.quarkus.test.common.http.TestHTTPResource;
-import jakarta.inject.Inject;
 import java.net.URI;
 import java.net.URL;
 import java.net.http.HttpClient;
@@ -22,8 +18,6 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -33,11 +27,9 @@ import org.junit.jupiter.api.Test;
  * hostile ones; the admin port serves the current and the previous boot, credentials redacted, and
  * the warning is one {@code KernelWarning} Event.
  */
-public abstract class ConsoleScenarios {
+public abstract class ConsoleScenarios extends BootTestScenarios {
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
   private static final String WARNING = "WARNING: CPU: 0 PID: 1 at kernel/test.c:42 probe+0x1/0x2";
-
-  @Inject KubernetesClient client;
 
   @TestHTTPResource("/")
   URL base;
@@ -46,24 +38,13 @@ public abstract class ConsoleScenarios {
   URL management;
 
   private final HttpClient http = HttpClient.newHttpClient();
-  private String ns;
   private String mac;
 
+  /** A MAC of this scenario's namespace (the namespace is the scenarios' own). */
   @BeforeEach
-  void createNamespace() {
-    ns = "con-" + UUID.randomUUID().toString().substring(0, 6);
+  void pickConsoleMac() {
     int n = Math.abs(ns.hashCode() % 200) + 16;
     mac = String.format("52:54:00:30:%02x:%02x", n, n);
-    client
-        .namespaces()
-        .resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build())
-        .create();
-  }
-
-  @AfterEach
-  void deleteNamespace() {
-    client.resources(MachineBoot.class).inNamespace(ns).delete();
-    client.namespaces().withName(ns).delete();
   }
 
   @Test

@@ -56,6 +56,8 @@ public final class ImageServer implements AutoCloseable {
   private final String scheme;
   private final List<String> requests = new CopyOnWriteArrayList<>();
   private volatile CountDownLatch stall = new CountDownLatch(0);
+  private final java.util.Set<String> stallEachTime =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   public ImageServer() throws IOException {
     this(HOST);
@@ -154,6 +156,15 @@ public final class ImageServer implements AutoCloseable {
     stall.countDown();
   }
 
+  /**
+   * Makes every response of {@code name} that reaches its {@code stallAt} byte wait for {@link
+   * #release()}, a resumed one too: a download that stays in progress however often the mirror
+   * gives up on a stalled connection and resumes.
+   */
+  public void stallEachTime(String name) {
+    stallEachTime.add(name);
+  }
+
   /** Every request so far, as {@code "GET /name Range: … If-Range: …"}. */
   public List<String> requests() {
     return List.copyOf(requests);
@@ -204,8 +215,10 @@ public final class ImageServer implements AutoCloseable {
           throw new IOException("dropping the connection at byte " + i);
         }
         if (b.stallAt() >= 0 && i >= b.stallAt()) {
-          // Stall once: a resumed request gets the rest.
-          behaviours.put(name, new Behaviour(200, -1, -1, false));
+          // Stall once (a resumed request gets the rest), unless it stalls each time.
+          if (!stallEachTime.contains(name)) {
+            behaviours.put(name, new Behaviour(200, -1, -1, false));
+          }
           try {
             stall.await();
           } catch (InterruptedException e) {

@@ -8,4 +8,4 @@ import org.testcontainers.junit.jupiter.Testcontainers;
 @QuarkusTest
 @Testcontainers(disabledWithoutDocker = true)
 @QuarkusTestResource(value = ClusterBackends.K3s.class, restrictToAnnotatedClass = true)
-class K3sControlPlaneTest extends BootTestScenarios {}
+class K3sControlPlaneTest extends ConsoleScenarios {}

@@ -9,7 +9,7 @@ import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
  */
 @QuarkusTest
 @WithKubernetesTestServer(crud = true, setup = MockServerControlPlaneTest.InstallCrds.class)
-class MockServerControlPlaneTest extends BootTestScenarios {
+class MockServerControlPlaneTest extends ConsoleScenarios {
 
   /** Installs the CRDs before the operator starts, as {@code kubectl apply -f crds/} would. */
   public static class InstallCrds

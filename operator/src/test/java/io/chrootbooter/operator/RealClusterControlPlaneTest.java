@@ -14,4 +14,4 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
     matches = "true",
     disabledReason = "runs against the cluster of KUBECONFIG only with -Dcb.it.cluster=true")
 @QuarkusTestResource(value = ClusterBackends.RealCluster.class, restrictToAnnotatedClass = true)
-class RealClusterControlPlaneTest extends BootTestScenarios {}
+class RealClusterControlPlaneTest extends ConsoleScenarios {}

@@ -374,6 +374,9 @@ public abstract class StatusPageScenarios {
     String ubuntuSha = images.put("ubuntu-24.squashfs", ubuntu);
     images.holdStalls();
     images.behave("ubuntu-24.squashfs", new ImageServer.Behaviour(200, -1, 128 * 1024, false));
+    // Still Downloading when the page is read, however long that takes: every resumed request
+    // stalls again (the test profile's stall timeout is 3 s).
+    images.stallEachTime("ubuntu-24.squashfs");
     createImage("ubuntu-24", images.url("ubuntu-24.squashfs"), ubuntuSha);
 
     createMachine("rack1-node01", "52:54:00:10:00:01", "debian-12");
