@@ -93,7 +93,8 @@ class LabEndToEndTest {
    * the modules image the agent bound in, and systemd's verdict on the whole boot.
    */
   private static final Pattern MODULES =
-      Pattern.compile("(?m)^modules: dummy=(\\d+) d0=(\\w+) system=(\\w+)(?: failed=(.*))?$");
+      Pattern.compile(
+          "(?m)^modules: dummy=(\\d+) vfat=(\\d+) d0=(\\w+) system=(\\w+)(?: failed=(.*))?$");
 
   @TempDir static Path dir;
   static Lab lab;
@@ -220,20 +221,22 @@ class LabEndToEndTest {
     int probed = consoleLength();
     lab.type(
         M,
-        "modprobe dummy; ip link add d0 type dummy; echo \"modules: dummy=$(lsmod | grep -c"
-            + " '^dummy ') d0=$(ip -br link show d0 >/dev/null 2>&1 && echo yes || echo no)"
+        "modprobe dummy; modprobe vfat; ip link add d0 type dummy; echo \"modules: dummy=$(lsmod"
+            + " | grep -c '^dummy ') vfat=$(lsmod | grep -c '^vfat ') d0=$(ip -br link show d0"
+            + " >/dev/null 2>&1 && echo yes || echo no)"
             + " system=$(systemctl is-system-running --wait)"
             + " failed=$(systemctl --failed --no-legend --plain | cut -d' ' -f1 | paste -sd,)\"");
     awaitStep(
-        "modprobe dummy on m1 from the bootstrap kernel's modules",
+        "modprobe dummy and vfat on m1 from the bootstrap kernel's modules",
         RETURN,
         () -> consoleMatches(MODULES, probed));
     Matcher modules = MODULES.matcher(cleanConsole(probed));
     assertThat(modules.find()).isTrue();
     assertThat(modules.group(1)).as("lsmod lists dummy").isEqualTo("1");
-    assertThat(modules.group(2)).as("ip link add d0 type dummy").isEqualTo("yes");
-    assertThat(modules.group(3))
-        .as("systemctl is-system-running (failed units: %s)", modules.group(4))
+    assertThat(modules.group(2)).as("lsmod lists vfat (with fat, its dependency)").isEqualTo("1");
+    assertThat(modules.group(3)).as("ip link add d0 type dummy").isEqualTo("yes");
+    assertThat(modules.group(4))
+        .as("systemctl is-system-running (failed units: %s)", modules.group(5))
         .isEqualTo("running");
     debianRan = true;
   }
