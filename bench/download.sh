@@ -19,7 +19,9 @@
 #
 # Each comparison runs the agent twice, in the same run: as it is ("ours": the bootstrap's JIT
 # mode here, SHA-256 by libcrypto, xz by liblzma) and as it was ("before": C1 only, SHA-256 by
-# MessageDigest, xz by tukaani; the same runtime otherwise).
+# MessageDigest, xz by tukaani; the same runtime otherwise). sha256_vs_openssl and
+# tarxz_vs_curl_tar also run it as it is under QEMU's TCG ("c1": C1 only, libcrypto, liblzma):
+# against "before", what the native SHA-256 and xz decoder do where the JIT is C1.
 #
 # The agent in a bootstrap is a long-running daemon: its JVM is up (and its code compiled) long
 # before a download starts. So the agent's side runs each job BENCH_WARMUP + BENCH_RUNS times in
@@ -29,8 +31,8 @@
 # tools are timed by hyperfine in the same invocation (BENCH_RUNS runs after one warm-up), each
 # run from a fresh process, as a shell user would run them.
 #
-# Prints `RESULT <name>_ours|_ours_first|_before|_reference <seconds> s` and `SPEEDUP <name> <x.xx>`
-# and `SPEEDUP <name>_before <x.xx>` (reference time divided by the agent's: > 1 means the agent is
+# Prints `RESULT <name>_ours|_ours_first|_before|_c1|_reference <seconds> s`, `SPEEDUP <name> <x.xx>`
+# and `SPEEDUP <name>_before|_c1 <x.xx>` (reference time divided by the agent's: > 1 means the agent is
 # faster), and the load average before and after (on a shared machine the figures move with it).
 # Needs root, nginx-light, curl, openssl, zstd, xz-utils, lz4, cpio, squashfs-tools, hyperfine,
 # python3, and the agent built: mvn -B -q -pl node-agent -am package -DskipTests, then the
@@ -85,6 +87,7 @@ bootstrap_runtime download.sh "$work"
 # The two ways the agent runs: as it is, and as it was before SHA-256 and xz left the JIT.
 ours_env="AGENT_JVM_FLAGS='$boot_flags' CB_SHA256_ENGINE=auto CB_XZ_ENGINE=auto"
 before_env="AGENT_JVM_FLAGS='$boot_flags_c1' CB_SHA256_ENGINE=jdk CB_XZ_ENGINE=tukaani"
+c1_env="AGENT_JVM_FLAGS='$boot_flags_c1' CB_SHA256_ENGINE=auto CB_XZ_ENGINE=auto"
 log "ours:   $ours_env"
 log "before: $before_env"
 
@@ -176,16 +179,22 @@ agent_runs() {
   grep -E '^run [0-9]+ of ' "$work/$name-$label.err" | sed 's/^/#   /' >&2
 }
 
-# bench NAME ARGS REFERENCE PREPARE: the agent's job as it is and as it was, the reference under
-# hyperfine; prints the RESULT and SPEEDUP lines.
+# bench NAME ARGS REFERENCE PREPARE [c1]: the agent's job as it is and as it was, the reference
+# under hyperfine; prints the RESULT and SPEEDUP lines. With c1, also the agent as it is under
+# QEMU's TCG (C1 only, libcrypto, liblzma) as `NAME_c1`: against `_before` (C1 only, MessageDigest,
+# tukaani) it shows what the native SHA-256 and xz do where the JIT is C1.
 bench() {
-  local name=$1 args=$2 ref=$3 prepare=$4
+  local name=$1 args=$2 ref=$3 prepare=$4 extra=${5:-}
   wants "$name" || return 0
   eval "$prepare"
   agent_runs "$name" ours "$ours_env" "$args"
   eval "$prepare"
   if [ "$before" = yes ]; then
     agent_runs "$name" before "$before_env" "$args"
+    eval "$prepare"
+  fi
+  if [ "$extra" = c1 ]; then
+    agent_runs "$name" c1 "$c1_env" "$args"
     eval "$prepare"
   fi
   log "$name: the reference: $ref"
@@ -203,13 +212,15 @@ def times(label):
 ours = times("ours")
 print(f"RESULT {name}_ours {sum(ours[-runs:]) / runs:.3f} s")
 print(f"RESULT {name}_ours_first {ours[0]:.3f} s")
-old = times("before")
-if old:
-    print(f"RESULT {name}_before {sum(old[-runs:]) / runs:.3f} s")
+others = {label: times(label) for label in ("before", "c1")}
+for label, t in others.items():
+    if t:
+        print(f"RESULT {name}_{label} {sum(t[-runs:]) / runs:.3f} s")
 print(f"RESULT {name}_reference {reference:.3f} s")
 print(f"SPEEDUP {name} {reference / (sum(ours[-runs:]) / runs):.2f}")
-if old:
-    print(f"SPEEDUP {name}_before {reference / (sum(old[-runs:]) / runs):.2f}")
+for label, t in others.items():
+    if t:
+        print(f"SPEEDUP {name}_{label} {reference / (sum(t[-runs:]) / runs):.2f}")
 PY
 }
 
@@ -220,7 +231,7 @@ reset="umount -q $work/ram/root 2>/dev/null || true; for m in $work/ram/ovl/lowe
 bench sha256_vs_openssl \
   "fetch --sha256 ${sha256[random]:-} $url/random" \
   "curl -sf $url/random | openssl dgst -sha256" \
-  "$reset"
+  "$reset" c1
 
 bench download_sha256_vs_curl \
   "fetch --sha256 ${sha256[image.tar]} $url/image.tar" \
@@ -245,7 +256,7 @@ bench tarzst_vs_curl_tar \
 bench tarxz_vs_curl_tar \
   "unpack --format tar.xz --sha256 ${sha256[image.tar.xz]:-} --into $out $url/image.tar.xz" \
   "mkdir -p $out && curl -sf $url/image.tar.xz | tar -xJ -C $out" \
-  "$reset"
+  "$reset" c1
 
 # The reference mounts squashfs + tmpfs + overlay like the agent's default (overlay: tmpfs).
 bench squashfs_vs_curl_mount \
