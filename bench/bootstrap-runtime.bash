@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # boot_* are for the scripts that source this
 # The node agent as the bootstrap starts it, for the benchmarks that time the agent
 # (download.sh, switch.sh, return.sh); sourced, not run.
 #
@@ -19,7 +19,9 @@
 #
 #   bootstrap_runtime NAME WORK [BIND...]
 #       Prepares WORK/bootstrap and defines boot_agent (the launcher: boot_agent ARGS... runs the
-#       agent; AGENT_JVM_FLAGS replaces its JVM flags for one call), boot_flags (the JVM flags the
+#       agent; AGENT_JVM_FLAGS replaces its JVM flags for one call; with BOOT_MOUNTINFO=FILE it
+#       writes the mount table of the agent's namespace to FILE.before and FILE.after, around the
+#       agent's run, since its mounts end with that namespace), boot_flags (the JVM flags the
 #       bootstrap uses here), boot_flags_c1 (the same C1 only), boot_runtime (what runs it, one
 #       line). BINDs are folders the agent must see at the same path (WORK is always bound).
 
@@ -95,7 +97,8 @@ _boot_from_build() {
   if [ "${jit%% *}" = c1 ]; then boot_flags=$boot_flags_c1; else boot_flags=$jvm_flags; fi
   boot_runtime="$(sed -n 's/^java=//p' "$root/etc/chrootbooter/build-info") from $out/initramfs.img ($archive), in a chroot of it"
   # The launcher: a private mount namespace, the host's /proc /dev /sys and the bound folders,
-  # a fresh /tmp and /run, agent.conf's environment, the JVM from the root, the caller's folder.
+  # a fresh /tmp and /run, agent.conf's environment, the JVM from the root, the caller's folder
+  # (/ where the root has no such folder: give the agent absolute paths).
   local binds="$work" b
   for b in "$@"; do binds="$binds $b"; done
   cat > "$dir/agent" <<LAUNCHER
@@ -104,10 +107,23 @@ _boot_from_build() {
 flags=\${AGENT_JVM_FLAGS:-$boot_flags}
 exec unshare -m --propagation private sh -c '
   root=\$1 flags=\$2 cwd=\$3; shift 3
+  # The root a mount point of its own, as /init makes it: what unshare --propagation and
+  # pivot_root need of a target started from it.
+  mount --bind "\$root" "\$root" || exit 125
   mount --rbind /proc "\$root/proc" && mount --rbind /dev "\$root/dev" && mount --rbind /sys "\$root/sys" &&
   mount -t tmpfs tmpfs "\$root/tmp" && mount -t tmpfs -o mode=0755 run "\$root/run" || exit 125
+  # The network is up: what rc.sysinit says to an agent waiting for it (agent.conf).
+  mkdir -p "\$root/run/bootstrap" && touch "\$root/run/bootstrap/network-ready" || exit 125
   for d in $binds; do mkdir -p "\$root\$d" && mount --rbind "\$d" "\$root\$d" || exit 125; done
-  exec chroot "\$root" /bin/sh -c ". /etc/chrootbooter/agent.conf; cd \"\\\$0\" || exit 125; exec /opt/java/bin/java \$flags -jar /opt/agent/quarkus-run.jar \"\\\$@\"" "\$cwd" "\$@"
+  set -- /bin/sh -c ". /etc/chrootbooter/agent.conf; { cd \"\\\$0\" 2>/dev/null || cd /; }; exec /opt/java/bin/java \$flags -jar /opt/agent/quarkus-run.jar \"\\\$@\"" "\$cwd" "\$@"
+  [ -n "\$BOOT_MOUNTINFO" ] || exec chroot "\$root" "\$@"
+  # The namespace ends with the agent, and its mounts with it: BOOT_MOUNTINFO gets the
+  # mount table of the namespace before the agent starts and after it ends, for leak checks.
+  # (No apostrophes in this single-quoted script.)
+  cat /proc/self/mountinfo > "\$BOOT_MOUNTINFO.before"
+  chroot "\$root" "\$@"; rc=\$?
+  cat /proc/self/mountinfo > "\$BOOT_MOUNTINFO.after"
+  exit \$rc
 ' sh "$root" "\$flags" "\$PWD" "\$@"
 LAUNCHER
   chmod 755 "$dir/agent"
