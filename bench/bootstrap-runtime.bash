@@ -15,7 +15,8 @@
 # everything mounted there, and everything the agent mounts, ends with the namespace.
 #
 # Without a bootstrap build, the agent runs on the host's JDK from target/quarkus-app with the
-# flags of build.sh, and every benchmark says so: those figures are not what machines run.
+# flags of build.sh (BENCH_JAVA, default java), and every benchmark says so: those figures are not
+# what machines run.
 #
 #   bootstrap_runtime NAME WORK [BIND...]
 #       Prepares WORK/bootstrap and defines boot_agent (the launcher: boot_agent ARGS... runs the
