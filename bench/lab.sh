@@ -7,6 +7,11 @@
 #   first switch to busybox-b (the agent has never fetched it); `switch_cached` the median of
 #   BENCH_SWITCHES later switches between busybox and busybox-b. A cached switch includes hashing
 #   the cached image again before it is mounted.
+# - modules: the images run with the bootstrap kernel's modules image (spec.kernelModules
+#   Bootstrap, the default). `modules_fetch` is its download and check on the first target that
+#   needs it, as the agent logged it on the console; `switch_cached` includes mounting it (and
+#   hashing it again) for every target; `switch_cached_no_modules` is the same switches with
+#   kernelModules None on both images.
 # - pxe_reboot: the reference, what users do today: QEMU's reset button (`system_reset`) -> the
 #   same image's marker, through firmware, PXE, iPXE, kernel, bootstrap, agent and download.
 #   SPEEDUP switch_vs_reboot = pxe_reboot / switch_cached.
@@ -66,9 +71,14 @@ note "starting a lab with one machine (state in $WORK)"
 note "waiting for m1's agent in the bootstrap"
 wait_for "m1 in phase Bootstrap" 600 0.2 phase_is Bootstrap
 
-note "first load of busybox (warms the operator's store and the agent)"
+note "first load of busybox (warms the operator's store and the agent; fetches the modules image)"
 current=busybox
+from=$(console_size)
 switch_to busybox >/dev/null
+fetch=$(tail -c +"$((from + 1))" "$LAB_STATE/vm/m1/console.log" |
+  sed -n 's/.*modules image [0-9a-f]* fetched and verified ([0-9.]* MB in \([0-9.]*\) s).*/\1/p' | head -1)
+[ -n "$fetch" ] || { note "the agent did not log fetching the modules image"; exit 1; }
+echo "RESULT modules_fetch $fetch s"
 note "switch to busybox-b, never fetched by the agent"
 current=busybox-b
 before=$(field .status.lastReturn.time)
@@ -85,8 +95,23 @@ for i in $(seq "$switches"); do
   samples+=("$(switch_to "$current")")
   note "switch $i to $current: ${samples[-1]} s"
 done
-cached=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+cached=$(median "${samples[@]}")
 echo "RESULT switch_cached $cached s"
+
+note "kernelModules None on both images (the running one switches again by itself)"
+from=$(console_size)
+for image in busybox busybox-b; do
+  kube patch bi "$image" --type merge -p '{"spec":{"kernelModules":"None"}}' >/dev/null
+done
+wait_marker "$(marker "$(image_variant "$current")")" "$from" 300
+plain=()
+for i in $(seq "$switches"); do
+  if [ "$current" = busybox ]; then current=busybox-b; else current=busybox; fi
+  plain+=("$(switch_to "$current")")
+  note "switch $i to $current without modules: ${plain[-1]} s"
+done
+echo "RESULT switch_cached_no_modules $(median "${plain[@]}") s"
 
 trigger_return hotkey Hotkey "$LAB" key m1 ctrl-alt-f12
 trigger_return serial Serial "$LAB" serial m1 RETURN_TO_BOOTSTRAP

@@ -141,10 +141,19 @@ public interface OperatorConfig {
 
     /**
      * CIDRs image sources may not be fetched from, besides loopback, link-local, unspecified and
-     * multicast addresses and the operator's own: sites add their pod and service CIDRs here.
-     * Absent: none.
+     * multicast addresses, the operator's own and the cluster's pod and Service networks: sites add
+     * the networks a CNI plugin manages outside the Nodes' podCIDRs, and any other internal
+     * network, here. Absent: none.
      */
     Optional<java.util.List<String>> deniedSources();
+
+    /**
+     * Whether image sources in the cluster's pod networks (every Node's {@code spec.podCIDRs}) and
+     * Service networks (the ServiceCIDR objects) are refused. Needs {@code list} on Nodes and on
+     * {@code servicecidrs.networking.k8s.io}; without it the operator logs what it could not read.
+     */
+    @WithDefault("true")
+    boolean denyClusterNetworks();
   }
 
   /** The bootstrap kernel and initramfs. */

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.agentapi.Enrolments;
 import io.chrootbooter.operator.liveness.AgentLeases;
 import io.chrootbooter.operator.machine.MachineDirectory;
@@ -151,6 +152,45 @@ public abstract class EnrolmentScenarios extends AgentApiScenarios {
     assertThat(event.getMessage())
         .contains("presented again from " + MACHINE + " (boot boot-real)")
         .contains("exchanged from " + BYSTANDER + " (boot boot-forged)");
+  }
+
+  @Test
+  void aMachineBootCreatedAgainRefusesTheNoncesOfItsPredecessor() throws Exception {
+    applyExamples();
+    String used = nonceOf(awaitScript(M1, s -> s.contains("cb.nonce=")));
+    // A script a bystander fetched, its nonce never exchanged.
+    String unused = nonceOf(script(M1));
+    enrol(M1, used, "b1").then().statusCode(200);
+
+    MachineBoot before = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+    client.resource(before).delete();
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () -> client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get() == null);
+    MachineBoot again = new MachineBoot();
+    again.setMetadata(
+        new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+            .withName("m1")
+            .withNamespace(ns)
+            .build());
+    again.setSpec(before.getSpec());
+    String uid = client.resource(again).create().getMetadata().getUid();
+    assertThat(uid).isNotEqualTo(before.getMetadata().getUid());
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () -> directory.byMac(M1).map(m -> uid.equals(m.getMetadata().getUid())).orElse(false));
+
+    // Whatever the old record says (a cluster's garbage collector deletes it with its owner), the
+    // nonces of the deleted MachineBoot are not nonces of this one.
+    enrol(M1, unused, "b2")
+        .then()
+        .statusCode(401)
+        .body(org.hamcrest.Matchers.containsString("not a boot nonce the operator issued"));
+    enrol(M1, used, "b1").then().statusCode(org.hamcrest.Matchers.oneOf(401, 409));
+    String fresh = nonceOf(awaitScript(M1, s -> s.contains("cb.nonce=")));
+    enrol(M1, fresh, "b3").then().statusCode(200);
   }
 
   @Test

@@ -98,6 +98,13 @@ public record DesiredState(
    * @param stop the BootImage's {@code spec.stop}; null when unset
    * @param kernelModules whose kernel modules the target sees; null (an older operator, or an
    *     unknown value) means {@link KernelModules#DEFAULT}
+   * @param confinement how the target is confined: the MachineBoot's {@code spec.confinement}, else
+   *     the BootImage's; null (an older operator, or an unknown value) means {@link
+   *     Confinement#DEFAULT}
+   * @param devices device nodes of the machine, such as {@code /dev/vdb}, that a {@link
+   *     Confinement#Confined} target sees in its private {@code /dev} (the MachineBoot's {@code
+   *     spec.devices}); never null, ignored by a {@link Confinement#Machine} target, which sees
+   *     them all
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   @JsonIgnoreProperties(ignoreUnknown = true)
@@ -108,12 +115,35 @@ public record DesiredState(
       ImageFormat format,
       String init,
       Stop stop,
-      KernelModules kernelModules) {
+      KernelModules kernelModules,
+      Confinement confinement,
+      @JsonInclude(JsonInclude.Include.NON_EMPTY) List<String> devices) {
 
-    /** An image with the default kernel modules. */
+    public Image {
+      devices = devices == null ? List.of() : List.copyOf(devices);
+    }
+
+    /** An image with the default kernel modules and confinement. */
     public Image(
         String name, String url, String sha256, ImageFormat format, String init, Stop stop) {
       this(name, url, sha256, format, init, stop, null);
+    }
+
+    /** An image with the default confinement. */
+    public Image(
+        String name,
+        String url,
+        String sha256,
+        ImageFormat format,
+        String init,
+        Stop stop,
+        KernelModules kernelModules) {
+      this(name, url, sha256, format, init, stop, kernelModules, null, null);
+    }
+
+    /** How the target is confined, the default applied. */
+    public Confinement confinementOrDefault() {
+      return confinement == null ? Confinement.DEFAULT : confinement;
     }
 
     /** Whose kernel modules the target sees, the default applied. */
@@ -126,24 +156,31 @@ public record DesiredState(
 
     /**
      * What booting this image boots: the content (its digest; the URL only when there is none), the
-     * format, the init and the kernel modules the target sees. Two desired states of one
-     * MachineBoot generation with different identities name different images (the BootImage was
-     * re-mirrored, or its init or kernel modules changed); the same identity at another URL is the
-     * same image. The stop settings are no part of it: they change how a target ends, not what
-     * runs.
+     * format, the init, the kernel modules the target sees, its confinement and (when Confined) the
+     * devices it sees. Two desired states of one MachineBoot generation with different identities
+     * name different images (the BootImage was re-mirrored, or its init, kernel modules or
+     * confinement changed); the same identity at another URL is the same image. The stop settings
+     * are no part of it: they change how a target ends, not what runs.
      */
     public Identity identity() {
       return new Identity(
           sha256 != null ? "sha256:" + sha256 : "url:" + url,
           format,
           init == null || init.isEmpty() ? DEFAULT_INIT : init,
-          kernelModulesOrDefault());
+          kernelModulesOrDefault(),
+          confinementOrDefault(),
+          confinementOrDefault() == Confinement.Confined ? devices : List.of());
     }
   }
 
   /** See {@link Image#identity()}. */
   public record Identity(
-      String content, ImageFormat format, String init, KernelModules kernelModules) {}
+      String content,
+      ImageFormat format,
+      String init,
+      KernelModules kernelModules,
+      Confinement confinement,
+      List<String> devices) {}
 
   /**
    * The BootImage's {@code spec.stop}, as sent: the agent checks it before use.

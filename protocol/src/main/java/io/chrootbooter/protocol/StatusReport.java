@@ -15,6 +15,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param lastReturn the most recent return to the bootstrap
  * @param agent who is reporting
  * @param appliedGeneration the MachineBoot generation the agent last applied; null before any
+ * @param confinement how the running target is confined; null when none runs
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -24,4 +25,18 @@ public record StatusReport(
     String error,
     LastReturn lastReturn,
     AgentInfo agent,
-    Long appliedGeneration) {}
+    Long appliedGeneration,
+    Confinement confinement) {
+
+  /** A report without a running target's confinement. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration) {
+    this(phase, progress, currentImage, error, lastReturn, agent, appliedGeneration, null);
+  }
+}

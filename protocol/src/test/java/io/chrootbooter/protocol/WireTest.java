@@ -129,7 +129,56 @@ class WireTest {
     assertThat(state.image().identity())
         .isEqualTo(
             new DesiredState.Identity(
-                "url:http://op/i", ImageFormat.TAR_ZST, "/sbin/init", KernelModules.Bootstrap));
+                "url:http://op/i",
+                ImageFormat.TAR_ZST,
+                "/sbin/init",
+                KernelModules.Bootstrap,
+                Confinement.Machine,
+                List.of()));
+  }
+
+  @Test
+  void aConfinedImageCarriesItsDevicesAndBothArePartOfWhatRuns() throws Exception {
+    DesiredState.Image confined =
+        new DesiredState.Image(
+            "i",
+            "http://op/i",
+            SHA,
+            ImageFormat.SQUASHFS,
+            null,
+            null,
+            null,
+            Confinement.Confined,
+            List.of("/dev/vdb"));
+    String json = OPERATOR.writeValueAsString(confined);
+    assertThat(json).contains("\"confinement\":\"Confined\"", "\"devices\":[\"/dev/vdb\"]");
+    assertThat(AGENT.readValue(json, DesiredState.Image.class)).isEqualTo(confined);
+    DesiredState.Image machine =
+        new DesiredState.Image("i", "http://op/i", SHA, ImageFormat.SQUASHFS, null, null);
+    assertThat(OPERATOR.writeValueAsString(machine)).doesNotContain("confinement", "devices");
+    assertThat(machine.confinementOrDefault()).isEqualTo(Confinement.Machine);
+    assertThat(confined.identity()).isNotEqualTo(machine.identity());
+    assertThat(
+            new DesiredState.Image(
+                    "i",
+                    "http://op/i",
+                    SHA,
+                    ImageFormat.SQUASHFS,
+                    null,
+                    null,
+                    null,
+                    Confinement.Confined,
+                    List.of("/dev/vdc"))
+                .identity())
+        .as("other devices, another target")
+        .isNotEqualTo(confined.identity());
+    assertThat(
+            AGENT
+                .readValue(
+                    "{\"url\":\"http://op/i\",\"confinement\":\"Jail\"}", DesiredState.Image.class)
+                .confinementOrDefault())
+        .as("an unknown confinement of a newer operator: the strictest this agent knows")
+        .isEqualTo(Confinement.Confined);
   }
 
   @Test

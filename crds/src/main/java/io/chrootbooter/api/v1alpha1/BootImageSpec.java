@@ -2,6 +2,7 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.KernelModules;
 import io.fabric8.generator.annotation.Pattern;
@@ -49,9 +50,25 @@ public record BootImageSpec(
                 + " image that has its own /lib/modules/<running version> keeps it, and its own"
                 + " firmware files win. Image: only what the image ships. None: nothing is"
                 + " bound.")
-        KernelModules kernelModules) {
+        KernelModules kernelModules,
+    @JsonPropertyDescription(CONFINEMENT) Confinement confinement) {
 
-  /** A spec with the default kernel modules. */
+  /** What {@code kubectl explain} says of {@code confinement}, here and on a MachineBoot. */
+  static final String CONFINEMENT =
+      "How much of the machine the image's system may touch. Machine (default): it is root of"
+          + " the machine, as if installed; the bootstrap keeps only its own files and memory out"
+          + " of its reach. Confined: for images you do not trust. Its bounding set lacks"
+          + " CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT, CAP_SYS_TIME, CAP_MKNOD,"
+          + " CAP_SYS_PTRACE, CAP_SYSLOG, CAP_BPF and CAP_PERFMON; a seccomp filter refuses"
+          + " kexec_load, kexec_file_load, init_module, finit_module, delete_module,"
+          + " open_by_handle_at, perf_event_open, bpf and a reboot that acts on the machine;"
+          + " /proc/sys, /proc/sysrq-trigger and /sys are read-only; /dev is a private tmpfs with"
+          + " null, zero, full, random, urandom, tty, console, ptmx, pts and the MachineBoot's"
+          + " spec.devices. The kernel modules tree stays visible, read-only. It still holds"
+          + " CAP_SYS_ADMIN (systemd needs it), so it is not a sandbox against a system that sets"
+          + " out to undo its mounts: see SECURITY.md.";
+
+  /** A spec with the default kernel modules and confinement. */
   public BootImageSpec(
       ImageSource source,
       ImageFormat format,
@@ -61,6 +78,24 @@ public record BootImageSpec(
       Architecture architecture,
       StopSpec stop) {
     this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null);
+  }
+
+  /** A spec with the default confinement. */
+  public BootImageSpec(
+      ImageSource source,
+      ImageFormat format,
+      String sha256,
+      Boolean insecureSkipVerify,
+      String init,
+      Architecture architecture,
+      StopSpec stop,
+      KernelModules kernelModules) {
+    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, kernelModules, null);
+  }
+
+  /** How the image's target is confined, the default applied. */
+  public Confinement confinementOrDefault() {
+    return confinement == null ? Confinement.DEFAULT : confinement;
   }
 
   /** Whose kernel modules the image sees, the default applied. */

@@ -2,6 +2,7 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.chrootbooter.protocol.Confinement;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.Size;
@@ -54,10 +55,51 @@ public record MachineBootSpec(
         @JsonPropertyDescription(
             "How long the target may take to report healthy before the agent returns, such as"
                 + " 5m. Unset: no limit.")
-        String bootTimeout) {
+        String bootTimeout,
+    @JsonPropertyDescription(
+            "Overrides the BootImage's spec.confinement for this machine. "
+                + BootImageSpec.CONFINEMENT)
+        Confinement confinement,
+    @Size(max = 32)
+        @JsonPropertyDescription(
+            "Device nodes of the machine, such as /dev/vdb, that a Confined image sees in its"
+                + " private /dev, under the same name. Each must be a character or block device"
+                + " node in the bootstrap's /dev; a symbolic link (such as /dev/disk/by-id/...)"
+                + " is refused and fails the boot. A Machine image sees every device, listed or"
+                + " not.")
+        List<@Pattern(Patterns.DEVICE) String> devices) {
 
   public MachineBootSpec {
     kernelArgs = kernelArgs == null ? null : List.copyOf(kernelArgs);
+    devices = devices == null ? null : List.copyOf(devices);
+  }
+
+  /** A spec without a confinement override or devices. */
+  public MachineBootSpec(
+      String macAddress,
+      String uuid,
+      String imageRef,
+      MachineState state,
+      List<String> kernelArgs,
+      String overlay,
+      ReturnTriggers returnTriggers,
+      String bootTimeout) {
+    this(
+        macAddress,
+        uuid,
+        imageRef,
+        state,
+        kernelArgs,
+        overlay,
+        returnTriggers,
+        bootTimeout,
+        null,
+        null);
+  }
+
+  /** The devices a Confined image sees, never null. */
+  public List<String> devicesOrEmpty() {
+    return devices == null ? List.of() : devices;
   }
 
   /** The kernel arguments, never null. */

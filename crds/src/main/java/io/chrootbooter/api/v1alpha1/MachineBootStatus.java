@@ -3,6 +3,7 @@ package io.chrootbooter.api.v1alpha1;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
@@ -43,10 +44,44 @@ public record MachineBootStatus(
             "When the agent first reported the current image Running in this boot (RFC 3339, UTC).")
         String runningSince,
     @JsonPropertyDescription("The most recent reboot of the machine that its agent's reports show.")
-        LastReboot lastReboot) {
+        LastReboot lastReboot,
+    @JsonPropertyDescription(
+            "How the running image is confined (Machine or Confined), as its agent reports it;"
+                + " unset while no image runs.")
+        Confinement confinement) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
+  }
+
+  /** A status without the running image's confinement. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        null);
   }
 
   /** A status without liveness fields. */
@@ -70,6 +105,7 @@ public record MachineBootStatus(
         error,
         lastReportTime,
         conditions,
+        null,
         null,
         null,
         null);

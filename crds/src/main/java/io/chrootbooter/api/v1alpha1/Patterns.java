@@ -57,6 +57,13 @@ public final class Patterns {
   /** The overlay of the target's root: {@code tmpfs}, {@code none}, or a block device. */
   public static final String OVERLAY = "^(tmpfs|none|/dev/[A-Za-z0-9._/-]{1,128})$";
 
+  /**
+   * A device node of the machine a Confined image sees, such as {@code /dev/vdb} or {@code
+   * /dev/disk/by-id/virtio-data}: below {@code /dev}, no {@code .} or {@code ..} component, no
+   * doubled slash.
+   */
+  public static final String DEVICE = "^/dev(/[A-Za-z0-9_:+@-][A-Za-z0-9._:+@-]{0,127}){1,4}$";
+
   /** A duration such as {@code 90s}, {@code 5m} or {@code 1h30m}. */
   public static final String DURATION = GoDuration.PATTERN;
 

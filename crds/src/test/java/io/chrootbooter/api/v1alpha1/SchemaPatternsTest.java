@@ -74,6 +74,37 @@ class SchemaPatternsTest {
   }
 
   @Test
+  void devicesAreNodesBelowDevWithoutDotDotAndConfinementIsOneOfTwo() throws IOException {
+    JsonNode spec = specSchema("machineboots.boot.chrootbooter.io-v1.yml");
+    Pattern device = Pattern.compile(spec.at("/properties/devices/items/pattern").asText());
+    for (String good : new String[] {"/dev/vdb", "/dev/nvme0n1p2", "/dev/mapper/data-x"}) {
+      assertThat(device.matcher(good).matches()).as(good).isTrue();
+    }
+    for (String bad :
+        new String[] {
+          "/dev/../etc/shadow",
+          "/dev/./sda",
+          "/dev//sda",
+          "/dev/",
+          "/dev",
+          "/etc/passwd",
+          "/dev/sda\n",
+          "/dev/sd a",
+          "/dev/.hidden",
+          "dev/sda"
+        }) {
+      assertThat(device.matcher(bad).matches()).as(bad).isFalse();
+    }
+    assertThat(spec.at("/properties/confinement/enum").toString())
+        .isEqualTo("[\"Confined\",\"Machine\"]");
+    assertThat(
+            specSchema("bootimages.boot.chrootbooter.io-v1.yml")
+                .at("/properties/confinement/description")
+                .asText())
+        .contains("Confined", "CAP_SYS_MODULE", "private tmpfs");
+  }
+
+  @Test
   void schemaRequiresCanonicalMacAndOneOfImageRefOrState() throws IOException {
     JsonNode spec = specSchema("machineboots.boot.chrootbooter.io-v1.yml");
     Pattern mac = Pattern.compile(spec.at("/properties/macAddress/pattern").asText());

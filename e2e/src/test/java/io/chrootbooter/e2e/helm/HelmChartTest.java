@@ -122,6 +122,8 @@ class HelmChartTest {
             "ServiceAccount/chrootbooter",
             "ClusterRole/chrootbooter",
             "ClusterRoleBinding/chrootbooter",
+            "ClusterRole/chrootbooter-cluster-networks",
+            "ClusterRoleBinding/chrootbooter-cluster-networks",
             "Role/chrootbooter-self",
             "RoleBinding/chrootbooter-self",
             "Deployment/chrootbooter",
@@ -428,7 +430,7 @@ class HelmChartTest {
   }
 
   @Test
-  void watchNamespacesGiveRolesAndNothingClusterWide(@TempDir Path dir) {
+  void watchNamespacesGiveRolesAndNothingClusterWideButTheNetworkList(@TempDir Path dir) {
     Manifests m =
         Manifests.render(
             dir,
@@ -438,8 +440,13 @@ class HelmChartTest {
               enabled: false
             """);
 
-    assertThat(m.all("ClusterRole")).isEmpty();
-    assertThat(m.all("ClusterRoleBinding")).isEmpty();
+    // Only the read-only list of Nodes and ServiceCIDRs, which exist cluster-wide only.
+    assertThat(m.all("ClusterRole"))
+        .extracting(r -> r.at("/metadata/name").asText())
+        .containsExactly(FULLNAME + "-cluster-networks");
+    assertThat(m.all("ClusterRoleBinding"))
+        .extracting(r -> r.at("/metadata/name").asText())
+        .containsExactly(FULLNAME + "-cluster-networks");
     for (String ns : List.of("lab", "staging")) {
       JsonNode role =
           m.all("Role").stream()
@@ -540,6 +547,23 @@ class HelmChartTest {
     assertThat(env(m.operatorContainer(), "CB_STORE_DENIED_SOURCES"))
         .contains("10.244.0.0/16,10.96.0.0/12");
     assertThat(env(m.operatorContainer(), "CB_STORE_ALLOWED_SOURCES")).contains("10.96.12.34/32");
+  }
+
+  @Test
+  void theClusterNetworksAreReadWithListOnNodesAndServiceCidrsOnly(@TempDir Path dir) {
+    JsonNode role = defaults.one("ClusterRole", FULLNAME + "-cluster-networks");
+    assertThat(permissions(role))
+        .containsExactlyInAnyOrder("core/nodes:list", "networking.k8s.io/servicecidrs:list");
+    JsonNode binding = defaults.one("ClusterRoleBinding", FULLNAME + "-cluster-networks");
+    assertThat(binding.at("/roleRef/name").asText()).isEqualTo(FULLNAME + "-cluster-networks");
+    assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(FULLNAME);
+    assertThat(env(defaults.operatorContainer(), "CB_STORE_DENY_CLUSTER_NETWORKS")).isEmpty();
+
+    Manifests off = Manifests.render(dir, "store: {denyClusterNetworks: false}\n");
+    assertThat(off.all("ClusterRole"))
+        .extracting(r -> r.at("/metadata/name").asText())
+        .doesNotContain(FULLNAME + "-cluster-networks");
+    assertThat(env(off.operatorContainer(), "CB_STORE_DENY_CLUSTER_NETWORKS")).contains("false");
   }
 
   @Test

@@ -83,7 +83,8 @@ final class AgentStatus {
                         r.forced()))
             .orElse(null),
         info,
-        s.appliedGeneration() < 0 ? null : s.appliedGeneration());
+        s.appliedGeneration() < 0 ? null : s.appliedGeneration(),
+        named.map(TargetSpec::confinement).orElse(null));
   }
 
   /**

@@ -1,7 +1,9 @@
 package io.chrootbooter.agent.daemon;
 
+import io.chrootbooter.agent.confine.ConfinedMounts;
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.agent.unpack.Overlay;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.ImageFormat;
@@ -35,6 +37,9 @@ final class LoadSteps {
                         "image.format: missing or not known to this agent, which knows "
                             + ImageFormat.names(", ")));
     Overlay overlay = Overlay.parse(state.overlay() == null ? "tmpfs" : state.overlay());
+    if (image.confinementOrDefault() == Confinement.Confined) {
+      ConfinedMounts.checkDevices(image.devices());
+    }
     return new ImageLoader.Request(
         image.url(),
         Optional.ofNullable(image.sha256()),
@@ -58,14 +63,18 @@ final class LoadSteps {
             image.url(),
             stop.signal().orElseGet(() -> InitSignals.gracefulSignal(root, init)),
             stop.grace().orElse(settings.grace()),
-            settings.targetConsole());
+            settings.targetConsole(),
+            image.confinementOrDefault(),
+            image.devices());
     LOG.infof(
-        "%s: power-off signal %d%s, grace period %d ms%s",
+        "%s: power-off signal %d%s, grace period %d ms%s, %s%s",
         AgentPolicy.describe(state),
         spec.gracefulSignal(),
         stop.signal().isPresent() ? " (BootImage)" : " (from the init)",
         spec.grace().toMillis(),
-        stop.grace().isPresent() ? " (BootImage)" : " (--grace)");
+        stop.grace().isPresent() ? " (BootImage)" : " (--grace)",
+        spec.confinement(),
+        spec.devices().isEmpty() ? "" : " with " + String.join(" ", spec.devices()));
     return spec;
   }
 

@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.confine.ConfinedMounts;
+import io.chrootbooter.protocol.Confinement;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -40,6 +42,12 @@ import java.util.TreeMap;
  * targets could write, are refused when they are symbolic links. A refused {@code pivot_root} fails
  * the boot: there is no {@code chroot} fallback, under which the target could detach its root and
  * reach the bootstrap's. Any failing step reports {@code error: <step>} on fd 3 and exits 111.
+ *
+ * <p>For a {@link Confinement#Confined} target the step mounts {@code /sys} read-only, makes {@code
+ * /proc/sys} and {@code /proc/sysrq-trigger} read-only and mounts a private tmpfs on {@code /dev}
+ * instead of the devtmpfs ({@link ConfinedMounts}, whose shell functions precede the script); it
+ * runs with the bounding set and seccomp filter its starter gave it ({@link
+ * io.chrootbooter.agent.confine.ConfinedStart}).
  *
  * <p>Without a util-linux {@code unshare} the target gets no cgroup namespace: it still runs in its
  * own cgroup, but sees the whole cgroup2 tree at {@code /sys/fs/cgroup} (a warning on the console
@@ -100,7 +108,8 @@ public final class EnterScript {
 
   static final String SCRIPT =
       """
-      root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6 cmdline=$7 withhelper=$8
+      root=$1 init=$2 fifo=$3 helper=$4 bb=$5 cgns=$6 cmdline=$7 withhelper=$8 confined=$9
+      shift 9
       exec 3>&1 1>&2
       fail() { echo "error: $*" >&3; exit 111; }
       # onto PATH COMMAND...: runs COMMAND with fd 5 open on PATH (relative to the root) once the
@@ -121,7 +130,12 @@ public final class EnterScript {
         || fail "mount -t proc /proc"
       { $bb mount --bind "$cmdline" proc/cmdline \\
         && $bb mount -o remount,bind,ro proc/cmdline; } || fail "mount /proc/cmdline"
-      onto sys "$bb" mount -t sysfs -o nosuid,nodev,noexec sysfs /proc/self/fd/5 \\
+      sysopts=nosuid,nodev,noexec
+      if [ "$confined" = yes ]; then
+        cb_confined_proc
+        sysopts=ro,$sysopts
+      fi
+      onto sys "$bb" mount -t sysfs -o "$sysopts" sysfs /proc/self/fd/5 \\
         || fail "mount -t sysfs /sys"
       if [ "$cgns" != yes ]; then
         echo "cb-enter: warning: no util-linux unshare: no cgroup namespace for the target;" \\
@@ -131,7 +145,9 @@ public final class EnterScript {
         $bb mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 sys/fs/cgroup \\
           || echo "cb-enter: warning: cannot mount cgroup2 on /sys/fs/cgroup"
       fi
-      if ! onto dev "$bb" mount -t devtmpfs -o mode=0755,nosuid devtmpfs /proc/self/fd/5 \\
+      if [ "$confined" = yes ]; then
+        cb_private_dev "$@"
+      elif ! onto dev "$bb" mount -t devtmpfs -o mode=0755,nosuid devtmpfs /proc/self/fd/5 \\
         2>/dev/null; then
         onto dev "$bb" mount --rbind /dev /proc/self/fd/5 || fail "mount /dev"
       fi
@@ -190,6 +206,36 @@ public final class EnterScript {
       Path cmdline,
       Path targetCgroup,
       Optional<Path> cgroupUnshare) {
+    return command(
+        busybox,
+        root,
+        init,
+        fifo,
+        helper,
+        cmdline,
+        targetCgroup,
+        cgroupUnshare,
+        Confinement.Machine,
+        List.of());
+  }
+
+  /**
+   * As {@link #command(Path, Path, String, Path, Optional, Path, Path, Optional)}, for a target
+   * with {@code confinement}; a {@link Confinement#Confined} one gets a private {@code /dev} with
+   * {@code devices} ({@link ConfinedMounts}). The bounding set and the seccomp filter are the
+   * caller's ({@link io.chrootbooter.agent.confine.ConfinedStart}).
+   */
+  public static List<String> command(
+      Path busybox,
+      Path root,
+      String init,
+      Path fifo,
+      Optional<Path> helper,
+      Path cmdline,
+      Path targetCgroup,
+      Optional<Path> cgroupUnshare,
+      Confinement confinement,
+      List<String> devices) {
     return build(
         busybox,
         root,
@@ -198,7 +244,9 @@ public final class EnterScript {
         helper,
         cmdline,
         Objects.requireNonNull(targetCgroup),
-        cgroupUnshare);
+        cgroupUnshare,
+        confinement,
+        devices);
   }
 
   /**
@@ -207,7 +255,21 @@ public final class EnterScript {
    */
   public static List<String> command(
       Path busybox, Path root, String init, Path fifo, Optional<Path> helper, Path cmdline) {
-    return build(busybox, root, init, fifo, helper, cmdline, null, Optional.empty());
+    return command(busybox, root, init, fifo, helper, cmdline, Confinement.Machine, List.of());
+  }
+
+  /** The enter step without a cgroup step, for a target with {@code confinement}. */
+  public static List<String> command(
+      Path busybox,
+      Path root,
+      String init,
+      Path fifo,
+      Optional<Path> helper,
+      Path cmdline,
+      Confinement confinement,
+      List<String> devices) {
+    return build(
+        busybox, root, init, fifo, helper, cmdline, null, Optional.empty(), confinement, devices);
   }
 
   private static List<String> build(
@@ -218,7 +280,11 @@ public final class EnterScript {
       Optional<Path> helper,
       Path cmdline,
       Path targetCgroup,
-      Optional<Path> cgroupUnshare) {
+      Optional<Path> cgroupUnshare,
+      Confinement confinement,
+      List<String> devices) {
+    boolean confined = confinement == Confinement.Confined;
+    List<String> checkedDevices = confined ? ConfinedMounts.checkDevices(devices) : List.of();
     String bb = busybox.toString();
     List<String> command = new ArrayList<>();
     command.addAll(
@@ -245,7 +311,7 @@ public final class EnterScript {
             bb,
             "sh",
             "-c",
-            SCRIPT,
+            ConfinedMounts.FUNCTIONS + SCRIPT,
             "cb-enter",
             root.toString(),
             init,
@@ -254,7 +320,9 @@ public final class EnterScript {
             bb,
             cgroupNamespace ? "yes" : "no",
             cmdline.toString(),
-            helper.isPresent() ? "yes" : "no"));
+            helper.isPresent() ? "yes" : "no",
+            confined ? "yes" : "no"));
+    command.addAll(checkedDevices);
     return List.copyOf(command);
   }
 

@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.confine.ConfinedStart;
+import io.chrootbooter.protocol.Confinement;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -95,7 +97,9 @@ public final class Target {
             helperScript,
             cmdline,
             cgroup.dir(),
-            cgroupUnshare));
+            cgroupUnshare,
+            spec.confinement(),
+            spec.devices()));
     ProcessBuilder builder =
         new ProcessBuilder(command)
             .redirectInput(ProcessBuilder.Redirect.from(spec.console().toFile()))
@@ -104,7 +108,10 @@ public final class Target {
     Map<String, String> initEnv = EnterScript.initEnvironment(System.getenv());
     env.clear();
     env.putAll(initEnv);
-    Process process = builder.start();
+    // A Confined target's bounding set and seccomp filter are its for good, from the enter
+    // step's first exec on: it runs without what it must never use.
+    Process process =
+        spec.confinement() == Confinement.Confined ? ConfinedStart.start(builder) : builder.start();
     boolean ok = false;
     try {
       String line = readReady(process);
@@ -120,8 +127,8 @@ public final class Target {
       long init = findInit(cgroup);
       ok = true;
       LOG.infof(
-          "target %s: init %s is PID 1 of its namespace, host PID %d",
-          spec.root(), spec.init(), init);
+          "target %s: init %s is PID 1 of its namespace, host PID %d, %s",
+          spec.root(), spec.init(), init, spec.confinement());
       return new Target(process, init, cgroup, signals);
     } finally {
       if (!ok) {

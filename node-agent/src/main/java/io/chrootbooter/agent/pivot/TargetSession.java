@@ -1,10 +1,12 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.confine.DeviceFilter;
 import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.agent.trigger.DeviceWatcher;
 import io.chrootbooter.agent.trigger.HelperMessage;
 import io.chrootbooter.agent.trigger.TriggerWatchers;
 import io.chrootbooter.agent.unpack.RootCheck;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.IOException;
@@ -101,6 +103,10 @@ public final class TargetSession {
       Cgroup cgroup =
           Cgroup.create(config.cgroupParent(), name, config.pidsMax(), config.memoryMax());
       teardown.push("cgroup " + cgroup.dir(), cgroup::close);
+      if (spec.confinement() == Confinement.Confined) {
+        // Before anything runs in the cgroup: its processes open only the private /dev's devices.
+        DeviceFilter.attach(cgroup.dir(), DeviceFilter.allowed(spec.console(), spec.devices()));
+      }
       Target target =
           Target.start(
               config.busybox(),

@@ -1,7 +1,10 @@
 package io.chrootbooter.agent.pivot;
 
+import io.chrootbooter.agent.confine.ConfinedMounts;
+import io.chrootbooter.protocol.Confinement;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -16,9 +19,19 @@ import java.util.Objects;
  * @param grace how long a graceful return may take before the cgroup is killed: the BootImage's
  *     {@code spec.stop.gracePeriod}, or the agent's {@code --grace} (default 10 s)
  * @param console the target's stdin, stdout and stderr (the bootstrap console; a log file in tests)
+ * @param confinement how the target is confined ({@code io.chrootbooter.agent.confine})
+ * @param devices the device nodes a {@link Confinement#Confined} target sees besides the basic
+ *     ones; empty for a {@link Confinement#Machine} target, which sees them all
  */
 public record TargetSpec(
-    Path root, String init, String imageUrl, int gracefulSignal, Duration grace, Path console) {
+    Path root,
+    String init,
+    String imageUrl,
+    int gracefulSignal,
+    Duration grace,
+    Path console,
+    Confinement confinement,
+    List<String> devices) {
   public static final String DEFAULT_INIT = "/sbin/init";
   public static final Duration DEFAULT_GRACE = Duration.ofSeconds(10);
 
@@ -39,5 +52,20 @@ public record TargetSpec(
       throw new IllegalArgumentException("grace " + grace + " is negative");
     }
     Objects.requireNonNull(console, "console");
+    confinement = confinement == null ? Confinement.DEFAULT : confinement;
+    devices =
+        confinement == Confinement.Confined ? ConfinedMounts.checkDevices(devices) : List.of();
+  }
+
+  /** A target with the whole machine ({@link Confinement#Machine}). */
+  public TargetSpec(
+      Path root, String init, String imageUrl, int gracefulSignal, Duration grace, Path console) {
+    this(root, init, imageUrl, gracefulSignal, grace, console, Confinement.Machine, List.of());
+  }
+
+  /** This target with {@code confinement} and, when Confined, {@code devices}. */
+  public TargetSpec confined(Confinement confinement, List<String> devices) {
+    return new TargetSpec(
+        root, init, imageUrl, gracefulSignal, grace, console, confinement, devices);
   }
 }

@@ -253,7 +253,8 @@ class BootstrapTriggersIT {
             "-initrd",
             image.initrd().toString(),
             "-append",
-            "console=ttyS0 quiet panic=-1 cb.image=http://10.0.2.100/vm.squashfs cb.sha256="
+            // no_timer_check: see BootstrapQemuBootIT.
+            "console=ttyS0 quiet panic=-1 no_timer_check cb.image=http://10.0.2.100/vm.squashfs cb.sha256="
                 + sha
                 + " cb.init=/sbin/init-vm cb.serial=ttyS1 cb.debug cb.pids-max="
                 + PIDS_MAX

@@ -67,6 +67,23 @@ class EnterScriptShellcheckTest {
   }
 
   @Test
+  void confinedEnterStepIsClean() throws Exception {
+    List<String> scripts =
+        scripts(
+            EnterScript.command(
+                BUSYBOX,
+                ROOT,
+                "/sbin/init",
+                FIFO,
+                Optional.of(HELPER),
+                CMDLINE,
+                io.chrootbooter.protocol.Confinement.Confined,
+                List.of("/dev/vdb", "/dev/mapper/data")));
+    assertThat(scripts).hasSize(1);
+    assertClean("enter-confined.sh", scripts.get(0));
+  }
+
+  @Test
   void helperIsClean() throws Exception {
     assertClean("bootstrap-return", EnterScript.helperScript());
   }

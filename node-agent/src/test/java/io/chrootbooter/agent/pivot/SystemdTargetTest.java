@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.ByteArrayOutputStream;
@@ -104,6 +105,10 @@ class SystemdTargetTest {
 
   /** Mounts the image with a tmpfs overlay and boots its /sbin/init (systemd). */
   private long boot() throws IOException {
+    return boot(Confinement.Machine);
+  }
+
+  private long boot(Confinement confinement) throws IOException {
     Path work = Files.createDirectories(temp.resolve("work"));
     Path root = temp.resolve("root");
     SquashfsImage.Mounted mounted = SquashfsImage.mount(image, work, root, new Overlay.Tmpfs());
@@ -114,7 +119,9 @@ class SystemdTargetTest {
             image.toUri().toString(),
             Signals.SIGRTMIN + 4,
             GRACE,
-            console.slave());
+            console.slave(),
+            confinement,
+            List.of());
     controller.boot(spec, mounted::close, BOOT_LIMIT);
     return Long.parseLong(state.read("pid_in_target").orElseThrow());
   }
@@ -249,6 +256,69 @@ class SystemdTargetTest {
         analyze.lines().findFirst().orElse("").strip(),
         (returned - before) / 1_000_000,
         last.duration().toMillis());
+  }
+
+  /**
+   * The same image {@link Confinement#Confined}: systemd still reaches multi-user.target with no
+   * failed unit and reports healthy, without the capabilities the bounding set lacks, under the
+   * seccomp filter, with a private {@code /dev} and read-only {@code /proc/sys} and {@code /sys}
+   * (systemd skips what needs them, as in a container); a power-off still ends it gracefully.
+   */
+  @Test
+  void debianReachesMultiUserConfined() throws Exception {
+    long start = System.nanoTime();
+    long pid = boot(Confinement.Confined);
+    Path proc = Path.of("/proc", Long.toString(pid));
+    await()
+        .atMost(BOOT_LIMIT)
+        .pollInterval(Duration.ofMillis(20))
+        .until(() -> Files.exists(proc.resolve("root/run/systemd/private")));
+    String running = inTarget(pid, BOOT_LIMIT, "/bin/systemctl", "is-system-running", "--wait");
+    long multiUser = System.nanoTime();
+    assertThat(running)
+        .as(
+            "systemctl is-system-running; failed units: %s",
+            inTarget(pid, Duration.ofSeconds(10), "/bin/systemctl", "--failed", "--no-legend"))
+        .isEqualTo("running");
+    assertThat(
+            inTarget(
+                pid, Duration.ofSeconds(10), "/bin/systemctl", "is-active", "multi-user.target"))
+        .isEqualTo("active");
+    assertThat(
+            inTarget(
+                pid,
+                Duration.ofSeconds(10),
+                "/bin/systemctl",
+                "show",
+                "-p",
+                "ActiveState,Result",
+                "chrootbooter-healthy.service"))
+        .contains("ActiveState=active", "Result=success");
+    List<String> status = Files.readAllLines(proc.resolve("status"));
+    long capBnd =
+        Long.parseUnsignedLong(
+            status.stream()
+                .filter(l -> l.startsWith("CapBnd:"))
+                .findFirst()
+                .orElseThrow()
+                .substring(7)
+                .strip(),
+            16);
+    assertThat(capBnd & io.chrootbooter.agent.confine.BoundingSet.mask())
+        .as("systemd's bounding set lacks the dropped capabilities")
+        .isZero();
+    assertThat(status).contains("Seccomp:\t2");
+    assertThat(inTarget(pid, Duration.ofSeconds(10), "/bin/ls", "/dev"))
+        .as("no disk in the private /dev")
+        .doesNotContain("loop", "sda", "vda");
+
+    LastReturn last = controller.trigger(ReturnTrigger.Console, "poweroff").orElseThrow();
+    assertThat(last.forced()).as("systemd powers off within %s", GRACE).isFalse();
+    assertBackInBootstrap();
+    System.out.printf(
+        "Confined systemd target: is-system-running=running %d ms after boot(); graceful return"
+            + " %d ms, init %s%n",
+        (multiUser - start) / 1_000_000, last.duration().toMillis(), last.initExit());
   }
 
   private static long openFds() throws IOException {

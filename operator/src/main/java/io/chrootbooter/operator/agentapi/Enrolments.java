@@ -214,7 +214,10 @@ public class Enrolments {
       return Verdict.refused(404, "no MachineBoot names " + mac);
     }
     MachineBoot mb = found.get();
-    Optional<Instant> issued = nonce == null ? Optional.empty() : tokens.nonceIssued(mac, nonce);
+    Optional<Instant> issued =
+        nonce == null
+            ? Optional.empty()
+            : tokens.nonceIssued(mac, mb.getMetadata().getUid(), nonce);
     if (issued.isEmpty()) {
       return Verdict.refused(
           401,

@@ -284,7 +284,7 @@ public class StatusReports {
 
   /**
    * Whether writing the report would change one of the agent's fields the status shows: phase,
-   * image, error, progress, last return, agent (its boot id among them).
+   * image, error, progress, last return, agent (its boot id among them), confinement.
    */
   static boolean changes(MachineBootStatus status, StatusReport report) {
     if (status == null) {
@@ -293,6 +293,7 @@ public class StatusReports {
     return status.phase() != report.phase()
         || !Objects.equals(status.currentImage(), report.currentImage())
         || !Objects.equals(status.error(), report.error())
+        || status.confinement() != report.confinement()
         || (report.progress() != null && !report.progress().equals(status.progress()))
         || (report.lastReturn() != null && !report.lastReturn().equals(status.lastReturn()))
         || (report.agent() != null && !report.agent().equals(status.agent()));
@@ -397,7 +398,9 @@ public class StatusReports {
             old == null ? null : old.conditions(),
             received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
             runningSince(old, report, reboot != null, received.at()),
-            reboot != null ? reboot : old == null ? null : old.lastReboot()));
+            reboot != null ? reboot : old == null ? null : old.lastReboot(),
+            // The agent names the confinement of the target that runs, none in the bootstrap.
+            report.confinement()));
     return updated;
   }
 
@@ -427,8 +430,8 @@ public class StatusReports {
 
   /**
    * {@code newer} over {@code older}: each field of the newer report wins when it is set; the
-   * phase, the error and the current image are always the newer report's (they describe one moment
-   * together).
+   * phase, the error, the current image and its confinement are always the newer report's (they
+   * describe one moment together).
    */
   static StatusReport merge(StatusReport older, StatusReport newer) {
     return new StatusReport(
@@ -438,6 +441,7 @@ public class StatusReports {
         newer.error(),
         newer.lastReturn() != null ? newer.lastReturn() : older.lastReturn(),
         newer.agent() != null ? newer.agent() : older.agent(),
-        newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration());
+        newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration(),
+        newer.confinement());
   }
 }

@@ -17,6 +17,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.jboss.logging.Logger;
@@ -25,13 +26,13 @@ import org.jboss.logging.Logger;
  * Which addresses image sources may be fetched from. A source host is resolved before every request
  * — the first one and every redirect hop — and refused when any of its addresses is refused: an
  * address in {@code cb.store.allowed-sources} is allowed; otherwise loopback, link-local,
- * unspecified and multicast addresses, the operator's own addresses and the CIDRs of {@code
- * cb.store.denied-sources} are refused, and everything else (public and private addresses alike) is
- * allowed.
+ * unspecified and multicast addresses, the operator's own addresses, the cluster's pod and Service
+ * networks ({@link ClusterNetworks}) and the CIDRs of {@code cb.store.denied-sources} are refused,
+ * and everything else (public and private addresses alike) is allowed.
  *
- * <p>The decision ({@link #refusal(InetAddress, List, List, Set)}) is a pure function of the
- * address and the lists; this class adds the resolution and the operator's addresses. What a
- * refusal says names the rule, never the address a host name resolved to.
+ * <p>The decision ({@link #refusal(InetAddress, List, List, List, Set)}) is a pure function of the
+ * address and the lists; this class adds the resolution, the operator's addresses and the cluster's
+ * networks. What a refusal says names the rule, never the address a host name resolved to.
  */
 @Startup
 @ApplicationScoped
@@ -45,6 +46,7 @@ public class SourcePolicy {
     UNSPECIFIED("unspecified"),
     MULTICAST("multicast"),
     OPERATOR("an address of the operator itself"),
+    CLUSTER("the cluster's pod or Service network"),
     DENIED("cb.store.denied-sources");
 
     private final String text;
@@ -151,13 +153,15 @@ public class SourcePolicy {
 
   private final List<Cidr> allowed;
   private final List<Cidr> denied;
+  private final Supplier<List<Cidr>> cluster;
   private final Resolver resolver;
 
   @Inject
-  SourcePolicy(OperatorConfig config) {
+  SourcePolicy(OperatorConfig config, ClusterNetworks cluster) {
     this(
         parse("cb.store.allowed-sources", config.store().allowedSources().orElse(List.of())),
         parse("cb.store.denied-sources", config.store().deniedSources().orElse(List.of())),
+        cluster::current,
         InetAddress::getAllByName);
     if (!allowed.isEmpty() || !denied.isEmpty()) {
       LOG.infof(
@@ -167,22 +171,29 @@ public class SourcePolicy {
     }
   }
 
-  SourcePolicy(List<Cidr> allowed, List<Cidr> denied, Resolver resolver) {
+  SourcePolicy(
+      List<Cidr> allowed, List<Cidr> denied, Supplier<List<Cidr>> cluster, Resolver resolver) {
     this.allowed = List.copyOf(allowed);
     this.denied = List.copyOf(denied);
+    this.cluster = cluster;
     this.resolver = resolver;
   }
 
   /**
    * Why an address is refused, or empty when it is allowed: {@code allowed} first, then the fixed
-   * rules, then {@code own} (the operator's addresses), then {@code denied}.
+   * rules, then {@code own} (the operator's addresses), then {@code cluster} (the pod and Service
+   * networks), then {@code denied}.
    */
   public static Optional<Rule> refusal(
-      InetAddress address, List<Cidr> allowed, List<Cidr> denied, Set<InetAddress> own) {
+      InetAddress address,
+      List<Cidr> allowed,
+      List<Cidr> cluster,
+      List<Cidr> denied,
+      Set<InetAddress> own) {
     if (address instanceof Inet6Address v6 && embeddedIpv4(v6) != null) {
       // ::a.b.c.d (IPv4-compatible) reaches the IPv4 address on some stacks: judge that one.
       // (::ffff:a.b.c.d is an Inet4Address already.)
-      return refusal(embeddedIpv4(v6), allowed, denied, own);
+      return refusal(embeddedIpv4(v6), allowed, cluster, denied, own);
     }
     if (allowed.stream().anyMatch(c -> c.contains(address))) {
       return Optional.empty();
@@ -193,6 +204,9 @@ public class SourcePolicy {
     }
     if (own.contains(address)) {
       return Optional.of(Rule.OPERATOR);
+    }
+    if (cluster.stream().anyMatch(c -> c.contains(address))) {
+      return Optional.of(Rule.CLUSTER);
     }
     if (denied.stream().anyMatch(c -> c.contains(address))) {
       return Optional.of(Rule.DENIED);
@@ -251,8 +265,9 @@ public class SourcePolicy {
       throw new IOException("the host " + host + " cannot be resolved", e);
     }
     Set<InetAddress> own = ownAddresses();
+    List<Cidr> clusterNetworks = cluster.get();
     for (InetAddress a : addresses) {
-      Optional<Rule> rule = refusal(a, allowed, denied, own);
+      Optional<Rule> rule = refusal(a, allowed, clusterNetworks, denied, own);
       if (rule.isPresent()) {
         return rule;
       }

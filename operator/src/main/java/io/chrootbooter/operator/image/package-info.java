@@ -5,10 +5,11 @@
  * <p><b>Which sources are fetched.</b> Before every request of a download — the first one, every
  * retry and every redirect hop, which {@link io.chrootbooter.operator.image.Mirror} follows itself
  * (at most five, never from https to http) — the host is resolved and {@link
- * io.chrootbooter.operator.image.SourcePolicy} judges every address it resolves to. A refused host
- * fails the BootImage with reason {@code SourceRejected} and a message naming the host and the
- * rule, never an address a name resolved to; nothing is sent to it, so no connection error or
- * answer of an internal address can show in a status.
+ * io.chrootbooter.operator.image.SourcePolicy} judges every address it resolves to, with the
+ * cluster's pod and Service networks from {@link io.chrootbooter.operator.image.ClusterNetworks}
+ * among its rules. A refused host fails the BootImage with reason {@code SourceRejected} and a
+ * message naming the host and the rule, never an address a name resolved to; nothing is sent to it,
+ * so no connection error or answer of an internal address can show in a status.
  *
  * <p><b>What is left: DNS rebinding.</b> {@link java.net.http.HttpClient} resolves the host again
  * when it connects; the connection is not pinned to the address that was checked. Both lookups go

@@ -151,7 +151,11 @@ public class IpxeResource {
       end(
           ctx,
           200,
-          script.body().copy().appendString(tokens.nonce(mac.get())).appendBuffer(script.tail()));
+          script
+              .body()
+              .copy()
+              .appendString(tokens.nonce(mac.get(), machine.get().getMetadata().getUid()))
+              .appendBuffer(script.tail()));
       if (ctx.request().method() == HttpMethod.GET) {
         leases.ipxeFetched(machine.get()); // in the background: tells a reboot how it came back
       }

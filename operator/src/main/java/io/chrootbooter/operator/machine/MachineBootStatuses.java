@@ -146,7 +146,8 @@ public final class MachineBootStatuses {
         conditions,
         lastSeen(old, o.agentLostSince()),
         old == null ? null : old.runningSince(),
-        old == null ? null : old.lastReboot());
+        old == null ? null : old.lastReboot(),
+        old == null ? null : old.confinement());
   }
 
   /**

@@ -24,6 +24,7 @@ public final class MachineBootValidator {
   private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
   private static final Pattern KERNEL_ARG = Pattern.compile(Patterns.KERNEL_ARG);
   private static final Pattern OVERLAY = Pattern.compile(Patterns.OVERLAY);
+  private static final Pattern DEVICE = Pattern.compile(Patterns.DEVICE);
   private static final Pattern DURATION = Pattern.compile(Patterns.DURATION);
   private static final Pattern TTY = Pattern.compile(Patterns.TTY);
   private static final Pattern MAGIC = Pattern.compile(Patterns.MAGIC);
@@ -102,6 +103,18 @@ public final class MachineBootValidator {
         spec.bootTimeout(),
         DURATION,
         "is not a duration such as 90s, 5m or 1h30m");
+    List<String> devices = spec.devicesOrEmpty();
+    if (devices.size() > 32) {
+      v.add("spec.devices: " + devices.size() + " devices; at most 32");
+    }
+    for (int i = 0; i < devices.size() && i < 32; i++) {
+      match(
+          v,
+          "spec.devices[" + i + "]",
+          devices.get(i),
+          DEVICE,
+          "is not a device path below /dev/ (no . or .. components, at most 4 levels)");
+    }
     ReturnTriggers triggers = spec.returnTriggers();
     if (triggers != null && triggers.serial() != null) {
       SerialTrigger serial = triggers.serial();

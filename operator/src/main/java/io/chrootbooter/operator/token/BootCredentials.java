@@ -19,10 +19,13 @@ import javax.crypto.spec.SecretKeySpec;
  *
  * <ul>
  *   <li>a <b>boot nonce</b> ({@code cb.nonce=} in the iPXE script): {@code 0x01 ‖ random(16) ‖
- *       issued(8, epoch seconds) ‖ HMAC-SHA256(key, "cb-nonce" ‖ mac ‖ the bytes before)}. The HMAC
- *       binds it to one MAC and its issue time; that it is used only once is recorded, as its
- *       SHA-256, when it is exchanged (see {@code Enrolments}). Issuing one writes nothing, so that
- *       a rack's machines booting at once cost no API writes for their scripts.
+ *       issued(8, epoch seconds) ‖ HMAC-SHA256(key, "cb-nonce" ‖ mac ‖ uid ‖ the bytes before)},
+ *       where uid is the MachineBoot's {@code metadata.uid}. The HMAC binds it to one MAC, one
+ *       MachineBoot object and its issue time; that it is used only once is recorded, as its
+ *       SHA-256, when it is exchanged (see {@code Enrolments}), on the agent Lease the MachineBoot
+ *       owns: a MachineBoot deleted and created again has a new uid, so the nonces of its
+ *       predecessor, whose record went with it, are refused. Issuing one writes nothing, so that a
+ *       rack's machines booting at once cost no API writes for their scripts.
  *   <li>a <b>session</b> (the agent's bearer credential): {@code 0x02 ‖ mac(6) ‖ id(16) ‖
  *       expires(8, epoch seconds) ‖ HMAC-SHA256(key, "cb-session" ‖ the bytes before)}. The MAC in
  *       it tells a session of another machine (403) from a forged one (401); the id is revoked by
@@ -71,8 +74,12 @@ public final class BootCredentials {
     }
   }
 
-  /** A fresh nonce for {@code mac} (lower-case colon form), issued at {@code now}. */
-  public static String nonce(TokenKeys keys, String mac, Instant now, SecureRandom random) {
+  /**
+   * A fresh nonce for {@code mac} (lower-case colon form) and the MachineBoot {@code uid}, issued
+   * at {@code now}.
+   */
+  public static String nonce(
+      TokenKeys keys, String mac, String uid, Instant now, SecureRandom random) {
     ByteBuffer body = ByteBuffer.allocate(NONCE_BODY + TAG);
     body.put(NONCE);
     byte[] r = new byte[16];
@@ -80,26 +87,36 @@ public final class BootCredentials {
     body.put(r);
     body.putLong(now.getEpochSecond());
     byte[] head = java.util.Arrays.copyOf(body.array(), NONCE_BODY);
-    body.put(hmac(keys.current(), NONCE_CONTEXT, macBytes(mac), head));
+    body.put(hmac(keys.current(), NONCE_CONTEXT, machine(mac, uid), head));
     return encode(body.array());
   }
 
   /**
-   * When {@code nonce} was issued, if it was issued for {@code mac} with the current or the
-   * previous key; empty for anything else (another machine's nonce, a forged or garbled one).
+   * When {@code nonce} was issued, if it was issued for {@code mac} and the MachineBoot {@code uid}
+   * with the current or the previous key; empty for anything else (another machine's nonce, one of
+   * a deleted MachineBoot of the same MAC, a forged or garbled one).
    */
-  public static Optional<Instant> nonceIssued(TokenKeys keys, String mac, String nonce) {
+  public static Optional<Instant> nonceIssued(
+      TokenKeys keys, String mac, String uid, String nonce) {
     byte[] bytes = decode(nonce, NONCE_BODY + TAG);
     if (bytes == null || bytes[0] != NONCE) {
       return Optional.empty();
     }
     byte[] head = java.util.Arrays.copyOf(bytes, NONCE_BODY);
     byte[] tag = java.util.Arrays.copyOfRange(bytes, NONCE_BODY, bytes.length);
-    byte[] m = macBytes(mac);
-    if (!verify(keys, tag, NONCE_CONTEXT, m, head)) {
+    if (!verify(keys, tag, NONCE_CONTEXT, machine(mac, uid), head)) {
       return Optional.empty();
     }
     return Optional.of(Instant.ofEpochSecond(ByteBuffer.wrap(bytes, 17, 8).getLong()));
+  }
+
+  /** The MAC's 6 bytes and the uid's UTF-8 bytes: what a nonce is bound to. */
+  private static byte[] machine(String mac, String uid) {
+    byte[] m = macBytes(mac);
+    byte[] u = (uid == null ? "" : uid).getBytes(StandardCharsets.UTF_8);
+    byte[] both = java.util.Arrays.copyOf(m, m.length + u.length);
+    System.arraycopy(u, 0, both, m.length, u.length);
+    return both;
   }
 
   /** A session credential for {@code session}, signed with the current key. */

@@ -41,14 +41,20 @@ public class MachineTokens {
     this.config = config;
   }
 
-  /** A fresh one-time boot nonce for the machine with this MAC (lower-case colon form). */
-  public String nonce(String mac) {
-    return BootCredentials.nonce(keys(), mac, Instant.now(), random);
+  /**
+   * A fresh one-time boot nonce for the machine with this MAC (lower-case colon form), described by
+   * the MachineBoot of this {@code uid}.
+   */
+  public String nonce(String mac, String uid) {
+    return BootCredentials.nonce(keys(), mac, uid, Instant.now(), random);
   }
 
-  /** When {@code nonce} was issued to the machine with this MAC; empty when it was not. */
-  public Optional<Instant> nonceIssued(String mac, String nonce) {
-    return BootCredentials.nonceIssued(keys(), mac, nonce);
+  /**
+   * When {@code nonce} was issued to the machine with this MAC and MachineBoot {@code uid}; empty
+   * when it was not.
+   */
+  public Optional<Instant> nonceIssued(String mac, String uid, String nonce) {
+    return BootCredentials.nonceIssued(keys(), mac, uid, nonce);
   }
 
   /** A new session of the machine with this MAC, valid until {@code expires}. */

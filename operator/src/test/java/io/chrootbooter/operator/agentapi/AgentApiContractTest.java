@@ -6,9 +6,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
 import io.chrootbooter.protocol.StatusReport;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import java.time.Instant;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -56,5 +60,35 @@ class AgentApiContractTest {
                             + "\" is not one of [Pending, PXEBooting, Bootstrap, Downloading,"
                             + " Verifying, Mounting, Running, Returning, ConsoleOverride,"
                             + " Failed]"));
+  }
+
+  @ParameterizedTest
+  @EnumSource(Confinement.class)
+  void theRunningTargetsConfinementReachesTheStatusAndGoesWithIt(Confinement confinement)
+      throws Exception {
+    StatusReport running =
+        strict.readValue(
+            "{\"phase\":\"Running\",\"currentImage\":\"debian\",\"confinement\":\""
+                + confinement
+                + "\"}",
+            StatusReport.class);
+    assertThat(StatusReportRules.violations(running)).isEmpty();
+    MachineBoot mb = new MachineBoot();
+    mb.setMetadata(new ObjectMetaBuilder().withName("m1").withNamespace("lab").build());
+
+    MachineBoot written =
+        StatusReports.withReport(mb, new StatusReports.Received(running, Instant.now()), null);
+    assertThat(written.getStatus().confinement()).isEqualTo(confinement);
+
+    StatusReport bootstrap =
+        new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
+    assertThat(StatusReports.changes(written.getStatus(), bootstrap)).isTrue();
+    assertThat(
+            StatusReports.withReport(
+                    written, new StatusReports.Received(bootstrap, Instant.now()), null)
+                .getStatus()
+                .confinement())
+        .as("no target runs in the bootstrap")
+        .isNull();
   }
 }

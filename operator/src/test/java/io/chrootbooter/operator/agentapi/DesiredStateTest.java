@@ -7,8 +7,10 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.ReturnTriggers;
 import io.chrootbooter.api.v1alpha1.SerialTrigger;
+import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.KernelModules;
+import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
@@ -79,6 +81,47 @@ class DesiredStateTest {
       KernelModules expected = mode == null ? KernelModules.Bootstrap : KernelModules.valueOf(mode);
       assertThat(state.image().kernelModules()).as(String.valueOf(mode)).isEqualTo(expected);
       assertThat(json.writeValueAsString(state)).contains("\"kernelModules\":\"" + expected + "\"");
+    }
+  }
+
+  @Test
+  void theConfinementIsTheMachineBootsOverTheBootImagesAndDefaultsToMachine() throws Exception {
+    String[][] cases = {
+      // BootImage, MachineBoot, what the agent gets
+      {null, null, "Machine"},
+      {"Confined", null, "Confined"},
+      {"Machine", "Confined", "Confined"},
+      {"Confined", "Machine", "Machine"},
+    };
+    for (String[] c : cases) {
+      MachineBoot mb =
+          json.readValue(
+              "{\"metadata\":{\"name\":\"m1\",\"namespace\":\"lab\",\"generation\":2},"
+                  + "\"spec\":{\"macAddress\":\"52:54:00:12:34:56\",\"imageRef\":\"debian\","
+                  + "\"devices\":[\"/dev/vdb\"]"
+                  + (c[1] == null ? "" : ",\"confinement\":\"" + c[1] + "\"")
+                  + "}}",
+              MachineBoot.class);
+      BootImage image =
+          json.readValue(
+              "{\"metadata\":{\"name\":\"debian\",\"namespace\":\"lab\"},"
+                  + "\"spec\":{\"source\":{\"url\":\"http://images/d.sqfs\"},"
+                  + "\"sha256\":\""
+                  + "a".repeat(64)
+                  + "\""
+                  + (c[0] == null ? "" : ",\"confinement\":\"" + c[0] + "\"")
+                  + "},\"status\":{\"phase\":\"Ready\",\"format\":\"squashfs\","
+                  + "\"sha256\":\""
+                  + "a".repeat(64)
+                  + "\",\"servedUrl\":\"/images/lab/debian\"}}",
+              BootImage.class);
+
+      DesiredState state = DesiredStates.of(mb, Optional.of(image), "http://op:8080");
+
+      assertThat(state.image().confinement())
+          .as("BootImage %s, MachineBoot %s", c[0], c[1])
+          .isEqualTo(Confinement.valueOf(c[2]));
+      assertThat(state.image().devices()).isEqualTo(List.of("/dev/vdb"));
     }
   }
 }

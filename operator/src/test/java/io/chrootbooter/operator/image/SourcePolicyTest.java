@@ -25,6 +25,38 @@ class SourcePolicyTest {
 
   private static final Rule OK = null;
 
+  private static final ClusterNetworks NO_CLUSTER =
+      new ClusterNetworks(null, false, java.time.Clock.systemUTC());
+
+  /** The cluster's networks among the other rules: address, allowed, cluster, denied, verdict. */
+  record ClusterRow(String address, String allowed, String cluster, String denied, Rule expected) {}
+
+  private static final List<ClusterRow> CLUSTER_TABLE =
+      List.of(
+          new ClusterRow("10.244.3.9", "", "10.244.0.0/16,10.96.0.0/12", "", Rule.CLUSTER),
+          new ClusterRow("10.96.0.1", "", "10.244.0.0/16,10.96.0.0/12", "", Rule.CLUSTER),
+          new ClusterRow("10.245.0.1", "", "10.244.0.0/16,10.96.0.0/12", "", OK),
+          new ClusterRow("fd00:10:96::1", "", "fd00:10:96::/112", "", Rule.CLUSTER),
+          // The cluster rule comes before denied-sources, after the fixed rules...
+          new ClusterRow("10.96.0.1", "", "10.96.0.0/12", "10.96.0.0/12", Rule.CLUSTER),
+          new ClusterRow("127.0.0.1", "", "127.0.0.0/8", "", Rule.LOOPBACK),
+          // ...and allowed-sources opens an address in it, as it opens every other rule.
+          new ClusterRow("10.244.3.9", "10.244.3.9", "10.244.0.0/16", "", OK));
+
+  @Test
+  void theClusterTable() throws UnknownHostException {
+    for (ClusterRow row : CLUSTER_TABLE) {
+      Optional<Rule> verdict =
+          SourcePolicy.refusal(
+              InetAddress.getByName(row.address()),
+              cidrs(row.allowed()),
+              cidrs(row.cluster()),
+              cidrs(row.denied()),
+              Set.of());
+      assertThat(verdict).as(row.toString()).isEqualTo(Optional.ofNullable(row.expected()));
+    }
+  }
+
   private static final List<Row> TABLE =
       List.of(
           // The fixed rules.
@@ -88,6 +120,7 @@ class SourcePolicyTest {
           SourcePolicy.refusal(
               InetAddress.getByName(row.address()),
               cidrs(row.allowed()),
+              List.of(),
               cidrs(row.denied()),
               addresses(row.own()));
       assertThat(verdict).as(row.toString()).isEqualTo(Optional.ofNullable(row.expected()));
@@ -131,6 +164,7 @@ class SourcePolicyTest {
         new SourcePolicy(
             List.of(),
             cidrs("10.96.0.0/12"),
+            List::of,
             host -> {
               String[] found = names.get(host);
               if (found == null) {
@@ -156,7 +190,9 @@ class SourcePolicyTest {
     InetAddress loopback = InetAddress.getByName("127.0.0.1");
     assertThat(own).contains(loopback);
     for (InetAddress a : own) {
-      assertThat(SourcePolicy.refusal(a, List.of(), List.of(), own)).as(a.toString()).isPresent();
+      assertThat(SourcePolicy.refusal(a, List.of(), List.of(), List.of(), own))
+          .as(a.toString())
+          .isPresent();
     }
   }
 
@@ -165,7 +201,8 @@ class SourcePolicyTest {
     assertThatThrownBy(
             () ->
                 new SourcePolicy(
-                    ImageStoreTest.config(dir, "cb.store.denied-sources", "10.96.0.0/12,pods")))
+                    ImageStoreTest.config(dir, "cb.store.denied-sources", "10.96.0.0/12,pods"),
+                    NO_CLUSTER))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage(
             "cb.store.denied-sources: \"pods\" is not a CIDR (such as 10.0.0.0/8, fd00::/8 or"
@@ -173,7 +210,8 @@ class SourcePolicyTest {
     assertThatThrownBy(
             () ->
                 new SourcePolicy(
-                    ImageStoreTest.config(dir, "cb.store.allowed-sources", "10.88.0.1/24")))
+                    ImageStoreTest.config(dir, "cb.store.allowed-sources", "10.88.0.1/24"),
+                    NO_CLUSTER))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage(
             "cb.store.allowed-sources: \"10.88.0.1/24\": the address has bits set beyond the"
@@ -189,7 +227,8 @@ class SourcePolicyTest {
                 "cb.store.allowed-sources",
                 "127.0.0.2/32,169.254.169.254",
                 "cb.store.denied-sources",
-                "192.0.2.0/24"));
+                "192.0.2.0/24"),
+            NO_CLUSTER);
     assertThat(policy.check("127.0.0.2")).isEmpty();
     assertThat(policy.check("169.254.169.254")).isEmpty();
     assertThat(policy.check("127.0.0.1")).contains(Rule.LOOPBACK);

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 class BootCredentialsTest {
   private static final String M1 = "52:54:00:12:34:56";
   private static final String M2 = "52:54:00:12:34:57";
+  private static final String UID = "0b6f1c2e-7d4a-4f0e-9c55-2a1b3c4d5e6f";
   private static final byte[] KEY_A = filled(1);
   private static final byte[] KEY_B = filled(2);
   private static final Instant NOW = Instant.parse("2026-12-07T14:00:00Z");
@@ -26,22 +27,25 @@ class BootCredentialsTest {
   @Test
   void aNonceIsRandomAndBoundToItsMac() {
     TokenKeys keys = new TokenKeys(KEY_A, Optional.empty());
-    String nonce = BootCredentials.nonce(keys, M1, NOW, random);
+    String nonce = BootCredentials.nonce(keys, M1, UID, NOW, random);
     assertThat(nonce)
         .matches("[A-Za-z0-9_-]+")
         .hasSize(BootCredentials.NONCE_CHARS)
-        .isNotEqualTo(BootCredentials.nonce(keys, M1, NOW, random));
-    assertThat(BootCredentials.nonceIssued(keys, M1, nonce)).contains(NOW);
-    assertThat(BootCredentials.nonceIssued(keys, M2, nonce)).isEmpty();
-    assertThat(BootCredentials.nonceIssued(keys, M1, "garbage!")).isEmpty();
-    assertThat(BootCredentials.nonceIssued(keys, M1, "")).isEmpty();
-    assertThat(BootCredentials.nonceIssued(new TokenKeys(KEY_B, Optional.empty()), M1, nonce))
+        .isNotEqualTo(BootCredentials.nonce(keys, M1, UID, NOW, random));
+    assertThat(BootCredentials.nonceIssued(keys, M1, UID, nonce)).contains(NOW);
+    assertThat(BootCredentials.nonceIssued(keys, M2, UID, nonce)).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, "9e1d0c2b-0000-4000-8000-000000000000", nonce))
+        .as("a nonce of a deleted MachineBoot, checked for its successor of the same MAC")
+        .isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, UID, "garbage!")).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, UID, "")).isEmpty();
+    assertThat(BootCredentials.nonceIssued(new TokenKeys(KEY_B, Optional.empty()), M1, UID, nonce))
         .as("a nonce of another key")
         .isEmpty();
     // One changed character anywhere (the issue time among them) breaks it.
     char[] chars = nonce.toCharArray();
     chars[30] = chars[30] == 'A' ? 'B' : 'A';
-    assertThat(BootCredentials.nonceIssued(keys, M1, new String(chars))).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, UID, new String(chars))).isEmpty();
   }
 
   @Test
@@ -57,9 +61,10 @@ class BootCredentialsTest {
     assertThat(parsed.id()).isEqualTo(id);
     assertThat(parsed.expires()).isEqualTo(NOW.plusSeconds(3600));
     assertThat(parsed.idHash()).isEqualTo(session.idHash());
-    assertThat(BootCredentials.parseSession(keys, BootCredentials.nonce(keys, M1, NOW, random)))
+    assertThat(
+            BootCredentials.parseSession(keys, BootCredentials.nonce(keys, M1, UID, NOW, random)))
         .isEmpty();
-    assertThat(BootCredentials.nonceIssued(keys, M1, credential)).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, UID, credential)).isEmpty();
     assertThat(BootCredentials.parseSession(new TokenKeys(KEY_B, Optional.empty()), credential))
         .isEmpty();
     char[] chars = credential.toCharArray();
@@ -70,14 +75,14 @@ class BootCredentialsTest {
   @Test
   void rotationKeepsOldCredentialsValidAndIssuesWithTheNewKey() {
     TokenKeys old = new TokenKeys(KEY_A, Optional.empty());
-    String nonce = BootCredentials.nonce(old, M1, NOW, random);
+    String nonce = BootCredentials.nonce(old, M1, UID, NOW, random);
     String session =
         BootCredentials.session(old, new BootCredentials.Session(M1, new byte[16], NOW));
     TokenKeys rotated = new TokenKeys(KEY_B, Optional.of(KEY_A));
-    assertThat(BootCredentials.nonceIssued(rotated, M1, nonce)).contains(NOW);
+    assertThat(BootCredentials.nonceIssued(rotated, M1, UID, nonce)).contains(NOW);
     assertThat(BootCredentials.parseSession(rotated, session)).isPresent();
     TokenKeys retired = new TokenKeys(KEY_B, Optional.empty());
-    assertThat(BootCredentials.nonceIssued(retired, M1, nonce)).isEmpty();
+    assertThat(BootCredentials.nonceIssued(retired, M1, UID, nonce)).isEmpty();
     assertThat(BootCredentials.parseSession(retired, session)).isEmpty();
   }
 
