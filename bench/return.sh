@@ -16,19 +16,22 @@
 # `SPEEDUP return_forced_p99 <x.xx>`, then leak checks after the cycles (mounts, loop devices,
 # processes, cgroups): `LEAKS none` or the leaks and exit status 1.
 #
-# Needs root, busybox-static, squashfs-tools, a cgroup2 mount, and the agent built:
-#   mvn -B -q -pl node-agent -am package -DskipTests
-# Environment: BENCH_CYCLES (default 100), BENCH_JAVA (default java), BENCH_CGROUP2 (a cgroup2
-# directory; default /sys/fs/cgroup/unified when it is cgroup2, else /sys/fs/cgroup).
+# The agent runs as machines run it (bench/bootstrap-runtime.bash: the bootstrap build's runtime,
+# class archive, agent.conf's JVM flags and JIT mode, in a chroot of its initrds and a mount
+# namespace of its own, whose mount table is checked for leaks when the agent ends); it prints
+# which runtime and flags it used.
+#
+# Needs root, busybox-static, squashfs-tools, lz4, cpio, a cgroup2 mount, and the agent built:
+#   mvn -B -q -pl node-agent -am package -DskipTests, then the bootstrap (see bench/download.sh)
+# Environment: BENCH_CYCLES (default 100), BENCH_BOOTSTRAP (a bootstrap build's output folder),
+# BENCH_CGROUP2 (a cgroup2 directory; default /sys/fs/cgroup/unified when it is cgroup2, else
+# /sys/fs/cgroup).
 set -euo pipefail
 
 cycles=${BENCH_CYCLES:-100}
-java=${BENCH_JAVA:-java}
 here=$(cd "$(dirname "$0")/.." && pwd)
-jar="$here/node-agent/target/quarkus-app/quarkus-run.jar"
 bb=/bin/busybox
 [ "$(id -u)" = 0 ] || { echo "bench/return.sh: needs root (mounts, namespaces, cgroups)" >&2; exit 2; }
-[ -f "$jar" ] || { echo "bench/return.sh: $jar missing; mvn -B -q -pl node-agent -am package -DskipTests" >&2; exit 2; }
 [ -x "$bb" ] || { echo "bench/return.sh: no $bb (apt-get install busybox-static)" >&2; exit 2; }
 command -v mksquashfs >/dev/null || { echo "bench/return.sh: mksquashfs missing (squashfs-tools)" >&2; exit 2; }
 cg2=${BENCH_CGROUP2:-}
@@ -53,6 +56,9 @@ cleanup() {
 trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM
 mkdir "$cgroup"
+# shellcheck source=bench/bootstrap-runtime.bash
+. "$here/bench/bootstrap-runtime.bash"
+bootstrap_runtime return.sh "$work"
 
 # --- the target: static busybox, an init that says it is up, then idles ---------------------
 mkdir -p "$work/tree"/{bin,sbin,etc,proc,sys,dev,run,tmp}
@@ -72,7 +78,7 @@ percentile() { # percentile P < numbers
 
 # --- the agent ----------------------------------------------------------------------------
 log "agent: $cycles forced return cycles"
-"$java" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar "$jar" return-check --cycles "$cycles" \
+BOOT_MOUNTINFO="$work/agent-mounts" "$boot_agent" return-check --cycles "$cycles" \
   --grace-ms 0 --init /sbin/init --ready-file run/booted --work "$work/agent" \
   --cgroup-parent "$cgroup" --state-dir "$work/state" --busybox "$bb" --pids-max 1024 \
   "$work/target.squashfs" \
@@ -116,6 +122,11 @@ awk -v r="$r99" -v a="$a99" 'BEGIN {printf "SPEEDUP return_forced_p99 %.2f\n", r
 for _ in $(seq 50); do [ "$(losetup -a | wc -l)" -le "$loops_before" ] && break; sleep 0.1; done
 leaks=()
 [ "$(wc -l < /proc/self/mountinfo)" -le "$mounts_before" ] || leaks+=("mounts: $(grep -F " $work" /proc/self/mountinfo | awk '{print $5}' | tr '\n' ' ')")
+# What the agent left mounted in its own namespace when it ended (the namespace then took it away).
+if [ -f "$work/agent-mounts.after" ]; then
+  left=$(awk '{print $5}' "$work/agent-mounts.before" | sort | comm -13 - <(awk '{print $5}' "$work/agent-mounts.after" | sort))
+  [ -z "$left" ] || leaks+=("mounts in the agent's namespace: $(echo "$left" | tr '\n' ' ')")
+fi
 [ "$(losetup -a | wc -l)" -le "$loops_before" ] || leaks+=("loop devices: $(losetup -a | grep -F "$work" | tr '\n' ' ')")
 [ -z "$(find "$cgroup" -mindepth 1 -type d)" ] || leaks+=("cgroups: $(find "$cgroup" -mindepth 1 -type d | tr '\n' ' ')")
 [ -z "$(cat "$cgroup/cgroup.procs")" ] || leaks+=("processes in $cgroup: $(tr '\n' ' ' < "$cgroup/cgroup.procs")")

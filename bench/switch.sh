@@ -26,21 +26,23 @@
 #   RESULT switch_cache_check_rate_<size> <MB/s> MB/s
 # The forced return (SIGKILL after the grace period) is bench/return.sh.
 #
-# Needs root, busybox-static, squashfs-tools, python3, a cgroup2 directory and the agent built:
-#   mvn -B -q -pl node-agent -am package -DskipTests
-# Environment: BENCH_CYCLES (default 100), BENCH_JAVA (default java), BENCH_CHECK_MIB (default
-# 256), BENCH_CHECKS (default 5).
+# The agent runs as machines run it (bench/bootstrap-runtime.bash: the bootstrap build's runtime,
+# class archive, agent.conf's JVM flags and JIT mode, in a chroot of its initrds); it prints which
+# runtime and flags it used.
+#
+# Needs root, busybox-static, squashfs-tools, lz4, cpio, python3, a cgroup2 directory and the
+# agent built: mvn -B -q -pl node-agent -am package -DskipTests, then the bootstrap (see
+# bench/download.sh).
+# Environment: BENCH_CYCLES (default 100), BENCH_BOOTSTRAP (a bootstrap build's output folder),
+# BENCH_CHECK_MIB (default 256), BENCH_CHECKS (default 5).
 set -euo pipefail
 
 cycles=${BENCH_CYCLES:-100}
 check_mib=${BENCH_CHECK_MIB:-256}
 checks=${BENCH_CHECKS:-5}
-java=${BENCH_JAVA:-java}
 here=$(cd "$(dirname "$0")/.." && pwd)
-jar="$here/node-agent/target/quarkus-app/quarkus-run.jar"
 bb=/bin/busybox
 [ "$(id -u)" = 0 ] || { echo "bench/switch.sh: needs root (mounts, namespaces, cgroups)" >&2; exit 2; }
-[ -f "$jar" ] || { echo "bench/switch.sh: $jar missing; mvn -B -q -pl node-agent -am package -DskipTests" >&2; exit 2; }
 [ -x "$bb" ] || { echo "bench/switch.sh: no $bb (apt-get install busybox-static)" >&2; exit 2; }
 command -v mksquashfs >/dev/null || { echo "bench/switch.sh: mksquashfs missing (squashfs-tools)" >&2; exit 2; }
 if [ -f /sys/fs/cgroup/unified/cgroup.subtree_control ]; then cg2=/sys/fs/cgroup/unified; else cg2=/sys/fs/cgroup; fi
@@ -82,14 +84,17 @@ rm -rf "$work/tree-c"
 
 loops_before=$(losetup -a | wc -l)
 mkdir "$cgroup"
+# shellcheck source=bench/bootstrap-runtime.bash
+. "$here/bench/bootstrap-runtime.bash"
+bootstrap_runtime switch.sh "$work"
 
 # --- the stand-in operator and the driver (python3, loopback only) ---------------------------
 # The agent runs in a private mount namespace (unshare -m) with its work directory on a tmpfs:
 # everything it mounts dies with that namespace even if the benchmark is interrupted.
-python3 - "$work" "$cycles" "$java" "$jar" "$cgroup" "$bb" "$checks" <<'PY'
+python3 - "$work" "$cycles" "$boot_agent" "$cgroup" "$bb" "$checks" <<'PY'
 import hashlib, http.server, json, os, queue, re, socketserver, subprocess, sys, threading, time
-work, cycles, java, jar, cgroup, bb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-checks = int(sys.argv[7])
+work, cycles, launcher, cgroup, bb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+checks = int(sys.argv[6])
 MAC, NONCE = "52:54:00:00:5e:01", "bench-nonce-0123456789"
 sha = {n: hashlib.sha256(open(f"{work}/{n}.squashfs", "rb").read()).hexdigest() for n in "abc"}
 events, streams, returns = [], [], []
@@ -103,6 +108,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = open(f"{work}/{self.path[8:]}", "rb").read()
             self.send_response(200); self.send_header("Content-Length", str(len(data))); self.end_headers()
             self.wfile.write(data); return
+        if not self.path.endswith("/desired"):
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
         q = queue.Queue()
         with lock:
             streams.append(q)
@@ -136,7 +143,9 @@ url = f"http://127.0.0.1:{srv.server_address[1]}"
 
 def push(gen, name):
     state = {"action": "Run", "generation": gen, "image": {"name": f"image-{name}", "url": f"{url}/images/{name}.squashfs",
-             "sha256": sha[name], "format": "squashfs", "init": "/sbin/init"}, "overlay": "tmpfs"}
+             "sha256": sha[name], "format": "squashfs", "init": "/sbin/init",
+             # This host does not run the bootstrap's kernel: its modules image has no tree for it.
+             "kernelModules": "None"}, "overlay": "tmpfs"}
     ev = f"event: desired\nid: {gen}\ndata: {json.dumps(state)}\n\n"
     with lock:
         events.append(ev)
@@ -169,7 +178,7 @@ umount "$old/root" "$old/rw" "$old/lower"
 state = f"{work}/state"
 open(f"{work}/console.log", "w").close()
 script = (f"mount --make-rprivate / && mkdir -p {work}/agent && mount -t tmpfs cb-bench {work}/agent && "
-          f"exec {java} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -jar {jar} run --operator {url} --mac {MAC} --nonce {NONCE} "
+          f"exec {launcher} run --operator {url} --mac {MAC} --nonce {NONCE} "
           f"--work-dir {work}/agent --state-dir {state} --cgroup {cgroup} --busybox {bb} --dev {work}/nodev "
           f"--target-console {work}/console.log --no-console --report-interval 100ms")
 agent = subprocess.Popen(["unshare", "-m", "sh", "-c", script], stdout=open(f"{work}/agent.log", "w"), stderr=subprocess.STDOUT)

@@ -288,16 +288,19 @@ for l in $libs; do
   cp -L "$l" "$dest"
 done
 ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
-# Loaded by the agent through JNA (Sha256Engine), with the libraries it links: SHA-256 at the
-# speed of the CPU's SHA instructions whatever the JIT compiles. Without it the agent hashes
-# with MessageDigest. libseccomp (SeccompFilter) writes the seccomp filter of a Confined target;
-# without it a Confined image fails to boot, it never runs unconfined. JNA's own libjnidispatch.so
-# stays in its jar (below): JNA copies it to a temporary file (java.io.tmpdir, /tmp) and loads it,
-# as it does for the agent's system calls.
-native_libs="libcrypto.so.3 libseccomp.so.2"
-for l in $native_libs; do
+# Loaded by the agent through JNA, with the libraries they link: libcrypto for SHA-256
+# (Sha256Engine) at the speed of the CPU's SHA instructions whatever the JIT compiles, liblzma
+# for tar.xz images (XzEngine), XZ Utils' C decoder instead of tukaani's Java one under C1.
+# Without them the agent hashes with MessageDigest and decodes xz with tukaani. libseccomp
+# (SeccompFilter) writes the seccomp filter of a Confined target; without it a Confined image
+# fails to boot, it never runs unconfined. JNA's own libjnidispatch.so stays in its jar (below):
+# JNA copies it to a temporary file (java.io.tmpdir, /tmp) and loads it, as it does for the
+# agent's system calls.
+native_libs="libcrypto.so.3:libssl3 liblzma.so.5:liblzma5 libseccomp.so.2:libseccomp2"
+for lp in $native_libs; do
+  l=${lp%%:*}
   f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
-  [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install libssl3 libseccomp2" >&2; exit 3; }
+  [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install ${lp#*:}" >&2; exit 3; }
   cp -L "$f" "$root/lib/x86_64-linux-gnu/$l"
   for d in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
     [ -e "$root/lib/x86_64-linux-gnu/$(basename "$d")" ] || cp -L "$d" "$root/lib/x86_64-linux-gnu/"

@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.zip.GZIPInputStream;
-import org.tukaani.xz.XZInputStream;
 
 /**
  * Extracts a tar image into a staging root <em>while</em> it downloads (no intermediate file), then
@@ -122,12 +121,13 @@ public final class ImageUnpacker {
   private static InputStream decompressed(InputStream in, ImageFormat format) throws IOException {
     InputStream plain;
     try {
-      // gzip and xz read their stream header here: a stream cut inside it fails at once.
+      // gzip and tukaani read their stream header here: a stream cut inside it fails at once
+      // (liblzma at the first read).
       plain =
           switch (format) {
             case TAR -> in;
             case TAR_GZ -> new GZIPInputStream(in, CHUNK);
-            case TAR_XZ -> new XZInputStream(in);
+            case TAR_XZ -> XzEngine.get().open(in);
             case TAR_ZST -> new ZstdInputStream(in);
             case SQUASHFS -> throw new IllegalStateException("squashfs is not a tar format");
           };

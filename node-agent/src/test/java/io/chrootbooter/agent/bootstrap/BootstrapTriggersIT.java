@@ -283,6 +283,18 @@ class BootstrapTriggersIT {
     }
   }
 
+  /**
+   * Under QEMU's TCG the launcher starts the agent C1 only, from CPUID's hypervisor vendor, and the
+   * agent hashes the image with libcrypto whatever the JIT.
+   */
+  @Test
+  @Order(0)
+  void theAgentRunsC1OnlyUnderTcgAndHashesWithLibcrypto() {
+    assertThat(console.toString())
+        .contains("chrootbooter: JIT c1 (hypervisor TCGTCGTCGTCG: QEMU TCG)")
+        .contains("SHA-256 by libcrypto (libcrypto.so.3)");
+  }
+
   @Test
   @Order(1)
   void everyTriggerReturnsToTheBootstrapWithoutAReboot() throws Exception {
