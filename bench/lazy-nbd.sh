@@ -62,6 +62,8 @@ plugin=$(nbdkit curl --dump-plugin | sed -n 's/^path=//p')
 mapfile -t nbdkit_libs < <(libs "$(command -v nbdkit)" "$plugin")
 nbdkit_bytes=$(du -cbL "$(command -v nbdkit)" "$plugin" "${nbdkit_libs[@]}" | tail -1 | cut -f1)
 agent_bytes=$(du -cb "$classes"/io/chrootbooter/agent/lazy/*.class | tail -1 | cut -f1)
-echo "RESULT lazy_nbd_read_${SIZE_MB}MiB_ms nbdkit_curl=$nbdkit_ms agent=$agent_ms"
-echo "RESULT lazy_nbd_initramfs_bytes nbdkit_curl_with_libs=$nbdkit_bytes agent_classes=$agent_bytes"
+echo "RESULT lazy_nbd_read_${SIZE_MB}MiB_agent $agent_ms ms"
+echo "RESULT lazy_nbd_read_${SIZE_MB}MiB_nbdkit_curl $nbdkit_ms ms"
+echo "RESULT lazy_nbd_bytes_agent_classes $agent_bytes bytes"
+echo "RESULT lazy_nbd_bytes_nbdkit_curl_with_libs $nbdkit_bytes bytes"
 echo "SPEEDUP lazy_nbd_agent_vs_nbdkit $(awk -v a="$agent_ms" -v n="$nbdkit_ms" 'BEGIN {printf "%.2f", n / a}')"
