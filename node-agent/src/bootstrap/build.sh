@@ -451,6 +451,10 @@ for f in $archives; do
 done
 in_root "$check_cmd" >/dev/null || { echo "build.sh: the class archives do not map ($check_flags failed)" >&2; exit 4; }
 in_root "${check_cmd/-XX:TieredStopAtLevel=1 /}" >/dev/null || { echo "build.sh: the class archives do not map with tiered compilation ($check_flags failed)" >&2; exit 4; }
+# What the runs above left in the staging root's home: JNA unpacks its native part into
+# ~/.cache/JNA when the agent first calls C (libcrypto, libseccomp, netlink). A build whose class
+# archives came from the cache runs no training, so keeping it would make two builds differ.
+rm -rf "${root:?}/root/.cache"
 # Out of the staging root into the second initrd's root, with the key and the digests the
 # launcher checks; the initramfs keeps the empty folder and the key.
 cache_root="$work/agent-cache"
