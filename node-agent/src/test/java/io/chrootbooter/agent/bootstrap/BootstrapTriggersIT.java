@@ -400,8 +400,8 @@ class BootstrapTriggersIT {
           .as("memory.max of the target's cgroup (cb.memory-max=%s)", MEMORY_MAX)
           .isEqualTo("" + MEMORY_MAX_BYTES);
       assertThat(group(during, "agent cgroup (\\S+) agent", "the agent's cgroup"))
-          .as("the agent's cgroup: the root, outside the target's limits")
-          .isEqualTo("/");
+          .as("the agent's cgroup: its own (agent-cgroup), beside the target's, outside its limits")
+          .isEqualTo("/cb-agent");
       assertThat(group(during, "agent (\\d+) alive", "the agent's PID"))
           .as("the agent's PID while the bomb runs")
           .isEqualTo(agentPid);
