@@ -154,6 +154,7 @@ class ConfinedTargetTest {
     Assumptions.assumeTrue(
         Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libseccomp.so.2")),
         "no libseccomp.so.2: apt-get install -y libseccomp2");
+    detachLeftLoops();
     imageDir = Files.createTempDirectory("cb-confined-image");
     // Two disks of "the bootstrap": loop devices the test can read itself, one with a marker the
     // target must not read, one the MachineBoot lists.
@@ -199,11 +200,34 @@ class ConfinedTargetTest {
     return Path.of(dev).getFileName().toString();
   }
 
+  /**
+   * Detaches the loop devices of an earlier run that was killed before its {@code @AfterAll} (a JVM
+   * ended with SIGKILL cleans nothing up): those whose backing file is one of this test's disks.
+   */
+  private static void detachLeftLoops() throws Exception {
+    String list = TestTarget.run("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE");
+    for (String line : list.split("\n")) {
+      String[] f = line.strip().split("\\s+", 2);
+      if (f.length == 2
+          && f[1].matches(".*/cb-confined-image[0-9]+/(bootstrap|listed)-disk\\.img.*")) {
+        TestTarget.run("losetup", "-d", f[0]);
+        Path left = Path.of(f[1].replaceAll("/[^/]*$", ""));
+        if (Files.isDirectory(left)) {
+          TestTarget.deleteTree(left);
+        }
+      }
+    }
+  }
+
   @AfterAll
   static void removeImage() throws Exception {
     try {
       for (String loop : loops) {
-        TestTarget.run("losetup", "-d", loop);
+        try {
+          TestTarget.run("losetup", "-d", loop);
+        } catch (Exception e) {
+          System.err.println("could not detach " + loop + ": " + e.getMessage());
+        }
       }
     } finally {
       loops.clear();
