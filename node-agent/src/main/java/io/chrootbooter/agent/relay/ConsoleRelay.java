@@ -32,7 +32,7 @@ final class ConsoleRelay implements AutoCloseable {
   private final Tty.Pty pty;
   private int slaveHold; // written by the relay thread only, closed after it ended
   private final int[] stop;
-  private final BootLog log;
+  private final BootLog.Source log;
   private final Thread thread;
   private boolean realIn;
   private boolean realOut;
@@ -51,7 +51,7 @@ final class ConsoleRelay implements AutoCloseable {
     this.pty = pty;
     this.slaveHold = slaveHold;
     this.stop = stop;
-    this.log = log;
+    this.log = log.source();
     this.realIn = true;
     this.realOut = true;
     this.thread = new Thread(this::run, "cb-relay-" + real.getFileName());
@@ -131,7 +131,7 @@ final class ConsoleRelay implements AutoCloseable {
           long n = Tty.read(pty.master(), buf);
           if (n > 0) {
             hungUp = false;
-            log.append(buf, 0, (int) n);
+            log.write(buf, 0, (int) n);
             if (realOut) {
               writeAll(realFd, out, buf, n, true);
             }
@@ -184,7 +184,7 @@ final class ConsoleRelay implements AutoCloseable {
       if (n <= 0) {
         return;
       }
-      log.append(buf, 0, (int) n);
+      log.write(buf, 0, (int) n);
       if (realOut) {
         writeAll(realFd, out, buf, n, false);
       }

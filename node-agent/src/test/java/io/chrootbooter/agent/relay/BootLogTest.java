@@ -34,6 +34,53 @@ class BootLogTest {
     assertThat(log.text()).isEqualTo("ghij");
   }
 
+  private static void write(BootLog.Source source, String text) {
+    byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+    source.write(bytes, 0, bytes.length);
+  }
+
+  @Test
+  void twoConsolesWritingAtOnceDoNotCutEachOthersLines() {
+    BootLog log = log(1024);
+    BootLog.Source ttyS0 = log.source();
+    BootLog.Source console = log.source();
+    write(ttyS0, "hello on ttyS0");
+    write(console, "hello on the console\r\nand a second ");
+    log.append("[    1.0] a kernel line\r\n");
+    write(ttyS0, "\r\n");
+    write(console, "line\r\n");
+    assertThat(log.text())
+        .isEqualTo(
+            "hello on the console\r\n"
+                + "[    1.0] a kernel line\r\n"
+                + "hello on ttyS0\r\n"
+                + "and a second line\r\n");
+  }
+
+  @Test
+  void aLineNotEndedShowsAfterTheWaitAndAtTheEnd() throws InterruptedException {
+    BootLog log = log(1024);
+    BootLog.Source console = log.source();
+    write(console, "debian login: ");
+    assertThat(log.text()).as("held back for a moment").isEmpty();
+    Thread.sleep(BootLog.LINE_WAIT_NANOS / 1_000_000 + 50);
+    assertThat(log.text()).isEqualTo("debian login: ");
+    write(console, "root");
+    log.end();
+    assertThat(log.text()).isEqualTo("debian login: root");
+    assertThat(log.total()).isEqualTo(18);
+  }
+
+  @Test
+  void aLineLongerThanTheHoldGoesInWhole() {
+    BootLog log = log(3 * BootLog.MAX_LINE);
+    BootLog.Source console = log.source();
+    String longLine = "x".repeat(BootLog.MAX_LINE + 10);
+    write(console, "ab");
+    write(console, longLine);
+    assertThat(log.text()).isEqualTo("ab" + longLine);
+  }
+
   @Test
   void warningsAreBounded() {
     BootLog log = log(16);
