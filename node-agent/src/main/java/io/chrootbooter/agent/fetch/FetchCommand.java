@@ -7,10 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code fetch [--sha256 HEX] [--output FILE] SOURCE}: download (resuming, retrying), print the
@@ -22,38 +23,22 @@ import picocli.CommandLine.Parameters;
     description = "Download an image, print (or check) its SHA-256, optionally keep it in a file.")
 public class FetchCommand implements Callable<Integer> {
 
-  @Option(names = "--sha256", description = "expected SHA-256, 64 lowercase hex digits")
-  String sha256;
-
   @Option(names = "--output", description = "absent file to write the image to")
   Path output;
 
-  @Option(
-      names = "--repeat",
-      defaultValue = "1",
-      description =
-          "run N times in this JVM, each run's time on stderr, undoing each run's output before"
-              + " the next (benchmarks: the daemon's JVM is long-running)")
-  int repeat;
-
-  @Parameters(index = "0", paramLabel = "SOURCE", description = "file path or http(s) URL")
-  String source;
+  @Mixin ImageArguments args;
 
   @Override
   public Integer call() {
     try {
-      if (sha256 != null && !sha256.matches("[0-9a-f]{64}")) {
-        throw new IllegalArgumentException(
-            "--sha256 \"" + sha256 + "\" is not 64 lowercase hex digits");
-      }
+      Optional<String> expected = args.sha256();
       if (output != null && Files.exists(output, LinkOption.NOFOLLOW_LINKS)) {
         throw new IOException(output + " exists; --output needs an absent file");
       }
-      Repeats.run(
-          repeat,
+      args.repeat(
           () -> {
             boolean ok = false;
-            try (ImageStream image = ImageSources.open(source, FetchOptions.defaults());
+            try (ImageStream image = ImageSources.open(args.source(), FetchOptions.defaults());
                 InputStream in = new ReadAheadInputStream(image, "cb-download", 1 << 20, 16)) {
               if (output != null) {
                 SpaceCheck.requireRoom(image.contentLength(), output.toAbsolutePath().getParent());
@@ -65,9 +50,9 @@ public class FetchCommand implements Callable<Integer> {
                           output, StandardOpenOption.CREATE_NEW, LinkOption.NOFOLLOW_LINKS)) {
                 in.transferTo(out);
               }
-              String digest = sha256 != null ? image.verify(sha256) : image.sha256();
+              String digest = expected.isPresent() ? image.verify(expected.get()) : image.sha256();
               ok = true;
-              System.out.println(digest + "  " + source);
+              System.out.println(digest + "  " + args.source());
             } finally {
               if (!ok && output != null) {
                 Files.deleteIfExists(output);
@@ -78,8 +63,7 @@ public class FetchCommand implements Callable<Integer> {
             if (output != null) {
               Files.deleteIfExists(output);
             }
-          },
-          System.err);
+          });
       return 0;
     } catch (IOException | IllegalArgumentException e) {
       System.err.println("fetch: " + e.getMessage());

@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.fetch;
 
+import io.chrootbooter.protocol.HttpRange;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -7,9 +8,8 @@ import java.net.HttpURLConnection;
 import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.random.RandomGenerator;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import javax.net.ssl.HttpsURLConnection;
 import org.jboss.logging.Logger;
 
@@ -27,7 +27,6 @@ import org.jboss.logging.Logger;
  */
 final class HttpImageStream extends ImageStream {
   private static final Logger LOG = Logger.getLogger(HttpImageStream.class);
-  private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
 
   /**
    * Reads wait at most this long before checking for cancellation: a read blocked in {@link
@@ -209,7 +208,7 @@ final class HttpImageStream extends ImageStream {
       c.setInstanceFollowRedirects(false);
     }
     if (position > 0) {
-      c.setRequestProperty("Range", "bytes=" + position + "-");
+      c.setRequestProperty("Range", HttpRange.from(position));
       if (validator != null) {
         c.setRequestProperty("If-Range", validator);
       }
@@ -219,9 +218,9 @@ final class HttpImageStream extends ImageStream {
 
   private void handleResponse(HttpURLConnection c, int status) throws IOException {
     if (status == 200) {
-      String etag = c.getHeaderField("ETag");
       String newValidator =
-          etag != null && !etag.startsWith("W/") ? etag : c.getHeaderField("Last-Modified");
+          HttpRange.validator(c.getHeaderField("ETag"), c.getHeaderField("Last-Modified"))
+              .orElse(null);
       body = readAhead(c);
       if (position > 0) {
         if (validator != null && !validator.equals(newValidator)) {
@@ -242,15 +241,14 @@ final class HttpImageStream extends ImageStream {
       total = c.getContentLengthLong();
     } else if (status == 206) {
       String range = c.getHeaderField("Content-Range");
-      Matcher m = CONTENT_RANGE.matcher(range == null ? "" : range);
-      if (!m.matches() || Long.parseLong(m.group(1)) != position) {
+      Optional<HttpRange.ContentRange> answered =
+          HttpRange.parse(range).filter(r -> r.startsAt(position));
+      if (answered.isEmpty()) {
         disconnect();
         throw new NotRetryableException(
             uri + " answered Range bytes=" + position + "- with Content-Range \"" + range + "\"");
       }
-      if (!m.group(3).equals("*")) {
-        total = Long.parseLong(m.group(3));
-      }
+      answered.get().complete().ifPresent(complete -> total = complete);
       body = readAhead(c);
     } else {
       String message = "GET " + uri + ": HTTP " + status;

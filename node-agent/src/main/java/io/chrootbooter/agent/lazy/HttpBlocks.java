@@ -2,6 +2,7 @@ package io.chrootbooter.agent.lazy;
 
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.OperatorCredential;
+import io.chrootbooter.protocol.HttpRange;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
@@ -20,8 +21,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.random.RandomGenerator;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import javax.net.ssl.HttpsURLConnection;
 import org.jboss.logging.Logger;
 
@@ -39,7 +38,6 @@ import org.jboss.logging.Logger;
  */
 public final class HttpBlocks implements NbdServer.Blocks, Closeable {
   private static final Logger LOG = Logger.getLogger(HttpBlocks.class);
-  private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
 
   /** The piece fetched at once: 256 KiB, twice the kernel's default read-ahead. */
   public static final int CHUNK = 256 * 1024;
@@ -252,18 +250,14 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
         if (authorization != null) {
           c.setRequestProperty("Authorization", authorization);
         }
-        c.setRequestProperty("Range", "bytes=" + from + "-" + (to - 1));
+        c.setRequestProperty("Range", HttpRange.between(from, to));
         int status = c.getResponseCode();
         if (status != 206) {
           throw new IOException(
               "GET " + url + " bytes " + from + "-" + (to - 1) + " answered HTTP " + status);
         }
         String range = c.getHeaderField("Content-Range");
-        Matcher m = range == null ? null : CONTENT_RANGE.matcher(range);
-        if (m == null
-            || !m.matches()
-            || Long.parseLong(m.group(1)) != from
-            || Long.parseLong(m.group(2)) != to - 1) {
+        if (HttpRange.parse(range).filter(r -> r.covers(from, to)).isEmpty()) {
           throw new IOException(
               "GET " + url + " bytes " + from + "-" + (to - 1) + " answered " + range);
         }

@@ -1,17 +1,17 @@
 package io.chrootbooter.agent.unpack;
 
 import io.chrootbooter.agent.fetch.FetchOptions;
+import io.chrootbooter.agent.fetch.ImageArguments;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
-import io.chrootbooter.agent.fetch.Repeats;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code mount [--sha256 HEX] [--overlay tmpfs|none|/dev/X] --cache FILE --into DIR SOURCE}:
@@ -23,9 +23,6 @@ import picocli.CommandLine.Parameters;
     mixinStandardHelpOptions = true,
     description = "Download a squashfs image, verify its SHA-256, then mount it (with an overlay).")
 public class MountCommand implements Callable<Integer> {
-
-  @Option(names = "--sha256", description = "expected SHA-256, 64 lowercase hex digits")
-  String sha256;
 
   @Option(
       names = "--overlay",
@@ -42,40 +39,29 @@ public class MountCommand implements Callable<Integer> {
   @Option(names = "--into", required = true, description = "the mount point of the root")
   Path into;
 
-  @Option(
-      names = "--repeat",
-      defaultValue = "1",
-      description =
-          "run N times in this JVM, each run's time on stderr, undoing each run's output before"
-              + " the next (benchmarks: the daemon's JVM is long-running)")
-  int repeat;
-
-  @Parameters(index = "0", paramLabel = "SOURCE", description = "file path or http(s) URL")
-  String source;
+  @Mixin ImageArguments args;
 
   @Override
   public Integer call() {
     try {
       Overlay chosen = Overlay.parse(overlay);
-      Optional<String> digest = Optional.ofNullable(sha256).map(UnpackCommand::checkedSha256);
+      Optional<String> digest = args.sha256();
       SquashfsImage.Mounted[] last = new SquashfsImage.Mounted[1];
-      Repeats.run(
-          repeat,
+      args.repeat(
           () -> {
-            try (ImageStream image = ImageSources.open(source, FetchOptions.defaults())) {
+            try (ImageStream image = ImageSources.open(args.source(), FetchOptions.defaults())) {
               String actual = SquashfsImage.download(image, digest, cache);
               Path work = Files.createDirectories(Path.of(into.toAbsolutePath() + ".cb"));
               last[0] = SquashfsImage.mount(cache, work, into, chosen);
               System.out.printf(
                   "mounted %s (sha256 %s) at %s: %s%n",
-                  source, actual, last[0].root(), last[0].mountPoints());
+                  args.source(), actual, last[0].root(), last[0].mountPoints());
             }
           },
           () -> {
             last[0].close();
             Files.delete(cache);
-          },
-          System.err);
+          });
       return 0;
     } catch (IOException | IllegalArgumentException e) {
       System.err.println("mount: " + e.getMessage());

@@ -1,9 +1,9 @@
 package io.chrootbooter.agent.unpack;
 
 import io.chrootbooter.agent.fetch.FetchOptions;
+import io.chrootbooter.agent.fetch.ImageArguments;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
-import io.chrootbooter.agent.fetch.Repeats;
 import io.chrootbooter.agent.sys.LinuxSyscalls;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
@@ -11,8 +11,8 @@ import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code unpack --format tar.gz [--sha256 HEX] --into DIR SOURCE}: the image pipeline outside the
@@ -27,37 +27,24 @@ public class UnpackCommand implements Callable<Integer> {
   @Option(names = "--format", required = true, description = "tar, tar.gz, tar.xz or tar.zst")
   String format;
 
-  @Option(names = "--sha256", description = "expected SHA-256, 64 lowercase hex digits")
-  String sha256;
-
   @Option(names = "--into", required = true, description = "absent or empty target directory")
   Path into;
 
-  @Option(
-      names = "--repeat",
-      defaultValue = "1",
-      description =
-          "run N times in this JVM, each run's time on stderr, undoing each run's output before"
-              + " the next (benchmarks: the daemon's JVM is long-running)")
-  int repeat;
-
-  @Parameters(index = "0", paramLabel = "SOURCE", description = "file path or http(s) URL")
-  String source;
+  @Mixin ImageArguments args;
 
   @Override
   public Integer call() {
     try {
       ImageFormat imageFormat = ImageFormat.parse(format);
-      Optional<String> digest = Optional.ofNullable(sha256).map(UnpackCommand::checkedSha256);
-      Repeats.run(
-          repeat,
+      Optional<String> digest = args.sha256();
+      args.repeat(
           () -> {
-            try (ImageStream image = ImageSources.open(source, FetchOptions.defaults())) {
+            try (ImageStream image = ImageSources.open(args.source(), FetchOptions.defaults())) {
               ImageUnpacker.Result result =
                   new ImageUnpacker(new LinuxSyscalls()).unpack(image, imageFormat, digest, into);
               System.out.printf(
                   "unpacked %s (%s, %d bytes, sha256 %s): %d entries, %d file bytes into %s%n",
-                  source,
+                  args.source(),
                   result.format(),
                   result.imageBytes(),
                   result.sha256(),
@@ -66,20 +53,11 @@ public class UnpackCommand implements Callable<Integer> {
                   into);
             }
           },
-          () -> Trees.deleteContents(into),
-          System.err);
+          () -> Trees.deleteContents(into));
       return 0;
     } catch (IOException | IllegalArgumentException e) {
       System.err.println("unpack: " + e.getMessage());
       return 1;
     }
-  }
-
-  static String checkedSha256(String value) {
-    if (!value.matches("[0-9a-f]{64}")) {
-      throw new IllegalArgumentException(
-          "--sha256 \"" + value + "\" is not 64 lowercase hex digits");
-    }
-    return value;
   }
 }

@@ -8,6 +8,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -83,6 +85,45 @@ class XzEngineTest {
       try (InputStream in = engine.open(new ByteArrayInputStream(compressed))) {
         assertThat(sha256(in)).as(engine.toString()).isEqualTo(expected);
       }
+    }
+  }
+
+  /**
+   * What {@code xz -T2} writes (blocks with their sizes in the headers, which liblzma's threaded
+   * decoder decodes on several threads), decoded by both; a flipped bit in one block still fails.
+   */
+  @Test
+  void blocksFromXzsThreadedEncoderDecodeAlike() throws Exception {
+    byte[] data = mixed(12 << 20);
+    byte[] compressed;
+    Path plain = Files.createTempFile("cb-xz-", ".bin");
+    try {
+      Files.write(plain, data);
+      Process xz =
+          new ProcessBuilder("xz", "-T2", "--block-size=1MiB", "-3", "-c")
+              .redirectInput(plain.toFile())
+              .redirectError(ProcessBuilder.Redirect.DISCARD)
+              .start();
+      compressed = xz.getInputStream().readAllBytes();
+      Assumptions.assumeTrue(xz.waitFor() == 0, "xz -T2 failed");
+    } catch (IOException e) {
+      Assumptions.abort("xz (xz-utils) is not installed: " + e.getMessage());
+      return;
+    } finally {
+      Files.deleteIfExists(plain);
+    }
+    String expected = sha256(new ByteArrayInputStream(data));
+    for (XzEngine engine : engines()) {
+      try (InputStream in = engine.open(new ByteArrayInputStream(compressed))) {
+        assertThat(sha256(in)).as(engine.toString()).isEqualTo(expected);
+      }
+    }
+    byte[] flipped = compressed.clone();
+    flipped[compressed.length / 3] ^= 0x10;
+    for (XzEngine engine : engines()) {
+      assertThatThrownBy(() -> decode(engine, flipped, 1 << 16))
+          .as(engine.toString())
+          .isInstanceOf(IOException.class);
     }
   }
 

@@ -1,6 +1,7 @@
 package io.chrootbooter.operator.image;
 
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.HttpRange;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.Closeable;
 import java.io.IOException;
@@ -27,8 +28,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.function.Consumer;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * One image download into the store, across as many attempts as it takes: each attempt resumes
@@ -43,7 +42,6 @@ import java.util.regex.Pattern;
  */
 final class Mirror {
   private static final int BUFFER = 1 << 20;
-  private static final Pattern CONTENT_RANGE = Pattern.compile("^bytes (\\d+)-(\\d+)/(\\d+|\\*)$");
   private static final long PROGRESS_EVERY_NANOS = 1_000_000_000L;
 
   /** The redirects followed, each to a host the policy allows; at most this many per request. */
@@ -155,11 +153,9 @@ final class Mirror {
         restart();
         total = response.headers().firstValueAsLong("Content-Length").orElse(-1);
         validator =
-            response
-                .headers()
-                .firstValue("ETag")
-                .filter(e -> !e.startsWith("W/"))
-                .or(() -> response.headers().firstValue("Last-Modified"))
+            HttpRange.validator(
+                    response.headers().firstValue("ETag").orElse(null),
+                    response.headers().firstValue("Last-Modified").orElse(null))
                 .orElse(null);
         if (total >= 0) {
           store.checkRoom(total);
@@ -210,7 +206,7 @@ final class Mirror {
       HttpRequest.Builder builder =
           HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).GET();
       if (resuming) {
-        builder.header("Range", "bytes=" + received + "-").header("If-Range", validator);
+        builder.header("Range", HttpRange.from(received)).header("If-Range", validator);
       }
       HttpResponse<InputStream> response;
       try {
@@ -424,13 +420,9 @@ final class Mirror {
   }
 
   private static boolean rangeStartsAt(HttpResponse<?> response, long offset) {
-    return response
-        .headers()
-        .firstValue("Content-Range")
-        .map(CONTENT_RANGE::matcher)
-        .filter(Matcher::matches)
-        .map(m -> Long.parseLong(m.group(1)) == offset)
-        .orElse(false);
+    return HttpRange.parse(response.headers().firstValue("Content-Range").orElse(null))
+        .filter(r -> r.startsAt(offset))
+        .isPresent();
   }
 
   private static MessageDigest newDigest() {

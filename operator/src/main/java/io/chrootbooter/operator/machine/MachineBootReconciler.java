@@ -44,8 +44,6 @@ import java.util.stream.Collectors;
 @ControllerConfiguration(name = MachineBootReconciler.NAME, generationAwareEventProcessing = false)
 public class MachineBootReconciler implements Reconciler<MachineBoot> {
   static final String NAME = "machineboot";
-  static final String BY_IMAGE = "byImage";
-  static final String BY_MAC = "byMac";
 
   /**
    * A MachineBoot that lost a MAC dispute is looked at again this often, so it takes over when the
@@ -80,26 +78,16 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
   public List<EventSource<?, MachineBoot>> prepareEventSources(
       EventSourceContext<MachineBoot> context) {
     var cache = context.getPrimaryCache();
-    cache.addIndexer(
-        BY_IMAGE,
-        mb ->
-            MachineDirectory.imageRef(mb).stream()
-                .map(ref -> key(mb.getMetadata().getNamespace(), ref))
-                .toList());
-    cache.addIndexer(
-        BY_MAC,
-        mb ->
-            mb.getSpec() == null
-                ? List.of()
-                : MacAddress.normalize(mb.getSpec().macAddress()).stream().toList());
+    MachineIndexes.all().forEach(cache::addIndexer);
     var images =
         InformerEventSourceConfiguration.from(BootImage.class, MachineBoot.class)
             .withSecondaryToPrimaryMapper(
                 image ->
                     cache
                         .byIndex(
-                            BY_IMAGE,
-                            key(image.getMetadata().getNamespace(), image.getMetadata().getName()))
+                            MachineIndexes.BY_IMAGE,
+                            MachineIndexes.imageKey(
+                                image.getMetadata().getNamespace(), image.getMetadata().getName()))
                         .stream()
                         .map(ResourceID::fromResource)
                         .collect(Collectors.toSet()))
@@ -144,7 +132,9 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     }
     Optional<MachineBoot> owner =
         MacAddress.normalize(mb.getSpec() == null ? null : mb.getSpec().macAddress())
-            .flatMap(mac -> MacOwners.owner(context.getPrimaryCache().byIndex(BY_MAC, mac)));
+            .flatMap(
+                mac ->
+                    MacOwners.owner(context.getPrimaryCache().byIndex(MachineIndexes.BY_MAC, mac)));
     Instant now = clock.instant();
     Duration lostAfter = leases.lostAfter();
     Optional<Instant> seen =
@@ -259,9 +249,5 @@ public class MachineBootReconciler implements Reconciler<MachineBoot> {
     fresh.setMetadata(meta);
     fresh.setStatus(status);
     return fresh;
-  }
-
-  static String key(String namespace, String name) {
-    return namespace + "/" + name;
   }
 }

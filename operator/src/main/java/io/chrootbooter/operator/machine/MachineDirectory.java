@@ -16,7 +16,6 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
@@ -29,8 +28,6 @@ import java.util.function.Consumer;
  */
 @ApplicationScoped
 public class MachineDirectory {
-  private static final String BY_MAC = "byMac";
-  private static final String BY_IMAGE = "byImage";
 
   private final KubernetesClient client;
   private final MeterRegistry registry;
@@ -47,18 +44,7 @@ public class MachineDirectory {
   void start(@Observes StartupEvent event) {
     SharedIndexInformer<MachineBoot> inf =
         watched(client.resources(MachineBoot.class)).runnableInformer(0);
-    inf.addIndexers(
-        Map.of(
-            BY_MAC,
-            mb ->
-                mb.getSpec() == null
-                    ? List.of()
-                    : MacAddress.normalize(mb.getSpec().macAddress()).stream().toList(),
-            BY_IMAGE,
-            mb ->
-                imageRef(mb).stream()
-                    .map(ref -> mb.getMetadata().getNamespace() + "/" + ref)
-                    .toList()));
+    inf.addIndexers(MachineIndexes.all());
     inf.addEventHandler(handler(this::machineChanged));
     inf.addEventHandler(handler(this::notifyResourceListeners));
     SharedIndexInformer<BootImage> imageInformer =
@@ -157,7 +143,7 @@ public class MachineDirectory {
     if (informer == null) {
       return Optional.empty();
     }
-    List<MachineBoot> claimants = byIndex(informer.getIndexer(), BY_MAC, mac);
+    List<MachineBoot> claimants = byIndex(informer.getIndexer(), MachineIndexes.BY_MAC, mac);
     // One claimant is the rule; the iPXE endpoint asks on every request.
     return claimants.size() == 1 ? Optional.of(claimants.get(0)) : MacOwners.owner(claimants);
   }
@@ -202,8 +188,9 @@ public class MachineDirectory {
   }
 
   private void imageChanged(BootImage image) {
-    String key = image.getMetadata().getNamespace() + "/" + image.getMetadata().getName();
-    for (MachineBoot mb : byIndex(informer.getIndexer(), BY_IMAGE, key)) {
+    String key =
+        MachineIndexes.imageKey(image.getMetadata().getNamespace(), image.getMetadata().getName());
+    for (MachineBoot mb : byIndex(informer.getIndexer(), MachineIndexes.BY_IMAGE, key)) {
       machineChanged(mb);
     }
   }

@@ -34,7 +34,7 @@ class MachineDirectoryIndexTest {
     CacheImpl<MachineBoot> cache =
         new CacheImpl<>(
             Cache.NAMESPACE_INDEX, Cache::metaNamespaceIndexFunc, Cache::metaNamespaceKeyFunc);
-    cache.addIndexers(Map.of("byMac", mb -> List.of(MAC)));
+    cache.addIndexers(Map.of(MachineIndexes.BY_MAC, mb -> List.of(MAC)));
     cache.put(machine(1));
     AtomicBoolean done = new AtomicBoolean();
     Thread informer =
@@ -49,7 +49,7 @@ class MachineDirectoryIndexTest {
     long lookups = 0;
     long missing = 0;
     while (!done.get()) {
-      List<MachineBoot> found = MachineDirectory.byIndex(cache, "byMac", MAC);
+      List<MachineBoot> found = MachineDirectory.byIndex(cache, MachineIndexes.BY_MAC, MAC);
       lookups++;
       if (found.size() != 1) {
         missing++;
