@@ -461,6 +461,7 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
     try (FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
         FollowingAgent m2 = new FollowingAgent(M2, null)) {
       m2.healthy = false;
+      m2.bootConsole = "Begin: Mounting root file system ... \u001b[31mdone\u001b[0m.\r\n";
       applyTest(
           """
           apiVersion: boot.chrootbooter.io/v1alpha1
@@ -511,7 +512,11 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       assertThat(xml)
           .contains("<testsuites name=\"BootTest " + ns + "/hotkey\" tests=\"4\" failures=\"1\"")
           .contains("<testcase name=\"boots\" classname=\"hotkey.m2\"")
-          .contains("<failure message=\"not healthy within 1s: returned by BootTimeout");
+          .contains("<failure message=\"not healthy within 1s: returned by BootTimeout")
+          // A failure shows the console's last lines, the terminal's colours taken out.
+          .contains("<system-out>console:\nBegin: Mounting root file system ... done.\n");
+      assertThat(failed.checks().get(0).output())
+          .isEqualTo("console:\nBegin: Mounting root file system ... done.\n");
       admin().get("/tests/" + ns + "/nothing/junit.xml").then().statusCode(404);
       admin().get("/tests/" + ns + "/Bad_Name/junit.xml").then().statusCode(400);
       given().get("/tests/" + ns + "/hotkey/junit.xml").then().statusCode(404);

@@ -428,6 +428,7 @@ public final class BootTestRules {
                     + ": "
                     + describe(returned.get()),
                 o.now());
+            m.withConsoleTail(i, boots);
             m.end(
                 MachineTestPhase.Failed,
                 m.checks.get(i).name() + ": " + m.checks.get(i).message(),
