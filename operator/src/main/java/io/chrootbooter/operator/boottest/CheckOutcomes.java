@@ -292,10 +292,20 @@ final class CheckOutcomes {
     return ms <= 0 ? "(already when the check started)" : ms + " ms after the check started";
   }
 
+  /**
+   * {@code s} as a result's output: control characters but newline and tab shown as U+FFFD (a
+   * target's output may hold anything), at most {@link #MAX_OUTPUT} characters.
+   */
   static String clip(String s) {
-    if (s == null || s.length() <= MAX_OUTPUT) {
-      return s;
+    if (s == null) {
+      return null;
     }
-    return s.substring(0, MAX_OUTPUT - 1) + "…";
+    String shown = CONTROL.matcher(s).replaceAll("\uFFFD");
+    if (shown.length() <= MAX_OUTPUT) {
+      return shown;
+    }
+    return shown.substring(0, MAX_OUTPUT - 1) + "…";
   }
+
+  private static final Pattern CONTROL = Pattern.compile("[\\x00-\\x08\\x0B-\\x1F\\x7F]");
 }
