@@ -16,6 +16,7 @@ import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.GoDuration;
+import io.chrootbooter.protocol.TestCommand;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -59,6 +60,16 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
 
     /** Whether the targets it boots report healthy; an unhealthy one is returned at bootTimeout. */
     volatile boolean healthy = true;
+
+    /** What each command of a desired state does in the target: its result, as the agent's. */
+    volatile java.util.function.Function<TestCommand, TestCommand.Result> commands =
+        c -> new TestCommand.Result(c.name(), 0, false, "ok\n", "", false, 5L, null);
+
+    /** What the console of every boot of an image shows at once; null for nothing. */
+    volatile String bootConsole;
+
+    private List<TestCommand> toRun = List.of();
+    private long consoleOffset;
 
     FollowingAgent(String mac, String running) throws Exception {
       this.mac = mac;
@@ -112,6 +123,11 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       phase = "Running";
       currentImage = state.image().name();
       int boot = ++boots;
+      toRun = state.commands();
+      consoleOffset = 0;
+      if (bootConsole != null) {
+        console(bootConsole);
+      }
       report();
       if (!healthy && state.bootTimeout() != null) {
         Duration within = GoDuration.parse("bootTimeout", state.bootTimeout());
@@ -155,6 +171,32 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       return currentImage;
     }
 
+    /** The running target writes {@code text} to its console; the agent sends it. */
+    synchronized void console(String text) {
+      byte[] bytes = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      Map<String, Object> chunk = new LinkedHashMap<>();
+      chunk.put("boot", "boot-" + mac.replace(":", "") + "-" + boots);
+      chunk.put("image", "http://op/images/" + currentImage);
+      chunk.put("started", "2026-01-01T00:00:00Z");
+      chunk.put("offset", consoleOffset);
+      chunk.put("data", java.util.Base64.getEncoder().encodeToString(bytes));
+      chunk.put("firstWarning", 0);
+      chunk.put("warnings", List.of());
+      chunk.put("ended", false);
+      consoleOffset += bytes.length;
+      try {
+        given()
+            .header("Authorization", "Bearer " + token)
+            .contentType("application/json")
+            .body(JSON.writeValueAsString(chunk))
+            .post("/agent/v1/machines/" + mac + "/console")
+            .then()
+            .statusCode(202);
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+
     synchronized String phase() {
       return phase;
     }
@@ -173,6 +215,10 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       }
       if ("Running".equals(phase) && healthy) {
         report.put("healthy", true);
+        // As the agent does: the boot's commands run once the target is healthy.
+        if (!toRun.isEmpty()) {
+          report.put("commands", toRun.stream().map(commands).toList());
+        }
       }
       report.put(
           "agent",
@@ -415,6 +461,7 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
     try (FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
         FollowingAgent m2 = new FollowingAgent(M2, null)) {
       m2.healthy = false;
+      m2.bootConsole = "Begin: Mounting root file system ... \u001b[31mdone\u001b[0m.\r\n";
       applyTest(
           """
           apiVersion: boot.chrootbooter.io/v1alpha1
@@ -465,7 +512,11 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       assertThat(xml)
           .contains("<testsuites name=\"BootTest " + ns + "/hotkey\" tests=\"4\" failures=\"1\"")
           .contains("<testcase name=\"boots\" classname=\"hotkey.m2\"")
-          .contains("<failure message=\"not healthy within 1s: returned by BootTimeout");
+          .contains("<failure message=\"not healthy within 1s: returned by BootTimeout")
+          // A failure shows the console's last lines, the terminal's colours taken out.
+          .contains("<system-out>console:\nBegin: Mounting root file system ... done.\n");
+      assertThat(failed.checks().get(0).output())
+          .isEqualTo("console:\nBegin: Mounting root file system ... done.\n");
       admin().get("/tests/" + ns + "/nothing/junit.xml").then().statusCode(404);
       admin().get("/tests/" + ns + "/Bad_Name/junit.xml").then().statusCode(400);
       given().get("/tests/" + ns + "/hotkey/junit.xml").then().statusCode(404);
@@ -473,6 +524,151 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       awaitMachine("m1", m -> m.getSpec().imageRef() == null && m.getStatus().heldBy() == null);
       await().atMost(Duration.ofSeconds(10)).until(() -> "Bootstrap".equals(m1.phase()));
       await().atMost(Duration.ofSeconds(10)).until(() -> "Bootstrap".equals(m2.phase()));
+    }
+  }
+
+  @Test
+  void commandAndConsoleChecksPassWithTheCommandsOutputInStatusAndJunit() throws Exception {
+    readyExamples();
+    try (FollowingAgent m1 = new FollowingAgent(M1, null)) {
+      m1.bootConsole = "[\u001b[0;32m  OK  \u001b[0m] Reached target multi-user\r\nm1 login: ";
+      m1.commands =
+          c ->
+              c.run().equals(List.of("uname", "-r"))
+                  ? new TestCommand.Result(
+                      c.name(), 0, false, "6.1.0-18-amd64\n", "", false, 7L, null)
+                  : new TestCommand.Result(
+                      c.name(), 127, false, "", "not found\n", false, 1L, null);
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: checks-pass
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1]
+            checks:
+              - healthy: {timeout: 1s}
+              - name: kernel
+                command: {run: [uname, -r], timeout: 30s}
+              - consoleMatches: {pattern: 'Reached target multi-user', timeout: 20s}
+              - name: no-panic
+                consoleNever: {pattern: 'Kernel panic|BUG:'}
+          """);
+      BootTest t = awaitTest("checks-pass", x -> conditionTrue(x, "Complete"));
+      MachineTestResult r = result(t, "m1");
+      assertThat(r.phase()).isEqualTo(MachineTestPhase.Passed);
+      assertThat(r.checks())
+          .extracting(MachineTestResult.CheckResult::name)
+          .containsExactly("healthy", "kernel", "consoleMatches", "no-panic");
+      assertThat(r.checks()).allMatch(c -> c.result() == CheckOutcome.Passed);
+      var kernel = r.checks().get(1);
+      assertThat(kernel.kind()).isEqualTo("command");
+      assertThat(kernel.exitCode()).isZero();
+      assertThat(kernel.message()).startsWith("exit code 0 after 7 ms: 6.1.0-18-amd64");
+      assertThat(kernel.output()).isEqualTo("stdout:\n6.1.0-18-amd64\n");
+      // The console as a user reads it: the terminal's colours taken out.
+      assertThat(r.checks().get(2).message())
+          .startsWith("the console showed \"Reached target multi-user\"");
+      assertThat(r.checks().get(2).output())
+          .contains("[  OK  ] Reached target multi-user\nm1 login: ");
+      assertThat(r.checks().get(3).message()).isEqualTo("not seen while the machine was tested");
+      // The agent was sent the command with the boot of the image under test.
+      assertThat(m1.received)
+          .filteredOn(d -> d.runs() && "busybox".equals(d.image().name()))
+          .first()
+          .satisfies(
+              d ->
+                  assertThat(d.commands())
+                      .containsExactly(new TestCommand("kernel", List.of("uname", "-r"), "30s")));
+      String xml =
+          admin()
+              .get("/tests/" + ns + "/checks-pass/junit.xml")
+              .then()
+              .statusCode(200)
+              .extract()
+              .asString();
+      assertThat(xml)
+          .contains("tests=\"4\" failures=\"0\" errors=\"0\"")
+          .contains("<testcase name=\"kernel\" classname=\"checks-pass.m1\" time=\"")
+          .contains("<system-out>stdout:\n6.1.0-18-amd64\n</system-out>");
+    }
+  }
+
+  @Test
+  void aFailingCommandAndAPanicOnTheConsoleFailTheirMachinesWithWhatTheyShowed() throws Exception {
+    readyExamples();
+    try (FollowingAgent m1 = new FollowingAgent(M1, null);
+        FollowingAgent m2 = new FollowingAgent(M2, null)) {
+      m1.commands =
+          c ->
+              new TestCommand.Result(
+                  c.name(), 3, false, "partial\n", "disk <full>\n", true, 9L, null);
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: checks-fail
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1, m2]
+            parallelism: 2
+            checks:
+              - name: no-panic
+                consoleNever: {pattern: 'Kernel panic|BUG:'}
+              - healthy: {timeout: 1s}
+              - name: fsck
+                command: {run: [sh, -c, 'fsck -n /'], timeout: 10s}
+              - returns: {trigger: Hotkey, timeout: 5m}
+          """);
+      // m2's kernel panics while its test waits for the hotkey.
+      awaitTest(
+          "checks-fail",
+          t ->
+              result(t, "m2").phase() == MachineTestPhase.Checking
+                  && result(t, "m2").checks().get(3).result() == CheckOutcome.Running);
+      m2.console("[   42.000000] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n");
+      BootTest t = awaitTest("checks-fail", x -> conditionTrue(x, "Failed"));
+      assertThat(t.getStatus().failed()).isEqualTo(2);
+
+      MachineTestResult one = result(t, "m1");
+      assertThat(one.phase()).isEqualTo(MachineTestPhase.Failed);
+      var fsck = one.checks().get(2);
+      assertThat(fsck.result()).isEqualTo(CheckOutcome.Failed);
+      assertThat(fsck.exitCode()).isEqualTo(3);
+      assertThat(fsck.message()).isEqualTo("exit code 3, expected 0 after 9 ms: partial");
+      assertThat(fsck.output())
+          .isEqualTo(
+              "stdout:\npartial\nstderr:\ndisk <full>\n[output cut at 4096 bytes per stream]\n");
+      assertThat(one.checks().get(3).result()).isEqualTo(CheckOutcome.Skipped);
+      // The watch ended with the machine's test: nothing showed on m1's console.
+      assertThat(one.checks().get(0).result()).isEqualTo(CheckOutcome.Passed);
+
+      MachineTestResult two = result(t, "m2");
+      assertThat(two.phase()).isEqualTo(MachineTestPhase.Failed);
+      var panic = two.checks().get(0);
+      assertThat(panic.result()).isEqualTo(CheckOutcome.Failed);
+      assertThat(panic.message()).isEqualTo("the console showed \"Kernel panic\"");
+      assertThat(panic.output()).contains("Kernel panic - not syncing: VFS");
+      assertThat(two.checks().get(3).result()).isEqualTo(CheckOutcome.Error);
+      assertThat(two.message()).startsWith("no-panic: the console showed");
+
+      String xml =
+          admin()
+              .get("/tests/" + ns + "/checks-fail/junit.xml")
+              .then()
+              .statusCode(200)
+              .extract()
+              .asString();
+      assertThat(xml)
+          .contains("<failure message=\"exit code 3, expected 0 after 9 ms: partial\"")
+          .contains("<system-out>stdout:\npartial\nstderr:\ndisk &lt;full&gt;\n")
+          .contains("<failure message=\"the console showed &quot;Kernel panic&quot;\"")
+          .contains("Kernel panic - not syncing: VFS: Unable to mount root fs");
     }
   }
 
@@ -500,7 +696,8 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
         .contains("spec.imageRef: \"Busybox\" is not an object name")
         .contains("spec.parallelism: 0 is not between 1 and 1000")
         .contains("spec.timeout: \"soon\" is not a duration")
-        .contains("spec.checks[0]: set exactly one of healthy and returns");
+        .contains(
+            "spec.checks[0]: set exactly one of healthy, command, consoleMatches, consoleNever and returns");
     assertThat(machine("m1").getMetadata().getAnnotations()).doesNotContainKey(TestHold.ANNOTATION);
   }
 

@@ -31,6 +31,8 @@ import java.util.List;
  * @param heartbeat how often the agent sends its full status report even when nothing changed
  *     ({@link GoDuration}), so that the operator knows it is alive; null: the agent's default,
  *     {@link #DEFAULT_HEARTBEAT}
+ * @param commands the commands of a BootTest's {@code command} checks, for the agent to run in the
+ *     target once it reported healthy ({@link TestCommand}); empty (and left out) otherwise
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -43,7 +45,8 @@ public record DesiredState(
     List<String> kernelArgs,
     String bootTimeout,
     ReturnTriggers returnTriggers,
-    String heartbeat) {
+    String heartbeat,
+    @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand> commands) {
 
   /** The heartbeat of an agent whose operator names none. */
   public static final String DEFAULT_HEARTBEAT = "15s";
@@ -61,6 +64,30 @@ public record DesiredState(
     this(action, generation, reason, image, overlay, kernelArgs, bootTimeout, returnTriggers, null);
   }
 
+  /** A desired state without commands to run. */
+  public DesiredState(
+      Action action,
+      long generation,
+      String reason,
+      Image image,
+      String overlay,
+      List<String> kernelArgs,
+      String bootTimeout,
+      ReturnTriggers returnTriggers,
+      String heartbeat) {
+    this(
+        action,
+        generation,
+        reason,
+        image,
+        overlay,
+        kernelArgs,
+        bootTimeout,
+        returnTriggers,
+        heartbeat,
+        List.of());
+  }
+
   /** This state with {@code heartbeat} ({@link GoDuration}, or null for the agent's default). */
   public DesiredState withHeartbeat(String heartbeat) {
     return new DesiredState(
@@ -72,11 +99,28 @@ public record DesiredState(
         kernelArgs,
         bootTimeout,
         returnTriggers,
-        heartbeat);
+        heartbeat,
+        commands);
+  }
+
+  /** This state with {@code commands} to run once the target is healthy. */
+  public DesiredState withCommands(List<TestCommand> commands) {
+    return new DesiredState(
+        action,
+        generation,
+        reason,
+        image,
+        overlay,
+        kernelArgs,
+        bootTimeout,
+        returnTriggers,
+        heartbeat,
+        commands);
   }
 
   public DesiredState {
     kernelArgs = kernelArgs == null ? List.of() : List.copyOf(kernelArgs);
+    commands = commands == null ? List.of() : List.copyOf(commands);
     if (returnTriggers == null && action != Action.Hold) {
       returnTriggers = ReturnTriggers.DEFAULTS;
     }

@@ -1,6 +1,7 @@
 package io.chrootbooter.protocol;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.List;
 
 /**
  * What an agent reports: the body of {@code POST /agent/v1/machines/{mac}/status}, which the
@@ -18,6 +19,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param confinement how the running target is confined; null when none runs
  * @param healthy true once the running target reported healthy ({@code /.bootstrap-return
  *     --healthy}) in this boot of it; null otherwise
+ * @param commands the results of the desired state's {@link TestCommand}s the running target has
+ *     run so far, in order; empty (and left out) when none ran
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -29,7 +32,51 @@ public record StatusReport(
     AgentInfo agent,
     Long appliedGeneration,
     Confinement confinement,
-    Boolean healthy) {
+    Boolean healthy,
+    @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand.Result> commands) {
+
+  public StatusReport {
+    commands = commands == null ? List.of() : List.copyOf(commands);
+  }
+
+  /** A report without command results. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration,
+      Confinement confinement,
+      Boolean healthy) {
+    this(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        List.of());
+  }
+
+  /** This report with {@code commands}' results. */
+  public StatusReport withCommands(List<TestCommand.Result> commands) {
+    return new StatusReport(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        commands);
+  }
 
   /** A report that says nothing of the target's health. */
   public StatusReport(

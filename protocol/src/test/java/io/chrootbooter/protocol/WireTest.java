@@ -261,4 +261,41 @@ class WireTest {
     LastReturn read = OPERATOR.readValue(AGENT.writeValueAsString(sent), LastReturn.class);
     assertThat(ReturnTrigger.fromName(read.trigger())).contains(trigger);
   }
+
+  @Test
+  void aBootTestsCommandsGoOutInTheDesiredStateAndTheirResultsComeBack() throws Exception {
+    DesiredState sent =
+        RUN.withCommands(
+            List.of(
+                new TestCommand("kernel", List.of("uname", "-r"), "30s"),
+                new TestCommand(
+                    "units", List.of("sh", "-c", "systemctl is-system-running"), null)));
+    String json = OPERATOR.writeValueAsString(sent);
+    assertThat(json)
+        .endsWith(
+            ",\"commands\":[{\"name\":\"kernel\",\"run\":[\"uname\",\"-r\"],"
+                + "\"timeout\":\"30s\"},{\"name\":\"units\",\"run\":[\"sh\",\"-c\","
+                + "\"systemctl is-system-running\"]}]}");
+    assertThat(AGENT.readValue(json, DesiredState.class)).isEqualTo(sent);
+    // Without commands the field is left out: what older operators sent.
+    assertThat(OPERATOR.writeValueAsString(RUN)).isEqualTo(RUN_JSON);
+
+    StatusReport report =
+        OPERATOR
+            .readValue(REPORT_JSON, StatusReport.class)
+            .withCommands(
+                List.of(
+                    new TestCommand.Result(
+                        "kernel", 0, false, "6.1.0-18-amd64\n", "", false, 12L, null),
+                    new TestCommand.Result(
+                        "units", null, true, "starting\n", "", true, 30_000L, null)));
+    String reported = AGENT.writeValueAsString(report);
+    assertThat(reported)
+        .contains(
+            "\"commands\":[{\"name\":\"kernel\",\"exitCode\":0,\"timedOut\":false,"
+                + "\"stdout\":\"6.1.0-18-amd64\\n\",\"stderr\":\"\",\"truncated\":false,"
+                + "\"durationMillis\":12}");
+    assertThat(OPERATOR.readValue(reported, StatusReport.class)).isEqualTo(report);
+    assertThat(AGENT.writeValueAsString(report.withCommands(List.of()))).isEqualTo(REPORT_JSON);
+  }
 }

@@ -7,6 +7,7 @@ import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.TestCommand;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 
@@ -57,10 +58,53 @@ public record MachineBootStatus(
             "True once the running image reported healthy in this boot of it: its boot ran"
                 + " /.bootstrap-return --healthy (the lab's Debian image does once"
                 + " multi-user.target is reached). Absent otherwise.")
-        Boolean healthy) {
+        Boolean healthy,
+    @JsonPropertyDescription(
+            "The results of the commands a BootTest's command checks had the running image run"
+                + " in this boot of it (exit code, the first 4,096 bytes of stdout and stderr),"
+                + " as its agent reports them. Absent otherwise.")
+        List<TestCommand.Result> testCommands) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
+    testCommands =
+        testCommands == null || testCommands.isEmpty() ? null : List.copyOf(testCommands);
+  }
+
+  /** A status without command results. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot,
+      Confinement confinement,
+      String heldBy,
+      Boolean healthy) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        null);
   }
 
   /** A status of a machine no test holds, without a health report. */

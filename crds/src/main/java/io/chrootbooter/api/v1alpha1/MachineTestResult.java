@@ -34,7 +34,41 @@ public record MachineTestResult(
                 + " passes on a later return.")
         String returnBaseline,
     @JsonPropertyDescription("Whether the test has released the machine (afterTest applied).")
-        Boolean released) {
+        Boolean released,
+    @JsonPropertyDescription(
+            "The machine's recorded console boots when the test took it: the console checks"
+                + " read only later ones, the boots of the image under test.")
+        List<String> consoleBaseline) {
+
+  /** A result without a console baseline. */
+  public MachineTestResult(
+      String name,
+      MachineTestPhase phase,
+      String message,
+      String startTime,
+      String completionTime,
+      String previousImage,
+      List<CheckResult> checks,
+      List<TimelineEntry> timeline,
+      String stage,
+      String stageSince,
+      String returnBaseline,
+      Boolean released) {
+    this(
+        name,
+        phase,
+        message,
+        startTime,
+        completionTime,
+        previousImage,
+        checks,
+        timeline,
+        stage,
+        stageSince,
+        returnBaseline,
+        released,
+        null);
+  }
 
   public MachineTestResult {
     checks = checks == null ? List.of() : List.copyOf(checks);
@@ -66,13 +100,34 @@ public record MachineTestResult(
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public record CheckResult(
       @JsonPropertyDescription("The check's name.") String name,
-      @JsonPropertyDescription("Its kind: healthy or returns.") String kind,
+      @JsonPropertyDescription(
+              "Its kind: healthy, command, consoleMatches, consoleNever or returns.")
+          String kind,
       @JsonPropertyDescription("Pending, Running, Passed, Failed, Error or Skipped.")
           CheckOutcome result,
       @JsonPropertyDescription("When it started (RFC 3339, UTC).") String startTime,
       @JsonPropertyDescription("How long it took, in milliseconds.") Long durationMillis,
       @JsonPropertyDescription("What was seen, in words (at most 1,000 characters).")
-          String message) {}
+          String message,
+      @JsonPropertyDescription("A command check's exit code, as the agent reported it.")
+          Integer exitCode,
+      @JsonPropertyDescription(
+              "What a command wrote (its stdout, then its stderr) or the console around a"
+                  + " console check's match, or its last lines when it failed (at most 8,192"
+                  + " characters).")
+          String output) {
+
+    /** A result without exit code or output. */
+    public CheckResult(
+        String name,
+        String kind,
+        CheckOutcome result,
+        String startTime,
+        Long durationMillis,
+        String message) {
+      this(name, kind, result, startTime, durationMillis, message, null, null);
+    }
+  }
 
   /** The result of one check on one machine. */
   public enum CheckOutcome {

@@ -2,6 +2,8 @@ package io.chrootbooter.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.protocol.TestCommand;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -18,10 +20,27 @@ import java.util.Optional;
  * @param bootTimeout the bootTimeout of this boot (the test's healthy check); null for none
  * @param spec the MachineBoot's spec when the test took it: everything but the image and the
  *     bootTimeout is kept from it
+ * @param commands the commands of the test's command checks the agent runs in this boot, once the
+ *     target reported healthy; empty for none
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record TestHold(
-    String test, long generation, String imageRef, String bootTimeout, MachineBootSpec spec) {
+    String test,
+    long generation,
+    String imageRef,
+    String bootTimeout,
+    MachineBootSpec spec,
+    @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand> commands) {
+
+  public TestHold {
+    commands = commands == null ? List.of() : List.copyOf(commands);
+  }
+
+  /** A hold whose boot runs no commands. */
+  public TestHold(
+      String test, long generation, String imageRef, String bootTimeout, MachineBootSpec spec) {
+    this(test, generation, imageRef, bootTimeout, spec, List.of());
+  }
 
   /** The annotation that holds a hold, as JSON. */
   public static final String ANNOTATION = BootImage.GROUP + "/test-hold";

@@ -7,6 +7,7 @@ import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.DownloadCancelledException;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.agent.pivot.CommandChecks;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.TargetControl;
 import io.chrootbooter.agent.pivot.TargetSpec;
@@ -56,6 +57,7 @@ public final class Agent implements AutoCloseable {
           });
   private final Map<Long, CancelSignal> cancels = new ConcurrentHashMap<>();
   private volatile Runnable onChange = () -> {};
+  private volatile CommandChecks commandChecks;
   // Guarded by this: the policy's state, and the return handled last (by identity).
   private AgentPolicy.State state = AgentPolicy.State.INITIAL;
   private LastReturn handledReturn;
@@ -74,6 +76,19 @@ public final class Agent implements AutoCloseable {
   public void previousRun(String what) {
     LOG.errorf("the agent's previous run %s", what);
     handle(new Event.Failure("the agent's previous run " + what), new Replies());
+  }
+
+  /**
+   * Runs the commands of a BootTest's command checks that a desired state carries, in the target
+   * booted with it once it reports healthy; their results go into {@link #status()}.
+   */
+  public void commandChecks(CommandChecks checks) {
+    this.commandChecks = checks;
+  }
+
+  /** A change of what {@link #status()} says that no event of the policy made (a result). */
+  public void statusChanged() {
+    onChange.run();
   }
 
   /** Runs after every change of what {@link #status()} says. */
@@ -154,7 +169,15 @@ public final class Agent implements AutoCloseable {
     } else if (action instanceof Action.EnterTarget a) {
       // The network as the bootstrap has it is recorded before any target can change it.
       settings.network().ifPresent(NetworkRestore::awaitSnapshot);
+      CommandChecks checks = commandChecks;
+      if (checks != null) {
+        checks.booted(null, List.of()); // the commands of an earlier target are done with
+      }
       controller.boot(a.spec(), prepared.release(), LoadSteps.bootTimeout(a.state()));
+      if (checks != null) {
+        checks.booted(controller.session().orElse(null), a.state().commands());
+        checks.poke(controller.session());
+      }
       handle(new Event.Entered(a.id()), replies);
     } else if (action instanceof Action.RestoreNetwork) {
       settings.network().ifPresent(NetworkRestore::restore);
@@ -231,6 +254,10 @@ public final class Agent implements AutoCloseable {
 
   /** After the controller changed: a new return is the policy's to handle. */
   private void controllerChanged() {
+    CommandChecks checks = commandChecks;
+    if (checks != null) {
+      checks.poke(controller.session()); // the target may have reported healthy
+    }
     Optional<LastReturn> last = controller.lastReturn();
     synchronized (this) {
       if (last.isEmpty() || last.get() == handledReturn) {
@@ -258,7 +285,14 @@ public final class Agent implements AutoCloseable {
 
   /** The status report as of now. */
   public StatusReport status() {
-    return AgentStatus.report(controller, this::phase, this::state, settings.info().get());
+    StatusReport report =
+        AgentStatus.report(controller, this::phase, this::state, settings.info().get());
+    CommandChecks checks = commandChecks;
+    Optional<io.chrootbooter.agent.pivot.TargetSession> session = controller.session();
+    if (checks == null || report.phase() != MachinePhase.Running || session.isEmpty()) {
+      return report;
+    }
+    return report.withCommands(checks.results(session.get()));
   }
 
   /** Lines for the console's {@code status}. */

@@ -12,6 +12,7 @@ import io.chrootbooter.agent.operator.SessionFile;
 import io.chrootbooter.agent.operator.StatusReporter;
 import io.chrootbooter.agent.pivot.BootController;
 import io.chrootbooter.agent.pivot.Cgroup;
+import io.chrootbooter.agent.pivot.CommandChecks;
 import io.chrootbooter.agent.pivot.LinuxSignals;
 import io.chrootbooter.agent.pivot.PivotConfig;
 import io.chrootbooter.agent.pivot.StateFiles;
@@ -171,6 +172,7 @@ public final class Daemon implements AutoCloseable {
                 NetworkRestore.fromLease(o.busybox(), env),
                 () -> agentInfo(env)),
             out);
+    agent.commandChecks(new CommandChecks(o.busybox(), agent::statusChanged));
     previousRun(Path.of("/run/bootstrap/agent-exit")).ifPresent(agent::previousRun);
     Triggers triggers =
         new Triggers(

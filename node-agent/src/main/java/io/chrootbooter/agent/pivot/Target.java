@@ -204,6 +204,14 @@ public final class Target {
         "no PID 1 of a new PID namespace in the cgroup.procs of " + cgroup.dir() + " and below");
   }
 
+  /**
+   * Where a command run in the target ({@link TargetCommand}) puts its processes: the target's
+   * supervisor cgroup, within the target's limits and ended by its return; null without one.
+   */
+  public Path commandCgroup() {
+    return cgroup == null ? null : cgroup.supervisor();
+  }
+
   /** The target init's PID as the bootstrap sees it. */
   public long initPid() {
     return initPid;

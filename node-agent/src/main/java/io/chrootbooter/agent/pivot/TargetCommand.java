@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,10 +17,13 @@ import java.util.concurrent.TimeUnit;
  * -p -r -w}), with a clean environment, a timeout, and stdout and stderr kept up to a bound. What a
  * BootTest's {@code command} check runs.
  *
- * <p>The timeout kills the command and the processes it started that are still its descendants,
- * nothing else of the target. The check ends when the command itself exits: a daemon it started
- * (which keeps the output pipes open) does not hold it open; the pipes are closed after a short
- * drain, and the daemon keeps running in the target.
+ * <p>The command runs in a session and process group of its own ({@code busybox setsid}, which
+ * calls setsid(2) and execs in place). The timeout kills that process group and the command's
+ * descendants, nothing else of the target: a background job the command left behind (reparented to
+ * the target's init, still in the group) goes too, a daemon that made a session of its own does
+ * not. The check ends when the command itself exits: a daemon it started (which keeps the output
+ * pipes open) does not hold it open; the pipes are closed after a short drain, and the daemon keeps
+ * running in the target.
  */
 public final class TargetCommand {
   /** Longest argument, and most arguments, a command may have. */
@@ -69,8 +73,36 @@ public final class TargetCommand {
   public static Result run(
       Path busybox, long initPid, List<String> argv, Duration timeout, int maxBytes)
       throws IOException, InterruptedException {
+    return run(busybox, initPid, null, argv, timeout, maxBytes);
+  }
+
+  /**
+   * Runs {@code argv} in the target whose init has {@code initPid}, its processes in the cgroup
+   * {@code cgroup} (the target's, so that its limits apply and its return ends them); null to leave
+   * them in the agent's.
+   *
+   * @throws RefusedException when argv is empty, too long, or holds a NUL character
+   */
+  public static Result run(
+      Path busybox, long initPid, Path cgroup, List<String> argv, Duration timeout, int maxBytes)
+      throws IOException, InterruptedException {
     check(argv);
     List<String> command = new ArrayList<>();
+    if (cgroup != null) {
+      // Joins before anything of the command runs; exec keeps the PID, the group's leader.
+      command.addAll(
+          List.of(
+              busybox.toString(),
+              "sh",
+              "-c",
+              "echo $$ > \"$1/cgroup.procs\" || exit 111; shift; exec \"$@\"",
+              "cb-command",
+              cgroup.toString()));
+    }
+    // Not a group leader (the JVM does not make its children ones): setsid execs in place, so
+    // the process started here leads the command's session and process group.
+    command.add(busybox.toString());
+    command.add("setsid");
     command.add(busybox.toString());
     command.add("env");
     command.add("-i");
@@ -89,9 +121,7 @@ public final class TargetCommand {
     Capture err = new Capture(process.getErrorStream(), maxBytes, "command-stderr");
     boolean timedOut = !process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
     if (timedOut) {
-      // Children first, so none is left behind reparented to the target's init.
-      process.descendants().forEach(ProcessHandle::destroyForcibly);
-      process.destroyForcibly();
+      killGroup(process);
       process.waitFor();
     }
     Duration took = Duration.ofNanos(System.nanoTime() - start);
@@ -100,6 +130,52 @@ public final class TargetCommand {
     int status = timedOut ? -1 : process.exitValue();
     return new Result(
         status, timedOut, out.text(), err.text(), out.truncated() || err.truncated(), took);
+  }
+
+  /**
+   * Kills the command's process group and its descendants, again until none is left (a process may
+   * fork while it is killed), for at most two seconds.
+   */
+  static void killGroup(Process process) throws InterruptedException {
+    long group = process.pid();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+    while (true) {
+      List<ProcessHandle> victims = new ArrayList<>(process.descendants().toList());
+      victims.addAll(inGroup(group));
+      if (process.isAlive()) {
+        victims.add(process.toHandle());
+      }
+      victims.removeIf(p -> !p.isAlive());
+      if (victims.isEmpty() || System.nanoTime() > deadline) {
+        return;
+      }
+      victims.forEach(ProcessHandle::destroyForcibly);
+      Thread.sleep(10);
+    }
+  }
+
+  /** The processes of process group {@code group}, from {@code /proc/<pid>/stat}. */
+  static List<ProcessHandle> inGroup(long group) {
+    List<ProcessHandle> out = new ArrayList<>();
+    try (var dirs = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path dir : dirs) {
+        String stat;
+        try {
+          stat = Files.readString(dir.resolve("stat"), StandardCharsets.US_ASCII);
+        } catch (IOException e) {
+          continue; // gone meanwhile
+        }
+        // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+        int close = stat.lastIndexOf(')');
+        String[] fields = close < 0 ? new String[0] : stat.substring(close + 2).split(" ");
+        if (fields.length > 2 && fields[2].equals(Long.toString(group))) {
+          ProcessHandle.of(Long.parseLong(dir.getFileName().toString())).ifPresent(out::add);
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      // No /proc to read: the descendants are still killed.
+    }
+    return out;
   }
 
   static void check(List<String> argv) {

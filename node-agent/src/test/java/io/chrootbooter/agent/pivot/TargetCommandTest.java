@@ -146,6 +146,49 @@ class TargetCommandTest {
   }
 
   @Test
+  void theTimeoutAlsoEndsWhatTheCommandLeftInItsProcessGroup() throws Exception {
+    // The subshell exits at once: its sleep is the target init's child now, no descendant of the
+    // command, but still in the command's process group.
+    var r = run(Duration.ofSeconds(1), 100, "sh", "-c", "(sleep 61 &); echo left; sleep 60");
+    assertThat(r.timedOut()).isTrue();
+    assertThat(r.stdout()).isEqualTo("left\n");
+    String left =
+        run(Duration.ofSeconds(10), 65536, "sh", "-c", "ps -o args 2>/dev/null || ls /proc")
+            .stdout();
+    assertThat(left).doesNotContain("sleep 61").doesNotContain("sleep 60");
+    assertThat(targetAlive()).isTrue();
+    // A daemon (a session of its own, no longer the command's child) is no part of it: it stays.
+    var daemon =
+        run(Duration.ofSeconds(1), 100, "sh", "-c", "(setsid sleep 62 &); sleep 0.2; sleep 60");
+    assertThat(daemon.timedOut()).isTrue();
+    assertThat(run(Duration.ofSeconds(10), 65536, "ps", "-o", "args").stdout())
+        .contains("sleep 62");
+  }
+
+  @Test
+  void theCommandRunsInTheCgroupItIsGiven() throws Exception {
+    Path cgroup2 = Path.of("/sys/fs/cgroup/unified");
+    Assumptions.assumeTrue(
+        Files.exists(cgroup2.resolve("cgroup.procs")), "no cgroup2 hierarchy at " + cgroup2);
+    Path cgroup =
+        Files.createDirectory(cgroup2.resolve("cb-command-test-" + ProcessHandle.current().pid()));
+    try {
+      var r =
+          TargetCommand.run(
+              BUSYBOX,
+              init,
+              cgroup,
+              List.of("sh", "-c", "cat /proc/self/cgroup | grep '^0::'"),
+              Duration.ofSeconds(10),
+              4096);
+      assertThat(r.exitCode()).as("stderr: %s", r.stderr()).isZero();
+      assertThat(r.stdout()).isEqualTo("0::/" + cgroup.getFileName() + "\n");
+    } finally {
+      Files.delete(cgroup); // empty again: the command has exited
+    }
+  }
+
+  @Test
   void malformedCommandsAreRefusedWithTheReason() {
     assertThatThrownBy(() -> TargetCommand.check(List.of()))
         .isInstanceOf(TargetCommand.RefusedException.class)

@@ -73,25 +73,29 @@ final class DesiredStates {
             ? Delivery.Lazy
             : Delivery.Download;
     return new DesiredState(
-        Action.Run,
-        generation,
-        null,
-        new DesiredState.Image(
-            spec.imageRef(),
-            IpxeScript.served(baseUrl, bi.getStatus().servedUrl(), sha),
-            sha,
-            bi.getStatus().format(),
-            bi.getSpec().initOrDefault(),
-            stop == null ? null : new DesiredState.Stop(stop.signal(), stop.gracePeriod()),
-            bi.getSpec().kernelModulesOrDefault(),
-            spec.confinement() != null ? spec.confinement() : bi.getSpec().confinementOrDefault(),
-            spec.devicesOrEmpty(),
-            delivery,
-            verity),
-        spec.overlayOrDefault(),
-        spec.kernelArgsOrEmpty(),
-        spec.bootTimeout(),
-        triggers);
+            Action.Run,
+            generation,
+            null,
+            new DesiredState.Image(
+                spec.imageRef(),
+                IpxeScript.served(baseUrl, bi.getStatus().servedUrl(), sha),
+                sha,
+                bi.getStatus().format(),
+                bi.getSpec().initOrDefault(),
+                stop == null ? null : new DesiredState.Stop(stop.signal(), stop.gracePeriod()),
+                bi.getSpec().kernelModulesOrDefault(),
+                spec.confinement() != null
+                    ? spec.confinement()
+                    : bi.getSpec().confinementOrDefault(),
+                spec.devicesOrEmpty(),
+                delivery,
+                verity),
+            spec.overlayOrDefault(),
+            spec.kernelArgsOrEmpty(),
+            spec.bootTimeout(),
+            triggers)
+        // A BootTest's command checks, run by the agent once this boot reports healthy.
+        .withCommands(TestHold.of(mb).map(TestHold::commands).orElse(List.of()));
   }
 
   /**

@@ -1,8 +1,10 @@
 package io.chrootbooter.operator.agentapi;
 
+import io.chrootbooter.api.v1alpha1.BootTestCheck;
 import io.chrootbooter.api.v1alpha1.Patterns;
 import io.chrootbooter.operator.SpecRules;
 import io.chrootbooter.protocol.StatusReport;
+import io.chrootbooter.protocol.TestCommand;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -18,6 +20,10 @@ final class StatusReportRules {
   private static final Pattern PRINTABLE = Pattern.compile("^[\\x20-\\x7e]*$");
   private static final Pattern IP = Pattern.compile("^[0-9A-Fa-f:.]{2,45}$");
   private static final int MAX_TEXT = 1024;
+  private static final Pattern CHECK_NAME = Pattern.compile(BootTestCheck.CHECK_NAME);
+
+  /** Results a report may carry: one per check of a BootTest at most. */
+  static final int MAX_COMMANDS = 32;
 
   private StatusReportRules() {}
 
@@ -54,7 +60,36 @@ final class StatusReportRules {
       SpecRules.match(v, "agent.ip", agent.ip(), IP, "is not an IP address");
     }
     nonNegative(v, "appliedGeneration", report.appliedGeneration());
+    List<TestCommand.Result> commands = report.commands();
+    if (commands.size() > MAX_COMMANDS) {
+      v.add("commands: " + commands.size() + " results; at most " + MAX_COMMANDS);
+      return v;
+    }
+    for (int i = 0; i < commands.size(); i++) {
+      String field = "commands[" + i + "]";
+      TestCommand.Result r = commands.get(i);
+      if (r == null) {
+        v.add(field + ": null");
+        continue;
+      }
+      SpecRules.require(v, field + ".name", r.name());
+      SpecRules.match(v, field + ".name", r.name(), CHECK_NAME, "is not a check name");
+      if (r.exitCode() != null && (r.exitCode() < 0 || r.exitCode() > 255)) {
+        v.add(field + ".exitCode: " + r.exitCode() + " is not between 0 and 255");
+      }
+      nonNegative(v, field + ".durationMillis", r.durationMillis());
+      output(v, field + ".stdout", r.stdout());
+      output(v, field + ".stderr", r.stderr());
+      text(v, field + ".error", r.error());
+    }
     return v;
+  }
+
+  /** A command's output: any text, up to the bound the agent keeps. */
+  private static void output(List<String> v, String field, String value) {
+    if (value != null && value.length() > TestCommand.MAX_OUTPUT_BYTES) {
+      v.add(field + ": " + value.length() + " characters; at most " + TestCommand.MAX_OUTPUT_BYTES);
+    }
   }
 
   private static void nonNegative(List<String> v, String field, Long value) {

@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -284,7 +285,8 @@ public class StatusReports {
 
   /**
    * Whether writing the report would change one of the agent's fields the status shows: phase,
-   * image, error, progress, last return, agent (its boot id among them), confinement.
+   * image, error, progress, last return, agent (its boot id among them), confinement, the results
+   * of a BootTest's commands.
    */
   static boolean changes(MachineBootStatus status, StatusReport report) {
     if (status == null) {
@@ -296,7 +298,9 @@ public class StatusReports {
         || status.confinement() != report.confinement()
         || (report.progress() != null && !report.progress().equals(status.progress()))
         || (report.lastReturn() != null && !report.lastReturn().equals(status.lastReturn()))
-        || (report.agent() != null && !report.agent().equals(status.agent()));
+        || (report.agent() != null && !report.agent().equals(status.agent()))
+        || !Objects.equals(
+            status.testCommands() == null ? List.of() : status.testCommands(), report.commands());
   }
 
   /**
@@ -403,7 +407,8 @@ public class StatusReports {
             report.confinement(),
             old == null ? null : old.heldBy(),
             // Of the reported phase's target, like the phase itself.
-            report.healthy()));
+            report.healthy(),
+            report.commands()));
     return updated;
   }
 
@@ -433,8 +438,8 @@ public class StatusReports {
 
   /**
    * {@code newer} over {@code older}: each field of the newer report wins when it is set; the
-   * phase, the error, the current image, its confinement and its health are always the newer
-   * report's (they describe one moment together).
+   * phase, the error, the current image, its confinement, its health and its commands' results are
+   * always the newer report's (they describe one moment together).
    */
   static StatusReport merge(StatusReport older, StatusReport newer) {
     return new StatusReport(
@@ -446,6 +451,7 @@ public class StatusReports {
         newer.agent() != null ? newer.agent() : older.agent(),
         newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration(),
         newer.confinement(),
-        newer.healthy());
+        newer.healthy(),
+        newer.commands());
   }
 }

@@ -8,6 +8,7 @@ import io.chrootbooter.api.v1alpha1.BootTestStatus;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineTestResult;
 import io.chrootbooter.api.v1alpha1.TestHold;
+import io.chrootbooter.operator.console.ConsoleLogs;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -46,6 +47,7 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
   private final KubernetesClient client;
   private final MachineDirectory directory;
   private final EventRecorder events;
+  private final Consoles consoles;
   private final ObjectMapper mapper = new ObjectMapper();
   private final Clock clock = Clock.systemUTC();
   private final Timer reconcileTimer;
@@ -54,8 +56,10 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
       KubernetesClient client,
       MachineDirectory directory,
       EventRecorder events,
-      MeterRegistry registry) {
+      MeterRegistry registry,
+      ConsoleLogs consoles) {
     this.client = client;
+    this.consoles = Consoles.of(consoles);
     this.directory = directory;
     this.events = events;
     this.reconcileTimer =
@@ -119,7 +123,8 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
                 directory.image(ns, bt.getSpec() == null ? "" : bt.getSpec().imageRef()),
                 machines,
                 live,
-                clock.instant()));
+                clock.instant(),
+                consoles));
     for (BootTestRules.Write write : plan.writes()) {
       apply(ns, write);
     }

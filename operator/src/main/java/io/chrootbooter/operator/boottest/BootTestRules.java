@@ -73,13 +73,30 @@ public final class BootTestRules {
    * @param machines the MachineBoots of the test's namespace, by name
    * @param liveTests the names of the BootTests of the namespace that exist and are not being
    *     deleted: a hold by any other test is stale and may be taken over
+   * @param consoles the machines' recorded consoles, for the console checks
    */
   public record Observation(
       BootTest test,
       Optional<BootImage> image,
       Map<String, MachineBoot> machines,
       Set<String> liveTests,
-      Instant now) {}
+      Instant now,
+      Consoles consoles) {
+
+    /** An observation without consoles: console checks see none. */
+    public Observation(
+        BootTest test,
+        Optional<BootImage> image,
+        Map<String, MachineBoot> machines,
+        Set<String> liveTests,
+        Instant now) {
+      this(test, image, machines, liveTests, now, Consoles.NONE);
+    }
+
+    public Observation {
+      consoles = consoles == null ? Consoles.NONE : consoles;
+    }
+  }
 
   /** A change of a MachineBoot. */
   public sealed interface Write {
@@ -329,6 +346,8 @@ public final class BootTestRules {
     m.startTime = stamp(o.now());
     m.previousImage = mb.getStatus() == null ? null : mb.getStatus().currentImage();
     m.returnBaseline = returnTime(mb);
+    m.consoleBaseline =
+        ConsoleCheck.baseline(o.consoles(), bt.getMetadata().getNamespace(), m.name);
     m.message = "returning to the bootstrap";
     m.log(o.now(), "held by the test; sent to the bootstrap");
     notes.add(
@@ -377,6 +396,12 @@ public final class BootTestRules {
         status == null || status.phase() == null ? MachinePhase.Pending : status.phase();
     String image = bt.getSpec().imageRef();
     List<BootTestCheck> checks = bt.getSpec().checksOrEmpty();
+    ConsoleCheck.Boots boots =
+        ConsoleCheck.boots(
+            o.consoles(), bt.getMetadata().getNamespace(), m.name, m.consoleBaseline);
+    if (watchConsole(m, checks, boots, o.now())) {
+      return;
+    }
     for (int guard = 0; guard < 4 * checks.size() + 4 && !m.phase.done(); guard++) {
       if (m.phase == MachineTestPhase.Switching && "Bootstrap".equals(m.stage)) {
         if (phase != MachinePhase.Bootstrap) {
@@ -403,6 +428,7 @@ public final class BootTestRules {
                     + ": "
                     + describe(returned.get()),
                 o.now());
+            m.withConsoleTail(i, boots);
             m.end(
                 MachineTestPhase.Failed,
                 m.checks.get(i).name() + ": " + m.checks.get(i).message(),
@@ -450,11 +476,15 @@ public final class BootTestRules {
         startCheck(m, i, mb, hold.get(), checks.get(i), o, writes);
       }
       BootTestCheck check = checks.get(i);
-      Optional<CheckOutcome> outcome = evaluate(m, i, check, mb, image, o.now());
+      if (check.consoleNever() != null) {
+        continue; // it watches until the machine's last check: the next one starts
+      }
+      Optional<CheckOutcome> outcome = evaluate(m, i, check, mb, image, boots, o.now());
       if (outcome.isEmpty()) {
         return;
       }
       if (outcome.get() != CheckOutcome.Passed) {
+        m.withConsoleTail(i, boots);
         m.end(
             MachineTestPhase.Failed,
             m.checks.get(i).name() + ": " + m.checks.get(i).message(),
@@ -487,7 +517,8 @@ public final class BootTestRules {
             nextGeneration(mb, o.now()),
             bt.getSpec().imageRef(),
             bootTimeout,
-            hold.spec());
+            hold.spec(),
+            CheckOutcomes.commandsFrom(checks, m.nextCheck()));
     writes.add(new Hold(m.name, next, null));
     m.phase = MachineTestPhase.Switching;
     m.stage = "Image";
@@ -524,10 +555,26 @@ public final class BootTestRules {
 
   /** The outcome of check {@code i}, once there is one. */
   private static Optional<CheckOutcome> evaluate(
-      Machine m, int i, BootTestCheck check, MachineBoot mb, String image, Instant now) {
+      Machine m,
+      int i,
+      BootTestCheck check,
+      MachineBoot mb,
+      String image,
+      ConsoleCheck.Boots boots,
+      Instant now) {
     Instant started = Instant.parse(m.checks.get(i).startTime());
     Duration timeout = check.timeoutOrDefault();
     Optional<LastReturn> returned = returnedSince(mb, m.returnBaseline);
+    if (check.command() != null || check.consoleMatches() != null) {
+      Optional<CheckOutcomes.Decided> decided =
+          check.command() != null
+              ? CheckOutcomes.command(
+                  check, m.checks.get(i).name(), mb, image, started, returned, now)
+              : CheckOutcomes.consoleMatches(check, boots, started, now);
+      decided.ifPresent(
+          d -> m.finishCheck(i, d.result(), d.message(), d.exitCode(), d.output(), now));
+      return decided.map(CheckOutcomes.Decided::result);
+    }
     if (check.healthy() != null) {
       if (returned.isPresent()) {
         String how =
@@ -596,6 +643,39 @@ public final class BootTestRules {
       return Optional.of(CheckOutcome.Failed);
     }
     return Optional.empty();
+  }
+
+  /**
+   * Reads the console for every consoleNever check not decided yet, whatever its place in the list:
+   * a match fails it and ends the machine's test. True when it did.
+   */
+  private static boolean watchConsole(
+      Machine m, List<BootTestCheck> checks, ConsoleCheck.Boots boots, Instant now) {
+    if (boots.none()) {
+      return false;
+    }
+    for (int i = 0; i < checks.size() && i < m.checks.size(); i++) {
+      BootTestCheck check = checks.get(i);
+      CheckOutcome r = m.checks.get(i).result();
+      if (check.consoleNever() == null
+          || (r != CheckOutcome.Pending && r != CheckOutcome.Running)) {
+        continue;
+      }
+      Optional<CheckOutcomes.Decided> seen = CheckOutcomes.consoleNever(check, boots);
+      if (seen.isPresent()) {
+        if (r == CheckOutcome.Pending) {
+          m.check(i).start(stamp(now));
+        }
+        CheckOutcomes.Decided d = seen.get();
+        m.finishCheck(i, d.result(), d.message(), d.exitCode(), d.output(), now);
+        m.end(
+            d.result() == CheckOutcome.Failed ? MachineTestPhase.Failed : MachineTestPhase.Error,
+            m.checks.get(i).name() + ": " + m.checks.get(i).message(),
+            now);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The release of a finished machine, once. */
@@ -806,6 +886,7 @@ public final class BootTestRules {
     String stage;
     String stageSince;
     String returnBaseline;
+    List<String> consoleBaseline;
     boolean released;
 
     Machine(MachineTestResult r) {
@@ -820,6 +901,7 @@ public final class BootTestRules {
       stage = r.stage();
       stageSince = r.stageSince();
       returnBaseline = r.returnBaseline();
+      consoleBaseline = r.consoleBaseline();
       released = Boolean.TRUE.equals(r.released());
     }
 
@@ -851,10 +933,12 @@ public final class BootTestRules {
       return phase == MachineTestPhase.Switching || phase == MachineTestPhase.Checking;
     }
 
+    /** The next check to start or decide; a consoleNever check that watches is passed over. */
     int nextCheck() {
       for (int i = 0; i < checks.size(); i++) {
         CheckOutcome r = checks.get(i).result();
-        if (r == CheckOutcome.Pending || r == CheckOutcome.Running) {
+        boolean watching = r == CheckOutcome.Running && "consoleNever".equals(checks.get(i).kind());
+        if (r == CheckOutcome.Pending || (r == CheckOutcome.Running && !watching)) {
           return i;
         }
       }
@@ -869,20 +953,57 @@ public final class BootTestRules {
     }
 
     void finishCheck(int i, CheckOutcome outcome, String text, Instant now) {
+      finishCheck(i, outcome, text, null, null, now);
+    }
+
+    void finishCheck(
+        int i, CheckOutcome outcome, String text, Integer exitCode, String output, Instant now) {
       CheckResult c = checks.get(i);
       Long took =
           c.startTime() == null
               ? null
               : Duration.between(Instant.parse(c.startTime()), now).toMillis();
-      checks.set(i, new CheckResult(c.name(), c.kind(), outcome, c.startTime(), took, clip(text)));
+      checks.set(
+          i,
+          new CheckResult(
+              c.name(),
+              c.kind(),
+              outcome,
+              c.startTime(),
+              took,
+              clip(text),
+              exitCode,
+              CheckOutcomes.clip(output)));
       log(now, c.name() + ": " + outcome);
+    }
+
+    /** Check {@code i}, which failed without output of its own, gets the console's last lines. */
+    void withConsoleTail(int i, ConsoleCheck.Boots boots) {
+      CheckResult c = checks.get(i);
+      String tail = c.output() == null ? CheckOutcomes.consoleTail(boots) : null;
+      if (tail != null) {
+        checks.set(
+            i,
+            new CheckResult(
+                c.name(),
+                c.kind(),
+                c.result(),
+                c.startTime(),
+                c.durationMillis(),
+                c.message(),
+                c.exitCode(),
+                "console:\n" + tail));
+      }
     }
 
     /** Ends the machine's test; checks not run are skipped (or in Error when one was running). */
     void end(MachineTestPhase result, String why, Instant now) {
       for (int i = 0; i < checks.size(); i++) {
         CheckResult c = checks.get(i);
-        if (c.result() == CheckOutcome.Running) {
+        if (c.result() == CheckOutcome.Running && "consoleNever".equals(c.kind())) {
+          // Read on every look while the machine was tested: it never showed.
+          finishCheck(i, CheckOutcome.Passed, "not seen while the machine was tested", now);
+        } else if (c.result() == CheckOutcome.Running) {
           finishCheck(i, CheckOutcome.Error, why, now);
         } else if (c.result() == CheckOutcome.Pending) {
           checks.set(
@@ -916,7 +1037,8 @@ public final class BootTestRules {
           stage,
           phase.done() ? null : stageSince,
           phase.done() ? null : returnBaseline,
-          startTime == null ? null : released);
+          startTime == null ? null : released,
+          phase.done() ? null : consoleBaseline);
     }
   }
 

@@ -7,6 +7,7 @@ import static io.chrootbooter.operator.SpecRules.require;
 import io.chrootbooter.api.v1alpha1.BootTestCheck;
 import io.chrootbooter.api.v1alpha1.BootTestSpec;
 import io.chrootbooter.api.v1alpha1.Patterns;
+import io.chrootbooter.protocol.GoDuration;
 import io.fabric8.kubernetes.api.model.LabelSelectorRequirement;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -22,6 +23,11 @@ public final class BootTestValidator {
   private static final Pattern NAME = Pattern.compile(Patterns.OBJECT_NAME);
   private static final Pattern DURATION = Pattern.compile(Patterns.DURATION);
   private static final Pattern CHECK_NAME = Pattern.compile(BootTestCheck.CHECK_NAME);
+
+  /** As the agent refuses them: arguments, and characters in one. */
+  private static final int MAX_ARGS = 256;
+
+  private static final int MAX_ARG = 4096;
   private static final Set<String> OPERATORS = Set.of("In", "NotIn", "Exists", "DoesNotExist");
   private static final String NOT_A_NAME =
       "is not an object name (lower-case letters, digits, '-' and '.')";
@@ -97,7 +103,10 @@ public final class BootTestValidator {
           CHECK_NAME,
           "is not a check name (letters, digits, '.', '_' and '-', at most 63)");
       if ("invalid".equals(check.kind())) {
-        v.add(field + ": set exactly one of healthy and returns");
+        v.add(
+            field
+                + ": set exactly one of healthy, command, consoleMatches, consoleNever and"
+                + " returns");
         continue;
       }
       if (!seen.add(check.nameOrDefault())) {
@@ -114,7 +123,71 @@ public final class BootTestValidator {
         require(v, field + ".returns.trigger", check.returns().trigger());
         match(v, field + ".returns.timeout", check.returns().timeout(), DURATION, NOT_A_DURATION);
       }
+      if (check.command() != null) {
+        command(v, field + ".command", check.command());
+      }
+      if (check.consoleMatches() != null) {
+        pattern(v, field + ".consoleMatches.pattern", check.consoleMatches().pattern());
+        match(
+            v,
+            field + ".consoleMatches.timeout",
+            check.consoleMatches().timeout(),
+            DURATION,
+            NOT_A_DURATION);
+      }
+      if (check.consoleNever() != null) {
+        pattern(v, field + ".consoleNever.pattern", check.consoleNever().pattern());
+      }
     }
     return v;
+  }
+
+  private static void command(List<String> v, String field, BootTestCheck.Command command) {
+    List<String> run = command.run();
+    if (run == null || run.isEmpty()) {
+      v.add(field + ".run: give the program and its arguments, such as [uname, -r]");
+    } else if (run.size() > MAX_ARGS) {
+      v.add(field + ".run: " + run.size() + " items; at most " + MAX_ARGS);
+    } else {
+      for (int i = 0; i < run.size(); i++) {
+        String arg = run.get(i);
+        String at = field + ".run[" + i + "]";
+        if (arg == null) {
+          v.add(at + ": null");
+        } else if (arg.length() > MAX_ARG) {
+          v.add(at + ": " + arg.length() + " characters; at most " + MAX_ARG);
+        } else if (arg.indexOf('\0') >= 0) {
+          v.add(at + ": holds a NUL character");
+        } else if (i == 0 && arg.isBlank()) {
+          v.add(at + ": the program is empty");
+        }
+      }
+    }
+    if (command.exitCode() != null && (command.exitCode() < 0 || command.exitCode() > 255)) {
+      v.add(field + ".exitCode: " + command.exitCode() + " is not between 0 and 255");
+    }
+    match(v, field + ".timeout", command.timeout(), DURATION, NOT_A_DURATION);
+    if (command.timeout() != null && DURATION.matcher(command.timeout()).matches()) {
+      var timeout = GoDuration.tryParse(command.timeout());
+      if (timeout.isPresent()
+          && (timeout.get().isZero()
+              || timeout.get().compareTo(BootTestCheck.MAX_COMMAND_TIMEOUT) > 0)) {
+        v.add(field + ".timeout: " + quote(command.timeout()) + " is not between 1ms and 1h");
+      }
+    }
+  }
+
+  private static void pattern(List<String> v, String field, String pattern) {
+    if (pattern == null || pattern.isEmpty()) {
+      v.add(field + ": required");
+      return;
+    }
+    if (pattern.length() > BootTestCheck.MAX_PATTERN) {
+      v.add(field + ": " + pattern.length() + " characters; at most " + BootTestCheck.MAX_PATTERN);
+      return;
+    }
+    ConsoleCheck.problem(pattern)
+        .ifPresent(
+            p -> v.add(field + ": " + quote(pattern) + " is not a regular expression: " + p));
   }
 }

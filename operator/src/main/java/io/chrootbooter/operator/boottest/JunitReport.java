@@ -15,8 +15,10 @@ import java.util.Locale;
  * A BootTest's results as JUnit XML, the format CI systems read (Jenkins, GitLab, GitHub actions'
  * test reporters): one {@code <testsuite>} per machine, one {@code <testcase>} per check; a failed
  * check is a {@code <failure>}, a check in Error an {@code <error>}, a skipped or not yet run one
- * {@code <skipped>}. A failed or erring testcase carries the machine's timeline in its {@code
- * <system-out>}. Written by hand: the format is a few elements, and every value is escaped here.
+ * {@code <skipped>}. A failed or erring testcase carries its output (what a command wrote, the
+ * console around a console check's match, or the console's last lines) and the machine's timeline
+ * in its {@code <system-out>}; a passed one with output carries that. Written by hand: the format
+ * is a few elements, and every value is escaped here.
  */
 public final class JunitReport {
   private static final DateTimeFormatter TIMESTAMP =
@@ -107,7 +109,14 @@ public final class JunitReport {
         .append('"');
     CheckOutcome result = c.result() == null ? CheckOutcome.Pending : c.result();
     if (result == CheckOutcome.Passed) {
-      out.append("/>\n");
+      if (c.output() == null) {
+        out.append("/>\n");
+        return;
+      }
+      // What a passed command wrote, or the console line a consoleMatches check found.
+      out.append(">\n      <system-out>")
+          .append(text(c.output()))
+          .append("</system-out>\n    </testcase>\n");
       return;
     }
     out.append(">\n");
@@ -127,6 +136,13 @@ public final class JunitReport {
             .append(element)
             .append(">\n");
         out.append("      <system-out>");
+        if (c.output() != null) {
+          out.append(text(c.output()));
+          if (!c.output().endsWith("\n")) {
+            out.append('\n');
+          }
+          out.append("\ntimeline:\n");
+        }
         for (var entry : m.timeline()) {
           out.append(text(entry.time() + " " + entry.event())).append('\n');
         }

@@ -154,7 +154,8 @@ public final class MachineBootStatuses {
         old == null ? null : old.lastReboot(),
         old == null ? null : old.confinement(),
         hold.map(TestHold::test).orElse(null),
-        old == null ? null : old.healthy());
+        old == null ? null : old.healthy(),
+        old == null ? null : old.testCommands());
   }
 
   /** The condition {@code HeldByTest}, True while a BootTest holds the machine. */

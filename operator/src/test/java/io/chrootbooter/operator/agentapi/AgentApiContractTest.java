@@ -105,4 +105,45 @@ class AgentApiContractTest {
         .as("no target runs in the bootstrap")
         .isNull();
   }
+
+  @org.junit.jupiter.api.Test
+  void aBootTestsCommandResultsReachTheStatusAndHostileOnesAreRefused() throws Exception {
+    StatusReport running =
+        strict.readValue(
+            "{\"phase\":\"Running\",\"currentImage\":\"debian\",\"healthy\":true,"
+                + "\"commands\":[{\"name\":\"kernel\",\"exitCode\":0,\"timedOut\":false,"
+                + "\"stdout\":\"6.1.0\\n\",\"stderr\":\"\\u0000\\u001b[31m\",\"truncated\":false,"
+                + "\"durationMillis\":3}]}",
+            StatusReport.class);
+    assertThat(StatusReportRules.violations(running)).isEmpty();
+    MachineBoot mb = new MachineBoot();
+    mb.setMetadata(new ObjectMetaBuilder().withName("m1").withNamespace("lab").build());
+    MachineBoot written =
+        StatusReports.withReport(mb, new StatusReports.Received(running, Instant.now()), null);
+    assertThat(written.getStatus().testCommands()).isEqualTo(running.commands());
+    // The next report without them (the target returned) takes them away.
+    StatusReport bootstrap =
+        new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
+    assertThat(StatusReports.changes(written.getStatus(), running)).isFalse();
+    assertThat(StatusReports.changes(written.getStatus(), bootstrap)).isTrue();
+    assertThat(
+            StatusReports.withReport(
+                    written, new StatusReports.Received(bootstrap, Instant.now()), null)
+                .getStatus()
+                .testCommands())
+        .isNull();
+
+    StatusReport hostile =
+        running.withCommands(
+            List.of(
+                new io.chrootbooter.protocol.TestCommand.Result(
+                    "../x", 300, false, "x".repeat(4097), null, false, -1L, "bad\nline")));
+    assertThat(StatusReportRules.violations(hostile))
+        .containsExactly(
+            "commands[0].name: \"../x\" is not a check name",
+            "commands[0].exitCode: 300 is not between 0 and 255",
+            "commands[0].durationMillis: -1 is negative",
+            "commands[0].stdout: 4097 characters; at most 4096",
+            "commands[0].error: \"bad\\u000aline\" holds characters other than printable ASCII");
+  }
 }

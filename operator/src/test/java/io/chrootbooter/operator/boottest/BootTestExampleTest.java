@@ -23,6 +23,9 @@ class BootTestExampleTest {
     assertThat(bt.getSpec().afterTestOrDefault()).isEqualTo(AfterTest.Restore);
     assertThat(bt.getSpec().checks())
         .extracting(c -> c.nameOrDefault())
-        .containsExactly("boots", "returns-SpecChange");
+        .containsExactly("boots", "no-panic", "kernel", "returns-SpecChange");
+    assertThat(bt.getSpec().checks().get(1).consoleNever().pattern())
+        .isEqualTo("Kernel panic|BUG:");
+    assertThat(bt.getSpec().checks().get(2).command().run()).containsExactly("uname", "-r");
   }
 }

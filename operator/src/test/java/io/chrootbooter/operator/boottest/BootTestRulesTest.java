@@ -403,7 +403,7 @@ class BootTestRulesTest {
     assertThat(failed.getReason()).isEqualTo("InvalidSpec");
     assertThat(failed.getMessage())
         .isEqualTo(
-            "spec.parallelism: 0 is not between 1 and 1000; spec.checks[0]: set exactly one of healthy and returns");
+            "spec.parallelism: 0 is not between 1 and 1000; spec.checks[0]: set exactly one of healthy, command, consoleMatches, consoleNever and returns");
 
     test(spec(List.of("m1"), null, 1, null, healthy("1s")));
     step();
