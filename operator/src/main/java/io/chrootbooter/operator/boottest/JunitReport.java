@@ -16,7 +16,8 @@ import java.util.Locale;
  * test reporters): one {@code <testsuite>} per machine, one {@code <testcase>} per check; a failed
  * check is a {@code <failure>}, a check in Error an {@code <error>}, a skipped or not yet run one
  * {@code <skipped>}. A failed or erring testcase carries the machine's timeline in its {@code
- * <system-out>}. Written by hand: the format is a few elements, and every value is escaped here.
+ * <system-out>}. The machines of a promotion ({@code spec.promote}) follow the tested ones, one
+ * suite each. Written by hand: the format is a few elements, and every value is escaped here.
  */
 public final class JunitReport {
   private static final DateTimeFormatter TIMESTAMP =
@@ -30,8 +31,14 @@ public final class JunitReport {
   public static String of(BootTest bt) {
     String ns = bt.getMetadata().getNamespace();
     String name = bt.getMetadata().getName();
-    List<MachineTestResult> machines =
-        bt.getStatus() == null ? List.of() : bt.getStatus().machines();
+    List<MachineTestResult> machines = new java.util.ArrayList<>();
+    if (bt.getStatus() != null) {
+      machines.addAll(bt.getStatus().machines());
+      if (bt.getStatus().promotion() != null) {
+        // A promoted machine is checked as a tested one is: a suite of its own.
+        machines.addAll(bt.getStatus().promotion().machines());
+      }
+    }
     int tests = 0;
     int failures = 0;
     int errors = 0;
