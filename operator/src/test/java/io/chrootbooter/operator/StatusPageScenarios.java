@@ -462,13 +462,14 @@ public abstract class StatusPageScenarios {
                 assertThat(machine(rows(tab), "rack2-node01").get("text").asText())
                     .contains("held by bt/smoke");
                 assertThat(machine(rows(tab), "rack1-node01").get("text").asText())
-                    .doesNotContain("held by");
+                    .doesNotContain("held by bt/");
                 JsonNode test =
                     row(tab.evaluate(rowsOf("tests")), StatusView.rowId("t", ns, "smoke"));
                 assertThat(test.get("text").asText())
                     .contains("smoke", "Running", "debian-12", "0/1 promoted", "Waiting")
                     .contains("rack2-node01");
               });
+      tab.screenshot(Path.of("target/status-page-boottest.png"));
       client
           .resources(io.chrootbooter.api.v1alpha1.BootTest.class)
           .inNamespace(ns)
@@ -480,10 +481,9 @@ public abstract class StatusPageScenarios {
               () -> {
                 assertThat(tab.evaluate(rowsOf("tests")).size()).isZero();
                 assertThat(machine(rows(tab), "rack2-node01").get("text").asText())
-                    .doesNotContain("held by");
+                    .doesNotContain("held by bt/");
               });
       assertThat(tab.evaluate("window.notReloaded === true").asBoolean()).isTrue();
-      tab.screenshot(Path.of("target/status-page-boottest.png"));
       assertThat(browser.problems()).as("errors in the browser").isEmpty();
     }
   }

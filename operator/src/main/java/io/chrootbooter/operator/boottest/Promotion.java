@@ -519,7 +519,11 @@ public final class Promotion {
       case Waiting -> {
         phase = testPart.phase();
         reason = Reason.TestRunning;
-        message = testMessage + "; then promotes to " + p.total() + " machines";
+        message =
+            testMessage
+                + "; then promotes to "
+                + p.total()
+                + (p.total() == 1 ? " machine" : " machines");
       }
       case Promoting -> {
         phase = TestPhase.Running;
