@@ -796,6 +796,15 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
       assertThat(testEvents("guarded"))
           .anyMatch(
               e ->
+                  e.getReason().equals("RolledBack")
+                      && e.getMessage().startsWith("m4 rolled back: healthy: not healthy within"))
+          .anyMatch(
+              e ->
+                  e.getReason().equals("RolledBack")
+                      && e.getMessage()
+                          .equals("m3 rolled back: switching when the promotion stopped"))
+          .anyMatch(
+              e ->
                   e.getReason().equals("PromotionStopped")
                       && e.getType().equals("Warning")
                       && e.getMessage().startsWith("stopped: failureThreshold 1 reached"));

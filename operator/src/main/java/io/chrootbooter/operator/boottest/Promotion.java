@@ -210,6 +210,8 @@ public final class Promotion {
                       + " ("
                       + r.message()
                       + "): rolled back, it follows its spec again"));
+          notes.add(
+              new Note(null, true, Reason.RolledBack, r.name() + " rolled back: " + r.message()));
         }
       }
     }
@@ -249,6 +251,12 @@ public final class Promotion {
                       + " ("
                       + why
                       + "): rolled back, it follows its spec again"));
+          notes.add(
+              new Note(
+                  null,
+                  true,
+                  Reason.RolledBack,
+                  name + " rolled back: switching when the promotion stopped"));
         }
       }
       for (MachineTestResult r : List.copyOf(machines.values())) {
