@@ -573,7 +573,10 @@ public final class Promotion {
                 "Promoted",
                 p.phase() == PromotionPhase.Promoted,
                 promotedReason,
-                p.progress() == null ? p.message() : p.progress() + ": " + p.message(),
+                p.progress() == null
+                        || (p.message() != null && p.message().startsWith(p.progress()))
+                    ? p.message()
+                    : p.progress() + ": " + p.message(),
                 generation),
             condition(
                 "RolledBack",

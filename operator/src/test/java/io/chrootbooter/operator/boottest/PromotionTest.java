@@ -210,6 +210,10 @@ class PromotionTest {
     assertThat(Conditions.isTrue(test.getStatus().conditions(), "Promoted")).isTrue();
     assertThat(promotion().phase()).isEqualTo(PromotionPhase.Promoted);
     assertThat(promotion().progress()).isEqualTo("5/5 promoted");
+    assertThat(Conditions.find(test.getStatus().conditions(), "Promoted").get().getMessage())
+        .isEqualTo("5/5 promoted");
+    assertThat(Conditions.find(test.getStatus().conditions(), "Complete").get().getMessage())
+        .isEqualTo("the test passed; 5/5 promoted");
     assertThat(promotion().batch()).isEqualTo(3);
     assertThat(test.getStatus().passed()).isEqualTo(6);
     for (int i = 1; i <= 5; i++) {
