@@ -17,6 +17,7 @@ import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.TestCommand;
+import io.fabric8.kubernetes.api.model.Event;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -727,5 +728,411 @@ public abstract class BootTestScenarios extends ImageStoreScenarios {
         "Warning",
         "TestSwitch",
         "released from BootTest gone, which no longer exists: it follows its spec again");
+  }
+
+  // --- guarded rollout ---------------------------------------------------------------------
+
+  /** MachineBoots m3, m4… of the fleet a promotion goes to, each declared on debian-12. */
+  private static final List<String> FLEET = List.of("m3", "m4", "m5", "m6");
+
+  private static String macOf(String name) {
+    return "52:54:00:12:35:0" + name.substring(1);
+  }
+
+  /** The fleet's MachineBoots, labelled fleet=web, with a stand-in agent each running debian-12. */
+  private Map<String, FollowingAgent> fleet(List<AutoCloseable> close) throws Exception {
+    for (String name : FLEET) {
+      io.fabric8.kubernetes.api.model.GenericKubernetesResource raw =
+          new io.fabric8.kubernetes.api.model.GenericKubernetesResource();
+      raw.setApiVersion(io.chrootbooter.api.v1alpha1.BootImage.GROUP + "/v1alpha1");
+      raw.setKind("MachineBoot");
+      raw.setMetadata(
+          new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+              .withName(name)
+              .withNamespace(ns)
+              .withLabels(Map.of("fleet", "web"))
+              .build());
+      raw.setAdditionalProperty("spec", Map.of("macAddress", macOf(name), "imageRef", "debian-12"));
+      client.resource(raw).inNamespace(ns).create();
+    }
+    Map<String, FollowingAgent> agents = new LinkedHashMap<>();
+    for (String name : FLEET) {
+      FollowingAgent agent = new FollowingAgent(macOf(name), "debian-12");
+      close.add(agent);
+      agents.put(name, agent);
+    }
+    for (String name : FLEET) {
+      awaitMachine(name, m -> hasCondition(m, "Ready", "True", "Running"));
+    }
+    return agents;
+  }
+
+  private static void closeAll(List<AutoCloseable> close) throws Exception {
+    for (AutoCloseable c : close) {
+      c.close();
+    }
+  }
+
+  /** The fleet's MachineBoots the test holds now, by name. */
+  private List<String> heldFleet(String test) {
+    return client
+        .resources(MachineBoot.class)
+        .inNamespace(ns)
+        .withLabel(TestHold.LABEL, test)
+        .list()
+        .getItems()
+        .stream()
+        .map(m -> m.getMetadata().getName())
+        .filter(FLEET::contains)
+        .toList();
+  }
+
+  private static MachineTestResult promoted(BootTest t, String machine) {
+    return t.getStatus().promotion().machines().stream()
+        .filter(m -> m.name().equals(machine))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("no promotion result for " + machine));
+  }
+
+  private static String conditionMessage(BootTest t, String type) {
+    return Conditions.find(t.getStatus().conditions(), type).map(c -> c.getMessage()).orElse("");
+  }
+
+  private List<Event> testEvents(String test) {
+    return client.v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> e.getInvolvedObject().getName().equals(test))
+        .filter(e -> "BootTest".equals(e.getInvolvedObject().getKind()))
+        .toList();
+  }
+
+  @Test
+  void aPromotionSwitchesAtMostMaxUnavailableAtATimeAndSetsTheImageOnEachMachine()
+      throws Exception {
+    readyExamples();
+    List<AutoCloseable> close = new ArrayList<>();
+    try {
+      FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
+      close.add(m1);
+      Map<String, FollowingAgent> agents = fleet(close);
+      awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: rollout
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1]
+            checks:
+              - healthy: {timeout: 1s}
+            promote:
+              promoteTo:
+                selector:
+                  matchLabels: {fleet: web}
+              maxUnavailable: 2
+              failureThreshold: 1
+          """);
+      // The fleet waits for the test; then never more than two of it are held at once.
+      BootTest waiting = awaitTest("rollout", t -> t.getStatus().promotion() != null);
+      assertThat(waiting.getStatus().promotion().total()).isEqualTo(4);
+      int mostHeld = 0;
+      boolean sawProgress = false;
+      Instant until = Instant.now().plus(RUN);
+      BootTest t = null;
+      while (Instant.now().isBefore(until)) {
+        mostHeld = Math.max(mostHeld, heldFleet("rollout").size());
+        t = test("rollout");
+        if (t.getStatus() != null && t.getStatus().promotion() != null) {
+          String progress = t.getStatus().promotion().progress();
+          sawProgress = sawProgress || "2/4 promoted".equals(progress);
+          if (conditionTrue(t, "Complete") || conditionTrue(t, "Failed")) {
+            break;
+          }
+        }
+        Thread.sleep(50);
+      }
+      assertThat(t).isNotNull();
+      assertThat(conditionTrue(t, "Complete")).as("Complete: %s", t.getStatus()).isTrue();
+      assertThat(mostHeld).as("maxUnavailable 2").isEqualTo(2);
+      assertThat(sawProgress).as("the progress showed 2/4 between the batches").isTrue();
+      assertThat(conditionTrue(t, "Promoted")).isTrue();
+      assertThat(conditionTrue(t, "RolledBack")).isFalse();
+      assertThat(t.getStatus().promotion().phase())
+          .isEqualTo(io.chrootbooter.api.v1alpha1.PromotionStatus.PromotionPhase.Promoted);
+      assertThat(t.getStatus().promotion().progress()).isEqualTo("4/4 promoted");
+      assertThat(t.getStatus().promotion().batch()).isEqualTo(2);
+      assertThat(t.getStatus().passed()).isEqualTo(5);
+      assertThat(columns(t))
+          .containsEntry("Passed", "5")
+          .containsEntry("Failed", "0")
+          .containsEntry("Promoted", "4/4 promoted");
+      for (String name : FLEET) {
+        MachineTestResult r = promoted(t, name);
+        assertThat(r.phase()).isEqualTo(MachineTestPhase.Passed);
+        assertThat(r.previousImage()).isEqualTo("debian-12");
+        assertThat(r.checks().get(0).message()).startsWith("busybox reported healthy ");
+        // Promoted: its spec names the image, the test no longer holds it, it runs busybox.
+        MachineBoot mb =
+            awaitMachine(
+                name,
+                m -> m.getStatus().heldBy() == null && hasCondition(m, "Ready", "True", "Running"));
+        assertThat(mb.getSpec().imageRef()).isEqualTo("busybox");
+        assertThat(mb.getMetadata().getAnnotations()).doesNotContainKey(TestHold.ANNOTATION);
+        await()
+            .atMost(Duration.ofSeconds(10))
+            .until(() -> "busybox".equals(agents.get(name).image()));
+      }
+      // The tested machine is restored (afterTest: Restore).
+      await().atMost(Duration.ofSeconds(10)).until(() -> "debian-12".equals(m1.image()));
+      assertThat(machine("m1").getSpec().imageRef()).isEqualTo("debian-12");
+      // Events a user reads with kubectl describe bt/rollout.
+      awaitEvent(
+          "rollout",
+          "Normal",
+          "PromotionStarted",
+          "promoting BootImage busybox to 4 machines, at most 2 at a time; it stops at 1"
+              + " failure");
+      awaitEvent(
+          "rollout", "Normal", "PromotionBatch", "batch 1: switching m3, m4 to BootImage busybox");
+      awaitEvent(
+          "rollout", "Normal", "PromotionBatch", "batch 2: switching m5, m6 to BootImage busybox");
+      awaitEvent("rollout", "Normal", "Promoted", "4/4 promoted");
+    } finally {
+      closeAll(close);
+    }
+  }
+
+  @Test
+  void aFailedCheckOnAPromotedMachineStopsThePromotionAndRollsBackTheBatch() throws Exception {
+    readyExamples();
+    List<AutoCloseable> close = new ArrayList<>();
+    try {
+      FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
+      close.add(m1);
+      Map<String, FollowingAgent> agents = fleet(close);
+      agents.get("m4").healthy = false; // busybox does not come up on m4
+      awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: guarded
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1]
+            checks:
+              - healthy: {timeout: 1s}
+              - returns: {trigger: Hotkey, timeout: 1m}
+            promote:
+              promoteTo:
+                names: [m3, m4, m5, m6]
+              maxUnavailable: 2
+              failureThreshold: 1
+          """);
+      awaitTest(
+          "guarded",
+          t ->
+              result(t, "m1").phase() == MachineTestPhase.Checking
+                  && result(t, "m1").checks().get(1).result() == CheckOutcome.Running);
+      m1.hotkey();
+      // m3 passes its healthy check and waits for its Hotkey; m4 is never healthy.
+      BootTest t = awaitTest("guarded", x -> conditionTrue(x, "Failed"));
+      assertThat(conditionTrue(t, "Complete")).isFalse();
+      assertThat(conditionTrue(t, "Promoted")).isFalse();
+      assertThat(conditionTrue(t, "RolledBack")).as("%s", t.getStatus()).isTrue();
+      var promotion = t.getStatus().promotion();
+      assertThat(promotion.phase())
+          .isEqualTo(io.chrootbooter.api.v1alpha1.PromotionStatus.PromotionPhase.Stopped);
+      assertThat(promotion.progress()).isEqualTo("0/4 promoted");
+      assertThat(columns(t)).containsEntry("Promoted", "0/4 promoted");
+      assertThat(promoted(t, "m4").phase()).isEqualTo(MachineTestPhase.Failed);
+      assertThat(promoted(t, "m4").checks().get(0).message()).contains("BootTimeout");
+      assertThat(promoted(t, "m3").phase()).isEqualTo(MachineTestPhase.Error);
+      assertThat(promoted(t, "m3").message()).contains("failureThreshold 1 reached");
+      assertThat(promotion.rolledBack())
+          .extracting(io.chrootbooter.api.v1alpha1.PromotionStatus.RolledBack::name)
+          .containsExactlyInAnyOrder("m3", "m4");
+      assertThat(promotion.rolledBack())
+          .allMatch(r -> "debian-12".equals(r.previousImage()))
+          .anyMatch(r -> r.name().equals("m4") && r.reason().contains("BootTimeout"))
+          .anyMatch(r -> r.name().equals("m3") && r.reason().startsWith("switching when"));
+      assertThat(promoted(t, "m5").message()).isEqualTo("not promoted: the promotion stopped");
+      assertThat(conditionMessage(t, "Failed")).contains("0/4 promoted").contains("rolled back");
+      // Both go back to what their spec says; m5 and m6 were never switched.
+      for (String name : List.of("m3", "m4")) {
+        await()
+            .atMost(Duration.ofSeconds(20))
+            .until(() -> "debian-12".equals(agents.get(name).image()));
+        MachineBoot mb =
+            awaitMachine(
+                name,
+                m -> m.getStatus().heldBy() == null && hasCondition(m, "Ready", "True", "Running"));
+        assertThat(mb.getSpec().imageRef()).isEqualTo("debian-12");
+        awaitEvent(
+            name,
+            "Warning",
+            "RolledBack",
+            name.equals("m4")
+                ? "failed as BootTest guarded promoted BootImage busybox ("
+                    + promoted(t, "m4").message()
+                    + "): rolled back, it follows its spec again"
+                : "BootTest guarded stopped its promotion of BootImage busybox"
+                    + " (failureThreshold 1 reached (1 failure)): rolled back, it follows its"
+                    + " spec again");
+      }
+      for (String name : List.of("m5", "m6")) {
+        assertThat(agents.get(name).received)
+            .noneMatch(d -> d.runs() && "busybox".equals(d.image().name()));
+        assertThat(machine(name).getSpec().imageRef()).isEqualTo("debian-12");
+        assertThat(machine(name).getMetadata().getLabels()).doesNotContainKey(TestHold.LABEL);
+      }
+      assertThat(testEvents("guarded"))
+          .anyMatch(
+              e ->
+                  e.getReason().equals("RolledBack")
+                      && e.getMessage().startsWith("m4 rolled back: healthy: not healthy within"))
+          .anyMatch(
+              e ->
+                  e.getReason().equals("RolledBack")
+                      && e.getMessage()
+                          .equals("m3 rolled back: switching when the promotion stopped"))
+          .anyMatch(
+              e ->
+                  e.getReason().equals("PromotionStopped")
+                      && e.getType().equals("Warning")
+                      && e.getMessage().startsWith("stopped: failureThreshold 1 reached"));
+      // The JUnit report has the promoted machines as well.
+      String xml =
+          admin()
+              .get("/tests/" + ns + "/guarded/junit.xml")
+              .then()
+              .statusCode(200)
+              .extract()
+              .asString();
+      assertThat(xml).contains("classname=\"guarded.m4\"").contains("BootTimeout");
+    } finally {
+      closeAll(close);
+    }
+  }
+
+  @Test
+  void deletingATestMidPromotionReleasesEveryMachineAndPromotedOnesKeepTheImage() throws Exception {
+    readyExamples();
+    List<AutoCloseable> close = new ArrayList<>();
+    try {
+      FollowingAgent m1 = new FollowingAgent(M1, "debian-12");
+      close.add(m1);
+      Map<String, FollowingAgent> agents = fleet(close);
+      awaitMachine("m1", m -> hasCondition(m, "Ready", "True", "Running"));
+      applyTest(
+          """
+          apiVersion: boot.chrootbooter.io/v1alpha1
+          kind: BootTest
+          metadata:
+            name: interrupted
+          spec:
+            imageRef: busybox
+            machines:
+              names: [m1]
+            checks:
+              - returns: {trigger: Hotkey, timeout: 5m}
+            promote:
+              promoteTo:
+                names: [m3, m4, m5]
+          """);
+      awaitTest("interrupted", t -> result(t, "m1").phase() == MachineTestPhase.Checking);
+      m1.hotkey();
+      awaitTest(
+          "interrupted",
+          t ->
+              t.getStatus().promotion() != null
+                  && promoted(t, "m3").phase() == MachineTestPhase.Checking);
+      agents.get("m3").hotkey();
+      BootTest t =
+          awaitTest(
+              "interrupted",
+              x ->
+                  promoted(x, "m4").phase() == MachineTestPhase.Checking
+                      && "1/3 promoted".equals(x.getStatus().promotion().progress()));
+      assertThat(heldFleet("interrupted")).containsExactly("m4");
+      assertThat(conditionTrue(t, "Running")).isTrue();
+      assertThat(conditionMessage(t, "Running")).contains("batch 2: m4; 1/3 promoted");
+
+      client.resources(BootTest.class).inNamespace(ns).withName("interrupted").delete();
+      await().atMost(Duration.ofSeconds(20)).until(() -> test("interrupted") == null);
+      // m4, in flight, goes back to its spec; m3, promoted, keeps busybox; m5 was never held.
+      await()
+          .atMost(Duration.ofSeconds(20))
+          .until(() -> "debian-12".equals(agents.get("m4").image()));
+      assertThat(heldFleet("interrupted")).isEmpty();
+      assertThat(machine("m4").getSpec().imageRef()).isEqualTo("debian-12");
+      assertThat(machine("m3").getSpec().imageRef()).isEqualTo("busybox");
+      assertThat(agents.get("m3").image()).isEqualTo("busybox");
+      assertThat(agents.get("m5").image()).isEqualTo("debian-12");
+      assertThat(agents.get("m5").received)
+          .noneMatch(d -> d.runs() && "busybox".equals(d.image().name()));
+      awaitEvent(
+          "m4",
+          "Normal",
+          "TestSwitch",
+          "released by BootTest interrupted, which was deleted: it follows its spec again");
+    } finally {
+      closeAll(close);
+    }
+  }
+
+  @Test
+  void aPromotionToATestedMachineIsRefusedBeforeAnythingIsHeld() {
+    readyExamples();
+    awaitMachine("m1", m -> m.getStatus().phase() != null);
+    applyTest(
+        """
+        apiVersion: boot.chrootbooter.io/v1alpha1
+        kind: BootTest
+        metadata:
+          name: overlapping
+        spec:
+          imageRef: busybox
+          machines:
+            selector:
+              matchExpressions: [{key: absent, operator: DoesNotExist}]
+          checks:
+            - healthy: {}
+          promote:
+            promoteTo:
+              names: [m2]
+        """);
+    BootTest t = awaitTest("overlapping", x -> conditionTrue(x, "Failed"));
+    var failed = Conditions.find(t.getStatus().conditions(), "Failed").get();
+    assertThat(failed.getReason()).isEqualTo("InvalidSpec");
+    assertThat(failed.getMessage())
+        .isEqualTo(
+            "spec.promote.promoteTo: selects m2, which spec.machines tests too; a machine is"
+                + " either tested or promoted");
+    assertThat(t.getStatus().machines()).isEmpty();
+    assertThat(machine("m1").getMetadata().getLabels()).doesNotContainKey(TestHold.LABEL);
+    assertThat(machine("m2").getMetadata().getLabels()).doesNotContainKey(TestHold.LABEL);
+
+    Map<String, Object> spec = new LinkedHashMap<>();
+    spec.put("imageRef", "busybox");
+    spec.put("machines", Map.of("names", List.of("m1")));
+    spec.put("checks", List.of(Map.of("healthy", Map.of())));
+    spec.put(
+        "promote", Map.of("promoteTo", Map.of("names", List.of("m1", "m2")), "maxUnavailable", 0));
+    var refused = createRaw("BootTest", "bad-promotion", spec);
+    if (refused.isPresent()) {
+      assertThat(refused.get()).contains("maxUnavailable");
+      return;
+    }
+    BootTest bad = awaitTest("bad-promotion", x -> conditionTrue(x, "Failed"));
+    assertThat(conditionMessage(bad, "Failed"))
+        .contains(
+            "spec.promote.promoteTo.names[0]: \"m1\" is in spec.machines.names too; a machine is"
+                + " either tested or promoted")
+        .contains("spec.promote.maxUnavailable: 0 is not between 1 and 1000");
   }
 }

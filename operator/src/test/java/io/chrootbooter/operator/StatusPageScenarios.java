@@ -101,6 +101,7 @@ public abstract class StatusPageScenarios {
   @AfterEach
   void deleteNamespace() {
     images.release();
+    client.resources(io.chrootbooter.api.v1alpha1.BootTest.class).inNamespace(ns).delete();
     client.resources(MachineBoot.class).inNamespace(ns).delete();
     client.resources(BootImage.class).inNamespace(ns).delete();
     client.namespaces().withName(ns).delete();
@@ -354,6 +355,135 @@ public abstract class StatusPageScenarios {
                       .isEqualTo(machines + 1));
 
       tab.screenshot(Path.of("target/status-page.png"));
+      assertThat(browser.problems()).as("errors in the browser").isEmpty();
+    }
+  }
+
+  @Test
+  void aBootTestShowsItsProgressAndTheMachinesItHoldsSayBy() throws Exception {
+    createLab();
+    await().atMost(TIMEOUT).until(this::getPage, this::showsLab);
+    try (EventStream stream = new EventStream(null)) {
+      stream.next(e -> e.name().equals("reset"));
+      createRaw(
+          "BootTest",
+          "smoke",
+          Map.of(
+              "imageRef",
+              "debian-12",
+              "machines",
+              Map.of("names", List.of("rack2-node01")),
+              "checks",
+              List.of(Map.of("healthy", Map.of("timeout", "5m"))),
+              "promote",
+              Map.of("promoteTo", Map.of("names", List.of("rack1-node01")))));
+      // The machine's row says which test holds it; the test's row what it holds and how far
+      // it is. The machine has no agent here: the test waits for debian-12 to run on it.
+      SseEvent held =
+          stream.next(
+              e ->
+                  e.name().equals("row")
+                      && e.data()
+                          .startsWith("<tr id=\"" + StatusView.rowId("m", ns, "rack2-node01"))
+                      && e.data().contains("held by bt/smoke"));
+      assertThat(held.data()).contains("class=\"badge held\"");
+      SseEvent testRow =
+          stream.next(
+              e ->
+                  e.name().equals("row")
+                      && e.data().startsWith("<tr id=\"" + StatusView.rowId("t", ns, "smoke"))
+                      && e.data().contains("<code class=\"hold\">rack2-node01</code>"));
+      assertThat(testRow.data())
+          .contains(">Running</span>")
+          .contains("0/1 promoted")
+          .contains(">Waiting</span>")
+          .contains("0 passed, 0 failed of 2 machines")
+          .contains("href=\"tests/" + ns + "/smoke/junit.xml\"");
+
+      String page = getPage().body();
+      assertThat(page).contains("<h2>Boot tests</h2>").contains("held by bt/smoke");
+      assertThat(count(page, "held by bt/smoke")).as("only the held machine").isEqualTo(1);
+
+      // Deleted, the test releases the machine: its row loses the mark, the test's row goes.
+      client
+          .resources(io.chrootbooter.api.v1alpha1.BootTest.class)
+          .inNamespace(ns)
+          .withName("smoke")
+          .delete();
+      stream.next(
+          e -> e.name().equals("remove") && e.data().equals(StatusView.rowId("t", ns, "smoke")));
+      await()
+          .atMost(TIMEOUT)
+          .untilAsserted(
+              () ->
+                  assertThat(getPage().body())
+                      .doesNotContain("held by bt/smoke")
+                      .contains("No BootTests."));
+    }
+  }
+
+  @Test
+  void aBootTestInHeadlessChromiumShowsWhatItHoldsAndGoesWhenDeleted() throws Exception {
+    Path chromium = HeadlessChromium.executable().orElse(null);
+    Assumptions.assumeTrue(
+        chromium != null,
+        "chromium is not installed (Debian: apt-get install chromium); the status page's browser"
+            + " test is skipped, its plain HTTP tests still run");
+    createLab();
+    await().atMost(TIMEOUT).until(this::getPage, this::showsLab);
+    try (HeadlessChromium browser =
+        HeadlessChromium.start(chromium, Path.of("target/chromium-boottest.log"))) {
+      HeadlessChromium.Tab tab = browser.open(admin().toString(), 1480, 900);
+      await()
+          .atMost(TIMEOUT)
+          .untilAsserted(
+              () ->
+                  assertThat(tab.evaluate("document.getElementById('live')?.textContent").asText())
+                      .isEqualTo("live"));
+      assertThat(tab.evaluate("document.querySelector('#tests tr.empty')?.innerText").asText())
+          .isEqualTo("No BootTests.");
+      tab.evaluate("window.notReloaded = true");
+      createRaw(
+          "BootTest",
+          "smoke",
+          Map.of(
+              "imageRef",
+              "debian-12",
+              "machines",
+              Map.of("names", List.of("rack2-node01")),
+              "checks",
+              List.of(Map.of("healthy", Map.of("timeout", "5m"))),
+              "promote",
+              Map.of("promoteTo", Map.of("names", List.of("rack1-node01")))));
+      await()
+          .atMost(TIMEOUT)
+          .untilAsserted(
+              () -> {
+                assertThat(machine(rows(tab), "rack2-node01").get("text").asText())
+                    .contains("held by bt/smoke");
+                assertThat(machine(rows(tab), "rack1-node01").get("text").asText())
+                    .doesNotContain("held by bt/");
+                JsonNode test =
+                    row(tab.evaluate(rowsOf("tests")), StatusView.rowId("t", ns, "smoke"));
+                assertThat(test.get("text").asText())
+                    .contains("smoke", "Running", "debian-12", "0/1 promoted", "Waiting")
+                    .contains("rack2-node01");
+              });
+      tab.screenshot(Path.of("target/status-page-boottest.png"));
+      client
+          .resources(io.chrootbooter.api.v1alpha1.BootTest.class)
+          .inNamespace(ns)
+          .withName("smoke")
+          .delete();
+      await()
+          .atMost(TIMEOUT)
+          .untilAsserted(
+              () -> {
+                assertThat(tab.evaluate(rowsOf("tests")).size()).isZero();
+                assertThat(machine(rows(tab), "rack2-node01").get("text").asText())
+                    .doesNotContain("held by bt/");
+              });
+      assertThat(tab.evaluate("window.notReloaded === true").asBoolean()).isTrue();
       assertThat(browser.problems()).as("errors in the browser").isEmpty();
     }
   }

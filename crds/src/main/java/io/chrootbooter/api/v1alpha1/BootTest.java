@@ -10,7 +10,9 @@ import io.fabric8.kubernetes.model.annotation.Version;
 
 /**
  * A test of one BootImage on a set of machines: each is switched to the image, checked, and put
- * back. Results per machine and check in the status, and as JUnit XML from the operator.
+ * back. Results per machine and check in the status, and as JUnit XML from the operator. With
+ * {@code spec.promote}, a passed test rolls the image out to more machines, a few at a time, each
+ * checked the same way, and stops and rolls back at the first failures.
  */
 @Group(BootImage.GROUP)
 @Version(BootImage.VERSION)
@@ -32,6 +34,10 @@ import io.fabric8.kubernetes.model.annotation.Version;
     name = "Failed",
     jsonPath = ".status.failed",
     type = AdditionalPrinterColumn.Type.INTEGER)
+@AdditionalPrinterColumn(
+    name = "Promoted",
+    jsonPath = ".status.promotion.progress",
+    type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
     name = "Age",
     jsonPath = ".metadata.creationTimestamp",

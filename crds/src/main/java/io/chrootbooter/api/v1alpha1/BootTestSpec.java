@@ -48,13 +48,29 @@ public record BootTestSpec(
                 + " MachineBoot's spec says, including edits made during the test), Bootstrap"
                 + " (its spec is set to state: Bootstrap) or Keep (its spec's imageRef is set to"
                 + " the image under test).")
-        AfterTest afterTest) {
+        AfterTest afterTest,
+    @JsonPropertyDescription(
+            "A guarded rollout once every tested machine passed: the image goes to the machines of"
+                + " promoteTo, maxUnavailable at a time, each checked with the same checks, and"
+                + " stops and rolls back at failureThreshold failures.")
+        BootTestPromotion promote) {
 
   /** The timeout of a test that names none. */
   public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(30);
 
   public BootTestSpec {
     checks = checks == null ? null : List.copyOf(checks);
+  }
+
+  /** A test without a promotion. */
+  public BootTestSpec(
+      String imageRef,
+      MachineSelection machines,
+      Integer parallelism,
+      List<BootTestCheck> checks,
+      String timeout,
+      AfterTest afterTest) {
+    this(imageRef, machines, parallelism, checks, timeout, afterTest, null);
   }
 
   /** The parallelism, the default applied. */

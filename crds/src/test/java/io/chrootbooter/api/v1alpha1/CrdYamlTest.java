@@ -26,7 +26,8 @@ class CrdYamlTest {
 
   /** The order in which kubectl shows the printer columns: what users search by first. */
   private static final List<String> COLUMN_ORDER =
-      List.of("Phase", "Image", "Format", "Size", "IP", "Seen", "Passed", "Failed", "Age");
+      List.of(
+          "Phase", "Image", "Format", "Size", "IP", "Seen", "Passed", "Failed", "Promoted", "Age");
 
   static final Path CRDS_DIR = Path.of(System.getProperty("cb.crds.dir", "."));
 

@@ -142,7 +142,7 @@ abstract class AbstractEmbeddedApiServerKubectlTest {
     var bt = kubectl.run("get", "bt");
     assertThat(bt.exitCode()).as(bt.toString()).isZero();
     assertThat(bt.stdout().lines().toList())
-        .anyMatch(l -> l.matches("NAME\\s+PHASE\\s+IMAGE\\s+PASSED\\s+FAILED\\s+AGE"))
+        .anyMatch(l -> l.matches("NAME\\s+PHASE\\s+IMAGE\\s+PASSED\\s+FAILED\\s+PROMOTED\\s+AGE"))
         .anyMatch(l -> l.matches("debian-smoke\\s+debian-12\\s+\\d+s"));
   }
 

@@ -26,7 +26,9 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -96,7 +98,11 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
     // The machines the test holds are read from the API: the cache may not show the hold the
     // last reconcile wrote yet, and the rules would take that for a hold someone removed.
     if (status != null) {
-      for (MachineTestResult m : status.machines()) {
+      List<MachineTestResult> tested = new ArrayList<>(status.machines());
+      if (status.promotion() != null) {
+        tested.addAll(status.promotion().machines());
+      }
+      for (MachineTestResult m : tested) {
         if (m.startTime() != null && !Boolean.TRUE.equals(m.released())) {
           MachineBoot fresh =
               client.resources(MachineBoot.class).inNamespace(ns).withName(m.name()).get();
@@ -116,15 +122,16 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
             .map(t -> t.getMetadata().getName())
             .collect(Collectors.toSet());
     live.add(bt.getMetadata().getName());
+    var observation =
+        new BootTestRules.Observation(
+            bt,
+            directory.image(ns, bt.getSpec() == null ? "" : bt.getSpec().imageRef()),
+            machines,
+            live,
+            clock.instant(),
+            consoles);
     var plan =
-        BootTestRules.plan(
-            new BootTestRules.Observation(
-                bt,
-                directory.image(ns, bt.getSpec() == null ? "" : bt.getSpec().imageRef()),
-                machines,
-                live,
-                clock.instant(),
-                consoles));
+        Promotion.applies(bt) ? Promotion.plan(observation) : BootTestRules.plan(observation);
     for (BootTestRules.Write write : plan.writes()) {
       apply(ns, write);
     }

@@ -74,6 +74,9 @@ public final class BootTestRules {
    * @param liveTests the names of the BootTests of the namespace that exist and are not being
    *     deleted: a hold by any other test is stale and may be taken over
    * @param consoles the machines' recorded consoles, for the console checks
+   * @param promotion the machines are a batch of a promotion ({@link Promotion}): one that passes
+   *     keeps the image (as {@link AfterTest#Keep}), any other is rolled back (as {@link
+   *     AfterTest#Restore}), whatever afterTest says; and the batch's end is no event of its own
    */
   public record Observation(
       BootTest test,
@@ -81,16 +84,28 @@ public final class BootTestRules {
       Map<String, MachineBoot> machines,
       Set<String> liveTests,
       Instant now,
-      Consoles consoles) {
+      Consoles consoles,
+      boolean promotion) {
 
-    /** An observation without consoles: console checks see none. */
+    /** The observation of a test (not of a promotion's batch) without consoles. */
     public Observation(
         BootTest test,
         Optional<BootImage> image,
         Map<String, MachineBoot> machines,
         Set<String> liveTests,
         Instant now) {
-      this(test, image, machines, liveTests, now, Consoles.NONE);
+      this(test, image, machines, liveTests, now, Consoles.NONE, false);
+    }
+
+    /** The observation of a test (not of a promotion's batch). */
+    public Observation(
+        BootTest test,
+        Optional<BootImage> image,
+        Map<String, MachineBoot> machines,
+        Set<String> liveTests,
+        Instant now,
+        Consoles consoles) {
+      this(test, image, machines, liveTests, now, consoles, false);
     }
 
     public Observation {
@@ -126,8 +141,14 @@ public final class BootTestRules {
 
   /** The MachineBoots {@code spec} selects among {@code machines}, by name, in name order. */
   public static List<String> select(BootTestSpec spec, Collection<MachineBoot> machines) {
-    TreeSet<String> names = new TreeSet<>(spec.machines().namesOrEmpty());
-    LabelSelector selector = spec.machines().selector();
+    return select(spec.machines(), machines);
+  }
+
+  /** The MachineBoots {@code selection} selects among {@code machines}, by name, in name order. */
+  public static List<String> select(
+      io.chrootbooter.api.v1alpha1.MachineSelection selection, Collection<MachineBoot> machines) {
+    TreeSet<String> names = new TreeSet<>(selection.namesOrEmpty());
+    LabelSelector selector = selection.selector();
     if (selector != null) {
       for (MachineBoot mb : machines) {
         if (matches(selector, mb.getMetadata().getLabels())) {
@@ -696,7 +717,10 @@ public final class BootTestRules {
             .isEmpty()) {
       return;
     }
-    AfterTest after = spec == null ? AfterTest.Restore : spec.afterTestOrDefault();
+    AfterTest after =
+        o.promotion()
+            ? (m.phase == MachineTestPhase.Passed ? AfterTest.Keep : AfterTest.Restore)
+            : spec == null ? AfterTest.Restore : spec.afterTestOrDefault();
     writes.add(new Release(m.name, after, spec == null ? null : spec.imageRef()));
     String what =
         switch (after) {
@@ -766,7 +790,9 @@ public final class BootTestRules {
               + " failed";
     }
     boolean ended = phase == TestPhase.Passed || phase == TestPhase.Failed;
-    if (ended && (old == null || old.phase() == null || !(old.phase() == phase))) {
+    if (ended
+        && !o.promotion()
+        && (old == null || old.phase() == null || !(old.phase() == phase))) {
       notes.add(new Note(null, phase == TestPhase.Failed, reason, message));
     }
     Long generation = bt.getMetadata().getGeneration();

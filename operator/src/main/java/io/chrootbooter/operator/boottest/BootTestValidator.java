@@ -5,7 +5,9 @@ import static io.chrootbooter.operator.SpecRules.quote;
 import static io.chrootbooter.operator.SpecRules.require;
 
 import io.chrootbooter.api.v1alpha1.BootTestCheck;
+import io.chrootbooter.api.v1alpha1.BootTestPromotion;
 import io.chrootbooter.api.v1alpha1.BootTestSpec;
+import io.chrootbooter.api.v1alpha1.MachineSelection;
 import io.chrootbooter.api.v1alpha1.Patterns;
 import io.chrootbooter.protocol.GoDuration;
 import io.fabric8.kubernetes.api.model.LabelSelectorRequirement;
@@ -47,36 +49,10 @@ public final class BootTestValidator {
     if (spec.machines() == null) {
       v.add("spec.machines: required");
     } else {
-      if (spec.machines().selector() == null && spec.machines().namesOrEmpty().isEmpty()) {
-        v.add("spec.machines: give a selector, names, or both");
-      }
-      List<String> names = spec.machines().namesOrEmpty();
-      if (names.size() > 1000) {
-        v.add("spec.machines.names: " + names.size() + " items; at most 1000");
-      }
-      for (int i = 0; i < names.size(); i++) {
-        if (names.get(i) == null) {
-          v.add("spec.machines.names[" + i + "]: null");
-        } else {
-          match(v, "spec.machines.names[" + i + "]", names.get(i), NAME, NOT_A_NAME);
-        }
-      }
-      if (spec.machines().selector() != null
-          && spec.machines().selector().getMatchExpressions() != null) {
-        List<LabelSelectorRequirement> exprs = spec.machines().selector().getMatchExpressions();
-        for (int i = 0; i < exprs.size(); i++) {
-          String op = exprs.get(i).getOperator();
-          if (op == null || !OPERATORS.contains(op)) {
-            v.add(
-                "spec.machines.selector.matchExpressions["
-                    + i
-                    + "].operator: "
-                    + (op == null
-                        ? "required"
-                        : quote(op) + " is not In, NotIn, Exists or DoesNotExist"));
-          }
-        }
-      }
+      selection(v, "spec.machines", spec.machines());
+    }
+    if (spec.promote() != null) {
+      promote(v, spec);
     }
     if (spec.parallelism() != null && (spec.parallelism() < 1 || spec.parallelism() > 1000)) {
       v.add("spec.parallelism: " + spec.parallelism() + " is not between 1 and 1000");
@@ -189,5 +165,86 @@ public final class BootTestValidator {
     ConsoleCheck.problem(pattern)
         .ifPresent(
             p -> v.add(field + ": " + quote(pattern) + " is not a regular expression: " + p));
+  }
+
+  private static void selection(List<String> v, String field, MachineSelection selection) {
+    if (selection.selector() == null && selection.namesOrEmpty().isEmpty()) {
+      v.add(field + ": give a selector, names, or both");
+    }
+    List<String> names = selection.namesOrEmpty();
+    if (names.size() > 1000) {
+      v.add(field + ".names: " + names.size() + " items; at most 1000");
+    }
+    for (int i = 0; i < names.size(); i++) {
+      if (names.get(i) == null) {
+        v.add(field + ".names[" + i + "]: null");
+      } else {
+        match(v, field + ".names[" + i + "]", names.get(i), NAME, NOT_A_NAME);
+      }
+    }
+    if (selection.selector() != null && selection.selector().getMatchExpressions() != null) {
+      List<LabelSelectorRequirement> exprs = selection.selector().getMatchExpressions();
+      for (int i = 0; i < exprs.size(); i++) {
+        String op = exprs.get(i).getOperator();
+        if (op == null || !OPERATORS.contains(op)) {
+          v.add(
+              field
+                  + ".selector.matchExpressions["
+                  + i
+                  + "].operator: "
+                  + (op == null
+                      ? "required"
+                      : quote(op) + " is not In, NotIn, Exists or DoesNotExist"));
+        }
+      }
+    }
+  }
+
+  /**
+   * spec.promote: its selection, its numbers, and no overlap with the tested machines that shows in
+   * the spec (the same name in both lists, or the same selector); an overlap through labels is
+   * refused when the test starts, before any machine is held.
+   */
+  private static void promote(List<String> v, BootTestSpec spec) {
+    BootTestPromotion promote = spec.promote();
+    if (promote.promoteTo() == null) {
+      v.add("spec.promote.promoteTo: required");
+    } else {
+      selection(v, "spec.promote.promoteTo", promote.promoteTo());
+      if (spec.machines() != null) {
+        List<String> tested = spec.machines().namesOrEmpty();
+        List<String> names = promote.promoteTo().namesOrEmpty();
+        for (int i = 0; i < names.size(); i++) {
+          if (names.get(i) != null && tested.contains(names.get(i))) {
+            v.add(
+                "spec.promote.promoteTo.names["
+                    + i
+                    + "]: "
+                    + quote(names.get(i))
+                    + " is in spec.machines.names too; a machine is either tested or promoted");
+          }
+        }
+        if (promote.promoteTo().selector() != null
+            && promote.promoteTo().selector().equals(spec.machines().selector())) {
+          v.add(
+              "spec.promote.promoteTo.selector: the same as spec.machines.selector; it would"
+                  + " promote to the machines tested");
+        }
+      }
+    }
+    if (promote.maxUnavailable() != null
+        && (promote.maxUnavailable() < 1 || promote.maxUnavailable() > 1000)) {
+      v.add(
+          "spec.promote.maxUnavailable: "
+              + promote.maxUnavailable()
+              + " is not between 1 and 1000");
+    }
+    if (promote.failureThreshold() != null
+        && (promote.failureThreshold() < 1 || promote.failureThreshold() > 1000)) {
+      v.add(
+          "spec.promote.failureThreshold: "
+              + promote.failureThreshold()
+              + " is not between 1 and 1000");
+    }
   }
 }

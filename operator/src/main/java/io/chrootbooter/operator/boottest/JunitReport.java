@@ -17,8 +17,9 @@ import java.util.Locale;
  * check is a {@code <failure>}, a check in Error an {@code <error>}, a skipped or not yet run one
  * {@code <skipped>}. A failed or erring testcase carries its output (what a command wrote, the
  * console around a console check's match, or the console's last lines) and the machine's timeline
- * in its {@code <system-out>}; a passed one with output carries that. Written by hand: the format
- * is a few elements, and every value is escaped here.
+ * in its {@code <system-out>}; a passed one with output carries that. The machines of a promotion
+ * ({@code spec.promote}) follow the tested ones, one suite each. Written by hand: the format is a
+ * few elements, and every value is escaped here.
  */
 public final class JunitReport {
   private static final DateTimeFormatter TIMESTAMP =
@@ -32,8 +33,14 @@ public final class JunitReport {
   public static String of(BootTest bt) {
     String ns = bt.getMetadata().getNamespace();
     String name = bt.getMetadata().getName();
-    List<MachineTestResult> machines =
-        bt.getStatus() == null ? List.of() : bt.getStatus().machines();
+    List<MachineTestResult> machines = new java.util.ArrayList<>();
+    if (bt.getStatus() != null) {
+      machines.addAll(bt.getStatus().machines());
+      if (bt.getStatus().promotion() != null) {
+        // A promoted machine is checked as a tested one is: a suite of its own.
+        machines.addAll(bt.getStatus().promotion().machines());
+      }
+    }
     int tests = 0;
     int failures = 0;
     int errors = 0;

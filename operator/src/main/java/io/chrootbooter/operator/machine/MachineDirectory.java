@@ -1,6 +1,7 @@
 package io.chrootbooter.operator.machine;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.protocol.MachinePhase;
@@ -33,6 +34,7 @@ public class MachineDirectory {
   private final MeterRegistry registry;
   private volatile SharedIndexInformer<MachineBoot> informer;
   private volatile SharedIndexInformer<BootImage> images;
+  private volatile SharedIndexInformer<BootTest> tests;
   private final List<Consumer<String>> listeners = new CopyOnWriteArrayList<>();
   private final List<Consumer<HasMetadata>> resourceListeners = new CopyOnWriteArrayList<>();
 
@@ -51,10 +53,16 @@ public class MachineDirectory {
         watched(client.resources(BootImage.class)).runnableInformer(0);
     imageInformer.addEventHandler(handler(this::imageChanged));
     imageInformer.addEventHandler(handler(this::notifyResourceListeners));
+    // BootTests for the status page only: the BootTest reconciler has the leader's own cache.
+    SharedIndexInformer<BootTest> testInformer =
+        watched(client.resources(BootTest.class)).runnableInformer(0);
+    testInformer.addEventHandler(handler(this::notifyResourceListeners));
     inf.start();
     imageInformer.start();
+    testInformer.start();
     informer = inf;
     images = imageInformer;
+    tests = testInformer;
     for (MachinePhase phase : MachinePhase.values()) {
       Gauge.builder("chrootbooter.machines", () -> count(phase))
           .description("MachineBoots by phase")
@@ -96,6 +104,9 @@ public class MachineDirectory {
     if (images != null) {
       images.stop();
     }
+    if (tests != null) {
+      tests.stop();
+    }
   }
 
   /** Whether the cache holds a complete first listing. */
@@ -131,6 +142,18 @@ public class MachineDirectory {
   /** Every cached MachineBoot. */
   public List<MachineBoot> machines() {
     return informer == null ? List.of() : List.copyOf(informer.getStore().list());
+  }
+
+  /** Every cached BootTest. */
+  public List<BootTest> tests() {
+    return tests == null ? List.of() : List.copyOf(tests.getStore().list());
+  }
+
+  /** The BootTest with this namespace and name, if any. */
+  public Optional<BootTest> test(String namespace, String name) {
+    return tests == null
+        ? Optional.empty()
+        : Optional.ofNullable(tests.getStore().getByKey(namespace + "/" + name));
   }
 
   /** Every cached BootImage. */
@@ -170,8 +193,8 @@ public class MachineDirectory {
   }
 
   /**
-   * Calls {@code listener} with every MachineBoot and BootImage that was added, changed or deleted,
-   * after the cache holds the change.
+   * Calls {@code listener} with every MachineBoot, BootImage and BootTest that was added, changed
+   * or deleted, after the cache holds the change.
    */
   public void onResourceChange(Consumer<HasMetadata> listener) {
     resourceListeners.add(listener);

@@ -14,8 +14,18 @@ public enum Reason {
   TestPassed,
   /** A machine of a BootTest failed a check or ended in Error (condition Failed). */
   TestFailed,
-  /** No MachineBoot matches a BootTest's spec.machines. */
+  /** No MachineBoot matches a BootTest's spec.machines (or spec.promote.promoteTo). */
   NoMachines,
+  /** A passed BootTest starts promoting its image to the machines of spec.promote.promoteTo. */
+  PromotionStarted,
+  /** A batch of a promotion started or ended; the message names its machines. */
+  PromotionBatch,
+  /** A promotion stopped: it reached its failureThreshold, or its spec changed. */
+  PromotionStopped,
+  /** Every machine of a promotion had its turn (condition Promoted). */
+  Promoted,
+  /** A machine of a promotion failed and went back to its spec (condition RolledBack). */
+  RolledBack,
   /** Another MachineBoot already claims the same MAC address. */
   DuplicateMacAddress,
   /** The BootImage named by imageRef does not exist (yet). */

@@ -69,6 +69,11 @@ public final class StatusPage {
     return template.getFragment("machine").data("m", row).render();
   }
 
+  /** One BootTest's table row. */
+  public String test(StatusView.TestRow row) {
+    return template.getFragment("test").data("t", row).render();
+  }
+
   /** One image's table row. */
   public String image(StatusView.ImageRow row) {
     return template.getFragment("image").data("i", row).render();

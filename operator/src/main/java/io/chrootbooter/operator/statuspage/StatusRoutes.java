@@ -1,6 +1,7 @@
 package io.chrootbooter.operator.statuspage;
 
 import io.chrootbooter.api.v1alpha1.BootImage;
+import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -28,8 +29,8 @@ import org.jboss.logging.Logger;
 
 /**
  * The live status page, on the admin port (the management interface) only: {@code GET /} renders
- * every MachineBoot and BootImage from the informer caches, and {@code GET /status/events} pushes
- * the rows that changed as Server-Sent Events.
+ * every MachineBoot, BootImage and BootTest from the informer caches, and {@code GET
+ * /status/events} pushes the rows that changed as Server-Sent Events.
  *
  * <p>Changes are coalesced: the first change arms a timer, and {@link #COALESCE_MILLIS} later one
  * batch carries every row changed meanwhile, each rendered once for all browsers, so a burst of
@@ -51,11 +52,13 @@ public class StatusRoutes {
   private static final SecureRandom RANDOM = new SecureRandom();
   private static final String MACHINE = HasMetadata.getKind(MachineBoot.class);
   private static final String IMAGE = HasMetadata.getKind(BootImage.class);
+  private static final String TEST = HasMetadata.getKind(BootTest.class);
 
   /** An object whose row may have changed. */
   record Ref(String kind, String namespace, String name) {
     String id() {
-      return StatusView.rowId(kind.equals(MACHINE) ? "m" : "i", namespace, name);
+      return StatusView.rowId(
+          kind.equals(MACHINE) ? "m" : kind.equals(TEST) ? "t" : "i", namespace, name);
     }
   }
 
@@ -208,13 +211,22 @@ public class StatusRoutes {
           .image(ref.namespace(), ref.name())
           .map(i -> page.image(StatusView.image(i, events.of(i), now)));
     }
+    if (ref.kind().equals(TEST)) {
+      return directory
+          .test(ref.namespace(), ref.name())
+          .map(t -> page.test(StatusView.test(t, events.of(t), now)));
+    }
     return Optional.empty();
   }
 
   private boolean exists(Ref ref) {
-    return ref.kind().equals(MACHINE)
-        ? directory.machine(ref.namespace(), ref.name()).isPresent()
-        : directory.image(ref.namespace(), ref.name()).isPresent();
+    if (ref.kind().equals(MACHINE)) {
+      return directory.machine(ref.namespace(), ref.name()).isPresent();
+    }
+    if (ref.kind().equals(TEST)) {
+      return directory.test(ref.namespace(), ref.name()).isPresent();
+    }
+    return directory.image(ref.namespace(), ref.name()).isPresent();
   }
 
   /** Writes to one browser, or disconnects it when it is gone or does not keep up. */
@@ -238,7 +250,8 @@ public class StatusRoutes {
   }
 
   private StatusView.Page snapshot() {
-    return StatusView.page(directory.machines(), directory.images(), events::of, clock.instant());
+    return StatusView.page(
+        directory.machines(), directory.images(), directory.tests(), events::of, clock.instant());
   }
 
   private String batchId() {

@@ -3,9 +3,14 @@ package io.chrootbooter.operator.statuspage;
 import io.chrootbooter.api.v1alpha1.BootImage;
 import io.chrootbooter.api.v1alpha1.BootImagePhase;
 import io.chrootbooter.api.v1alpha1.BootImageStatus;
+import io.chrootbooter.api.v1alpha1.BootTest;
+import io.chrootbooter.api.v1alpha1.BootTestStatus;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
+import io.chrootbooter.api.v1alpha1.MachineTestResult;
+import io.chrootbooter.api.v1alpha1.PromotionStatus;
+import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.operator.status.Reason;
@@ -57,10 +62,17 @@ public final class StatusView {
       DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm", Locale.ROOT).withZone(ZoneOffset.UTC);
 
   /** The whole page. */
-  public record Page(Summary summary, List<MachineRow> machines, List<ImageRow> images) {
+  public record Page(
+      Summary summary, List<MachineRow> machines, List<ImageRow> images, List<TestRow> tests) {
     public Page {
       machines = List.copyOf(machines);
       images = List.copyOf(images);
+      tests = List.copyOf(tests);
+    }
+
+    /** A page without BootTests. */
+    public Page(Summary summary, List<MachineRow> machines, List<ImageRow> images) {
+      this(summary, machines, images, List.of());
     }
   }
 
@@ -113,8 +125,31 @@ public final class StatusView {
       List<EventLine> events,
       boolean lost,
       String seen,
-      String seenExact) {
+      String seenExact,
+      String heldBy) {
     public MachineRow {
+      events = List.copyOf(events);
+    }
+  }
+
+  /**
+   * One BootTest: its phase, the machines it holds now, its counts and, with {@code spec.promote},
+   * the promotion's progress. {@code message} is its Running, Failed or Complete condition's.
+   */
+  public record TestRow(
+      String id,
+      String name,
+      String namespace,
+      String image,
+      Badge phase,
+      String message,
+      String counts,
+      String promotion,
+      Badge promotionPhase,
+      List<String> holds,
+      List<EventLine> events) {
+    public TestRow {
+      holds = List.copyOf(holds);
       events = List.copyOf(events);
     }
   }
@@ -159,6 +194,79 @@ public final class StatusView {
             .sorted(Comparator.comparing(ImageRow::id))
             .toList();
     return new Page(summary(machines, images), machineRows, imageRows);
+  }
+
+  /** The page for these objects, BootTests included. */
+  public static Page page(
+      List<MachineBoot> machines,
+      List<BootImage> images,
+      List<BootTest> tests,
+      Function<HasMetadata, List<RecordedEvent>> events,
+      Instant now) {
+    Page page = page(machines, images, events, now);
+    List<TestRow> testRows =
+        tests.stream()
+            .map(t -> test(t, events.apply(t), now))
+            .sorted(Comparator.comparing(TestRow::id))
+            .toList();
+    return new Page(page.summary(), page.machines(), page.images(), testRows);
+  }
+
+  /** The row of one BootTest. */
+  public static TestRow test(BootTest bt, List<RecordedEvent> events, Instant now) {
+    BootTestStatus status = bt.getStatus();
+    BootTestStatus.TestPhase phase =
+        status == null || status.phase() == null
+            ? BootTestStatus.TestPhase.Pending
+            : status.phase();
+    List<Condition> conditions = status == null ? List.of() : status.conditions();
+    String message =
+        Conditions.find(conditions, "Running")
+            .filter(c -> "True".equals(c.getStatus()))
+            .or(
+                () ->
+                    Conditions.find(conditions, "Failed").filter(c -> "True".equals(c.getStatus())))
+            .or(() -> Conditions.find(conditions, "Complete"))
+            .map(Condition::getMessage)
+            .orElse(null);
+    List<MachineTestResult> all = new java.util.ArrayList<>();
+    PromotionStatus promotion = status == null ? null : status.promotion();
+    if (status != null) {
+      all.addAll(status.machines());
+    }
+    if (promotion != null) {
+      all.addAll(promotion.machines());
+    }
+    List<String> holds =
+        all.stream()
+            .filter(
+                m ->
+                    m.phase() == MachineTestResult.MachineTestPhase.Switching
+                        || m.phase() == MachineTestResult.MachineTestPhase.Checking)
+            .map(m -> text(m.name()))
+            .toList();
+    int tested = status == null ? 0 : status.machines().size();
+    String counts =
+        status == null
+            ? null
+            : (status.passed() == null ? 0 : status.passed())
+                + " passed, "
+                + (status.failed() == null ? 0 : status.failed())
+                + " failed of "
+                + (tested + (promotion == null ? 0 : promotion.machines().size()))
+                + " machines";
+    return new TestRow(
+        rowId("t", bt),
+        bt.getMetadata().getName(),
+        bt.getMetadata().getNamespace(),
+        bt.getSpec() == null ? null : text(bt.getSpec().imageRef()),
+        Badge.of(phase),
+        text(message),
+        counts,
+        promotion == null ? null : text(promotion.progress()),
+        promotion == null || promotion.phase() == null ? null : Badge.of(promotion.phase()),
+        holds,
+        eventLines(events, now));
   }
 
   /** Counts by phase, in the order of the phase enums, leaving out empty phases. */
@@ -213,7 +321,9 @@ public final class StatusView {
             : LivenessRules.parse(status.lastSeen()).map(at -> when(at, now)).orElse(null),
         status == null
             ? null
-            : LivenessRules.parse(status.lastSeen()).map(Instant::toString).orElse(null));
+            : LivenessRules.parse(status.lastSeen()).map(Instant::toString).orElse(null),
+        // The hold itself, not status.heldBy: it shows before the machine's status is written.
+        TestHold.of(mb).map(h -> text(h.test())).orElse(null));
   }
 
   /** The row of one BootImage. */

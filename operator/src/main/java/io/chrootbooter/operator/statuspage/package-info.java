@@ -1,7 +1,8 @@
 /**
  * The operator's live status page at {@code /} of the admin port (the management interface, never
  * the port machines reach): every MachineBoot and BootImage with phase, image, address, download
- * progress, last return and recent events, read from the informer caches and kept current over
+ * progress, last return and recent events, the BootTest holding a machine, and every BootTest with
+ * its progress and the machines it holds, read from the informer caches and kept current over
  * Server-Sent Events. Read-only, and nothing secret is ever on it.
  *
  * <p>The markup is a Qute template rendered with Qute's core engine (already on the class path

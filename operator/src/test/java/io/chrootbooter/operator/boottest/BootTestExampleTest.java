@@ -28,4 +28,17 @@ class BootTestExampleTest {
         .isEqualTo("Kernel panic|BUG:");
     assertThat(bt.getSpec().checks().get(2).command().run()).containsExactly("uname", "-r");
   }
+
+  @Test
+  void theRolloutExampleIsValidAndPromotesToTheWebFleetTwoAtATime() throws Exception {
+    String yaml = Files.readString(Repo.ROOT.resolve("examples/boottest/busybox-rollout.yaml"));
+    BootTest bt = new KubernetesSerialization().unmarshal(yaml, BootTest.class);
+    assertThat(BootTestValidator.violations(bt.getSpec())).isEmpty();
+    assertThat(bt.getSpec().imageRef()).isEqualTo("busybox");
+    assertThat(bt.getSpec().machines().names()).containsExactly("m1");
+    var promote = bt.getSpec().promote();
+    assertThat(promote.promoteTo().selector().getMatchLabels()).containsEntry("fleet", "web");
+    assertThat(promote.maxUnavailableOrDefault()).isEqualTo(2);
+    assertThat(promote.failureThresholdOrDefault()).isEqualTo(1);
+  }
 }
