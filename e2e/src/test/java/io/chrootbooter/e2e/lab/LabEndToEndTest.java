@@ -96,11 +96,30 @@ class LabEndToEndTest {
       Pattern.compile(
           "(?m)^modules: dummy=(\\d+) vfat=(\\d+) d0=(\\w+) system=(\\w+)(?: failed=(.*))?$");
 
+  /**
+   * What the confinement check typed on m1's console prints: whether root of the Confined Debian
+   * could write {@code kernel.core_pattern} and the {@code pids.max} of its cgroup (each its own
+   * value back, so that a failure harms nothing) and make a node of a virtio disk, systemd's
+   * bounding set, and systemd's verdict on the boot.
+   */
+  private static final Pattern CONFINED =
+      Pattern.compile(
+          "(?m)^confined: core_pattern=(\\w+) pids_max=(\\w*) mknod=(\\w+)"
+              + " capbnd=([0-9a-f]+) system=(\\w+)(?: failed=(.*))?$");
+
+  /**
+   * The capabilities a Confined target's bounding set lacks (node-agent's BoundingSet), by number
+   * (linux/capability.h): SYS_MODULE, SYS_RAWIO, SYS_PTRACE, SYS_BOOT, SYS_TIME, MKNOD.
+   */
+  private static final long CONFINED_DROPS =
+      (1L << 16) | (1L << 17) | (1L << 19) | (1L << 22) | (1L << 25) | (1L << 27);
+
   @TempDir static Path dir;
   static Lab lab;
   static BootResources api;
   static String failedStep;
   static boolean debianRan;
+  static boolean confinedRan;
 
   /** Prints what a human needs when a step fails, and makes the later steps skip. */
   @RegisterExtension
@@ -241,25 +260,111 @@ class LabEndToEndTest {
     debianRan = true;
   }
 
+  /**
+   * The same Debian image, declared {@code spec.confinement: Confined} on the MachineBoot as a user
+   * who does not trust it would: the agent returns from the running Debian and boots it again
+   * Confined, without a reboot; systemd reaches multi-user.target, the image's
+   * chrootbooter-healthy.service reports healthy, and status says Confined. Root at the console
+   * then can write neither {@code kernel.core_pattern} nor its cgroup's {@code pids.max} and cannot
+   * make a disk's node, and systemd's bounding set lacks the dropped capabilities. The next step's
+   * return to busybox is from this Confined target.
+   */
   @Test
   @Order(3)
+  void declaringTheDebianMachineConfinedBootsItToMultiUserAndRefusesRoot() throws Exception {
+    assumeTrue(debianRan, "no Debian run in this lab (see the Debian step): nothing to confine");
+    String before = lastReturnTime();
+    String bootId = api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse("");
+    int from = consoleLength();
+    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"confinement\":\"Confined\"}}");
+    awaitStep(
+        "m1 Running debian-12 Confined after a return (SpecChange), multi-user.target reached and"
+            + " healthy",
+        DEBIAN_BOOT,
+        () ->
+            running("debian-12")
+                && returned("SpecChange", before)
+                && "Confined".equals(api.field(MACHINE_BOOT, M, "status", "confinement").orElse(""))
+                && "true".equals(api.field(MACHINE_BOOT, M, "status", "healthy").orElse(""))
+                && condition("Ready", "True", "Running")
+                && backInTheBootstrap(from) >= 0
+                && consoleMatches(MULTI_USER, backInTheBootstrap(from)));
+    assertThat(api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse(""))
+        .as("the kernel's boot id: no reboot happened")
+        .isEqualTo(bootId);
+    // After the agent's line of the return, every prompt is the Confined Debian's.
+    int confinedBoot = backInTheBootstrap(from);
+    awaitStep(
+        "a root shell prompt on m1's Confined console",
+        RETURN,
+        () -> consoleMatches(ROOT_PROMPT, confinedBoot));
+    int typed = consoleLength();
+    // Each write puts back the value it read: should the confinement fail, nothing changes.
+    lab.type(
+        M,
+        "p=/proc/sys/kernel/core_pattern; c=/sys/fs/cgroup/pids.max; echo \"confined:"
+            + " core_pattern=$(v=$(cat $p); (echo \"$v\" >$p) 2>/dev/null && echo written || echo"
+            + " refused) pids_max=$(v=$(cat $c 2>/dev/null) || echo absent; [ -n \"$v\" ] && { (echo \"$v\""
+            + " >$c) 2>/dev/null && echo written || echo refused; }) mknod=$(mknod /dev/cb-vda b"
+            + " 253 0 2>/dev/null && echo made || echo refused) capbnd=$(grep CapBnd"
+            + " /proc/1/status | cut -f2) system=$(systemctl is-system-running --wait)"
+            + " failed=$(systemctl --failed --no-legend --plain | cut -d' ' -f1 | paste -sd,)\"");
+    awaitStep(
+        "the confinement check's line on m1's console",
+        RETURN,
+        () -> consoleMatches(CONFINED, typed));
+    Matcher confined = CONFINED.matcher(cleanConsole(typed));
+    assertThat(confined.find()).isTrue();
+    assertThat(confined.group(1))
+        .as("root writing kernel.core_pattern (read-only /proc/sys)")
+        .isEqualTo("refused");
+    assertThat(confined.group(2))
+        .as(
+            "root writing pids.max of its cgroup namespace's root (the bootstrap mounts cgroup2"
+                + " with nsdelegate)")
+        .isEqualTo("refused");
+    assertThat(confined.group(3))
+        .as("root making /dev/cb-vda, a block device node (no CAP_MKNOD)")
+        .isEqualTo("refused");
+    assertThat(Long.parseUnsignedLong(confined.group(4), 16) & CONFINED_DROPS)
+        .as(
+            "systemd's bounding set (CapBnd %s) without the dropped capabilities",
+            confined.group(4))
+        .isZero();
+    assertThat(confined.group(5))
+        .as("systemctl is-system-running (failed units: %s)", confined.group(6))
+        .isEqualTo("running");
+    confinedRan = true;
+  }
+
+  @Test
+  @Order(4)
   void namingTheBusyboxImageReturnsFromDebianAndRunsIt() {
     String before = lastReturnTime();
     int from = consoleLength();
-    api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"state\":null,\"imageRef\":\"busybox\"}}");
+    // The busybox steps run as Machine: the override goes with the Debian image.
+    api.mergePatch(
+        MACHINE_BOOT,
+        M,
+        "{\"spec\":{\"state\":null,\"imageRef\":\"busybox\",\"confinement\":null}}");
     // The agent fetches the next image while the current one still runs and reports the load's
     // phases, not Returning, while it returns and mounts: what a user can rely on is the return
     // in lastReturn and the new image running.
     awaitStep(
         debianRan
-            ? "m1 Running busybox after a return from Debian with trigger SpecChange"
+            ? "m1 Running busybox after a return from Debian"
+                + (confinedRan ? " (Confined)" : "")
+                + " with trigger SpecChange"
             : "m1 Running busybox (no Debian image: from the bootstrap)",
         LOAD,
         () ->
             running("busybox")
                 && consoleHas(MARKER_A, from)
                 && condition("Ready", "True", "Running")
-                && (!debianRan || returned("SpecChange", before)));
+                && (!debianRan || returned("SpecChange", before))
+                && (!confinedRan
+                    || "Machine"
+                        .equals(api.field(MACHINE_BOOT, M, "status", "confinement").orElse(""))));
     if (debianRan) {
       // systemd was asked to power off (SIGRTMIN+4) and did, within the grace period.
       assertThat(cleanConsole(from)).contains("Powering off.");
@@ -267,7 +372,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void changingTheImageSwitchesWithoutARebootAndSaysWhy() {
     String before = lastReturnTime();
     String bootId = api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse("");
@@ -284,7 +389,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void theConsoleHotkeyWinsUntilResumeIsTyped() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
@@ -300,7 +405,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(6)
+  @Order(7)
   void theMagicStringOnTheSecondSerialPortReturns() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
@@ -313,7 +418,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(7)
+  @Order(8)
   void theHelperInsideTheTargetReturns() throws Exception {
     String before = lastReturnTime();
     // The busybox image's init runs /.bootstrap-return for a console line "return <reason>".
@@ -325,7 +430,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(8)
+  @Order(9)
   void anImageWithAWrongDigestFailsAndTheMachineStaysInTheBootstrap() throws Exception {
     LabEnv env = lab.env();
     // The store is content-addressed: a declared digest it already holds is served without a
@@ -383,7 +488,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(9)
+  @Order(10)
   void stateBootstrapSendsARunningMachineBackToTheBootstrap() {
     int from = consoleLength();
     api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\"}}");
@@ -407,7 +512,7 @@ class LabEndToEndTest {
    * MachineRebooted Event and the machine runs its image again, Ready.
    */
   @Test
-  @Order(10)
+  @Order(11)
   void aMachinePoweredOffIsLostAndItsRebootIsSeen() throws Exception {
     int from = consoleLength();
     api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\",\"state\":null}}");
@@ -505,6 +610,11 @@ class LabEndToEndTest {
   /** The console from byte FROM on, without terminal escapes and carriage returns. */
   private static String cleanConsole(int from) {
     return Lab.clean(lab.console(M).substring(from));
+  }
+
+  /** Where the agent's line of a return is on m1's console after FROM; -1 before it is. */
+  private static int backInTheBootstrap(int from) {
+    return lab.console(M).indexOf("chrootbooter: back in the bootstrap (", from);
   }
 
   private static boolean consoleMatches(Pattern pattern, int from) {

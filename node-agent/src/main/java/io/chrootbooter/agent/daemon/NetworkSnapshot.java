@@ -35,9 +35,11 @@ import org.jboss.logging.Logger;
  * meanwhile has {@code /sys/class/net/NAME/device}); rules, routes and addresses the snapshot does
  * not hold are deleted and those it holds but the namespace lost are added again; every nftables
  * table is deleted (the bootstrap has none: busybox has no nft, and tables of iptables-nft are
- * nftables tables); legacy iptables tables (x_tables, made by iptables-legacy) a target left are
- * emptied: no rules, no chains of their own, ACCEPT policies ({@link LegacyIptables}; arptables are
- * only reported); sysctls that differ are written back.
+ * nftables tables); legacy iptables tables (x_tables, made by iptables-legacy, ip6tables-legacy or
+ * arptables-legacy) a target left are emptied: no rules, no chains of their own, ACCEPT policies
+ * ({@link LegacyIptables}); sysctls that differ are written back. Legacy ebtables (bridge) tables
+ * are not seen: the kernel lists them nowhere, and the bootstrap's kernel registers them only when
+ * a program asks for one (its {@code ebtable_*} modules).
  *
  * <p>Not restored, by design: the boot interface's IPv4 addresses and main-table routes (the
  * lease's, {@link NetworkRestore}), its IPv6 addresses (router advertisements add and renew them),
@@ -207,10 +209,7 @@ record NetworkSnapshot(
       String[] familyAndName = table.split(" ", 2);
       Optional<LegacyIptables.Family> family = LegacyIptables.Family.named(familyAndName[0]);
       if (family.isEmpty()) {
-        failed.add(
-            "legacy "
-                + table
-                + " table remains: the agent empties ip and ip6 tables only (arptables-legacy)");
+        failed.add("legacy " + table + " table remains: a family the agent cannot empty");
         continue;
       }
       try {

@@ -329,6 +329,41 @@ class NetworkRestoreTest {
   }
 
   /**
+   * A target using arptables-legacy: an OUTPUT policy of DROP and a chain of its own leave the
+   * machine unable to resolve its gateway, so the operator is out of reach; after the return the
+   * ARP table's rules and chains are gone, every chain accepts, and the operator answers again.
+   */
+  @Test
+  void legacyArptablesTablesAreEmptied() throws Exception {
+    for (String tool : List.of("arptables-legacy", "curl")) {
+      Assumptions.assumeTrue(
+          onPath(tool), tool + " is not installed (apt-get install arptables curl)");
+    }
+    serveOperator();
+    NetworkRestore restore = restoreFor(leaseFile);
+    Network before = network();
+    in(machine, "arptables-legacy", "-N", "target-chain");
+    in(machine, "arptables-legacy", "-A", "target-chain", "-j", "DROP");
+    in(machine, "arptables-legacy", "-A", "INPUT", "-j", "target-chain");
+    in(machine, "arptables-legacy", "-P", "OUTPUT", "DROP");
+    in(machine, "ip", "neigh", "flush", "all");
+    assertThat(fetch()).as("the target's ARP rules cut the way to the gateway").isEmpty();
+
+    assertThat(restore.restore()).as("failed commands").isEmpty();
+
+    // arptables-legacy-save lists through /usr/sbin/arptables, which may be the nft one.
+    assertThat(in(machine, "arptables-legacy", "-L", "-n").lines().filter(l -> !l.isBlank()))
+        .as("the ARP filter table: built-in chains accepting, no rule, no chain of the target")
+        .containsExactly(
+            "Chain INPUT (policy ACCEPT)",
+            "Chain OUTPUT (policy ACCEPT)",
+            "Chain FORWARD (policy ACCEPT)");
+    assertThat(network()).isEqualTo(before);
+    assertThat(fetch()).as("the operator's HTTP server after the return").hasValue("operator");
+    assertThat(restore.restore()).as("a second restore changes nothing").isEmpty();
+  }
+
+  /**
    * An agent run outside the bootstrap (no {@code CB_NETWORK_READY}) takes no snapshot: the host's
    * own interfaces, rules and firewall are none of its business.
    */

@@ -93,6 +93,29 @@ class LegacyIptablesTest {
   }
 
   @Test
+  void arpRulesChainsAndPoliciesGo() throws Exception {
+    Assumptions.assumeTrue(
+        onPath("arptables-legacy"),
+        "arptables-legacy is not installed (apt-get install arptables)");
+    run("arptables-legacy", "-N", "mine");
+    run("arptables-legacy", "-A", "mine", "-d", "10.0.0.1", "-j", "DROP");
+    run("arptables-legacy", "-A", "INPUT", "-j", "mine");
+    run("arptables-legacy", "-A", "OUTPUT", "-s", "10.0.0.2", "-j", "DROP");
+    run("arptables-legacy", "-P", "FORWARD", "DROP");
+
+    LegacyIptables.empty(Optional.of(netns), LegacyIptables.Family.ARP, "filter");
+
+    // arptables-legacy-save lists through /usr/sbin/arptables, which may be the nft one.
+    assertThat(run("arptables-legacy", "-L", "-n").lines().filter(l -> !l.isBlank()))
+        .as("the ARP filter table: built-in chains accepting, nothing else")
+        .containsExactly(
+            "Chain INPUT (policy ACCEPT)",
+            "Chain OUTPUT (policy ACCEPT)",
+            "Chain FORWARD (policy ACCEPT)");
+    assertThat(run("cat", "/proc/net/arp_tables_names").strip()).isEqualTo("filter");
+  }
+
+  @Test
   void aTableThatDoesNotExistIsAClearError() {
     assertThatThrownBy(
             () -> LegacyIptables.empty(Optional.of(netns), LegacyIptables.Family.IPV4, "cb-none"))
