@@ -16,6 +16,9 @@ import java.util.regex.PatternSyntaxException;
  * console-never=REGEX          {consoleNever: {pattern: REGEX}}
  * returns=TRIGGER              {returns: {trigger}}  (SpecChange, Hotkey, Serial, Helper)
  * </pre>
+ *
+ * Without flags the test has one check, {@code healthy}; a command check without a healthy check
+ * gets one in front (the agent runs a boot's commands once its image reports healthy).
  */
 final class Checks {
 
@@ -29,8 +32,18 @@ final class Checks {
       checks.addObject().putObject("healthy");
       return checks;
     }
+    boolean healthy = false;
+    boolean afterHealthy = false;
     for (String flag : flags) {
-      checks.add(parse(flag));
+      ObjectNode check = parse(flag);
+      healthy |= check.has("healthy");
+      afterHealthy |= check.has("command");
+      checks.add(check);
+    }
+    if (afterHealthy && !healthy) {
+      // The agent runs a boot's commands once the image reports healthy: the test needs a
+      // healthy check before them.
+      checks.insertObject(0).putObject("healthy");
     }
     if (checks.size() > 32) {
       throw new CliException(Exit.USAGE, "at most 32 checks");
@@ -55,12 +68,17 @@ final class Checks {
         if (value == null || value.isBlank()) {
           throw bad(flag, "command=CMD needs a command, such as command='uname -r'");
         }
+        if (value.length() > 4096) {
+          throw bad(flag.substring(0, 20) + "...", "a command of at most 4,096 characters");
+        }
         ArrayNode run = check.putObject("command").putArray("run");
         run.add("/bin/sh").add("-c").add(value);
       }
       case "console-matches", "console-never" -> {
-        if (value == null || value.isEmpty()) {
-          throw bad(flag, kind + "=REGEX needs a regular expression");
+        if (value == null || value.isEmpty() || value.length() > 1024) {
+          throw bad(
+              value == null || value.length() <= 1024 ? flag : kind + "=...",
+              kind + "=REGEX needs a regular expression of 1 to 1,024 characters");
         }
         try {
           Pattern.compile(value);

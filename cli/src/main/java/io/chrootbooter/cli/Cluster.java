@@ -195,9 +195,19 @@ final class Cluster implements AutoCloseable {
     return c;
   }
 
+  /** What went wrong, in a few words: the first message in the chain of causes. */
   static String describe(Throwable t) {
-    String m = t.getMessage();
-    return m == null || m.isBlank() ? t.getClass().getSimpleName() : firstLine(m);
+    for (Throwable c = t; c != null && c.getCause() != c; c = c.getCause()) {
+      if (c instanceof ConnectException) {
+        return c.getMessage() == null ? "connection refused" : firstLine(c.getMessage());
+      }
+    }
+    for (Throwable c = t; c != null && c.getCause() != c; c = c.getCause()) {
+      if (c.getMessage() != null && !c.getMessage().isBlank()) {
+        return firstLine(c.getMessage());
+      }
+    }
+    return t.getClass().getSimpleName();
   }
 
   static String firstLine(String s) {

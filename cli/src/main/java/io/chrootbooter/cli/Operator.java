@@ -36,6 +36,7 @@ final class Operator implements AutoCloseable {
   private final String serviceFlag;
   private final Map<String, String> env;
   private URI base;
+  private String via = "";
   private LocalPortForward forward;
   private HttpClient http;
 
@@ -78,6 +79,7 @@ final class Operator implements AutoCloseable {
     String ns = svc.getMetadata().getNamespace();
     String name = svc.getMetadata().getName();
     if (Cluster.inCluster()) {
+      via = " (service " + ns + "/" + name + ")";
       return URI.create("http://" + name + "." + ns + ".svc:" + port.getPort());
     }
     Map<String, String> selector = svc.getSpec() == null ? null : svc.getSpec().getSelector();
@@ -121,7 +123,20 @@ final class Operator implements AutoCloseable {
           Exit.UNREACHABLE,
           "port-forward to pod " + ns + "/" + pod.getMetadata().getName() + " failed");
     }
+    via =
+        " (a port-forward to pod "
+            + ns
+            + "/"
+            + pod.getMetadata().getName()
+            + " port "
+            + target
+            + ")";
     return URI.create("http://127.0.0.1:" + forward.getLocalPort());
+  }
+
+  /** How the admin port is reached, for messages: empty for a URL given. */
+  String via() {
+    return via;
   }
 
   private Service findService() {
@@ -294,7 +309,8 @@ final class Operator implements AutoCloseable {
       response = http().send(req.build(), HttpResponse.BodyHandlers.ofInputStream());
     } catch (IOException e) {
       throw new CliException(
-          Exit.UNREACHABLE, "cannot reach the operator at " + base() + ": " + Cluster.describe(e));
+          Exit.UNREACHABLE,
+          "cannot reach the operator at " + base() + via + ": " + Cluster.describe(e));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new CliException(Exit.FAILED, "interrupted");

@@ -31,7 +31,8 @@ import picocli.CommandLine.ParentCommand;
           + " machine's progress and the result of every check.",
       "Checks (--check, repeatable, in order; default: healthy):",
       "  healthy[=TIMEOUT]        the image reports healthy (default within 5m)",
-      "  command=CMD              CMD runs in the image (through /bin/sh -c) and exits 0",
+      "  command=CMD              CMD runs in the image (through /bin/sh -c) once it is"
+          + " healthy, and exits 0 (a healthy check is added in front when there is none)",
       "  console-matches=REGEX    the console shows REGEX",
       "  console-never=REGEX      the console never shows REGEX, such as 'Kernel panic|BUG:'",
       "  returns=TRIGGER          a return by SpecChange, Hotkey, Serial or Helper",

@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.chrootbooter.e2e.apiserver.EmbeddedApiServer;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -284,6 +290,110 @@ class KubectlBootConsoleTest {
           p.destroyForcibly().waitFor();
         }
       }
+    }
+  }
+
+  @Test
+  void theOperatorIsFoundThroughItsAdminService() throws Exception {
+    try (KubernetesClient client =
+        new KubernetesClientBuilder()
+            .withConfig(Config.fromKubeconfig(Files.readString(anonymous)))
+            .build()) {
+      var none = plugin.run("--kubeconfig", admin.toString(), "logs", "m1");
+      assertThat(none.exitCode()).as(none.toString()).isEqualTo(3);
+      assertThat(none.stderr())
+          .isEqualTo(
+              "kubectl-boot: no operator found: no Service labelled"
+                  + " app.kubernetes.io/part-of=chrootbooter with a port named admin in namespace"
+                  + " default (or any namespace you may list); give --operator URL,"
+                  + " KUBECTL_BOOT_OPERATOR=URL or --operator-service NAMESPACE/NAME\n");
+
+      // As the chart makes them: a Service with a port named admin, and the operator's pod.
+      Map<String, String> selector =
+          Map.of(
+              "app.kubernetes.io/name",
+              "chrootbooter-operator",
+              "app.kubernetes.io/instance",
+              "cb");
+      client
+          .services()
+          .inNamespace("chrootbooter")
+          .resource(
+              new ServiceBuilder()
+                  .withNewMetadata()
+                  .withName("cb-chrootbooter-admin")
+                  .withLabels(Map.of("app.kubernetes.io/part-of", "chrootbooter"))
+                  .endMetadata()
+                  .withNewSpec()
+                  .withSelector(selector)
+                  .addNewPort()
+                  .withName("admin")
+                  .withPort(9000)
+                  .withTargetPort(new IntOrString("admin"))
+                  .endPort()
+                  .endSpec()
+                  .build())
+          .create();
+      client
+          .pods()
+          .inNamespace("chrootbooter")
+          .resource(
+              new PodBuilder()
+                  .withNewMetadata()
+                  .withName("cb-chrootbooter-7d9f-abcde")
+                  .withLabels(selector)
+                  .endMetadata()
+                  .withNewSpec()
+                  .addNewContainer()
+                  .withName("operator")
+                  .withImage("chrootbooter-operator")
+                  .addNewPort()
+                  .withName("admin")
+                  .withContainerPort(9100)
+                  .endPort()
+                  .endContainer()
+                  .endSpec()
+                  .withNewStatus()
+                  .withPhase("Running")
+                  .addNewCondition()
+                  .withType("Ready")
+                  .withStatus("True")
+                  .endCondition()
+                  .endStatus()
+                  .build())
+          .create();
+      // Outside a cluster the plugin port-forwards to the ready pod's admin port (the embedded
+      // API has no port-forward: the error names the way it tried).
+      var forwarded = plugin.run("--kubeconfig", admin.toString(), "logs", "m1");
+      assertThat(forwarded.exitCode()).as(forwarded.toString()).isEqualTo(3);
+      assertThat(forwarded.stderr().lines().toList()).hasSize(1);
+      assertThat(forwarded.stderr())
+          .contains("(a port-forward to pod chrootbooter/cb-chrootbooter-7d9f-abcde port 9100)");
+
+      client
+          .services()
+          .inNamespace("lab")
+          .resource(
+              new ServiceBuilder()
+                  .withNewMetadata()
+                  .withName("other-admin")
+                  .withLabels(Map.of("app.kubernetes.io/part-of", "chrootbooter"))
+                  .endMetadata()
+                  .withNewSpec()
+                  .addNewPort()
+                  .withName("admin")
+                  .withPort(9000)
+                  .endPort()
+                  .endSpec()
+                  .build())
+          .create();
+      var several = plugin.run("--kubeconfig", admin.toString(), "logs", "m1");
+      assertThat(several.exitCode()).as(several.toString()).isEqualTo(2);
+      assertThat(several.stderr())
+          .contains("several operators found (")
+          .contains("chrootbooter/cb-chrootbooter-admin")
+          .contains("lab/other-admin")
+          .contains("choose one with --operator-service NAMESPACE/NAME");
     }
   }
 

@@ -522,6 +522,28 @@ class KubectlBootTest {
                             Map.of("key", "old", "operator", "DoesNotExist")))));
     assertThat(spec.get("checks")).isEqualTo(List.of(Map.of("healthy", Map.of())));
 
+    // A command runs once the image is healthy: the test gets a healthy check in front.
+    var command =
+        plugin.run(
+            args(
+                "test", "busybox", "--machines", "m1", "--name", "cmd", "--check", "command=true"));
+    assertThat(command.exitCode()).as(command.toString()).isZero();
+    @SuppressWarnings("unchecked")
+    Map<String, Object> commandSpec =
+        (Map<String, Object>)
+            client
+                .genericKubernetesResources(API, "BootTest")
+                .inNamespace("default")
+                .withName("cmd")
+                .get()
+                .getAdditionalProperties()
+                .get("spec");
+    assertThat(commandSpec.get("checks"))
+        .isEqualTo(
+            List.of(
+                Map.of("healthy", Map.of()),
+                Map.of("command", Map.of("run", List.of("/bin/sh", "-c", "true")))));
+
     var bad = plugin.run(args("test", "busybox", "--machines", "m1", "--check", "reboot"));
     assertThat(bad.exitCode()).as(bad.toString()).isEqualTo(2);
     assertThat(bad.stderr().lines().toList())
