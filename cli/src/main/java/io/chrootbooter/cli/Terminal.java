@@ -1,33 +1,23 @@
 package io.chrootbooter.cli;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The local terminal in raw mode while a console is attached, through {@code stty} on {@code
- * /dev/tty} (the JDK has no termios): {@link #raw()} saves the settings and {@link #restore()} puts
- * them back, once, whichever way the command ends (normal return, error, or a signal: a shutdown
- * hook restores too).
+ * The local terminal in raw mode while a console is attached, through {@code stty} on this
+ * process's standard input (the JDK has no termios): {@link #raw()} saves the settings and {@link
+ * #restore()} puts them back, once, whichever way the command ends (normal return, error, or a
+ * signal: a shutdown hook restores too). Standard input that is not a terminal (a pipe, a file) is
+ * left alone, as ssh does.
  */
 final class Terminal implements AutoCloseable {
-
-  private static final File TTY = new File("/dev/tty");
 
   private String saved;
   private Thread hook;
 
-  /** Whether stdin and stdout are a terminal (the JDK's console exists only then). */
-  static boolean interactive() {
-    return System.console() != null && TTY.exists();
-  }
-
-  /** Puts the terminal in raw mode without echo; a no-op when not interactive. */
+  /** Puts the terminal in raw mode without echo; a no-op when standard input is no terminal. */
   Terminal raw() {
-    if (!interactive()) {
-      return this;
-    }
     String settings = stty("-g");
     if (settings == null || settings.isBlank()) {
       return this;
@@ -75,7 +65,7 @@ final class Terminal implements AutoCloseable {
     try {
       Process p =
           new ProcessBuilder(command)
-              .redirectInput(TTY)
+              .redirectInput(ProcessBuilder.Redirect.INHERIT)
               .redirectError(ProcessBuilder.Redirect.DISCARD)
               .start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -25,13 +25,16 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The one file users install, {@code cli/target/kubectl-boot}: it runs by itself, and kubectl finds
  * it on the PATH as the plugin {@code kubectl boot}. Needs the file (the cli module's {@code
- * package}) and a kubectl ({@code CB_KUBECTL}, by default {@code /usr/bin/kubectl}); skips without.
+ * package}) and a kubectl: {@code CB_KUBECTL} (default {@code /usr/bin/kubectl}) and Debian's 1.20
+ * ({@code CB_KUBECTL_DEBIAN}, default {@code /opt/kubectl-debian/usr/bin/kubectl}), each where
+ * present; skips without.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class KubectlPluginFileTest {
 
   private Path dir;
   private Path kubectl;
+  private Path debianKubectl;
   private EmbeddedApiServer server;
   private Path kubeconfig;
 
@@ -40,6 +43,10 @@ class KubectlPluginFileTest {
     this.dir = dir;
     String configured = System.getProperty("CB_KUBECTL", System.getenv("CB_KUBECTL"));
     kubectl = Path.of(configured == null || configured.isBlank() ? "/usr/bin/kubectl" : configured);
+    String debian = System.getProperty("CB_KUBECTL_DEBIAN", System.getenv("CB_KUBECTL_DEBIAN"));
+    debianKubectl =
+        Path.of(
+            debian == null || debian.isBlank() ? "/opt/kubectl-debian/usr/bin/kubectl" : debian);
     if (!Files.isExecutable(Plugin.FILE)) {
       return;
     }
@@ -113,37 +120,40 @@ class KubectlPluginFileTest {
 
   @Test
   void kubectlFindsThePluginOnThePath() throws Exception {
-    Assumptions.assumeTrue(
-        Files.isExecutable(kubectl),
+    List<Path> kubectls = new ArrayList<>();
+    for (Path k : List.of(kubectl, debianKubectl)) {
+      if (Files.isExecutable(k)) {
+        kubectls.add(k);
+      }
+    }
+    Assumptions.assumeFalse(
+        kubectls.isEmpty(),
         "no executable kubectl at "
             + kubectl
-            + "; skipped. Install kubectl or point CB_KUBECTL at one.");
+            + " or "
+            + debianKubectl
+            + "; skipped. Install kubectl or point CB_KUBECTL (or CB_KUBECTL_DEBIAN) at one.");
     Path bin = Files.createDirectories(dir.resolve("bin"));
     Path installed = bin.resolve("kubectl-boot");
     Files.copy(Plugin.FILE, installed, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     assertThat(installed.toFile().setExecutable(true)).isTrue();
     Map<String, String> env = Map.of("PATH", bin + ":" + System.getenv("PATH"));
 
-    var list = run(env, kubectl.toString(), "plugin", "list");
-    assertThat(list.out()).contains(installed.toString());
+    for (Path k : kubectls) {
+      var list = run(env, k.toString(), "plugin", "list");
+      assertThat(list.out()).as(k.toString()).contains(installed.toString());
 
-    var help = run(env, kubectl.toString(), "boot", "--help");
-    assertThat(help.exit()).as(help.out()).isZero();
-    assertThat(help.out()).contains("Usage: kubectl boot");
+      var help = run(env, k.toString(), "boot", "--help");
+      assertThat(help.exit()).as(k + "\n" + help.out()).isZero();
+      assertThat(help.out()).contains("Usage: kubectl boot");
 
-    var timeline =
-        run(
-            env,
-            kubectl.toString(),
-            "boot",
-            "timeline",
-            "m1",
-            "--kubeconfig",
-            kubeconfig.toString());
-    assertThat(timeline.exit()).as(timeline.out()).isEqualTo(4);
-    assertThat(timeline.out())
-        .isEqualTo(
-            "kubectl-boot: machineboot m1 has no switch recorded yet (status.lastSwitch is empty);"
-                + " switch it, or see its boot with --boot\n");
+      var timeline =
+          run(env, k.toString(), "boot", "timeline", "m1", "--kubeconfig", kubeconfig.toString());
+      assertThat(timeline.exit()).as(k + "\n" + timeline.out()).isEqualTo(4);
+      assertThat(timeline.out())
+          .isEqualTo(
+              "kubectl-boot: machineboot m1 has no switch recorded yet (status.lastSwitch is"
+                  + " empty); switch it, or see its boot with --boot\n");
+    }
   }
 }
