@@ -25,20 +25,36 @@ final class MachineWait {
 
   private final Cluster cluster;
   private final PrintStream out;
+  private String stuck;
 
   MachineWait(Cluster cluster, PrintStream out) {
     this.cluster = cluster;
     this.out = out;
   }
 
+  /** Stalled reasons that need a change of the spec: waiting longer changes nothing. */
+  private static final java.util.Set<String> STUCK =
+      java.util.Set.of("ImageFailed", "InvalidSpec", "DuplicateMacAddress");
+
   /**
    * Waits until the machine's status, of {@code generation} or later, satisfies {@code done}
-   * (returns DONE) or says Failed (returns FAILED). Throws a TIMEOUT error after {@code timeout}.
+   * (returns DONE), or says it failed (returns FAILED): phase Failed from an agent report newer
+   * than {@code before} (the status when the spec was changed: a machine that had failed before
+   * keeps that phase until its agent reports again), or the condition Stalled for a reason only a
+   * spec change cures (ImageFailed, InvalidSpec, DuplicateMacAddress; the message is in {@link
+   * #stuck()}). Throws a TIMEOUT error after {@code timeout}.
    */
-  Outcome await(String machine, long generation, Predicate<JsonNode> done, Duration timeout) {
+  Outcome await(
+      String machine,
+      long generation,
+      JsonNode before,
+      Predicate<JsonNode> done,
+      Duration timeout) {
     long start = System.nanoTime();
     String[] last = {null};
     Outcome[] outcome = {null};
+    String reportBefore = Json.text(before, "lastReportTime");
+    boolean[] otherPhaseSeen = {!"Failed".equals(Json.text(before, "phase"))};
     Predicate<GenericKubernetesResource> check =
         r -> {
           if (r == null) {
@@ -55,13 +71,31 @@ final class MachineWait {
             last[0] = shown;
             out.printf(
                 "%6.1fs  %s  %s%s%n",
-                (System.nanoTime() - start) / 1e9, machine, shown, progress(status));
+                (System.nanoTime() - start) / 1e9,
+                machine,
+                Terminal.printable(shown),
+                progress(status));
             out.flush();
+          }
+          if (!"Failed".equals(phase)) {
+            otherPhaseSeen[0] = true;
           }
           if (status.path("observedGeneration").asLong(-1) < generation) {
             return false;
           }
-          if ("Failed".equals(phase)) {
+          for (JsonNode c : status.path("conditions")) {
+            if ("Stalled".equals(Json.text(c, "type"))
+                && "True".equals(Json.text(c, "status"))
+                && STUCK.contains(Json.text(c, "reason"))
+                && c.path("observedGeneration").asLong(generation) >= generation) {
+              stuck = Json.text(c, "reason") + ": " + Json.text(c, "message");
+              outcome[0] = Outcome.FAILED;
+              return true;
+            }
+          }
+          if ("Failed".equals(phase)
+              && (otherPhaseSeen[0]
+                  || !Objects.equals(reportBefore, Json.text(status, "lastReportTime")))) {
             outcome[0] = Outcome.FAILED;
             return true;
           }
@@ -93,6 +127,11 @@ final class MachineWait {
           Exit.NOT_FOUND, "machineboot " + machine + " was deleted while waiting");
     }
     return outcome[0];
+  }
+
+  /** Why the machine is stuck, when a Stalled condition ended the wait; else null. */
+  String stuck() {
+    return stuck;
   }
 
   private static String progress(JsonNode status) {

@@ -48,13 +48,15 @@ final class ReturnCommand implements Callable<Integer> {
       return Exit.OK;
     }
     long start = System.nanoTime();
+    MachineWait waiter = new MachineWait(c, top.out);
     MachineWait.Outcome outcome =
-        new MachineWait(c, top.out)
-            .await(
-                machine,
-                SwitchCommand.generation(patched),
-                s -> "Bootstrap".equals(Json.text(s, "phase")),
-                limit);
-    return SwitchCommand.finish(top, c, machine, outcome, machine + " is in the bootstrap", start);
+        waiter.await(
+            machine,
+            SwitchCommand.generation(patched),
+            Json.tree(patched).path("status"),
+            s -> "Bootstrap".equals(Json.text(s, "phase")),
+            limit);
+    return SwitchCommand.finish(
+        top, c, machine, waiter, outcome, machine + " is in the bootstrap", start);
   }
 }

@@ -58,16 +58,17 @@ final class SwitchCommand implements Callable<Integer> {
     }
     long generation = generation(patched);
     long start = System.nanoTime();
+    MachineWait waiter = new MachineWait(c, top.out);
     MachineWait.Outcome outcome =
-        new MachineWait(c, top.out)
-            .await(
-                machine,
-                generation,
-                s ->
-                    "Running".equals(Json.text(s, "phase"))
-                        && image.equals(Json.text(s, "currentImage")),
-                limit);
-    return finish(top, c, machine, outcome, machine + " runs " + image, start);
+        waiter.await(
+            machine,
+            generation,
+            Json.tree(patched).path("status"),
+            s ->
+                "Running".equals(Json.text(s, "phase"))
+                    && image.equals(Json.text(s, "currentImage")),
+            limit);
+    return finish(top, c, machine, waiter, outcome, machine + " runs " + image, start);
   }
 
   static void imageExists(Cluster c, String image) {
@@ -137,6 +138,7 @@ final class SwitchCommand implements Callable<Integer> {
       KubectlBoot top,
       Cluster c,
       String machine,
+      MachineWait waiter,
       MachineWait.Outcome outcome,
       String success,
       long start) {
@@ -144,6 +146,14 @@ final class SwitchCommand implements Callable<Integer> {
     if (outcome == MachineWait.Outcome.DONE) {
       top.out.printf("%s (%.1f s)%n", success, seconds);
       return Exit.OK;
+    }
+    if (waiter.stuck() != null) {
+      throw new CliException(
+          Exit.FAILED,
+          "machineboot "
+              + machine
+              + " is stalled: "
+              + Cluster.firstLine(Terminal.printable(waiter.stuck())));
     }
     JsonNode status = Json.tree(c.machine(machine)).path("status");
     String error = Json.text(status, "error");

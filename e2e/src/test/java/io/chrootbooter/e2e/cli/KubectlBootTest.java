@@ -215,6 +215,71 @@ class KubectlBootTest {
   }
 
   @Test
+  void aMachineThatHadFailedIsWaitedForUntilItsAgentReportsAgain() throws Exception {
+    setStatus(
+        "m1",
+        status(
+            "phase", "Failed",
+            "observedGeneration", generation("m1"),
+            "lastReportTime", "2026-12-07T20:00:00.000Z",
+            "error", "the old image's download failed"));
+    var run = plugin.start(Map.of(), args("switch", "m1", "busybox", "--wait"));
+    await().atMost(AWAIT).until(() -> "busybox".equals(spec("m1").get("imageRef")));
+    long gen = generation("m1");
+    // The operator writes the new generation at once; the agent has not reported yet.
+    setStatus(
+        "m1",
+        status(
+            "phase", "Failed",
+            "observedGeneration", gen,
+            "lastReportTime", "2026-12-07T20:00:00.000Z",
+            "error", "the old image's download failed"));
+    Thread.sleep(1500);
+    assertThat(run.process().isAlive()).as(run.output()).isTrue();
+    setStatus(
+        "m1",
+        status(
+            "phase", "Running",
+            "currentImage", "busybox",
+            "observedGeneration", gen,
+            "lastReportTime", "2026-12-07T20:01:00.000Z"));
+    var result = run.await();
+    assertThat(result.exitCode()).as(result.toString()).isZero();
+    assertThat(result.stdout()).containsPattern("m1 runs busybox");
+  }
+
+  @Test
+  void aStalledImageEndsTheWaitWithTheReason() throws Exception {
+    var run = plugin.start(Map.of(), args("switch", "m1", "busybox", "--wait"));
+    await().atMost(AWAIT).until(() -> "busybox".equals(spec("m1").get("imageRef")));
+    long gen = generation("m1");
+    setStatus(
+        "m1",
+        status(
+            "phase",
+            "Running",
+            "currentImage",
+            "debian-12",
+            "observedGeneration",
+            gen,
+            "conditions",
+            List.of(
+                status(
+                    "type", "Stalled",
+                    "status", "True",
+                    "reason", "ImageFailed",
+                    "message", "BootImage busybox failed: sha256 mismatch",
+                    "observedGeneration", gen,
+                    "lastTransitionTime", "2026-12-07T20:00:00Z"))));
+    var result = run.await();
+    assertThat(result.exitCode()).as(result.toString()).isEqualTo(1);
+    assertThat(result.stderr())
+        .isEqualTo(
+            "kubectl-boot: machineboot m1 is stalled: ImageFailed: BootImage busybox failed:"
+                + " sha256 mismatch\n");
+  }
+
+  @Test
   void aSwitchWaitEndsAtItsTimeout() throws Exception {
     var result = plugin.run(args("switch", "m2", "busybox", "--wait", "--timeout", "2s"));
     assertThat(result.exitCode()).as(result.toString()).isEqualTo(5);
