@@ -113,6 +113,44 @@ class KubectlBootConsoleTest {
   }
 
   @Test
+  void anExecCredentialPluginsTokenIsSent() throws Exception {
+    // A kubeconfig user whose token comes from an exec plugin, as cloud providers' do.
+    Path plugin = dir.resolve("credential-plugin");
+    Files.writeString(
+        plugin,
+        "#!/bin/sh\n"
+            + "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+            + "\"kind\":\"ExecCredential\",\"status\":{\"token\":\""
+            + OperatorConsolePeer.ADMIN_TOKEN
+            + "\"}}'\n");
+    assertThat(plugin.toFile().setExecutable(true)).isTrue();
+    String text =
+        Files.readString(anonymous)
+            .replace(
+                "user: {}",
+                "user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                    + "      command: "
+                    + plugin
+                    + "\n      interactiveMode: Never");
+    Path exec = Files.writeString(dir.resolve("exec.kubeconfig"), text);
+    var result = this.plugin.run(args(exec, "logs", "m1", "--previous"));
+    assertThat(result.exitCode()).as(result.toString()).isZero();
+    assertThat(result.stdout()).isEqualTo(OperatorConsolePeer.PREVIOUS);
+    assertThat(result.stderr()).doesNotContain(OperatorConsolePeer.ADMIN_TOKEN);
+  }
+
+  @Test
+  void theNamespaceAndContextAreKubectls() throws Exception {
+    var ns = this.plugin.run(args(admin, "-n", "lab", "logs", "m1"));
+    assertThat(ns.exitCode()).as(ns.toString()).isEqualTo(4);
+    assertThat(peer.authorizations).containsKey("/machines/lab/m1/console");
+    var context = this.plugin.run(args(admin, "--context", "elsewhere", "logs", "m1"));
+    assertThat(context.exitCode()).as(context.toString()).isEqualTo(2);
+    assertThat(context.stderr())
+        .isEqualTo("kubectl-boot: --context elsewhere: no such context in the kubeconfig\n");
+  }
+
+  @Test
   void theOperatorsUrlMayComeFromTheEnvironment() throws Exception {
     var result =
         plugin.run(
