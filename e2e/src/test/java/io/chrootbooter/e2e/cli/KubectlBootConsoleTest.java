@@ -22,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,6 +50,9 @@ class KubectlBootConsoleTest {
   @BeforeAll
   void start(@TempDir Path dir) throws Exception {
     this.dir = dir;
+    if (Plugin.missing() != null) {
+      return; // each test skips, in requirePlugin()
+    }
     anonymous = dir.resolve("kubeconfig");
     server =
         EmbeddedApiServer.start(
@@ -64,6 +68,11 @@ class KubectlBootConsoleTest {
     String text = Files.readString(anonymous).replace("user: {}", "user:\n    token: " + token);
     assertThat(text).contains("token: " + token);
     return Files.writeString(file, text);
+  }
+
+  @BeforeEach
+  void requirePlugin() {
+    Assumptions.assumeTrue(Plugin.missing() == null, Plugin.missing());
   }
 
   @AfterAll

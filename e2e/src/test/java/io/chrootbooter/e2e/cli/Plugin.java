@@ -60,10 +60,17 @@ final class Plugin implements AutoCloseable {
     this.prefix = prefix;
   }
 
+  /** Why the main class cannot run, or null when it can: its classpath file is missing. */
+  static String missing() {
+    return Files.isReadable(CLASSPATH)
+        ? null
+        : CLASSPATH + " is missing; skipped. Build the cli module: mvn -pl cli -am package";
+  }
+
   /** The main class, on the file's classpath. */
   static Plugin mainClass(Path home) throws IOException {
-    if (!Files.isReadable(CLASSPATH)) {
-      throw new IllegalStateException(CLASSPATH + " is missing: build the cli module first");
+    if (missing() != null) {
+      throw new IllegalStateException(missing());
     }
     String cp = CLASSES + java.io.File.pathSeparator + Files.readString(CLASSPATH).strip();
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
