@@ -42,6 +42,8 @@ BOOTSTRAP_DIR=${LAB_BOOTSTRAP_DIR:-$ROOT/node-agent/target/bootstrap}
 APISERVER_CLASS=$ROOT/e2e/target/classes/io/chrootbooter/e2e/apiserver/EmbeddedApiServer.class
 # Written by e2e's own build (maven-dependency-plugin in e2e/pom.xml), in the reactor.
 APISERVER_CP_FILE=$ROOT/e2e/target/lab-classpath.txt
+# The kubectl plugin (one file: a shell stub and a jar), installed into $STATE/bin by `up`.
+PLUGIN_FILE=$ROOT/cli/target/kubectl-boot
 
 pxe_jar() {
   local j
@@ -77,6 +79,9 @@ stale_modules() {
     stale "$APISERVER_CP_FILE" "$ROOT/e2e/pom.xml" "$ROOT/pom.xml"; then
     echo e2e
   fi
+  if [ $always = 1 ] || stale "$PLUGIN_FILE" "$ROOT/cli/src/main" "$ROOT/cli/pom.xml" "$ROOT/pom.xml"; then
+    echo cli
+  fi
 }
 
 build_artifacts() {
@@ -94,7 +99,7 @@ build_artifacts() {
     (cd "$ROOT" && { "${mvn[@]}" -o >"$STATE/logs/build.log" 2>&1 || "${mvn[@]}" >>"$STATE/logs/build.log" 2>&1; }) ||
       { tail -40 "$STATE/logs/build.log"; die "the build failed; see $STATE/logs/build.log"; }
   fi
-  local how="mvn -B -DskipTests -Pbootstrap -pl operator,pxe-server,node-agent,e2e -am package"
+  local how="mvn -B -DskipTests -Pbootstrap -pl operator,pxe-server,node-agent,cli,e2e -am package"
   [ -f "$OPERATOR_JAR" ] || die "missing $OPERATOR_JAR ($how)"
   pxe_jar >/dev/null || die "missing the pxe-server jar ($how)"
   if [ ! -f "$BOOTSTRAP_DIR/vmlinuz" ] || [ ! -f "$BOOTSTRAP_DIR/initramfs.img" ]; then
@@ -103,6 +108,16 @@ build_artifacts() {
   if [ ! -f "$APISERVER_CLASS" ] || [ ! -s "$APISERVER_CP_FILE" ]; then
     die "missing the embedded API server's classes or $APISERVER_CP_FILE ($how)"
   fi
+  [ -x "$PLUGIN_FILE" ] || die "missing $PLUGIN_FILE ($how)"
+}
+
+# install_plugin: `kubectl boot` for the lab: the plugin's file in $STATE/bin, which `./lab env`
+# and `up` put on the PATH, with KUBECTL_BOOT_OPERATOR naming the admin port's forwarder (the
+# lab's operator has no Service to find).
+install_plugin() {
+  mkdir -p "$STATE/bin"
+  install -m 0755 "$PLUGIN_FILE" "$STATE/bin/kubectl-boot"
+  env_set PLUGIN_BIN "$STATE/bin"
 }
 
 # The embedded API server's classpath: e2e's classes and its runtime dependencies (not its test

@@ -62,6 +62,7 @@ cmd_up() {
   start_image_server
 
   start_operator
+  install_plugin
   # BootImages and MachineBoots. m1 runs Debian when there is one; the others run busybox.
   local image
   for i in "${names[@]}"; do
@@ -162,6 +163,8 @@ Chroot Booter lab "$LAB_NAME" is up (in $took s). The machines PXE-boot now; und
 TCG the bootstrap takes about a minute.
 
   kubeconfig   export KUBECONFIG=$KUBECONFIG_FILE   (or: ./lab kubectl ...)
+  kubectl boot export PATH=$STATE/bin:\$PATH KUBECTL_BOOT_OPERATOR=$OPERATOR_ADMIN_URL
+               (or: eval "\$(./lab env)"; the plugin: kubectl boot --help)
   Kubernetes   $(sed -n 's/^API_URL=//p' "$ENV_FILE") ($(sed -n 's/^KUBE=//p' "$ENV_FILE"))
   operator     http://127.0.0.1:$OPERATOR_HOST_PORT   (machines use http://$GW:$OPERATOR_PORT, netns $LAB_NAME)
   status page  http://127.0.0.1:$OPERATOR_ADMIN_HOST_PORT/   (the admin port: also /q/metrics, /q/health)
@@ -178,6 +181,7 @@ EOF
 
   ./lab kubectl get mb -w
   ./lab kubectl patch mb m1 --type merge -p '{"spec":{"imageRef":"busybox-b"}}'
+  ./lab kubectl boot switch m1 busybox-b --wait; ./lab kubectl boot timeline m1
   ./lab key m1 ctrl-alt-f12        then type resume at: ./lab console m1
   ./lab serial m1 $MAGIC
   ./lab down

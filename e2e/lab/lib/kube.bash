@@ -2,7 +2,15 @@
 # The lab's Kubernetes API: the cluster of KUBECONFIG when it answers, else the embedded API server
 # of e2e/ (the fabric8 mock in CRUD mode behind a front that kubectl understands).
 
-kube() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+# With the lab's kubectl plugin on the PATH (`./lab kubectl boot ...`) once `up` installed it.
+kube() {
+  if [ -n "${PLUGIN_BIN:-}" ]; then
+    PATH="$PLUGIN_BIN:$PATH" KUBECTL_BOOT_OPERATOR=${OPERATOR_ADMIN_URL:-} \
+      kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"
+  else
+    kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"
+  fi
+}
 
 # The cluster of KUBECONFIG when it answers (LAB_KUBE=auto|kubeconfig), else the embedded one.
 start_kube_api() {
