@@ -82,7 +82,7 @@ busybox_image() {
   echo "$file"
 }
 
-bootimage_yaml() { # NAME URL SHA256 FORMAT
+bootimage_yaml() { # NAME URL SHA256 FORMAT [GRACE]
   cat <<EOF
 ---
 apiVersion: boot.chrootbooter.io/v1alpha1
@@ -97,6 +97,8 @@ spec:
   format: $4
   init: /sbin/init
 EOF
+  # systemd under TCG may need more than the agent's default 10 s to power off.
+  if [ -n "${5:-}" ]; then printf '  stop:\n    gracePeriod: %s\n' "$5"; fi
 }
 
 # build_debian_image: the Debian image into $STATE/www, in the background while the services are
@@ -121,14 +123,14 @@ build_debian_image() {
 # then one BootImage per image file into manifests/bootimages.yaml, and the images in lab.env.
 start_image_server() {
   spawn images --ns "$(static_busybox)" httpd -f -vv -p "$GW:$IMAGES_PORT" -h "$STATE/www"
-  local images_url=http://$GW:$IMAGES_PORT entry file name format sha key
+  local images_url=http://$GW:$IMAGES_PORT entry file name format grace sha key
   env_set IMAGES_URL "$images_url"
   env_set IMAGES_DIR "$STATE/www"
-  for entry in busybox-a.tar.zst:busybox:tar.zst busybox-b.tar.zst:busybox-b:tar.zst debian-12.squashfs:debian-12:squashfs; do
-    IFS=: read -r file name format <<<"$entry"
+  for entry in busybox-a.tar.zst:busybox:tar.zst: busybox-b.tar.zst:busybox-b:tar.zst: debian-12.squashfs:debian-12:squashfs:30s; do
+    IFS=: read -r file name format grace <<<"$entry"
     [ -f "$STATE/www/$file" ] || continue
     sha=$(sha256sum "$STATE/www/$file" | cut -d' ' -f1)
-    bootimage_yaml "$name" "$images_url/$file" "$sha" "$format" >>"$STATE/manifests/bootimages.yaml"
+    bootimage_yaml "$name" "$images_url/$file" "$sha" "$format" "$grace" >>"$STATE/manifests/bootimages.yaml"
     key=$(echo "$name" | tr 'a-z-' 'A-Z_')
     env_set "IMAGE_${key}_URL" "$images_url/$file"
     env_set "IMAGE_${key}_SHA256" "$sha"
