@@ -1,6 +1,7 @@
 package io.chrootbooter.protocol;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.List;
 
 /**
  * What an agent reports: the body of {@code POST /agent/v1/machines/{mac}/status}, which the
@@ -18,6 +19,9 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * @param confinement how the running target is confined; null when none runs
  * @param healthy true once the running target reported healthy ({@code /.bootstrap-return
  *     --healthy}) in this boot of it; null otherwise
+ * @param timelines the flight recorder's newest timelines, newest first (at most {@link
+ *     #MAX_TIMELINES}); the first may be in progress. Each report repeats them, so that one the
+ *     operator missed (reports merged or lost) reaches it with the next.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -29,7 +33,50 @@ public record StatusReport(
     AgentInfo agent,
     Long appliedGeneration,
     Confinement confinement,
-    Boolean healthy) {
+    Boolean healthy,
+    List<Timeline> timelines) {
+
+  /** How many timelines a report carries at most. */
+  public static final int MAX_TIMELINES = 3;
+
+  /** A report without timelines. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration,
+      Confinement confinement,
+      Boolean healthy) {
+    this(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        null);
+  }
+
+  /** This report with {@code timelines}. */
+  public StatusReport withTimelines(List<Timeline> timelines) {
+    return new StatusReport(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        timelines == null || timelines.isEmpty() ? null : List.copyOf(timelines));
+  }
 
   /** A report that says nothing of the target's health. */
   public StatusReport(

@@ -7,6 +7,7 @@ import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.Timeline;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 
@@ -57,10 +58,93 @@ public record MachineBootStatus(
             "True once the running image reported healthy in this boot of it: its boot ran"
                 + " /.bootstrap-return --healthy (the lab's Debian image does once"
                 + " multi-user.target is reached). Absent otherwise.")
-        Boolean healthy) {
+        Boolean healthy,
+    @JsonPropertyDescription(
+            "The flight recorder's newest boot of the machine (it network-booted and its agent"
+                + " booted an image): every step from the iPXE script served to the image"
+                + " reporting healthy, with when it began and how long it took. No result while"
+                + " it is in progress.")
+        Timeline lastBoot,
+    @JsonPropertyDescription(
+            "The flight recorder's newest switch of the machine to another image (or return to"
+                + " the bootstrap): every step from the desired state received, the return of"
+                + " the image that ran (return-trigger, grace, forced, teardown,"
+                + " bootstrap-ready), download, verify, mount, pivot-root and init-exec to"
+                + " healthy, with when it began and how long it took. The steps follow one"
+                + " another without a gap: their seconds add up to seconds. No result while it"
+                + " is in progress.")
+        Timeline lastSwitch,
+    @JsonPropertyDescription(
+            "The newest boots, switches and returns that ended, newest first: each without its"
+                + " steps but with the seconds of each (stepSeconds). Bounded (cb.agent.timeline-"
+                + "history, 10 by default).")
+        List<TimelineSummary> history) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
+    history = history == null ? null : List.copyOf(history);
+  }
+
+  /** A status without the flight recorder's timelines. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot,
+      Confinement confinement,
+      String heldBy,
+      Boolean healthy) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        null,
+        null,
+        null);
+  }
+
+  /** This status with the flight recorder's timelines replaced. */
+  public MachineBootStatus withTimelines(
+      Timeline lastBoot, Timeline lastSwitch, List<TimelineSummary> history) {
+    return new MachineBootStatus(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        lastBoot,
+        lastSwitch,
+        history);
   }
 
   /** A status of a machine no test holds, without a health report. */

@@ -64,6 +64,34 @@ public final class Target {
       Signals signals,
       Map<String, Path> consoleBinds)
       throws IOException {
+    return start(
+        busybox,
+        spec,
+        fifo,
+        helperScript,
+        cmdline,
+        cgroup,
+        signals,
+        consoleBinds,
+        FlightSteps.NONE);
+  }
+
+  /**
+   * As {@link #start(Path, TargetSpec, Path, Optional, Path, Cgroup, Signals, Map)}, telling {@code
+   * steps} when {@code pivot_root} was done ({@code init-exec} begins) and when the init is exec'd
+   * ({@code healthy} begins: the image boots until it reports healthy).
+   */
+  static Target start(
+      Path busybox,
+      TargetSpec spec,
+      Path fifo,
+      Optional<Path> helperScript,
+      Path cmdline,
+      Cgroup cgroup,
+      Signals signals,
+      Map<String, Path> consoleBinds,
+      FlightSteps steps)
+      throws IOException {
     Optional<Path> cgroupUnshare =
         CGROUP_UNSHARE.computeIfAbsent(busybox, EnterScript::findCgroupUnshare);
     if (cgroupUnshare.isEmpty()) {
@@ -132,7 +160,10 @@ public final class Target {
         spec.confinement() == Confinement.Confined ? ConfinedStart.start(builder) : builder.start();
     boolean ok = false;
     try {
-      String line = readReady(process);
+      String line = readReady(process, steps);
+      if (EnterScript.READY.equals(line)) {
+        steps.step(io.chrootbooter.protocol.Timeline.HEALTHY, java.time.Instant.now(), null);
+      }
       if (!EnterScript.READY.equals(line)) {
         throw new IOException(
             "entering "
@@ -157,14 +188,20 @@ public final class Target {
     }
   }
 
-  private static String readReady(Process process) throws IOException {
+  private static String readReady(Process process, FlightSteps steps) throws IOException {
     BufferedReader reader =
         new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     CompletableFuture<String> line =
         CompletableFuture.supplyAsync(
             () -> {
               try {
-                return reader.readLine();
+                String read = reader.readLine();
+                if (EnterScript.PIVOTED.equals(read)) {
+                  steps.step(
+                      io.chrootbooter.protocol.Timeline.INIT_EXEC, java.time.Instant.now(), null);
+                  read = reader.readLine();
+                }
+                return read;
               } catch (IOException e) {
                 return "error: reading the enter step's pipe: " + e.getMessage();
               }
@@ -227,13 +264,29 @@ public final class Target {
    * @return whether the cgroup had to be killed
    */
   boolean stop(int signal, Duration grace) throws IOException {
+    return stop(signal, grace, FlightSteps.NONE);
+  }
+
+  /**
+   * As {@link #stop(int, Duration)}, telling {@code steps} when the graceful signal was sent
+   * ({@code grace} begins) and when SIGKILL was ({@code forced} begins).
+   */
+  boolean stop(int signal, Duration grace, FlightSteps steps) throws IOException {
     boolean forced = false;
     try {
       if (helper.isAlive() && !grace.isZero()) {
+        steps.step(
+            io.chrootbooter.protocol.Timeline.GRACE,
+            java.time.Instant.now(),
+            "signal " + signal + ", grace period " + grace.toMillis() + " ms");
         signals.kill(initPid, signal);
         helper.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
       }
       if (helper.isAlive()) {
+        steps.step(
+            io.chrootbooter.protocol.Timeline.FORCED,
+            java.time.Instant.now(),
+            "SIGKILL after the grace period");
         // SIGKILL of the namespace's init makes the kernel kill every process of the PID
         // namespace and forbid new ones (pid_namespaces(7)); busybox unshare then reaps it and
         // exits. Killing the cgroup first would kill unshare too and orphan the init's zombie.
