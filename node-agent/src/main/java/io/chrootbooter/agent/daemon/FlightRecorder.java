@@ -329,6 +329,10 @@ public final class FlightRecorder implements FlightSteps {
     remember(timeline(o, end, result, message));
   }
 
+  private static Instant millis(Instant at) {
+    return at == null ? null : at.truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+  }
+
   private void remember(Timeline t) {
     ended.addFirst(t);
     while (ended.size() > StatusReport.MAX_TIMELINES) {
@@ -336,24 +340,28 @@ public final class FlightRecorder implements FlightSteps {
     }
   }
 
-  /** The timeline of {@code o}; {@code end} null while in progress. */
+  /**
+   * The timeline of {@code o}; {@code end} null while in progress. Times to the millisecond: each
+   * step's seconds are then exactly the difference of two {@code at}s.
+   */
   private static Timeline timeline(Open o, Instant end, String result, String message) {
     List<Timeline.Step> steps = new ArrayList<>();
     double total = 0;
     for (int i = 0; i < o.marks.size(); i++) {
       Mark m = o.marks.get(i);
-      Instant until = i + 1 < o.marks.size() ? o.marks.get(i + 1).at() : end;
-      Double seconds = until == null ? null : Timeline.seconds(m.at(), until);
+      Instant at = millis(m.at());
+      Instant until = i + 1 < o.marks.size() ? millis(o.marks.get(i + 1).at()) : millis(end);
+      Double seconds = until == null ? null : Timeline.seconds(at, until);
       if (seconds != null) {
         total += seconds;
       }
-      steps.add(new Timeline.Step(m.name(), m.at().toString(), seconds, m.detail()));
+      steps.add(new Timeline.Step(m.name(), at.toString(), seconds, m.detail()));
     }
     return new Timeline(
         o.image,
         o.digest,
         o.trigger,
-        o.marks.isEmpty() ? null : o.marks.get(0).at().toString(),
+        o.marks.isEmpty() ? null : millis(o.marks.get(0).at()).toString(),
         Math.round(total * 1000) / 1000.0,
         result,
         message,

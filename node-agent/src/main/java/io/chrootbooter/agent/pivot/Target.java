@@ -278,7 +278,7 @@ public final class Target {
         steps.step(
             io.chrootbooter.protocol.Timeline.GRACE,
             java.time.Instant.now(),
-            "signal " + signal + ", grace period " + grace.toMillis() + " ms");
+            signalName(signal) + ", grace period " + grace.toMillis() + " ms");
         signals.kill(initPid, signal);
         helper.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
       }
@@ -317,6 +317,23 @@ public final class Target {
       throw new InterruptedIOException("stopping the target");
     }
     return forced;
+  }
+
+  /** {@code SIGTERM}, {@code SIGRTMIN+4}, … as the BootImage API names signals. */
+  static String signalName(int signal) {
+    return switch (signal) {
+      case Signals.SIGHUP -> "SIGHUP";
+      case Signals.SIGINT -> "SIGINT";
+      case 3 -> "SIGQUIT";
+      case 10 -> "SIGUSR1";
+      case Signals.SIGUSR2 -> "SIGUSR2";
+      case Signals.SIGTERM -> "SIGTERM";
+      case 30 -> "SIGPWR";
+      default ->
+          signal > Signals.SIGRTMIN && signal <= Signals.SIGRTMIN + 30
+              ? "SIGRTMIN+" + (signal - Signals.SIGRTMIN)
+              : signal == Signals.SIGRTMIN ? "SIGRTMIN" : "signal " + signal;
+    };
   }
 
   /**
