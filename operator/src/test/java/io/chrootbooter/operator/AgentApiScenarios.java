@@ -606,6 +606,17 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
           .as("seconds of the switch; %.2f s passed from the edit to the last report", elapsed)
           .isGreaterThan(0.0)
           .isLessThanOrEqualTo(elapsed);
+      // The last BootImage of that name goes: so do its series (the label stays bounded).
+      client.resources(BootImage.class).inNamespace(ns).withName("busybox").delete();
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(
+              () ->
+                  assertThat(admin().get("/q/metrics").then().extract().asString())
+                      .doesNotContain("image=\"busybox\""));
+      assertThat(metric("chrootbooter_switch_seconds_count", "image=\"debian-12\""))
+          .as("the other image's series stay")
+          .isGreaterThanOrEqualTo(1.0);
     }
   }
 
