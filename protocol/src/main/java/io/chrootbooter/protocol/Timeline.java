@@ -54,7 +54,18 @@ public record Timeline(
                 + " healthy. A switch from a running image adds the return of that image where"
                 + " it happened (after desired-state for a new generation): return-trigger,"
                 + " grace, forced (only when the image had to be killed), teardown,"
-                + " bootstrap-ready. A return to the bootstrap has those five alone.")
+                + " bootstrap-ready. A return to the bootstrap has those five alone. Each step"
+                + " lasts: script-served, kernel-served, initramfs-served from the request to the"
+                + " next (detail: size and rate); agent-up from the agent's start to its"
+                + " enrolment; enrolled until the first desired state; desired-state until what"
+                + " it starts; return-trigger until the graceful signal; grace until the image"
+                + " ended or its grace period did; forced from SIGKILL to its last process gone;"
+                + " teardown while its mounts and cgroup are released; bootstrap-ready while the"
+                + " bootstrap's network and state are put back; download from the first request"
+                + " to the last byte (detail: size and rate); verify the SHA-256 check (of a"
+                + " cached image: hashing it again); mount; pivot-root the enter step up to"
+                + " pivot_root; init-exec until the image's init is exec'd; healthy from then"
+                + " to the image's health report.")
         List<Step> steps) {
 
   public static final String SUCCEEDED = "Succeeded";
@@ -120,7 +131,9 @@ public record Timeline(
                   + " download, verify, mount, pivot-root, init-exec or healthy.")
           String name,
       @JsonPropertyDescription("When the step began (RFC 3339).") String at,
-      @JsonPropertyDescription("How long it took: until the next step began.") Double seconds,
+      @JsonPropertyDescription(
+              "How long it took: until the next step began; absent for the step in progress.")
+          Double seconds,
       @JsonPropertyDescription("What else to know, e.g. 1.00 GiB at 940 MB/s.") String detail) {}
 
   /** Seconds from {@code from} to {@code to}, to the millisecond; never negative. */
