@@ -19,8 +19,8 @@ import java.util.function.UnaryOperator;
  * {@code limit}. Pure: the same status and timelines give the same result, so a report repeated
  * every heartbeat changes nothing and is not written.
  *
- * <p>A timeline is known by when it started ({@code started}): the agent sends its newest ones in
- * every report, and one already in the history is replaced, not added again.
+ * <p>A timeline is known by when it started ({@code started}) and its image: the agent sends its
+ * newest ones in every report, and one already in the history is replaced, not added again.
  */
 final class FlightRecords {
   private FlightRecords() {}
@@ -75,7 +75,7 @@ final class FlightRecords {
       }
       if (t.done()) {
         TimelineSummary summary = TimelineSummary.of(t);
-        int at = indexOf(history, t.started());
+        int at = indexOf(history, t.started(), t.image());
         if (at >= 0) {
           history.set(at, summary);
         } else {
@@ -106,9 +106,10 @@ final class FlightRecords {
     return current;
   }
 
-  private static int indexOf(List<TimelineSummary> history, String started) {
+  private static int indexOf(List<TimelineSummary> history, String started, String image) {
     for (int i = 0; i < history.size(); i++) {
-      if (Objects.equals(history.get(i).started(), started)) {
+      if (Objects.equals(history.get(i).started(), started)
+          && Objects.equals(history.get(i).image(), image)) {
         return i;
       }
     }
