@@ -2,6 +2,7 @@ package io.chrootbooter.agent.pivot;
 
 import io.chrootbooter.agent.confine.ConfinedStart;
 import io.chrootbooter.protocol.Confinement;
+import io.chrootbooter.protocol.Timeline;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -10,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -162,7 +164,7 @@ public final class Target {
     try {
       String line = readReady(process, steps);
       if (EnterScript.READY.equals(line)) {
-        steps.step(io.chrootbooter.protocol.Timeline.HEALTHY, java.time.Instant.now(), null);
+        steps.step(Timeline.HEALTHY, Instant.now(), null);
       }
       if (!EnterScript.READY.equals(line)) {
         throw new IOException(
@@ -197,8 +199,7 @@ public final class Target {
               try {
                 String read = reader.readLine();
                 if (EnterScript.PIVOTED.equals(read)) {
-                  steps.step(
-                      io.chrootbooter.protocol.Timeline.INIT_EXEC, java.time.Instant.now(), null);
+                  steps.step(Timeline.INIT_EXEC, Instant.now(), null);
                   read = reader.readLine();
                 }
                 return read;
@@ -276,17 +277,14 @@ public final class Target {
     try {
       if (helper.isAlive() && !grace.isZero()) {
         steps.step(
-            io.chrootbooter.protocol.Timeline.GRACE,
-            java.time.Instant.now(),
+            Timeline.GRACE,
+            Instant.now(),
             signalName(signal) + ", grace period " + grace.toMillis() + " ms");
         signals.kill(initPid, signal);
         helper.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
       }
       if (helper.isAlive()) {
-        steps.step(
-            io.chrootbooter.protocol.Timeline.FORCED,
-            java.time.Instant.now(),
-            "SIGKILL after the grace period");
+        steps.step(Timeline.FORCED, Instant.now(), "SIGKILL after the grace period");
         // SIGKILL of the namespace's init makes the kernel kill every process of the PID
         // namespace and forbid new ones (pid_namespaces(7)); busybox unshare then reaps it and
         // exits. Killing the cgroup first would kill unshare too and orphan the init's zombie.

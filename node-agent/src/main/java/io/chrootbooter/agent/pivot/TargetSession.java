@@ -9,6 +9,7 @@ import io.chrootbooter.agent.unpack.RootCheck;
 import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
+import io.chrootbooter.protocol.Timeline;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -109,7 +110,7 @@ public final class TargetSession {
       ConsoleHook consoles,
       FlightSteps steps)
       throws IOException {
-    steps.step(io.chrootbooter.protocol.Timeline.PIVOT_ROOT, clock.instant(), null);
+    steps.step(Timeline.PIVOT_ROOT, clock.instant(), null);
     Teardown teardown = new Teardown();
     if (image != null) {
       teardown.push("image mounts of " + spec.root(), image);
@@ -244,12 +245,12 @@ public final class TargetSession {
               trigger == ReturnTrigger.TargetExit ? Duration.ZERO : spec.grace(),
               steps);
     } finally {
-      steps.step(io.chrootbooter.protocol.Timeline.TEARDOWN, clock.instant(), null);
+      steps.step(Timeline.TEARDOWN, clock.instant(), null);
       try {
         teardown.close();
         config.state().noTarget();
       } finally {
-        steps.step(io.chrootbooter.protocol.Timeline.BOOTSTRAP_READY, clock.instant(), null);
+        steps.step(Timeline.BOOTSTRAP_READY, clock.instant(), null);
       }
     }
     Duration took = Duration.ofNanos(System.nanoTime() - start);
