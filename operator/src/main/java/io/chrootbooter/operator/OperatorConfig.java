@@ -68,6 +68,13 @@ public interface OperatorConfig {
      */
     @WithDefault("1H")
     java.time.Duration sessionTtl();
+
+    /**
+     * How many ended boots, switches and returns each MachineBoot's {@code status.history} keeps
+     * (the flight recorder), newest first.
+     */
+    @WithDefault("10")
+    int timelineHistory();
   }
 
   /**

@@ -594,11 +594,274 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
               metric("chrootbooter_switch_seconds_count", "trigger=\"SpecChange\"") - specChanges)
           .isEqualTo(1.0);
       assertThat(
+              metric(
+                  "chrootbooter_switch_seconds_count",
+                  "trigger=\"SpecChange\"",
+                  "image=\"busybox\""))
+          .as("the switch's series names its image")
+          .isGreaterThanOrEqualTo(1.0);
+      assertThat(
               metric("chrootbooter_switch_seconds_sum", "trigger=\"SpecChange\"")
                   - specChangeSeconds)
           .as("seconds of the switch; %.2f s passed from the edit to the last report", elapsed)
           .isGreaterThan(0.0)
           .isLessThanOrEqualTo(elapsed);
+      // The last BootImage of that name goes: so do its series (the label stays bounded).
+      client.resources(BootImage.class).inNamespace(ns).withName("busybox").delete();
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(
+              () ->
+                  assertThat(admin().get("/q/metrics").then().extract().asString())
+                      .doesNotContain("image=\"busybox\""));
+      assertThat(metric("chrootbooter_switch_seconds_count", "image=\"debian-12\""))
+          .as("the other image's series stay")
+          .isGreaterThanOrEqualTo(1.0);
+    }
+  }
+
+  /**
+   * The JSON of a timeline of the given steps, each {@code stepMillis} long, from {@code start}.
+   */
+  static String timeline(
+      String image,
+      String trigger,
+      java.time.Instant start,
+      long stepMillis,
+      boolean done,
+      String... steps) {
+    StringBuilder json = new StringBuilder("{");
+    if (image != null) {
+      json.append("\"image\":\"").append(image).append("\",");
+    }
+    if (trigger != null) {
+      json.append("\"trigger\":\"").append(trigger).append("\",");
+    }
+    int timed = done ? steps.length : steps.length - 1;
+    json.append("\"started\":\"")
+        .append(start)
+        .append("\",\"seconds\":")
+        .append(timed * stepMillis / 1000.0);
+    if (done) {
+      json.append(",\"result\":\"Succeeded\"");
+    }
+    json.append(",\"steps\":[");
+    for (int i = 0; i < steps.length; i++) {
+      json.append(i == 0 ? "" : ",")
+          .append("{\"name\":\"")
+          .append(steps[i])
+          .append("\",\"at\":\"")
+          .append(start.plusMillis(i * stepMillis))
+          .append("\"");
+      if (i < timed) {
+        json.append(",\"seconds\":").append(stepMillis / 1000.0);
+      }
+      json.append("}");
+    }
+    return json.append("]}").toString();
+  }
+
+  private static final String[] BOOT_STEPS = {
+    "agent-up",
+    "enrolled",
+    "desired-state",
+    "download",
+    "verify",
+    "mount",
+    "pivot-root",
+    "init-exec",
+    "healthy"
+  };
+
+  private static final String[] SWITCH_STEPS = {
+    "desired-state",
+    "return-trigger",
+    "grace",
+    "teardown",
+    "bootstrap-ready",
+    "download",
+    "verify",
+    "mount",
+    "pivot-root",
+    "init-exec",
+    "healthy"
+  };
+
+  @Test
+  void theFlightRecorderShowsTheLastBootAndSwitchAndABoundedHistory() throws Exception {
+    applyExamples();
+    java.nio.file.Path dir =
+        java.nio.file.Files.createDirectories(java.nio.file.Path.of("target/test-bootstrap"));
+    java.nio.file.Files.write(dir.resolve("vmlinuz"), fakeImage(new byte[] {'M', 'Z'}, 16));
+    java.nio.file.Files.write(
+        dir.resolve("initramfs"), fakeImage(new byte[] {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd}, 17));
+    // The machine network-boots: its script, then the kernel and initramfs the script names.
+    String token = sessionFor(M1);
+    given().get("/bootstrap/vmlinuz?mac=" + M1).then().statusCode(200);
+    given().get("/bootstrap/initramfs?mac=" + M1).then().statusCode(200);
+    double downloads = metric("chrootbooter_step_seconds_count", "step=\"download\"");
+    java.time.Instant t = java.time.Instant.now().plusMillis(200);
+
+    String boot = timeline("debian-12", null, t, 500, true, BOOT_STEPS);
+    String written =
+        report(
+            M1,
+            token,
+            "{\"phase\":\"Running\",\"currentImage\":\"debian-12\",\"appliedGeneration\":1,"
+                + "\"healthy\":true,\"timelines\":["
+                + boot
+                + "]}");
+    MachineBoot m1 = awaitMachine("m1", m -> m.getStatus().lastBoot() != null);
+    var lastBoot = m1.getStatus().lastBoot();
+    assertThat(lastBoot.steps())
+        .extracting(io.chrootbooter.protocol.Timeline.Step::name)
+        .containsExactly(
+            "script-served",
+            "kernel-served",
+            "initramfs-served",
+            "agent-up",
+            "enrolled",
+            "desired-state",
+            "download",
+            "verify",
+            "mount",
+            "pivot-root",
+            "init-exec",
+            "healthy");
+    assertThat(lastBoot.steps().get(1).detail()).matches("256 KiB at [0-9.]+ [kMG]?B/s");
+    assertThat(lastBoot.started()).isEqualTo(lastBoot.steps().get(0).at());
+    assertThat(lastBoot.seconds())
+        .isCloseTo(
+            lastBoot.steps().stream().mapToDouble(s -> s.seconds()).sum(),
+            org.assertj.core.api.Assertions.within(0.002));
+    assertThat(m1.getStatus().lastSwitch()).isNull();
+    assertThat(m1.getStatus().history()).hasSize(1);
+
+    // Twelve switches, reported three at a time as the agent does (newest first): the history
+    // keeps the ten newest, each with its steps' seconds; lastSwitch holds the newest with its
+    // steps.
+    String lastBatch = null;
+    for (int batch = 0; batch < 4; batch++) {
+      java.util.List<String> three = new java.util.ArrayList<>();
+      for (int i = 2; i >= 0; i--) {
+        int n = batch * 3 + i;
+        three.add(
+            timeline(
+                n % 2 == 0 ? "busybox" : "debian-12",
+                "SpecChange",
+                t.plusSeconds(60 + 60L * n),
+                100 + n,
+                true,
+                SWITCH_STEPS));
+      }
+      lastBatch =
+          "{\"phase\":\"Running\",\"currentImage\":\"debian-12\",\"appliedGeneration\":1,"
+              + "\"healthy\":true,\"timelines\":["
+              + String.join(",", three)
+              + "]}";
+      written = report(M1, token, lastBatch, written);
+    }
+    m1 = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+    var history = m1.getStatus().history();
+    assertThat(history).hasSize(10);
+    assertThat(history.get(0).started()).isEqualTo(t.plusSeconds(60 + 60L * 11).toString());
+    assertThat(history)
+        .extracting(io.chrootbooter.api.v1alpha1.TimelineSummary::started)
+        .isSortedAccordingTo(java.util.Comparator.reverseOrder());
+    assertThat(history.get(0).stepSeconds())
+        .containsOnlyKeys(SWITCH_STEPS)
+        .containsEntry("download", 0.111);
+    assertThat(history.get(0).seconds())
+        .isEqualTo(11 * 0.111, org.assertj.core.api.Assertions.offset(0.001));
+    assertThat(m1.getStatus().lastSwitch().steps()).hasSize(SWITCH_STEPS.length);
+    assertThat(m1.getStatus().lastSwitch().image()).isEqualTo("debian-12");
+    assertThat(m1.getStatus().lastBoot()).as("kept while switches come").isEqualTo(lastBoot);
+    // Counted by the replica once its write landed: a moment after the status shows it.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        metric("chrootbooter_step_seconds_count", "step=\"download\"") - downloads)
+                    .as("each ended timeline counted once")
+                    .isEqualTo(13.0));
+
+    // The agent repeats its timelines in every report: nothing is added or counted again.
+    double unchanged = metric("chrootbooter_agent_status_unchanged_total");
+    String before = written;
+    given()
+        .header("Authorization", "Bearer " + token)
+        .contentType("application/json")
+        .body(lastBatch)
+        .post("/agent/v1/machines/" + M1 + "/status")
+        .then()
+        .statusCode(202);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () ->
+                metric("chrootbooter_agent_status_unchanged_total") > unchanged
+                    || !before.equals(
+                        client
+                            .resources(MachineBoot.class)
+                            .inNamespace(ns)
+                            .withName("m1")
+                            .get()
+                            .getStatus()
+                            .lastReportTime()));
+    m1 = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();
+    written = m1.getStatus().lastReportTime();
+    assertThat(m1.getStatus().history()).isEqualTo(history);
+    Thread.sleep(500);
+    assertThat(metric("chrootbooter_step_seconds_count", "step=\"download\"") - downloads)
+        .isEqualTo(13.0);
+
+    // A switch in progress shows in lastSwitch without a result, and not in the history.
+    String inProgress =
+        timeline(
+            "busybox", "SpecChange", t.plusSeconds(3600), 100, false, "desired-state", "download");
+    report(
+        M1,
+        token,
+        "{\"phase\":\"Downloading\",\"currentImage\":\"debian-12\",\"appliedGeneration\":1,"
+            + "\"timelines\":["
+            + inProgress
+            + "]}",
+        written);
+    m1 = awaitMachine("m1", m -> m.getStatus().lastSwitch().result() == null);
+    assertThat(m1.getStatus().lastSwitch().steps()).hasSize(2);
+    assertThat(m1.getStatus().lastSwitch().steps().get(1).seconds()).isNull();
+    assertThat(m1.getStatus().history()).isEqualTo(history);
+    assertThat(metric("chrootbooter_step_seconds_count", "step=\"download\"") - downloads)
+        .isEqualTo(13.0);
+
+    // Hostile timelines are refused with a reason, and nothing is written.
+    record Case(String timelines, String message) {}
+    for (Case c :
+        java.util.List.of(
+            new Case(
+                "[" + boot + "," + boot + "," + boot + "," + boot + "]",
+                "timelines: 4 timelines; at most 3"),
+            new Case(
+                "[" + boot.replace("\"enrolled\"", "\"Enrolled; rm\"") + "]",
+                "timelines[0].steps[1].name: \"Enrolled; rm\" is not a step name"),
+            new Case(
+                "[" + boot.replace("\"seconds\":0.5", "\"seconds\":-0.5") + "]",
+                "timelines[0].steps[0].seconds: -0.5 is not between 0 and"),
+            new Case(
+                "[" + boot.replace("\"started\":\"", "\"started\":\"yesterday") + "]",
+                "timelines[0].started: \"yesterday"),
+            new Case(
+                "[" + boot.replace("Succeeded", "Crashed") + "]",
+                "timelines[0].result: \"Crashed\" is not Succeeded or Failed"))) {
+      given()
+          .header("Authorization", "Bearer " + token)
+          .contentType("application/json")
+          .body("{\"phase\":\"Running\",\"timelines\":" + c.timelines() + "}")
+          .post("/agent/v1/machines/" + M1 + "/status")
+          .then()
+          .statusCode(400)
+          .body(org.hamcrest.Matchers.containsString(c.message()));
     }
   }
 

@@ -152,7 +152,7 @@ public abstract class ControlPlaneScenarios {
       String script = awaitScript(mac, s -> s.contains("cb.image="));
       assertThat(script)
           .startsWith("#!ipxe\n")
-          .contains("/bootstrap/vmlinuz ")
+          .contains("/bootstrap/vmlinuz?mac=52:54:00:12:34:56 ")
           .contains("initrd --name initramfs ")
           .contains(" cb.mac=52:54:00:12:34:56 ")
           .contains(" BOOTIF=01-52-54-00-12-34-56 ")

@@ -21,6 +21,9 @@ import java.util.List;
  *     --healthy}) in this boot of it; null otherwise
  * @param commands the results of the desired state's {@link TestCommand}s the running target has
  *     run so far, in order; empty (and left out) when none ran
+ * @param timelines the flight recorder's newest timelines, newest first (at most {@link
+ *     #MAX_TIMELINES}); the first may be in progress. Each report repeats them, so that one the
+ *     operator missed (reports merged or lost) reaches it with the next.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -33,13 +36,17 @@ public record StatusReport(
     Long appliedGeneration,
     Confinement confinement,
     Boolean healthy,
-    @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand.Result> commands) {
+    @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand.Result> commands,
+    List<Timeline> timelines) {
+
+  /** How many timelines a report carries at most. */
+  public static final int MAX_TIMELINES = 3;
 
   public StatusReport {
     commands = commands == null ? List.of() : List.copyOf(commands);
   }
 
-  /** A report without command results. */
+  /** A report without command results or timelines. */
   public StatusReport(
       MachinePhase phase,
       Progress progress,
@@ -60,7 +67,8 @@ public record StatusReport(
         appliedGeneration,
         confinement,
         healthy,
-        List.of());
+        List.of(),
+        null);
   }
 
   /** This report with {@code commands}' results. */
@@ -75,7 +83,24 @@ public record StatusReport(
         appliedGeneration,
         confinement,
         healthy,
-        commands);
+        commands,
+        timelines);
+  }
+
+  /** This report with {@code timelines}. */
+  public StatusReport withTimelines(List<Timeline> timelines) {
+    return new StatusReport(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        commands,
+        timelines == null || timelines.isEmpty() ? null : List.copyOf(timelines));
   }
 
   /** A report that says nothing of the target's health. */

@@ -1,9 +1,10 @@
 /**
  * The agent ↔ operator contract, defined once: the desired state the operator streams to a machine
  * ({@link io.chrootbooter.protocol.DesiredState}), the status report the agent posts back ({@link
- * io.chrootbooter.protocol.StatusReport}), and the vocabulary both use: {@link
- * io.chrootbooter.protocol.Action}, {@link io.chrootbooter.protocol.MachinePhase}, {@link
- * io.chrootbooter.protocol.ReturnTrigger}, {@link io.chrootbooter.protocol.ImageFormat} and
+ * io.chrootbooter.protocol.StatusReport}) with the flight recorder's timelines ({@link
+ * io.chrootbooter.protocol.Timeline}, whose step names both sides share), and the vocabulary both
+ * use: {@link io.chrootbooter.protocol.Action}, {@link io.chrootbooter.protocol.MachinePhase},
+ * {@link io.chrootbooter.protocol.ReturnTrigger}, {@link io.chrootbooter.protocol.ImageFormat} and
  * Go-style durations ({@link io.chrootbooter.protocol.GoDuration}). The operator, the CRD model and
  * the node agent all compile against these types, so within one release a value one side sends and
  * the other does not know cannot be written; between releases, see the compatibility rules below.

@@ -218,6 +218,77 @@ class WireTest {
         .isInstanceOf(InvalidFormatException.class);
   }
 
+  static final String TIMELINE_JSON =
+      "{\"image\":\"debian-12\",\"digest\":\""
+          + SHA
+          + "\",\"trigger\":\"SpecChange\",\"started\":\"2026-01-02T03:04:05.000Z\","
+          + "\"seconds\":2.5,\"result\":\"Succeeded\",\"steps\":["
+          + "{\"name\":\"desired-state\",\"at\":\"2026-01-02T03:04:05.000Z\",\"seconds\":0.5},"
+          + "{\"name\":\"download\",\"at\":\"2026-01-02T03:04:05.500Z\",\"seconds\":2.0,"
+          + "\"detail\":\"256 KiB at 131 kB/s\"}]}";
+
+  static final Timeline TIMELINE =
+      new Timeline(
+          "debian-12",
+          SHA,
+          "SpecChange",
+          "2026-01-02T03:04:05.000Z",
+          2.5,
+          Timeline.SUCCEEDED,
+          null,
+          List.of(
+              new Timeline.Step(Timeline.DESIRED_STATE, "2026-01-02T03:04:05.000Z", 0.5, null),
+              new Timeline.Step(
+                  Timeline.DOWNLOAD, "2026-01-02T03:04:05.500Z", 2.0, "256 KiB at 131 kB/s")));
+
+  @Test
+  void timelinesCrossInAReportAndAnOlderReportStaysAsItWas() throws Exception {
+    StatusReport withTimelines = REPORT.withTimelines(List.of(TIMELINE));
+    String json = AGENT.writeValueAsString(withTimelines);
+    assertThat(json)
+        .isEqualTo(REPORT_JSON.replaceFirst("}$", ",\"timelines\":[" + TIMELINE_JSON + "]}"));
+    StatusReport read = OPERATOR.readValue(json, StatusReport.class);
+    assertThat(read).isEqualTo(withTimelines);
+    assertThat(read.timelines().get(0).steps())
+        .extracting(Timeline.Step::name)
+        .containsExactly("desired-state", "download");
+    assertThat(read.timelines().get(0).boot()).isFalse();
+    assertThat(read.timelines().get(0).done()).isTrue();
+    // No timelines: the field is not written, and a report of an older agent reads as before.
+    assertThat(AGENT.writeValueAsString(REPORT.withTimelines(List.of()))).isEqualTo(REPORT_JSON);
+    assertThat(OPERATOR.readValue(REPORT_JSON, StatusReport.class).timelines()).isNull();
+    assertThatThrownBy(
+            () ->
+                OPERATOR.readValue(
+                    "{\"phase\":\"Running\",\"timelines\":[{\"steps\":[{\"when\":1}]}]}",
+                    StatusReport.class))
+        .as("a step field the operator does not know")
+        .isInstanceOf(UnrecognizedPropertyException.class);
+  }
+
+  @Test
+  void aStepsSizeAndRateReadAsCurlPrintsThem() {
+    assertThat(Timeline.sizeAtRate(1L << 30, java.time.Duration.ofMillis(1142)))
+        .isEqualTo("1.00 GiB at 940 MB/s");
+    assertThat(Timeline.sizeAtRate(262_144, java.time.Duration.ofMillis(2000)))
+        .isEqualTo("256 KiB at 131 kB/s");
+    assertThat(Timeline.sizeAtRate(512, java.time.Duration.ZERO)).startsWith("512 B at ");
+    assertThat(
+            Timeline.seconds(
+                java.time.Instant.parse("2026-01-01T00:00:01.250Z"),
+                java.time.Instant.parse("2026-01-01T00:00:00Z")))
+        .as("never negative")
+        .isZero();
+  }
+
+  @Test
+  void stepNamesAreLowerCaseAndDashSeparatedAndUnique() {
+    assertThat(Timeline.STEP_NAMES)
+        .doesNotHaveDuplicates()
+        .allMatch(n -> n.matches("[a-z]+(-[a-z]+)*"));
+    assertThat(Timeline.STEP_NAMES).hasSize(17);
+  }
+
   @ParameterizedTest
   @EnumSource(Action.class)
   void everyActionCrosses(Action action) throws Exception {

@@ -8,6 +8,7 @@ import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
 import io.chrootbooter.protocol.TestCommand;
+import io.chrootbooter.protocol.Timeline;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 
@@ -63,15 +64,76 @@ public record MachineBootStatus(
             "The results of the commands a BootTest's command checks had the running image run"
                 + " in this boot of it (exit code, the first 4,096 bytes of stdout and stderr),"
                 + " as its agent reports them. Absent otherwise.")
-        List<TestCommand.Result> testCommands) {
+        List<TestCommand.Result> testCommands,
+    @JsonPropertyDescription(
+            "The flight recorder's newest boot of the machine (it network-booted and its agent"
+                + " booted an image): every step from the iPXE script served to the image"
+                + " reporting healthy, with when it began and how long it took. No result while"
+                + " it is in progress.")
+        Timeline lastBoot,
+    @JsonPropertyDescription(
+            "The flight recorder's newest switch of the machine to another image (or return to"
+                + " the bootstrap): every step from the desired state received, the return of"
+                + " the image that ran (return-trigger, grace, forced, teardown,"
+                + " bootstrap-ready), download, verify, mount, pivot-root and init-exec to"
+                + " healthy, with when it began and how long it took. The steps follow one"
+                + " another without a gap: their seconds add up to seconds. No result while it"
+                + " is in progress.")
+        Timeline lastSwitch,
+    @JsonPropertyDescription(
+            "The newest boots, switches and returns that ended, newest first: each without its"
+                + " steps but with the seconds of each (stepSeconds). Bounded (cb.agent.timeline-"
+                + "history, 10 by default).")
+        List<TimelineSummary> history) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
     testCommands =
         testCommands == null || testCommands.isEmpty() ? null : List.copyOf(testCommands);
+    history = history == null ? null : List.copyOf(history);
   }
 
-  /** A status without command results. */
+  /** A status without the flight recorder's timelines. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot,
+      Confinement confinement,
+      String heldBy,
+      Boolean healthy,
+      List<TestCommand.Result> testCommands) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        testCommands,
+        null,
+        null,
+        null);
+  }
+
+  /** A status without command results or timelines. */
   public MachineBootStatus(
       MachinePhase phase,
       String currentImage,
@@ -104,7 +166,32 @@ public record MachineBootStatus(
         confinement,
         heldBy,
         healthy,
-        null);
+        (List<TestCommand.Result>) null);
+  }
+
+  /** This status with the flight recorder's timelines replaced. */
+  public MachineBootStatus withTimelines(
+      Timeline lastBoot, Timeline lastSwitch, List<TimelineSummary> history) {
+    return new MachineBootStatus(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        testCommands,
+        lastBoot,
+        lastSwitch,
+        history);
   }
 
   /** A status of a machine no test holds, without a health report. */

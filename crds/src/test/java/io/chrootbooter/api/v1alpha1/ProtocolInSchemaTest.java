@@ -8,6 +8,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
+import io.chrootbooter.protocol.Timeline;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -65,5 +66,43 @@ class ProtocolInSchemaTest {
     assertThat(named)
         .containsExactlyInAnyOrderElementsOf(
             Arrays.stream(ReturnTrigger.values()).map(Enum::name).toList());
+  }
+
+  /**
+   * What {@code kubectl explain machineboot.status.lastSwitch} (and its {@code --recursive} fields)
+   * prints: every field says something, the steps' names are the protocol's, and lastBoot reads the
+   * same.
+   */
+  @Test
+  void theFlightRecordersTimelinesExplainThemselves() throws IOException {
+    JsonNode status = schema("machineboots.boot.chrootbooter.io-v1.yml").at("/status/properties");
+    JsonNode lastSwitch = status.path("lastSwitch");
+    assertThat(lastSwitch.path("description").asText())
+        .contains("download", "healthy", "add up to seconds");
+    assertThat(lastSwitch.path("properties")).isEqualTo(status.at("/lastBoot/properties"));
+    assertDescribed("lastSwitch", lastSwitch);
+    JsonNode step = lastSwitch.at("/properties/steps/items");
+    assertDescribed("lastSwitch.steps", step);
+    String named = step.at("/properties/name/description").asText();
+    assertThat(Arrays.stream(named.replaceAll("[.]$", "").split(", | or ")).toList())
+        .containsExactlyElementsOf(Timeline.STEP_NAMES);
+    assertThat(lastSwitch.at("/properties/steps/description").asText())
+        .contains(Timeline.STEP_NAMES);
+    JsonNode history = status.path("history");
+    assertThat(history.path("description").asText()).contains("newest first", "10");
+    assertDescribed("history", history.path("items"));
+    assertThat(history.at("/items/properties/stepSeconds/additionalProperties/type").asText())
+        .isEqualTo("number");
+  }
+
+  private static void assertDescribed(String where, JsonNode object) {
+    object
+        .path("properties")
+        .fields()
+        .forEachRemaining(
+            f ->
+                assertThat(f.getValue().path("description").asText())
+                    .as("the description of %s.%s", where, f.getKey())
+                    .hasSizeGreaterThan(10));
   }
 }

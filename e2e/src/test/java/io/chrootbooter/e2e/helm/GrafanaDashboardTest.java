@@ -75,6 +75,19 @@ class GrafanaDashboardTest {
   }
 
   @Test
+  void theFlightRecordersStepsAndTheSwitchTimeByImageArePlotted() throws IOException {
+    String exprs = String.join("\n", expressions(dashboard()));
+
+    assertThat(exprs)
+        .as("where a switch spends its time")
+        .contains(
+            "sum by (step) (rate(chrootbooter_step_seconds_sum{",
+            "sum by (step) (rate(chrootbooter_step_seconds_count{")
+        .as("did a new image build get slower")
+        .contains("histogram_quantile(0.95, sum by (le, image) (rate(chrootbooter_switch_seconds");
+  }
+
+  @Test
   void everyChrootbooterMetricOnTheDashboardIsRegisteredByTheOperator() throws IOException {
     Set<String> meters = operatorMeterNames();
     assertThat(meters)

@@ -56,6 +56,7 @@ public final class Agent implements AutoCloseable {
             return t;
           });
   private final Map<Long, CancelSignal> cancels = new ConcurrentHashMap<>();
+  private final FlightRecorder recorder = new FlightRecorder(java.time.Clock.systemUTC());
   private volatile Runnable onChange = () -> {};
   private volatile CommandChecks commandChecks;
   // Guarded by this: the policy's state, and the return handled last (by identity).
@@ -96,6 +97,11 @@ public final class Agent implements AutoCloseable {
     this.onChange = listener;
   }
 
+  /** The flight recorder of this agent's boots, switches and returns. */
+  public FlightRecorder recorder() {
+    return recorder;
+  }
+
   public TargetControl controller() {
     return controller;
   }
@@ -111,6 +117,7 @@ public final class Agent implements AutoCloseable {
 
   /** A desired state arrived (stream thread, or the command line once at start). */
   public void desired(DesiredState desired) {
+    recorder.desiredArrived(desired);
     handle(new Event.Arrived(desired), new Replies());
   }
 
@@ -163,8 +170,10 @@ public final class Agent implements AutoCloseable {
     } else if (action instanceof Action.ReturnTarget a) {
       controller.trigger(a.trigger(), a.reason());
     } else if (action instanceof Action.StartLoad a) {
+      recorder.loadStarted(a.load().state(), bootTimeoutOrZero(a.load().state()));
       load(a.load(), replies);
     } else if (action instanceof Action.ReleasePrepared) {
+      recorder.loadFailed("cancelled: a newer desired state or load came");
       prepared.release().release();
     } else if (action instanceof Action.EnterTarget a) {
       // The network as the bootstrap has it is recorded before any target can change it.
@@ -212,12 +221,22 @@ public final class Agent implements AutoCloseable {
     try {
       FetchOptions options =
           new FetchOptions(
-              RetryPolicy.DEFAULT, cancel, p -> handle(new Event.Progress(id, p), replies), 1000);
+              RetryPolicy.DEFAULT,
+              cancel,
+              p -> {
+                recorder.progress(p);
+                handle(new Event.Progress(id, p), replies);
+              },
+              1000);
       prepared =
           loader.prepare(
               LoadSteps.request(load.state()),
               options,
-              phase -> handle(new Event.LoadPhase(id, phase), replies));
+              phase -> {
+                recorder.loadPhase(phase);
+                handle(new Event.LoadPhase(id, phase), replies);
+              });
+      recorder.prepared(prepared.sha256());
       TargetSpec spec;
       try {
         spec = LoadSteps.spec(load.state(), prepared.root(), settings);
@@ -241,10 +260,22 @@ public final class Agent implements AutoCloseable {
       // (-XX:+ExitOnOutOfMemoryError): init restarts the agent, which says so (previousRun).
       Throwable cause = e instanceof java.io.UncheckedIOException u ? u.getCause() : e;
       boolean cancelled = cause instanceof DownloadCancelledException || cancel.isCancelled();
+      recorder.loadFailed(
+          cancelled
+              ? "cancelled: a newer desired state or load came"
+              : cause.getMessage() == null ? cause.toString() : cause.getMessage());
       handle(new Event.LoadFailed(id, cause, cancelled), replies);
     } finally {
       cancels.remove(id);
       prepared = null;
+    }
+  }
+
+  private static java.time.Duration bootTimeoutOrZero(DesiredState state) {
+    try {
+      return LoadSteps.bootTimeout(state);
+    } catch (RuntimeException e) {
+      return java.time.Duration.ZERO; // the load refuses it, with the reason
     }
   }
 
@@ -286,7 +317,8 @@ public final class Agent implements AutoCloseable {
   /** The status report as of now. */
   public StatusReport status() {
     StatusReport report =
-        AgentStatus.report(controller, this::phase, this::state, settings.info().get());
+        AgentStatus.report(controller, this::phase, this::state, settings.info().get())
+            .withTimelines(recorder.timelines());
     CommandChecks checks = commandChecks;
     Optional<io.chrootbooter.agent.pivot.TargetSession> session = controller.session();
     if (checks == null || report.phase() != MachinePhase.Running || session.isEmpty()) {

@@ -37,6 +37,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -184,6 +185,13 @@ public final class Daemon implements AutoCloseable {
                     new Triggers.Serial(
                         o.dev().resolve(o.serial()), "RETURN_TO_BOOTSTRAP", o.serialBaud()))
                 : Optional.empty());
+    // The flight recorder: every enter and return of the controller, and this agent's start.
+    controller.steps(agent.recorder());
+    agent
+        .recorder()
+        .agentUp(
+            ProcessHandle.current().info().startInstant().orElseGet(Instant::now),
+            read("/proc/sys/kernel/random/boot_id"));
     Optional<ConsoleRecorder> recorder = consoleRecorder(o, triggers);
     recorder.ifPresent(controller::consoles);
     Daemon daemon = new Daemon(agent, triggers);
@@ -212,6 +220,7 @@ public final class Daemon implements AutoCloseable {
         r.onWarning((log, line) -> uploader.poke());
         daemon.closers.add(uploader);
       }
+      agent.recorder().enrolling(Instant.now());
       Thread stream =
           new Thread(
               () ->

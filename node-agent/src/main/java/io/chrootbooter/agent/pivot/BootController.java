@@ -40,6 +40,7 @@ public final class BootController implements TargetControl {
   private ScheduledFuture<?> bootTimeout;
   private volatile Runnable listener = () -> {};
   private volatile ConsoleHook consoles;
+  private volatile FlightSteps steps = FlightSteps.NONE;
 
   public BootController(PivotConfig config, Signals signals, Clock clock) throws IOException {
     this.config = config;
@@ -62,6 +63,11 @@ public final class BootController implements TargetControl {
    */
   public void onChange(Runnable listener) {
     this.listener = listener == null ? () -> {} : listener;
+  }
+
+  /** Tells {@code steps} the steps of every enter and return from now on. */
+  public void steps(FlightSteps steps) {
+    this.steps = steps == null ? FlightSteps.NONE : steps;
   }
 
   /** Relays and records the consoles of every target booted from now on; null for none. */
@@ -105,7 +111,8 @@ public final class BootController implements TargetControl {
     // The helper's messages are bound to this target: a late one never returns the next target.
     AtomicReference<TargetSession> owner = new AtomicReference<>();
     HelperInbox inbox = new HelperInbox(timer, message -> handleHelper(owner, message));
-    session = TargetSession.enter(spec, config, image, signals, clock, inbox::offer, consoles);
+    session =
+        TargetSession.enter(spec, config, image, signals, clock, inbox::offer, consoles, steps);
     owner.set(session);
     TargetSession started = session;
     phase = MachinePhase.Running;
@@ -144,6 +151,7 @@ public final class BootController implements TargetControl {
           bootTimeout = null;
         }
         session.markHealthy();
+        steps.healthy(clock.instant());
       }
       LOG.info("the target reports healthy");
       listener.run();
@@ -204,6 +212,7 @@ public final class BootController implements TargetControl {
 
   private LastReturn returnNow(ReturnTrigger trigger, String reason, Instant at)
       throws IOException {
+    steps.returnTriggered(trigger, reason, at);
     phase = MachinePhase.Returning;
     listener.run();
     if (bootTimeout != null) {
@@ -221,7 +230,9 @@ public final class BootController implements TargetControl {
       overrideGeneration = specGeneration;
     }
     config.state().phase(phase);
+    // The agent restores the bootstrap's network on this call (its policy's RestoreNetwork).
     listener.run();
+    steps.returnEnded(clock.instant());
     return lastReturn;
   }
 

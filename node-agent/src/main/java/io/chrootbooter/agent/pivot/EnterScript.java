@@ -34,7 +34,8 @@ import java.util.TreeMap;
  * instance) and {@code /run} (tmpfs) in it, bind the return FIFO to {@code
  * /run/bootstrap-return.fifo} and the helper read-only to {@code /.bootstrap-return}, {@code
  * pivot_root} with the old root parked under the new {@code /run}, detach the old root ({@code
- * umount -l}), report {@code ready} on fd 3 (the agent's pipe) and exec the init.
+ * umount -l}) (reporting {@code pivoted} on fd 3 in between), report {@code ready} on fd 3 (the
+ * agent's pipe) and exec the init.
  *
  * <p>Each mount point of the image is opened inside the new mount namespace, the descriptor checked
  * to be that very path ({@code readlink /proc/self/fd/N}: no symbolic link was followed), and
@@ -59,6 +60,9 @@ import java.util.TreeMap;
 public final class EnterScript {
   /** The line the step prints on fd 3 just before exec'ing the init. */
   public static final String READY = "ready";
+
+  /** The line the step prints on fd 3 once {@code pivot_root} is done. */
+  public static final String PIVOTED = "pivoted";
 
   /** Exit status of a failed step. */
   public static final int FAILED = 111;
@@ -188,6 +192,7 @@ public final class EnterScript {
         || fail "pivot_root refused (a bootstrap still on the initramfs rootfs cannot enter" \\
           "an image: see /init's message); the target is not entered"
       cd / || fail "cd /"
+      echo pivoted >&3
       "/run/.cb-oldroot$bb" umount -l /run/.cb-oldroot || fail "umount -l old root"
       echo ready >&3
       exec 3>&-

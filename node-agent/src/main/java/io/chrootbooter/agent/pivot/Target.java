@@ -2,6 +2,7 @@ package io.chrootbooter.agent.pivot;
 
 import io.chrootbooter.agent.confine.ConfinedStart;
 import io.chrootbooter.protocol.Confinement;
+import io.chrootbooter.protocol.Timeline;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -10,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -63,6 +65,34 @@ public final class Target {
       Cgroup cgroup,
       Signals signals,
       Map<String, Path> consoleBinds)
+      throws IOException {
+    return start(
+        busybox,
+        spec,
+        fifo,
+        helperScript,
+        cmdline,
+        cgroup,
+        signals,
+        consoleBinds,
+        FlightSteps.NONE);
+  }
+
+  /**
+   * As {@link #start(Path, TargetSpec, Path, Optional, Path, Cgroup, Signals, Map)}, telling {@code
+   * steps} when {@code pivot_root} was done ({@code init-exec} begins) and when the init is exec'd
+   * ({@code healthy} begins: the image boots until it reports healthy).
+   */
+  static Target start(
+      Path busybox,
+      TargetSpec spec,
+      Path fifo,
+      Optional<Path> helperScript,
+      Path cmdline,
+      Cgroup cgroup,
+      Signals signals,
+      Map<String, Path> consoleBinds,
+      FlightSteps steps)
       throws IOException {
     Optional<Path> cgroupUnshare =
         CGROUP_UNSHARE.computeIfAbsent(busybox, EnterScript::findCgroupUnshare);
@@ -132,7 +162,10 @@ public final class Target {
         spec.confinement() == Confinement.Confined ? ConfinedStart.start(builder) : builder.start();
     boolean ok = false;
     try {
-      String line = readReady(process);
+      String line = readReady(process, steps);
+      if (EnterScript.READY.equals(line)) {
+        steps.step(Timeline.HEALTHY, Instant.now(), null);
+      }
       if (!EnterScript.READY.equals(line)) {
         throw new IOException(
             "entering "
@@ -157,14 +190,19 @@ public final class Target {
     }
   }
 
-  private static String readReady(Process process) throws IOException {
+  private static String readReady(Process process, FlightSteps steps) throws IOException {
     BufferedReader reader =
         new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     CompletableFuture<String> line =
         CompletableFuture.supplyAsync(
             () -> {
               try {
-                return reader.readLine();
+                String read = reader.readLine();
+                if (EnterScript.PIVOTED.equals(read)) {
+                  steps.step(Timeline.INIT_EXEC, Instant.now(), null);
+                  read = reader.readLine();
+                }
+                return read;
               } catch (IOException e) {
                 return "error: reading the enter step's pipe: " + e.getMessage();
               }
@@ -235,13 +273,26 @@ public final class Target {
    * @return whether the cgroup had to be killed
    */
   boolean stop(int signal, Duration grace) throws IOException {
+    return stop(signal, grace, FlightSteps.NONE);
+  }
+
+  /**
+   * As {@link #stop(int, Duration)}, telling {@code steps} when the graceful signal was sent
+   * ({@code grace} begins) and when SIGKILL was ({@code forced} begins).
+   */
+  boolean stop(int signal, Duration grace, FlightSteps steps) throws IOException {
     boolean forced = false;
     try {
       if (helper.isAlive() && !grace.isZero()) {
+        steps.step(
+            Timeline.GRACE,
+            Instant.now(),
+            signalName(signal) + ", grace period " + grace.toMillis() + " ms");
         signals.kill(initPid, signal);
         helper.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
       }
       if (helper.isAlive()) {
+        steps.step(Timeline.FORCED, Instant.now(), "SIGKILL after the grace period");
         // SIGKILL of the namespace's init makes the kernel kill every process of the PID
         // namespace and forbid new ones (pid_namespaces(7)); busybox unshare then reaps it and
         // exits. Killing the cgroup first would kill unshare too and orphan the init's zombie.
@@ -272,6 +323,23 @@ public final class Target {
       throw new InterruptedIOException("stopping the target");
     }
     return forced;
+  }
+
+  /** {@code SIGTERM}, {@code SIGRTMIN+4}, … as the BootImage API names signals. */
+  static String signalName(int signal) {
+    return switch (signal) {
+      case Signals.SIGHUP -> "SIGHUP";
+      case Signals.SIGINT -> "SIGINT";
+      case 3 -> "SIGQUIT";
+      case 10 -> "SIGUSR1";
+      case Signals.SIGUSR2 -> "SIGUSR2";
+      case Signals.SIGTERM -> "SIGTERM";
+      case 30 -> "SIGPWR";
+      default ->
+          signal > Signals.SIGRTMIN && signal <= Signals.SIGRTMIN + 30
+              ? "SIGRTMIN+" + (signal - Signals.SIGRTMIN)
+              : signal == Signals.SIGRTMIN ? "SIGRTMIN" : "signal " + signal;
+    };
   }
 
   /**

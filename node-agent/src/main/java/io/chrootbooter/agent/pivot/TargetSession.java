@@ -9,6 +9,7 @@ import io.chrootbooter.agent.unpack.RootCheck;
 import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.ReturnTrigger;
+import io.chrootbooter.protocol.Timeline;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,10 +42,17 @@ public final class TargetSession {
   private final Teardown teardown;
   private final Target target;
   private final Clock clock;
+  private final FlightSteps steps;
   private LastReturn lastReturn;
 
   private TargetSession(
-      TargetSpec spec, PivotConfig config, Teardown teardown, Target target, Clock clock) {
+      TargetSpec spec,
+      PivotConfig config,
+      Teardown teardown,
+      Target target,
+      Clock clock,
+      FlightSteps steps) {
+    this.steps = steps;
     this.spec = spec;
     this.config = config;
     this.teardown = teardown;
@@ -84,6 +92,25 @@ public final class TargetSession {
       Consumer<HelperMessage> helper,
       ConsoleHook consoles)
       throws IOException {
+    return enter(spec, config, image, signals, clock, helper, consoles, FlightSteps.NONE);
+  }
+
+  /**
+   * As {@link #enter(TargetSpec, PivotConfig, Teardown.Step, Signals, Clock, Consumer,
+   * ConsoleHook)}, telling {@code steps} when the enter began ({@code pivot-root}), when {@code
+   * pivot_root} was done and the init exec'd, and the steps of this target's return.
+   */
+  public static TargetSession enter(
+      TargetSpec spec,
+      PivotConfig config,
+      Teardown.Step image,
+      Signals signals,
+      Clock clock,
+      Consumer<HelperMessage> helper,
+      ConsoleHook consoles,
+      FlightSteps steps)
+      throws IOException {
+    steps.step(Timeline.PIVOT_ROOT, clock.instant(), null);
     Teardown teardown = new Teardown();
     if (image != null) {
       teardown.push("image mounts of " + spec.root(), image);
@@ -142,11 +169,12 @@ public final class TargetSession {
               cmdline,
               cgroup,
               signals,
-              consoleBinds);
+              consoleBinds,
+              steps);
       teardown.push("target processes", () -> target.stop(Signals.SIGKILL, Duration.ZERO));
       config.state().running(target.initPid(), spec.imageUrl(), clock.instant());
       ok = true;
-      return new TargetSession(spec, config, teardown, target, clock);
+      return new TargetSession(spec, config, teardown, target, clock, steps);
     } finally {
       if (!ok) {
         teardown.close();
@@ -214,10 +242,16 @@ public final class TargetSession {
       forced =
           target.stop(
               spec.gracefulSignal(),
-              trigger == ReturnTrigger.TargetExit ? Duration.ZERO : spec.grace());
+              trigger == ReturnTrigger.TargetExit ? Duration.ZERO : spec.grace(),
+              steps);
     } finally {
-      teardown.close();
-      config.state().noTarget();
+      steps.step(Timeline.TEARDOWN, clock.instant(), null);
+      try {
+        teardown.close();
+        config.state().noTarget();
+      } finally {
+        steps.step(Timeline.BOOTSTRAP_READY, clock.instant(), null);
+      }
     }
     Duration took = Duration.ofNanos(System.nanoTime() - start);
     Duration sinceTrigger = Duration.between(triggeredAt, clock.instant());

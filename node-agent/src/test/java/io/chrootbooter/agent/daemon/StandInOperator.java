@@ -125,6 +125,14 @@ final class StandInOperator implements AutoCloseable {
     streams.clear();
   }
 
+  private final Map<JsonNode, Long> received =
+      java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
+
+  /** When {@code report} (one of {@link #reports()}) arrived here, {@link System#nanoTime()}. */
+  long receivedNanos(JsonNode report) {
+    return received.get(report);
+  }
+
   List<JsonNode> reports() {
     return reports;
   }
@@ -213,7 +221,9 @@ final class StandInOperator implements AutoCloseable {
     if (!authorized(exchange)) {
       return;
     }
-    reports.add(mapper.readTree(exchange.getRequestBody().readAllBytes()));
+    JsonNode report = mapper.readTree(exchange.getRequestBody().readAllBytes());
+    received.put(report, System.nanoTime());
+    reports.add(report);
     exchange.sendResponseHeaders(202, -1);
     exchange.close();
   }

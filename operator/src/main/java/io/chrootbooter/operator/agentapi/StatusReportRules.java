@@ -5,6 +5,7 @@ import io.chrootbooter.api.v1alpha1.Patterns;
 import io.chrootbooter.operator.SpecRules;
 import io.chrootbooter.protocol.StatusReport;
 import io.chrootbooter.protocol.TestCommand;
+import io.chrootbooter.protocol.Timeline;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -82,6 +83,7 @@ final class StatusReportRules {
       output(v, field + ".stderr", r.stderr());
       text(v, field + ".error", r.error());
     }
+    timelines(v, report.timelines());
     return v;
   }
 
@@ -89,6 +91,85 @@ final class StatusReportRules {
   private static void output(List<String> v, String field, String value) {
     if (value != null && value.length() > TestCommand.MAX_OUTPUT_BYTES) {
       v.add(field + ": " + value.length() + " characters; at most " + TestCommand.MAX_OUTPUT_BYTES);
+    }
+  }
+
+  /** At most this many steps in a timeline (a switch has 15 at most). */
+  static final int MAX_STEPS = 32;
+
+  /** At most this many seconds in a step or a timeline (a year). */
+  static final double MAX_SECONDS = 365 * 24 * 3600.0;
+
+  private static final Pattern STEP = Pattern.compile("^[a-z]{1,24}(-[a-z]{1,24}){0,3}$");
+  private static final Pattern SHA256 = Pattern.compile("^[0-9a-f]{64}$");
+
+  /**
+   * The flight recorder's timelines: few, each with few steps, names and times as the protocol has
+   * them. A step name this operator does not know, but that has the shape of one, is accepted (an
+   * agent newer than its operator may record a step more); the step metric counts only known ones.
+   */
+  private static void timelines(List<String> v, List<Timeline> timelines) {
+    if (timelines == null) {
+      return;
+    }
+    if (timelines.size() > StatusReport.MAX_TIMELINES) {
+      v.add("timelines: " + timelines.size() + " timelines; at most " + StatusReport.MAX_TIMELINES);
+      return;
+    }
+    for (int i = 0; i < timelines.size(); i++) {
+      Timeline t = timelines.get(i);
+      String at = "timelines[" + i + "]";
+      if (t == null) {
+        v.add(at + ": null");
+        continue;
+      }
+      SpecRules.match(v, at + ".image", t.image(), NAME, "is not a BootImage name");
+      SpecRules.match(v, at + ".digest", t.digest(), SHA256, "is not a SHA-256 (64 hex digits)");
+      SpecRules.match(v, at + ".trigger", t.trigger(), TRIGGER, "is not a trigger name");
+      time(v, at + ".started", t.started());
+      seconds(v, at + ".seconds", t.seconds());
+      if (t.result() != null
+          && !Timeline.SUCCEEDED.equals(t.result())
+          && !Timeline.FAILED.equals(t.result())) {
+        v.add(at + ".result: " + SpecRules.quote(t.result()) + " is not Succeeded or Failed");
+      }
+      text(v, at + ".message", t.message());
+      if (t.steps().size() > MAX_STEPS) {
+        v.add(at + ".steps: " + t.steps().size() + " steps; at most " + MAX_STEPS);
+        continue;
+      }
+      for (int j = 0; j < t.steps().size(); j++) {
+        Timeline.Step step = t.steps().get(j);
+        String sat = at + ".steps[" + j + "]";
+        if (step == null) {
+          v.add(sat + ": null");
+          continue;
+        }
+        if (step.name() == null) {
+          v.add(sat + ".name: required");
+        } else {
+          SpecRules.match(v, sat + ".name", step.name(), STEP, "is not a step name");
+        }
+        time(v, sat + ".at", step.at());
+        seconds(v, sat + ".seconds", step.seconds());
+        text(v, sat + ".detail", step.detail());
+      }
+    }
+  }
+
+  private static void time(List<String> v, String field, String value) {
+    if (value == null) {
+      v.add(field + ": required");
+      return;
+    }
+    if (value.length() > 40 || FlightRecords.instant(value).isEmpty()) {
+      v.add(field + ": " + SpecRules.quote(value) + " is not an RFC 3339 time");
+    }
+  }
+
+  private static void seconds(List<String> v, String field, Double value) {
+    if (value != null && !(value >= 0 && value <= MAX_SECONDS)) {
+      v.add(field + ": " + value + " is not between 0 and " + (long) MAX_SECONDS);
     }
   }
 

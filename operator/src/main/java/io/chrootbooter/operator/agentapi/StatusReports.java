@@ -79,6 +79,7 @@ public class StatusReports {
   private final Counter superseded;
   private final Counter unchanged;
   private final AgentLeases leases;
+  private final TimelineRecorder timelines;
 
   /** Attempts to write one report before it is given up (the object is gone, or keeps failing). */
   static final int MAX_ATTEMPTS = 5;
@@ -104,7 +105,9 @@ public class StatusReports {
       SwitchTimer switches,
       EventRecorder events,
       AgentLeases leases,
-      MeterRegistry registry) {
+      MeterRegistry registry,
+      TimelineRecorder timelines) {
+    this.timelines = timelines;
     this.leases = leases;
     this.client = client;
     this.directory = directory;
@@ -143,7 +146,12 @@ public class StatusReports {
       if (slot.pending == null
           && !slot.scheduled
           && cached.isPresent()
-          && !needsWrite(cached.get().getStatus(), report, received.at(), leases.lostAfter())) {
+          && !needsWrite(
+              cached.get().getStatus(),
+              report,
+              received.at(),
+              leases.lostAfter(),
+              timelines.apply(mac, cached.get().getStatus(), report.timelines()))) {
         // A heartbeat of what the cached status shows: nothing to write, not even a read.
         unchanged.increment();
         return;
@@ -173,7 +181,7 @@ public class StatusReports {
     boolean retry = false;
     if (report != null && machine.isPresent()) {
       try {
-        write(machine.get(), report);
+        write(mac, machine.get(), report);
       } catch (KubernetesClientException e) {
         // Conflicts beyond CONFLICT_ATTEMPTS, or the API server away: the report goes back,
         // under anything newer, and is written again a second later.
@@ -205,7 +213,7 @@ public class StatusReports {
    * in between) reads the object afresh. The conditions follow from the MachineBoot reconciler,
    * which sees this change.
    */
-  private void write(MachineBoot cached, Received received) {
+  private void write(String mac, MachineBoot cached, Received received) {
     var resource =
         client
             .resources(MachineBoot.class)
@@ -217,7 +225,10 @@ public class StatusReports {
         throw new KubernetesClientException(
             "MachineBoot " + cached.getMetadata().getName() + " is gone", 404, null);
       }
-      if (!needsWrite(current.getStatus(), received.report(), received.at(), leases.lostAfter())) {
+      FlightRecords.Result flights =
+          timelines.apply(mac, current.getStatus(), received.report().timelines());
+      if (!needsWrite(
+          current.getStatus(), received.report(), received.at(), leases.lostAfter(), flights)) {
         unchanged.increment();
         return;
       }
@@ -230,7 +241,7 @@ public class StatusReports {
       }
       Optional<LastReboot> reboot = reboot(current, received);
       try {
-        client.resource(withReport(current, received, reboot.orElse(null))).updateStatus();
+        client.resource(withReport(current, received, reboot.orElse(null), flights)).updateStatus();
       } catch (KubernetesClientException e) {
         if (e.getCode() == HttpURLConnection.HTTP_CONFLICT && attempt < CONFLICT_ATTEMPTS) {
           continue;
@@ -238,6 +249,7 @@ public class StatusReports {
         throw e;
       }
       patches.increment();
+      timelines.added(flights.added());
       reboot.ifPresent(r -> rebootWritten(current, r));
       phaseWritten(current, received.report());
       returns.written(current, received.report().lastReturn());
@@ -275,8 +287,12 @@ public class StatusReports {
    * LivenessRules#needsSeenWrite}).
    */
   static boolean needsWrite(
-      MachineBootStatus status, StatusReport report, Instant now, Duration lostAfter) {
-    return changes(status, report)
+      MachineBootStatus status,
+      StatusReport report,
+      Instant now,
+      Duration lostAfter,
+      FlightRecords.Result flights) {
+    return changes(status, report, flights)
         || LivenessRules.needsSeenWrite(
             LivenessRules.parse(status == null ? null : status.lastSeen()).orElse(null),
             now,
@@ -286,9 +302,18 @@ public class StatusReports {
   /**
    * Whether writing the report would change one of the agent's fields the status shows: phase,
    * image, error, progress, last return, agent (its boot id among them), confinement, the results
-   * of a BootTest's commands.
+   * of a BootTest's commands, or the flight recorder's timelines.
    */
   static boolean changes(MachineBootStatus status, StatusReport report) {
+    return changes(status, report, FlightRecords.apply(status, report.timelines(), t -> t, 10));
+  }
+
+  /**
+   * As {@link #changes(MachineBootStatus, StatusReport)}, the timelines composed as {@code
+   * flights}.
+   */
+  static boolean changes(
+      MachineBootStatus status, StatusReport report, FlightRecords.Result flights) {
     if (status == null) {
       return true;
     }
@@ -300,7 +325,8 @@ public class StatusReports {
         || (report.lastReturn() != null && !report.lastReturn().equals(status.lastReturn()))
         || (report.agent() != null && !report.agent().equals(status.agent()))
         || !Objects.equals(
-            status.testCommands() == null ? List.of() : status.testCommands(), report.commands());
+            status.testCommands() == null ? List.of() : status.testCommands(), report.commands())
+        || flights.differsFrom(status);
   }
 
   /**
@@ -380,6 +406,19 @@ public class StatusReports {
   }
 
   static MachineBoot withReport(MachineBoot mb, Received received, LastReboot reboot) {
+    return withReport(
+        mb,
+        received,
+        reboot,
+        FlightRecords.apply(mb.getStatus(), received.report().timelines(), t -> t, 10));
+  }
+
+  /**
+   * A copy of {@code mb} with the report's fields, and the timelines {@code flights}, in its
+   * status.
+   */
+  static MachineBoot withReport(
+      MachineBoot mb, Received received, LastReboot reboot, FlightRecords.Result flights) {
     StatusReport report = received.report();
     MachineBootStatus old = mb.getStatus();
     MachineBoot updated = new MachineBoot();
@@ -387,28 +426,29 @@ public class StatusReports {
     updated.setSpec(mb.getSpec());
     updated.setStatus(
         new MachineBootStatus(
-            report.phase(),
-            // The agent names the image in the reported phase, none in Bootstrap: its report is
-            // the truth, also when it names none.
-            report.currentImage(),
-            old == null ? null : old.observedGeneration(),
-            report.progress() != null ? report.progress() : old == null ? null : old.progress(),
-            report.lastReturn() != null
-                ? report.lastReturn()
-                : old == null ? null : old.lastReturn(),
-            report.agent() != null ? report.agent() : old == null ? null : old.agent(),
-            report.error(),
-            received.at().toString(),
-            old == null ? null : old.conditions(),
-            received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
-            runningSince(old, report, reboot != null, received.at()),
-            reboot != null ? reboot : old == null ? null : old.lastReboot(),
-            // The agent names the confinement of the target that runs, none in the bootstrap.
-            report.confinement(),
-            old == null ? null : old.heldBy(),
-            // Of the reported phase's target, like the phase itself.
-            report.healthy(),
-            report.commands()));
+                report.phase(),
+                // The agent names the image in the reported phase, none in Bootstrap: its report is
+                // the truth, also when it names none.
+                report.currentImage(),
+                old == null ? null : old.observedGeneration(),
+                report.progress() != null ? report.progress() : old == null ? null : old.progress(),
+                report.lastReturn() != null
+                    ? report.lastReturn()
+                    : old == null ? null : old.lastReturn(),
+                report.agent() != null ? report.agent() : old == null ? null : old.agent(),
+                report.error(),
+                received.at().toString(),
+                old == null ? null : old.conditions(),
+                received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
+                runningSince(old, report, reboot != null, received.at()),
+                reboot != null ? reboot : old == null ? null : old.lastReboot(),
+                // The agent names the confinement of the target that runs, none in the bootstrap.
+                report.confinement(),
+                old == null ? null : old.heldBy(),
+                // Of the reported phase's target, like the phase itself.
+                report.healthy(),
+                report.commands())
+            .withTimelines(flights.lastBoot(), flights.lastSwitch(), flights.history()));
     return updated;
   }
 
@@ -452,6 +492,7 @@ public class StatusReports {
         newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration(),
         newer.confinement(),
         newer.healthy(),
-        newer.commands());
+        newer.commands(),
+        newer.timelines() != null ? newer.timelines() : older.timelines());
   }
 }

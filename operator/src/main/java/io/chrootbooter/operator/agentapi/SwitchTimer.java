@@ -1,6 +1,7 @@
 package io.chrootbooter.operator.agentapi;
 
 import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.protocol.Action;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.MachinePhase;
@@ -19,9 +20,13 @@ import java.util.concurrent.TimeUnit;
  * state of a new generation on the machine's desired-state stream to the moment a report saying
  * {@code Running} with that {@code appliedGeneration} reached this replica — download, verify,
  * mount, and the return of the previous image when one ran, plus the network both ways and the
- * agent's at most one report a second. Recorded as {@code chrootbooter_switch_seconds{trigger}}:
- * {@code SpecChange} when an image was running at the push, {@code Bootstrap} when the machine
- * waited in the bootstrap (a first boot, or after a return).
+ * agent's at most one report a second. Recorded as {@code
+ * chrootbooter_switch_seconds{trigger,image}}: {@code trigger} is {@code SpecChange} when an image
+ * was running at the push, {@code Bootstrap} when the machine waited in the bootstrap (a first
+ * boot, or after a return); {@code image} is the BootImage's name, so there are at most two series
+ * per BootImage name. When the last BootImage of a name is deleted, its series are removed from
+ * this replica's registry (they disappear from {@code /q/metrics}; what Prometheus scraped before
+ * stays in its history).
  *
  * <p>Only the replica that pushed can time a switch. With several replicas, a machine's reports may
  * reach another replica than its stream (the Helm chart's Service keeps a client on one replica
@@ -45,15 +50,45 @@ public class SwitchTimer {
   };
 
   /** A pushed generation waiting for its Running report. */
-  private record Pending(long generation, long pushedNanos, String trigger) {}
+  private record Pending(long generation, long pushedNanos, String trigger, String image) {}
+
+  /** A series: trigger and image. */
+  private record Series(String trigger, String image) {}
 
   private final MeterRegistry registry;
   private final Map<String, Pending> pending = new ConcurrentHashMap<>();
 
-  private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+  private final Map<Series, Timer> timers = new ConcurrentHashMap<>();
+  private final MachineDirectory directory;
 
-  SwitchTimer(MeterRegistry registry) {
+  SwitchTimer(MeterRegistry registry, MachineDirectory directory) {
     this.registry = registry;
+    this.directory = directory;
+    directory.onResourceChange(this::changed);
+  }
+
+  /** A BootImage deleted, the last of its name: its series go. */
+  private void changed(io.fabric8.kubernetes.api.model.HasMetadata resource) {
+    if (!(resource instanceof io.chrootbooter.api.v1alpha1.BootImage image)
+        || image.getMetadata() == null) {
+      return;
+    }
+    String name = image.getMetadata().getName();
+    boolean exists =
+        directory.images().stream().anyMatch(i -> name.equals(i.getMetadata().getName()));
+    if (exists) {
+      return;
+    }
+    timers
+        .entrySet()
+        .removeIf(
+            e -> {
+              if (name.equals(e.getKey().image())) {
+                registry.remove(e.getValue());
+                return true;
+              }
+              return false;
+            });
   }
 
   /** A desired state went out on a stream of {@code mac}; {@code machine} is its MachineBoot. */
@@ -73,7 +108,11 @@ public class SwitchTimer {
         (m, p) ->
             p != null && p.generation() == generation
                 ? p
-                : new Pending(generation, nanos, trigger));
+                : new Pending(
+                    generation,
+                    nanos,
+                    trigger,
+                    state.image().name() == null ? "" : state.image().name()));
   }
 
   /** A report from {@code mac} arrived at this replica. */
@@ -86,7 +125,7 @@ public class SwitchTimer {
     if (p != null && applied >= p.generation() && pending.remove(mac, p)) {
       if (applied == p.generation()) {
         timers
-            .computeIfAbsent(p.trigger(), this::timer)
+            .computeIfAbsent(new Series(p.trigger(), p.image()), this::timer)
             .record(nanos - p.pushedNanos(), TimeUnit.NANOSECONDS);
       }
     }
@@ -103,12 +142,13 @@ public class SwitchTimer {
         .orElse(false);
   }
 
-  private Timer timer(String trigger) {
+  private Timer timer(Series series) {
     return Timer.builder("chrootbooter.switch")
         .description(
             "Image switches, from the desired state pushed to the agent to its report of Running"
                 + " that generation")
-        .tag("trigger", trigger)
+        .tag("trigger", series.trigger())
+        .tag("image", series.image())
         .serviceLevelObjectives(BUCKETS)
         .register(registry);
   }

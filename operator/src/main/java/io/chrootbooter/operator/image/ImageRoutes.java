@@ -7,6 +7,8 @@ import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.agentapi.Enrolments;
+import io.chrootbooter.operator.machine.BootFetches;
+import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.netty.handler.codec.DateFormatter;
 import io.vertx.core.http.HttpHeaders;
@@ -57,13 +59,16 @@ public class ImageRoutes {
   private final OperatorConfig config;
   private final Enrolments enrolments;
   private final VerityTrees trees;
+  private final BootFetches fetches;
 
   ImageRoutes(
       ImageStore store,
       MachineDirectory directory,
       OperatorConfig config,
       Enrolments enrolments,
-      VerityTrees trees) {
+      VerityTrees trees,
+      BootFetches fetches) {
+    this.fetches = fetches;
     this.trees = trees;
     this.store = store;
     this.directory = directory;
@@ -118,7 +123,49 @@ public class ImageRoutes {
             .setEnableRangeSupport(true)
             .setSendVaryHeader(false)
             .setCacheEntryTimeout(1000);
-    router.route("/bootstrap/*").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(bootstrap);
+    router
+        .route("/bootstrap/*")
+        .method(HttpMethod.GET)
+        .method(HttpMethod.HEAD)
+        .handler(this::timeServed)
+        .handler(bootstrap);
+  }
+
+  /**
+   * A machine's kernel or initramfs ({@code ?mac=}, as its iPXE script names them): when the last
+   * byte is written, the flight recorder learns when the request came and how fast it was served
+   * ({@link BootFetches}, which attributes it to the machine only from the address its script went
+   * to). The file is served the same with or without it.
+   */
+  private void timeServed(RoutingContext ctx) {
+    String file = ctx.normalizedPath().substring("/bootstrap/".length());
+    String mac = ctx.request().getParam("mac");
+    var remote = ctx.request().remoteAddress();
+    if (ctx.request().method() == HttpMethod.GET
+        && mac != null
+        && remote != null
+        && remote.hostAddress() != null
+        && (file.equals("vmlinuz") || file.equals("initramfs"))) {
+      Optional<String> machine = MacAddress.normalize(mac);
+      if (machine.isPresent()) {
+        java.time.Instant start = java.time.Instant.now();
+        String address = remote.hostAddress();
+        ctx.addBodyEndHandler(
+            v -> {
+              int status = ctx.response().getStatusCode();
+              if (status == 200 || status == 206) {
+                fetches.fileServed(
+                    machine.get(),
+                    address,
+                    file,
+                    start,
+                    java.time.Instant.now(),
+                    ctx.response().bytesWritten());
+              }
+            });
+      }
+    }
+    ctx.next();
   }
 
   /**

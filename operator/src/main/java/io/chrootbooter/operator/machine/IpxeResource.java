@@ -64,6 +64,7 @@ public class IpxeResource {
   private final MachineDirectory directory;
   private final MachineTokens tokens;
   private final AgentLeases leases;
+  private final BootFetches fetches;
   private final OperatorConfig config;
   private final Optional<String> publicUrl;
   private final List<String> consoleArgs;
@@ -74,7 +75,12 @@ public class IpxeResource {
   private final Map<String, Rendered> scripts = new ConcurrentHashMap<>();
 
   IpxeResource(
-      MachineDirectory directory, MachineTokens tokens, OperatorConfig config, AgentLeases leases) {
+      MachineDirectory directory,
+      MachineTokens tokens,
+      OperatorConfig config,
+      AgentLeases leases,
+      BootFetches fetches) {
+    this.fetches = ClientProxy.unwrap(fetches);
     this.leases = ClientProxy.unwrap(leases);
     // The beans themselves, not their client proxies: both live as long as the application, and a
     // proxy looks its bean up in the application context on every call, five times a request.
@@ -159,6 +165,11 @@ public class IpxeResource {
               .appendBuffer(script.tail()));
       if (ctx.request().method() == HttpMethod.GET) {
         leases.ipxeFetched(machine.get()); // in the background: tells a reboot how it came back
+        // The boot timeline's first step; the kernel and initramfs follow from this address.
+        var remote = ctx.request().remoteAddress();
+        if (remote != null && remote.hostAddress() != null) {
+          fetches.scriptServed(mac.get(), remote.hostAddress(), java.time.Instant.now());
+        }
       }
     }
   }

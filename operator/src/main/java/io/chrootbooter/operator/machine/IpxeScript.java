@@ -109,12 +109,16 @@ public final class IpxeScript {
         + "\n"
         + "kernel "
         + base
-        + "/bootstrap/vmlinuz "
+        + "/bootstrap/vmlinuz?mac="
+        + b.mac()
+        + " "
         + String.join(" ", args)
         + "\n"
         + "initrd --name initramfs "
         + base
-        + "/bootstrap/initramfs\n"
+        + "/bootstrap/initramfs?mac="
+        + b.mac()
+        + "\n"
         + "initrd --name agent-cache "
         + base
         + "/bootstrap/agent-cache || echo Chroot Booter: no agent-cache, the agent starts"

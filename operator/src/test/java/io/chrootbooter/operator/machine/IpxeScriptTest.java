@@ -29,13 +29,13 @@ class IpxeScriptTest {
         .isEqualTo(
             "#!ipxe\n"
                 + "# Chroot Booter: MachineBoot lab/m1\n"
-                + "kernel http://10.0.0.1:8080/bootstrap/vmlinuz initrd=initramfs"
+                + "kernel http://10.0.0.1:8080/bootstrap/vmlinuz?mac=52:54:00:12:34:56 initrd=initramfs"
                 + " cb.operator=http://10.0.0.1:8080 cb.mac=52:54:00:12:34:56 cb.nonce="
                 + NONCE
                 + " BOOTIF=01-52-54-00-12-34-56"
                 + " cb.image=http://10.0.0.1:8080/images/x.squashfs console=ttyS0,115200n8 quiet"
                 + " systemd.unit=rescue.target\n"
-                + "initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs\n"
+                + "initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs?mac=52:54:00:12:34:56\n"
                 + "initrd --name agent-cache http://10.0.0.1:8080/bootstrap/agent-cache"
                 + " || echo Chroot Booter: no agent-cache, the agent starts without its class"
                 + " archive\n"
@@ -59,9 +59,10 @@ class IpxeScriptTest {
                 "https://10.0.0.1:8443/",
                 pin));
     assertThat(script)
-        .contains("kernel http://10.0.0.1:8080/bootstrap/vmlinuz ")
+        .contains("kernel http://10.0.0.1:8080/bootstrap/vmlinuz?mac=52:54:00:12:34:56 ")
         .contains(" cb.operator=https://10.0.0.1:8443 cb.ca=" + pin + " ")
-        .contains("initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs\n");
+        .contains(
+            "initrd --name initramfs http://10.0.0.1:8080/bootstrap/initramfs?mac=52:54:00:12:34:56\n");
   }
 
   @Test
