@@ -169,7 +169,10 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
     assertThat(post(session, huge).statusCode()).isEqualTo(400);
     assertThat(get("/machines/" + ns + "/m1/console").body()).doesNotContain("x\r\n");
 
-    // The status page links each machine's recorded consoles.
+    // The status page shows the last lines of the current boot's console, and links both boots'.
+    assertThat(get("/", null).body())
+        .containsPattern("<pre class=\"console\"[^>]*>second boot\n\n\\[chrootbooter: 4987 bytes")
+        .contains("\nlater</pre>");
     assertThat(get("/").body())
         .contains("href=\"machines/" + ns + "/m1/console\"")
         .contains("href=\"machines/" + ns + "/m1/console?boot=previous\"");
@@ -339,6 +342,11 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
       // The target ends: the agent closes, and so does the user's console, with 1000.
       agentSide.socket.sendClose(1000, "the target ended").get(10, TimeUnit.SECONDS);
       assertThat(userSide.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the target ended");
+
+      // An agent that does not answer (an older one): the attach ends with the reason.
+      Ws unanswered = attach("m1", token, new Ws());
+      assertThat(unanswered.closed.get(20, TimeUnit.SECONDS))
+          .isEqualTo("1011 the agent of m1 did not open its console connection within 2 s");
     }
     // Each attach is an Event naming the user.
     await()
@@ -346,7 +354,7 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
         .untilAsserted(
             () ->
                 assertThat(attachedEvents())
-                    .hasSize(2)
+                    .hasSize(3)
                     .allSatisfy(
                         e -> {
                           assertThat(e.getType()).isEqualTo("Normal");
