@@ -221,6 +221,12 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
                   + ns
                   + "\n");
     }
+    // Hostile or malformed requests: a reason, nothing else.
+    assertThat(get(path + "?follow=maybe").statusCode()).isEqualTo(400);
+    assertThat(get("/machines/" + ns + "/M1/console").statusCode()).isEqualTo(400);
+    HttpResponse<String> notUpgraded = get(path + "/attach");
+    assertThat(notUpgraded.statusCode()).isEqualTo(400);
+    assertThat(notUpgraded.body()).contains("WebSocket").doesNotContain("root@m1");
     // A credential is checked before the machine is looked up: no answer tells who exists.
     assertThat(get("/machines/" + ns + "/nobody/console", nobody).statusCode()).isEqualTo(403);
 

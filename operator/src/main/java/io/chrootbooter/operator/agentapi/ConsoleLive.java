@@ -46,6 +46,9 @@ public class ConsoleLive {
         .executeBlocking(() -> enrolments.check(mac, authorization, true), false)
         .onComplete(
             ar -> {
+              if (ar.failed() || !ar.result().ok() || !attachments.waits(mac, ticket)) {
+                ctx.request().resume(); // a plain answer follows, no upgrade
+              }
               if (ar.failed()) {
                 plain(ctx, 503, "the session could not be checked");
                 return;

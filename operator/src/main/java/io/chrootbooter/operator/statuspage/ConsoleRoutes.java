@@ -95,7 +95,11 @@ public class ConsoleRoutes {
     admin.router().get("/machines/:namespace/:name/console/attach").handler(this::attach);
   }
 
-  /** The authorized request, or empty when it was answered already (400, 401, 403, 404, 503). */
+  /**
+   * Checks the request's credential for {@code want} off the event loop (the request paused
+   * meanwhile, so that an upgrade can follow) and hands the MachineBoot and the user's name to
+   * {@code then}; answers 400, 401, 403, 404 or 503 itself.
+   */
   private void authorize(
       RoutingContext ctx,
       ConsoleAccess.Want want,
@@ -114,11 +118,13 @@ public class ConsoleRoutes {
             ar -> {
               if (ar.failed()) {
                 LOG.warnf("console access check: %s", ar.cause().toString());
+                ctx.request().resume();
                 plain(ctx, 503, "the Kubernetes API could not check access\n");
                 return;
               }
               ConsoleAccess.Decision d = ar.result();
               if (!d.allowed()) {
+                ctx.request().resume();
                 if (d.status() == 401) {
                   ctx.response().putHeader("WWW-Authenticate", "Bearer");
                 }
@@ -127,6 +133,7 @@ public class ConsoleRoutes {
               }
               Optional<MachineBoot> machine = directory.machine(namespace, name);
               if (machine.isEmpty()) {
+                ctx.request().resume();
                 plain(ctx, 404, "no MachineBoot " + namespace + "/" + name + "\n");
                 return;
               }
@@ -149,6 +156,7 @@ public class ConsoleRoutes {
         ctx,
         ConsoleAccess.Want.READ,
         (mb, user) -> {
+          ctx.request().resume(); // paused for the access check; a plain answer follows
           String namespace = mb.getMetadata().getNamespace();
           String name = mb.getMetadata().getName();
           if (follow.equals("true") && boot.equals("current")) {
