@@ -257,10 +257,19 @@ public class ConsoleLogs {
       return both;
     }
 
-    /** The last {@code n} bytes kept. */
+    /** The last {@code n} bytes kept, copied from the newest pieces only. */
     byte[] last(int n) {
-      byte[] all = view().bytes();
-      return all.length <= n ? all : java.util.Arrays.copyOfRange(all, all.length - n, all.length);
+      int want = (int) Math.min(n, size);
+      byte[] out = new byte[want];
+      int at = want;
+      java.util.Iterator<byte[]> newestFirst = pieces.descendingIterator();
+      while (at > 0 && newestFirst.hasNext()) {
+        byte[] p = newestFirst.next();
+        int take = Math.min(at, p.length);
+        System.arraycopy(p, p.length - take, out, at - take, take);
+        at -= take;
+      }
+      return out;
     }
 
     private void add(byte[] bytes, int max) {

@@ -94,10 +94,22 @@ class ConsoleLogsTest {
         "ns",
         "m1",
         new ConsoleChunk("b1", "img", null, 0, null, 0, List.of(), false),
-        "one\r\ntwo\r\nthree\r\nfour\r\n\r\n".getBytes(StandardCharsets.UTF_8));
+        "one\r\ntwo\r\nthr".getBytes(StandardCharsets.UTF_8));
+    big.append(
+        "ns",
+        "m1",
+        new ConsoleChunk("b1", "img", null, 13, null, 0, List.of(), false),
+        "ee\r\nfour\r\n\r\n".getBytes(StandardCharsets.UTF_8));
     assertThat(big.tail("ns", "m1", 2)).hasValue("three\nfour");
     assertThat(big.tail("ns", "m1", 10)).hasValue("one\ntwo\nthree\nfour");
     assertThat(big.tail("ns", "m1", 0)).isEmpty();
     assertThat(big.tail("ns", "m2", 3)).isEmpty();
+    // Only the last 4 KiB are looked at, however long the log.
+    big.append(
+        "ns",
+        "m1",
+        new ConsoleChunk("b1", "img", null, 25, null, 0, List.of(), false),
+        ("x".repeat(5000) + "\r\nlast\r\n").getBytes(StandardCharsets.UTF_8));
+    assertThat(big.tail("ns", "m1", 3)).hasValue("x".repeat(4096 - 8) + "\nlast");
   }
 }
