@@ -303,13 +303,7 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
               });
 
       Ws userSide = attach("m1", token, new Ws());
-      String ticket = null;
-      while (ticket == null) {
-        AgentApiScenarios.SseEvent event = stream.next(Duration.ofSeconds(10));
-        if ("console".equals(event.name())) {
-          ticket = event.data().replaceAll(".*\"ticket\":\"([A-Za-z0-9_-]+)\".*", "$1");
-        }
-      }
+      String ticket = ticket(stream);
       String live =
           "ws://"
               + base.getHost()
@@ -349,6 +343,13 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
       agentSide.socket.sendClose(1000, "the target ended").get(10, TimeUnit.SECONDS);
       assertThat(userSide.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the target ended");
 
+      // A user who detaches (the client's "~."): the agent's connection is closed too.
+      Ws leaving = attach("m1", token, new Ws());
+      Ws itsAgent = connect(URI.create(live + ticket(stream)), session, new Ws());
+      assertThat(itsAgent.socket).isNotNull();
+      leaving.socket.sendClose(1000, "").get(10, TimeUnit.SECONDS);
+      assertThat(itsAgent.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the user detached");
+
       // An agent that does not answer (an older one): the attach ends with the reason.
       Ws unanswered = attach("m1", token, new Ws());
       assertThat(unanswered.closed.get(20, TimeUnit.SECONDS))
@@ -360,13 +361,23 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
         .untilAsserted(
             () ->
                 assertThat(attachedEvents())
-                    .hasSize(3)
+                    .hasSize(4)
                     .allSatisfy(
                         e -> {
                           assertThat(e.getType()).isEqualTo("Normal");
                           assertThat(e.getMessage()).isEqualTo(user + " attached to the console");
                           assertThat(e.getInvolvedObject().getName()).isEqualTo("m1");
                         }));
+  }
+
+  /** The ticket of the next {@code console} event on the agent's stream. */
+  private static String ticket(AgentApiScenarios.Stream stream) throws InterruptedException {
+    while (true) {
+      AgentApiScenarios.SseEvent event = stream.next(Duration.ofSeconds(10));
+      if ("console".equals(event.name())) {
+        return event.data().replaceAll(".*\"ticket\":\"([A-Za-z0-9_-]+)\".*", "$1");
+      }
+    }
   }
 
   /** Creates MachineBoot m1 with this scenario's MAC and returns its agent's session. */
