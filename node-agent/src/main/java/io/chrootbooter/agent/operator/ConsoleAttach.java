@@ -29,13 +29,17 @@ import org.jboss.logging.Logger;
  *
  * <p>The relay never waits for the network: output is queued up to {@link #MAX_QUEUED} bytes per
  * connection, and what does not fit is dropped and replaced by a line saying how much. One thread
- * per open connection sends; the JDK client delivers keystrokes on its own threads.
+ * per open connection sends, at most {@link #MAX_OPEN} at once; the JDK client delivers keystrokes
+ * on its own threads.
  */
 public final class ConsoleAttach {
   private static final Logger LOG = Logger.getLogger(ConsoleAttach.class);
 
   /** Output held for a connection that is slower than the console. */
   static final int MAX_QUEUED = 1 << 20;
+
+  /** Console connections open at once; one more is closed at once with the reason. */
+  static final int MAX_OPEN = 8;
 
   /** WebSocket close codes (RFC 6455 §7.4.1). */
   static final int NORMAL = 1000;
@@ -46,6 +50,8 @@ public final class ConsoleAttach {
   private final Supplier<String> authorization;
   private final Function<String, URI> live;
   private final Function<ConsoleRecorder.Screen, Optional<ConsoleRecorder.Attachment>> attach;
+  private final java.util.concurrent.atomic.AtomicInteger open =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   /**
    * @param http the client of the agent's operator calls (its TLS pinned)
@@ -144,6 +150,35 @@ public final class ConsoleAttach {
   }
 
   private void run(String ticket) {
+    try {
+      if (open.incrementAndGet() > MAX_OPEN) {
+        refuse(ticket, "more than " + MAX_OPEN + " consoles attached to this machine");
+        return;
+      }
+      attached(ticket);
+    } finally {
+      open.decrementAndGet();
+    }
+  }
+
+  /** Opens the connection only to close it with {@code reason} (1011). */
+  private void refuse(String ticket, String reason) {
+    try {
+      WebSocket socket =
+          http.newWebSocketBuilder()
+              .header("Authorization", authorization.get())
+              .connectTimeout(Duration.ofSeconds(10))
+              .buildAsync(live.apply(ticket), new WebSocket.Listener() {})
+              .get(15, TimeUnit.SECONDS);
+      close(socket, SERVER_ERROR, reason);
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      LOG.debugf("console connection to the operator failed: %s", e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void attached(String ticket) {
     Outbox outbox = new Outbox();
     Optional<ConsoleRecorder.Attachment> attachment = attach.apply(outbox);
     WebSocket socket;
