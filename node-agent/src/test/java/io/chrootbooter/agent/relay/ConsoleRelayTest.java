@@ -236,12 +236,13 @@ class ConsoleRelayTest {
     await()
         .atMost(Duration.ofSeconds(10))
         .until(() -> console.text().contains("hello on the console"));
+    Map<String, StandInOperator> others = new java.util.concurrent.ConcurrentHashMap<>();
     try (StandInOperator operator = StandInOperator.start()) {
       io.chrootbooter.agent.operator.ConsoleAttach attach =
           new io.chrootbooter.agent.operator.ConsoleAttach(
               java.net.http.HttpClient.newHttpClient(),
               () -> "Bearer session-of-this-boot",
-              operator::uri,
+              ticket -> others.getOrDefault(ticket, operator).uri(ticket),
               recorder::attach);
       attach.open("ticket-0123456789abcdef");
       String head = operator.request.get(10, java.util.concurrent.TimeUnit.SECONDS);
@@ -278,9 +279,34 @@ class ConsoleRelayTest {
           "RESULT console_attach_agent_rtt %.3f ms%n",
           took[took.length / 2]);
 
+      // Eight connections at most: seven more are attached, the one after is turned away.
+      for (int i = 1; i <= 8; i++) {
+        String ticket = "ticket-more-0123456789-" + i;
+        others.put(ticket, StandInOperator.start());
+        attach.open(ticket);
+        others.get(ticket).request.get(10, java.util.concurrent.TimeUnit.SECONDS);
+      }
+      assertThat(
+              others
+                  .get("ticket-more-0123456789-8")
+                  .closed
+                  .get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1011 more than 8 consoles attached to this machine");
+      assertThat(others.get("ticket-more-0123456789-7").closed).isNotDone();
+
       controller.trigger(ReturnTrigger.Hotkey, "test");
       assertThat(operator.closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
           .isEqualTo("1000 the target ended");
+      assertThat(
+              others
+                  .get("ticket-more-0123456789-7")
+                  .closed
+                  .get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1000 the target ended");
+    } finally {
+      for (StandInOperator other : others.values()) {
+        other.close();
+      }
     }
     // No target: the next connection is closed at once with the reason.
     try (StandInOperator operator = StandInOperator.start()) {
