@@ -7,27 +7,69 @@ import io.chrootbooter.api.v1alpha1.BootImage;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRuleBuilder;
+import io.fabric8.kubernetes.api.model.rbac.RoleBindingBuilder;
+import io.fabric8.kubernetes.api.model.rbac.RoleBuilder;
 import io.quarkus.test.common.http.TestHTTPResource;
 import java.net.URI;
 import java.net.URL;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.net.http.WebSocketHandshakeException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * A machine's recorded console as the agent sends it and an operator of the cluster reads it: an
+ * A machine's console as the agent sends it and users of the cluster read it and attach to it: an
  * enrolled machine posts pieces of two boots' consoles with a kernel warning, resends one, sends
- * hostile ones; the admin port serves the current and the previous boot, credentials redacted, and
- * the warning is one {@code KernelWarning} Event.
+ * hostile ones; the admin port serves the current and the previous boot, credentials redacted, to
+ * users whose own Kubernetes token may {@code get machineboots/log}, and attaches those who may
+ * {@code create machineboots/console} to the live console through a stand-in agent's connection.
+ * The users are ServiceAccounts of the scenario's namespace, bound by Roles with the rules of the
+ * chart's ClusterRoles {@code chrootbooter-viewer} and {@code chrootbooter-console}.
  */
 public abstract class ConsoleScenarios extends BootTestScenarios {
+  /** The rules of the chart's ClusterRole chrootbooter-viewer. */
+  static final List<PolicyRule> VIEWER =
+      List.of(
+          new PolicyRuleBuilder()
+              .withApiGroups("boot.chrootbooter.io")
+              .withResources("bootimages", "machineboots", "boottests")
+              .withVerbs("get", "list", "watch")
+              .build(),
+          new PolicyRuleBuilder()
+              .withApiGroups("boot.chrootbooter.io")
+              .withResources("machineboots/log")
+              .withVerbs("get")
+              .build());
+
+  /** The rules of the chart's ClusterRole chrootbooter-console. */
+  static final List<PolicyRule> CONSOLE =
+      java.util.stream.Stream.concat(
+              VIEWER.stream(),
+              java.util.stream.Stream.of(
+                  new PolicyRuleBuilder()
+                      .withApiGroups("boot.chrootbooter.io")
+                      .withResources("machineboots/console")
+                      .withVerbs("create")
+                      .build()))
+          .toList();
+
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
   private static final String WARNING = "WARNING: CPU: 0 PID: 1 at kernel/test.c:42 probe+0x1/0x2";
 
@@ -39,6 +81,7 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
 
   private final HttpClient http = HttpClient.newHttpClient();
   private String mac;
+  private String viewer;
 
   /** A MAC of this scenario's namespace (the namespace is the scenarios' own). */
   @BeforeEach
@@ -56,6 +99,7 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
     raw.setAdditionalProperty("spec", Map.of("macAddress", mac, "state", "Bootstrap"));
     client.resource(raw).inNamespace(ns).create();
     String session = await().atMost(TIMEOUT).until(this::enrol, s -> s != null);
+    viewer = userWith("viewer", VIEWER);
 
     // Without the machine's session: refused, nothing recorded.
     assertThat(post(null, chunk("b-1", 0, "stolen", 0, List.of(), false)).statusCode())
@@ -125,7 +169,10 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
     assertThat(post(session, huge).statusCode()).isEqualTo(400);
     assertThat(get("/machines/" + ns + "/m1/console").body()).doesNotContain("x\r\n");
 
-    // The status page links each machine's recorded consoles.
+    // The status page shows the last lines of the current boot's console, and links both boots'.
+    assertThat(get("/", null).body())
+        .containsPattern("<pre class=\"console\"[^>]*>second boot\n\n\\[chrootbooter: 4987 bytes")
+        .contains("\nlater</pre>");
     assertThat(get("/").body())
         .contains("href=\"machines/" + ns + "/m1/console\"")
         .contains("href=\"machines/" + ns + "/m1/console?boot=previous\"");
@@ -142,6 +189,336 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
                     HttpResponse.BodyHandlers.ofString())
                 .statusCode())
         .isEqualTo(404);
+  }
+
+  @Test
+  void aConsoleIsReadOnlyWithTheUsersOwnRightAndFollowedAsItGrows() throws Exception {
+    String session = machine();
+    String secret = "m1 login: root\r\nroot@m1:~# cat /etc/hostname\r\nm1\r\n";
+    assertThat(post(session, chunk("b-1", 0, secret, 0, List.of(), false)).statusCode())
+        .isEqualTo(202);
+    viewer = userWith("viewer", VIEWER);
+    String nobody = userWith("nobody", List.of());
+    String path = "/machines/" + ns + "/m1/console";
+
+    // No credential, a bad one, one without the right: a one-line reason and no console byte.
+    HttpResponse<String> anonymous = get(path, null);
+    assertThat(anonymous.statusCode()).isEqualTo(401);
+    assertThat(anonymous.headers().firstValue("WWW-Authenticate")).hasValue("Bearer");
+    assertThat(anonymous.body()).doesNotContain("root@m1").endsWith("\n");
+    assertThat(anonymous.body().strip()).doesNotContain("\n");
+    HttpResponse<String> forged = get(path, "not-a-token-of-this-cluster");
+    assertThat(forged.statusCode()).isEqualTo(401);
+    assertThat(forged.body()).doesNotContain("root@m1").doesNotContain("not-a-token");
+    for (String p : List.of(path, path + "?boot=previous", path + "?follow=true")) {
+      HttpResponse<String> refused = get(p, nobody);
+      assertThat(refused.statusCode()).as(p).isEqualTo(403);
+      assertThat(refused.body())
+          .isEqualTo(
+              "user \"system:serviceaccount:"
+                  + ns
+                  + ":nobody\" may not get machineboots/log (boot.chrootbooter.io) in namespace "
+                  + ns
+                  + "\n");
+    }
+    // Hostile or malformed requests: a reason, nothing else.
+    assertThat(get(path + "?follow=maybe").statusCode()).isEqualTo(400);
+    assertThat(get("/machines/" + ns + "/M1/console").statusCode()).isEqualTo(400);
+    HttpResponse<String> notUpgraded = get(path + "/attach");
+    assertThat(notUpgraded.statusCode()).isEqualTo(400);
+    assertThat(notUpgraded.body()).contains("WebSocket").doesNotContain("root@m1");
+    // A credential is checked before the machine is looked up: no answer tells who exists.
+    assertThat(get("/machines/" + ns + "/nobody/console", nobody).statusCode()).isEqualTo(403);
+
+    // The viewer reads it, and follows it: what is recorded next arrives on the open response.
+    assertThat(get(path).body()).isEqualTo(secret);
+    HttpResponse<java.io.InputStream> follow =
+        http.send(
+            HttpRequest.newBuilder(URI.create(management.toString()).resolve(path + "?follow=true"))
+                .header("Authorization", "Bearer " + viewer)
+                .build(),
+            HttpResponse.BodyHandlers.ofInputStream());
+    assertThat(follow.statusCode()).isEqualTo(200);
+    assertThat(follow.headers().firstValue("Chrootbooter-Boot")).hasValue("b-1");
+    try (java.io.InputStream in = follow.body()) {
+      assertThat(new String(in.readNBytes(secret.length()), StandardCharsets.UTF_8))
+          .isEqualTo(secret);
+      String more = "root@m1:~# echo token=hunter2\r\n";
+      assertThat(
+              post(session, chunk("b-1", secret.length(), more, 0, List.of(), false)).statusCode())
+          .isEqualTo(202);
+      String expected = "root@m1:~# echo token=[redacted]\r\n";
+      assertThat(new String(in.readNBytes(expected.length()), StandardCharsets.UTF_8))
+          .isEqualTo(expected);
+      String last = "reboot: Power down\r\n";
+      assertThat(
+              post(session, chunk("b-1", secret.length() + more.length(), last, 0, List.of(), true))
+                  .statusCode())
+          .isEqualTo(202);
+      // The boot ended: the response ends after its last bytes.
+      CompletableFuture<byte[]> rest =
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return in.readAllBytes();
+                } catch (java.io.IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              });
+      assertThat(new String(rest.get(10, TimeUnit.SECONDS), StandardCharsets.UTF_8))
+          .isEqualTo(last);
+    }
+
+    // The viewer may not attach: 403 before any upgrade, and no ConsoleAttached Event.
+    assertThatRefused(attach("m1", viewer, new Ws()), 403, "may not create machineboots/console");
+    assertThatRefused(attach("m1", null, new Ws()), 401, "Authorization: Bearer");
+    assertThat(attachedEvents()).isEmpty();
+  }
+
+  @Test
+  void anAttachRelaysKeystrokesAndOutputThroughTheAgentsConnection() throws Exception {
+    String session = machine();
+    String user = "system:serviceaccount:" + ns + ":operator-1";
+    String token = userWith("operator-1", CONSOLE);
+    try (AgentApiScenarios.Stream stream = new Stream(mac, session, null)) {
+      assertThat(stream.status).isEqualTo(200);
+      // In the bootstrap there is no target console to attach to.
+      Ws early = attach("m1", token, new Ws());
+      assertThat(early.closed.get(10, TimeUnit.SECONDS))
+          .startsWith("1011 machine m1 is not running a target");
+
+      report(session, "{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}");
+      await()
+          .atMost(TIMEOUT)
+          .until(
+              () -> {
+                var mb =
+                    client
+                        .resources(io.chrootbooter.api.v1alpha1.MachineBoot.class)
+                        .inNamespace(ns)
+                        .withName("m1")
+                        .get();
+                return mb.getStatus() != null
+                    && mb.getStatus().phase() == io.chrootbooter.protocol.MachinePhase.Running;
+              });
+
+      Ws userSide = attach("m1", token, new Ws());
+      String ticket = ticket(stream);
+      String live =
+          "ws://"
+              + base.getHost()
+              + ":"
+              + base.getPort()
+              + "/agent/v1/machines/"
+              + mac
+              + "/console/live?ticket=";
+      // The console connection takes the machine's session and this machine's ticket only.
+      assertThatRefused(connect(URI.create(live + ticket), null, new Ws()), 401, "");
+      assertThatRefused(
+          connect(URI.create(live + "x".repeat(32)), session, new Ws()), 404, "no attach");
+      Ws agentSide = connect(URI.create(live + ticket), session, new Ws());
+
+      agentSide.send("Debian GNU/Linux 12 m1 ttyS0\r\n\r\nm1 login: ");
+      userSide.awaitText("m1 login: ");
+      userSide.send("root\r");
+      agentSide.awaitText("root\r");
+
+      // The round trip the operator adds: a byte typed, its echo back.
+      agentSide.echo = true;
+      long[] nanos = new long[200];
+      for (int i = 0; i < nanos.length; i++) {
+        int before = userSide.size();
+        long start = System.nanoTime();
+        userSide.send("a");
+        userSide.awaitSize(before + 1);
+        nanos[i] = System.nanoTime() - start;
+      }
+      java.util.Arrays.sort(nanos);
+      double median = nanos[nanos.length / 2] / 1e6;
+      double p95 = nanos[nanos.length * 95 / 100] / 1e6;
+      System.out.printf(java.util.Locale.ROOT, "RESULT console_attach_rtt %.3f ms%n", median);
+      System.out.printf(java.util.Locale.ROOT, "RESULT console_attach_rtt_p95 %.3f ms%n", p95);
+
+      // The target ends: the agent closes, and so does the user's console, with 1000.
+      agentSide.socket.sendClose(1000, "the target ended").get(10, TimeUnit.SECONDS);
+      assertThat(userSide.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the target ended");
+
+      // A user who detaches (the client's "~."): the agent's connection is closed too.
+      Ws leaving = attach("m1", token, new Ws());
+      Ws itsAgent = connect(URI.create(live + ticket(stream)), session, new Ws());
+      assertThat(itsAgent.socket).isNotNull();
+      leaving.socket.sendClose(1000, "").get(10, TimeUnit.SECONDS);
+      assertThat(itsAgent.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the user detached");
+
+      // An agent that does not answer (an older one): the attach ends with the reason.
+      Ws unanswered = attach("m1", token, new Ws());
+      assertThat(unanswered.closed.get(20, TimeUnit.SECONDS))
+          .isEqualTo("1011 the agent of m1 did not open its console connection within 2 s");
+    }
+    // Each attach is an Event naming the user.
+    await()
+        .atMost(TIMEOUT)
+        .untilAsserted(
+            () ->
+                assertThat(attachedEvents())
+                    .hasSize(4)
+                    .allSatisfy(
+                        e -> {
+                          assertThat(e.getType()).isEqualTo("Normal");
+                          assertThat(e.getMessage()).isEqualTo(user + " attached to the console");
+                          assertThat(e.getInvolvedObject().getName()).isEqualTo("m1");
+                        }));
+  }
+
+  /** The ticket of the next {@code console} event on the agent's stream. */
+  private static String ticket(AgentApiScenarios.Stream stream) throws InterruptedException {
+    while (true) {
+      AgentApiScenarios.SseEvent event = stream.next(Duration.ofSeconds(10));
+      if ("console".equals(event.name())) {
+        return event.data().replaceAll(".*\"ticket\":\"([A-Za-z0-9_-]+)\".*", "$1");
+      }
+    }
+  }
+
+  /** Creates MachineBoot m1 with this scenario's MAC and returns its agent's session. */
+  private String machine() {
+    GenericKubernetesResource raw = new GenericKubernetesResource();
+    raw.setApiVersion(BootImage.GROUP + "/" + BootImage.VERSION);
+    raw.setKind("MachineBoot");
+    raw.setMetadata(new ObjectMetaBuilder().withName("m1").withNamespace(ns).build());
+    raw.setAdditionalProperty("spec", Map.of("macAddress", mac, "state", "Bootstrap"));
+    client.resource(raw).inNamespace(ns).create();
+    return await().atMost(TIMEOUT).until(this::enrol, s -> s != null);
+  }
+
+  private void report(String session, String json) throws Exception {
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create(base + "agent/v1/machines/" + mac + "/status"))
+                .header("Authorization", "Bearer " + session)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(202);
+  }
+
+  private List<Event> attachedEvents() {
+    return client.v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> "ConsoleAttached".equals(e.getReason()))
+        .toList();
+  }
+
+  /** A WebSocket end for the tests: what arrived, its close, and an echo when asked. */
+  static final class Ws implements WebSocket.Listener {
+    final CompletableFuture<String> closed = new CompletableFuture<>();
+    final java.io.ByteArrayOutputStream received = new java.io.ByteArrayOutputStream();
+    volatile boolean echo;
+    volatile WebSocket socket;
+    volatile Throwable refused;
+
+    @Override
+    public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+      byte[] bytes = new byte[data.remaining()];
+      data.get(bytes);
+      synchronized (received) {
+        received.writeBytes(bytes);
+        received.notifyAll();
+      }
+      if (echo) {
+        return ws.sendBinary(ByteBuffer.wrap(bytes), true).thenRun(() -> ws.request(1));
+      }
+      ws.request(1);
+      return null;
+    }
+
+    @Override
+    public CompletionStage<?> onClose(WebSocket ws, int code, String reason) {
+      closed.complete(code + " " + reason);
+      return null;
+    }
+
+    @Override
+    public void onError(WebSocket ws, Throwable error) {
+      closed.complete("error " + error);
+    }
+
+    void send(String text) throws Exception {
+      socket
+          .sendBinary(ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), true)
+          .get(10, TimeUnit.SECONDS);
+    }
+
+    int size() {
+      synchronized (received) {
+        return received.size();
+      }
+    }
+
+    void awaitSize(int size) throws InterruptedException {
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      synchronized (received) {
+        while (received.size() < size) {
+          long left = until - System.nanoTime();
+          assertThat(left).as("%d bytes within 10 s", size).isPositive();
+          TimeUnit.NANOSECONDS.timedWait(received, left);
+        }
+      }
+    }
+
+    void awaitText(String text) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> {
+                synchronized (received) {
+                  return received.toString(StandardCharsets.UTF_8).contains(text);
+                }
+              });
+    }
+  }
+
+  private Ws attach(String name, String token, Ws ws) throws Exception {
+    return connect(
+        URI.create(
+            "ws://"
+                + management.getHost()
+                + ":"
+                + management.getPort()
+                + "/machines/"
+                + ns
+                + "/"
+                + name
+                + "/console/attach"),
+        token,
+        ws);
+  }
+
+  /** Connects {@code ws}; a refused handshake is kept in {@link Ws#refused}. */
+  private Ws connect(URI uri, String token, Ws ws) throws Exception {
+    WebSocket.Builder builder = http.newWebSocketBuilder();
+    if (token != null) {
+      builder.header("Authorization", "Bearer " + token);
+    }
+    try {
+      ws.socket = builder.buildAsync(uri, ws).get(10, TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      ws.refused = e.getCause();
+    }
+    return ws;
+  }
+
+  private static void assertThatRefused(Ws ws, int status, String reason) {
+    assertThat(ws.socket).as("no WebSocket").isNull();
+    assertThat(ws.refused).isInstanceOf(WebSocketHandshakeException.class);
+    HttpResponse<?> response = ((WebSocketHandshakeException) ws.refused).getResponse();
+    assertThat(response.statusCode()).isEqualTo(status);
+    Object body = response.body();
+    if (body != null) {
+      String text =
+          body instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(body);
+      assertThat(text).contains(reason).doesNotContain("login");
+    }
   }
 
   private String chunk(
@@ -178,9 +555,80 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
   }
 
   private HttpResponse<String> get(String path) throws Exception {
-    return http.send(
-        HttpRequest.newBuilder(URI.create(management.toString()).resolve(path)).build(),
-        HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+    return get(path, viewer);
+  }
+
+  private HttpResponse<String> get(String path, String token) throws Exception {
+    HttpRequest.Builder request =
+        HttpRequest.newBuilder(URI.create(management.toString()).resolve(path));
+    if (token != null) {
+      request.header("Authorization", "Bearer " + token);
+    }
+    return http.send(request.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * The token of a new ServiceAccount {@code name} of this namespace, bound to {@code rules} by a
+   * Role (none when empty), as a cluster's admin would bind the chart's ClusterRoles.
+   */
+  String userWith(String name, List<PolicyRule> rules) {
+    client
+        .serviceAccounts()
+        .inNamespace(ns)
+        .resource(
+            new ServiceAccountBuilder().withNewMetadata().withName(name).endMetadata().build())
+        .create();
+    if (!rules.isEmpty()) {
+      client
+          .rbac()
+          .roles()
+          .inNamespace(ns)
+          .resource(
+              new RoleBuilder()
+                  .withNewMetadata()
+                  .withName(name)
+                  .endMetadata()
+                  .withRules(rules)
+                  .build())
+          .create();
+      client
+          .rbac()
+          .roleBindings()
+          .inNamespace(ns)
+          .resource(
+              new RoleBindingBuilder()
+                  .withNewMetadata()
+                  .withName(name)
+                  .endMetadata()
+                  .withNewRoleRef("rbac.authorization.k8s.io", "Role", name)
+                  .addNewSubject()
+                  .withKind("ServiceAccount")
+                  .withName(name)
+                  .withNamespace(ns)
+                  .endSubject()
+                  .build())
+          .create();
+    }
+    String user = "system:serviceaccount:" + ns + ":" + name;
+    granted(user, rules);
+    return tokenOf(name, user);
+  }
+
+  /** Told of each grant: where the API server has no authorizer of its own, the stand-in's. */
+  void granted(String user, List<PolicyRule> rules) {}
+
+  /**
+   * A token of the ServiceAccount {@code name} (user {@code user}), as the API server issues it.
+   */
+  String tokenOf(String name, String user) {
+    return client
+        .serviceAccounts()
+        .inNamespace(ns)
+        .withName(name)
+        .tokenRequest(
+            new TokenRequestBuilder().withNewSpec().withExpirationSeconds(3600L).endSpec().build())
+        .getStatus()
+        .getToken();
   }
 
   /** The machine's session: the nonce of its iPXE script exchanged at enrolment; null if none. */

@@ -32,6 +32,12 @@ public final class ApiDispatcher extends Dispatcher {
   static final String GIT_VERSION = "v1.20.0-chrootbooter-embedded";
 
   private static final String AUTHORIZATION = "/apis/authorization.k8s.io/v1/";
+  private static final String TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews";
+
+  /** The user the lab's kubeconfig token stands for, and its groups. */
+  public static final String LAB_USER = "chrootbooter-lab";
+
+  static final List<String> LAB_GROUPS = List.of("system:masters", "system:authenticated");
 
   private final KubernetesCrudDispatcher crud;
   private final ResourceCatalog catalog;
@@ -39,6 +45,7 @@ public final class ApiDispatcher extends Dispatcher {
   private final TableConverter tables;
   private final PatchNormalizer patches;
   private final ObjectMapper mapper = Serialization.jsonMapper();
+  private final String labToken;
 
   /**
    * @param crud the fabric8 CRUD dispatcher that stores the objects
@@ -51,6 +58,20 @@ public final class ApiDispatcher extends Dispatcher {
       ResourceCatalog catalog,
       java.util.function.Supplier<String> serverAddress,
       java.time.Clock clock) {
+    this(crud, catalog, serverAddress, clock, null);
+  }
+
+  /**
+   * @param labToken the bearer token of the lab's kubeconfig: a TokenReview of it names {@link
+   *     #LAB_USER}, whom every SubjectAccessReview allows; null: no token is known
+   */
+  public ApiDispatcher(
+      KubernetesCrudDispatcher crud,
+      ResourceCatalog catalog,
+      java.util.function.Supplier<String> serverAddress,
+      java.time.Clock clock,
+      String labToken) {
+    this.labToken = labToken;
     this.crud = crud;
     this.catalog = catalog;
     this.discovery = new Discovery(catalog, serverAddress);
@@ -70,6 +91,9 @@ public final class ApiDispatcher extends Dispatcher {
     }
     if (request.method() == HttpMethod.POST && path.startsWith(AUTHORIZATION)) {
       return review(path.substring(AUTHORIZATION.length()), request.getBody().readUtf8());
+    }
+    if (request.method() == HttpMethod.POST && path.equals(TOKEN_REVIEWS)) {
+      return tokenReview(request.getBody().readUtf8());
     }
     Optional<ResourcePath> resource = ResourcePath.parse(uri);
     if (resource.isEmpty()) {
@@ -125,9 +149,51 @@ public final class ApiDispatcher extends Dispatcher {
         status.put("incomplete", false);
       }
       case "selfsubjectaccessreviews" -> status.put("allowed", true);
+      case "subjectaccessreviews" -> {
+        // The lab's user may do everything; any other is unknown here and may do nothing.
+        boolean lab = LAB_USER.equals(object.path("spec").path("user").asText(null));
+        status.put("allowed", lab);
+        if (!lab) {
+          status.put("reason", "the embedded API knows only the user " + LAB_USER);
+        }
+      }
       default -> {
         return status(404, "NotFound", "no such review: " + kind);
       }
+    }
+    return json(201, object.toString());
+  }
+
+  /**
+   * Answers a TokenReview as an API server whose only credential is the lab kubeconfig's token:
+   * that token is {@link #LAB_USER} in {@link #LAB_GROUPS}, any other is not authenticated.
+   */
+  private MockResponse tokenReview(String body) {
+    JsonNode review;
+    try {
+      review = mapper.readTree(body);
+    } catch (JsonProcessingException e) {
+      return status(400, "BadRequest", "the review is not JSON: " + e.getOriginalMessage());
+    }
+    if (!(review instanceof ObjectNode object)) {
+      return status(400, "BadRequest", "the review is not a JSON object");
+    }
+    String token = object.path("spec").path("token").asText("");
+    ObjectNode status = object.putObject("status");
+    boolean known =
+        labToken != null
+            && java.security.MessageDigest.isEqual(
+                labToken.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                token.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    status.put("authenticated", known);
+    if (known) {
+      ObjectNode user = status.putObject("user");
+      user.put("username", LAB_USER);
+      user.put("uid", LAB_USER);
+      ArrayNode groups = user.putArray("groups");
+      LAB_GROUPS.forEach(groups::add);
+    } else {
+      status.put("error", "not the token of the lab's kubeconfig");
     }
     return json(201, object.toString());
   }

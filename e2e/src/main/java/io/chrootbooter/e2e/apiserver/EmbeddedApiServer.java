@@ -42,11 +42,14 @@ public final class EmbeddedApiServer implements AutoCloseable {
   private final ApiDispatcher dispatcher;
   private final ApiHttpServer http;
   private final String bind;
+  private final String labToken;
 
-  private EmbeddedApiServer(ApiDispatcher dispatcher, ApiHttpServer http, String bind) {
+  private EmbeddedApiServer(
+      ApiDispatcher dispatcher, ApiHttpServer http, String bind, String labToken) {
     this.dispatcher = dispatcher;
     this.http = http;
     this.bind = bind;
+    this.labToken = labToken;
   }
 
   /**
@@ -107,11 +110,16 @@ public final class EmbeddedApiServer implements AutoCloseable {
     String host = options.bind().contains(":") ? "[" + options.bind() + "]" : options.bind();
     // The port is known only after binding (--port 0); discovery reads it when asked.
     AtomicInteger boundPort = new AtomicInteger(options.port());
+    // The lab user's token, new for each run: only its kubeconfig carries it.
+    byte[] random = new byte[32];
+    new java.security.SecureRandom().nextBytes(random);
+    String token = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(random);
     ApiDispatcher dispatcher =
-        new ApiDispatcher(crud, catalog, () -> host + ":" + boundPort.get(), Clock.systemUTC());
+        new ApiDispatcher(
+            crud, catalog, () -> host + ":" + boundPort.get(), Clock.systemUTC(), token);
     ApiHttpServer http = ApiHttpServer.start(dispatcher, options.bind(), options.port());
     boundPort.set(http.port());
-    EmbeddedApiServer server = new EmbeddedApiServer(dispatcher, http, host);
+    EmbeddedApiServer server = new EmbeddedApiServer(dispatcher, http, host, token);
     try {
       server.create(
           "/api/v1/namespaces",
@@ -121,13 +129,18 @@ public final class EmbeddedApiServer implements AutoCloseable {
         server.installCrds(options.crds().get());
       }
       if (options.kubeconfig().isPresent()) {
-        Kubeconfig.write(options.kubeconfig().get(), server.url());
+        Kubeconfig.write(options.kubeconfig().get(), server.url(), token);
       }
     } catch (IOException | RuntimeException e) {
       server.close();
       throw e;
     }
     return server;
+  }
+
+  /** The bearer token of the lab's user (its kubeconfig's). */
+  public String labToken() {
+    return labToken;
   }
 
   /** The base URL, such as {@code http://127.0.0.1:6443}. */

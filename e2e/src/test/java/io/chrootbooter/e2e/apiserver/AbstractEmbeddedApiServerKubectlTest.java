@@ -295,6 +295,51 @@ abstract class AbstractEmbeddedApiServerKubectlTest {
     assertThat(get.stdout() + get.stderr()).contains("No resources found");
   }
 
+  @Test
+  @Order(8)
+  void theKubeconfigsTokenIsTheLabUserInTheOperatorsReviews() throws Exception {
+    // kubectl sends the kubeconfig's token over the plain-HTTP loopback URL and works with it.
+    var token = kubectl.run("config", "view", "--raw", "-o", "jsonpath={.users[0].user.token}");
+    assertThat(token.exitCode()).as(token.toString()).isZero();
+    assertThat(token.stdout()).matches("[A-Za-z0-9_-]{40,}");
+    assertThat(kubectl.run("get", "mb").exitCode()).isZero();
+
+    // What the operator asks about a user's console request, as fabric8 asks it.
+    var review =
+        client
+            .authentication()
+            .v1()
+            .tokenReviews()
+            .create(
+                new io.fabric8.kubernetes.api.model.authentication.TokenReviewBuilder()
+                    .withNewSpec()
+                    .withToken(token.stdout())
+                    .endSpec()
+                    .build());
+    assertThat(review.getStatus().getAuthenticated()).isTrue();
+    assertThat(review.getStatus().getUser().getUsername()).isEqualTo(ApiDispatcher.LAB_USER);
+    var access =
+        client
+            .authorization()
+            .v1()
+            .subjectAccessReview()
+            .create(
+                new io.fabric8.kubernetes.api.model.authorization.v1.SubjectAccessReviewBuilder()
+                    .withNewSpec()
+                    .withUser(ApiDispatcher.LAB_USER)
+                    .withNewResourceAttributes()
+                    .withGroup("boot.chrootbooter.io")
+                    .withResource("machineboots")
+                    .withSubresource("console")
+                    .withVerb("create")
+                    .withNamespace("default")
+                    .withName("m1")
+                    .endResourceAttributes()
+                    .endSpec()
+                    .build());
+    assertThat(access.getStatus().getAllowed()).isTrue();
+  }
+
   /** Records "ACTION phase" for each watch event the fabric8 client receives. */
   private record Recorder(List<String> seen) implements Watcher<GenericKubernetesResource> {
     @Override

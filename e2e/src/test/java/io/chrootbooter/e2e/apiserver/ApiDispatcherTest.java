@@ -24,7 +24,8 @@ class ApiDispatcherTest {
           new IndexedCrudDispatcher(),
           new ResourceCatalog(List::of),
           () -> "127.0.0.1:0",
-          Clock.systemUTC());
+          Clock.systemUTC(),
+          "the-labs-token");
 
   @Test
   void listOfEventsIsAnEventListFilteredByInvolvedObject() throws Exception {
@@ -155,6 +156,52 @@ class ApiDispatcherTest {
             dispatch(HttpMethod.POST, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", "[]")
                 .code())
         .isEqualTo(400);
+  }
+
+  @Test
+  void theLabsTokenIsItsUserWhomEveryAccessReviewAllowsAndNoOtherTokenIsAnyone() throws Exception {
+    JsonNode known =
+        post(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            "{\"kind\":\"TokenReview\",\"spec\":{\"token\":\"the-labs-token\"}}");
+    assertThat(known.at("/status/authenticated").asBoolean()).isTrue();
+    assertThat(known.at("/status/user/username").asText()).isEqualTo(ApiDispatcher.LAB_USER);
+    JsonNode other =
+        post(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            "{\"kind\":\"TokenReview\",\"spec\":{\"token\":\"the-labs-tokeN\"}}");
+    assertThat(other.at("/status/authenticated").asBoolean()).isFalse();
+    assertThat(other.at("/status/user").isMissingNode()).isTrue();
+
+    String review =
+        "{\"kind\":\"SubjectAccessReview\",\"spec\":{\"user\":\"%s\",\"resourceAttributes\":"
+            + "{\"group\":\"boot.chrootbooter.io\",\"resource\":\"machineboots\","
+            + "\"subresource\":\"console\",\"verb\":\"create\",\"namespace\":\"default\"}}}";
+    assertThat(
+            post(
+                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                    review.formatted(ApiDispatcher.LAB_USER))
+                .at("/status/allowed")
+                .asBoolean())
+        .isTrue();
+    assertThat(
+            post("/apis/authorization.k8s.io/v1/subjectaccessreviews", review.formatted("mallory"))
+                .at("/status/allowed")
+                .asBoolean())
+        .isFalse();
+    assertThat(
+            dispatch(HttpMethod.POST, "/apis/authentication.k8s.io/v1/tokenreviews", "[]").code())
+        .isEqualTo(400);
+    // The kubeconfig carries the token.
+    assertThat(Kubeconfig.render("http://127.0.0.1:6443", "the-labs-token"))
+        .contains("user: {token: the-labs-token}");
+  }
+
+  private JsonNode post(String uri, String body) throws Exception {
+    MockResponse response = dispatch(HttpMethod.POST, uri, body);
+    String text = response.getBody().readUtf8();
+    assertThat(response.code()).as(text).isEqualTo(201);
+    return Serialization.jsonMapper().readTree(text);
   }
 
   private static String event(String name, String machine, String uid) {

@@ -134,6 +134,10 @@ class HelmChartTest {
             "ClusterRoleBinding/chrootbooter",
             "ClusterRole/chrootbooter-cluster-networks",
             "ClusterRoleBinding/chrootbooter-cluster-networks",
+            "ClusterRole/chrootbooter-console-auth",
+            "ClusterRoleBinding/chrootbooter-console-auth",
+            "ClusterRole/chrootbooter-viewer",
+            "ClusterRole/chrootbooter-console",
             "Role/chrootbooter-self",
             "RoleBinding/chrootbooter-self",
             "Deployment/chrootbooter",
@@ -451,13 +455,19 @@ class HelmChartTest {
               enabled: false
             """);
 
-    // Only the read-only list of Nodes and ServiceCIDRs, which exist cluster-wide only.
+    // Only the read-only list of Nodes and ServiceCIDRs, which exist cluster-wide only, the
+    // reviews of users' credentials (cluster-scoped APIs that read nothing stored), and the
+    // roles for people, which grant the operator nothing.
     assertThat(m.all("ClusterRole"))
         .extracting(r -> r.at("/metadata/name").asText())
-        .containsExactly(FULLNAME + "-cluster-networks");
+        .containsExactlyInAnyOrder(
+            FULLNAME + "-cluster-networks",
+            FULLNAME + "-console-auth",
+            "chrootbooter-viewer",
+            "chrootbooter-console");
     assertThat(m.all("ClusterRoleBinding"))
         .extracting(r -> r.at("/metadata/name").asText())
-        .containsExactly(FULLNAME + "-cluster-networks");
+        .containsExactlyInAnyOrder(FULLNAME + "-cluster-networks", FULLNAME + "-console-auth");
     for (String ns : List.of("lab", "staging")) {
       JsonNode role =
           m.all("Role").stream()
@@ -577,6 +587,42 @@ class HelmChartTest {
         .extracting(r -> r.at("/metadata/name").asText())
         .doesNotContain(FULLNAME + "-cluster-networks");
     assertThat(env(off.operatorContainer(), "CB_STORE_DENY_CLUSTER_NETWORKS")).contains("false");
+  }
+
+  @Test
+  void consolesAreAuthorizedWithReviewsAndTheRolesForPeopleGrantExactlyTheirRights(
+      @TempDir Path dir) {
+    assertThat(permissions(defaults.one("ClusterRole", FULLNAME + "-console-auth")))
+        .containsExactlyInAnyOrder(
+            "authentication.k8s.io/tokenreviews:create",
+            "authorization.k8s.io/subjectaccessreviews:create");
+    JsonNode binding = defaults.one("ClusterRoleBinding", FULLNAME + "-console-auth");
+    assertThat(binding.at("/roleRef/name").asText()).isEqualTo(FULLNAME + "-console-auth");
+    assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(FULLNAME);
+    List<String> read =
+        List.of(
+            "boot.chrootbooter.io/bootimages:get",
+            "boot.chrootbooter.io/bootimages:list",
+            "boot.chrootbooter.io/bootimages:watch",
+            "boot.chrootbooter.io/machineboots:get",
+            "boot.chrootbooter.io/machineboots:list",
+            "boot.chrootbooter.io/machineboots:watch",
+            "boot.chrootbooter.io/boottests:get",
+            "boot.chrootbooter.io/boottests:list",
+            "boot.chrootbooter.io/boottests:watch",
+            "boot.chrootbooter.io/machineboots/log:get");
+    assertThat(permissions(defaults.one("ClusterRole", "chrootbooter-viewer")))
+        .containsExactlyInAnyOrderElementsOf(read);
+    List<String> console = new java.util.ArrayList<>(read);
+    console.add("boot.chrootbooter.io/machineboots/console:create");
+    assertThat(permissions(defaults.one("ClusterRole", "chrootbooter-console")))
+        .containsExactlyInAnyOrderElementsOf(console);
+
+    Manifests off = Manifests.render(dir, "consoleRoles: {create: false}\n");
+    assertThat(off.all("ClusterRole"))
+        .extracting(r -> r.at("/metadata/name").asText())
+        .doesNotContain("chrootbooter-viewer", "chrootbooter-console")
+        .contains(FULLNAME + "-console-auth");
   }
 
   @Test

@@ -404,6 +404,152 @@ class AgentProtocolTest {
     }
   }
 
+  /**
+   * A user attaches to a machine's live console with the lab kubeconfig's token: the real operator
+   * checks it with the embedded API's TokenReview and SubjectAccessReview, tells the agent over its
+   * stream, and the agent's own client opens the console connection ({@link
+   * io.chrootbooter.agent.operator.ConsoleAttach}); the target's console is stood in for (the relay
+   * is tested in the node agent).
+   */
+  @Test
+  @Order(20)
+  void aUserAttachesWithTheirOwnTokenAndTheAgentsConnectionCarriesTheConsole() throws Exception {
+    String mac = "52:54:00:cb:00:20";
+    plane.api.createMachine("con1", machine(mac, "debian-12", List.of()));
+    java.io.ByteArrayOutputStream typed = new java.io.ByteArrayOutputStream();
+    AtomicReference<io.chrootbooter.agent.relay.ConsoleRecorder.Screen> screen =
+        new AtomicReference<>();
+    AtomicReference<StatusReport> status =
+        new AtomicReference<>(
+            new StatusReport(
+                MachinePhase.Running,
+                null,
+                "debian-12",
+                null,
+                null,
+                new AgentInfo("0.1.0", "boot-con1", "10.0.0.20", "6.1.0", "tiered"),
+                1L));
+    try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitSession(mac));
+        StatusReporter reporter =
+            new StatusReporter(agent.client::report, status::get, Duration.ofSeconds(1))) {
+      OperatorClient client = agent.client;
+      client.onConsole(
+          new io.chrootbooter.agent.operator.ConsoleAttach(
+                  client.http(),
+                  client::authorization,
+                  client::consoleUri,
+                  s -> {
+                    screen.set(s);
+                    return java.util.Optional.of(
+                        new io.chrootbooter.agent.relay.ConsoleRecorder.Attachment() {
+                          @Override
+                          public int type(byte[] bytes) {
+                            synchronized (typed) {
+                              typed.writeBytes(bytes);
+                            }
+                            return bytes.length;
+                          }
+
+                          @Override
+                          public Path device() {
+                            return Path.of("/dev/ttyS0");
+                          }
+
+                          @Override
+                          public void close() {
+                            s.ended();
+                          }
+                        });
+                  })
+              ::open);
+      awaitMachine("con1", m -> m.at("/status/phase").asText().equals("Running"));
+      String attach =
+          plane.operator.adminUrl().replace("http://", "ws://")
+              + "/machines/"
+              + NAMESPACE
+              + "/con1/console/attach";
+
+      // Not a token of this cluster: 401 before any upgrade.
+      java.util.concurrent.CompletableFuture<String> closed =
+          new java.util.concurrent.CompletableFuture<>();
+      java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
+      java.net.http.WebSocket.Listener listener =
+          new java.net.http.WebSocket.Listener() {
+            @Override
+            public java.util.concurrent.CompletionStage<?> onBinary(
+                java.net.http.WebSocket ws, java.nio.ByteBuffer data, boolean last) {
+              byte[] b = new byte[data.remaining()];
+              data.get(b);
+              synchronized (seen) {
+                seen.writeBytes(b);
+              }
+              ws.request(1);
+              return null;
+            }
+
+            @Override
+            public java.util.concurrent.CompletionStage<?> onClose(
+                java.net.http.WebSocket ws, int code, String reason) {
+              closed.complete(code + " " + reason);
+              return null;
+            }
+          };
+      var refused =
+          HTTP.newWebSocketBuilder()
+              .header("Authorization", "Bearer not-the-labs-token")
+              .buildAsync(URI.create(attach), listener);
+      assertThat(refused)
+          .failsWithin(Duration.ofSeconds(10))
+          .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+          .havingCause()
+          .isInstanceOfSatisfying(
+              java.net.http.WebSocketHandshakeException.class,
+              e -> assertThat(e.getResponse().statusCode()).isEqualTo(401));
+
+      // The lab user's token: attached, output out, keystrokes in, the target's end closes it.
+      java.net.http.WebSocket user =
+          HTTP.newWebSocketBuilder()
+              .header("Authorization", "Bearer " + plane.apiServer.labToken())
+              .buildAsync(URI.create(attach), listener)
+              .get(10, java.util.concurrent.TimeUnit.SECONDS);
+      await("the agent's console connection").atMost(SETTLE).until(() -> screen.get() != null);
+      byte[] login = "Debian GNU/Linux 12 con1 ttyS0\r\n\r\ncon1 login: ".getBytes();
+      screen.get().output(login, 0, login.length);
+      await("the console's output at the user")
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> {
+                synchronized (seen) {
+                  return seen.toString().endsWith("con1 login: ");
+                }
+              });
+      user.sendBinary(java.nio.ByteBuffer.wrap("root\r".getBytes()), true)
+          .get(10, java.util.concurrent.TimeUnit.SECONDS);
+      await("the keystrokes at the console")
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> {
+                synchronized (typed) {
+                  return typed.toString().equals("root\r");
+                }
+              });
+      screen.get().ended();
+      assertThat(closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1000 the target ended");
+    }
+    await("the ConsoleAttached Event")
+        .atMost(SETTLE)
+        .until(
+            () ->
+                plane.client.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
+                    .anyMatch(
+                        e ->
+                            "ConsoleAttached".equals(e.getReason())
+                                && "con1".equals(e.getInvolvedObject().getName())
+                                && "chrootbooter-lab attached to the console"
+                                    .equals(e.getMessage())));
+  }
+
   // ---- helpers
 
   /** A MachineBoot spec: an image to run, or the bootstrap when {@code image} is null. */

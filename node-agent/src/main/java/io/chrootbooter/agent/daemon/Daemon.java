@@ -6,6 +6,7 @@ import io.chrootbooter.agent.fetch.OperatorCredential;
 import io.chrootbooter.agent.fetch.SpaceCheck;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.operator.CaPin;
+import io.chrootbooter.agent.operator.ConsoleAttach;
 import io.chrootbooter.agent.operator.ConsoleUploader;
 import io.chrootbooter.agent.operator.OperatorClient;
 import io.chrootbooter.agent.operator.SessionFile;
@@ -219,6 +220,9 @@ public final class Daemon implements AutoCloseable {
         r.onStart(uploader::poke);
         r.onWarning((log, line) -> uploader.poke());
         daemon.closers.add(uploader);
+        ConsoleAttach live =
+            new ConsoleAttach(client.http(), client::authorization, client::consoleUri, r::attach);
+        client.onConsole(live::open);
       }
       agent.recorder().enrolling(Instant.now());
       Thread stream =

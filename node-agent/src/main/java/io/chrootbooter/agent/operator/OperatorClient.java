@@ -75,6 +75,7 @@ public final class OperatorClient implements AutoCloseable {
   private volatile Instant expires;
   private volatile Instant renewAt;
   private volatile String refused;
+  private volatile Consumer<String> onConsole = ticket -> {};
 
   /**
    * @param operator the operator's base URL ({@code cb.operator})
@@ -294,6 +295,42 @@ public final class OperatorClient implements AutoCloseable {
     }
   }
 
+  /** The client every call of this agent uses (TLS pinned for an https operator). */
+  public HttpClient http() {
+    return http;
+  }
+
+  /**
+   * Called on the stream's thread with the ticket of each {@code console} event (a user attached at
+   * the operator: open the console connection, {@link #consoleUri}); must not block.
+   */
+  public void onConsole(Consumer<String> listener) {
+    this.onConsole = listener == null ? ticket -> {} : listener;
+  }
+
+  /** The console connection's URL for {@code ticket}: ws(s) to this machine's agent API. */
+  public URI consoleUri(String ticket) {
+    String ws =
+        base.startsWith("https://") ? "wss://" + base.substring(8) : "ws://" + base.substring(7);
+    return URI.create(ws + "/agent/v1/machines/" + mac + "/console/live?ticket=" + ticket);
+  }
+
+  /** The ticket of a {@code console} event's data ({@code {"ticket":"…"}}), if it has one. */
+  static Optional<String> consoleTicket(String data) {
+    try {
+      com.fasterxml.jackson.databind.JsonNode node = MAPPER.readTree(data);
+      com.fasterxml.jackson.databind.JsonNode ticket = node == null ? null : node.get("ticket");
+      if (ticket == null
+          || !ticket.isTextual()
+          || !ticket.asText().matches("[A-Za-z0-9_-]{16,128}")) {
+        return Optional.empty();
+      }
+      return Optional.of(ticket.asText());
+    } catch (JsonProcessingException e) {
+      return Optional.empty();
+    }
+  }
+
   /** The URL of this machine's agent API, for messages. */
   public URI machineUrl() {
     return machine;
@@ -403,6 +440,8 @@ public final class OperatorClient implements AutoCloseable {
                   }
                   if ("desired".equals(event.name())) {
                     desiredState(event.data()).ifPresent(onDesired);
+                  } else if ("console".equals(event.name())) {
+                    consoleTicket(event.data()).ifPresent(onConsole);
                   }
                 },
                 () -> lastActivity.set(System.nanoTime()))

@@ -55,6 +55,29 @@ public final class ConsoleRecorder implements ConsoleHook {
   private volatile Runnable onStart = () -> {};
   private volatile BootLog current;
   private volatile BootLog previous;
+  private volatile Boot running;
+
+  /** Where a remote user's view of a console goes; neither method may block. */
+  public interface Screen {
+    /** What the target wrote to the console. */
+    void output(byte[] bytes, int off, int len);
+
+    /** The target is gone (or the attachment was closed): nothing more comes. */
+    void ended();
+  }
+
+  /** A remote user attached to the running target's console ({@link #attach}). */
+  public interface Attachment extends AutoCloseable {
+    /** Types into the target's console; returns the bytes taken (the rest is dropped). */
+    int type(byte[] bytes);
+
+    /** The real device whose console this is. */
+    Path device();
+
+    /** Detaches; the screen is told {@link Screen#ended}. */
+    @Override
+    void close();
+  }
 
   /**
    * @param excluded devices not to relay at the time of a boot (the serial trigger's port, which
@@ -86,6 +109,20 @@ public final class ConsoleRecorder implements ConsoleHook {
     return Optional.ofNullable(previous);
   }
 
+  /**
+   * Attaches {@code screen} to the running target's console: the relay of the kernel's {@code
+   * /dev/console} (the last {@code console=} of the command line), else the first relayed device.
+   * Empty when no target runs or none of its consoles is relayed. Several attachments may be open
+   * at once: each sees all output, and each may type.
+   */
+  public Optional<Attachment> attach(Screen screen) {
+    Boot boot = running;
+    if (boot == null || boot.primary == null) {
+      return Optional.empty();
+    }
+    return boot.attach(screen);
+  }
+
   @Override
   public Consoles start(TargetSpec spec) throws IOException {
     BootLog log =
@@ -103,6 +140,7 @@ public final class ConsoleRecorder implements ConsoleHook {
             read(settings.sysClassTty().resolve("tty0/active")),
             excluded.get());
     List<AutoCloseable> started = new ArrayList<>();
+    ConsoleRelay primary = null;
     Path console = spec.console();
     Map<String, Path> binds = new LinkedHashMap<>();
     try {
@@ -117,8 +155,12 @@ public final class ConsoleRecorder implements ConsoleHook {
           continue;
         }
         started.add(relay);
+        if (primary == null) {
+          primary = relay;
+        }
         for (String name : device.names()) {
           if (name.equals(ConsoleDevices.CONSOLE)) {
+            primary = relay;
             console = relay.slave();
           } else {
             binds.put(name, relay.slave());
@@ -138,9 +180,11 @@ public final class ConsoleRecorder implements ConsoleHook {
     }
     previous = current;
     current = log;
+    Boot boot = new Boot(console, Map.copyOf(binds), started, log, primary);
+    running = boot;
     onStart.run();
     LOG.infof("console relay: %s through ptys; %s as the target's /dev/console", plan, console);
-    return new Boot(console, Map.copyOf(binds), started, log);
+    return boot;
   }
 
   private void warning(BootLog log, String line) {
@@ -166,12 +210,108 @@ public final class ConsoleRecorder implements ConsoleHook {
     }
   }
 
-  private record Boot(Path console, Map<String, Path> binds, List<AutoCloseable> parts, BootLog log)
-      implements Consoles {
+  private final class Boot implements Consoles {
+    private final Path console;
+    private final Map<String, Path> binds;
+    private final List<AutoCloseable> parts;
+    private final BootLog log;
+    private final ConsoleRelay primary;
+    private final List<Attached> attached = new ArrayList<>();
+    private boolean released;
+
+    Boot(
+        Path console,
+        Map<String, Path> binds,
+        List<AutoCloseable> parts,
+        BootLog log,
+        ConsoleRelay primary) {
+      this.console = console;
+      this.binds = binds;
+      this.parts = parts;
+      this.log = log;
+      this.primary = primary;
+    }
+
+    @Override
+    public Path console() {
+      return console;
+    }
+
+    @Override
+    public Map<String, Path> binds() {
+      return binds;
+    }
+
+    synchronized Optional<Attachment> attach(Screen screen) {
+      if (released) {
+        return Optional.empty();
+      }
+      Attached a = new Attached(this, screen);
+      attached.add(a);
+      primary.watch(a);
+      return Optional.of(a);
+    }
+
+    void detach(Attached a) {
+      synchronized (this) {
+        attached.remove(a);
+      }
+      primary.unwatch(a);
+    }
+
     @Override
     public void release() {
+      List<Attached> open;
+      synchronized (this) {
+        released = true;
+        open = List.copyOf(attached);
+        attached.clear();
+      }
+      if (running == this) {
+        running = null;
+      }
       closeAll(parts);
       log.end();
+      open.forEach(Attached::ended);
+    }
+  }
+
+  private static final class Attached implements Attachment, ConsoleRelay.Viewer {
+    private final Boot boot;
+    private final Screen screen;
+    private final java.util.concurrent.atomic.AtomicBoolean over =
+        new java.util.concurrent.atomic.AtomicBoolean();
+
+    Attached(Boot boot, Screen screen) {
+      this.boot = boot;
+      this.screen = screen;
+    }
+
+    @Override
+    public void output(byte[] bytes, int off, int len) {
+      screen.output(bytes, off, len);
+    }
+
+    @Override
+    public int type(byte[] bytes) {
+      return over.get() ? 0 : boot.primary.type(bytes);
+    }
+
+    @Override
+    public Path device() {
+      return boot.primary.real();
+    }
+
+    void ended() {
+      if (over.compareAndSet(false, true)) {
+        screen.ended();
+      }
+    }
+
+    @Override
+    public void close() {
+      boot.detach(this);
+      ended();
     }
   }
 }

@@ -36,6 +36,18 @@ final class ConsoleRelay implements AutoCloseable {
   private final Thread thread;
   private boolean realIn;
   private boolean realOut;
+  private final java.util.List<Viewer> viewers = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private final Object input = new Object();
+  private boolean closed; // guarded by input: no typing into a descriptor number closed and reused
+  private final Memory typed = new Memory(BUFFER);
+
+  /**
+   * Someone attached from afar: gets a copy of everything the target writes to this console, on the
+   * relay's thread, and must not block (it queues, or drops).
+   */
+  interface Viewer {
+    void output(byte[] bytes, int off, int len);
+  }
 
   private ConsoleRelay(
       Path real,
@@ -98,6 +110,55 @@ final class ConsoleRelay implements AutoCloseable {
     }
   }
 
+  /** Adds a viewer: it sees what the target writes from now on. */
+  void watch(Viewer viewer) {
+    viewers.add(viewer);
+  }
+
+  /** Removes a viewer. */
+  void unwatch(Viewer viewer) {
+    viewers.remove(viewer);
+  }
+
+  /**
+   * Types {@code bytes} into the target's console as if typed on the real device: what the pty's
+   * input buffer does not take now is dropped, as a terminal's line discipline drops it. Returns
+   * the bytes taken.
+   */
+  int type(byte[] bytes) {
+    int taken = 0;
+    synchronized (input) {
+      if (closed) {
+        return 0;
+      }
+      try {
+        for (int off = 0; off < bytes.length; ) {
+          int n = Math.min(BUFFER, bytes.length - off);
+          typed.write(0, bytes, off, n);
+          long k = Tty.write(pty.master(), typed, 0, n);
+          taken += (int) k;
+          if (k < n) {
+            break;
+          }
+          off += n;
+        }
+      } catch (SyscallException e) {
+        LOG.debugf("console relay: typing into %s: %s", real, e.getMessage());
+      }
+    }
+    return taken;
+  }
+
+  private void show(byte[] buf, int n) {
+    for (Viewer v : viewers) {
+      try {
+        v.output(buf, 0, n);
+      } catch (RuntimeException e) {
+        LOG.debugf("console viewer: %s", e.getMessage());
+      }
+    }
+  }
+
   /** The real device. */
   Path real() {
     return real;
@@ -132,6 +193,7 @@ final class ConsoleRelay implements AutoCloseable {
           if (n > 0) {
             hungUp = false;
             log.write(buf, 0, (int) n);
+            show(buf, (int) n);
             if (realOut) {
               writeAll(realFd, out, buf, n, true);
             }
@@ -149,7 +211,9 @@ final class ConsoleRelay implements AutoCloseable {
           long n = Tty.read(realFd, buf);
           if (n > 0) {
             // Input the target does not read is dropped once the pty holds 4 KiB of it.
-            writeAll(pty.master(), out, buf, n, false);
+            synchronized (input) {
+              writeAll(pty.master(), out, buf, n, false);
+            }
           } else if (n < 0) {
             LOG.warnf("console relay: %s ended (%d); its input is no longer read", real, n);
             realIn = false;
@@ -185,6 +249,7 @@ final class ConsoleRelay implements AutoCloseable {
         return;
       }
       log.write(buf, 0, (int) n);
+      show(buf, (int) n);
       if (realOut) {
         writeAll(realFd, out, buf, n, false);
       }
@@ -243,6 +308,10 @@ final class ConsoleRelay implements AutoCloseable {
     }
     if (savedMode != null) {
       restoreQuietly(realFd, savedMode, real);
+    }
+    viewers.clear();
+    synchronized (input) {
+      closed = true;
     }
     Tty.closeQuietly(slaveHold);
     Tty.closeQuietly(pty.master());

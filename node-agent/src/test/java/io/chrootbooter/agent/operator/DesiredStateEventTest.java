@@ -65,4 +65,39 @@ class DesiredStateEventTest {
         + format
         + "\"}}";
   }
+
+  @Test
+  void aConsoleEventCarriesATicketAndNothingElseIsOne() {
+    assertThat(OperatorClient.consoleTicket("{\"ticket\":\"AbCdEfGh0123456789_-xyz\"}"))
+        .hasValue("AbCdEfGh0123456789_-xyz");
+    assertThat(OperatorClient.consoleTicket("{\"ticket\":\"short\"}")).isEmpty();
+    assertThat(OperatorClient.consoleTicket("{\"ticket\":\"../../etc/passwd?x=0123456789\"}"))
+        .isEmpty();
+    assertThat(OperatorClient.consoleTicket("{\"ticket\":42}")).isEmpty();
+    assertThat(OperatorClient.consoleTicket("{}")).isEmpty();
+    assertThat(OperatorClient.consoleTicket("not json")).isEmpty();
+  }
+
+  @Test
+  void theConsoleConnectionGoesToTheOperatorsOriginOverWsOrWss(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+    for (String[] c :
+        new String[][] {
+          {"http://10.0.0.1:8080/", "ws://10.0.0.1:8080"},
+          {"https://op.lab:8443", "wss://op.lab:8443"}
+        }) {
+      OperatorClient client =
+          new OperatorClient(
+              java.net.URI.create(c[0]),
+              "52:54:00:12:34:56",
+              null,
+              "boot-1",
+              new SessionFile(dir.resolve("agent-session")),
+              java.util.Optional.empty());
+      assertThat(client.consoleUri("AbCdEfGh0123456789"))
+          .hasToString(
+              c[1] + "/agent/v1/machines/52:54:00:12:34:56/console/live?ticket=AbCdEfGh0123456789");
+      client.close();
+    }
+  }
 }

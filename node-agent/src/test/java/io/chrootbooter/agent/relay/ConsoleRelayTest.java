@@ -223,6 +223,105 @@ class ConsoleRelayTest {
   }
 
   /**
+   * A user attached at the operator: the agent opens its console connection (the real JDK client,
+   * the real relay and target), what is typed through it reaches the target's console as typing at
+   * the machine does, the target's output comes back (and still reaches the real console), and the
+   * target's end closes the connection with 1000. A key typed to its echo through the connection is
+   * what the attach path adds at the agent.
+   */
+  @Test
+  void typingThroughTheOperatorsConnectionReachesTheTargetAndItsOutputComesBack() throws Exception {
+    ConsoleRecorder recorder = recorder(BootLog.DEFAULT_CAPACITY, Optional.empty());
+    long pid = boot("talker");
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> console.text().contains("hello on the console"));
+    Map<String, StandInOperator> others = new java.util.concurrent.ConcurrentHashMap<>();
+    try (StandInOperator operator = StandInOperator.start()) {
+      io.chrootbooter.agent.operator.ConsoleAttach attach =
+          new io.chrootbooter.agent.operator.ConsoleAttach(
+              java.net.http.HttpClient.newHttpClient(),
+              () -> "Bearer session-of-this-boot",
+              ticket -> others.getOrDefault(ticket, operator).uri(ticket),
+              recorder::attach);
+      attach.open("ticket-0123456789abcdef");
+      String head = operator.request.get(10, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(head)
+          .startsWith(
+              "GET /agent/v1/machines/52:54:00:12:34:56/console/live?ticket=ticket-0123456789abcdef ");
+      assertThat(StandInOperator.header(head, "Authorization"))
+          .isEqualTo("Bearer session-of-this-boot");
+
+      operator.type("uname -r\r");
+      Path typed = Path.of("/proc", Long.toString(pid), "root/run/typed");
+      await().atMost(Duration.ofSeconds(10)).until(() -> Files.exists(typed));
+      assertThat(Files.readString(typed)).isEqualTo("uname -r\n");
+      // The echo and the target's answer reach the attached user, and the machine's console.
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .untilAsserted(
+              () -> assertThat(operator.text()).contains("uname -r\r\ntarget read: uname -r\r\n"));
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .untilAsserted(() -> assertThat(console.text()).contains("target read: uname -r"));
+
+      double[] took = new double[50];
+      for (int i = 0; i < took.length; i++) {
+        int before = operator.size();
+        long start = System.nanoTime();
+        operator.type("k");
+        operator.awaitSize(before + 1, 5_000);
+        took[i] = (System.nanoTime() - start) / 1e6;
+      }
+      java.util.Arrays.sort(took);
+      System.out.printf(
+          java.util.Locale.ROOT,
+          "RESULT console_attach_agent_rtt %.3f ms%n",
+          took[took.length / 2]);
+
+      // Eight connections at most: seven more are attached, the one after is turned away.
+      for (int i = 1; i <= 8; i++) {
+        String ticket = "ticket-more-0123456789-" + i;
+        others.put(ticket, StandInOperator.start());
+        attach.open(ticket);
+        others.get(ticket).request.get(10, java.util.concurrent.TimeUnit.SECONDS);
+      }
+      assertThat(
+              others
+                  .get("ticket-more-0123456789-8")
+                  .closed
+                  .get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1011 more than 8 consoles attached to this machine");
+      assertThat(others.get("ticket-more-0123456789-7").closed).isNotDone();
+
+      controller.trigger(ReturnTrigger.Hotkey, "test");
+      assertThat(operator.closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1000 the target ended");
+      assertThat(
+              others
+                  .get("ticket-more-0123456789-7")
+                  .closed
+                  .get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1000 the target ended");
+    } finally {
+      for (StandInOperator other : others.values()) {
+        other.close();
+      }
+    }
+    // No target: the next connection is closed at once with the reason.
+    try (StandInOperator operator = StandInOperator.start()) {
+      new io.chrootbooter.agent.operator.ConsoleAttach(
+              java.net.http.HttpClient.newHttpClient(),
+              () -> "Bearer session-of-this-boot",
+              operator::uri,
+              recorder::attach)
+          .open("ticket-0123456789abcdef");
+      assertThat(operator.closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1011 machine is not running a target");
+    }
+  }
+
+  /**
    * A key typed at the real device to its echo, through the relay and the pty's line discipline,
    * against the same through a pty alone (the stand-in with echo on): what the relay adds.
    */

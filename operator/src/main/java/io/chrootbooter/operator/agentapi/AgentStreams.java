@@ -116,6 +116,38 @@ public class AgentStreams {
     send(mac, stream, current(mac, baseUrl));
   }
 
+  /** Whether the agent of {@code mac} follows its desired state on this replica. */
+  public boolean connected(String mac) {
+    Set<Stream> open = streams.get(mac);
+    return open != null && open.stream().anyMatch(s -> !s.sink.isClosed());
+  }
+
+  /**
+   * Asks the agent of {@code mac} to open a console connection with {@code ticket}: an event {@code
+   * console} (no id: it is not a desired state, and a reconnecting agent must not be handed it
+   * again) on its open streams. False when no stream of it is open on this replica.
+   */
+  public boolean console(String mac, String ticket) {
+    Set<Stream> open = streams.get(mac);
+    if (open == null || open.isEmpty()) {
+      return false;
+    }
+    String json = "{\"ticket\":\"" + ticket + "\"}";
+    boolean sent = false;
+    for (Stream stream : open) {
+      if (stream.sink.isClosed()) {
+        continue;
+      }
+      try {
+        stream.sink.send(stream.sse.newEventBuilder().name("console").data(json).build());
+        sent = true;
+      } catch (IllegalStateException closed) {
+        close(mac, stream);
+      }
+    }
+    return sent;
+  }
+
   private void changed(String mac) {
     Set<Stream> open = streams.get(mac);
     if (open == null || open.isEmpty()) {

@@ -36,8 +36,25 @@ public class ConsoleLogs {
     }
   }
 
+  /** A reader of a log as it grows ({@code ?follow=true}). */
+  public interface Follower {
+    /**
+     * Bytes added to the log of {@code boot} (possibly none), and whether that boot's target is
+     * gone, or a later boot started. Called on the thread that appended, with the machine's logs
+     * locked: it must only hand the bytes on, never block.
+     */
+    void appended(String boot, byte[] data, boolean ended);
+  }
+
   private final int maxBytes;
   private final Map<String, Machine> machines = new ConcurrentHashMap<>();
+  private final List<java.util.function.BiConsumer<String, String>> listeners =
+      new java.util.concurrent.CopyOnWriteArrayList<>();
+
+  /** Called with the namespace and name of each machine whose log grew. */
+  public void onAppend(java.util.function.BiConsumer<String, String> listener) {
+    listeners.add(listener);
+  }
 
   ConsoleLogs(
       @ConfigProperty(name = "cb.console.log-bytes", defaultValue = "262144") int maxBytes) {
@@ -50,6 +67,11 @@ public class ConsoleLogs {
   /** Takes a chunk of the machine {@code namespace/name}; {@code data} is its decoded bytes. */
   public Accepted append(String namespace, String name, ConsoleChunk chunk, byte[] data) {
     Machine m = machines.computeIfAbsent(namespace + "/" + name, k -> new Machine());
+    Accepted accepted;
+    List<Follower> told;
+    byte[] added;
+    String boot;
+    boolean over;
     synchronized (m) {
       Log log;
       if (m.current != null && m.current.boot.equals(chunk.boot())) {
@@ -57,12 +79,23 @@ public class ConsoleLogs {
       } else if (m.previous != null && m.previous.boot.equals(chunk.boot())) {
         log = m.previous; // a late piece of the boot before
       } else {
+        if (m.current != null) {
+          m.current.ended = true; // a later boot: the one before is over
+          tell(List.copyOf(m.followers), m.current.boot, new byte[0], true);
+          m.followers.clear();
+        }
         m.previous = m.current;
         m.current = new Log(chunk.boot(), chunk.image(), chunk.started());
         log = m.current;
       }
-      log.append(chunk.offset(), data, maxBytes);
+      added = log.append(chunk.offset(), data, maxBytes);
       log.ended |= chunk.ended();
+      boot = log.boot;
+      over = log.ended;
+      told = log == m.current ? List.copyOf(m.followers) : List.of();
+      if (over && log == m.current) {
+        m.followers.clear();
+      }
       List<Warning> fresh = new ArrayList<>();
       for (int i = 0; i < chunk.warnings().size(); i++) {
         int number = chunk.firstWarning() + i;
@@ -71,8 +104,83 @@ public class ConsoleLogs {
           log.warnings = number + 1;
         }
       }
-      return new Accepted(List.copyOf(fresh));
+      accepted = new Accepted(List.copyOf(fresh));
+      // Under the lock, so that readers get the pieces in order; a follower only queues them.
+      tell(told, boot, added, over);
     }
+    if (added.length > 0) {
+      listeners.forEach(l -> l.accept(namespace, name));
+    }
+    return accepted;
+  }
+
+  private static void tell(List<Follower> followers, String boot, byte[] added, boolean over) {
+    for (Follower f : followers) {
+      try {
+        f.appended(boot, added, over);
+      } catch (RuntimeException e) {
+        // one reader's failure is its own
+      }
+    }
+  }
+
+  /**
+   * The log of the current boot as it is now, and {@code follower} told of every byte added to it
+   * from then on, until that boot ends or a later one starts; empty (nobody registered) when no log
+   * was recorded. {@link Following#close} stops the telling.
+   */
+  public Optional<Following> follow(String namespace, String name, Follower follower) {
+    Machine m = machines.get(namespace + "/" + name);
+    if (m == null) {
+      return Optional.empty();
+    }
+    synchronized (m) {
+      if (m.current == null) {
+        return Optional.empty();
+      }
+      View view = m.current.view();
+      if (!view.ended()) {
+        m.followers.add(follower);
+      }
+      return Optional.of(
+          new Following(
+              view,
+              () -> {
+                synchronized (m) {
+                  m.followers.remove(follower);
+                }
+              }));
+    }
+  }
+
+  /** A log being followed: where it stood, and how to stop. */
+  public record Following(View view, Runnable stop) {
+    public void close() {
+      stop.run();
+    }
+  }
+
+  /** The last {@code lines} lines of the current boot's log (at most 4 KiB of them). */
+  public Optional<String> tail(String namespace, String name, int lines) {
+    Machine m = machines.get(namespace + "/" + name);
+    if (m == null || lines <= 0) {
+      return Optional.empty();
+    }
+    byte[] last;
+    synchronized (m) {
+      if (m.current == null) {
+        return Optional.empty();
+      }
+      last = m.current.last(4096);
+    }
+    String text = new String(last, StandardCharsets.UTF_8).replace("\r", "");
+    String[] all = text.split("\n", -1);
+    int end = all.length;
+    while (end > 0 && all[end - 1].isBlank()) {
+      end--;
+    }
+    int start = Math.max(0, end - lines);
+    return Optional.of(String.join("\n", java.util.Arrays.asList(all).subList(start, end)));
   }
 
   /** The log of the machine's current (or last) boot. */
@@ -104,6 +212,7 @@ public class ConsoleLogs {
   private static final class Machine {
     Log current;
     Log previous;
+    final List<Follower> followers = new ArrayList<>();
   }
 
   private static final class Log {
@@ -122,21 +231,45 @@ public class ConsoleLogs {
       this.started = started;
     }
 
-    void append(long offset, byte[] data, int max) {
+    /** Returns the bytes added (a note of lost bytes included). */
+    byte[] append(long offset, byte[] data, int max) {
       int skip = 0;
+      byte[] lost = new byte[0];
       if (offset > end) {
-        add(
+        lost =
             ("\r\n[chrootbooter: " + (offset - end) + " bytes of this console were lost]\r\n")
-                .getBytes(StandardCharsets.UTF_8),
-            max);
+                .getBytes(StandardCharsets.UTF_8);
+        add(lost, max);
       } else if (offset < end) {
         skip = (int) Math.min(data.length, end - offset); // sent before
       }
+      byte[] rest = new byte[0];
       if (skip < data.length) {
-        byte[] rest = skip == 0 ? data : java.util.Arrays.copyOfRange(data, skip, data.length);
+        rest = skip == 0 ? data : java.util.Arrays.copyOfRange(data, skip, data.length);
         add(rest, max);
       }
       end = Math.max(end, offset + data.length);
+      if (lost.length == 0) {
+        return rest;
+      }
+      byte[] both = java.util.Arrays.copyOf(lost, lost.length + rest.length);
+      System.arraycopy(rest, 0, both, lost.length, rest.length);
+      return both;
+    }
+
+    /** The last {@code n} bytes kept, copied from the newest pieces only. */
+    byte[] last(int n) {
+      int want = (int) Math.min(n, size);
+      byte[] out = new byte[want];
+      int at = want;
+      java.util.Iterator<byte[]> newestFirst = pieces.descendingIterator();
+      while (at > 0 && newestFirst.hasNext()) {
+        byte[] p = newestFirst.next();
+        int take = Math.min(at, p.length);
+        System.arraycopy(p, p.length - take, out, at - take, take);
+        at -= take;
+      }
+      return out;
     }
 
     private void add(byte[] bytes, int max) {

@@ -1,31 +1,80 @@
 package io.chrootbooter.operator.statuspage;
 
+import io.chrootbooter.api.v1alpha1.MachineBoot;
+import io.chrootbooter.operator.agentapi.AgentStreams;
+import io.chrootbooter.operator.console.ConsoleAccess;
+import io.chrootbooter.operator.console.ConsoleAttachments;
 import io.chrootbooter.operator.console.ConsoleLogs;
+import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
+import io.chrootbooter.operator.status.EventRecorder;
+import io.chrootbooter.protocol.MachinePhase;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.vertx.http.ManagementInterface;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.ServerWebSocket;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import java.nio.charset.StandardCharsets;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jboss.logging.Logger;
 
 /**
- * A machine's recorded console on the admin port: {@code GET /machines/{namespace}/{name}/console}
- * the current (or last) boot's, {@code ?boot=previous} the one before, as plain text with
- * credentials redacted as on the status page. Headers name the boot ({@code Chrootbooter-Boot}),
- * its image and whether the target is gone.
+ * A machine's console on the admin port, for users with a Kubernetes credential of their own
+ * ({@code Authorization: Bearer <token>}, checked by {@link ConsoleAccess}: 401 without one, 403
+ * without the right, no byte of any console either way).
+ *
+ * <ul>
+ *   <li>{@code GET /machines/{namespace}/{name}/console} ({@code get machineboots/log}): the
+ *       recorded console of the current (or last) boot, {@code ?boot=previous} the one before, as
+ *       plain text with credentials redacted as on the status page. Headers name the boot ({@code
+ *       Chrootbooter-Boot}), its image and whether the target is gone. {@code &follow=true} keeps
+ *       the response open and streams what is recorded next until that boot ends or the reader
+ *       goes.
+ *   <li>{@code GET /machines/{namespace}/{name}/console/attach} ({@code create
+ *       machineboots/console}), upgraded to a WebSocket: the live console, read-write. Binary
+ *       frames both ways (keystrokes in, the console's output out). Each attach is a {@code
+ *       ConsoleAttached} Event on the MachineBoot naming the user. Closed with 1011 when the
+ *       machine runs no target or its agent is not connected to this replica, 1000 when the target
+ *       ends.
+ * </ul>
  */
 @ApplicationScoped
 public class ConsoleRoutes {
+  private static final Logger LOG = Logger.getLogger(ConsoleRoutes.class);
   private static final String NAME = "[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?";
+
+  /** A follower whose response holds this much unsent is cut off (it reads again). */
+  static final int FOLLOW_QUEUE_BYTES = 1024 * 1024;
 
   private final ConsoleLogs logs;
   private final MachineDirectory directory;
+  private final ConsoleAccess access;
+  private final ConsoleAttachments attachments;
+  private final AgentStreams streams;
+  private final EventRecorder events;
+  private final Vertx vertx;
 
-  ConsoleRoutes(ConsoleLogs logs, MachineDirectory directory) {
+  ConsoleRoutes(
+      ConsoleLogs logs,
+      MachineDirectory directory,
+      ConsoleAccess access,
+      ConsoleAttachments attachments,
+      AgentStreams streams,
+      EventRecorder events,
+      Vertx vertx) {
     this.logs = logs;
     this.directory = directory;
+    this.access = access;
+    this.attachments = attachments;
+    this.streams = streams;
+    this.events = events;
+    this.vertx = vertx;
   }
 
   void start(@Observes StartupEvent event) {
@@ -42,40 +91,218 @@ public class ConsoleRoutes {
   }
 
   void routes(@Observes ManagementInterface admin) {
-    admin.router().get("/machines/:namespace/:name/console").blockingHandler(this::console, false);
+    admin.router().get("/machines/:namespace/:name/console").handler(this::console);
+    admin.router().get("/machines/:namespace/:name/console/attach").handler(this::attach);
   }
 
-  private void console(RoutingContext ctx) {
+  /**
+   * Checks the request's credential for {@code want} off the event loop (the request paused
+   * meanwhile, so that an upgrade can follow) and hands the MachineBoot and the user's name to
+   * {@code then}; answers 400, 401, 403, 404 or 503 itself.
+   */
+  private void authorize(
+      RoutingContext ctx,
+      ConsoleAccess.Want want,
+      java.util.function.BiConsumer<MachineBoot, String> then) {
     String namespace = ctx.pathParam("namespace");
     String name = ctx.pathParam("name");
-    String boot = Optional.ofNullable(ctx.request().getParam("boot")).orElse("current");
     if (!namespace.matches(NAME) || !name.matches(NAME)) {
       plain(ctx, 400, "not a namespace and name of a MachineBoot\n");
       return;
     }
+    String authorization = ctx.request().getHeader(HttpHeaders.AUTHORIZATION);
+    ctx.request().pause();
+    vertx
+        .executeBlocking(() -> access.check(authorization, namespace, name, want), false)
+        .onComplete(
+            ar -> {
+              if (ar.failed()) {
+                LOG.warnf("console access check: %s", ar.cause().toString());
+                ctx.request().resume();
+                plain(ctx, 503, "the Kubernetes API could not check access\n");
+                return;
+              }
+              ConsoleAccess.Decision d = ar.result();
+              if (!d.allowed()) {
+                ctx.request().resume();
+                if (d.status() == 401) {
+                  ctx.response().putHeader("WWW-Authenticate", "Bearer");
+                }
+                plain(ctx, d.status(), d.reason() + "\n");
+                return;
+              }
+              Optional<MachineBoot> machine = directory.machine(namespace, name);
+              if (machine.isEmpty()) {
+                ctx.request().resume();
+                plain(ctx, 404, "no MachineBoot " + namespace + "/" + name + "\n");
+                return;
+              }
+              then.accept(machine.get(), d.user());
+            });
+  }
+
+  private void console(RoutingContext ctx) {
+    String boot = Optional.ofNullable(ctx.request().getParam("boot")).orElse("current");
+    String follow = Optional.ofNullable(ctx.request().getParam("follow")).orElse("false");
     if (!boot.equals("current") && !boot.equals("previous")) {
       plain(ctx, 400, "boot: current or previous\n");
       return;
     }
-    if (directory.machine(namespace, name).isEmpty()) {
-      plain(ctx, 404, "no MachineBoot " + namespace + "/" + name + "\n");
+    if (!follow.equals("true") && !follow.equals("false")) {
+      plain(ctx, 400, "follow: true or false\n");
       return;
     }
-    Optional<ConsoleLogs.View> view =
-        boot.equals("current") ? logs.current(namespace, name) : logs.previous(namespace, name);
-    if (view.isEmpty()) {
-      plain(
-          ctx,
-          404,
-          "no " + boot + " console of " + namespace + "/" + name + " recorded by this replica\n");
-      return;
-    }
-    ConsoleLogs.View v = view.get();
+    authorize(
+        ctx,
+        ConsoleAccess.Want.READ,
+        (mb, user) -> {
+          ctx.request().resume(); // paused for the access check; a plain answer follows
+          String namespace = mb.getMetadata().getNamespace();
+          String name = mb.getMetadata().getName();
+          if (follow.equals("true") && boot.equals("current")) {
+            follow(ctx, namespace, name);
+            return;
+          }
+          Optional<ConsoleLogs.View> view =
+              boot.equals("current")
+                  ? logs.current(namespace, name)
+                  : logs.previous(namespace, name);
+          if (view.isEmpty()) {
+            plain(ctx, 404, notRecorded(boot, namespace, name));
+            return;
+          }
+          headers(ctx, view.get());
+          plain(ctx, 200, StatusView.redact(view.get().text()));
+        });
+  }
+
+  private static String notRecorded(String boot, String namespace, String name) {
+    return "no " + boot + " console of " + namespace + "/" + name + " recorded by this replica\n";
+  }
+
+  private static void headers(RoutingContext ctx, ConsoleLogs.View v) {
     ctx.response()
         .putHeader("Chrootbooter-Boot", v.boot())
         .putHeader("Chrootbooter-Image", StatusView.redact(v.image() == null ? "" : v.image()))
         .putHeader("Chrootbooter-Ended", Boolean.toString(v.ended()));
-    plain(ctx, 200, StatusView.redact(v.text()));
+  }
+
+  /** The current boot's log, then what is recorded next, until the boot ends or the reader goes. */
+  private void follow(RoutingContext ctx, String namespace, String name) {
+    HttpServerResponse response = ctx.response();
+    io.vertx.core.Context context = vertx.getOrCreateContext();
+    AtomicBoolean done = new AtomicBoolean();
+    Object lock = new Object();
+    ConsoleLogs.Follower follower =
+        (boot, data, ended) ->
+            context.runOnContext(
+                v -> {
+                  synchronized (lock) {
+                    if (done.get()) {
+                      return;
+                    }
+                    if (data.length > 0) {
+                      response.write(
+                          Buffer.buffer(
+                              StatusView.redact(new String(data, StandardCharsets.UTF_8))));
+                    }
+                    if (ended) {
+                      done.set(true);
+                      response.end();
+                    } else if (response.writeQueueFull()) {
+                      done.set(true);
+                      response.end("\r\n[chrootbooter: this reader fell behind; read again]\r\n");
+                    }
+                  }
+                });
+    Optional<ConsoleLogs.Following> following = logs.follow(namespace, name, follower);
+    if (following.isEmpty()) {
+      plain(ctx, 404, notRecorded("current", namespace, name));
+      return;
+    }
+    ConsoleLogs.View view = following.get().view();
+    headers(ctx, view);
+    response
+        .setStatusCode(200)
+        .setChunked(true)
+        .setWriteQueueMaxSize(FOLLOW_QUEUE_BYTES)
+        .putHeader(HttpHeaders.CONTENT_TYPE, "text/plain; charset=utf-8")
+        .putHeader(HttpHeaders.CACHE_CONTROL, "no-store")
+        .putHeader("X-Content-Type-Options", "nosniff");
+    response.closeHandler(v -> following.get().close());
+    response.endHandler(v -> following.get().close());
+    synchronized (lock) {
+      response.write(StatusView.redact(view.text()));
+      if (view.ended()) {
+        done.set(true);
+        response.end();
+      }
+    }
+  }
+
+  private void attach(RoutingContext ctx) {
+    String upgrade = ctx.request().getHeader(HttpHeaders.UPGRADE);
+    if (upgrade == null || !upgrade.equalsIgnoreCase("websocket")) {
+      plain(ctx, 400, "attach: a WebSocket upgrade request (Upgrade: websocket)\n");
+      return;
+    }
+    authorize(
+        ctx,
+        ConsoleAccess.Want.ATTACH,
+        (mb, user) ->
+            ctx.request()
+                .toWebSocket()
+                .onSuccess(socket -> attached(mb, user, socket))
+                .onFailure(ctx::fail));
+  }
+
+  private void attached(MachineBoot mb, String user, ServerWebSocket socket) {
+    String namespace = mb.getMetadata().getNamespace();
+    String name = mb.getMetadata().getName();
+    String machine = namespace + "/" + name;
+    LOG.infof("%s attached to the console of %s", user, machine);
+    String who = user.replaceAll("\\p{Cntrl}", "?");
+    vertx.executeBlocking(
+        () -> {
+          events.record(mb, "Normal", "ConsoleAttached", who + " attached to the console");
+          return null;
+        },
+        false);
+    Optional<MachineBoot> now = directory.machine(namespace, name);
+    if (now.isEmpty()) {
+      ConsoleAttachments.close(
+          socket, ConsoleAttachments.POLICY, "MachineBoot " + machine + " is gone");
+      return;
+    }
+    MachinePhase phase = now.get().getStatus() == null ? null : now.get().getStatus().phase();
+    if (phase != MachinePhase.Running) {
+      ConsoleAttachments.close(
+          socket,
+          ConsoleAttachments.SERVER_ERROR,
+          "machine " + name + " is not running a target (" + phase + ")");
+      return;
+    }
+    String mac = MacAddress.normalize(now.get().getSpec().macAddress()).orElse("");
+    if (!streams.connected(mac)) {
+      ConsoleAttachments.close(
+          socket,
+          ConsoleAttachments.SERVER_ERROR,
+          "the agent of machine " + name + " is not connected to this operator replica");
+      return;
+    }
+    Optional<String> ticket = attachments.await(mac, name, socket);
+    if (ticket.isEmpty()) {
+      ConsoleAttachments.close(
+          socket, ConsoleAttachments.SERVER_ERROR, "too many consoles wait for their agents");
+      return;
+    }
+    if (!streams.console(mac, ticket.get())) {
+      attachments.cancel(ticket.get());
+      ConsoleAttachments.close(
+          socket,
+          ConsoleAttachments.SERVER_ERROR,
+          "the agent of machine " + name + " is not connected to this operator replica");
+    }
   }
 
   private static void plain(RoutingContext ctx, int status, String body) {

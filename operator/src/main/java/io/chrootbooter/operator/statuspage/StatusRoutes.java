@@ -78,10 +78,30 @@ public class StatusRoutes {
   /** The number of the last batch; guarded by {@code this}, as is every write of a batch. */
   private long seq;
 
-  StatusRoutes(MachineDirectory directory, RecentEvents events, Vertx vertx) {
+  private final io.chrootbooter.operator.console.ConsoleLogs consoles;
+  private final int consoleLines;
+
+  StatusRoutes(
+      MachineDirectory directory,
+      RecentEvents events,
+      Vertx vertx,
+      io.chrootbooter.operator.console.ConsoleLogs consoles,
+      @org.eclipse.microprofile.config.inject.ConfigProperty(
+              name = "cb.statuspage.console-lines",
+              defaultValue = "5")
+          int consoleLines) {
     this.directory = directory;
     this.events = events;
     this.vertx = vertx;
+    this.consoles = consoles;
+    this.consoleLines = Math.max(0, Math.min(consoleLines, 50));
+  }
+
+  /** The last lines of a machine's current console, raw; null when none or switched off. */
+  private String console(MachineBoot mb) {
+    return consoles
+        .tail(mb.getMetadata().getNamespace(), mb.getMetadata().getName(), consoleLines)
+        .orElse(null);
   }
 
   void start(@Observes StartupEvent event) {
@@ -90,6 +110,9 @@ public class StatusRoutes {
             changed(
                 new Ref(r.getKind(), r.getMetadata().getNamespace(), r.getMetadata().getName())));
     events.onRecorded(e -> changed(new Ref(e.kind(), e.namespace(), e.name())));
+    if (consoleLines > 0) {
+      consoles.onAppend((namespace, name) -> changed(new Ref(MACHINE, namespace, name)));
+    }
     vertx.setPeriodic(HEARTBEAT_MILLIS, id -> streams.forEach(s -> send(s, ": heartbeat\n\n")));
   }
 
@@ -204,7 +227,7 @@ public class StatusRoutes {
     if (ref.kind().equals(MACHINE)) {
       return directory
           .machine(ref.namespace(), ref.name())
-          .map(mb -> page.machine(StatusView.machine(mb, events.of(mb), now)));
+          .map(mb -> page.machine(StatusView.machine(mb, events.of(mb), console(mb), now)));
     }
     if (ref.kind().equals(IMAGE)) {
       return directory
@@ -251,7 +274,12 @@ public class StatusRoutes {
 
   private StatusView.Page snapshot() {
     return StatusView.page(
-        directory.machines(), directory.images(), directory.tests(), events::of, clock.instant());
+        directory.machines(),
+        directory.images(),
+        directory.tests(),
+        events::of,
+        this::console,
+        clock.instant());
   }
 
   private String batchId() {

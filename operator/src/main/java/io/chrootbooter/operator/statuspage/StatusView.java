@@ -126,7 +126,8 @@ public final class StatusView {
       boolean lost,
       String seen,
       String seenExact,
-      String heldBy) {
+      String heldBy,
+      String console) {
     public MachineRow {
       events = List.copyOf(events);
     }
@@ -183,9 +184,22 @@ public final class StatusView {
       List<BootImage> images,
       Function<HasMetadata, List<RecordedEvent>> events,
       Instant now) {
+    return page(machines, images, events, m -> null, now);
+  }
+
+  /**
+   * The page, each machine's row with the last lines of its console ({@code console} gives them
+   * raw, null for none: they are redacted here).
+   */
+  public static Page page(
+      List<MachineBoot> machines,
+      List<BootImage> images,
+      Function<HasMetadata, List<RecordedEvent>> events,
+      Function<MachineBoot, String> console,
+      Instant now) {
     List<MachineRow> machineRows =
         machines.stream()
-            .map(m -> machine(m, events.apply(m), now))
+            .map(m -> machine(m, events.apply(m), console.apply(m), now))
             .sorted(Comparator.comparing(MachineRow::id))
             .toList();
     List<ImageRow> imageRows =
@@ -203,7 +217,20 @@ public final class StatusView {
       List<BootTest> tests,
       Function<HasMetadata, List<RecordedEvent>> events,
       Instant now) {
-    Page page = page(machines, images, events, now);
+    return page(machines, images, tests, events, m -> null, now);
+  }
+
+  /**
+   * The page for these objects, BootTests and the last lines of each machine's console included.
+   */
+  public static Page page(
+      List<MachineBoot> machines,
+      List<BootImage> images,
+      List<BootTest> tests,
+      Function<HasMetadata, List<RecordedEvent>> events,
+      Function<MachineBoot, String> console,
+      Instant now) {
+    Page page = page(machines, images, events, console, now);
     List<TestRow> testRows =
         tests.stream()
             .map(t -> test(t, events.apply(t), now))
@@ -288,6 +315,16 @@ public final class StatusView {
 
   /** The row of one MachineBoot. */
   public static MachineRow machine(MachineBoot mb, List<RecordedEvent> events, Instant now) {
+    return machine(mb, events, null, now);
+  }
+
+  /**
+   * The row of one MachineBoot with the last lines of its console ({@code console}, raw; null for
+   * none): credentials redacted, control characters other than line ends dropped, each line cut to
+   * {@link #MAX_CONSOLE_LINE} characters.
+   */
+  public static MachineRow machine(
+      MachineBoot mb, List<RecordedEvent> events, String console, Instant now) {
     MachineBootSpec spec = mb.getSpec();
     MachineBootStatus status = mb.getStatus();
     MachinePhase phase = phaseOf(mb);
@@ -323,7 +360,29 @@ public final class StatusView {
             ? null
             : LivenessRules.parse(status.lastSeen()).map(Instant::toString).orElse(null),
         // The hold itself, not status.heldBy: it shows before the machine's status is written.
-        TestHold.of(mb).map(h -> text(h.test())).orElse(null));
+        TestHold.of(mb).map(hold -> text(hold.test())).orElse(null),
+        consoleLines(console));
+  }
+
+  /** A line of a console's tail longer than this is cut, with an ellipsis. */
+  static final int MAX_CONSOLE_LINE = 160;
+
+  /** The tail of a console as the page shows it; null when there is none. */
+  static String consoleLines(String console) {
+    if (console == null || console.isBlank()) {
+      return null;
+    }
+    StringBuilder out = new StringBuilder();
+    for (String line : console.split("\n", -1)) {
+      // Terminal escapes (colours, cursor moves) and other control characters are not text.
+      String clean = line.replaceAll("\u001b\\[[0-?]*[ -/]*[@-~]", "").replaceAll("\\p{Cntrl}", "");
+      clean = redact(clean);
+      if (clean.length() > MAX_CONSOLE_LINE) {
+        clean = clean.substring(0, MAX_CONSOLE_LINE) + "…";
+      }
+      out.append(out.length() > 0 ? "\n" : "").append(clean);
+    }
+    return out.toString();
   }
 
   /** The row of one BootImage. */

@@ -59,4 +59,57 @@ class ConsoleLogsTest {
         .containsExactly("BUG: 31");
     assertThat(append("b2", 0, "", 0, "BUG: new boot").warnings()).hasSize(1);
   }
+
+  @Test
+  void aFollowerGetsWhatIsAddedInOrderUntilTheBootEndsOrANewOneStarts() {
+    List<String> got = new java.util.ArrayList<>();
+    append("b1", 0, "abc", 0);
+    ConsoleLogs.Following f =
+        logs.follow(
+                "ns",
+                "m1",
+                (boot, data, ended) ->
+                    got.add(boot + ":" + new String(data, StandardCharsets.UTF_8) + ":" + ended))
+            .orElseThrow();
+    assertThat(f.view().text()).isEqualTo("abc");
+    append("b1", 3, "def", 0);
+    append("b1", 3, "def", 0); // a resend adds nothing
+    append("b1", 10, "x", 0); // a gap: the note of lost bytes comes with it
+    append("b2", 0, "new boot", 0);
+    append("b2", 8, " more", 0);
+    assertThat(got)
+        .containsExactly(
+            "b1:def:false",
+            "b1::false",
+            "b1:\r\n[chrootbooter: 4 bytes of this console were lost]\r\nx:false",
+            "b1::true");
+    f.close();
+    assertThat(logs.follow("nobody", "m9", (b, d, e) -> {})).isEmpty();
+  }
+
+  @Test
+  void theTailIsTheLastLinesWithoutCarriageReturnsOrTrailingBlankLines() {
+    ConsoleLogs big = new ConsoleLogs(1 << 16);
+    big.append(
+        "ns",
+        "m1",
+        new ConsoleChunk("b1", "img", null, 0, null, 0, List.of(), false),
+        "one\r\ntwo\r\nthr".getBytes(StandardCharsets.UTF_8));
+    big.append(
+        "ns",
+        "m1",
+        new ConsoleChunk("b1", "img", null, 13, null, 0, List.of(), false),
+        "ee\r\nfour\r\n\r\n".getBytes(StandardCharsets.UTF_8));
+    assertThat(big.tail("ns", "m1", 2)).hasValue("three\nfour");
+    assertThat(big.tail("ns", "m1", 10)).hasValue("one\ntwo\nthree\nfour");
+    assertThat(big.tail("ns", "m1", 0)).isEmpty();
+    assertThat(big.tail("ns", "m2", 3)).isEmpty();
+    // Only the last 4 KiB are looked at, however long the log.
+    big.append(
+        "ns",
+        "m1",
+        new ConsoleChunk("b1", "img", null, 25, null, 0, List.of(), false),
+        ("x".repeat(5000) + "\r\nlast\r\n").getBytes(StandardCharsets.UTF_8));
+    assertThat(big.tail("ns", "m1", 3)).hasValue("x".repeat(4096 - 8) + "\nlast");
+  }
 }

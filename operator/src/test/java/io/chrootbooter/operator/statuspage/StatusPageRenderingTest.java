@@ -72,6 +72,36 @@ class StatusPageRenderingTest {
   }
 
   @Test
+  void theLastLinesOfAConsoleShowEscapedRedactedAndWithoutTerminalCodes() {
+    MachineBoot mb = machine("ns", "m1", status(MachinePhase.Running, null, null));
+    String console =
+        "m1 login: root\r\n"
+            + "\u001b[1;32mroot@m1\u001b[0m:~# curl -H 'Authorization: Bearer eyJ.s3cret' x\r\n"
+            + HOSTILE
+            + "\u0007\r\n"
+            + "y".repeat(400);
+    StatusView.MachineRow row = StatusView.machine(mb, List.of(), console, NOW);
+    assertThat(row.console())
+        .startsWith("m1 login: root\nroot@m1:~# curl -H 'Authorization: Bearer [redacted]")
+        .doesNotContain("s3cret")
+        .doesNotContain("\u001b")
+        .doesNotContain("\u0007")
+        .endsWith("y".repeat(StatusView.MAX_CONSOLE_LINE) + "…");
+    String html = page.machine(row);
+    assertThat(html)
+        .contains("<pre class=\"console\"")
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+        .doesNotContain("<script>")
+        .doesNotContain("s3cret")
+        // The link to the full console of the current and of the previous boot.
+        .contains("href=\"machines/ns/m1/console\"")
+        .contains("href=\"machines/ns/m1/console?boot=previous\"");
+    // No console recorded: no block.
+    assertThat(page.machine(StatusView.machine(mb, List.of(), null, NOW)))
+        .doesNotContain("class=\"console\"");
+  }
+
+  @Test
   void aLostMachineIsMarkedAndShowsWhenItWasLastSeen() {
     MachineBootStatus lost =
         new MachineBootStatus(
