@@ -58,4 +58,29 @@ public final class GoDuration {
                             : "\"" + text.replaceAll("[^\\x20-\\x7e]", "?") + "\"")
                         + " is not a duration such as 500ms, 90s, 5m or 1h30m"));
   }
+
+  /**
+   * A duration as Go writes it, to the second or, below a minute, to the millisecond: {@code 15s},
+   * {@code 2500ms}, {@code 1h2m3s}; {@code 0s} for zero or less.
+   */
+  public static String format(Duration d) {
+    if (d.isNegative() || d.isZero()) {
+      return "0s";
+    }
+    if (d.toMillisPart() != 0 && d.toSeconds() < 60) {
+      return d.toMillis() + "ms";
+    }
+    long s = d.toSeconds();
+    StringBuilder out = new StringBuilder();
+    if (s >= 3600) {
+      out.append(s / 3600).append('h');
+    }
+    if (s % 3600 >= 60) {
+      out.append(s % 3600 / 60).append('m');
+    }
+    if (s % 60 != 0 || out.length() == 0) {
+      out.append(s % 60).append('s');
+    }
+    return out.toString();
+  }
 }

@@ -33,4 +33,21 @@ class GoDurationTest {
         .hasMessage("--grace: \"1.5s\" is not a duration such as 500ms, 90s, 5m or 1h30m");
     assertThat(GoDuration.tryParse(null)).isEmpty();
   }
+
+  @Test
+  void formatsAsGoWritesAndReadsBack() {
+    assertThat(GoDuration.format(Duration.ofMillis(2500))).isEqualTo("2500ms");
+    assertThat(GoDuration.format(Duration.ofSeconds(15))).isEqualTo("15s");
+    assertThat(GoDuration.format(Duration.ofSeconds(3723))).isEqualTo("1h2m3s");
+    assertThat(GoDuration.format(Duration.ofMinutes(90))).isEqualTo("1h30m");
+    assertThat(GoDuration.format(Duration.ofHours(2))).isEqualTo("2h");
+    assertThat(GoDuration.format(Duration.ZERO)).isEqualTo("0s");
+    assertThat(GoDuration.format(Duration.ofSeconds(-3))).isEqualTo("0s");
+    for (Duration d :
+        new Duration[] {
+          Duration.ofMillis(1), Duration.ofSeconds(59), Duration.ofSeconds(61), Duration.ofDays(3)
+        }) {
+      assertThat(GoDuration.tryParse(GoDuration.format(d))).contains(d);
+    }
+  }
 }

@@ -6,6 +6,7 @@ import io.chrootbooter.operator.liveness.AgentLeases;
 import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.protocol.DesiredState;
+import io.chrootbooter.protocol.GoDuration;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.StartupEvent;
@@ -86,7 +87,7 @@ public class AgentStreams {
       Enrolments enrolments) {
     this.leases = leases;
     this.enrolments = enrolments;
-    this.heartbeat = LivenessRules.goDuration(LivenessRules.heartbeat(leases.lostAfter()));
+    this.heartbeat = GoDuration.format(LivenessRules.heartbeat(leases.lostAfter()));
     this.directory = directory;
     this.switches = switches;
     this.mapper = mapper;

@@ -9,6 +9,7 @@ import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
 import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
@@ -356,7 +357,7 @@ public class StatusReports {
     String ranFor =
         LivenessRules.parse(before.runningSince())
             .filter(since -> !since.isAfter(previousSeen))
-            .map(since -> LivenessRules.goDuration(Duration.between(since, previousSeen)))
+            .map(since -> GoDuration.format(Duration.between(since, previousSeen)))
             .orElse(null);
     return Optional.of(
         new LastReboot(

@@ -16,10 +16,10 @@ import io.chrootbooter.api.v1alpha1.MachineTestResult.CheckResult;
 import io.chrootbooter.api.v1alpha1.MachineTestResult.MachineTestPhase;
 import io.chrootbooter.api.v1alpha1.MachineTestResult.TimelineEntry;
 import io.chrootbooter.api.v1alpha1.TestHold;
-import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.machine.MachineBootValidator;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.fabric8.kubernetes.api.model.Condition;
@@ -278,7 +278,7 @@ public final class BootTestRules {
         m.end(
             MachineTestPhase.Error,
             "the test's timeout of "
-                + LivenessRules.goDuration(spec.timeoutOrDefault())
+                + GoDuration.format(spec.timeoutOrDefault())
                 + " passed while the machine was "
                 + m.phase,
             o.now());
@@ -445,7 +445,7 @@ public final class BootTestRules {
                 i,
                 CheckOutcome.Failed,
                 "not healthy within "
-                    + LivenessRules.goDuration(checks.get(i).timeoutOrDefault())
+                    + GoDuration.format(checks.get(i).timeoutOrDefault())
                     + ": "
                     + describe(returned.get()),
                 o.now());
@@ -531,7 +531,7 @@ public final class BootTestRules {
     List<BootTestCheck> checks = bt.getSpec().checksOrEmpty();
     int healthy = firstHealthy(checks);
     String bootTimeout =
-        healthy < 0 ? null : LivenessRules.goDuration(checks.get(healthy).timeoutOrDefault());
+        healthy < 0 ? null : GoDuration.format(checks.get(healthy).timeoutOrDefault());
     TestHold next =
         new TestHold(
             hold.test(),
@@ -601,7 +601,7 @@ public final class BootTestRules {
         String how =
             "BootTimeout".equals(returned.get().trigger())
                 ? "not healthy within "
-                    + LivenessRules.goDuration(timeout)
+                    + GoDuration.format(timeout)
                     + ": "
                     + describe(returned.get())
                 : "returned before it was healthy: " + describe(returned.get());
@@ -632,7 +632,7 @@ public final class BootTestRules {
             "running "
                 + image
                 + " for "
-                + LivenessRules.goDuration(timeout)
+                + GoDuration.format(timeout)
                 + " without a BootTimeout return",
             now);
         return Optional.of(CheckOutcome.Passed);
@@ -659,7 +659,7 @@ public final class BootTestRules {
       m.finishCheck(
           i,
           CheckOutcome.Failed,
-          "no " + wanted + " return within " + LivenessRules.goDuration(timeout),
+          "no " + wanted + " return within " + GoDuration.format(timeout),
           now);
       return Optional.of(CheckOutcome.Failed);
     }

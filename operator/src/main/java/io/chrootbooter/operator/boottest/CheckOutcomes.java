@@ -4,7 +4,7 @@ import io.chrootbooter.api.v1alpha1.BootTestCheck;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineTestResult.CheckOutcome;
 import io.chrootbooter.operator.console.ConsoleLogs;
-import io.chrootbooter.operator.liveness.LivenessRules;
+import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.TestCommand;
@@ -51,9 +51,7 @@ final class CheckOutcomes {
       if (c.command() != null) {
         out.add(
             new TestCommand(
-                c.nameOrDefault(),
-                c.command().run(),
-                LivenessRules.goDuration(c.timeoutOrDefault())));
+                c.nameOrDefault(), c.command().run(), GoDuration.format(c.timeoutOrDefault())));
       }
     }
     return out;
@@ -99,7 +97,7 @@ final class CheckOutcomes {
         return Optional.of(
             new Decided(
                 CheckOutcome.Failed,
-                "killed at its timeout of " + LivenessRules.goDuration(timeout),
+                "killed at its timeout of " + GoDuration.format(timeout),
                 null,
                 output));
       }
@@ -123,7 +121,7 @@ final class CheckOutcomes {
           new Decided(
               CheckOutcome.Failed,
               "no result within "
-                  + LivenessRules.goDuration(timeout.plus(COMMAND_MARGIN))
+                  + GoDuration.format(timeout.plus(COMMAND_MARGIN))
                   + (healthy
                       ? ""
                       : ": the target has not reported healthy, and its commands run once it"
@@ -205,11 +203,11 @@ final class CheckOutcomes {
               CheckOutcome.Failed,
               boot.isEmpty()
                   ? "no console of the boot recorded by this operator replica within "
-                      + LivenessRules.goDuration(timeout)
+                      + GoDuration.format(timeout)
                   : "the console did not show /"
                       + check.consoleMatches().pattern()
                       + "/ within "
-                      + LivenessRules.goDuration(timeout),
+                      + GoDuration.format(timeout),
               null,
               boot.isEmpty() ? null : clip(ConsoleCheck.tail(text))));
     }

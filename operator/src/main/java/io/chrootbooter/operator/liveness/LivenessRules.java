@@ -108,30 +108,6 @@ public final class LivenessRules {
     return head.replaceAll("[.-]+$", "") + "-" + digest + LEASE_SUFFIX;
   }
 
-  /**
-   * A duration as Go writes it, to the second or to the millisecond: {@code 15s}, {@code 1h2m3s}.
-   */
-  public static String goDuration(Duration d) {
-    if (d.isNegative() || d.isZero()) {
-      return "0s";
-    }
-    if (d.toMillisPart() != 0 && d.toSeconds() < 60) {
-      return d.toMillis() + "ms";
-    }
-    long s = d.toSeconds();
-    StringBuilder out = new StringBuilder();
-    if (s >= 3600) {
-      out.append(s / 3600).append('h');
-    }
-    if (s % 3600 >= 60) {
-      out.append(s % 3600 / 60).append('m');
-    }
-    if (s % 60 != 0 || out.length() == 0) {
-      out.append(s % 60).append('s');
-    }
-    return out.toString();
-  }
-
   /** An RFC 3339 time, empty when absent or not one. */
   public static Optional<Instant> parse(String time) {
     if (time == null) {

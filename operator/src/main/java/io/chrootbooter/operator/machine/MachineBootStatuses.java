@@ -10,6 +10,7 @@ import io.chrootbooter.operator.liveness.LivenessRules;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.MachinePhase;
 import java.time.Duration;
 import java.time.Instant;
@@ -73,7 +74,7 @@ public final class MachineBootStatuses {
           "the agent was last heard from at "
               + o.agentLostSince().get().truncatedTo(ChronoUnit.SECONDS)
               + ", more than "
-              + LivenessRules.goDuration(o.lostAfter())
+              + GoDuration.format(o.lostAfter())
               + " ago (cb.agent.lost-after); "
               + phase
               + " is what it last reported");

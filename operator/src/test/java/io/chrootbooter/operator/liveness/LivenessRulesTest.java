@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
 import io.chrootbooter.protocol.AgentInfo;
+import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
 import java.time.Duration;
@@ -58,11 +59,11 @@ class LivenessRulesTest {
     assertThat(LivenessRules.heartbeat(Duration.ofSeconds(10))).isEqualTo(Duration.ofMillis(2500));
     // The agent accepts no heartbeat under a second.
     assertThat(LivenessRules.heartbeat(Duration.ofSeconds(3))).isEqualTo(Duration.ofSeconds(1));
-    assertThat(LivenessRules.goDuration(Duration.ofMillis(2500))).isEqualTo("2500ms");
-    assertThat(LivenessRules.goDuration(Duration.ofSeconds(15))).isEqualTo("15s");
-    assertThat(LivenessRules.goDuration(Duration.ofSeconds(3723))).isEqualTo("1h2m3s");
-    assertThat(LivenessRules.goDuration(Duration.ofHours(2))).isEqualTo("2h");
-    assertThat(LivenessRules.goDuration(Duration.ZERO)).isEqualTo("0s");
+    assertThat(GoDuration.format(Duration.ofMillis(2500))).isEqualTo("2500ms");
+    assertThat(GoDuration.format(Duration.ofSeconds(15))).isEqualTo("15s");
+    assertThat(GoDuration.format(Duration.ofSeconds(3723))).isEqualTo("1h2m3s");
+    assertThat(GoDuration.format(Duration.ofHours(2))).isEqualTo("2h");
+    assertThat(GoDuration.format(Duration.ZERO)).isEqualTo("0s");
   }
 
   @Test
