@@ -163,7 +163,7 @@ Chroot Booter lab "$LAB_NAME" is up (in $took s). The machines PXE-boot now; und
 TCG the bootstrap takes about a minute.
 
   kubeconfig   export KUBECONFIG=$KUBECONFIG_FILE   (or: ./lab kubectl ...)
-  kubectl boot export PATH=$STATE/bin:\$PATH KUBECTL_BOOT_OPERATOR=$OPERATOR_ADMIN_URL
+  kubectl boot export PATH=$STATE/bin:\$PATH KUBECTL_BOOT_OPERATOR=$(sed -n 's/^OPERATOR_ADMIN_URL=//p' "$ENV_FILE")
                (or: eval "\$(./lab env)"; the plugin: kubectl boot --help)
   Kubernetes   $(sed -n 's/^API_URL=//p' "$ENV_FILE") ($(sed -n 's/^KUBE=//p' "$ENV_FILE"))
   operator     http://127.0.0.1:$OPERATOR_HOST_PORT   (machines use http://$GW:$OPERATOR_PORT, netns $LAB_NAME)

@@ -90,11 +90,15 @@ final class TimelineCommand implements Callable<Integer> {
 
   /** One timeline: a heading, then a row per step and the total. */
   static void print(PrintStream out, String machine, JsonNode t, boolean boot) {
-    String image = s(Json.text(t, "image"));
+    String image = Json.text(t, "image");
     String digest = Json.text(t, "digest");
     String trigger = Json.text(t, "trigger");
-    StringBuilder head =
-        new StringBuilder(machine + ": " + (boot ? "boot of " : "switch to ") + image);
+    // A return on its own (no image follows it) is recorded as a switch without an image.
+    String what =
+        boot
+            ? "boot of " + s(image == null ? "?" : image)
+            : image == null ? "return to the bootstrap" : "switch to " + s(image);
+    StringBuilder head = new StringBuilder(machine + ": " + what);
     if (digest != null) {
       head.append(" (sha256 ")
           .append(s(digest.length() > 12 ? digest.substring(0, 12) : digest))

@@ -441,6 +441,25 @@ class KubectlBootTest {
     var boot = plugin.run(args("timeline", "m1", "--boot"));
     assertThat(boot.exitCode()).as(boot.toString()).isEqualTo(4);
     assertThat(boot.stderr()).contains("has no boot recorded yet (status.lastBoot is empty)");
+
+    // A return on its own, still in progress: no image, no result.
+    Map<String, Object> returning =
+        status(
+            "trigger",
+            "Hotkey",
+            "started",
+            "2026-12-07T20:05:00Z",
+            "steps",
+            List.of(status("name", "return-trigger", "at", "2026-12-07T20:05:00Z")));
+    setStatus(
+        "m1",
+        status(
+            "phase", "Returning", "observedGeneration", generation("m1"), "lastSwitch", returning));
+    var back = plugin.run(args("timeline", "m1"));
+    assertThat(back.exitCode()).as(back.toString()).isZero();
+    List<String> backLines = back.stdout().lines().toList();
+    assertThat(backLines.get(0)).isEqualTo("m1: return to the bootstrap, after a return by Hotkey");
+    assertThat(backLines.get(1)).isEqualTo("started 2026-12-07T20:05:00Z, in progress");
   }
 
   @Test
