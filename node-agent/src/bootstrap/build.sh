@@ -97,7 +97,7 @@ esac
 # ---- kernel ---------------------------------------------------------------------------------
 kdeb=${CB_KERNEL_DEB:-}
 if [ -z "$kdeb" ]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ && !found {print $2; found = 1}')
   [ -n "$pkg" ] || { echo "build.sh: apt-cache knows no linux-image-amd64; set CB_KERNEL_DEB" >&2; exit 3; }
   # shellcheck disable=SC2012 # Debian package file names have no spaces or newlines
   kdeb=$(ls "$cache"/"${pkg}"_*.deb 2>/dev/null | sort | tail -1 || true)
@@ -299,7 +299,9 @@ ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64
 native_libs="libcrypto.so.3:libssl3 liblzma.so.5:liblzma5 libseccomp.so.2:libseccomp2"
 for lp in $native_libs; do
   l=${lp%%:*}
-  f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
+  # awk reads all of ldconfig's output: leaving early would kill ldconfig with SIGPIPE, which
+  # pipefail makes the build's failure (exit 141), depending on timing.
+  f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ && !found {print $NF; found = 1}')
   [ -n "$f" ] || { echo "build.sh: $l not found: apt-get install ${lp#*:}" >&2; exit 3; }
   cp -L "$f" "$root/lib/x86_64-linux-gnu/$l"
   for d in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
