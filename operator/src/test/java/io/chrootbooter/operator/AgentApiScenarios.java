@@ -218,14 +218,10 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
       String freshSha = images.put("debian-12-rebuilt.squashfs", fresh);
       editImage(
           s ->
-              new BootImageSpec(
-                  new ImageSource(images.url("debian-12-rebuilt.squashfs"), null),
-                  s.format(),
-                  freshSha,
-                  s.insecureSkipVerify(),
-                  s.init(),
-                  s.architecture(),
-                  s.stop()));
+              s.toBuilder()
+                  .source(new ImageSource(images.url("debian-12-rebuilt.squashfs"), null))
+                  .sha256(freshSha)
+                  .build());
       SseEvent remirrored;
       do {
         remirrored = stream.next(Duration.ofSeconds(10));
@@ -284,14 +280,7 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
 
   private static BootImageSpec withStop(
       BootImageSpec s, io.chrootbooter.api.v1alpha1.StopSpec stop) {
-    return new BootImageSpec(
-        s.source(),
-        s.format(),
-        s.sha256(),
-        s.insecureSkipVerify(),
-        s.init(),
-        s.architecture(),
-        stop);
+    return s.toBuilder().stop(stop).build();
   }
 
   @Test
@@ -885,16 +874,15 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
             m -> {
               var s = m.getStatus();
               m.setStatus(
-                  new io.chrootbooter.api.v1alpha1.MachineBootStatus(
-                      MachinePhase.Running,
-                      "debian-12",
-                      s.observedGeneration(),
-                      null,
-                      s.lastReturn(),
-                      s.agent(),
-                      null,
-                      later,
-                      s.conditions()));
+                  io.chrootbooter.api.v1alpha1.MachineBootStatus.builder()
+                      .phase(MachinePhase.Running)
+                      .currentImage("debian-12")
+                      .observedGeneration(s.observedGeneration())
+                      .lastReturn(s.lastReturn())
+                      .agent(s.agent())
+                      .lastReportTime(later)
+                      .conditions(s.conditions())
+                      .build());
               return m;
             });
     double superseded = metric("chrootbooter_agent_status_superseded_total");

@@ -507,15 +507,12 @@ public abstract class ImageStoreScenarios extends LivenessScenarios {
           .edit(
               i -> {
                 i.setSpec(
-                    new io.chrootbooter.api.v1alpha1.BootImageSpec(
-                        new io.chrootbooter.api.v1alpha1.ImageSource(
-                            images.url("new.squashfs"), null),
-                        null,
-                        freshSha,
-                        null,
-                        null,
-                        null,
-                        null));
+                    io.chrootbooter.api.v1alpha1.BootImageSpec.builder()
+                        .source(
+                            new io.chrootbooter.api.v1alpha1.ImageSource(
+                                images.url("new.squashfs"), null))
+                        .sha256(freshSha)
+                        .build());
                 return i;
               });
       BootImage ready = awaitPhase("moving", BootImagePhase.Ready);

@@ -181,19 +181,19 @@ public abstract class LivenessScenarios extends EnrolmentScenarios {
               m -> {
                 MachineBootStatus s = m.getStatus();
                 m.setStatus(
-                    new MachineBootStatus(
-                        MachinePhase.Failed,
-                        null,
-                        s.observedGeneration(),
-                        s.progress(),
-                        s.lastReturn(),
-                        s.agent(),
-                        "edited by hand",
-                        s.lastReportTime(),
-                        s.conditions(),
-                        s.lastSeen(),
-                        s.runningSince(),
-                        s.lastReboot()));
+                    MachineBootStatus.builder()
+                        .phase(MachinePhase.Failed)
+                        .observedGeneration(s.observedGeneration())
+                        .progress(s.progress())
+                        .lastReturn(s.lastReturn())
+                        .agent(s.agent())
+                        .error("edited by hand")
+                        .lastReportTime(s.lastReportTime())
+                        .conditions(s.conditions())
+                        .lastSeen(s.lastSeen())
+                        .runningSince(s.runningSince())
+                        .lastReboot(s.lastReboot())
+                        .build());
                 return m;
               });
       long edited = System.nanoTime();
@@ -259,19 +259,18 @@ public abstract class LivenessScenarios extends EnrolmentScenarios {
                     client.getKubernetesSerialization().unmarshal(report, MachineBootStatus.class);
                 MachineBootStatus s = m.getStatus();
                 m.setStatus(
-                    new MachineBootStatus(
-                        reported.phase(),
-                        reported.currentImage(),
-                        s.observedGeneration(),
-                        null,
-                        null,
-                        reported.agent(),
-                        null,
-                        killedAt.truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString(),
-                        s.conditions(),
-                        killedAt.truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString(),
-                        killedAt.toString(),
-                        null));
+                    MachineBootStatus.builder()
+                        .phase(reported.phase())
+                        .currentImage(reported.currentImage())
+                        .observedGeneration(s.observedGeneration())
+                        .agent(reported.agent())
+                        .lastReportTime(
+                            killedAt.truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString())
+                        .conditions(s.conditions())
+                        .lastSeen(
+                            killedAt.truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString())
+                        .runningSince(killedAt.toString())
+                        .build());
                 return m;
               });
       MachineBoot m1 = client.resources(MachineBoot.class).inNamespace(ns).withName("m1").get();

@@ -139,18 +139,7 @@ public abstract class StatusPageScenarios {
     String nonce = script.replaceAll("(?s).* cb\\.nonce=([^ \\n]+).*", "$1");
     assertThat(nonce).matches("[A-Za-z0-9_-]{76}");
     // The machine enrols with it: neither the nonce nor its session reaches the page.
-    String enrolled =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(
-                        URI.create(base + "agent/v1/machines/52:54:00:10:00:01/enroll"))
-                    .header("Content-Type", "application/json")
-                    .POST(
-                        HttpRequest.BodyPublishers.ofString(
-                            "{\"nonce\":\"" + nonce + "\",\"bootId\":\"b1\"}"))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString())
-            .body();
+    String enrolled = enrol(nonce, "b1").body();
     String session = enrolled.replaceAll("(?s).*\"session\":\"([A-Za-z0-9_-]+)\".*", "$1");
     assertThat(session).matches("[A-Za-z0-9_-]{84}");
     Secret secret =
@@ -163,18 +152,7 @@ public abstract class StatusPageScenarios {
     String page = getPage().body();
     assertThat(page).doesNotContain(nonce).doesNotContain(session);
     // The nonce replayed: refused, and the Warning shows in the machine's recent events.
-    int replayed =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(
-                        URI.create(base + "agent/v1/machines/52:54:00:10:00:01/enroll"))
-                    .header("Content-Type", "application/json")
-                    .POST(
-                        HttpRequest.BodyPublishers.ofString(
-                            "{\"nonce\":\"" + nonce + "\",\"bootId\":\"b2\"}"))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString())
-            .statusCode();
+    int replayed = enrol(nonce, "b2").statusCode();
     assertThat(replayed).isEqualTo(409);
     await()
         .atMost(TIMEOUT)
@@ -287,11 +265,7 @@ public abstract class StatusPageScenarios {
 
   @Test
   void pageInHeadlessChromiumShowsTheMachinesAndFollowsChangesLive() throws Exception {
-    Path chromium = HeadlessChromium.executable().orElse(null);
-    Assumptions.assumeTrue(
-        chromium != null,
-        "chromium is not installed (Debian: apt-get install chromium); the status page's browser"
-            + " test is skipped, its plain HTTP tests still run");
+    Path chromium = chromium();
     createLab();
     await().atMost(TIMEOUT).until(this::getPage, this::showsLab);
 
@@ -365,18 +339,7 @@ public abstract class StatusPageScenarios {
     await().atMost(TIMEOUT).until(this::getPage, this::showsLab);
     try (EventStream stream = new EventStream(null)) {
       stream.next(e -> e.name().equals("reset"));
-      createRaw(
-          "BootTest",
-          "smoke",
-          Map.of(
-              "imageRef",
-              "debian-12",
-              "machines",
-              Map.of("names", List.of("rack2-node01")),
-              "checks",
-              List.of(Map.of("healthy", Map.of("timeout", "5m"))),
-              "promote",
-              Map.of("promoteTo", Map.of("names", List.of("rack1-node01")))));
+      createSmokeTest();
       // The machine's row says which test holds it; the test's row what it holds and how far
       // it is. The machine has no agent here: the test waits for debian-12 to run on it.
       SseEvent held =
@@ -424,11 +387,7 @@ public abstract class StatusPageScenarios {
 
   @Test
   void aBootTestInHeadlessChromiumShowsWhatItHoldsAndGoesWhenDeleted() throws Exception {
-    Path chromium = HeadlessChromium.executable().orElse(null);
-    Assumptions.assumeTrue(
-        chromium != null,
-        "chromium is not installed (Debian: apt-get install chromium); the status page's browser"
-            + " test is skipped, its plain HTTP tests still run");
+    Path chromium = chromium();
     createLab();
     await().atMost(TIMEOUT).until(this::getPage, this::showsLab);
     try (HeadlessChromium browser =
@@ -443,18 +402,7 @@ public abstract class StatusPageScenarios {
       assertThat(tab.evaluate("document.querySelector('#tests tr.empty')?.innerText").asText())
           .isEqualTo("No BootTests.");
       tab.evaluate("window.notReloaded = true");
-      createRaw(
-          "BootTest",
-          "smoke",
-          Map.of(
-              "imageRef",
-              "debian-12",
-              "machines",
-              Map.of("names", List.of("rack2-node01")),
-              "checks",
-              List.of(Map.of("healthy", Map.of("timeout", "5m"))),
-              "promote",
-              Map.of("promoteTo", Map.of("names", List.of("rack1-node01")))));
+      createSmokeTest();
       await()
           .atMost(TIMEOUT)
           .untilAsserted(
@@ -568,16 +516,57 @@ public abstract class StatusPageScenarios {
       LastReturn lastReturn,
       String ip,
       String error) {
-    return new MachineBootStatus(
-        phase,
-        current,
-        old.observedGeneration(),
-        progress,
-        lastReturn,
-        new AgentInfo("0.1.0", UUID.randomUUID().toString(), ip, "6.1.0-28-amd64", "tiered"),
-        error,
-        old.lastReportTime(),
-        old.conditions());
+    return MachineBootStatus.builder()
+        .phase(phase)
+        .currentImage(current)
+        .observedGeneration(old.observedGeneration())
+        .progress(progress)
+        .lastReturn(lastReturn)
+        .agent(new AgentInfo("0.1.0", UUID.randomUUID().toString(), ip, "6.1.0-28-amd64", "tiered"))
+        .error(error)
+        .lastReportTime(old.lastReportTime())
+        .conditions(old.conditions())
+        .build();
+  }
+
+  /** The BootTest {@code smoke}: debian-12 on rack2-node01, then promoted to rack1-node01. */
+  private void createSmokeTest() {
+    createRaw(
+        "BootTest",
+        "smoke",
+        Map.of(
+            "imageRef",
+            "debian-12",
+            "machines",
+            Map.of("names", List.of("rack2-node01")),
+            "checks",
+            List.of(Map.of("healthy", Map.of("timeout", "5m"))),
+            "promote",
+            Map.of("promoteTo", Map.of("names", List.of("rack1-node01")))));
+  }
+
+  /** The Chromium to drive; the test is skipped, saying why, when there is none. */
+  private static Path chromium() {
+    Path chromium = HeadlessChromium.executable().orElse(null);
+    Assumptions.assumeTrue(
+        chromium != null,
+        "chromium is not installed (Debian: apt-get install chromium); the status page's browser"
+            + " test is skipped, its plain HTTP tests still run");
+    return chromium;
+  }
+
+  /** Machine 52:54:00:10:00:01 enrols with {@code nonce}, as its agent in boot {@code bootId}. */
+  private HttpResponse<String> enrol(String nonce, String bootId)
+      throws IOException, InterruptedException {
+    return HttpClient.newHttpClient()
+        .send(
+            HttpRequest.newBuilder(URI.create(base + "agent/v1/machines/52:54:00:10:00:01/enroll"))
+                .header("Content-Type", "application/json")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        "{\"nonce\":\"" + nonce + "\",\"bootId\":\"" + bootId + "\"}"))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
   }
 
   /** Writes a machine's status as its agent's reports would, once the reconciler wrote one. */

@@ -51,71 +51,14 @@ public record DesiredState(
   /** The heartbeat of an agent whose operator names none. */
   public static final String DEFAULT_HEARTBEAT = "15s";
 
-  /** A desired state without a heartbeat: the agent's default applies. */
-  public DesiredState(
-      Action action,
-      long generation,
-      String reason,
-      Image image,
-      String overlay,
-      List<String> kernelArgs,
-      String bootTimeout,
-      ReturnTriggers returnTriggers) {
-    this(action, generation, reason, image, overlay, kernelArgs, bootTimeout, returnTriggers, null);
-  }
-
-  /** A desired state without commands to run. */
-  public DesiredState(
-      Action action,
-      long generation,
-      String reason,
-      Image image,
-      String overlay,
-      List<String> kernelArgs,
-      String bootTimeout,
-      ReturnTriggers returnTriggers,
-      String heartbeat) {
-    this(
-        action,
-        generation,
-        reason,
-        image,
-        overlay,
-        kernelArgs,
-        bootTimeout,
-        returnTriggers,
-        heartbeat,
-        List.of());
-  }
-
   /** This state with {@code heartbeat} ({@link GoDuration}, or null for the agent's default). */
   public DesiredState withHeartbeat(String heartbeat) {
-    return new DesiredState(
-        action,
-        generation,
-        reason,
-        image,
-        overlay,
-        kernelArgs,
-        bootTimeout,
-        returnTriggers,
-        heartbeat,
-        commands);
+    return toBuilder().heartbeat(heartbeat).build();
   }
 
   /** This state with {@code commands} to run once the target is healthy. */
   public DesiredState withCommands(List<TestCommand> commands) {
-    return new DesiredState(
-        action,
-        generation,
-        reason,
-        image,
-        overlay,
-        kernelArgs,
-        bootTimeout,
-        returnTriggers,
-        heartbeat,
-        commands);
+    return toBuilder().commands(commands).build();
   }
 
   public DesiredState {
@@ -129,6 +72,107 @@ public record DesiredState(
   /** Whether this state names an image to run. */
   public boolean runs() {
     return action == Action.Run && image != null && image.url() != null;
+  }
+
+  /** A builder of a DesiredState, every field unset. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder that starts from this DesiredState's fields. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.action = action;
+    b.generation = generation;
+    b.reason = reason;
+    b.image = image;
+    b.overlay = overlay;
+    b.kernelArgs = kernelArgs;
+    b.bootTimeout = bootTimeout;
+    b.returnTriggers = returnTriggers;
+    b.heartbeat = heartbeat;
+    b.commands = commands;
+    return b;
+  }
+
+  /** Builds a {@link DesiredState}; unset fields are null, the generation 0. */
+  public static final class Builder {
+    private Action action;
+    private long generation;
+    private String reason;
+    private Image image;
+    private String overlay;
+    private List<String> kernelArgs;
+    private String bootTimeout;
+    private ReturnTriggers returnTriggers;
+    private String heartbeat;
+    private List<TestCommand> commands;
+
+    private Builder() {}
+
+    public Builder action(Action action) {
+      this.action = action;
+      return this;
+    }
+
+    public Builder generation(long generation) {
+      this.generation = generation;
+      return this;
+    }
+
+    public Builder reason(String reason) {
+      this.reason = reason;
+      return this;
+    }
+
+    public Builder image(Image image) {
+      this.image = image;
+      return this;
+    }
+
+    public Builder overlay(String overlay) {
+      this.overlay = overlay;
+      return this;
+    }
+
+    public Builder kernelArgs(List<String> kernelArgs) {
+      this.kernelArgs = kernelArgs;
+      return this;
+    }
+
+    public Builder bootTimeout(String bootTimeout) {
+      this.bootTimeout = bootTimeout;
+      return this;
+    }
+
+    public Builder returnTriggers(ReturnTriggers returnTriggers) {
+      this.returnTriggers = returnTriggers;
+      return this;
+    }
+
+    public Builder heartbeat(String heartbeat) {
+      this.heartbeat = heartbeat;
+      return this;
+    }
+
+    public Builder commands(List<TestCommand> commands) {
+      this.commands = commands;
+      return this;
+    }
+
+    public DesiredState build() {
+      return new DesiredState(
+          action,
+          generation,
+          reason,
+          image,
+          overlay,
+          kernelArgs,
+          bootTimeout,
+          returnTriggers,
+          heartbeat,
+          commands);
+    }
   }
 
   /**
@@ -173,36 +217,113 @@ public record DesiredState(
       devices = devices == null ? List.of() : List.copyOf(devices);
     }
 
-    /** An image with the default kernel modules and confinement. */
-    public Image(
-        String name, String url, String sha256, ImageFormat format, String init, Stop stop) {
-      this(name, url, sha256, format, init, stop, null);
+    /** A builder of an Image, every field unset. */
+    public static Builder builder() {
+      return new Builder();
     }
 
-    /** An image with the default confinement, downloaded whole. */
-    public Image(
-        String name,
-        String url,
-        String sha256,
-        ImageFormat format,
-        String init,
-        Stop stop,
-        KernelModules kernelModules) {
-      this(name, url, sha256, format, init, stop, kernelModules, null, List.of(), null, null);
+    /** A builder that starts from this Image's fields. */
+    public Builder toBuilder() {
+      Builder b = new Builder();
+      b.name = name;
+      b.url = url;
+      b.sha256 = sha256;
+      b.format = format;
+      b.init = init;
+      b.stop = stop;
+      b.kernelModules = kernelModules;
+      b.confinement = confinement;
+      b.devices = devices;
+      b.delivery = delivery;
+      b.verity = verity;
+      return b;
     }
 
-    /** An image downloaded whole, without a hash tree. */
-    public Image(
-        String name,
-        String url,
-        String sha256,
-        ImageFormat format,
-        String init,
-        Stop stop,
-        KernelModules kernelModules,
-        Confinement confinement,
-        List<String> devices) {
-      this(name, url, sha256, format, init, stop, kernelModules, confinement, devices, null, null);
+    /** Builds a {@link DesiredState.Image}; a field left unset is null (no devices). */
+    public static final class Builder {
+      private String name;
+      private String url;
+      private String sha256;
+      private ImageFormat format;
+      private String init;
+      private Stop stop;
+      private KernelModules kernelModules;
+      private Confinement confinement;
+      private List<String> devices;
+      private Delivery delivery;
+      private Verity verity;
+
+      private Builder() {}
+
+      public Builder name(String name) {
+        this.name = name;
+        return this;
+      }
+
+      public Builder url(String url) {
+        this.url = url;
+        return this;
+      }
+
+      public Builder sha256(String sha256) {
+        this.sha256 = sha256;
+        return this;
+      }
+
+      public Builder format(ImageFormat format) {
+        this.format = format;
+        return this;
+      }
+
+      public Builder init(String init) {
+        this.init = init;
+        return this;
+      }
+
+      public Builder stop(Stop stop) {
+        this.stop = stop;
+        return this;
+      }
+
+      public Builder kernelModules(KernelModules kernelModules) {
+        this.kernelModules = kernelModules;
+        return this;
+      }
+
+      public Builder confinement(Confinement confinement) {
+        this.confinement = confinement;
+        return this;
+      }
+
+      public Builder devices(List<String> devices) {
+        this.devices = devices;
+        return this;
+      }
+
+      public Builder delivery(Delivery delivery) {
+        this.delivery = delivery;
+        return this;
+      }
+
+      public Builder verity(Verity verity) {
+        this.verity = verity;
+        return this;
+      }
+
+      public Image build() {
+        return new Image(
+            name,
+            url,
+            sha256,
+            format,
+            init,
+            stop,
+            kernelModules,
+            confinement,
+            devices,
+            delivery,
+            verity);
+      }
     }
 
     /** How the target is confined, the default applied. */

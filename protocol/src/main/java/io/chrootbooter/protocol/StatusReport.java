@@ -46,94 +46,124 @@ public record StatusReport(
     commands = commands == null ? List.of() : List.copyOf(commands);
   }
 
-  /** A report without command results or timelines. */
-  public StatusReport(
-      MachinePhase phase,
-      Progress progress,
-      String currentImage,
-      String error,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      Long appliedGeneration,
-      Confinement confinement,
-      Boolean healthy) {
-    this(
-        phase,
-        progress,
-        currentImage,
-        error,
-        lastReturn,
-        agent,
-        appliedGeneration,
-        confinement,
-        healthy,
-        List.of(),
-        null);
-  }
-
   /** This report with {@code commands}' results. */
   public StatusReport withCommands(List<TestCommand.Result> commands) {
-    return new StatusReport(
-        phase,
-        progress,
-        currentImage,
-        error,
-        lastReturn,
-        agent,
-        appliedGeneration,
-        confinement,
-        healthy,
-        commands,
-        timelines);
+    return toBuilder().commands(commands).build();
   }
 
-  /** This report with {@code timelines}. */
+  /** This report with {@code timelines}; none (null or empty) leaves them out. */
   public StatusReport withTimelines(List<Timeline> timelines) {
-    return new StatusReport(
-        phase,
-        progress,
-        currentImage,
-        error,
-        lastReturn,
-        agent,
-        appliedGeneration,
-        confinement,
-        healthy,
-        commands,
-        timelines == null || timelines.isEmpty() ? null : List.copyOf(timelines));
+    return toBuilder()
+        .timelines(timelines == null || timelines.isEmpty() ? null : List.copyOf(timelines))
+        .build();
   }
 
-  /** A report that says nothing of the target's health. */
-  public StatusReport(
-      MachinePhase phase,
-      Progress progress,
-      String currentImage,
-      String error,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      Long appliedGeneration,
-      Confinement confinement) {
-    this(
-        phase,
-        progress,
-        currentImage,
-        error,
-        lastReturn,
-        agent,
-        appliedGeneration,
-        confinement,
-        null);
+  /** A builder of a StatusReport, every field unset. */
+  public static Builder builder() {
+    return new Builder();
   }
 
-  /** A report without a running target's confinement. */
-  public StatusReport(
-      MachinePhase phase,
-      Progress progress,
-      String currentImage,
-      String error,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      Long appliedGeneration) {
-    this(phase, progress, currentImage, error, lastReturn, agent, appliedGeneration, null);
+  /** A builder that starts from this StatusReport's fields. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.phase = phase;
+    b.progress = progress;
+    b.currentImage = currentImage;
+    b.error = error;
+    b.lastReturn = lastReturn;
+    b.agent = agent;
+    b.appliedGeneration = appliedGeneration;
+    b.confinement = confinement;
+    b.healthy = healthy;
+    b.commands = commands;
+    b.timelines = timelines;
+    return b;
+  }
+
+  /** Builds a {@link StatusReport}; a field left unset is null (no commands). */
+  public static final class Builder {
+    private MachinePhase phase;
+    private Progress progress;
+    private String currentImage;
+    private String error;
+    private LastReturn lastReturn;
+    private AgentInfo agent;
+    private Long appliedGeneration;
+    private Confinement confinement;
+    private Boolean healthy;
+    private List<TestCommand.Result> commands;
+    private List<Timeline> timelines;
+
+    private Builder() {}
+
+    public Builder phase(MachinePhase phase) {
+      this.phase = phase;
+      return this;
+    }
+
+    public Builder progress(Progress progress) {
+      this.progress = progress;
+      return this;
+    }
+
+    public Builder currentImage(String currentImage) {
+      this.currentImage = currentImage;
+      return this;
+    }
+
+    public Builder error(String error) {
+      this.error = error;
+      return this;
+    }
+
+    public Builder lastReturn(LastReturn lastReturn) {
+      this.lastReturn = lastReturn;
+      return this;
+    }
+
+    public Builder agent(AgentInfo agent) {
+      this.agent = agent;
+      return this;
+    }
+
+    public Builder appliedGeneration(Long appliedGeneration) {
+      this.appliedGeneration = appliedGeneration;
+      return this;
+    }
+
+    public Builder confinement(Confinement confinement) {
+      this.confinement = confinement;
+      return this;
+    }
+
+    public Builder healthy(Boolean healthy) {
+      this.healthy = healthy;
+      return this;
+    }
+
+    public Builder commands(List<TestCommand.Result> commands) {
+      this.commands = commands;
+      return this;
+    }
+
+    public Builder timelines(List<Timeline> timelines) {
+      this.timelines = timelines;
+      return this;
+    }
+
+    public StatusReport build() {
+      return new StatusReport(
+          phase,
+          progress,
+          currentImage,
+          error,
+          lastReturn,
+          agent,
+          appliedGeneration,
+          confinement,
+          healthy,
+          commands,
+          timelines);
+    }
   }
 }

@@ -44,21 +44,23 @@ class WireTest {
           + "\"serial\":{\"enabled\":true,\"magic\":\"RETURN_TO_BOOTSTRAP\"},\"helper\":true}}";
 
   static final DesiredState RUN =
-      new DesiredState(
-          Action.Run,
-          2,
-          null,
-          new DesiredState.Image(
-              "debian-12",
-              "http://op:8080/images/" + SHA,
-              SHA,
-              ImageFormat.SQUASHFS,
-              "/sbin/init",
-              new DesiredState.Stop("SIGTERM", "1s")),
-          "tmpfs",
-          List.of("quiet"),
-          "5m",
-          DesiredState.ReturnTriggers.DEFAULTS);
+      DesiredState.builder()
+          .action(Action.Run)
+          .generation(2)
+          .image(
+              DesiredState.Image.builder()
+                  .name("debian-12")
+                  .url("http://op:8080/images/" + SHA)
+                  .sha256(SHA)
+                  .format(ImageFormat.SQUASHFS)
+                  .init("/sbin/init")
+                  .stop(new DesiredState.Stop("SIGTERM", "1s"))
+                  .build())
+          .overlay("tmpfs")
+          .kernelArgs(List.of("quiet"))
+          .bootTimeout("5m")
+          .returnTriggers(DesiredState.ReturnTriggers.DEFAULTS)
+          .build();
 
   static final String HOLD_JSON =
       "{\"action\":\"Hold\",\"generation\":3,\"reason\":\"BootImage x is not Ready\","
@@ -79,15 +81,20 @@ class WireTest {
           + "\"kernel\":\"6.1.0\",\"jit\":\"c1 (cb.jit=c1)\"},\"appliedGeneration\":2}";
 
   static final StatusReport REPORT =
-      new StatusReport(
-          MachinePhase.Running,
-          new Progress(4096L, 262144L, 1_000_000L),
-          "debian-12",
-          null,
-          new LastReturn(
-              ReturnTrigger.Hotkey.name(), "Ctrl+Alt+F12", "2025-01-02T03:04:05.678Z", 159L, false),
-          new AgentInfo("0.1.0", "b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"),
-          2L);
+      StatusReport.builder()
+          .phase(MachinePhase.Running)
+          .progress(new Progress(4096L, 262144L, 1_000_000L))
+          .currentImage("debian-12")
+          .lastReturn(
+              new LastReturn(
+                  ReturnTrigger.Hotkey.name(),
+                  "Ctrl+Alt+F12",
+                  "2025-01-02T03:04:05.678Z",
+                  159L,
+                  false))
+          .agent(new AgentInfo("0.1.0", "b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"))
+          .appliedGeneration(2L)
+          .build();
 
   @Test
   void desiredStatesAreWrittenAsBeforeAndReadBack() throws Exception {
@@ -96,22 +103,22 @@ class WireTest {
     assertThat(AGENT.readValue(RUN_JSON, DesiredState.class).runs()).isTrue();
 
     DesiredState hold =
-        new DesiredState(
-            Action.Hold, 3, "BootImage x is not Ready", null, null, List.of(), null, null);
+        DesiredState.builder()
+            .action(Action.Hold)
+            .generation(3)
+            .reason("BootImage x is not Ready")
+            .build();
     assertThat(OPERATOR.writeValueAsString(hold)).isEqualTo(HOLD_JSON);
     assertThat(AGENT.readValue(HOLD_JSON, DesiredState.class)).isEqualTo(hold);
 
     DesiredState bootstrap =
-        new DesiredState(
-            Action.Bootstrap,
-            4,
-            null,
-            null,
-            null,
-            null,
-            null,
-            new DesiredState.ReturnTriggers(
-                false, new DesiredState.Serial(null, "ttyS2", "GO_BACK"), null));
+        DesiredState.builder()
+            .action(Action.Bootstrap)
+            .generation(4)
+            .returnTriggers(
+                new DesiredState.ReturnTriggers(
+                    false, new DesiredState.Serial(null, "ttyS2", "GO_BACK"), null))
+            .build();
     assertThat(OPERATOR.writeValueAsString(bootstrap)).isEqualTo(BOOTSTRAP_JSON);
     assertThat(AGENT.readValue(BOOTSTRAP_JSON, DesiredState.class)).isEqualTo(bootstrap);
   }
@@ -140,35 +147,36 @@ class WireTest {
   @Test
   void aConfinedImageCarriesItsDevicesAndBothArePartOfWhatRuns() throws Exception {
     DesiredState.Image confined =
-        new DesiredState.Image(
-            "i",
-            "http://op/i",
-            SHA,
-            ImageFormat.SQUASHFS,
-            null,
-            null,
-            null,
-            Confinement.Confined,
-            List.of("/dev/vdb"));
+        DesiredState.Image.builder()
+            .name("i")
+            .url("http://op/i")
+            .sha256(SHA)
+            .format(ImageFormat.SQUASHFS)
+            .confinement(Confinement.Confined)
+            .devices(List.of("/dev/vdb"))
+            .build();
     String json = OPERATOR.writeValueAsString(confined);
     assertThat(json).contains("\"confinement\":\"Confined\"", "\"devices\":[\"/dev/vdb\"]");
     assertThat(AGENT.readValue(json, DesiredState.Image.class)).isEqualTo(confined);
     DesiredState.Image machine =
-        new DesiredState.Image("i", "http://op/i", SHA, ImageFormat.SQUASHFS, null, null);
+        DesiredState.Image.builder()
+            .name("i")
+            .url("http://op/i")
+            .sha256(SHA)
+            .format(ImageFormat.SQUASHFS)
+            .build();
     assertThat(OPERATOR.writeValueAsString(machine)).doesNotContain("confinement", "devices");
     assertThat(machine.confinementOrDefault()).isEqualTo(Confinement.Machine);
     assertThat(confined.identity()).isNotEqualTo(machine.identity());
     assertThat(
-            new DesiredState.Image(
-                    "i",
-                    "http://op/i",
-                    SHA,
-                    ImageFormat.SQUASHFS,
-                    null,
-                    null,
-                    null,
-                    Confinement.Confined,
-                    List.of("/dev/vdc"))
+            DesiredState.Image.builder()
+                .name("i")
+                .url("http://op/i")
+                .sha256(SHA)
+                .format(ImageFormat.SQUASHFS)
+                .confinement(Confinement.Confined)
+                .devices(List.of("/dev/vdc"))
+                .build()
                 .identity())
         .as("other devices, another target")
         .isNotEqualTo(confined.identity());
@@ -292,7 +300,7 @@ class WireTest {
   @ParameterizedTest
   @EnumSource(Action.class)
   void everyActionCrosses(Action action) throws Exception {
-    DesiredState sent = new DesiredState(action, 1, null, null, null, null, null, null);
+    DesiredState sent = DesiredState.builder().action(action).generation(1).build();
     String json = OPERATOR.writeValueAsString(sent);
     assertThat(json).contains("\"action\":\"" + action.name() + "\"");
     assertThat(AGENT.readValue(json, DesiredState.class)).isEqualTo(sent);
@@ -302,15 +310,11 @@ class WireTest {
   @EnumSource(ImageFormat.class)
   void everyFormatCrosses(ImageFormat format) throws Exception {
     DesiredState sent =
-        new DesiredState(
-            Action.Run,
-            1,
-            null,
-            new DesiredState.Image("i", "http://op/i", null, format, null, null),
-            null,
-            null,
-            null,
-            null);
+        DesiredState.builder()
+            .action(Action.Run)
+            .generation(1)
+            .image(DesiredState.Image.builder().name("i").url("http://op/i").format(format).build())
+            .build();
     String json = OPERATOR.writeValueAsString(sent);
     assertThat(json).contains("\"format\":\"" + format.value() + "\"");
     assertThat(AGENT.readValue(json, DesiredState.class)).isEqualTo(sent);
@@ -319,7 +323,7 @@ class WireTest {
   @ParameterizedTest
   @EnumSource(MachinePhase.class)
   void everyPhaseCrosses(MachinePhase phase) throws Exception {
-    StatusReport sent = new StatusReport(phase, null, null, null, null, null, null);
+    StatusReport sent = StatusReport.builder().phase(phase).build();
     String json = AGENT.writeValueAsString(sent);
     assertThat(json).isEqualTo("{\"phase\":\"" + phase.name() + "\"}");
     assertThat(OPERATOR.readValue(json, StatusReport.class)).isEqualTo(sent);

@@ -89,92 +89,9 @@ public record BootImageSpec(
           + " CAP_SYS_ADMIN (systemd needs it), so it is not a sandbox against a system that sets"
           + " out to undo its mounts: see SECURITY.md.";
 
-  /** A spec with the default kernel modules and confinement. */
-  public BootImageSpec(
-      ImageSource source,
-      ImageFormat format,
-      String sha256,
-      Boolean insecureSkipVerify,
-      String init,
-      Architecture architecture,
-      StopSpec stop) {
-    this(source, format, sha256, insecureSkipVerify, init, architecture, stop, null, null, null);
-  }
-
   /** How machines get the bytes, the default applied. */
   public Delivery deliveryOrDefault() {
     return delivery == null ? Delivery.DEFAULT : delivery;
-  }
-
-  /** A spec with the default confinement. */
-  public BootImageSpec(
-      ImageSource source,
-      ImageFormat format,
-      String sha256,
-      Boolean insecureSkipVerify,
-      String init,
-      Architecture architecture,
-      StopSpec stop,
-      KernelModules kernelModules) {
-    this(
-        source,
-        format,
-        sha256,
-        insecureSkipVerify,
-        init,
-        architecture,
-        stop,
-        kernelModules,
-        null,
-        null);
-  }
-
-  /** A spec downloaded whole (the default delivery). */
-  public BootImageSpec(
-      ImageSource source,
-      ImageFormat format,
-      String sha256,
-      Boolean insecureSkipVerify,
-      String init,
-      Architecture architecture,
-      StopSpec stop,
-      KernelModules kernelModules,
-      Confinement confinement) {
-    this(
-        source,
-        format,
-        sha256,
-        insecureSkipVerify,
-        init,
-        architecture,
-        stop,
-        kernelModules,
-        confinement,
-        null);
-  }
-
-  /** A spec with the default confinement. */
-  public BootImageSpec(
-      ImageSource source,
-      ImageFormat format,
-      String sha256,
-      Boolean insecureSkipVerify,
-      String init,
-      Architecture architecture,
-      StopSpec stop,
-      KernelModules kernelModules,
-      Delivery delivery) {
-    this(
-        source,
-        format,
-        sha256,
-        insecureSkipVerify,
-        init,
-        architecture,
-        stop,
-        kernelModules,
-        null,
-        delivery);
   }
 
   /** How the image's target is confined, the default applied. */
@@ -195,5 +112,106 @@ public record BootImageSpec(
   /** Whether verification was explicitly waived. */
   public boolean skipVerify() {
     return Boolean.TRUE.equals(insecureSkipVerify);
+  }
+
+  /** A builder of a BootImageSpec, every field unset. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder that starts from this BootImageSpec's fields. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.source = source;
+    b.format = format;
+    b.sha256 = sha256;
+    b.insecureSkipVerify = insecureSkipVerify;
+    b.init = init;
+    b.architecture = architecture;
+    b.stop = stop;
+    b.kernelModules = kernelModules;
+    b.confinement = confinement;
+    b.delivery = delivery;
+    return b;
+  }
+
+  /** Builds a {@link BootImageSpec}; a field left unset is null. */
+  public static final class Builder {
+    private ImageSource source;
+    private ImageFormat format;
+    private String sha256;
+    private Boolean insecureSkipVerify;
+    private String init;
+    private Architecture architecture;
+    private StopSpec stop;
+    private KernelModules kernelModules;
+    private Confinement confinement;
+    private Delivery delivery;
+
+    private Builder() {}
+
+    public Builder source(ImageSource source) {
+      this.source = source;
+      return this;
+    }
+
+    public Builder format(ImageFormat format) {
+      this.format = format;
+      return this;
+    }
+
+    public Builder sha256(String sha256) {
+      this.sha256 = sha256;
+      return this;
+    }
+
+    public Builder insecureSkipVerify(Boolean insecureSkipVerify) {
+      this.insecureSkipVerify = insecureSkipVerify;
+      return this;
+    }
+
+    public Builder init(String init) {
+      this.init = init;
+      return this;
+    }
+
+    public Builder architecture(Architecture architecture) {
+      this.architecture = architecture;
+      return this;
+    }
+
+    public Builder stop(StopSpec stop) {
+      this.stop = stop;
+      return this;
+    }
+
+    public Builder kernelModules(KernelModules kernelModules) {
+      this.kernelModules = kernelModules;
+      return this;
+    }
+
+    public Builder confinement(Confinement confinement) {
+      this.confinement = confinement;
+      return this;
+    }
+
+    public Builder delivery(Delivery delivery) {
+      this.delivery = delivery;
+      return this;
+    }
+
+    public BootImageSpec build() {
+      return new BootImageSpec(
+          source,
+          format,
+          sha256,
+          insecureSkipVerify,
+          init,
+          architecture,
+          stop,
+          kernelModules,
+          confinement,
+          delivery);
+    }
   }
 }

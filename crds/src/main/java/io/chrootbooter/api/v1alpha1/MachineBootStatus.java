@@ -93,198 +93,182 @@ public record MachineBootStatus(
     history = history == null ? null : List.copyOf(history);
   }
 
-  /** A status without the flight recorder's timelines. */
-  public MachineBootStatus(
-      MachinePhase phase,
-      String currentImage,
-      Long observedGeneration,
-      Progress progress,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      String error,
-      String lastReportTime,
-      List<Condition> conditions,
-      String lastSeen,
-      String runningSince,
-      LastReboot lastReboot,
-      Confinement confinement,
-      String heldBy,
-      Boolean healthy,
-      List<TestCommand.Result> testCommands) {
-    this(
-        phase,
-        currentImage,
-        observedGeneration,
-        progress,
-        lastReturn,
-        agent,
-        error,
-        lastReportTime,
-        conditions,
-        lastSeen,
-        runningSince,
-        lastReboot,
-        confinement,
-        heldBy,
-        healthy,
-        testCommands,
-        null,
-        null,
-        null);
-  }
-
-  /** A status without command results or timelines. */
-  public MachineBootStatus(
-      MachinePhase phase,
-      String currentImage,
-      Long observedGeneration,
-      Progress progress,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      String error,
-      String lastReportTime,
-      List<Condition> conditions,
-      String lastSeen,
-      String runningSince,
-      LastReboot lastReboot,
-      Confinement confinement,
-      String heldBy,
-      Boolean healthy) {
-    this(
-        phase,
-        currentImage,
-        observedGeneration,
-        progress,
-        lastReturn,
-        agent,
-        error,
-        lastReportTime,
-        conditions,
-        lastSeen,
-        runningSince,
-        lastReboot,
-        confinement,
-        heldBy,
-        healthy,
-        (List<TestCommand.Result>) null);
-  }
-
   /** This status with the flight recorder's timelines replaced. */
   public MachineBootStatus withTimelines(
       Timeline lastBoot, Timeline lastSwitch, List<TimelineSummary> history) {
-    return new MachineBootStatus(
-        phase,
-        currentImage,
-        observedGeneration,
-        progress,
-        lastReturn,
-        agent,
-        error,
-        lastReportTime,
-        conditions,
-        lastSeen,
-        runningSince,
-        lastReboot,
-        confinement,
-        heldBy,
-        healthy,
-        testCommands,
-        lastBoot,
-        lastSwitch,
-        history);
+    return toBuilder().lastBoot(lastBoot).lastSwitch(lastSwitch).history(history).build();
   }
 
-  /** A status of a machine no test holds, without a health report. */
-  public MachineBootStatus(
-      MachinePhase phase,
-      String currentImage,
-      Long observedGeneration,
-      Progress progress,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      String error,
-      String lastReportTime,
-      List<Condition> conditions,
-      String lastSeen,
-      String runningSince,
-      LastReboot lastReboot,
-      Confinement confinement) {
-    this(
-        phase,
-        currentImage,
-        observedGeneration,
-        progress,
-        lastReturn,
-        agent,
-        error,
-        lastReportTime,
-        conditions,
-        lastSeen,
-        runningSince,
-        lastReboot,
-        confinement,
-        null,
-        null);
+  /** A builder of a MachineBootStatus, every field unset. */
+  public static Builder builder() {
+    return new Builder();
   }
 
-  /** A status without the running image's confinement, of a machine no test holds. */
-  public MachineBootStatus(
-      MachinePhase phase,
-      String currentImage,
-      Long observedGeneration,
-      Progress progress,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      String error,
-      String lastReportTime,
-      List<Condition> conditions,
-      String lastSeen,
-      String runningSince,
-      LastReboot lastReboot) {
-    this(
-        phase,
-        currentImage,
-        observedGeneration,
-        progress,
-        lastReturn,
-        agent,
-        error,
-        lastReportTime,
-        conditions,
-        lastSeen,
-        runningSince,
-        lastReboot,
-        null,
-        null,
-        null);
+  /** A builder that starts from this MachineBootStatus's fields. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.phase = phase;
+    b.currentImage = currentImage;
+    b.observedGeneration = observedGeneration;
+    b.progress = progress;
+    b.lastReturn = lastReturn;
+    b.agent = agent;
+    b.error = error;
+    b.lastReportTime = lastReportTime;
+    b.conditions = conditions;
+    b.lastSeen = lastSeen;
+    b.runningSince = runningSince;
+    b.lastReboot = lastReboot;
+    b.confinement = confinement;
+    b.heldBy = heldBy;
+    b.healthy = healthy;
+    b.testCommands = testCommands;
+    b.lastBoot = lastBoot;
+    b.lastSwitch = lastSwitch;
+    b.history = history;
+    return b;
   }
 
-  /** A status without liveness fields. */
-  public MachineBootStatus(
-      MachinePhase phase,
-      String currentImage,
-      Long observedGeneration,
-      Progress progress,
-      LastReturn lastReturn,
-      AgentInfo agent,
-      String error,
-      String lastReportTime,
-      List<Condition> conditions) {
-    this(
-        phase,
-        currentImage,
-        observedGeneration,
-        progress,
-        lastReturn,
-        agent,
-        error,
-        lastReportTime,
-        conditions,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null);
+  /** Builds a {@link MachineBootStatus}; a field left unset is null. */
+  public static final class Builder {
+    private MachinePhase phase;
+    private String currentImage;
+    private Long observedGeneration;
+    private Progress progress;
+    private LastReturn lastReturn;
+    private AgentInfo agent;
+    private String error;
+    private String lastReportTime;
+    private List<Condition> conditions;
+    private String lastSeen;
+    private String runningSince;
+    private LastReboot lastReboot;
+    private Confinement confinement;
+    private String heldBy;
+    private Boolean healthy;
+    private List<TestCommand.Result> testCommands;
+    private Timeline lastBoot;
+    private Timeline lastSwitch;
+    private List<TimelineSummary> history;
+
+    private Builder() {}
+
+    public Builder phase(MachinePhase phase) {
+      this.phase = phase;
+      return this;
+    }
+
+    public Builder currentImage(String currentImage) {
+      this.currentImage = currentImage;
+      return this;
+    }
+
+    public Builder observedGeneration(Long observedGeneration) {
+      this.observedGeneration = observedGeneration;
+      return this;
+    }
+
+    public Builder progress(Progress progress) {
+      this.progress = progress;
+      return this;
+    }
+
+    public Builder lastReturn(LastReturn lastReturn) {
+      this.lastReturn = lastReturn;
+      return this;
+    }
+
+    public Builder agent(AgentInfo agent) {
+      this.agent = agent;
+      return this;
+    }
+
+    public Builder error(String error) {
+      this.error = error;
+      return this;
+    }
+
+    public Builder lastReportTime(String lastReportTime) {
+      this.lastReportTime = lastReportTime;
+      return this;
+    }
+
+    public Builder conditions(List<Condition> conditions) {
+      this.conditions = conditions;
+      return this;
+    }
+
+    public Builder lastSeen(String lastSeen) {
+      this.lastSeen = lastSeen;
+      return this;
+    }
+
+    public Builder runningSince(String runningSince) {
+      this.runningSince = runningSince;
+      return this;
+    }
+
+    public Builder lastReboot(LastReboot lastReboot) {
+      this.lastReboot = lastReboot;
+      return this;
+    }
+
+    public Builder confinement(Confinement confinement) {
+      this.confinement = confinement;
+      return this;
+    }
+
+    public Builder heldBy(String heldBy) {
+      this.heldBy = heldBy;
+      return this;
+    }
+
+    public Builder healthy(Boolean healthy) {
+      this.healthy = healthy;
+      return this;
+    }
+
+    public Builder testCommands(List<TestCommand.Result> testCommands) {
+      this.testCommands = testCommands;
+      return this;
+    }
+
+    public Builder lastBoot(Timeline lastBoot) {
+      this.lastBoot = lastBoot;
+      return this;
+    }
+
+    public Builder lastSwitch(Timeline lastSwitch) {
+      this.lastSwitch = lastSwitch;
+      return this;
+    }
+
+    public Builder history(List<TimelineSummary> history) {
+      this.history = history;
+      return this;
+    }
+
+    public MachineBootStatus build() {
+      return new MachineBootStatus(
+          phase,
+          currentImage,
+          observedGeneration,
+          progress,
+          lastReturn,
+          agent,
+          error,
+          lastReportTime,
+          conditions,
+          lastSeen,
+          runningSince,
+          lastReboot,
+          confinement,
+          heldBy,
+          healthy,
+          testCommands,
+          lastBoot,
+          lastSwitch,
+          history);
+    }
   }
 }

@@ -171,14 +171,11 @@ class AgentProtocolTest {
     plane.api.createMachine("b1", machine(mac, "debian-12", List.of()));
     AtomicReference<StatusReport> status =
         new AtomicReference<>(
-            new StatusReport(
-                MachinePhase.Downloading,
-                new Progress(4096L, 262144L, 1_000_000L),
-                null,
-                null,
-                null,
-                new AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"),
-                null));
+            StatusReport.builder()
+                .phase(MachinePhase.Downloading)
+                .progress(new Progress(4096L, 262144L, 1_000_000L))
+                .agent(new AgentInfo("0.1.0", "boot-b1", "10.0.0.2", "6.1.0", "c1 (cb.jit=c1)"))
+                .build());
     try (OperatorClient client =
             FollowingAgent.client(plane.operator.url(), mac, awaitSession(mac));
         StatusReporter reporter =
@@ -188,14 +185,12 @@ class AgentProtocolTest {
       assertThat(downloading.at("/status/progress/bytes").asLong()).isEqualTo(4096);
 
       status.set(
-          new StatusReport(
-              MachinePhase.Running,
-              null,
-              "debian-12",
-              null,
-              null,
-              new AgentInfo("0.1.0", "boot-b1", "10.0.0.3", "6.1.0", "tiered"),
-              1L));
+          StatusReport.builder()
+              .phase(MachinePhase.Running)
+              .currentImage("debian-12")
+              .agent(new AgentInfo("0.1.0", "boot-b1", "10.0.0.3", "6.1.0", "tiered"))
+              .appliedGeneration(1L)
+              .build());
       reporter.poke();
       JsonNode running =
           awaitMachine(
@@ -308,14 +303,10 @@ class AgentProtocolTest {
       try {
         for (int i = 1; i <= 50; i++) {
           StatusReport progress =
-              new StatusReport(
-                  MachinePhase.Downloading,
-                  new Progress(i * 1000L, 50_000L, 1_000_000L),
-                  null,
-                  null,
-                  null,
-                  null,
-                  null);
+              StatusReport.builder()
+                  .phase(MachinePhase.Downloading)
+                  .progress(new Progress(i * 1000L, 50_000L, 1_000_000L))
+                  .build();
           accepted.add(posters.submit(() -> client.report(progress)));
         }
         for (Future<Boolean> f : accepted) {
@@ -326,7 +317,11 @@ class AgentProtocolTest {
       }
       assertThat(
               client.report(
-                  new StatusReport(MachinePhase.Running, null, "debian-12", null, null, null, 1L)))
+                  StatusReport.builder()
+                      .phase(MachinePhase.Running)
+                      .currentImage("debian-12")
+                      .appliedGeneration(1L)
+                      .build()))
           .isTrue();
       postingNanos = System.nanoTime() - start;
 
@@ -421,14 +416,12 @@ class AgentProtocolTest {
         new AtomicReference<>();
     AtomicReference<StatusReport> status =
         new AtomicReference<>(
-            new StatusReport(
-                MachinePhase.Running,
-                null,
-                "debian-12",
-                null,
-                null,
-                new AgentInfo("0.1.0", "boot-con1", "10.0.0.20", "6.1.0", "tiered"),
-                1L));
+            StatusReport.builder()
+                .phase(MachinePhase.Running)
+                .currentImage("debian-12")
+                .agent(new AgentInfo("0.1.0", "boot-con1", "10.0.0.20", "6.1.0", "tiered"))
+                .appliedGeneration(1L)
+                .build());
     try (FollowingAgent agent = new FollowingAgent(plane.operator.url(), mac, awaitSession(mac));
         StatusReporter reporter =
             new StatusReporter(agent.client::report, status::get, Duration.ofSeconds(1))) {

@@ -133,14 +133,12 @@ class HighAvailabilityTest {
     String token = enrol(leader, mac, script);
 
     var running =
-        new StatusReport(
-            MachinePhase.Running,
-            null,
-            "debian-12",
-            null,
-            null,
-            new AgentInfo("e2e", "boot-1", "10.0.0.2", "6.1.0", null),
-            1L);
+        StatusReport.builder()
+            .phase(MachinePhase.Running)
+            .currentImage("debian-12")
+            .agent(new AgentInfo("e2e", "boot-1", "10.0.0.2", "6.1.0", null))
+            .appliedGeneration(1L)
+            .build();
     AtomicReference<FollowingAgent> agent =
         new AtomicReference<>(new FollowingAgent(replicas.get(leader).url(), mac, token));
     var reporter =

@@ -493,15 +493,13 @@ public final class AgentPolicy {
     if (event instanceof Event.ConsoleLoad e) {
       long generation = s.desired() == null ? 0 : s.desired().generation();
       DesiredState state =
-          new DesiredState(
-              io.chrootbooter.protocol.Action.Run,
-              generation,
-              "console",
-              e.image(),
-              "tmpfs",
-              null,
-              null,
-              null);
+          DesiredState.builder()
+              .action(io.chrootbooter.protocol.Action.Run)
+              .generation(generation)
+              .reason("console")
+              .image(e.image())
+              .overlay("tmpfs")
+              .build();
       List<Action> actions = new ArrayList<>();
       actions.add(new Action.ReturnTarget(ReturnTrigger.Console, "load typed at the console"));
       return startLoad(s, state, true, actions, "console load wins over the spec");
@@ -815,7 +813,11 @@ public final class AgentPolicy {
       throw new IOException(
           "cannot tell the format from the URL; add --format " + ImageFormat.names("|"));
     }
-    return new DesiredState.Image(null, load.url(), load.sha256().orElse(null), format, null, null);
+    return DesiredState.Image.builder()
+        .url(load.url())
+        .sha256(load.sha256().orElse(null))
+        .format(format)
+        .build();
   }
 
   /**

@@ -43,21 +43,7 @@ final class AgentStatus {
             states.get(), phase, session.map(TargetSession::spec), controller.lastReturn(), info);
     boolean healthy =
         phase == MachinePhase.Running && session.map(TargetSession::healthy).orElse(false);
-    return healthy ? withHealthy(report) : report;
-  }
-
-  /** {@code r}, saying that its running target reported healthy. */
-  static StatusReport withHealthy(StatusReport r) {
-    return new StatusReport(
-        r.phase(),
-        r.progress(),
-        r.currentImage(),
-        r.error(),
-        r.lastReturn(),
-        r.agent(),
-        r.appliedGeneration(),
-        r.confinement(),
-        true);
+    return healthy ? report.toBuilder().healthy(true).build() : report;
   }
 
   /**
@@ -86,23 +72,25 @@ final class AgentStatus {
                 progress.bytes(),
                 progress.total() < 0 ? null : progress.total(),
                 (long) progress.bytesPerSecond());
-    return new StatusReport(
-        phase,
-        p,
-        named.map(spec -> imageOf(s, spec)).orElse(null),
-        phase == MachinePhase.Failed ? s.error() : null,
-        last.map(
-                r ->
-                    new io.chrootbooter.protocol.LastReturn(
-                        r.trigger().name(),
-                        r.reason().isEmpty() ? null : r.reason(),
-                        r.time().toString(),
-                        r.duration().toMillis(),
-                        r.forced()))
-            .orElse(null),
-        info,
-        s.appliedGeneration() < 0 ? null : s.appliedGeneration(),
-        named.map(TargetSpec::confinement).orElse(null));
+    return StatusReport.builder()
+        .phase(phase)
+        .progress(p)
+        .currentImage(named.map(spec -> imageOf(s, spec)).orElse(null))
+        .error(phase == MachinePhase.Failed ? s.error() : null)
+        .lastReturn(
+            last.map(
+                    r ->
+                        new io.chrootbooter.protocol.LastReturn(
+                            r.trigger().name(),
+                            r.reason().isEmpty() ? null : r.reason(),
+                            r.time().toString(),
+                            r.duration().toMillis(),
+                            r.forced()))
+                .orElse(null))
+        .agent(info)
+        .appliedGeneration(s.appliedGeneration() < 0 ? null : s.appliedGeneration())
+        .confinement(named.map(TargetSpec::confinement).orElse(null))
+        .build();
   }
 
   /**

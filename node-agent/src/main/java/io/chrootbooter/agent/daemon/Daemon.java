@@ -315,23 +315,22 @@ public final class Daemon implements AutoCloseable {
    * @throws IllegalArgumentException when {@code cb.format=} names no format
    */
   static DesiredState standalone(Options o) {
-    return new DesiredState(
-        Action.Run,
-        1,
-        "cb.image",
-        new DesiredState.Image(
-            null,
-            o.image(),
-            present(o.sha256()) ? o.sha256() : null,
-            present(o.format())
-                ? ImageFormat.parse(o.format())
-                : ImageFormat.fromUrl(o.image()).orElse(ImageFormat.SQUASHFS),
-            present(o.init()) ? o.init() : null,
-            null),
-        "tmpfs",
-        null,
-        null,
-        null);
+    return DesiredState.builder()
+        .action(Action.Run)
+        .generation(1)
+        .reason("cb.image")
+        .image(
+            DesiredState.Image.builder()
+                .url(o.image())
+                .sha256(present(o.sha256()) ? o.sha256() : null)
+                .format(
+                    present(o.format())
+                        ? ImageFormat.parse(o.format())
+                        : ImageFormat.fromUrl(o.image()).orElse(ImageFormat.SQUASHFS))
+                .init(present(o.init()) ? o.init() : null)
+                .build())
+        .overlay("tmpfs")
+        .build();
   }
 
   /**

@@ -157,21 +157,21 @@ class AgentApplierTest {
   }
 
   static DesiredState run(long generation, String bootTimeout) {
-    return new DesiredState(
-        io.chrootbooter.protocol.Action.Run,
-        generation,
-        "Ready",
-        new DesiredState.Image(
-            "debian",
-            "http://images/a.squashfs",
-            "a".repeat(64),
-            ImageFormat.SQUASHFS,
-            null,
-            new DesiredState.Stop("SIGINT", "7s")),
-        "tmpfs",
-        null,
-        bootTimeout,
-        null);
+    return DesiredState.builder()
+        .action(io.chrootbooter.protocol.Action.Run)
+        .generation(generation)
+        .reason("Ready")
+        .image(
+            DesiredState.Image.builder()
+                .name("debian")
+                .url("http://images/a.squashfs")
+                .sha256("a".repeat(64))
+                .format(ImageFormat.SQUASHFS)
+                .stop(new DesiredState.Stop("SIGINT", "7s"))
+                .build())
+        .overlay("tmpfs")
+        .bootTimeout(bootTimeout)
+        .build();
   }
 
   @Test
@@ -268,21 +268,20 @@ class AgentApplierTest {
   void aBadStopSettingOrBootTimeoutFailsBeforeAnythingIsFetched() {
     DesiredState good = run(6, null);
     DesiredState badStop =
-        new DesiredState(
-            io.chrootbooter.protocol.Action.Run,
-            6,
-            "Ready",
-            new DesiredState.Image(
-                "debian",
-                good.image().url(),
-                good.image().sha256(),
-                ImageFormat.SQUASHFS,
-                null,
-                new DesiredState.Stop("SIGNOPE", null)),
-            "tmpfs",
-            null,
-            null,
-            null);
+        DesiredState.builder()
+            .action(io.chrootbooter.protocol.Action.Run)
+            .generation(6)
+            .reason("Ready")
+            .image(
+                DesiredState.Image.builder()
+                    .name("debian")
+                    .url(good.image().url())
+                    .sha256(good.image().sha256())
+                    .format(ImageFormat.SQUASHFS)
+                    .stop(new DesiredState.Stop("SIGNOPE", null))
+                    .build())
+            .overlay("tmpfs")
+            .build();
     agent.desired(badStop);
     await()
         .atMost(Duration.ofSeconds(10))

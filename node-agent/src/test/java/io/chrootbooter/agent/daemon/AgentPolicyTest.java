@@ -44,25 +44,23 @@ class AgentPolicyTest {
   // ---- the states of the table ----------------------------------------------------------------
 
   static DesiredState run(long generation, String sha) {
-    return new DesiredState(
-        io.chrootbooter.protocol.Action.Run,
-        generation,
-        "Ready",
-        new DesiredState.Image(
-            "debian",
-            "http://images/" + sha + ".squashfs",
-            sha.repeat(64),
-            ImageFormat.SQUASHFS,
-            null,
-            null),
-        "tmpfs",
-        null,
-        null,
-        null);
+    return DesiredState.builder()
+        .action(io.chrootbooter.protocol.Action.Run)
+        .generation(generation)
+        .reason("Ready")
+        .image(
+            DesiredState.Image.builder()
+                .name("debian")
+                .url("http://images/" + sha + ".squashfs")
+                .sha256(sha.repeat(64))
+                .format(ImageFormat.SQUASHFS)
+                .build())
+        .overlay("tmpfs")
+        .build();
   }
 
   static DesiredState of(io.chrootbooter.protocol.Action action, long generation, String reason) {
-    return new DesiredState(action, generation, reason, null, null, null, null, null);
+    return DesiredState.builder().action(action).generation(generation).reason(reason).build();
   }
 
   static final DesiredState RUN7 = run(7, "a");
@@ -94,15 +92,13 @@ class AgentPolicyTest {
           null,
           1);
   static final DesiredState CONSOLE7 =
-      new DesiredState(
-          io.chrootbooter.protocol.Action.Run,
-          7,
-          "console",
-          run(7, "c").image(),
-          "tmpfs",
-          null,
-          null,
-          null);
+      DesiredState.builder()
+          .action(io.chrootbooter.protocol.Action.Run)
+          .generation(7)
+          .reason("console")
+          .image(run(7, "c").image())
+          .overlay("tmpfs")
+          .build();
   static final State CONSOLE =
       new State(
           RUN7, 7, CONSOLE7.image().identity(), true, null, null, -1, CONSOLE7, null, null, 1);

@@ -47,15 +47,19 @@ class FlightRecorderRulesTest {
   }
 
   private static DesiredState run(long generation, String name, String bootTimeout) {
-    return new DesiredState(
-        Action.Run,
-        generation,
-        null,
-        new DesiredState.Image(name, "http://op/i/" + name, SHA, ImageFormat.SQUASHFS, null, null),
-        "tmpfs",
-        null,
-        bootTimeout,
-        null);
+    return DesiredState.builder()
+        .action(Action.Run)
+        .generation(generation)
+        .image(
+            DesiredState.Image.builder()
+                .name(name)
+                .url("http://op/i/" + name)
+                .sha256(SHA)
+                .format(ImageFormat.SQUASHFS)
+                .build())
+        .overlay("tmpfs")
+        .bootTimeout(bootTimeout)
+        .build();
   }
 
   /** A load of {@code state} up to the init's exec, each step 100 ms. */
@@ -104,17 +108,7 @@ class FlightRecorderRulesTest {
 
     Timeline boot = recorder.timelines().get(0);
     assertThat(boot.boot()).isTrue();
-    assertThat(names(boot))
-        .containsExactly(
-            "agent-up",
-            "enrolled",
-            "desired-state",
-            "download",
-            "verify",
-            "mount",
-            "pivot-root",
-            "init-exec",
-            "healthy");
+    assertThat(names(boot)).containsExactlyElementsOf(FlightSteps.FIRST_BOOT);
     assertThat(boot.result()).isEqualTo(Timeline.SUCCEEDED);
     assertThat(boot.trigger()).isNull();
     assertThat(boot.seconds()).isEqualTo(3.5);
@@ -152,20 +146,7 @@ class FlightRecorderRulesTest {
 
     List<Timeline> all = recorder.timelines();
     Timeline sw = all.get(1);
-    assertThat(names(sw))
-        .containsExactly(
-            "desired-state",
-            "return-trigger",
-            "grace",
-            "forced",
-            "teardown",
-            "bootstrap-ready",
-            "download",
-            "verify",
-            "mount",
-            "pivot-root",
-            "init-exec",
-            "healthy");
+    assertThat(names(sw)).containsExactlyElementsOf(FlightSteps.FORCED_SWITCH);
     assertThat(sw.trigger()).isEqualTo("SpecChange");
     assertThat(sw.image()).isEqualTo("two");
     assertThat(sw.result()).isEqualTo(Timeline.FAILED);

@@ -22,21 +22,6 @@ class FlightRecorderTest {
   @RegisterExtension static final TargetImages images = new TargetImages("cb-flight-images");
   @RegisterExtension final AgentFixture agent = new AgentFixture("cb-flight");
 
-  private static final List<String> SWITCH =
-      List.of(
-          "desired-state",
-          "return-trigger",
-          "grace",
-          "forced",
-          "teardown",
-          "bootstrap-ready",
-          "download",
-          "verify",
-          "mount",
-          "pivot-root",
-          "init-exec",
-          "healthy");
-
   @Test
   void aBootASwitchAndAReturnAreTimedStepByStep() throws Exception {
     String one = agent.serve("one.tar.zst", images.tarZst());
@@ -52,17 +37,7 @@ class FlightRecorderTest {
                 "Running".equals(r.path("phase").asText())
                     && names(r.path("timelines").path(0)).contains("healthy"));
     JsonNode boot = booted.path("timelines").path(0);
-    assertThat(names(boot))
-        .containsExactly(
-            "agent-up",
-            "enrolled",
-            "desired-state",
-            "download",
-            "verify",
-            "mount",
-            "pivot-root",
-            "init-exec",
-            "healthy");
+    assertThat(names(boot)).containsExactlyElementsOf(FlightSteps.FIRST_BOOT);
     assertThat(boot.path("image").asText()).isEqualTo("one");
     assertThat(boot.has("trigger")).as("a first boot has no trigger").isFalse();
     assertThat(boot.has("result")).as("in progress until healthy").isFalse();
@@ -85,7 +60,7 @@ class FlightRecorderTest {
     double measured = (agent.operator().receivedNanos(done) - pushed) / 1e9;
     JsonNode sw = done.path("timelines").path(0);
     assertThat(sw.path("result").asText()).isEqualTo("Succeeded");
-    assertThat(names(sw)).containsExactlyElementsOf(SWITCH);
+    assertThat(names(sw)).containsExactlyElementsOf(FlightSteps.FORCED_SWITCH);
     assertThat(sw.path("trigger").asText()).isEqualTo("SpecChange");
     assertThat(sw.path("digest").asText()).isEqualTo(images.squashfsSha());
     assertContiguous(sw);

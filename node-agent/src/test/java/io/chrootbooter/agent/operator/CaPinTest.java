@@ -154,7 +154,7 @@ class CaPinTest {
   }
 
   private static StatusReport report() {
-    return new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
+    return StatusReport.builder().phase(MachinePhase.Bootstrap).build();
   }
 
   @Test

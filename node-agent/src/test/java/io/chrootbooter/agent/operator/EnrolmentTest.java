@@ -113,7 +113,7 @@ class EnrolmentTest {
   }
 
   private static StatusReport report() {
-    return new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
+    return StatusReport.builder().phase(MachinePhase.Bootstrap).build();
   }
 
   @Test

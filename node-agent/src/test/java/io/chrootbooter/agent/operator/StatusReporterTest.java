@@ -13,7 +13,11 @@ import org.junit.jupiter.api.Test;
 /** The reporter sends on change, and the full report every heartbeat when nothing changed. */
 class StatusReporterTest {
   private static final StatusReport RUNNING =
-      new StatusReport(MachinePhase.Running, null, "debian-12", null, null, null, 2L);
+      StatusReport.builder()
+          .phase(MachinePhase.Running)
+          .currentImage("debian-12")
+          .appliedGeneration(2L)
+          .build();
 
   @Test
   void withoutAHeartbeatOnlyChangesAreSent() throws Exception {

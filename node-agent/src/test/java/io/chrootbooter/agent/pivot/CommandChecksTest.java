@@ -10,7 +10,6 @@ import io.chrootbooter.protocol.TestCommand;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -69,17 +68,7 @@ class CommandChecksTest {
   void setUp() throws IOException {
     cgroupParent = TestTarget.newCgroup("cb-cmdtest");
     state = new StateFiles(temp.resolve("state"));
-    controller =
-        new BootController(
-            new PivotConfig(
-                TestTarget.BUSYBOX,
-                cgroupParent,
-                temp.resolve("staging"),
-                state,
-                OptionalLong.of(512),
-                OptionalLong.empty()),
-            new LinuxSignals(),
-            Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.of(512));
     checks = new CommandChecks(TestTarget.BUSYBOX, reports::incrementAndGet);
     // As the agent does: every change of the target may be its healthy report.
     controller.onChange(() -> checks.poke(controller.session()));
@@ -104,16 +93,7 @@ class CommandChecksTest {
     Path root = temp.resolve("root");
     SquashfsImage.Mounted mounted = SquashfsImage.mount(image, work, root, new Overlay.Tmpfs());
     Path console = Files.writeString(temp.resolve("console.log"), "");
-    controller.boot(
-        new TargetSpec(
-            root,
-            "/sbin/init-" + init,
-            "http://images.test/" + init,
-            Signals.SIGUSR2,
-            Duration.ofSeconds(5),
-            console),
-        mounted::close,
-        Duration.ZERO);
+    controller.boot(TestTarget.spec(root, init, console), mounted::close, Duration.ZERO);
     TargetSession session = controller.session().orElseThrow();
     checks.booted(session, commands);
     checks.poke(controller.session());

@@ -16,7 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -242,15 +241,7 @@ class ConfinedTargetTest {
     mountsBefore = TestTarget.mountTable();
     cgroupParent = TestTarget.newCgroup("cb-confined");
     state = new StateFiles(temp.resolve("state"));
-    PivotConfig config =
-        new PivotConfig(
-            TestTarget.BUSYBOX,
-            cgroupParent,
-            temp.resolve("staging"),
-            state,
-            OptionalLong.of(512),
-            OptionalLong.empty());
-    controller = new BootController(config, new LinuxSignals(), Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.of(512));
   }
 
   @AfterEach

@@ -17,7 +17,6 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -92,15 +91,7 @@ class HostileRootTest {
     mountsBefore = TestTarget.mountTable();
     cgroupParent = TestTarget.newCgroup("cb-hostile");
     state = new StateFiles(temp.resolve("state"));
-    PivotConfig config =
-        new PivotConfig(
-            TestTarget.BUSYBOX,
-            cgroupParent,
-            temp.resolve("staging"),
-            state,
-            OptionalLong.of(512),
-            OptionalLong.empty());
-    controller = new BootController(config, new LinuxSignals(), Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.of(512));
   }
 
   @AfterEach

@@ -18,7 +18,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -79,15 +78,7 @@ class PivotReturnTest {
     mountsBefore = TestTarget.mountTable();
     cgroupParent = TestTarget.newCgroup("cb-test");
     state = new StateFiles(temp.resolve("state"));
-    PivotConfig config =
-        new PivotConfig(
-            TestTarget.BUSYBOX,
-            cgroupParent,
-            temp.resolve("staging"),
-            state,
-            OptionalLong.of(512),
-            OptionalLong.empty());
-    controller = new BootController(config, new LinuxSignals(), Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.of(512));
   }
 
   @AfterEach

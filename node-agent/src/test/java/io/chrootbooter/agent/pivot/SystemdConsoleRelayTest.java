@@ -53,17 +53,7 @@ class SystemdConsoleRelayTest {
   void setUp() throws IOException {
     cgroupParent = TestTarget.newCgroup("cb-systemd-relay");
     state = new StateFiles(temp.resolve("state"));
-    controller =
-        new BootController(
-            new PivotConfig(
-                TestTarget.BUSYBOX,
-                cgroupParent,
-                temp.resolve("staging"),
-                state,
-                OptionalLong.empty(),
-                OptionalLong.empty()),
-            new LinuxSignals(),
-            Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.empty());
     console = Pty.open();
     serial = Pty.open();
   }

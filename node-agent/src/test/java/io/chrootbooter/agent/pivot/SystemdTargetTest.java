@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -63,15 +62,7 @@ class SystemdTargetTest {
     mountsBefore = TestTarget.mountTable();
     cgroupParent = TestTarget.newCgroup("cb-systemd-test");
     state = new StateFiles(temp.resolve("state"));
-    PivotConfig config =
-        new PivotConfig(
-            TestTarget.BUSYBOX,
-            cgroupParent,
-            temp.resolve("staging"),
-            state,
-            OptionalLong.empty(),
-            OptionalLong.empty());
-    controller = new BootController(config, new LinuxSignals(), Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.empty());
     console = Pty.open();
   }
 

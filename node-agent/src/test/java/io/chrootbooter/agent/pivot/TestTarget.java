@@ -8,12 +8,15 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
@@ -175,6 +178,35 @@ public final class TestTarget {
       io.chrootbooter.agent.pivot.Cgroup.killChildren(cgroup, java.time.Duration.ofSeconds(10));
       io.chrootbooter.agent.pivot.Cgroup.removeTree(cgroup);
     }
+  }
+
+  /**
+   * The agent's boot controller for busybox targets, as the pivot tests run it: each target's
+   * cgroup below {@code cgroupParent}, its staging directory {@code temp/staging}, at most {@code
+   * pidsMax} processes in it (empty: no limit), no memory limit.
+   */
+  public static BootController controller(
+      Path cgroupParent, Path temp, StateFiles state, OptionalLong pidsMax) throws IOException {
+    return new BootController(
+        new PivotConfig(
+            BUSYBOX, cgroupParent, temp.resolve("staging"), state, pidsMax, OptionalLong.empty()),
+        new LinuxSignals(),
+        Clock.systemUTC());
+  }
+
+  /**
+   * A target of this image that boots its {@code /sbin/init-NAME} (an image at {@code
+   * http://images.test/NAME}), powers off on SIGUSR2 and has 5 s to do so, its console {@code
+   * console}.
+   */
+  public static TargetSpec spec(Path root, String init, Path console) {
+    return new TargetSpec(
+        root,
+        "/sbin/init-" + init,
+        "http://images.test/" + init,
+        Signals.SIGUSR2,
+        Duration.ofSeconds(5),
+        console);
   }
 
   /** Builds the tree and packs it as squashfs into {@code dir}; returns the image file. */

@@ -4,11 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.chrootbooter.agent.pivot.BootController;
-import io.chrootbooter.agent.pivot.LinuxSignals;
-import io.chrootbooter.agent.pivot.PivotConfig;
-import io.chrootbooter.agent.pivot.Signals;
 import io.chrootbooter.agent.pivot.StateFiles;
-import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.agent.pivot.TestTarget;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.agent.unpack.SquashfsImage;
@@ -103,17 +99,7 @@ class ConsoleRelayTest {
   void setUp() throws IOException {
     cgroupParent = TestTarget.newCgroup("cb-relay");
     state = new StateFiles(temp.resolve("state"));
-    controller =
-        new BootController(
-            new PivotConfig(
-                TestTarget.BUSYBOX,
-                cgroupParent,
-                temp.resolve("staging"),
-                state,
-                OptionalLong.of(512),
-                OptionalLong.empty()),
-            new LinuxSignals(),
-            Clock.systemUTC());
+    controller = TestTarget.controller(cgroupParent, temp, state, OptionalLong.of(512));
     console = StandIn.open();
     serial = StandIn.open();
   }
@@ -156,16 +142,7 @@ class ConsoleRelayTest {
         SquashfsImage.mount(
             image, Files.createDirectories(temp.resolve("work")), root, new Overlay.Tmpfs());
     controller.specChanged(1, true);
-    controller.boot(
-        new TargetSpec(
-            root,
-            "/sbin/init-" + init,
-            "http://images.test/" + init,
-            Signals.SIGUSR2,
-            Duration.ofSeconds(5),
-            console.device()),
-        mounted::close,
-        Duration.ZERO);
+    controller.boot(TestTarget.spec(root, init, console.device()), mounted::close, Duration.ZERO);
     long pid = Long.parseLong(state.read("pid_in_target").orElseThrow());
     await()
         .atMost(Duration.ofSeconds(20))

@@ -39,8 +39,11 @@ final class DesiredStates {
     }
     DesiredState.ReturnTriggers triggers = forAgent(spec.returnTriggers());
     if (spec.imageRef() == null) {
-      return new DesiredState(
-          Action.Bootstrap, generation, null, null, null, List.of(), null, triggers);
+      return DesiredState.builder()
+          .action(Action.Bootstrap)
+          .generation(generation)
+          .returnTriggers(triggers)
+          .build();
     }
     if (image.isEmpty()
         || image.get().getStatus() == null
@@ -72,30 +75,34 @@ final class DesiredStates {
         bi.getSpec().deliveryOrDefault() == Delivery.Lazy && verity != null
             ? Delivery.Lazy
             : Delivery.Download;
-    return new DesiredState(
-            Action.Run,
-            generation,
-            null,
-            new DesiredState.Image(
-                spec.imageRef(),
-                IpxeScript.served(baseUrl, bi.getStatus().servedUrl(), sha),
-                sha,
-                bi.getStatus().format(),
-                bi.getSpec().initOrDefault(),
-                stop == null ? null : new DesiredState.Stop(stop.signal(), stop.gracePeriod()),
-                bi.getSpec().kernelModulesOrDefault(),
-                spec.confinement() != null
-                    ? spec.confinement()
-                    : bi.getSpec().confinementOrDefault(),
-                spec.devicesOrEmpty(),
-                delivery,
-                verity),
-            spec.overlayOrDefault(),
-            spec.kernelArgsOrEmpty(),
-            spec.bootTimeout(),
-            triggers)
+    return DesiredState.builder()
+        .action(Action.Run)
+        .generation(generation)
+        .image(
+            DesiredState.Image.builder()
+                .name(spec.imageRef())
+                .url(IpxeScript.served(baseUrl, bi.getStatus().servedUrl(), sha))
+                .sha256(sha)
+                .format(bi.getStatus().format())
+                .init(bi.getSpec().initOrDefault())
+                .stop(
+                    stop == null ? null : new DesiredState.Stop(stop.signal(), stop.gracePeriod()))
+                .kernelModules(bi.getSpec().kernelModulesOrDefault())
+                .confinement(
+                    spec.confinement() != null
+                        ? spec.confinement()
+                        : bi.getSpec().confinementOrDefault())
+                .devices(spec.devicesOrEmpty())
+                .delivery(delivery)
+                .verity(verity)
+                .build())
+        .overlay(spec.overlayOrDefault())
+        .kernelArgs(spec.kernelArgsOrEmpty())
+        .bootTimeout(spec.bootTimeout())
+        .returnTriggers(triggers)
         // A BootTest's command checks, run by the agent once this boot reports healthy.
-        .withCommands(TestHold.of(mb).map(TestHold::commands).orElse(List.of()));
+        .commands(TestHold.of(mb).map(TestHold::commands).orElse(List.of()))
+        .build();
   }
 
   /**
@@ -118,6 +125,6 @@ final class DesiredStates {
 
   /** {@code Hold} for this reason: the machine keeps doing what it does. */
   static DesiredState hold(long generation, String reason) {
-    return new DesiredState(Action.Hold, generation, reason, null, null, List.of(), null, null);
+    return DesiredState.builder().action(Action.Hold).generation(generation).reason(reason).build();
   }
 }

@@ -426,30 +426,35 @@ public class StatusReports {
     updated.setMetadata(mb.getMetadata());
     updated.setSpec(mb.getSpec());
     updated.setStatus(
-        new MachineBootStatus(
-                report.phase(),
-                // The agent names the image in the reported phase, none in Bootstrap: its report is
-                // the truth, also when it names none.
-                report.currentImage(),
-                old == null ? null : old.observedGeneration(),
-                report.progress() != null ? report.progress() : old == null ? null : old.progress(),
+        MachineBootStatus.builder()
+            .phase(report.phase())
+            // The agent names the image in the reported phase, none in Bootstrap: its report is
+            // the truth, also when it names none.
+            .currentImage(report.currentImage())
+            .observedGeneration(old == null ? null : old.observedGeneration())
+            .progress(
+                report.progress() != null ? report.progress() : old == null ? null : old.progress())
+            .lastReturn(
                 report.lastReturn() != null
                     ? report.lastReturn()
-                    : old == null ? null : old.lastReturn(),
-                report.agent() != null ? report.agent() : old == null ? null : old.agent(),
-                report.error(),
-                received.at().toString(),
-                old == null ? null : old.conditions(),
-                received.at().truncatedTo(ChronoUnit.SECONDS).toString(),
-                runningSince(old, report, reboot != null, received.at()),
-                reboot != null ? reboot : old == null ? null : old.lastReboot(),
-                // The agent names the confinement of the target that runs, none in the bootstrap.
-                report.confinement(),
-                old == null ? null : old.heldBy(),
-                // Of the reported phase's target, like the phase itself.
-                report.healthy(),
-                report.commands())
-            .withTimelines(flights.lastBoot(), flights.lastSwitch(), flights.history()));
+                    : old == null ? null : old.lastReturn())
+            .agent(report.agent() != null ? report.agent() : old == null ? null : old.agent())
+            .error(report.error())
+            .lastReportTime(received.at().toString())
+            .conditions(old == null ? null : old.conditions())
+            .lastSeen(received.at().truncatedTo(ChronoUnit.SECONDS).toString())
+            .runningSince(runningSince(old, report, reboot != null, received.at()))
+            .lastReboot(reboot != null ? reboot : old == null ? null : old.lastReboot())
+            // The agent names the confinement of the target that runs, none in the bootstrap.
+            .confinement(report.confinement())
+            .heldBy(old == null ? null : old.heldBy())
+            // Of the reported phase's target, like the phase itself.
+            .healthy(report.healthy())
+            .testCommands(report.commands())
+            .lastBoot(flights.lastBoot())
+            .lastSwitch(flights.lastSwitch())
+            .history(flights.history())
+            .build());
     return updated;
   }
 
@@ -483,17 +488,21 @@ public class StatusReports {
    * always the newer report's (they describe one moment together).
    */
   static StatusReport merge(StatusReport older, StatusReport newer) {
-    return new StatusReport(
-        newer.phase(),
-        newer.progress() != null ? newer.progress() : older.progress(),
-        newer.currentImage(),
-        newer.error(),
-        newer.lastReturn() != null ? newer.lastReturn() : older.lastReturn(),
-        newer.agent() != null ? newer.agent() : older.agent(),
-        newer.appliedGeneration() != null ? newer.appliedGeneration() : older.appliedGeneration(),
-        newer.confinement(),
-        newer.healthy(),
-        newer.commands(),
-        newer.timelines() != null ? newer.timelines() : older.timelines());
+    return StatusReport.builder()
+        .phase(newer.phase())
+        .progress(newer.progress() != null ? newer.progress() : older.progress())
+        .currentImage(newer.currentImage())
+        .error(newer.error())
+        .lastReturn(newer.lastReturn() != null ? newer.lastReturn() : older.lastReturn())
+        .agent(newer.agent() != null ? newer.agent() : older.agent())
+        .appliedGeneration(
+            newer.appliedGeneration() != null
+                ? newer.appliedGeneration()
+                : older.appliedGeneration())
+        .confinement(newer.confinement())
+        .healthy(newer.healthy())
+        .commands(newer.commands())
+        .timelines(newer.timelines() != null ? newer.timelines() : older.timelines())
+        .build();
   }
 }

@@ -140,27 +140,14 @@ public final class MachineBootStatuses {
     hold.ifPresent(h -> desired.add(heldCondition(h, generation)));
     List<io.fabric8.kubernetes.api.model.Condition> conditions =
         Conditions.merge(old == null ? List.of() : old.conditions(), desired, now);
-    return new MachineBootStatus(
-            phaseOf(mb),
-            old == null ? null : old.currentImage(),
-            generation,
-            old == null ? null : old.progress(),
-            old == null ? null : old.lastReturn(),
-            old == null ? null : old.agent(),
-            old == null ? null : old.error(),
-            old == null ? null : old.lastReportTime(),
-            conditions,
-            lastSeen(old, o.agentLostSince()),
-            old == null ? null : old.runningSince(),
-            old == null ? null : old.lastReboot(),
-            old == null ? null : old.confinement(),
-            hold.map(TestHold::test).orElse(null),
-            old == null ? null : old.healthy(),
-            old == null ? null : old.testCommands())
-        .withTimelines(
-            old == null ? null : old.lastBoot(),
-            old == null ? null : old.lastSwitch(),
-            old == null ? null : old.history());
+    // Every other field is the agent's, kept as it was.
+    return (old == null ? MachineBootStatus.builder() : old.toBuilder())
+        .phase(phaseOf(mb))
+        .observedGeneration(generation)
+        .conditions(conditions)
+        .lastSeen(lastSeen(old, o.agentLostSince()))
+        .heldBy(hold.map(TestHold::test).orElse(null))
+        .build();
   }
 
   /** The condition {@code HeldByTest}, True while a BootTest holds the machine. */

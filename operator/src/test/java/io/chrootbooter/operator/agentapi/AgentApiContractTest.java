@@ -94,8 +94,7 @@ class AgentApiContractTest {
         StatusReports.withReport(mb, new StatusReports.Received(running, Instant.now()), null);
     assertThat(written.getStatus().confinement()).isEqualTo(confinement);
 
-    StatusReport bootstrap =
-        new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
+    StatusReport bootstrap = StatusReport.builder().phase(MachinePhase.Bootstrap).build();
     assertThat(StatusReports.changes(written.getStatus(), bootstrap)).isTrue();
     assertThat(
             StatusReports.withReport(
@@ -122,8 +121,7 @@ class AgentApiContractTest {
         StatusReports.withReport(mb, new StatusReports.Received(running, Instant.now()), null);
     assertThat(written.getStatus().testCommands()).isEqualTo(running.commands());
     // The next report without them (the target returned) takes them away.
-    StatusReport bootstrap =
-        new StatusReport(MachinePhase.Bootstrap, null, null, null, null, null, null);
+    StatusReport bootstrap = StatusReport.builder().phase(MachinePhase.Bootstrap).build();
     assertThat(StatusReports.changes(written.getStatus(), running)).isFalse();
     assertThat(StatusReports.changes(written.getStatus(), bootstrap)).isTrue();
     assertThat(

@@ -37,8 +37,11 @@ class FlightRecordsTest {
   }
 
   private static MachineBootStatus status(FlightRecords.Result r) {
-    return new MachineBootStatus(
-            MachinePhase.Running, "one", 1L, null, null, null, null, null, null)
+    return MachineBootStatus.builder()
+        .phase(MachinePhase.Running)
+        .currentImage("one")
+        .observedGeneration(1L)
+        .build()
         .withTimelines(r.lastBoot(), r.lastSwitch(), r.history());
   }
 

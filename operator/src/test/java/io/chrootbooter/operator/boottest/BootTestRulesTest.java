@@ -1,17 +1,18 @@
 package io.chrootbooter.operator.boottest;
 
+import static io.chrootbooter.operator.boottest.Fixtures.apply;
+import static io.chrootbooter.operator.boottest.Fixtures.healthy;
+import static io.chrootbooter.operator.boottest.Fixtures.machineSpec;
+import static io.chrootbooter.operator.boottest.Fixtures.ready;
+import static io.chrootbooter.operator.boottest.Fixtures.status;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.chrootbooter.api.v1alpha1.AfterTest;
-import io.chrootbooter.api.v1alpha1.BootImage;
-import io.chrootbooter.api.v1alpha1.BootImagePhase;
-import io.chrootbooter.api.v1alpha1.BootImageStatus;
 import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.BootTestCheck;
 import io.chrootbooter.api.v1alpha1.BootTestCheck.TestedTrigger;
 import io.chrootbooter.api.v1alpha1.BootTestSpec;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
-import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
 import io.chrootbooter.api.v1alpha1.MachineSelection;
 import io.chrootbooter.api.v1alpha1.MachineTestResult;
@@ -21,7 +22,6 @@ import io.chrootbooter.api.v1alpha1.TestHold;
 import io.chrootbooter.operator.boottest.BootTestRules.Hold;
 import io.chrootbooter.operator.boottest.BootTestRules.Observation;
 import io.chrootbooter.operator.boottest.BootTestRules.Plan;
-import io.chrootbooter.operator.boottest.BootTestRules.Release;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
@@ -30,11 +30,9 @@ import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -50,36 +48,15 @@ class BootTestRulesTest {
   private Instant now = T0;
   private Plan last;
 
-  private static MachineBootSpec spec(String image) {
-    return new MachineBootSpec(
-        "52:54:00:12:34:56",
-        null,
-        image,
-        image == null ? io.chrootbooter.api.v1alpha1.MachineState.Bootstrap : null,
-        List.of("quiet"),
-        null,
-        null,
-        null);
-  }
-
   private void machine(String name, String image, MachinePhase phase, Map<String, String> labels) {
-    MachineBoot mb = new MachineBoot();
-    mb.setMetadata(
-        new ObjectMetaBuilder()
-            .withName(name)
-            .withNamespace("lab")
-            .withGeneration(3L)
-            .withResourceVersion("7")
-            .withLabels(new HashMap<>(labels))
-            .withAnnotations(new HashMap<>())
-            .build());
-    mb.setSpec(spec(image));
-    mb.setStatus(status(phase, phase == MachinePhase.Running ? image : null, null));
+    MachineBoot mb =
+        Fixtures.machine(
+            name,
+            labels,
+            machineSpec(image),
+            status(phase, phase == MachinePhase.Running ? image : null, null));
+    mb.getMetadata().setResourceVersion("7");
     machines.put(name, mb);
-  }
-
-  private static MachineBootStatus status(MachinePhase phase, String image, LastReturn r) {
-    return new MachineBootStatus(phase, image, 3L, null, r, null, null, null, List.of());
   }
 
   /** What the agent reports: its status written into the MachineBoot. */
@@ -115,21 +92,8 @@ class BootTestRulesTest {
         after);
   }
 
-  private static BootTestCheck healthy(String timeout) {
-    return new BootTestCheck(null, new BootTestCheck.Healthy(timeout), null);
-  }
-
   private static BootTestCheck returns(TestedTrigger trigger, String timeout) {
     return new BootTestCheck(null, null, new BootTestCheck.Returns(trigger, timeout));
-  }
-
-  private static Optional<BootImage> ready() {
-    BootImage bi = new BootImage();
-    bi.setMetadata(new ObjectMetaBuilder().withName("busybox").withNamespace("lab").build());
-    bi.setStatus(
-        new BootImageStatus(
-            BootImagePhase.Ready, null, null, null, "/images/abc", null, List.of(), null));
-    return Optional.of(bi);
   }
 
   /** One reconcile: the plan is applied as the reconciler would (holds, releases, status). */
@@ -137,15 +101,7 @@ class BootTestRulesTest {
     last =
         BootTestRules.plan(
             new Observation(test, ready(), Map.copyOf(machines), Set.of("smoke"), now));
-    for (BootTestRules.Write w : last.writes()) {
-      MachineBoot mb = machines.get(w.machine());
-      if (w instanceof Hold h) {
-        mb.getMetadata().getAnnotations().put(TestHold.ANNOTATION, h.hold().toJson());
-        mb.getMetadata().getLabels().put(TestHold.LABEL, h.hold().test());
-      } else if (w instanceof Release r) {
-        BootTestReconciler.released(mb, r);
-      }
-    }
+    apply(last.writes(), machines);
     test.setStatus(last.status());
     return last;
   }
@@ -188,7 +144,7 @@ class BootTestRulesTest {
     assertThat(result("m2").phase()).as("parallelism 1").isEqualTo(MachineTestPhase.Pending);
     TestHold toBootstrap = hold("m1");
     assertThat(toBootstrap.imageRef()).isNull();
-    assertThat(toBootstrap.spec()).isEqualTo(spec("debian-12"));
+    assertThat(toBootstrap.spec()).isEqualTo(machineSpec("debian-12"));
     assertThat(toBootstrap.generation()).isGreaterThan(1_000_000_000_000L);
     assertThat(last.writes()).singleElement().isInstanceOf(Hold.class);
     assertThat(((Hold) last.writes().get(0)).resourceVersion())
@@ -238,7 +194,7 @@ class BootTestRulesTest {
         .doesNotContainKey(TestHold.ANNOTATION);
     assertThat(machines.get("m1").getSpec())
         .as("Restore leaves the spec")
-        .isEqualTo(spec("debian-12"));
+        .isEqualTo(machineSpec("debian-12"));
     // The slot is free: m2 is taken in the same reconcile.
     assertThat(result("m2").phase()).isEqualTo(MachineTestPhase.Switching);
     assertThat(test.getStatus().passed()).isEqualTo(1);
@@ -324,7 +280,7 @@ class BootTestRulesTest {
   void aMachineAnotherTestHoldsWaitsAndAStaleHoldIsTakenOverWithTheSpecItKept() {
     machine("m1", "debian-12", MachinePhase.Running, Map.of());
     MachineBoot mb = machines.get("m1");
-    TestHold other = new TestHold("other", 1_800_000_000_000L, "x", null, spec("debian-11"));
+    TestHold other = new TestHold("other", 1_800_000_000_000L, "x", null, machineSpec("debian-11"));
     mb.getMetadata().getAnnotations().put(TestHold.ANNOTATION, other.toJson());
     test(spec(List.of("m1"), null, 1, null, healthy("1s")));
 
@@ -340,7 +296,7 @@ class BootTestRulesTest {
     assertThat(hold("m1").test()).isEqualTo("smoke");
     assertThat(hold("m1").spec())
         .as("what the machine had before either test")
-        .isEqualTo(spec("debian-11"));
+        .isEqualTo(machineSpec("debian-11"));
     assertThat(hold("m1").generation()).isGreaterThan(other.generation());
   }
 
@@ -374,8 +330,11 @@ class BootTestRulesTest {
     step();
     MachineBoot mb = machines.get("m1");
     mb.setStatus(
-        new MachineBootStatus(
-            MachinePhase.Failed, null, 3L, null, null, null, "sha256 mismatch", null, List.of()));
+        MachineBootStatus.builder()
+            .phase(MachinePhase.Failed)
+            .observedGeneration(3L)
+            .error("sha256 mismatch")
+            .build());
     step();
     assertThat(result("m1").phase()).isEqualTo(MachineTestPhase.Error);
     assertThat(result("m1").message())
@@ -424,42 +383,21 @@ class BootTestRulesTest {
     step();
     MachineBoot mb = machines.get("m1");
     mb.setStatus(
-        new MachineBootStatus(
-            MachinePhase.Running,
-            "busybox",
-            3L,
-            null,
-            null,
-            null,
-            null,
-            null,
-            List.of(),
-            null,
-            null,
-            null,
-            null,
-            null,
-            null));
+        MachineBootStatus.builder()
+            .phase(MachinePhase.Running)
+            .currentImage("busybox")
+            .observedGeneration(3L)
+            .build());
     step();
     assertThat(result("m1").checks().get(0).result()).isEqualTo(CheckOutcome.Running);
     later(Duration.ofSeconds(4));
     mb.setStatus(
-        new MachineBootStatus(
-            MachinePhase.Running,
-            "busybox",
-            3L,
-            null,
-            null,
-            null,
-            null,
-            null,
-            List.of(),
-            null,
-            null,
-            null,
-            null,
-            null,
-            true));
+        MachineBootStatus.builder()
+            .phase(MachinePhase.Running)
+            .currentImage("busybox")
+            .observedGeneration(3L)
+            .healthy(true)
+            .build());
     step();
     assertThat(result("m1").phase()).isEqualTo(MachineTestPhase.Passed);
     assertThat(result("m1").checks().get(0).message())

@@ -27,24 +27,22 @@ class CheckOutcomesTest {
   private static MachineBoot running(Boolean healthy, List<TestCommand.Result> results) {
     MachineBoot mb = new MachineBoot();
     mb.setStatus(
-        new MachineBootStatus(
-            MachinePhase.Running,
-            "busybox",
-            1L,
-            null,
-            null,
-            null,
-            null,
-            null,
-            List.of(),
-            null,
-            null,
-            null,
-            null,
-            null,
-            healthy,
-            results));
+        MachineBootStatus.builder()
+            .phase(MachinePhase.Running)
+            .currentImage("busybox")
+            .observedGeneration(1L)
+            .healthy(healthy)
+            .testCommands(results)
+            .build());
     return mb;
+  }
+
+  /** What {@code check} (named kernel) decides at {@code now}, its result {@code result}. */
+  private static CheckOutcomes.Decided reported(
+      BootTestCheck check, TestCommand.Result result, Instant now) {
+    return CheckOutcomes.command(
+            check, "kernel", running(true, List.of(result)), "busybox", T0, Optional.empty(), now)
+        .orElseThrow();
   }
 
   @Test
@@ -68,56 +66,31 @@ class CheckOutcomesTest {
   void aCommandPassesOnItsExitCodeAndFailsOnAnotherATimeoutOrNoResult() {
     BootTestCheck check = command("kernel", "uname", "-r");
     var ok =
-        CheckOutcomes.command(
-                check,
-                "kernel",
-                running(
-                    true,
-                    List.of(
-                        new TestCommand.Result(
-                            "kernel", 0, false, "6.1.0\n", "", false, 4L, null))),
-                "busybox",
-                T0,
-                Optional.empty(),
-                T0.plusSeconds(1))
-            .orElseThrow();
+        reported(
+            check,
+            new TestCommand.Result("kernel", 0, false, "6.1.0\n", "", false, 4L, null),
+            T0.plusSeconds(1));
     assertThat(ok.result()).isEqualTo(CheckOutcome.Passed);
     assertThat(ok.message()).isEqualTo("exit code 0 after 4 ms: 6.1.0");
     assertThat(ok.output()).isEqualTo("stdout:\n6.1.0\n");
 
     var killed =
-        CheckOutcomes.command(
-                check,
-                "kernel",
-                running(
-                    true,
-                    List.of(
-                        new TestCommand.Result(
-                            "kernel", null, true, "", "hung\0\u001b\r\n", false, 20_000L, null))),
-                "busybox",
-                T0,
-                Optional.empty(),
-                T0.plusSeconds(21))
-            .orElseThrow();
+        reported(
+            check,
+            new TestCommand.Result(
+                "kernel", null, true, "", "hung\0\u001b\r\n", false, 20_000L, null),
+            T0.plusSeconds(21));
     assertThat(killed.result()).isEqualTo(CheckOutcome.Failed);
     assertThat(killed.message()).isEqualTo("killed at its timeout of 20s");
     // What a target wrote may hold anything: control characters are shown, not kept.
     assertThat(killed.output()).isEqualTo("stderr:\nhung\uFFFD\uFFFD\uFFFD\n");
 
     var refused =
-        CheckOutcomes.command(
-                check,
-                "kernel",
-                running(
-                    true,
-                    List.of(
-                        new TestCommand.Result(
-                            "kernel", null, null, null, null, null, null, "the command is empty"))),
-                "busybox",
-                T0,
-                Optional.empty(),
-                T0.plusSeconds(1))
-            .orElseThrow();
+        reported(
+            check,
+            new TestCommand.Result(
+                "kernel", null, null, null, null, null, null, "the command is empty"),
+            T0.plusSeconds(1));
     assertThat(refused.result()).isEqualTo(CheckOutcome.Error);
     assertThat(refused.message()).isEqualTo("the agent did not run it: the command is empty");
 

@@ -1,26 +1,24 @@
 package io.chrootbooter.operator.boottest;
 
+import static io.chrootbooter.operator.boottest.Fixtures.apply;
+import static io.chrootbooter.operator.boottest.Fixtures.healthy;
+import static io.chrootbooter.operator.boottest.Fixtures.machineSpec;
+import static io.chrootbooter.operator.boottest.Fixtures.ready;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.chrootbooter.api.v1alpha1.BootImage;
-import io.chrootbooter.api.v1alpha1.BootImagePhase;
-import io.chrootbooter.api.v1alpha1.BootImageStatus;
 import io.chrootbooter.api.v1alpha1.BootTest;
 import io.chrootbooter.api.v1alpha1.BootTestCheck;
 import io.chrootbooter.api.v1alpha1.BootTestPromotion;
 import io.chrootbooter.api.v1alpha1.BootTestSpec;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
-import io.chrootbooter.api.v1alpha1.MachineBootSpec;
 import io.chrootbooter.api.v1alpha1.MachineBootStatus;
 import io.chrootbooter.api.v1alpha1.MachineSelection;
 import io.chrootbooter.api.v1alpha1.MachineTestResult.MachineTestPhase;
 import io.chrootbooter.api.v1alpha1.PromotionStatus;
 import io.chrootbooter.api.v1alpha1.PromotionStatus.PromotionPhase;
 import io.chrootbooter.api.v1alpha1.TestHold;
-import io.chrootbooter.operator.boottest.BootTestRules.Hold;
 import io.chrootbooter.operator.boottest.BootTestRules.Observation;
 import io.chrootbooter.operator.boottest.BootTestRules.Plan;
-import io.chrootbooter.operator.boottest.BootTestRules.Release;
 import io.chrootbooter.operator.status.Conditions;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
@@ -28,12 +26,10 @@ import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -52,44 +48,21 @@ class PromotionTest {
   private Plan last;
   private int returns;
 
-  private static MachineBootSpec spec(String image) {
-    return new MachineBootSpec(
-        "52:54:00:12:34:56", null, image, null, List.of("quiet"), null, null, null);
-  }
-
   private void machine(String name, Map<String, String> labels) {
-    MachineBoot mb = new MachineBoot();
-    mb.setMetadata(
-        new ObjectMetaBuilder()
-            .withName(name)
-            .withNamespace("lab")
-            .withGeneration(3L)
-            .withLabels(new HashMap<>(labels))
-            .withAnnotations(new HashMap<>())
-            .build());
-    mb.setSpec(spec("debian-12"));
-    mb.setStatus(status(MachinePhase.Running, "debian-12", null, true));
-    machines.put(name, mb);
+    machines.put(
+        name,
+        Fixtures.machine(
+            name,
+            labels,
+            machineSpec("debian-12"),
+            status(MachinePhase.Running, "debian-12", null, true)));
   }
 
   private static MachineBootStatus status(
       MachinePhase phase, String image, LastReturn r, boolean healthy) {
-    return new MachineBootStatus(
-        phase,
-        image,
-        3L,
-        null,
-        r,
-        null,
-        null,
-        null,
-        List.of(),
-        null,
-        null,
-        null,
-        null,
-        null,
-        healthy && phase == MachinePhase.Running ? true : null);
+    return Fixtures.status(phase, image, r).toBuilder()
+        .healthy(healthy && phase == MachinePhase.Running ? true : null)
+        .build();
   }
 
   private void test(List<String> tested, BootTestPromotion promote) {
@@ -101,34 +74,17 @@ class PromotionTest {
             "busybox",
             new MachineSelection(null, tested),
             1,
-            List.of(new BootTestCheck(null, new BootTestCheck.Healthy("1m"), null)),
+            List.of(healthy("1m")),
             "10m",
             null,
             promote));
-  }
-
-  private static Optional<BootImage> ready() {
-    BootImage bi = new BootImage();
-    bi.setMetadata(new ObjectMetaBuilder().withName("busybox").withNamespace("lab").build());
-    bi.setStatus(
-        new BootImageStatus(
-            BootImagePhase.Ready, null, null, null, "/images/abc", null, List.of(), null));
-    return Optional.of(bi);
   }
 
   /** One reconcile, its writes applied; then every agent does what its machine is told. */
   private Plan step() {
     last =
         Promotion.plan(new Observation(test, ready(), Map.copyOf(machines), Set.of("roll"), now));
-    for (BootTestRules.Write w : last.writes()) {
-      MachineBoot mb = machines.get(w.machine());
-      if (w instanceof Hold h) {
-        mb.getMetadata().getAnnotations().put(TestHold.ANNOTATION, h.hold().toJson());
-        mb.getMetadata().getLabels().put(TestHold.LABEL, h.hold().test());
-      } else if (w instanceof Release r) {
-        BootTestReconciler.released(mb, r);
-      }
-    }
+    apply(last.writes(), machines);
     test.setStatus(last.status());
     now = now.plus(Duration.ofSeconds(1));
     for (var e : machines.entrySet()) {

@@ -9,7 +9,6 @@ import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class LivenessRulesTest {
@@ -84,19 +83,11 @@ class LivenessRulesTest {
   @Test
   void lastSeenIsTheLatestSignOfLife() {
     MachineBootStatus s =
-        new MachineBootStatus(
-            MachinePhase.Running,
-            null,
-            null,
-            null,
-            null,
-            null,
-            null,
-            "2026-01-01T00:00:10.500Z",
-            List.of(),
-            "2026-01-01T00:00:05Z",
-            null,
-            null);
+        MachineBootStatus.builder()
+            .phase(MachinePhase.Running)
+            .lastReportTime("2026-01-01T00:00:10.500Z")
+            .lastSeen("2026-01-01T00:00:05Z")
+            .build();
     assertThat(LivenessRules.lastSeen(null, s)).contains(Instant.parse("2026-01-01T00:00:10.500Z"));
     assertThat(LivenessRules.lastSeen(T.plusSeconds(30), s)).contains(T.plusSeconds(30));
     assertThat(LivenessRules.lastSeen(null, null)).isEmpty();
@@ -115,26 +106,17 @@ class LivenessRulesTest {
   }
 
   private static MachineBootStatus status(MachinePhase phase, String bootId) {
-    return new MachineBootStatus(
-        phase,
-        "debian-12",
-        null,
-        null,
-        null,
-        bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null, null),
-        null,
-        null,
-        List.of());
+    return MachineBootStatus.builder()
+        .phase(phase)
+        .currentImage("debian-12")
+        .agent(bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null, null))
+        .build();
   }
 
   private static StatusReport report(String bootId) {
-    return new StatusReport(
-        MachinePhase.Bootstrap,
-        null,
-        null,
-        null,
-        null,
-        bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null, null),
-        null);
+    return StatusReport.builder()
+        .phase(MachinePhase.Bootstrap)
+        .agent(bootId == null ? null : new AgentInfo("0.1.0", bootId, null, null, null))
+        .build();
   }
 }

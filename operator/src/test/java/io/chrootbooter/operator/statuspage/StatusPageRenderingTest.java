@@ -37,22 +37,23 @@ class StatusPageRenderingTest {
   }
 
   static MachineBootStatus status(MachinePhase phase, Progress progress, String error) {
-    return new MachineBootStatus(
-        phase,
-        "debian-12",
-        1L,
-        progress,
-        new LastReturn("Serial", HOSTILE, "2026-12-03T09:58:00Z", 4200L, true),
-        new AgentInfo("0.1.0", "b", "10.0.0.5", "6.1", "tiered"),
-        error,
-        null,
-        List.of(
-            new ConditionBuilder()
-                .withType("Stalled")
-                .withStatus("True")
-                .withReason("AgentFailed")
-                .withMessage("the agent reported: " + error)
-                .build()));
+    return MachineBootStatus.builder()
+        .phase(phase)
+        .currentImage("debian-12")
+        .observedGeneration(1L)
+        .progress(progress)
+        .lastReturn(new LastReturn("Serial", HOSTILE, "2026-12-03T09:58:00Z", 4200L, true))
+        .agent(new AgentInfo("0.1.0", "b", "10.0.0.5", "6.1", "tiered"))
+        .error(error)
+        .conditions(
+            List.of(
+                new ConditionBuilder()
+                    .withType("Stalled")
+                    .withStatus("True")
+                    .withReason("AgentFailed")
+                    .withMessage("the agent reported: " + error)
+                    .build()))
+        .build();
   }
 
   @Test
@@ -104,31 +105,26 @@ class StatusPageRenderingTest {
   @Test
   void aLostMachineIsMarkedAndShowsWhenItWasLastSeen() {
     MachineBootStatus lost =
-        new MachineBootStatus(
-            MachinePhase.Running,
-            "debian-12",
-            1L,
-            null,
-            null,
-            null,
-            null,
-            null,
-            List.of(
-                new io.fabric8.kubernetes.api.model.ConditionBuilder()
-                    .withType("Ready")
-                    .withStatus("False")
-                    .withReason("AgentLost")
-                    .withMessage("the agent was last heard from at " + NOW.minusSeconds(90))
-                    .build(),
-                new io.fabric8.kubernetes.api.model.ConditionBuilder()
-                    .withType("Stalled")
-                    .withStatus("True")
-                    .withReason("AgentLost")
-                    .withMessage("the agent was last heard from at " + NOW.minusSeconds(90))
-                    .build()),
-            NOW.minusSeconds(90).toString(),
-            null,
-            null);
+        MachineBootStatus.builder()
+            .phase(MachinePhase.Running)
+            .currentImage("debian-12")
+            .observedGeneration(1L)
+            .conditions(
+                List.of(
+                    new io.fabric8.kubernetes.api.model.ConditionBuilder()
+                        .withType("Ready")
+                        .withStatus("False")
+                        .withReason("AgentLost")
+                        .withMessage("the agent was last heard from at " + NOW.minusSeconds(90))
+                        .build(),
+                    new io.fabric8.kubernetes.api.model.ConditionBuilder()
+                        .withType("Stalled")
+                        .withStatus("True")
+                        .withReason("AgentLost")
+                        .withMessage("the agent was last heard from at " + NOW.minusSeconds(90))
+                        .build()))
+            .lastSeen(NOW.minusSeconds(90).toString())
+            .build();
     StatusView.MachineRow row = StatusView.machine(machine("ns", "m", lost), List.of(), NOW);
     assertThat(row.lost()).isTrue();
     assertThat(row.seenExact()).isEqualTo(NOW.minusSeconds(90).toString());
@@ -201,8 +197,10 @@ class StatusPageRenderingTest {
     image.setMetadata(new ObjectMetaBuilder().withNamespace("ns").withName("debian-12").build());
     String sha = "a".repeat(64);
     image.setSpec(
-        new BootImageSpec(
-            new ImageSource("http://h/debian.squashfs", null), null, sha, null, null, null, null));
+        BootImageSpec.builder()
+            .source(new ImageSource("http://h/debian.squashfs", null))
+            .sha256(sha)
+            .build());
     image.setStatus(
         new io.chrootbooter.api.v1alpha1.BootImageStatus(
             io.chrootbooter.api.v1alpha1.BootImagePhase.Downloading,
