@@ -257,17 +257,27 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
    */
   private void editImage(java.util.function.UnaryOperator<BootImageSpec> change)
       throws InterruptedException {
+    againOnConflict(
+        () ->
+            client
+                .resources(BootImage.class)
+                .inNamespace(ns)
+                .withName("debian-12")
+                .edit(
+                    i -> {
+                      i.setSpec(change.apply(i.getSpec()));
+                      return i;
+                    }));
+  }
+
+  /**
+   * Runs a read-modify-write of an object the operator also writes, again after a 409 conflict (up
+   * to 20 times); any other refusal is thrown.
+   */
+  private static void againOnConflict(Runnable edit) throws InterruptedException {
     for (int attempt = 1; ; attempt++) {
       try {
-        client
-            .resources(BootImage.class)
-            .inNamespace(ns)
-            .withName("debian-12")
-            .edit(
-                i -> {
-                  i.setSpec(change.apply(i.getSpec()));
-                  return i;
-                });
+        edit.run();
         return;
       } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
         if (e.getCode() != 409 || attempt == 20) {
@@ -860,31 +870,33 @@ public abstract class AgentApiScenarios extends ControlPlaneScenarios {
   }
 
   @Test
-  void aReportOlderThanTheOneInTheStatusIsNotWritten() {
+  void aReportOlderThanTheOneInTheStatusIsNotWritten() throws InterruptedException {
     applyExamples();
     String token = sessionFor(M1);
     report(M1, token, "{\"phase\":\"Bootstrap\"}");
     // Another replica wrote a report it received later than the one posted below will be.
     String later = java.time.Instant.now().plusSeconds(3600).toString();
-    client
-        .resources(MachineBoot.class)
-        .inNamespace(ns)
-        .withName("m1")
-        .editStatus(
-            m -> {
-              var s = m.getStatus();
-              m.setStatus(
-                  io.chrootbooter.api.v1alpha1.MachineBootStatus.builder()
-                      .phase(MachinePhase.Running)
-                      .currentImage("debian-12")
-                      .observedGeneration(s.observedGeneration())
-                      .lastReturn(s.lastReturn())
-                      .agent(s.agent())
-                      .lastReportTime(later)
-                      .conditions(s.conditions())
-                      .build());
-              return m;
-            });
+    againOnConflict(
+        () ->
+            client
+                .resources(MachineBoot.class)
+                .inNamespace(ns)
+                .withName("m1")
+                .editStatus(
+                    m -> {
+                      var s = m.getStatus();
+                      m.setStatus(
+                          io.chrootbooter.api.v1alpha1.MachineBootStatus.builder()
+                              .phase(MachinePhase.Running)
+                              .currentImage("debian-12")
+                              .observedGeneration(s.observedGeneration())
+                              .lastReturn(s.lastReturn())
+                              .agent(s.agent())
+                              .lastReportTime(later)
+                              .conditions(s.conditions())
+                              .build());
+                      return m;
+                    }));
     double superseded = metric("chrootbooter_agent_status_superseded_total");
     given()
         .header("Authorization", "Bearer " + token)
