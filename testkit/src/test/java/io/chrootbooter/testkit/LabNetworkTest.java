@@ -66,6 +66,30 @@ class LabNetworkTest {
   }
 
   @Test
+  void aLabItsJvmLeftWithoutClosingIsRemovedByTheShutdownHook() throws Exception {
+    String lan = "cbtk-gone-" + ID;
+    String seconds = Long.toString(100_000 + ProcessHandle.current().pid() % 100_000);
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Process child =
+        new ProcessBuilder(
+                java,
+                "-cp",
+                System.getProperty("java.class.path"),
+                AbandonedLab.class.getName(),
+                lan,
+                dir.toString(),
+                seconds)
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(child.getInputStream().readAllBytes());
+    assertThat(child.waitFor(60, TimeUnit.SECONDS)).isTrue();
+
+    assertThat(out).contains("lab " + lan + " up");
+    assertThat(namespaces()).doesNotContain(lan);
+    assertThat(Host.run("ps", "-eo", "args").lines()).doesNotContain("sleep " + seconds);
+  }
+
+  @Test
   void dnsmasqServesTheBridgeWithTheLabsFixedAddresses() throws Exception {
     assumeTrue(Host.onPath("dnsmasq"), "dnsmasq is not on the PATH (Debian: dnsmasq)");
     try (LabNetwork net = LabNetwork.create("cbtk-dhcp-" + ID, "10.79.0", "fd79::", dir)) {
