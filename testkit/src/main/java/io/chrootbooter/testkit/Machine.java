@@ -69,8 +69,11 @@ public final class Machine implements AutoCloseable {
     private final String name;
     private final Path dir;
     private final MachineDescription description = MachineDescription.lab();
+    private String machine = description.machine();
+    private String cpu = description.cpu();
     private int memoryMib = description.memoryMib();
     private int smp = description.smp();
+    private final List<String> extra = new ArrayList<>();
     private int serialPorts;
     private Boot boot = Boot.BIOS_PXE;
     private Path kernel;
@@ -84,6 +87,22 @@ public final class Machine implements AutoCloseable {
     private Builder(String name, Path dir) {
       this.name = Objects.requireNonNull(name, "name");
       this.dir = Objects.requireNonNull(dir, "dir");
+    }
+
+    /**
+     * Another QEMU machine and CPU than the lab's ({@code q35}, {@code max}): for a guest that is
+     * no lab machine, such as one that runs host tests under another kernel.
+     */
+    public Builder machine(String machine, String cpu) {
+      this.machine = machine;
+      this.cpu = cpu;
+      return this;
+    }
+
+    /** Further QEMU arguments ({@code -virtfs ...}), after the rest. */
+    public Builder args(String... args) {
+      extra.addAll(List.of(args));
+      return this;
     }
 
     /** Memory in MiB; the description's by default. */
@@ -165,9 +184,9 @@ public final class Machine implements AutoCloseable {
               "-accel",
               "tcg",
               "-machine",
-              description.machine(),
+              machine,
               "-cpu",
-              description.cpu(),
+              cpu,
               "-smp",
               Integer.toString(smp),
               "-m",
@@ -214,6 +233,7 @@ public final class Machine implements AutoCloseable {
                 List.of(
                     "-kernel", kernel.toString(), "-initrd", initrd.toString(), "-append", append));
       }
+      cmd.addAll(extra);
       return cmd;
     }
 
