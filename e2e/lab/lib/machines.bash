@@ -38,8 +38,18 @@ choose_accel() {
   cat "$verdict"
 }
 
-mac_of() { printf '52:54:00:12:34:%02x' $((0x55 + ${1#m})); }
-ip_of() { echo "$SUBNET.$((100 + ${1#m}))"; }
+# What a lab machine is (MAC, address, QEMU's machine, CPU, processors, memory, NIC), written
+# once in machine.properties, which the Java tests' fixture (testkit) reads as well.
+MACHINE_PROPERTIES=$ROOT/testkit/src/main/resources/io/chrootbooter/testkit/machine.properties
+machine_prop() { # KEY: its value in machine.properties
+  local v
+  v=$(sed -n "s/^${1//./\\.}=//p" "$MACHINE_PROPERTIES" | tail -1)
+  [ -n "$v" ] || die "$MACHINE_PROPERTIES has no $1"
+  printf '%s\n' "$v"
+}
+
+mac_of() { printf '%s:%02x' "$(machine_prop mac.prefix)" $(($(machine_prop mac.first) + ${1#m})); }
+ip_of() { echo "$SUBNET.$(($(machine_prop address.first) + ${1#m}))"; }
 
 # start_vm NAME: QEMU in the namespace, PXE-booting from its virtio NIC (the iPXE of
 # efi-virtio.rom, ipxe-qemu). ttyS0 is the console (a socket, and a log that records it even
@@ -50,8 +60,9 @@ start_vm() {
   dir=$(vm_dir "$name")
   mkdir -p "$dir"
   rm -f "$dir"/*.sock
-  spawn "$name" --ns qemu-system-x86_64 -name "$name" -accel "$ACCEL" -machine pc \
-    -cpu qemu64,+rdrand -smp "${LAB_VM_SMP:-2}" -m "${LAB_VM_MEM:-1536}" \
+  spawn "$name" --ns qemu-system-x86_64 -name "$name" -accel "$ACCEL" \
+    -machine "$(machine_prop qemu.machine)" -cpu "$(machine_prop qemu.cpu)" \
+    -smp "${LAB_VM_SMP:-$(machine_prop qemu.smp)}" -m "${LAB_VM_MEM:-$(machine_prop qemu.memory)}" \
     -nodefaults -display none \
     -chardev "socket,id=con0,path=$dir/console.sock,server=on,wait=off,logfile=$dir/console.log,logappend=on" \
     -serial chardev:con0 \
@@ -61,7 +72,7 @@ start_vm() {
     -serial chardev:dbg \
     -monitor "unix:$dir/monitor.sock,server=on,wait=off" \
     -netdev "tap,id=n0,ifname=tap-$name,script=no,downscript=no" \
-    -device "virtio-net-pci,netdev=n0,mac=$(mac_of "$name"),bootindex=1"
+    -device "$(machine_prop qemu.nic),netdev=n0,mac=$(mac_of "$name"),bootindex=1"
   wait_for "QEMU of $name" 20 test -S "$dir/monitor.sock" ||
     { show_log "$name" 20; die "QEMU for $name did not start"; }
 }

@@ -56,13 +56,12 @@ fi
 export SOURCE_DATE_EPOCH
 
 # The jlink'ed runtime's modules: images download with HttpURLConnection, the
-# operator's stream and reports use java.net.http, retries draw jitter from jdk.random (part of
-# java.base from Java 23: a module the JDK does not have is left out), Quarkus' start-up sets
-# up java.naming's initial context. No java.desktop, java.sql (it pulls in java.xml) nor
+# operator's stream and reports use java.net.http (Failsafe, which times the retries, needs
+# java.base only), Quarkus' start-up sets up java.naming's initial context. No java.desktop, java.sql (it pulls in java.xml) nor
 # java.rmi: `jdeps` finds no use of them on the agent's paths (only GraalVM substitutions in
 # quarkus-core, JNA's AWT helpers and EL/commons-lang3 classes the agent never loads), and they
 # were half of the runtime: 98 MB with them, 62 MB without (Java 25).
-java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http,jdk.random}
+java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.net.http}
 # Modules the bootstrap loads (docs/architecture.md §4); NIC drivers are loaded by PCI modalias at boot.
 # cpuid: /dev/cpu/0/cpuid, read by jit-mode before the agent's JVM starts (agent).
 kmods_base="loop squashfs overlay evdev virtio_pci virtio_net cpuid"

@@ -1,4 +1,4 @@
-// Runs one JUnit test class and prints its summary; for node-agent/src/test/vm/lazy-tests.sh.
+// Runs one JUnit test class and prints its summary; LazyInVmIT runs it in a QEMU guest (java RunOne.java CLASS).
 import org.junit.platform.launcher.core.*;
 import org.junit.platform.launcher.listeners.*;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;

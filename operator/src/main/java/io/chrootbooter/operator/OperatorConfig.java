@@ -123,7 +123,10 @@ public interface OperatorConfig {
     @WithDefault("6")
     int attempts();
 
-    /** The first retry delay; each next one doubles, with jitter. */
+    /**
+     * The first retry delay; each next one doubles up to 64 times this, each wait drawn from the
+     * upper half of its delay (the agent's schedule, io.chrootbooter.protocol.Backoff).
+     */
     @WithDefault("1S")
     java.time.Duration retryDelay();
 

@@ -5,11 +5,12 @@
  * io.chrootbooter.protocol.Timeline}, whose step names both sides share), and the vocabulary both
  * use: {@link io.chrootbooter.protocol.Action}, {@link io.chrootbooter.protocol.MachinePhase},
  * {@link io.chrootbooter.protocol.ReturnTrigger}, {@link io.chrootbooter.protocol.ImageFormat} and
- * Go-style durations ({@link io.chrootbooter.protocol.GoDuration}). The operator, the CRD model and
- * the node agent all compile against these types, so within one release a value one side sends and
- * the other does not know cannot be written; between releases, see the compatibility rules below.
- * Before this module each side had its own copy, and the copies had drifted (a return trigger the
- * operator counted under a name the agent never sent).
+ * Go-style durations ({@link io.chrootbooter.protocol.GoDuration}), and the one retry schedule both
+ * sides build their Failsafe policies from ({@link io.chrootbooter.protocol.Backoff}). The
+ * operator, the CRD model and the node agent all compile against these types, so within one release
+ * a value one side sends and the other does not know cannot be written; between releases, see the
+ * compatibility rules below. Before this module each side had its own copy, and the copies had
+ * drifted (a return trigger the operator counted under a name the agent never sent).
  *
  * <p>Why a module of its own, and why it writes two small codecs itself: it goes into the agent's
  * initramfs, so it depends on the JDK and Jackson's annotations only (the agent brings its own

@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.chrootbooter.pxe.NetnsPxeLab.Firmware;
-import java.io.IOException;
+import io.chrootbooter.testkit.Host;
+import io.chrootbooter.testkit.Machine;
+import io.chrootbooter.testkit.MachineDescription;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
@@ -26,7 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
  * plain PXE client (EDK2 in OVMF) gets {@code snponly.efi} by TFTP, which then does the same.
  */
 class NetnsPxeBootTest {
-  static final String KNOWN = "52:54:00:12:34:56";
+  /** Machine m1 of the lab. */
+  static final String KNOWN = MachineDescription.lab().mac(1);
+
   static final String UNKNOWN = "52:54:00:00:00:99";
 
   @TempDir static Path dir;
@@ -34,28 +38,16 @@ class NetnsPxeBootTest {
 
   @BeforeAll
   static void startLab() throws Exception {
+    Optional<String> noNamespaces = Host.cannotMakeNamespaces();
+    assumeTrue(noNamespaces.isEmpty(), noNamespaces.orElse(""));
+    Optional<String> missing = Host.missing(List.of("dnsmasq", "busybox", "qemu-system-x86_64"));
     assumeTrue(
-        "0"
-            .equals(
-                new String(new ProcessBuilder("id", "-u").start().getInputStream().readAllBytes())
-                    .strip()),
-        "needs root for network namespaces");
-    for (String tool : List.of("ip", "dnsmasq", "busybox", "qemu-system-x86_64")) {
-      assumeTrue(
-          onPath(tool),
-          tool
-              + " is needed (Debian packages iproute2, dnsmasq,"
-              + " busybox-static, qemu-system-x86)");
-    }
+        missing.isEmpty(),
+        missing.orElse("")
+            + " is needed (Debian packages dnsmasq, busybox-static, qemu-system-x86)");
     assumeTrue(
         Files.exists(Path.of("/usr/lib/ipxe/qemu/efi-virtio.rom")),
         "QEMU's virtio-net option ROM is needed (Debian package ipxe-qemu)");
-    try {
-      NetnsPxeLab.run("ip", "netns", "add", "cbpxe-probe-" + ProcessHandle.current().pid());
-      NetnsPxeLab.run("ip", "netns", "del", "cbpxe-probe-" + ProcessHandle.current().pid());
-    } catch (IOException e) {
-      assumeTrue(false, "cannot create network namespaces here: " + e.getMessage());
-    }
     lab = NetnsPxeLab.start(dir, List.of(KNOWN));
     awaitOrDump(
         Duration.ofSeconds(30),
@@ -72,7 +64,7 @@ class NetnsPxeBootTest {
   @Test
   void knownMachineChainsFromOurProxyOfferToItsScript() throws Exception {
     int logFrom = lab.read(lab.log("pxe-server")).length();
-    Path console = lab.bootVm(KNOWN, Firmware.BIOS_IPXE_ROM);
+    Path console = lab.bootVm(KNOWN, Machine.Boot.BIOS_PXE);
     try {
       awaitOrDump(
           Duration.ofSeconds(120),
@@ -98,9 +90,9 @@ class NetnsPxeBootTest {
 
   @Test
   void uefiPxeRomGetsSnponlyEfiByTftpAndThenItsScript() throws Exception {
-    assumeTrue(Files.exists(NetnsPxeLab.OVMF), "OVMF is needed (Debian package ovmf)");
+    assumeTrue(Files.exists(Machine.OVMF), "OVMF is needed (Debian package ovmf)");
     int logFrom = lab.read(lab.log("pxe-server")).length();
-    Path console = lab.bootVm(KNOWN, Firmware.UEFI_PXE);
+    Path console = lab.bootVm(KNOWN, Machine.Boot.UEFI_PXE);
     try {
       awaitOrDump(
           Duration.ofSeconds(240), () -> lab.read(console).contains("CB-SCRIPT-OK " + KNOWN));
@@ -119,7 +111,7 @@ class NetnsPxeBootTest {
 
   @Test
   void unknownMachineGetsNoAnswer() throws Exception {
-    Path console = lab.bootVm(UNKNOWN, Firmware.BIOS_IPXE_ROM);
+    Path console = lab.bootVm(UNKNOWN, Machine.Boot.BIOS_PXE);
     try {
       awaitOrDump(
           Duration.ofSeconds(120),
@@ -143,15 +135,5 @@ class NetnsPxeBootTest {
     } catch (ConditionTimeoutException e) {
       throw new AssertionError(e.getMessage() + "\n" + lab.dump(), e);
     }
-  }
-
-  private static boolean onPath(String tool) {
-    for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
-      if (Files.isExecutable(Path.of(d, tool))) {
-        return true;
-      }
-    }
-    return Files.isExecutable(Path.of("/usr/sbin", tool))
-        || Files.isExecutable(Path.of("/sbin", tool));
   }
 }

@@ -6,7 +6,7 @@ import io.chrootbooter.agent.daemon.AgentPolicy.Event;
 import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.DownloadCancelledException;
 import io.chrootbooter.agent.fetch.FetchOptions;
-import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.agent.fetch.Retries;
 import io.chrootbooter.agent.pivot.CommandChecks;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.TargetControl;
@@ -221,7 +221,8 @@ public final class Agent implements AutoCloseable {
     try {
       FetchOptions options =
           new FetchOptions(
-              RetryPolicy.DEFAULT,
+              Retries.DOWNLOAD,
+              Retries.STALL_TIMEOUT,
               cancel,
               p -> {
                 recorder.progress(p);

@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.fetch;
 
+import io.chrootbooter.protocol.Backoff;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Consumer;
@@ -8,7 +10,9 @@ import javax.net.ssl.SSLSocketFactory;
 /**
  * How to fetch one image.
  *
- * @param retry retries, backoff and stall timeout
+ * @param retry attempts in a row without a received byte, and the waits between them ({@link
+ *     Retries#policy})
+ * @param stallTimeout how long a connection may deliver nothing before it counts as dropped
  * @param cancel the signal that stops the download
  * @param progress receives a {@link DownloadProgress} at most every {@code progressInterval}
  *     milliseconds and once at the end
@@ -17,7 +21,8 @@ import javax.net.ssl.SSLSocketFactory;
  *     JDK's default trust store
  */
 public record FetchOptions(
-    RetryPolicy retry,
+    Backoff retry,
+    Duration stallTimeout,
     CancelSignal cancel,
     Consumer<DownloadProgress> progress,
     long progressIntervalMillis,
@@ -25,9 +30,13 @@ public record FetchOptions(
 
   public FetchOptions {
     Objects.requireNonNull(retry, "retry");
+    Objects.requireNonNull(stallTimeout, "stallTimeout");
     Objects.requireNonNull(cancel, "cancel");
     Objects.requireNonNull(progress, "progress");
     Objects.requireNonNull(tls, "tls");
+    if (stallTimeout.isNegative() || stallTimeout.isZero()) {
+      throw new IllegalArgumentException("stallTimeout " + stallTimeout + " must be positive");
+    }
     if (progressIntervalMillis < 0) {
       throw new IllegalArgumentException(
           "progressIntervalMillis " + progressIntervalMillis + " is negative");
@@ -36,20 +45,22 @@ public record FetchOptions(
 
   /** Options with the JDK's default trust store for {@code https}. */
   public FetchOptions(
-      RetryPolicy retry,
+      Backoff retry,
+      Duration stallTimeout,
       CancelSignal cancel,
       Consumer<DownloadProgress> progress,
       long progressIntervalMillis) {
-    this(retry, cancel, progress, progressIntervalMillis, Optional.empty());
+    this(retry, stallTimeout, cancel, progress, progressIntervalMillis, Optional.empty());
   }
 
   /** These options with {@code tls} for {@code https} downloads. */
   public FetchOptions withTls(Optional<SSLSocketFactory> tls) {
-    return new FetchOptions(retry, cancel, progress, progressIntervalMillis, tls);
+    return new FetchOptions(retry, stallTimeout, cancel, progress, progressIntervalMillis, tls);
   }
 
-  /** Default retries, a fresh cancel signal, no progress listener. */
+  /** Default retries and stall timeout, a fresh cancel signal, no progress listener. */
   public static FetchOptions defaults() {
-    return new FetchOptions(RetryPolicy.DEFAULT, new CancelSignal(), p -> {}, 1000);
+    return new FetchOptions(
+        Retries.DOWNLOAD, Retries.STALL_TIMEOUT, new CancelSignal(), p -> {}, 1000);
   }
 }

@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.fetch;
 
+import dev.failsafe.Execution;
+import dev.failsafe.RetryPolicy;
 import io.chrootbooter.protocol.HttpRange;
 import java.io.IOException;
 import java.io.InputStream;
@@ -9,7 +11,6 @@ import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.random.RandomGenerator;
 import javax.net.ssl.HttpsURLConnection;
 import org.jboss.logging.Logger;
 
@@ -17,7 +18,7 @@ import org.jboss.logging.Logger;
  * An image over HTTP(S) that survives dropped, truncated and stalled connections: it resumes where
  * it stopped with {@code Range: bytes=N-} and {@code If-Range} (RFC 9110 §14.2, §13.1.5), so a
  * changed image is never spliced onto the old bytes, after an exponential, jittered delay ({@link
- * RetryPolicy}).
+ * Retries#policy}); the count of attempts starts again once bytes arrived.
  *
  * <p>Why {@link HttpURLConnection} and not {@code java.net.http.HttpClient}: on this workload (one
  * large body, read sequentially) the blocking connection reads straight from the socket into our
@@ -42,18 +43,22 @@ final class HttpImageStream extends ImageStream {
 
   private final URI uri;
   private long lastData = System.nanoTime();
-  private final RandomGenerator random = RandomGenerator.getDefault();
+  private final RetryPolicy<Object> retry;
   private volatile HttpURLConnection connection;
   private InputStream body;
   private long total = -1;
   private String validator;
   private long position;
-  private int failures;
+
+  /** The failed attempts since bytes last arrived: Failsafe counts them and times the waits. */
+  private Execution<Object> failures;
+
   private long positionAtLastFailure = -1;
 
   private HttpImageStream(URI uri, FetchOptions options) {
     super(uri.toString(), options);
     this.uri = uri;
+    this.retry = Retries.policy(options.retry());
   }
 
   static HttpImageStream open(URI uri, FetchOptions options) throws IOException {
@@ -88,15 +93,12 @@ final class HttpImageStream extends ImageStream {
         cause = new IOException("connection closed at byte " + position + " of " + total);
       } catch (SocketTimeoutException e) {
         checkCancelled();
-        if (System.nanoTime() - lastData < options().retry().stallTimeout().toNanos()) {
+        if (System.nanoTime() - lastData < options().stallTimeout().toNanos()) {
           continue; // only a poll for cancellation: the socket is still good
         }
         cause =
             new IOException(
-                "no data for "
-                    + options().retry().stallTimeout().toMillis()
-                    + " ms at byte "
-                    + position,
+                "no data for " + options().stallTimeout().toMillis() + " ms at byte " + position,
                 e);
       } catch (DownloadCancelledException e) {
         throw e;
@@ -123,17 +125,17 @@ final class HttpImageStream extends ImageStream {
     IOException last = cause;
     while (true) {
       if (last != null) {
-        if (position > positionAtLastFailure) {
-          failures = 0; // progress since the last failure: a fresh budget
+        if (failures == null || position > positionAtLastFailure) {
+          failures = Execution.of(retry); // progress since the last failure: a fresh budget
         }
         positionAtLastFailure = position;
-        failures++;
-        if (failures >= options().retry().attempts()) {
+        failures.recordException(last);
+        if (failures.isComplete()) {
           throw new IOException(
               "GET "
                   + uri
                   + " failed "
-                  + failures
+                  + failures.getAttemptCount()
                   + " times in a row at byte "
                   + position
                   + (total >= 0 ? " of " + total : "")
@@ -141,8 +143,9 @@ final class HttpImageStream extends ImageStream {
                   + describe(last),
               last);
         }
-        Duration delay = options().retry().delay(failures, random);
-        LOG.debugf("GET %s: %s; retry %d in %s", uri, describe(last), failures, delay);
+        Duration delay = failures.getDelay();
+        LOG.debugf(
+            "GET %s: %s; retry %d in %s", uri, describe(last), failures.getAttemptCount(), delay);
         try {
           if (options().cancel().await(delay)) {
             throw new DownloadCancelledException(uri.toString(), position);
@@ -184,9 +187,8 @@ final class HttpImageStream extends ImageStream {
         // Only a poll for cancellation; the server gets the stall timeout to answer.
         c.disconnect();
         checkCancelled();
-        if (System.nanoTime() - started >= options().retry().stallTimeout().toNanos()) {
-          throw new IOException(
-              "no answer for " + options().retry().stallTimeout().toMillis() + " ms", e);
+        if (System.nanoTime() - started >= options().stallTimeout().toNanos()) {
+          throw new IOException("no answer for " + options().stallTimeout().toMillis() + " ms", e);
         }
       }
     }
@@ -197,7 +199,7 @@ final class HttpImageStream extends ImageStream {
     if (c instanceof HttpsURLConnection https) {
       options().tls().ifPresent(https::setSSLSocketFactory);
     }
-    int stall = (int) Math.min(Integer.MAX_VALUE, options().retry().stallTimeout().toMillis());
+    int stall = (int) Math.min(Integer.MAX_VALUE, options().stallTimeout().toMillis());
     c.setConnectTimeout(stall);
     // The JDK applies the read timeout at connect, for headers and body alike.
     c.setReadTimeout((int) Math.min(stall, POLL.toMillis()));

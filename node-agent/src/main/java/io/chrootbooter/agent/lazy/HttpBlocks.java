@@ -1,7 +1,10 @@
 package io.chrootbooter.agent.lazy;
 
+import dev.failsafe.Execution;
+import dev.failsafe.RetryPolicy;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.OperatorCredential;
+import io.chrootbooter.agent.fetch.Retries;
 import io.chrootbooter.protocol.HttpRange;
 import java.io.Closeable;
 import java.io.IOException;
@@ -13,14 +16,12 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Duration;
 import java.util.BitSet;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.random.RandomGenerator;
 import javax.net.ssl.HttpsURLConnection;
 import org.jboss.logging.Logger;
 
@@ -53,7 +54,7 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
   private final BitSet present;
   private final Map<Integer, CompletableFuture<Void>> inFlight = new ConcurrentHashMap<>();
   private final AtomicLong fetched = new AtomicLong();
-  private final RandomGenerator random = RandomGenerator.getDefault();
+  private final RetryPolicy<Object> retry;
   private volatile boolean closed;
 
   /**
@@ -80,6 +81,7 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
     this.imageLength = imageLength;
     this.cacheFile = cacheFile;
     this.options = options;
+    this.retry = Retries.policy(options.retry());
     long n = (size + CHUNK - 1) / CHUNK;
     if (n > Integer.MAX_VALUE) {
       throw new IOException("an image of " + size + " bytes is too large");
@@ -105,7 +107,7 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
       if (c instanceof HttpsURLConnection https) {
         options.tls().ifPresent(https::setSSLSocketFactory);
       }
-      int timeout = (int) Math.min(Integer.MAX_VALUE, options.retry().stallTimeout().toMillis());
+      int timeout = (int) Math.min(Integer.MAX_VALUE, options.stallTimeout().toMillis());
       c.setConnectTimeout(timeout);
       c.setReadTimeout(timeout);
       c.setInstanceFollowRedirects(false);
@@ -211,22 +213,24 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
 
   private void fetchWithRetries(int chunk) throws IOException {
     IOException last = null;
-    for (int attempt = 1; attempt <= options.retry().attempts() && !closed; attempt++) {
-      if (attempt > 1) {
-        Duration delay = options.retry().delay(attempt - 1, random);
-        try {
-          Thread.sleep(delay.toMillis());
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IOException("interrupted while fetching piece " + chunk, e);
-        }
-      }
+    Execution<Object> attempts = Execution.of(retry);
+    while (!closed) {
       try {
         fetch(chunk);
         return;
       } catch (IOException e) {
         last = e;
-        LOG.debugf("piece %d, attempt %d: %s", chunk, attempt, e.getMessage());
+        attempts.recordException(e);
+        LOG.debugf("piece %d, attempt %d: %s", chunk, attempts.getAttemptCount(), e.getMessage());
+        if (attempts.isComplete()) {
+          break;
+        }
+      }
+      try {
+        Thread.sleep(attempts.getDelay().toMillis());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while fetching piece " + chunk, e);
       }
     }
     throw last != null ? last : new IOException("closed while fetching piece " + chunk);
@@ -242,7 +246,7 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
         if (c instanceof HttpsURLConnection https) {
           options.tls().ifPresent(https::setSSLSocketFactory);
         }
-        int timeout = (int) Math.min(Integer.MAX_VALUE, options.retry().stallTimeout().toMillis());
+        int timeout = (int) Math.min(Integer.MAX_VALUE, options.stallTimeout().toMillis());
         c.setConnectTimeout(timeout);
         c.setReadTimeout(timeout);
         c.setInstanceFollowRedirects(false);

@@ -3,6 +3,9 @@ package io.chrootbooter.agent.operator;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.failsafe.Execution;
+import dev.failsafe.RetryPolicy;
+import io.chrootbooter.agent.fetch.Retries;
 import io.chrootbooter.protocol.ConsoleChunk;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.Enrolment;
@@ -21,7 +24,6 @@ import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -43,8 +45,14 @@ public final class OperatorClient implements AutoCloseable {
   /** No line (not even a heartbeat, sent every 15 s) for this long: the stream is dead. */
   static final Duration SILENCE = Duration.ofSeconds(45);
 
-  static final Duration FIRST_BACKOFF = Duration.ofMillis(500);
-  static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+  /** How long a failed session renewal waits before the next try. */
+  static final Duration MAX_BACKOFF = Retries.OPERATOR.maxDelay();
+
+  /** Enrolment and the stream's reconnections: for ever, on the agent's schedule. */
+  private static final RetryPolicy<Object> RETRY = Retries.policy(Retries.OPERATOR);
+
+  /** What a reconnection records when the previous connection ended without an exception. */
+  private static final IOException ENDED = new IOException("the stream ended");
 
   // A newer operator may send fields, actions and formats this agent does not know: fields are
   // ignored, an unknown action or format reads as null (the event is skipped, or its load fails
@@ -176,7 +184,7 @@ public final class OperatorClient implements AutoCloseable {
               + sessionFile.path()
               + ": boot the machine from the operator's iPXE script again");
     }
-    Duration backoff = FIRST_BACKOFF;
+    Execution<Object> attempts = Execution.of(RETRY);
     while (!closed) {
       try {
         byte[] body = MAPPER.writeValueAsBytes(new Enrolment(nonce, bootId));
@@ -203,8 +211,7 @@ public final class OperatorClient implements AutoCloseable {
             "enrolment at %s: %s; retrying",
             machine, e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName());
       }
-      sleep(backoff);
-      backoff = next(backoff);
+      Thread.sleep(nextWait(attempts));
     }
     return false;
   }
@@ -269,15 +276,10 @@ public final class OperatorClient implements AutoCloseable {
     }
   }
 
-  private static Duration next(Duration backoff) {
-    return backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0
-        ? MAX_BACKOFF
-        : backoff.multipliedBy(2);
-  }
-
-  private static void sleep(Duration backoff) throws InterruptedException {
-    long millis = backoff.toMillis();
-    Thread.sleep(millis / 2 + ThreadLocalRandom.current().nextLong(millis / 2 + 1));
+  /** Records the attempt that just ended; the milliseconds to wait before the next. */
+  private static long nextWait(Execution<Object> attempts) {
+    attempts.recordException(ENDED);
+    return attempts.getDelay().toMillis();
   }
 
   /**
@@ -350,12 +352,12 @@ public final class OperatorClient implements AutoCloseable {
       Thread.currentThread().interrupt();
       return;
     }
-    Duration backoff = FIRST_BACKOFF;
+    Execution<Object> attempts = Execution.of(RETRY);
     while (!closed) {
       try {
         renewIfDue();
         if (streamOnce(onDesired, onConnected)) {
-          backoff = FIRST_BACKOFF; // it was up: the next attempt starts fresh
+          attempts = Execution.of(RETRY); // it was up: the next attempt starts fresh
         }
       } catch (IOException e) {
         if (!closed) {
@@ -371,18 +373,12 @@ public final class OperatorClient implements AutoCloseable {
       if (closed) {
         return;
       }
-      long millis = backoff.toMillis();
-      long jittered = millis / 2 + ThreadLocalRandom.current().nextLong(millis / 2 + 1);
       try {
-        Thread.sleep(jittered);
+        Thread.sleep(nextWait(attempts));
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
       }
-      backoff =
-          backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0
-              ? MAX_BACKOFF
-              : backoff.multipliedBy(2);
     }
   }
 

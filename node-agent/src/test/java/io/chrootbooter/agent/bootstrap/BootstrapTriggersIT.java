@@ -6,14 +6,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.sun.net.httpserver.HttpServer;
 import io.chrootbooter.agent.pivot.TestTarget;
-import java.io.BufferedReader;
+import io.chrootbooter.testkit.Host;
+import io.chrootbooter.testkit.Machine;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -26,7 +24,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -112,8 +109,6 @@ class BootstrapTriggersIT {
       b
       """;
 
-  private final StringBuffer console = new StringBuffer();
-
   private BootstrapImage image;
 
   /** Whether the bootstrap was built with a modules image, which the VM then gets. */
@@ -124,8 +119,7 @@ class BootstrapTriggersIT {
 
   private Path dir;
   private HttpServer images;
-  private Process qemu;
-  private OutputStream typing;
+  private Machine vm;
   private SocketChannel debugShell;
   private int debugCommands;
   private String bootFigure;
@@ -136,15 +130,14 @@ class BootstrapTriggersIT {
       if (debugShell != null) {
         debugShell.close();
       }
-      if (qemu != null) {
-        qemu.destroyForcibly();
-        qemu.waitFor(30, TimeUnit.SECONDS);
+      if (vm != null) {
+        vm.close();
       }
       if (images != null) {
         images.stop(0);
       }
       Path log = BootstrapImage.MODULE.resolve("target/bootstrap-triggers-console.log");
-      Files.writeString(log, console.toString());
+      Files.writeString(log, vm == null ? "" : vm.console());
       Path debugLog = BootstrapImage.MODULE.resolve("target/bootstrap-triggers-ttyS2.log");
       Files.writeString(debugLog, debug.toString());
       System.out.println(
@@ -165,8 +158,8 @@ class BootstrapTriggersIT {
   @BeforeAll
   void boot() throws Exception {
     image = BootstrapImage.require();
-    assumeTrue(onPath("qemu-system-x86_64"), "qemu-system-x86_64 is not on the PATH");
-    assumeTrue(onPath("mksquashfs"), "mksquashfs is not on the PATH (squashfs-tools)");
+    assumeTrue(Host.onPath("qemu-system-x86_64"), "qemu-system-x86_64 is not on the PATH");
+    assumeTrue(Host.onPath("mksquashfs"), "mksquashfs is not on the PATH (squashfs-tools)");
     dir = Files.createTempDirectory("cb-triggers-it");
     TestTarget.build(dir);
     Path tree = dir.resolve("tree");
@@ -212,73 +205,38 @@ class BootstrapTriggersIT {
     int port = serve(served);
     hasModules = modules;
 
-    Path monitor = dir.resolve("monitor.sock");
-    Path ttyS1 = dir.resolve("ttyS1.sock");
-    Path ttyS2 = dir.resolve("ttyS2.sock");
-    List<String> cmd =
-        List.of(
-            "qemu-system-x86_64",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "qemu64,+rdrand",
-            "-smp",
-            "2",
-            "-m",
-            "1024",
-            "-nographic",
-            "-monitor",
-            "unix:" + monitor + ",server=on,wait=off",
-            "-serial",
-            "stdio",
-            "-chardev",
-            "socket,id=s1,path=" + ttyS1 + ",server=on,wait=off",
-            "-serial",
-            "chardev:s1",
-            "-chardev",
-            "socket,id=s2,path=" + ttyS2 + ",server=on,wait=off",
-            "-serial",
-            "chardev:s2",
-            "-no-reboot",
-            "-netdev",
+    vm =
+        Machine.builder("triggers-it", dir)
+            .memory(1024)
+            .serialPorts(2)
             // One busybox nc per connection: a guestfwd to a tcp: chardev connects only once.
-            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:"
-                + TestTarget.BUSYBOX
-                + " nc 127.0.0.1 "
-                + port,
-            "-device",
-            "virtio-net-pci,netdev=n0,romfile=",
-            "-kernel",
-            image.kernel().toString(),
-            "-initrd",
-            image.initrd().toString(),
-            "-append",
-            // no_timer_check: see BootstrapQemuBootIT.
-            "console=ttyS0 quiet panic=-1 no_timer_check cb.image=http://10.0.2.100/vm.squashfs cb.sha256="
-                + sha
-                + " cb.init=/sbin/init-vm cb.serial=ttyS1 cb.debug cb.pids-max="
-                + PIDS_MAX
-                + " cb.memory-max="
-                + MEMORY_MAX
-                + (modules ? " cb.modules=http://10.0.2.100/modules" : ""));
-    long t0 = System.nanoTime();
-    qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    typing = qemu.getOutputStream();
-    Thread reader = new Thread(() -> copyLines(qemu, console, t0), "qemu-serial");
-    reader.setDaemon(true);
-    reader.start();
+            .userNetwork(
+                "restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:"
+                    + TestTarget.BUSYBOX
+                    + " nc 127.0.0.1 "
+                    + port)
+            .kernel(
+                image.kernel(),
+                image.initrd(),
+                // no_timer_check: see BootstrapQemuBootIT.
+                "console=ttyS0 quiet panic=-1 no_timer_check cb.image=http://10.0.2.100/vm.squashfs"
+                    + " cb.sha256="
+                    + sha
+                    + " cb.init=/sbin/init-vm cb.serial=ttyS1 cb.debug cb.pids-max="
+                    + PIDS_MAX
+                    + " cb.memory-max="
+                    + MEMORY_MAX
+                    + (modules ? " cb.modules=http://10.0.2.100/modules" : ""))
+            .powerOn();
     try {
       awaitCount("TARGET UP " + TestTarget.MARKER + " as PID 1", 1, BOOT);
-      bootFigure =
-          String.format(
-              "standalone boot to the image's init %.1f s", (System.nanoTime() - t0) / 1e9);
-      debugShell = SocketChannel.open(StandardProtocolFamily.UNIX);
-      debugShell.connect(UnixDomainSocketAddress.of(ttyS2));
+      bootFigure = String.format("standalone boot to the image's init %.1f s", vm.seconds());
+      debugShell = vm.serial(2);
       Thread debugReader = new Thread(this::copyDebug, "qemu-ttyS2");
       debugReader.setDaemon(true);
       debugReader.start();
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       throw e;
     }
   }
@@ -290,7 +248,7 @@ class BootstrapTriggersIT {
   @Test
   @Order(0)
   void theAgentRunsC1OnlyUnderTcgAndHashesWithLibcrypto() {
-    assertThat(console.toString())
+    assertThat(vm.console())
         .contains("chrootbooter: JIT c1 (hypervisor TCGTCGTCGTCG: QEMU TCG)")
         .contains("SHA-256 by libcrypto (libcrypto.so.3)");
   }
@@ -298,21 +256,18 @@ class BootstrapTriggersIT {
   @Test
   @Order(1)
   void everyTriggerReturnsToTheBootstrapWithoutAReboot() throws Exception {
-    Path monitor = dir.resolve("monitor.sock");
-    Path ttyS1 = dir.resolve("ttyS1.sock");
     List<String> figures = new ArrayList<>(List.of(bootFigure));
     try {
-      monitorCommand(monitor, "sendkey ctrl-alt-f12");
+      vm.sendkey("ctrl-alt-f12");
       figures.add("hotkey return " + awaitReturn("Hotkey", 1) + " ms");
-      assertThat(console.toString()).contains("console override: type 'resume'");
+      assertThat(vm.console()).contains("console override: type 'resume'");
       type("status");
       awaitCount("phase: ConsoleOverride", 1, STEP);
       awaitCount("last return: Hotkey", 1, STEP);
       type("resume");
       awaitCount("TARGET UP", 2, STEP);
 
-      try (SocketChannel serial = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-        serial.connect(UnixDomainSocketAddress.of(ttyS1));
+      try (SocketChannel serial = vm.serial(1)) {
         serial.write(ByteBuffer.wrap("noise RETURN_TO_BOOT\n".getBytes(StandardCharsets.US_ASCII)));
         Thread.sleep(2000);
         assertThat(count("back in the bootstrap (Serial"))
@@ -326,14 +281,14 @@ class BootstrapTriggersIT {
 
       type("helper");
       figures.add("helper return " + awaitReturn("Helper", 1) + " ms");
-      assertThat(console.toString()).contains("Helper: asked from inside");
+      assertThat(vm.console()).contains("Helper: asked from inside");
 
       type("load http://10.0.2.100/vm.tar.zst --format tar.zst");
       awaitCount("TARGET UP", 4, STEP);
       assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
       System.out.println("bootstrap triggers test: " + String.join("; ", figures));
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       throw e;
     }
   }
@@ -349,10 +304,9 @@ class BootstrapTriggersIT {
   @Test
   @Order(2)
   void theTargetsCgroupHoldsAForkBombAndAnOomWhileTheAgentLives() throws Exception {
-    Path ttyS1 = dir.resolve("ttyS1.sock");
     List<String> figures = new ArrayList<>();
     try {
-      assertThat(console.toString())
+      assertThat(vm.console())
           .as("the agent's warnings: cb.pids-max and cb.memory-max applied to every target")
           .doesNotContain("the target runs without");
       String before = debugShell("echo \"agent $(cat /run/bootstrap/agent.pid) up\"");
@@ -408,8 +362,7 @@ class BootstrapTriggersIT {
       assertThat(group(during, "alive (\\w+) phase (\\w+)", "agent alive")).isEqualTo("yes");
       assertThat(group(during, "phase (\\w+)", "phase")).isEqualTo("Running");
 
-      try (SocketChannel serial = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-        serial.connect(UnixDomainSocketAddress.of(ttyS1));
+      try (SocketChannel serial = vm.serial(1)) {
         serial.write(ByteBuffer.wrap("RETURN_TO_BOOTSTRAP\n".getBytes(StandardCharsets.US_ASCII)));
         long forcedMs = awaitReturn("Serial", 2);
         figures.add(
@@ -420,7 +373,7 @@ class BootstrapTriggersIT {
             .as("the return: the 10 s grace, then the kill ends the bomb at once")
             .isBetween(10_000L, 15_000L);
       }
-      assertThat(console.toString())
+      assertThat(vm.console())
           .as("the deaf init and its bomb are killed once the grace is over")
           .contains("trigger Serial (magic string on /dev/ttyS1), forced");
       type("status");
@@ -431,7 +384,7 @@ class BootstrapTriggersIT {
       awaitCount("TARGET UP", 5, STEP);
       type("hog");
       awaitCount("vm init: hog exited with status", 1, STEP);
-      assertThat(console.toString())
+      assertThat(vm.console())
           .as("the hog is SIGKILLed (128 + 9) by the OOM killer, not the target's init")
           .contains("vm init: hog exited with status 137");
       String oom =
@@ -457,10 +410,10 @@ class BootstrapTriggersIT {
       awaitCount("phase: ConsoleOverride", 3, STEP);
       assertLeftNothing(agentPid, "after the OOM kill");
       assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
-      assertThat(console.toString()).doesNotContain("agent exited with status");
+      assertThat(vm.console()).doesNotContain("agent exited with status");
       System.out.println("bootstrap cgroup limits test: " + String.join("; ", figures));
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
       throw e;
     }
@@ -513,7 +466,7 @@ class BootstrapTriggersIT {
       awaitCount("TARGET UP", up + 1, STEP);
       type("cmdline");
       awaitCount("vm init: cmdline [", 1, STEP);
-      String seen = group(console.toString(), "vm init: cmdline \\[([^\\]]*)\\]", "cmdline");
+      String seen = group(vm.console(), "vm init: cmdline \\[([^\\]]*)\\]", "cmdline");
       assertThat(seen).contains("console=ttyS0").doesNotContain("cb.");
       String bootstrapCmdline = debugShell("cat /proc/cmdline");
       assertThat(bootstrapCmdline).as("the bootstrap's own").contains("cb.image=");
@@ -522,7 +475,7 @@ class BootstrapTriggersIT {
       assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
       System.out.println("bootstrap hostile images test: refused, target cmdline [" + seen + "]");
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
       throw e;
     }
@@ -546,16 +499,16 @@ class BootstrapTriggersIT {
       type("modules");
       awaitCount("vm init: modules ", 1, STEP);
       String kernel = image.buildInfo().getProperty("kernel");
-      assertThat(console.toString())
+      assertThat(vm.console())
           .as("modprobe dummy, ip link add d0 type dummy, lsmod in the target")
           .contains("vm init: modules ok on " + kernel);
-      String firmware = group(console.toString(), "firmware: (\\d+) entries", "firmware");
+      String firmware = group(vm.console(), "firmware: (\\d+) entries", "firmware");
       assertThat(Integer.parseInt(firmware)).as("firmware-linux-free's files").isPositive();
       type("helper");
       awaitReturn("Helper", 4);
       System.out.println("bootstrap modules test: dummy loaded on " + kernel);
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       throw e;
     }
   }
@@ -602,7 +555,7 @@ class BootstrapTriggersIT {
     await("ttyS2: " + command)
         .atMost(STEP)
         .pollInterval(Duration.ofMillis(200))
-        .until(() -> debug.indexOf(end, from) >= 0 || !qemu.isAlive());
+        .until(() -> debug.indexOf(end, from) >= 0 || !vm.isAlive());
     int at = debug.indexOf(end, from);
     assertThat(at).as("end of \"%s\" on ttyS2", command).isNotNegative();
     return debug.substring(debug.indexOf(begin, from) + begin.length(), at);
@@ -622,7 +575,7 @@ class BootstrapTriggersIT {
   /** Waits for the {@code n}-th return by {@code trigger}; its duration in ms. */
   private long awaitReturn(String trigger, int n) {
     awaitCount("back in the bootstrap (" + trigger, n, STEP);
-    Matcher m = BACK.matcher(console);
+    Matcher m = BACK.matcher(vm.console());
     long ms = -1;
     while (m.find()) {
       if (m.group(1).equals(trigger)) {
@@ -636,57 +589,18 @@ class BootstrapTriggersIT {
     await(text)
         .atMost(timeout)
         .pollInterval(Duration.ofMillis(200))
-        .until(() -> count(text) >= n || !qemu.isAlive());
+        .until(() -> count(text) >= n || !vm.isAlive());
     assertThat(count(text))
         .as("occurrences of \"%s\" on the serial console", text)
         .isGreaterThanOrEqualTo(n);
   }
 
   private int count(String text) {
-    String all = console.toString();
-    int n = 0;
-    for (int i = all.indexOf(text); i >= 0; i = all.indexOf(text, i + 1)) {
-      n++;
-    }
-    return n;
+    return vm.count(text);
   }
 
   private void type(String line) throws IOException {
-    typing.write((line + "\n").getBytes(StandardCharsets.US_ASCII));
-    typing.flush();
-  }
-
-  /**
-   * Runs one HMP command and waits for the monitor's next prompt: closing the connection before
-   * QEMU has read the line loses the command.
-   */
-  private static void monitorCommand(Path monitor, String command) throws IOException {
-    try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-      c.connect(UnixDomainSocketAddress.of(monitor));
-      StringBuilder seen = new StringBuilder();
-      ByteBuffer buffer = ByteBuffer.allocate(4096);
-      readUntil(c, buffer, seen, () -> seen.indexOf("(qemu)") >= 0);
-      c.write(ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.US_ASCII)));
-      int after = seen.length();
-      readUntil(c, buffer, seen, () -> seen.indexOf("(qemu)", after) >= 0);
-    }
-  }
-
-  private static void readUntil(
-      SocketChannel c,
-      ByteBuffer buffer,
-      StringBuilder seen,
-      java.util.function.BooleanSupplier done)
-      throws IOException {
-    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!done.getAsBoolean() && System.nanoTime() < end) {
-      buffer.clear();
-      int n = c.read(buffer);
-      if (n < 0) {
-        return;
-      }
-      seen.append(new String(buffer.array(), 0, n, StandardCharsets.US_ASCII));
-    }
+    vm.type(line);
   }
 
   private int serve(Map<String, Path> files) throws IOException {
@@ -708,25 +622,5 @@ class BootstrapTriggersIT {
         });
     images.start();
     return images.getAddress().getPort();
-  }
-
-  private static void copyLines(Process p, StringBuffer into, long t0) {
-    try (BufferedReader r =
-        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-      for (String line; (line = r.readLine()) != null; ) {
-        into.append(String.format("[%6.1f] %s%n", (System.nanoTime() - t0) / 1e9, line));
-      }
-    } catch (IOException e) {
-      // QEMU ended
-    }
-  }
-
-  private static boolean onPath(String exe) {
-    for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
-      if (Files.isExecutable(Path.of(d, exe))) {
-        return true;
-      }
-    }
-    return false;
   }
 }

@@ -5,11 +5,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.LoopbackServer;
-import io.chrootbooter.agent.fetch.RetryPolicy;
 import io.chrootbooter.agent.unpack.Fixtures;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.MachinePhase;
 import java.io.IOException;
@@ -148,8 +148,8 @@ class CachedImageVerifyTest {
       throws IOException {
     FetchOptions options =
         new FetchOptions(
-            new RetryPolicy(
-                2, Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofSeconds(30)),
+            new Backoff(2, Duration.ofMillis(10), Duration.ofMillis(50)),
+            Duration.ofSeconds(30),
             new CancelSignal(),
             p -> {},
             0);

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.failsafe.Execution;
+import dev.failsafe.RetryPolicy;
+import io.chrootbooter.protocol.Backoff;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.security.MessageDigest;
@@ -44,9 +47,8 @@ class HttpImageStreamTest {
   private Duration stallTimeout = Duration.ofSeconds(10);
 
   private FetchOptions options() {
-    RetryPolicy fast =
-        new RetryPolicy(4, Duration.ofMillis(10), Duration.ofMillis(50), stallTimeout);
-    return new FetchOptions(fast, cancel, progress::add, 0);
+    Backoff fast = new Backoff(4, Duration.ofMillis(10), Duration.ofMillis(50));
+    return new FetchOptions(fast, stallTimeout, cancel, progress::add, 0);
   }
 
   private String download(LoopbackServer s) throws IOException {
@@ -82,6 +84,18 @@ class HttpImageStreamTest {
     assertThat(server.ranges().get(1)).startsWith("bytes=").endsWith("-");
     long firstResume = Long.parseLong(server.ranges().get(1).replaceAll("\\D", ""));
     assertThat(firstResume).isPositive().isLessThanOrEqualTo(1_000_000);
+  }
+
+  @Test
+  void bytesBetweenDropsStartTheCountOfAttemptsAgain() throws IOException {
+    // Six drops, each after 300 kB more: more than the 4 attempts in a row the options allow.
+    server = new LoopbackServer(IMAGE);
+    for (int request = 1; request <= 6; request++) {
+      server.fault(request, LoopbackServer.Fault.DROP, 300_000);
+    }
+
+    assertThat(download(server)).isEqualTo(SHA256);
+    assertThat(server.ranges()).hasSize(7);
   }
 
   @Test
@@ -157,10 +171,11 @@ class HttpImageStreamTest {
   @Test
   void cancelEndsABlockedReadAtOnce() throws Exception {
     server = new LoopbackServer(IMAGE).fault(1, LoopbackServer.Fault.STALL, 1_000_000);
-    RetryPolicy patient =
-        new RetryPolicy(4, Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofSeconds(60));
+    Backoff patient = new Backoff(4, Duration.ofMillis(10), Duration.ofMillis(50));
     ImageStream in =
-        ImageSources.open(server.url(), new FetchOptions(patient, cancel, progress::add, 0));
+        ImageSources.open(
+            server.url(),
+            new FetchOptions(patient, Duration.ofSeconds(60), cancel, progress::add, 0));
     CompletableFuture<Long> reader =
         CompletableFuture.supplyAsync(
             () -> {
@@ -185,21 +200,30 @@ class HttpImageStreamTest {
 
   @Test
   void retryDelayGrowsExponentiallyWithJitterUpToTheCap() {
-    RetryPolicy policy =
-        new RetryPolicy(8, Duration.ofMillis(100), Duration.ofMillis(1000), Duration.ofSeconds(1));
-    Random random = new Random(1);
+    // Unlimited attempts, so that the 20th retry is still one.
+    RetryPolicy<Object> policy =
+        Retries.policy(
+            new Backoff(Backoff.UNLIMITED, Duration.ofMillis(100), Duration.ofMillis(1000)));
     for (int i = 0; i < 200; i++) {
-      assertThat(policy.delay(1, random)).isBetween(Duration.ofMillis(50), Duration.ofMillis(100));
-      assertThat(policy.delay(3, random)).isBetween(Duration.ofMillis(200), Duration.ofMillis(400));
-      assertThat(policy.delay(20, random))
+      assertThat(delayBefore(1, policy)).isBetween(Duration.ofMillis(50), Duration.ofMillis(100));
+      assertThat(delayBefore(3, policy)).isBetween(Duration.ofMillis(200), Duration.ofMillis(400));
+      assertThat(delayBefore(20, policy))
           .isBetween(Duration.ofMillis(500), Duration.ofMillis(1000));
     }
   }
 
   @Test
   void retryPolicyRejectsNonsense() {
-    assertThatThrownBy(
-            () -> new RetryPolicy(0, Duration.ZERO, Duration.ZERO, Duration.ofSeconds(1)))
+    assertThatThrownBy(() -> new Backoff(0, Duration.ZERO, Duration.ZERO))
         .hasMessage("attempts 0 must be at least 1");
+  }
+
+  /** The wait Failsafe schedules before retry {@code retry} of one download. */
+  private static Duration delayBefore(int retry, RetryPolicy<Object> policy) {
+    Execution<Object> attempts = Execution.of(policy);
+    for (int i = 0; i < retry; i++) {
+      attempts.recordException(new IOException("connection reset"));
+    }
+    return attempts.getDelay();
   }
 }

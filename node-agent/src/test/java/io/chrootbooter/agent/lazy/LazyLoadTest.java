@@ -6,10 +6,10 @@ import io.chrootbooter.agent.daemon.ImageLoader;
 import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.OperatorCredential;
-import io.chrootbooter.agent.fetch.RetryPolicy;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.Mounts;
 import io.chrootbooter.agent.unpack.Overlay;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.ImageFormat;
 import io.chrootbooter.protocol.KernelModules;
 import io.chrootbooter.protocol.Verity;
@@ -91,8 +91,8 @@ class LazyLoadTest {
           new ImageLoader(work, new ImageCache(dir.resolve("cache"), () -> 1L << 30));
       FetchOptions options =
           new FetchOptions(
-              new RetryPolicy(
-                  2, Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofSeconds(5)),
+              new Backoff(2, Duration.ofMillis(50), Duration.ofMillis(100)),
+              Duration.ofSeconds(5),
               new CancelSignal(),
               p -> {},
               1000);

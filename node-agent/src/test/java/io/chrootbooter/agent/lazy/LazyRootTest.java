@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.OperatorCredential;
-import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.Verity;
 import java.io.IOException;
 import java.net.URI;
@@ -91,8 +91,8 @@ class LazyRootTest {
       OperatorCredential.use(URI.create(http.url()), () -> SESSION);
       FetchOptions options =
           new FetchOptions(
-              new RetryPolicy(
-                  2, Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofSeconds(5)),
+              new Backoff(2, Duration.ofMillis(50), Duration.ofMillis(100)),
+              Duration.ofSeconds(5),
               new CancelSignal(),
               p -> {},
               1000);

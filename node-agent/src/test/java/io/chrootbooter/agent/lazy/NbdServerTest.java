@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.OperatorCredential;
-import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.protocol.Backoff;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.URI;
@@ -66,8 +66,8 @@ class NbdServerTest {
     long size = (image.length + 4095L) / 4096 * 4096;
     FetchOptions options =
         new FetchOptions(
-            new RetryPolicy(
-                2, Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofSeconds(5)),
+            new Backoff(2, Duration.ofMillis(50), Duration.ofMillis(100)),
+            Duration.ofSeconds(5),
             new CancelSignal(),
             p -> {},
             1000);

@@ -7,8 +7,8 @@ import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.LoopbackServer;
-import io.chrootbooter.agent.fetch.RetryPolicy;
 import io.chrootbooter.agent.unpack.Mounts;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.KernelModules;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -100,7 +100,8 @@ class ModulesImageTest {
 
   private FetchOptions options() {
     return new FetchOptions(
-        new RetryPolicy(2, Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofSeconds(30)),
+        new Backoff(2, Duration.ofMillis(10), Duration.ofMillis(50)),
+        Duration.ofSeconds(30),
         new CancelSignal(),
         p -> {},
         0);

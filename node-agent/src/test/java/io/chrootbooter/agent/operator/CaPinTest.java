@@ -9,7 +9,7 @@ import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
-import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.StatusReport;
 import java.io.FileInputStream;
@@ -168,9 +168,9 @@ class CaPinTest {
   @Test
   void imageDownloadsTrustThePinnedCaAndOnlyThroughTheirOptions() throws Exception {
     String url = "https://127.0.0.1:" + server.getAddress().getPort() + "/images/a.squashfs";
-    RetryPolicy once =
-        new RetryPolicy(1, Duration.ofMillis(10), Duration.ofMillis(10), Duration.ofSeconds(10));
-    FetchOptions options = new FetchOptions(once, new CancelSignal(), p -> {}, 0);
+    Backoff once = new Backoff(1, Duration.ofMillis(10), Duration.ofMillis(10));
+    FetchOptions options =
+        new FetchOptions(once, Duration.ofSeconds(10), new CancelSignal(), p -> {}, 0);
     try (ImageStream in =
         ImageSources.open(
             url,

@@ -11,8 +11,9 @@ import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.LoopbackServer;
-import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.agent.fetch.Retries;
 import io.chrootbooter.agent.sys.LinuxSyscalls;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.ImageFormat;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -144,7 +145,8 @@ class RoundTripTest {
             .fault(2, LoopbackServer.Fault.DROP, size / 3);
     FetchOptions options =
         new FetchOptions(
-            new RetryPolicy(4, Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofSeconds(5)),
+            new Backoff(4, Duration.ofMillis(10), Duration.ofMillis(50)),
+            Duration.ofSeconds(5),
             new io.chrootbooter.agent.fetch.CancelSignal(),
             p -> {},
             0);
@@ -173,7 +175,8 @@ class RoundTripTest {
     server =
         new LoopbackServer(Files.readAllBytes(image)).fault(1, LoopbackServer.Fault.STALL, half);
     CancelSignal cancel = new CancelSignal();
-    FetchOptions options = new FetchOptions(RetryPolicy.DEFAULT, cancel, p -> {}, 0);
+    FetchOptions options =
+        new FetchOptions(Retries.DOWNLOAD, Retries.STALL_TIMEOUT, cancel, p -> {}, 0);
     ImageStream in = ImageSources.open(server.url(), options);
     CompletableFuture<Throwable> unpack =
         CompletableFuture.supplyAsync(

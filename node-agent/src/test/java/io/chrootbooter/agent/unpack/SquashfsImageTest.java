@@ -11,7 +11,7 @@ import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.LoopbackServer;
-import io.chrootbooter.agent.fetch.RetryPolicy;
+import io.chrootbooter.protocol.Backoff;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,7 +89,8 @@ class SquashfsImageTest {
 
   private FetchOptions options() {
     return new FetchOptions(
-        new RetryPolicy(4, Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofSeconds(30)),
+        new Backoff(4, Duration.ofMillis(10), Duration.ofMillis(50)),
+        Duration.ofSeconds(30),
         cancel,
         p -> {},
         0);

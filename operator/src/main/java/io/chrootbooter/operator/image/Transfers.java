@@ -3,8 +3,10 @@ package io.chrootbooter.operator.image;
 import dev.failsafe.Failsafe;
 import dev.failsafe.FailsafeException;
 import dev.failsafe.RetryPolicy;
+import dev.failsafe.RetryPolicyBuilder;
 import io.chrootbooter.operator.OperatorConfig;
 import io.chrootbooter.operator.status.Reason;
+import io.chrootbooter.protocol.Backoff;
 import io.chrootbooter.protocol.ImageFormat;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -32,10 +34,11 @@ import org.jboss.logging.Logger;
 
 /**
  * The downloads into the image store, one per BootImage: started by the reconciler, retried with
- * exponential backoff and jitter (Failsafe), cancelled when the spec changes or the BootImage goes.
- * Each download writes a partial file of its own, deleted unless it became the stored image, so a
- * cancelled download never touches the file of the one that replaced it. Each state change, and
- * progress at most once a second, is announced to the listener so the reconciler looks again.
+ * exponential backoff and jitter ({@link Backoff}, by Failsafe), cancelled when the spec changes or
+ * the BootImage goes. Each download writes a partial file of its own, deleted unless it became the
+ * stored image, so a cancelled download never touches the file of the one that replaced it. Each
+ * state change, and progress at most once a second, is announced to the listener so the reconciler
+ * looks again.
  */
 @ApplicationScoped
 public class Transfers {
@@ -127,12 +130,20 @@ public class Transfers {
         every,
         TimeUnit.MILLISECONDS);
     Duration delay = config.store().retryDelay();
+    // The schedule the agent's downloads follow as well (Backoff says how).
+    Backoff backoff = new Backoff(attempts, delay, delay.multipliedBy(64));
+    RetryPolicyBuilder<Mirror.Result> builder =
+        RetryPolicy.<Mirror.Result>builder().handle(IOException.class);
+    if (backoff.fixed()) {
+      builder.withDelay(Backoff.jitterCentre(backoff.firstDelay()));
+    } else {
+      builder.withBackoff(
+          Backoff.jitterCentre(backoff.firstDelay()), Backoff.jitterCentre(backoff.maxDelay()));
+    }
     this.retry =
-        RetryPolicy.<Mirror.Result>builder()
-            .handle(IOException.class)
-            .withBackoff(delay, delay.multipliedBy(64))
-            .withJitter(0.25)
-            .withMaxAttempts(attempts)
+        builder
+            .withJitter(Backoff.JITTER)
+            .withMaxAttempts(backoff.attempts())
             .onRetry(
                 e ->
                     LOG.infof(
