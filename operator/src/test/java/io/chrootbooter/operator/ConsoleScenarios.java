@@ -282,7 +282,7 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
     String token = userWith("operator-1", CONSOLE);
     try (AgentApiScenarios.Stream stream = new Stream(mac, session, null)) {
       assertThat(stream.status).isEqualTo(200);
-      // In the bootstrap there is no target console to attach to.
+      // Before its agent reported, there is no console to attach to.
       Ws early = attach("m1", token, new Ws());
       assertThat(early.closed.get(10, TimeUnit.SECONDS))
           .startsWith("1011 machine m1 is not running a target");

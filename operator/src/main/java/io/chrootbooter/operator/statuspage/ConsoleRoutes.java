@@ -40,9 +40,10 @@ import org.jboss.logging.Logger;
  *   <li>{@code GET /machines/{namespace}/{name}/console/attach} ({@code create
  *       machineboots/console}), upgraded to a WebSocket: the live console, read-write. Binary
  *       frames both ways (keystrokes in, the console's output out). Each attach is a {@code
- *       ConsoleAttached} Event on the MachineBoot naming the user. Closed with 1011 when the
- *       machine runs no target or its agent is connected to no replica this one can reach, 1000
- *       when the target ends.
+ *       ConsoleAttached} Event on the MachineBoot naming the user: the target's console, or in the
+ *       bootstrap its own console shell. Closed with 1011 when the machine's agent is not up yet or
+ *       is connected to no replica this one can reach, 1000 when the target (or the bootstrap's
+ *       turn) ends.
  * </ul>
  *
  * <p>With several replicas, a request whose machine's console another replica holds (its agent's
@@ -429,11 +430,13 @@ public class ConsoleRoutes {
       return;
     }
     MachinePhase phase = now.get().getStatus() == null ? null : now.get().getStatus().phase();
-    if (phase != MachinePhase.Running) {
+    // A target's console, or the bootstrap's own console shell between targets: either once its
+    // agent is up.
+    if (phase == null || phase == MachinePhase.Pending || phase == MachinePhase.PXEBooting) {
       ConsoleAttachments.close(
           socket,
           ConsoleAttachments.SERVER_ERROR,
-          "machine " + name + " is not running a target (" + phase + ")");
+          "machine " + name + " is not running a target or its bootstrap yet (" + phase + ")");
       return;
     }
     String mac = MacAddress.normalize(now.get().getSpec().macAddress()).orElse("");
