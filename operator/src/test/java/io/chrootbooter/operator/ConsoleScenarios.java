@@ -287,23 +287,6 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
       assertThat(early.closed.get(10, TimeUnit.SECONDS))
           .startsWith("1011 machine m1 is not running a target");
 
-      report(session, "{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}");
-      await()
-          .atMost(TIMEOUT)
-          .until(
-              () -> {
-                var mb =
-                    client
-                        .resources(io.chrootbooter.api.v1alpha1.MachineBoot.class)
-                        .inNamespace(ns)
-                        .withName("m1")
-                        .get();
-                return mb.getStatus() != null
-                    && mb.getStatus().phase() == io.chrootbooter.protocol.MachinePhase.Running;
-              });
-
-      Ws userSide = attach("m1", token, new Ws());
-      String ticket = ticket(stream);
       String live =
           "ws://"
               + base.getHost()
@@ -312,6 +295,24 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
               + "/agent/v1/machines/"
               + mac
               + "/console/live?ticket=";
+
+      // In the bootstrap its own console shell is attached to as a target's console is.
+      report(session, "{\"phase\":\"Bootstrap\"}");
+      awaitPhase(io.chrootbooter.protocol.MachinePhase.Bootstrap);
+      Ws shellUser = attach("m1", token, new Ws());
+      Ws shellAgent = connect(URI.create(live + ticket(stream)), session, new Ws());
+      shellAgent.send("chrootbooter> ");
+      shellUser.awaitText("chrootbooter> ");
+      shellUser.send("status\r");
+      shellAgent.awaitText("status\r");
+      shellAgent.socket.sendClose(1000, "the target ended").get(10, TimeUnit.SECONDS);
+      assertThat(shellUser.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the target ended");
+
+      report(session, "{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}");
+      awaitPhase(io.chrootbooter.protocol.MachinePhase.Running);
+
+      Ws userSide = attach("m1", token, new Ws());
+      String ticket = ticket(stream);
       // The console connection takes the machine's session and this machine's ticket only.
       assertThatRefused(connect(URI.create(live + ticket), null, new Ws()), 401, "");
       assertThatRefused(
@@ -361,13 +362,29 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
         .untilAsserted(
             () ->
                 assertThat(attachedEvents())
-                    .hasSize(4)
+                    .hasSize(5)
                     .allSatisfy(
                         e -> {
                           assertThat(e.getType()).isEqualTo("Normal");
                           assertThat(e.getMessage()).isEqualTo(user + " attached to the console");
                           assertThat(e.getInvolvedObject().getName()).isEqualTo("m1");
                         }));
+  }
+
+  /** Waits until m1's status shows {@code phase}. */
+  private void awaitPhase(io.chrootbooter.protocol.MachinePhase phase) {
+    await()
+        .atMost(TIMEOUT)
+        .until(
+            () -> {
+              var mb =
+                  client
+                      .resources(io.chrootbooter.api.v1alpha1.MachineBoot.class)
+                      .inNamespace(ns)
+                      .withName("m1")
+                      .get();
+              return mb.getStatus() != null && mb.getStatus().phase() == phase;
+            });
   }
 
   /** The ticket of the next {@code console} event on the agent's stream. */
