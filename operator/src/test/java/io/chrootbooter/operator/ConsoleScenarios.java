@@ -387,6 +387,115 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
             });
   }
 
+  @jakarta.inject.Inject io.chrootbooter.operator.console.RecordedConsoles recorded;
+
+  /**
+   * What a BootTest's console checks read of a machine whose console another replica records (its
+   * agent Lease names that replica): that replica's boots, asked for over its admin port with a
+   * forward credential (never a user's), after this replica's own earlier ones; this replica's own
+   * when that one cannot be reached. The other replica is stood in for by an HTTP server on
+   * loopback that answers as a replica's console route does.
+   */
+  @Test
+  void aMachinesConsoleRecordedByAnotherReplicaIsReadThereForTheChecks() throws Exception {
+    String session = machine();
+    assertThat(post(session, chunk("b-old", 0, "old boot\r\n", 0, List.of(), true)).statusCode())
+        .isEqualTo(202);
+    List<Map<String, String>> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+    com.sun.net.httpserver.HttpServer other =
+        com.sun.net.httpserver.HttpServer.create(
+            new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+    other.createContext(
+        "/",
+        exchange -> {
+          var headers = exchange.getRequestHeaders();
+          Map<String, String> seen = new java.util.HashMap<>();
+          seen.put("uri", exchange.getRequestURI().toString());
+          for (String h :
+              List.of("Chrootbooter-Forward", "Chrootbooter-Forwarded-User", "Authorization")) {
+            if (headers.getFirst(h) != null) {
+              seen.put(h, headers.getFirst(h));
+            }
+          }
+          asked.add(seen);
+          byte[] body;
+          if (exchange.getRequestURI().getQuery().contains("boot=current")) {
+            body = "new boot\r\nm1 login: ".getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Chrootbooter-Boot", "b-new");
+            exchange.getResponseHeaders().add("Chrootbooter-Started", "2026-01-01T00:00:00Z");
+            exchange.getResponseHeaders().add("Chrootbooter-Ended", "false");
+            exchange.sendResponseHeaders(200, body.length);
+          } else {
+            body = "no previous console\n".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(404, body.length);
+          }
+          exchange.getResponseBody().write(body);
+          exchange.close();
+        });
+    other.start();
+    boolean stopped = false;
+    try {
+      String url = "http://127.0.0.1:" + other.getAddress().getPort();
+      client
+          .leases()
+          .inNamespace(ns)
+          .withName("m1-agent")
+          .edit(
+              lease -> {
+                Map<String, String> annotations =
+                    new java.util.HashMap<>(
+                        lease.getMetadata().getAnnotations() == null
+                            ? Map.of()
+                            : lease.getMetadata().getAnnotations());
+                annotations.put(
+                    io.chrootbooter.operator.console.ReplicaForwards.LOG_ANNOTATION, url);
+                lease.getMetadata().setAnnotations(annotations);
+                return lease;
+              });
+      List<io.chrootbooter.operator.console.ConsoleLogs.View> views =
+          await()
+              .atMost(TIMEOUT)
+              .until(
+                  () -> recorded.of(ns, "m1"),
+                  v -> v.size() == 2 && v.get(1).boot().equals("b-new"));
+      assertThat(views.get(0).boot()).isEqualTo("b-old");
+      assertThat(views.get(0).ended()).isTrue();
+      assertThat(views.get(1).text()).isEqualTo("new boot\r\nm1 login: ");
+      assertThat(views.get(1).started()).isEqualTo("2026-01-01T00:00:00Z");
+      assertThat(views.get(1).ended()).isFalse();
+      assertThat(asked)
+          .extracting(a -> a.get("uri"))
+          .contains(
+              "/machines/" + ns + "/m1/console?boot=previous",
+              "/machines/" + ns + "/m1/console?boot=current");
+      assertThat(asked)
+          .allSatisfy(
+              a -> {
+                assertThat(a).doesNotContainKey("Authorization");
+                assertThat(a.get("Chrootbooter-Forward")).matches("[A-Za-z0-9_-]{76}");
+                assertThat(
+                        new String(
+                            Base64.getUrlDecoder().decode(a.get("Chrootbooter-Forwarded-User")),
+                            StandardCharsets.UTF_8))
+                    .isEqualTo("system:chrootbooter:boottest");
+              });
+      assertThat(asked.stream().map(a -> a.get("Chrootbooter-Forward")).distinct().count())
+          .as("a credential per request")
+          .isEqualTo(asked.size());
+
+      // That replica gone: this replica's own record is what there is.
+      other.stop(0);
+      stopped = true;
+      assertThat(recorded.of(ns, "m1"))
+          .extracting(io.chrootbooter.operator.console.ConsoleLogs.View::boot)
+          .containsExactly("b-old");
+    } finally {
+      if (!stopped) {
+        other.stop(0);
+      }
+    }
+  }
+
   /** The ticket of the next {@code console} event on the agent's stream. */
   private static String ticket(AgentApiScenarios.Stream stream) throws InterruptedException {
     while (true) {
