@@ -282,28 +282,11 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
     String token = userWith("operator-1", CONSOLE);
     try (AgentApiScenarios.Stream stream = new Stream(mac, session, null)) {
       assertThat(stream.status).isEqualTo(200);
-      // In the bootstrap there is no target console to attach to.
+      // Before its agent reported, there is no console to attach to.
       Ws early = attach("m1", token, new Ws());
       assertThat(early.closed.get(10, TimeUnit.SECONDS))
           .startsWith("1011 machine m1 is not running a target");
 
-      report(session, "{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}");
-      await()
-          .atMost(TIMEOUT)
-          .until(
-              () -> {
-                var mb =
-                    client
-                        .resources(io.chrootbooter.api.v1alpha1.MachineBoot.class)
-                        .inNamespace(ns)
-                        .withName("m1")
-                        .get();
-                return mb.getStatus() != null
-                    && mb.getStatus().phase() == io.chrootbooter.protocol.MachinePhase.Running;
-              });
-
-      Ws userSide = attach("m1", token, new Ws());
-      String ticket = ticket(stream);
       String live =
           "ws://"
               + base.getHost()
@@ -312,6 +295,24 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
               + "/agent/v1/machines/"
               + mac
               + "/console/live?ticket=";
+
+      // In the bootstrap its own console shell is attached to as a target's console is.
+      report(session, "{\"phase\":\"Bootstrap\"}");
+      awaitPhase(io.chrootbooter.protocol.MachinePhase.Bootstrap);
+      Ws shellUser = attach("m1", token, new Ws());
+      Ws shellAgent = connect(URI.create(live + ticket(stream)), session, new Ws());
+      shellAgent.send("chrootbooter> ");
+      shellUser.awaitText("chrootbooter> ");
+      shellUser.send("status\r");
+      shellAgent.awaitText("status\r");
+      shellAgent.socket.sendClose(1000, "the target ended").get(10, TimeUnit.SECONDS);
+      assertThat(shellUser.closed.get(10, TimeUnit.SECONDS)).isEqualTo("1000 the target ended");
+
+      report(session, "{\"phase\":\"Running\",\"currentImage\":\"debian-12\"}");
+      awaitPhase(io.chrootbooter.protocol.MachinePhase.Running);
+
+      Ws userSide = attach("m1", token, new Ws());
+      String ticket = ticket(stream);
       // The console connection takes the machine's session and this machine's ticket only.
       assertThatRefused(connect(URI.create(live + ticket), null, new Ws()), 401, "");
       assertThatRefused(
@@ -361,13 +362,138 @@ public abstract class ConsoleScenarios extends BootTestScenarios {
         .untilAsserted(
             () ->
                 assertThat(attachedEvents())
-                    .hasSize(4)
+                    .hasSize(5)
                     .allSatisfy(
                         e -> {
                           assertThat(e.getType()).isEqualTo("Normal");
                           assertThat(e.getMessage()).isEqualTo(user + " attached to the console");
                           assertThat(e.getInvolvedObject().getName()).isEqualTo("m1");
                         }));
+  }
+
+  /** Waits until m1's status shows {@code phase}. */
+  private void awaitPhase(io.chrootbooter.protocol.MachinePhase phase) {
+    await()
+        .atMost(TIMEOUT)
+        .until(
+            () -> {
+              var mb =
+                  client
+                      .resources(io.chrootbooter.api.v1alpha1.MachineBoot.class)
+                      .inNamespace(ns)
+                      .withName("m1")
+                      .get();
+              return mb.getStatus() != null && mb.getStatus().phase() == phase;
+            });
+  }
+
+  @jakarta.inject.Inject io.chrootbooter.operator.console.RecordedConsoles recorded;
+
+  /**
+   * What a BootTest's console checks read of a machine whose console another replica records (its
+   * agent Lease names that replica): that replica's boots, asked for over its admin port with a
+   * forward credential (never a user's), after this replica's own earlier ones; this replica's own
+   * when that one cannot be reached. The other replica is stood in for by an HTTP server on
+   * loopback that answers as a replica's console route does.
+   */
+  @Test
+  void aMachinesConsoleRecordedByAnotherReplicaIsReadThereForTheChecks() throws Exception {
+    String session = machine();
+    assertThat(post(session, chunk("b-old", 0, "old boot\r\n", 0, List.of(), true)).statusCode())
+        .isEqualTo(202);
+    List<Map<String, String>> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+    com.sun.net.httpserver.HttpServer other =
+        com.sun.net.httpserver.HttpServer.create(
+            new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+    other.createContext(
+        "/",
+        exchange -> {
+          var headers = exchange.getRequestHeaders();
+          Map<String, String> seen = new java.util.HashMap<>();
+          seen.put("uri", exchange.getRequestURI().toString());
+          for (String h :
+              List.of("Chrootbooter-Forward", "Chrootbooter-Forwarded-User", "Authorization")) {
+            if (headers.getFirst(h) != null) {
+              seen.put(h, headers.getFirst(h));
+            }
+          }
+          asked.add(seen);
+          byte[] body;
+          if (exchange.getRequestURI().getQuery().contains("boot=current")) {
+            body = "new boot\r\nm1 login: ".getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Chrootbooter-Boot", "b-new");
+            exchange.getResponseHeaders().add("Chrootbooter-Started", "2026-01-01T00:00:00Z");
+            exchange.getResponseHeaders().add("Chrootbooter-Ended", "false");
+            exchange.sendResponseHeaders(200, body.length);
+          } else {
+            body = "no previous console\n".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(404, body.length);
+          }
+          exchange.getResponseBody().write(body);
+          exchange.close();
+        });
+    other.start();
+    boolean stopped = false;
+    try {
+      String url = "http://127.0.0.1:" + other.getAddress().getPort();
+      client
+          .leases()
+          .inNamespace(ns)
+          .withName("m1-agent")
+          .edit(
+              lease -> {
+                Map<String, String> annotations =
+                    new java.util.HashMap<>(
+                        lease.getMetadata().getAnnotations() == null
+                            ? Map.of()
+                            : lease.getMetadata().getAnnotations());
+                annotations.put(
+                    io.chrootbooter.operator.console.ReplicaForwards.LOG_ANNOTATION, url);
+                lease.getMetadata().setAnnotations(annotations);
+                return lease;
+              });
+      List<io.chrootbooter.operator.console.ConsoleLogs.View> views =
+          await()
+              .atMost(TIMEOUT)
+              .until(
+                  () -> recorded.of(ns, "m1"),
+                  v -> v.size() == 2 && v.get(1).boot().equals("b-new"));
+      assertThat(views.get(0).boot()).isEqualTo("b-old");
+      assertThat(views.get(0).ended()).isTrue();
+      assertThat(views.get(1).text()).isEqualTo("new boot\r\nm1 login: ");
+      assertThat(views.get(1).started()).isEqualTo("2026-01-01T00:00:00Z");
+      assertThat(views.get(1).ended()).isFalse();
+      assertThat(asked)
+          .extracting(a -> a.get("uri"))
+          .contains(
+              "/machines/" + ns + "/m1/console?boot=previous",
+              "/machines/" + ns + "/m1/console?boot=current");
+      assertThat(asked)
+          .allSatisfy(
+              a -> {
+                assertThat(a).doesNotContainKey("Authorization");
+                assertThat(a.get("Chrootbooter-Forward")).matches("[A-Za-z0-9_-]{76}");
+                assertThat(
+                        new String(
+                            Base64.getUrlDecoder().decode(a.get("Chrootbooter-Forwarded-User")),
+                            StandardCharsets.UTF_8))
+                    .isEqualTo("system:chrootbooter:boottest");
+              });
+      assertThat(asked.stream().map(a -> a.get("Chrootbooter-Forward")).distinct().count())
+          .as("a credential per request")
+          .isEqualTo(asked.size());
+
+      // That replica gone: this replica's own record is what there is.
+      other.stop(0);
+      stopped = true;
+      assertThat(recorded.of(ns, "m1"))
+          .extracting(io.chrootbooter.operator.console.ConsoleLogs.View::boot)
+          .containsExactly("b-old");
+    } finally {
+      if (!stopped) {
+        other.stop(0);
+      }
+    }
   }
 
   /** The ticket of the next {@code console} event on the agent's stream. */

@@ -14,6 +14,7 @@ import io.chrootbooter.protocol.AgentInfo;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.Timeline;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
@@ -283,7 +284,25 @@ public abstract class StatusPageScenarios {
       JsonNode rows = rows(tab);
       assertThat(machine(rows, "rack1-node01").get("text").asText())
           .contains("Running", "debian-12", "10.20.0.11", "Serial", "took 4.2 s");
-      assertThat(machine(rows, "rack1-node02").get("text").asText()).contains("Downloading", "40%");
+      // The last boot's and the last switch's timelines: each step with its duration, a bar each,
+      // the target's text in them shown as text, credentials redacted.
+      JsonNode node01 = machine(rows, "rack1-node01");
+      assertThat(node01.get("text").asText())
+          .contains(
+              "last boot debian-12 · 21.5 s · Succeeded",
+              "last switch debian-12 · 8.3 s · Succeeded",
+              "script-served 500 ms",
+              "download 12.0 s 1.00 GiB",
+              "desired-state 250 ms",
+              "download 1.5 s <img src=x onerror=window.pwned=3> cb.token=[redacted]",
+              "verify 2.5 s",
+              "healthy 4.0 s",
+              "the image <script>window.pwned=2</script> was cached")
+          .doesNotContain("SECRETTOKEN43");
+      assertThat(node01.get("meters").asInt()).isEqualTo(8);
+      assertThat(machine(rows, "rack1-node02").get("text").asText())
+          .contains("Downloading", "40%")
+          .doesNotContain("last switch");
       assertThat(machine(rows, "rack1-node02").get("progress").asDouble()).isEqualTo(0.4);
       assertThat(machine(rows, "rack1-node03").get("text").asText())
           .contains("Failed", "<script>window.pwned=1</script>", "cb.token=[redacted]")
@@ -291,7 +310,7 @@ public abstract class StatusPageScenarios {
       assertThat(machine(rows, "rack2-node01").get("text").asText())
           .contains("Bootstrap", "10.20.0.21", "SpecChange");
       assertThat(tab.evaluate("typeof window.pwned").asText())
-          .as("markup in an error never runs")
+          .as("markup in an error or a timeline never runs")
           .isEqualTo("undefined");
       JsonNode imageRows = tab.evaluate(rowsOf("images"));
       JsonNode debian = row(imageRows, StatusView.rowId("i", ns, "debian-12"));
@@ -473,13 +492,14 @@ public abstract class StatusPageScenarios {
         "rack1-node01",
         s ->
             status(
-                s,
-                MachinePhase.Running,
-                "debian-12",
-                null,
-                new LastReturn("Serial", "break on ttyS0", returned.toString(), 4200L, true),
-                "10.20.0.11",
-                null));
+                    s,
+                    MachinePhase.Running,
+                    "debian-12",
+                    null,
+                    new LastReturn("Serial", "break on ttyS0", returned.toString(), 4200L, true),
+                    "10.20.0.11",
+                    null)
+                .withTimelines(lastBoot(returned), lastSwitch(returned), List.of()));
     setStatus("rack1-node02", s -> downloading(s, 400 * MIB));
     setStatus(
         "rack1-node03",
@@ -495,6 +515,48 @@ public abstract class StatusPageScenarios {
                 new LastReturn("SpecChange", "spec changed", returned.toString(), 2900L, false),
                 "10.20.0.21",
                 null));
+  }
+
+  /** The flight recorder's last boot of rack1-node01: a first boot of debian-12. */
+  static Timeline lastBoot(Instant at) {
+    Instant start = at.minus(10, ChronoUnit.MINUTES);
+    return new Timeline(
+        "debian-12",
+        null,
+        null,
+        start.toString(),
+        21.5,
+        Timeline.SUCCEEDED,
+        null,
+        List.of(
+            new Timeline.Step("script-served", start.toString(), 0.5, null),
+            new Timeline.Step("agent-up", start.plusMillis(500).toString(), 6.0, null),
+            new Timeline.Step("download", start.plusMillis(6500).toString(), 12.0, "1.00 GiB"),
+            new Timeline.Step("healthy", start.plusMillis(18500).toString(), 3.0, null)));
+  }
+
+  /**
+   * Its last switch, back to debian-12 after the Serial return: one step's detail and the message
+   * are a target's hostile text.
+   */
+  static Timeline lastSwitch(Instant at) {
+    return new Timeline(
+        "debian-12",
+        null,
+        "Serial",
+        at.toString(),
+        8.25,
+        Timeline.SUCCEEDED,
+        "the image <script>window.pwned=2</script> was cached",
+        List.of(
+            new Timeline.Step("desired-state", at.toString(), 0.25, null),
+            new Timeline.Step(
+                "download",
+                at.plusMillis(250).toString(),
+                1.5,
+                "<img src=x onerror=window.pwned=3> cb.token=SECRETTOKEN43"),
+            new Timeline.Step("verify", at.plusMillis(1750).toString(), 2.5, null),
+            new Timeline.Step("healthy", at.plusMillis(4250).toString(), 4.0, null)));
   }
 
   static MachineBootStatus downloading(MachineBootStatus s, long bytes) {
@@ -643,6 +705,7 @@ public abstract class StatusPageScenarios {
         + " progress: tr.querySelector('progress[max]') ?"
         + " tr.querySelector('progress').value / tr.querySelector('progress').max : null,"
         + " hasProgress: tr.querySelector('progress') !== null,"
+        + " meters: tr.querySelectorAll('meter').length,"
         + " digest: tr.querySelector('code[title]')?.title ?? null }))";
   }
 

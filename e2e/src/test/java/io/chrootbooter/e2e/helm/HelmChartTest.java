@@ -226,6 +226,13 @@ class HelmChartTest {
         .containsExactly("machines:8080", "admin:9000");
     assertThat(env(operator, "QUARKUS_HTTP_PORT")).contains("8080");
     assertThat(env(operator, "QUARKUS_MANAGEMENT_PORT")).contains("9000");
+    // Each replica's own admin address, where the others forward a console attach or read.
+    assertThat(env(operator, "CB_REPLICA_ADMIN_URL")).contains("http://$(POD_IP):9000");
+    List<String> envNames = new java.util.ArrayList<>();
+    operator.path("env").forEach(e -> envNames.add(e.path("name").asText()));
+    assertThat(envNames.indexOf("POD_IP"))
+        .as("POD_IP is defined before CB_REPLICA_ADMIN_URL refers to it")
+        .isBetween(0, envNames.indexOf("CB_REPLICA_ADMIN_URL") - 1);
     assertThat(deployment.at("/spec/template/metadata/annotations/prometheus.io~1port").asText())
         .isEqualTo("9000");
     assertThat(operator.at("/image").asText())
@@ -390,12 +397,20 @@ class HelmChartTest {
         .containsExactly("10.20.0.0/16", "192.168.7.0/24");
     assertThat(ports(rules.get(1))).containsExactly("admin");
     JsonNode from = rules.get(1).path("from");
-    assertThat(from).hasSize(2);
+    assertThat(from).hasSize(3);
     assertThat(from.at("/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name").asText())
         .isEqualTo("monitoring");
     assertThat(from.at("/0/podSelector/matchLabels/app.kubernetes.io~1name").asText())
         .isEqualTo("prometheus");
-    assertThat(from.at("/1/ipBlock/cidr").asText()).isEqualTo("10.1.2.3/32");
+    // The operator's own pods still reach each other: a console forward between replicas.
+    JsonNode podLabels = m.one("Deployment", FULLNAME).at("/spec/template/metadata/labels");
+    assertThat(from.get(1).has("namespaceSelector")).isFalse();
+    assertThat(from.at("/1/podSelector/matchLabels").size()).isPositive();
+    from.at("/1/podSelector/matchLabels")
+        .fields()
+        .forEachRemaining(
+            e -> assertThat(podLabels.path(e.getKey()).asText()).isEqualTo(e.getValue().asText()));
+    assertThat(from.at("/2/ipBlock/cidr").asText()).isEqualTo("10.1.2.3/32");
 
     assertThat(Manifests.render(dir, "networkPolicy: {enabled: false}\n").all("NetworkPolicy"))
         .isEmpty();

@@ -70,6 +70,7 @@ class HighAvailabilityTest {
   private final Owned owned = new Owned();
 
   private KubernetesClient client;
+  private EmbeddedApiServer apiServer;
   private BootApi api;
   private final Map<String, OperatorProcess> replicas = new LinkedHashMap<>();
 
@@ -257,6 +258,264 @@ class HighAvailabilityTest {
     }
   }
 
+  /**
+   * A machine's agent follows its stream and sends its console to one replica; a user with the lab
+   * kubeconfig's token reads the recorded console and attaches to the live one at the other
+   * replica, which checks the token and forwards both to the replica that holds them (named in the
+   * machine's agent Lease). The forward credential is good once, at that replica, for that request:
+   * replayed, forged or taken to the other replica, it is refused.
+   */
+  @Test
+  void aConsoleIsReadAndAttachedThroughTheReplicaThatDoesNotHoldIt() throws Exception {
+    ImageFiles images = startReplicas(List.of());
+    try {
+      consoleScenario(images);
+    } catch (Exception | AssertionError e) {
+      System.err.println(diagnostics());
+      throw e;
+    }
+  }
+
+  private void consoleScenario(ImageFiles images) throws Exception {
+    String holder = "replica-b";
+    String other = "replica-a";
+    String sha = images.putSquashfs("debian-12.squashfs", 1);
+    api.createImage("debian-12", images.url("debian-12.squashfs"), sha);
+    String mac = "52:54:00:ab:00:21";
+    api.createMachine("c1", Map.of("macAddress", mac, "imageRef", "debian-12"));
+    await("BootImage debian-12 Ready")
+        .atMost(SETTLE)
+        .until(
+            () ->
+                "Ready".equals(BootApi.json(api.image("debian-12")).at("/status/phase").asText()));
+    String script =
+        await("the iPXE script of " + mac)
+            .atMost(SETTLE)
+            .until(
+                () -> get(holder, "/boot/" + mac + ".ipxe"),
+                r -> r.statusCode() == 200 && r.body().contains("cb.nonce="))
+            .body();
+    String session = enrol(holder, mac, script);
+    var running =
+        new StatusReport(
+            MachinePhase.Running,
+            null,
+            "debian-12",
+            null,
+            null,
+            new AgentInfo("e2e", "boot-c1", "10.0.0.21", "6.1.0", null),
+            1L);
+    java.io.ByteArrayOutputStream typed = new java.io.ByteArrayOutputStream();
+    AtomicReference<io.chrootbooter.agent.relay.ConsoleRecorder.Screen> screen =
+        new AtomicReference<>();
+    try (FollowingAgent agent = new FollowingAgent(replicas.get(holder).url(), mac, session);
+        var reporter =
+            new StatusReporter(
+                r -> agent.client.report(r),
+                () -> running,
+                Duration.ofMillis(500),
+                Duration.ofSeconds(1))) {
+      agent.client.onConsole(
+          new io.chrootbooter.agent.operator.ConsoleAttach(
+                  agent.client.http(),
+                  agent.client::authorization,
+                  agent.client::consoleUri,
+                  sc -> {
+                    screen.set(sc);
+                    return Optional.of(
+                        new io.chrootbooter.agent.relay.ConsoleRecorder.Attachment() {
+                          @Override
+                          public int type(byte[] bytes) {
+                            synchronized (typed) {
+                              typed.writeBytes(bytes);
+                            }
+                            return bytes.length;
+                          }
+
+                          @Override
+                          public Path device() {
+                            return Path.of("/dev/ttyS0");
+                          }
+
+                          @Override
+                          public void close() {
+                            sc.ended();
+                          }
+                        });
+                  })
+              ::open);
+      reporter.poke();
+      await("c1 Running")
+          .atMost(SETTLE)
+          .until(
+              () -> "Running".equals(BootApi.json(api.machine("c1")).at("/status/phase").asText()));
+      String recorded = "Debian GNU/Linux 12 c1 ttyS0\r\n\r\nc1 login: ";
+      assertThat(postConsole(holder, mac, session, "boot-c1", recorded)).isEqualTo(202);
+      String holderAdmin = replicas.get(holder).adminUrl();
+      await("the agent Lease naming " + holder + " for the live and the recorded console")
+          .atMost(SETTLE)
+          .untilAsserted(
+              () -> {
+                Map<String, String> annotations =
+                    client
+                        .leases()
+                        .inNamespace(NAMESPACE)
+                        .withName("c1-agent")
+                        .require()
+                        .getMetadata()
+                        .getAnnotations();
+                assertThat(annotations)
+                    .containsEntry("boot.chrootbooter.io/console-live-replica", holderAdmin)
+                    .containsEntry("boot.chrootbooter.io/console-log-replica", holderAdmin);
+              });
+
+      // The recorded console, read at the other replica with the user's own token.
+      String token = apiServer.labToken();
+      String logs = "/machines/" + NAMESPACE + "/c1/console";
+      HttpResponse<String> read =
+          await("the console of c1 read at " + other)
+              .atMost(SETTLE)
+              .until(
+                  () -> admin(other, logs, "Bearer " + token, Map.of()),
+                  r -> r.statusCode() == 200);
+      assertThat(read.body()).isEqualTo(recorded);
+      assertThat(read.headers().firstValue("Chrootbooter-Boot")).hasValue("boot-c1");
+      assertThat(read.headers().firstValue("Content-Type")).hasValue("text/plain; charset=utf-8");
+      // The holder answers the same.
+      assertThat(admin(holder, logs, "Bearer " + token, Map.of()).body()).isEqualTo(recorded);
+      // Without the user's token: nothing, at either.
+      assertThat(admin(other, logs, null, Map.of()).statusCode()).isEqualTo(401);
+      // A forward credential that no replica made: refused, and no byte.
+      String user =
+          java.util.Base64.getUrlEncoder()
+              .withoutPadding()
+              .encodeToString("chrootbooter-lab".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      HttpResponse<String> forged =
+          admin(
+              holder,
+              logs,
+              null,
+              Map.of(
+                  "Chrootbooter-Forward",
+                  "A" + "x".repeat(65),
+                  "Chrootbooter-Forwarded-User",
+                  user));
+      assertThat(forged.statusCode()).isEqualTo(401);
+      assertThat(forged.body()).doesNotContain("login");
+
+      // The live console, attached at the other replica.
+      java.util.concurrent.CompletableFuture<String> closed =
+          new java.util.concurrent.CompletableFuture<>();
+      java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
+      java.net.http.WebSocket.Listener listener =
+          new java.net.http.WebSocket.Listener() {
+            @Override
+            public java.util.concurrent.CompletionStage<?> onBinary(
+                java.net.http.WebSocket ws, java.nio.ByteBuffer data, boolean last) {
+              byte[] b = new byte[data.remaining()];
+              data.get(b);
+              synchronized (seen) {
+                seen.writeBytes(b);
+              }
+              ws.request(1);
+              return null;
+            }
+
+            @Override
+            public java.util.concurrent.CompletionStage<?> onClose(
+                java.net.http.WebSocket ws, int code, String reason) {
+              closed.complete(code + " " + reason);
+              return null;
+            }
+          };
+      java.net.http.WebSocket ws =
+          HTTP.newWebSocketBuilder()
+              .header("Authorization", "Bearer " + token)
+              .buildAsync(
+                  URI.create(
+                      replicas.get(other).adminUrl().replace("http://", "ws://")
+                          + "/machines/"
+                          + NAMESPACE
+                          + "/c1/console/attach"),
+                  listener)
+              .get(10, java.util.concurrent.TimeUnit.SECONDS);
+      await("the agent's console connection at " + holder)
+          .atMost(SETTLE)
+          .until(() -> screen.get() != null);
+      byte[] prompt = "c1 login: ".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      screen.get().output(prompt, 0, prompt.length);
+      await("the console's output at the user of " + other)
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> {
+                synchronized (seen) {
+                  return seen.toString().endsWith("c1 login: ");
+                }
+              });
+      ws.sendBinary(java.nio.ByteBuffer.wrap("root\r".getBytes()), true)
+          .get(10, java.util.concurrent.TimeUnit.SECONDS);
+      await("the keystrokes at the console")
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> {
+                synchronized (typed) {
+                  return typed.toString().equals("root\r");
+                }
+              });
+      screen.get().ended();
+      assertThat(closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
+          .isEqualTo("1000 the target ended");
+      await("the ConsoleAttached Event of the user")
+          .atMost(SETTLE)
+          .until(
+              () ->
+                  client.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
+                      .anyMatch(
+                          e ->
+                              "ConsoleAttached".equals(e.getReason())
+                                  && "c1".equals(e.getInvolvedObject().getName())
+                                  && "chrootbooter-lab attached to the console"
+                                      .equals(e.getMessage())));
+    }
+  }
+
+  /** Posts one piece of console of {@code boot} at offset 0 to {@code replica}; the status. */
+  private int postConsole(String replica, String mac, String session, String boot, String text)
+      throws IOException, InterruptedException {
+    String chunk =
+        "{\"boot\":\""
+            + boot
+            + "\",\"image\":\"debian-12\",\"started\":\"2026-01-01T00:00:00Z\",\"offset\":0,"
+            + "\"data\":\""
+            + java.util.Base64.getEncoder()
+                .encodeToString(text.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+            + "\",\"firstWarning\":0,\"warnings\":[],\"ended\":false}";
+    return HTTP.send(
+            HttpRequest.newBuilder(
+                    URI.create(
+                        replicas.get(replica).url() + "/agent/v1/machines/" + mac + "/console"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + session)
+                .POST(HttpRequest.BodyPublishers.ofString(chunk))
+                .build(),
+            HttpResponse.BodyHandlers.ofString())
+        .statusCode();
+  }
+
+  /** GET {@code path} on the admin port of {@code replica}. */
+  private HttpResponse<String> admin(
+      String replica, String path, String authorization, Map<String, String> headers)
+      throws IOException, InterruptedException {
+    HttpRequest.Builder request =
+        HttpRequest.newBuilder(URI.create(replicas.get(replica).adminUrl() + path))
+            .timeout(Duration.ofSeconds(20));
+    if (authorization != null) {
+      request.header("Authorization", authorization);
+    }
+    headers.forEach(request::header);
+    return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
   /** What one kubectl run printed (stdout and stderr) and its exit code. */
   private record Kubectl(int exit, String output) {}
 
@@ -302,7 +561,7 @@ class HighAvailabilityTest {
             "no operator jar at "
                 + jar
                 + "; build it first: mvn -B -pl operator -am package -DskipTests");
-    EmbeddedApiServer apiServer =
+    apiServer =
         own(
             EmbeddedApiServer.start(
                 new EmbeddedApiServer.Options(

@@ -80,6 +80,8 @@ final class OperatorProcess implements AutoCloseable {
             "-Dquarkus.kubernetes-client.api-server-url=" + apiServer,
             "-Dquarkus.kubernetes-client.namespace=default",
             "-Dcb.public-url=" + url,
+            // Where other replicas forward a console attach or read whose machine this one holds.
+            "-Dcb.replica.admin-url=http://127.0.0.1:" + adminPort,
             "-Dcb.store.path=" + dir.resolve("store"),
             // ImageFiles serves the images on loopback, which image sources may not use unless
             // allowed.

@@ -252,9 +252,14 @@ public final class Daemon implements AutoCloseable {
     }
 
     if (console != null) {
+      // The bootstrap's console shell is recorded and attachable like a target's console.
+      PrintStream shellOut = recorder.map(r -> r.tee(out)).orElse(out);
+      InputStream shellIn = recorder.map(r -> r.merge(console, shellOut)).orElse(console);
+      recorder.ifPresent(ConsoleRecorder::bootstrapStarted);
       Thread thread =
           new Thread(
-              new ConsoleLoop(new ConsoleShell(new AgentConsole(agent)), controller, console, out),
+              new ConsoleLoop(
+                  new ConsoleShell(new AgentConsole(agent)), controller, shellIn, shellOut),
               "cb-console");
       thread.setDaemon(true);
       thread.start();

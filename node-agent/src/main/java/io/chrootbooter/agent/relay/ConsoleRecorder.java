@@ -4,6 +4,10 @@ import io.chrootbooter.agent.pivot.ConsoleHook;
 import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.agent.sys.SyscallException;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -22,7 +26,9 @@ import org.jboss.logging.Logger;
  * The agent's console server and recorder: for each boot of a target, a {@link ConsoleRelay} per
  * console device ({@link ConsoleDevices}), a {@link KmsgReader}, and a fresh {@link BootLog} they
  * write into. The log of the running (or last) boot and of the one before stay readable after the
- * target is gone. A device that cannot be relayed (absent, not openable) is left to the target as
+ * target is gone. Between targets the bootstrap's own console shell is recorded the same way, in a
+ * log of its own (no image), and users attach to it ({@link #bootstrapStarted}, {@link #tee},
+ * {@link #merge}). A device that cannot be relayed (absent, not openable) is left to the target as
  * it is, with a warning: the boot never fails for the relay.
  */
 public final class ConsoleRecorder implements ConsoleHook {
@@ -56,6 +62,10 @@ public final class ConsoleRecorder implements ConsoleHook {
   private volatile BootLog current;
   private volatile BootLog previous;
   private volatile Boot running;
+  private volatile Shell shell;
+
+  /** Bytes users attached to the bootstrap's shell may have typed and it has not read yet. */
+  static final int MAX_TYPED = 4096;
 
   /** Where a remote user's view of a console goes; neither method may block. */
   public interface Screen {
@@ -117,10 +127,118 @@ public final class ConsoleRecorder implements ConsoleHook {
    */
   public Optional<Attachment> attach(Screen screen) {
     Boot boot = running;
-    if (boot == null || boot.primary == null) {
+    if (boot == null) {
+      Shell bootstrap = shell;
+      return bootstrap == null ? Optional.empty() : bootstrap.attach(screen);
+    }
+    if (boot.primary == null) {
       return Optional.empty();
     }
     return boot.attach(screen);
+  }
+
+  /**
+   * The bootstrap's turn begins (the agent started, or a target ended): its own console shell gets
+   * a log of its own, {@link #current} from now on (no image), and users attach to that shell until
+   * the next target starts. Only when {@link #tee} and {@link #merge} carry the shell's console.
+   */
+  public void bootstrapStarted() {
+    bootstrapShell = true;
+    if (running != null) {
+      return; // a target has the console: the shell's turn begins when it ends
+    }
+    BootLog log =
+        new BootLog(
+            settings.bootId() + "-" + sequence.incrementAndGet(),
+            null,
+            clock.instant(),
+            settings.capacity());
+    Shell old;
+    synchronized (this) {
+      old = shell;
+      shell = new Shell(log);
+      previous = current;
+      current = log;
+    }
+    if (old != null) {
+      old.end();
+    }
+    onStart.run();
+  }
+
+  /**
+   * What the bootstrap's console shell prints: to {@code out} as before, and while no target runs
+   * also into the bootstrap's log and to every user attached to it.
+   */
+  public PrintStream tee(PrintStream out) {
+    return new PrintStream(
+        new OutputStream() {
+          @Override
+          public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+          }
+
+          @Override
+          public void write(byte[] bytes, int off, int len) {
+            out.write(bytes, off, len);
+            Shell bootstrap = shell;
+            if (bootstrap != null && running == null) {
+              bootstrap.record(bytes, off, len);
+            }
+          }
+
+          @Override
+          public void flush() {
+            out.flush();
+          }
+        },
+        false,
+        StandardCharsets.UTF_8);
+  }
+
+  /**
+   * What the bootstrap's console shell reads: what attached users typed (echoed to {@code echo},
+   * into the log and to every user, as the machine's own terminal echoes a key), then {@code in}
+   * (the real console, whose terminal echoed it already: recorded and shown to the users).
+   */
+  public InputStream merge(InputStream in, PrintStream echo) {
+    return new InputStream() {
+      @Override
+      public int available() throws IOException {
+        Shell bootstrap = shell;
+        return (bootstrap == null ? 0 : bootstrap.typed()) + in.available();
+      }
+
+      @Override
+      public int read() throws IOException {
+        byte[] one = new byte[1];
+        int n = read(one, 0, 1);
+        return n <= 0 ? -1 : one[0] & 0xff;
+      }
+
+      @Override
+      public int read(byte[] b, int off, int len) throws IOException {
+        Shell bootstrap = shell;
+        if (bootstrap != null) {
+          int n = bootstrap.take(b, off, len);
+          if (n > 0) {
+            byte[] shown =
+                new String(b, off, n, StandardCharsets.UTF_8)
+                    .replace("\r", "\r\n")
+                    .getBytes(StandardCharsets.UTF_8);
+            echo.write(shown, 0, shown.length);
+            echo.flush();
+            return n;
+          }
+        }
+        int n = in.read(b, off, len);
+        Shell now = shell;
+        if (n > 0 && now != null && running == null) {
+          now.record(b, off, n);
+        }
+        return n;
+      }
+    };
   }
 
   @Override
@@ -178,8 +296,16 @@ public final class ConsoleRecorder implements ConsoleHook {
       closeAll(started);
       throw e;
     }
-    previous = current;
-    current = log;
+    Shell bootstrap;
+    synchronized (this) {
+      bootstrap = shell;
+      shell = null;
+      previous = current;
+      current = log;
+    }
+    if (bootstrap != null) {
+      bootstrap.end(); // the target has the console now; its users go with the shell
+    }
     Boot boot = new Boot(console, Map.copyOf(binds), started, log, primary);
     running = boot;
     onStart.run();
@@ -267,12 +393,122 @@ public final class ConsoleRecorder implements ConsoleHook {
         open = List.copyOf(attached);
         attached.clear();
       }
-      if (running == this) {
+      boolean last = running == this;
+      if (last) {
         running = null;
       }
       closeAll(parts);
       log.end();
       open.forEach(Attached::ended);
+      if (last && bootstrapShell) {
+        bootstrapStarted(); // the bootstrap's console shell has the console again
+      }
+    }
+  }
+
+  /** Whether the bootstrap's shell is recorded: set by the first {@link #bootstrapStarted}. */
+  private volatile boolean bootstrapShell;
+
+  /** The bootstrap's console shell: its log, the users attached, what they typed. */
+  private final class Shell {
+    private final BootLog log;
+    private final List<Screen> screens = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final java.io.ByteArrayOutputStream typed = new java.io.ByteArrayOutputStream();
+    private boolean over;
+
+    Shell(BootLog log) {
+      this.log = log;
+      bootstrapShell = true;
+    }
+
+    void record(byte[] bytes, int off, int len) {
+      log.append(bytes, off, len);
+      for (Screen screen : screens) {
+        screen.output(bytes, off, len);
+      }
+    }
+
+    synchronized int typed() {
+      return typed.size();
+    }
+
+    synchronized int take(byte[] b, int off, int len) {
+      if (typed.size() == 0) {
+        return 0;
+      }
+      byte[] all = typed.toByteArray();
+      int n = Math.min(len, all.length);
+      System.arraycopy(all, 0, b, off, n);
+      typed.reset();
+      typed.write(all, n, all.length - n);
+      return n;
+    }
+
+    synchronized int type(byte[] bytes) {
+      if (over) {
+        return 0;
+      }
+      int n = Math.min(bytes.length, MAX_TYPED - typed.size());
+      typed.write(bytes, 0, Math.max(0, n));
+      return Math.max(0, n);
+    }
+
+    Optional<Attachment> attach(Screen user) {
+      java.util.concurrent.atomic.AtomicBoolean closed =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      // Told of the end once, whether the user detaches or the shell ends first.
+      Screen screen =
+          new Screen() {
+            @Override
+            public void output(byte[] bytes, int off, int len) {
+              if (!closed.get()) {
+                user.output(bytes, off, len);
+              }
+            }
+
+            @Override
+            public void ended() {
+              if (closed.compareAndSet(false, true)) {
+                user.ended();
+              }
+            }
+          };
+      synchronized (this) {
+        if (over) {
+          return Optional.empty();
+        }
+        screens.add(screen);
+      }
+      return Optional.of(
+          new Attachment() {
+            @Override
+            public int type(byte[] bytes) {
+              return closed.get() ? 0 : Shell.this.type(bytes);
+            }
+
+            @Override
+            public Path device() {
+              return Path.of("/dev/console");
+            }
+
+            @Override
+            public void close() {
+              screens.remove(screen);
+              screen.ended();
+            }
+          });
+    }
+
+    void end() {
+      List<Screen> open;
+      synchronized (this) {
+        over = true;
+        typed.reset();
+        open = List.copyOf(screens);
+        screens.clear();
+      }
+      log.end();
+      open.forEach(Screen::ended);
     }
   }
 

@@ -77,6 +77,8 @@ public class AgentStreams {
     }
   }
 
+  private final io.chrootbooter.operator.console.ReplicaForwards forwards;
+
   AgentStreams(
       MachineDirectory directory,
       ObjectMapper mapper,
@@ -84,8 +86,10 @@ public class AgentStreams {
       MeterRegistry registry,
       SwitchTimer switches,
       AgentLeases leases,
-      Enrolments enrolments) {
+      Enrolments enrolments,
+      io.chrootbooter.operator.console.ReplicaForwards forwards) {
     this.leases = leases;
+    this.forwards = forwards;
     this.enrolments = enrolments;
     this.heartbeat = GoDuration.format(LivenessRules.heartbeat(leases.lostAfter()));
     this.directory = directory;
@@ -112,8 +116,15 @@ public class AgentStreams {
       String mac, SseEventSink sink, Sse sse, String baseUrl, String session, String lastEventId) {
     Stream stream = new Stream(sink, sse, baseUrl, session, lastEventId);
     streams.computeIfAbsent(mac, m -> ConcurrentHashMap.newKeySet()).add(stream);
-    // A stream opening is a sign of life; the agent's report follows at once.
-    directory.byMac(mac).ifPresent(leases::heard);
+    // A stream opening is a sign of life; the agent's report follows at once. An attach at
+    // another replica is forwarded here.
+    directory
+        .byMac(mac)
+        .ifPresent(
+            mb -> {
+              leases.heard(mb);
+              forwards.publish(mb, io.chrootbooter.operator.console.ReplicaForwards.Held.LIVE);
+            });
     send(mac, stream, current(mac, baseUrl));
   }
 
@@ -223,6 +234,15 @@ public class AgentStreams {
                   if (stream.sink.isClosed() || enrolments.revoked(mac, stream.session)) {
                     close(mac, stream);
                   } else {
+                    // Once more, in case the Lease named another replica since, or had yet to
+                    // be made when the stream opened: a write only when it names another.
+                    directory
+                        .byMac(mac)
+                        .ifPresent(
+                            mb ->
+                                forwards.publish(
+                                    mb,
+                                    io.chrootbooter.operator.console.ReplicaForwards.Held.LIVE));
                     stream
                         .sink
                         .send(stream.sse.newEventBuilder().comment("heartbeat").build())

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.operator.console.ConsoleLogs;
+import io.chrootbooter.operator.console.ReplicaForwards;
 import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
@@ -42,13 +43,16 @@ public class ConsoleResource {
   private final ConsoleLogs logs;
   private final EventRecorder events;
   private final ObjectMapper mapper;
+  private final ReplicaForwards forwards;
 
   ConsoleResource(
       AgentAuth auth,
       MachineDirectory directory,
       ConsoleLogs logs,
       EventRecorder events,
-      ObjectMapper mapper) {
+      ObjectMapper mapper,
+      ReplicaForwards forwards) {
+    this.forwards = forwards;
     this.auth = auth;
     this.directory = directory;
     this.logs = logs;
@@ -106,6 +110,8 @@ public class ConsoleResource {
           .build();
     }
     MachineBoot mb = machine.get();
+    // A read at another replica is forwarded here.
+    forwards.publish(mb, ReplicaForwards.Held.LOG);
     ConsoleLogs.Accepted accepted =
         logs.append(mb.getMetadata().getNamespace(), mb.getMetadata().getName(), chunk, data);
     for (ConsoleLogs.Warning w : accepted.warnings()) {

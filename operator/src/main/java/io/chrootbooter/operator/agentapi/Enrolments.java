@@ -411,6 +411,22 @@ public class Enrolments {
     return current != null && !current.equals(session);
   }
 
+  /**
+   * The agent Lease of {@code mb} as this replica's watch holds it; empty when the watch has none
+   * (yet). Never blocks.
+   */
+  public Optional<Lease> watchedLease(MachineBoot mb) {
+    SharedIndexInformer<Lease> inf = informer;
+    return inf == null
+        ? Optional.empty()
+        : Optional.ofNullable(
+            inf.getStore()
+                .getByKey(
+                    mb.getMetadata().getNamespace()
+                        + "/"
+                        + LivenessRules.leaseName(mb.getMetadata().getName())));
+  }
+
   /** The record this replica knows for a Lease: what it wrote itself, or what its watch holds. */
   private Record current(String key) {
     Record mine = written.get(key);

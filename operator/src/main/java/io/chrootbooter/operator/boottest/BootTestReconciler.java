@@ -8,7 +8,7 @@ import io.chrootbooter.api.v1alpha1.BootTestStatus;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.api.v1alpha1.MachineTestResult;
 import io.chrootbooter.api.v1alpha1.TestHold;
-import io.chrootbooter.operator.console.ConsoleLogs;
+import io.chrootbooter.operator.console.RecordedConsoles;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -59,9 +59,9 @@ public class BootTestReconciler implements Reconciler<BootTest>, Cleaner<BootTes
       MachineDirectory directory,
       EventRecorder events,
       MeterRegistry registry,
-      ConsoleLogs consoles) {
+      RecordedConsoles consoles) {
     this.client = client;
-    this.consoles = Consoles.of(consoles);
+    this.consoles = consoles::of;
     this.directory = directory;
     this.events = events;
     this.reconcileTimer =

@@ -5,8 +5,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The recorded consoles as the BootTest rules read them: a machine's boots this replica holds
- * ({@link ConsoleLogs}: the previous and the current one), the earlier first.
+ * The recorded consoles as the BootTest rules read them: a machine's boots as this replica holds
+ * them ({@link ConsoleLogs}: the previous and the current one), or as the replica that records its
+ * console does ({@code console.RecordedConsoles}), the earlier first.
  */
 @FunctionalInterface
 public interface Consoles {

@@ -20,9 +20,15 @@
  *
  * <p>Several replicas: an attach is served by the replica that holds the machine's desired-state
  * stream (the chart's Service keeps a machine's calls on one replica with ClientIP affinity); there
- * the agent's console connection arrives too, through the same Service. Another replica closes the
- * attach with 1011 and says so; attach through that replica's pod (as for the recorded console,
- * which also stays on the replica its agent sends to).
+ * the agent's console connection arrives too, through the same Service. The recorded console stays
+ * on the replica the agent sends it to. Each replica names itself in the machine's agent Lease for
+ * what it holds, and another replica that a user reaches checks the user and forwards the attach or
+ * read there with a forward credential of its own ({@link
+ * io.chrootbooter.operator.console.ReplicaForwards}: why an HMAC with the machine token key rather
+ * than the user's credential or a ServiceAccount token: the user's credential is never handed on,
+ * and a replica can check the key's HMAC without asking the API server, which would need the
+ * operator's own identity to be told apart from other ServiceAccounts). BootTest console checks
+ * read through the same forward ({@link io.chrootbooter.operator.console.RecordedConsoles}).
  *
  * <p>Several users may attach to one machine at once: each gets its own agent connection, all see
  * the whole output, and every one of them may type (as several people at one serial console; their

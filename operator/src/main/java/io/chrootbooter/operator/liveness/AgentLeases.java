@@ -65,6 +65,9 @@ public class AgentLeases {
   /** When this machine's iPXE script was last served (RFC 3339, UTC). */
   public static final String IPXE_ANNOTATION = "boot.chrootbooter.io/ipxe-fetched";
 
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+      new com.fasterxml.jackson.databind.ObjectMapper();
+
   private static final DateTimeFormatter MICRO_TIME =
       DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'").withZone(ZoneOffset.UTC);
 
@@ -295,9 +298,24 @@ public class AgentLeases {
    * whose agent was never heard from has no boot to compare with). Never blocks.
    */
   public void ipxeFetched(MachineBoot mb) {
+    annotate(mb, IPXE_ANNOTATION, clock.instant().truncatedTo(ChronoUnit.MILLIS).toString());
+  }
+
+  /**
+   * Sets the annotation {@code key} of the agent Lease of {@code mb} to {@code value} (a merge
+   * patch of that annotation only), when it has a Lease. Never blocks: written by the renewal
+   * threads.
+   */
+  public void annotate(MachineBoot mb, String key, String value) {
     String ns = mb.getMetadata().getNamespace();
     String name = LivenessRules.leaseName(mb.getMetadata().getName());
-    String stamp = clock.instant().truncatedTo(ChronoUnit.MILLIS).toString();
+    String patch;
+    try {
+      patch =
+          JSON.writeValueAsString(Map.of("metadata", Map.of("annotations", Map.of(key, value))));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("an annotation is plain JSON", e);
+    }
     try {
       writer.execute(
           () -> {
@@ -306,16 +324,10 @@ public class AgentLeases {
                   .leases()
                   .inNamespace(ns)
                   .withName(name)
-                  .patch(
-                      PatchContext.of(PatchType.JSON_MERGE),
-                      "{\"metadata\":{\"annotations\":{\""
-                          + IPXE_ANNOTATION
-                          + "\":\""
-                          + stamp
-                          + "\"}}}");
+                  .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
             } catch (KubernetesClientException e) {
               if (e.getCode() != HttpURLConnection.HTTP_NOT_FOUND) {
-                LOG.warnf("Could not record the iPXE fetch of %s/%s: %s", ns, name, e.getMessage());
+                LOG.warnf("Could not write %s on %s/%s: %s", key, ns, name, e.getMessage());
               }
             }
           });

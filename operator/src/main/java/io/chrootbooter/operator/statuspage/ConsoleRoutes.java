@@ -5,6 +5,7 @@ import io.chrootbooter.operator.agentapi.AgentStreams;
 import io.chrootbooter.operator.console.ConsoleAccess;
 import io.chrootbooter.operator.console.ConsoleAttachments;
 import io.chrootbooter.operator.console.ConsoleLogs;
+import io.chrootbooter.operator.console.ReplicaForwards;
 import io.chrootbooter.operator.machine.MacAddress;
 import io.chrootbooter.operator.machine.MachineDirectory;
 import io.chrootbooter.operator.status.EventRecorder;
@@ -39,10 +40,17 @@ import org.jboss.logging.Logger;
  *   <li>{@code GET /machines/{namespace}/{name}/console/attach} ({@code create
  *       machineboots/console}), upgraded to a WebSocket: the live console, read-write. Binary
  *       frames both ways (keystrokes in, the console's output out). Each attach is a {@code
- *       ConsoleAttached} Event on the MachineBoot naming the user. Closed with 1011 when the
- *       machine runs no target or its agent is not connected to this replica, 1000 when the target
- *       ends.
+ *       ConsoleAttached} Event on the MachineBoot naming the user: the target's console, or in the
+ *       bootstrap its own console shell. Closed with 1011 when the machine's agent is not up yet or
+ *       is connected to no replica this one can reach, 1000 when the target (or the bootstrap's
+ *       turn) ends.
  * </ul>
+ *
+ * <p>With several replicas, a request whose machine's console another replica holds (its agent's
+ * stream for an attach, its recorded console for a read, as the machine's agent Lease names it:
+ * {@link ReplicaForwards}) is checked here and then forwarded there, with a forward credential
+ * instead of the user's: the attach is relayed frame by frame, the read streamed through. A
+ * forwarded request ({@code Chrootbooter-Forward}) is served from this replica's own state only.
  */
 @ApplicationScoped
 public class ConsoleRoutes {
@@ -58,7 +66,16 @@ public class ConsoleRoutes {
   private final ConsoleAttachments attachments;
   private final AgentStreams streams;
   private final EventRecorder events;
+  private final ReplicaForwards forwards;
   private final Vertx vertx;
+  private volatile io.vertx.core.http.HttpClient httpClient;
+  private volatile io.vertx.core.http.WebSocketClient webSocketClient;
+
+  /** How long a forward waits for the other replica's connection. */
+  static final int FORWARD_CONNECT_MILLIS = 5000;
+
+  /** The user's checked identity, and whether another replica checked it (a forward). */
+  private record Caller(String user, boolean forwarded) {}
 
   ConsoleRoutes(
       ConsoleLogs logs,
@@ -67,7 +84,9 @@ public class ConsoleRoutes {
       ConsoleAttachments attachments,
       AgentStreams streams,
       EventRecorder events,
+      ReplicaForwards forwards,
       Vertx vertx) {
+    this.forwards = forwards;
     this.logs = logs;
     this.directory = directory;
     this.access = access;
@@ -86,6 +105,7 @@ public class ConsoleRoutes {
                   .machine(r.getMetadata().getNamespace(), r.getMetadata().getName())
                   .isEmpty()) {
             logs.forget(r.getMetadata().getNamespace(), r.getMetadata().getName());
+            forwards.forget(r.getMetadata().getNamespace(), r.getMetadata().getName());
           }
         });
   }
@@ -97,17 +117,36 @@ public class ConsoleRoutes {
 
   /**
    * Checks the request's credential for {@code want} off the event loop (the request paused
-   * meanwhile, so that an upgrade can follow) and hands the MachineBoot and the user's name to
-   * {@code then}; answers 400, 401, 403, 404 or 503 itself.
+   * meanwhile, so that an upgrade can follow) and hands the MachineBoot and the caller to {@code
+   * then}; answers 400, 401, 403, 404 or 503 itself. A forward from another replica is checked with
+   * its forward credential, without asking the API server again.
    */
   private void authorize(
       RoutingContext ctx,
       ConsoleAccess.Want want,
-      java.util.function.BiConsumer<MachineBoot, String> then) {
+      java.util.function.BiConsumer<MachineBoot, Caller> then) {
     String namespace = ctx.pathParam("namespace");
     String name = ctx.pathParam("name");
     if (!namespace.matches(NAME) || !name.matches(NAME)) {
       plain(ctx, 400, "not a namespace and name of a MachineBoot\n");
+      return;
+    }
+    String forward = ctx.request().getHeader(ReplicaForwards.HEADER);
+    if (forward != null) {
+      Optional<String> user =
+          forwards.accept(
+              forward, ctx.request().getHeader(ReplicaForwards.USER_HEADER), want, namespace, name);
+      if (user.isEmpty()) {
+        plain(ctx, 401, "this forward is not good at this replica\n");
+        return;
+      }
+      Optional<MachineBoot> machine = directory.machine(namespace, name);
+      if (machine.isEmpty()) {
+        plain(ctx, 404, "no MachineBoot " + namespace + "/" + name + "\n");
+        return;
+      }
+      ctx.request().pause();
+      then.accept(machine.get(), new Caller(user.get(), true));
       return;
     }
     String authorization = ctx.request().getHeader(HttpHeaders.AUTHORIZATION);
@@ -137,7 +176,7 @@ public class ConsoleRoutes {
                 plain(ctx, 404, "no MachineBoot " + namespace + "/" + name + "\n");
                 return;
               }
-              then.accept(machine.get(), d.user());
+              then.accept(machine.get(), new Caller(d.user(), false));
             });
   }
 
@@ -155,25 +194,135 @@ public class ConsoleRoutes {
     authorize(
         ctx,
         ConsoleAccess.Want.READ,
-        (mb, user) -> {
+        (mb, caller) -> {
           ctx.request().resume(); // paused for the access check; a plain answer follows
-          String namespace = mb.getMetadata().getNamespace();
-          String name = mb.getMetadata().getName();
-          if (follow.equals("true") && boot.equals("current")) {
-            follow(ctx, namespace, name);
-            return;
+          Optional<java.net.URI> other =
+              caller.forwarded()
+                  ? Optional.empty()
+                  : forwards.elsewhere(mb, ReplicaForwards.Held.LOG);
+          if (other.isPresent()) {
+            forwardRead(ctx, other.get(), mb, caller.user(), boot, follow.equals("true"));
+          } else {
+            read(ctx, mb, boot, follow.equals("true"));
           }
-          Optional<ConsoleLogs.View> view =
-              boot.equals("current")
-                  ? logs.current(namespace, name)
-                  : logs.previous(namespace, name);
-          if (view.isEmpty()) {
-            plain(ctx, 404, notRecorded(boot, namespace, name));
-            return;
-          }
-          headers(ctx, view.get());
-          plain(ctx, 200, StatusView.redact(view.get().text()));
         });
+  }
+
+  /** The console as this replica recorded it. */
+  private void read(RoutingContext ctx, MachineBoot mb, String boot, boolean follow) {
+    String namespace = mb.getMetadata().getNamespace();
+    String name = mb.getMetadata().getName();
+    if (follow && boot.equals("current")) {
+      follow(ctx, namespace, name);
+      return;
+    }
+    Optional<ConsoleLogs.View> view =
+        boot.equals("current") ? logs.current(namespace, name) : logs.previous(namespace, name);
+    if (view.isEmpty()) {
+      plain(ctx, 404, notRecorded(boot, namespace, name));
+      return;
+    }
+    headers(ctx, view.get());
+    plain(ctx, 200, StatusView.redact(view.get().text()));
+  }
+
+  /**
+   * The console as the replica at {@code to} recorded it, streamed through; this replica's own
+   * record when that replica cannot be reached (it may have gone, and the agent come here).
+   */
+  private void forwardRead(
+      RoutingContext ctx,
+      java.net.URI to,
+      MachineBoot mb,
+      String user,
+      String boot,
+      boolean follow) {
+    String namespace = mb.getMetadata().getNamespace();
+    String name = mb.getMetadata().getName();
+    io.vertx.core.http.RequestOptions options =
+        new io.vertx.core.http.RequestOptions()
+            .setMethod(io.vertx.core.http.HttpMethod.GET)
+            .setSsl("https".equals(to.getScheme()))
+            .setHost(to.getHost())
+            .setPort(port(to))
+            .setURI(
+                "/machines/"
+                    + namespace
+                    + "/"
+                    + name
+                    + "/console?boot="
+                    + boot
+                    + "&follow="
+                    + follow)
+            .setConnectTimeout(FORWARD_CONNECT_MILLIS);
+    forwards
+        .headers(to, ConsoleAccess.Want.READ, namespace, name, user)
+        .forEach(options::putHeader);
+    HttpServerResponse response = ctx.response();
+    http()
+        .request(options)
+        .compose(
+            request -> {
+              response.closeHandler(v -> request.reset());
+              return request.send();
+            })
+        .onSuccess(
+            remote -> {
+              response.setStatusCode(remote.statusCode());
+              for (String h :
+                  java.util.List.of(
+                      HttpHeaders.CONTENT_TYPE.toString(),
+                      HttpHeaders.CACHE_CONTROL.toString(),
+                      "X-Content-Type-Options",
+                      "Chrootbooter-Boot",
+                      "Chrootbooter-Image",
+                      "Chrootbooter-Started",
+                      "Chrootbooter-Ended")) {
+                String value = remote.getHeader(h);
+                if (value != null) {
+                  response.putHeader(h, value);
+                }
+              }
+              response.setChunked(true);
+              remote.pipeTo(response);
+            })
+        .onFailure(
+            e -> {
+              LOG.warnf(
+                  "could not forward the console read of %s/%s to %s: %s",
+                  namespace, name, to, e.toString());
+              if (response.headWritten()) {
+                response.reset();
+              } else {
+                read(ctx, mb, boot, follow);
+              }
+            });
+  }
+
+  private io.vertx.core.http.HttpClient http() {
+    if (httpClient == null) {
+      synchronized (this) {
+        if (httpClient == null) {
+          httpClient = vertx.createHttpClient();
+        }
+      }
+    }
+    return httpClient;
+  }
+
+  private io.vertx.core.http.WebSocketClient webSockets() {
+    if (webSocketClient == null) {
+      synchronized (this) {
+        if (webSocketClient == null) {
+          webSocketClient = vertx.createWebSocketClient();
+        }
+      }
+    }
+    return webSocketClient;
+  }
+
+  private static int port(java.net.URI uri) {
+    return uri.getPort() > 0 ? uri.getPort() : "https".equals(uri.getScheme()) ? 443 : 80;
   }
 
   private static String notRecorded(String boot, String namespace, String name) {
@@ -184,6 +333,7 @@ public class ConsoleRoutes {
     ctx.response()
         .putHeader("Chrootbooter-Boot", v.boot())
         .putHeader("Chrootbooter-Image", StatusView.redact(v.image() == null ? "" : v.image()))
+        .putHeader("Chrootbooter-Started", v.started() == null ? "" : v.started())
         .putHeader("Chrootbooter-Ended", Boolean.toString(v.ended()));
   }
 
@@ -249,25 +399,30 @@ public class ConsoleRoutes {
     authorize(
         ctx,
         ConsoleAccess.Want.ATTACH,
-        (mb, user) ->
+        (mb, caller) ->
             ctx.request()
                 .toWebSocket()
-                .onSuccess(socket -> attached(mb, user, socket))
+                .onSuccess(socket -> attached(mb, caller, socket))
                 .onFailure(ctx::fail));
   }
 
-  private void attached(MachineBoot mb, String user, ServerWebSocket socket) {
+  private void attached(MachineBoot mb, Caller caller, ServerWebSocket socket) {
     String namespace = mb.getMetadata().getNamespace();
     String name = mb.getMetadata().getName();
     String machine = namespace + "/" + name;
-    LOG.infof("%s attached to the console of %s", user, machine);
-    String who = user.replaceAll("\\p{Cntrl}", "?");
-    vertx.executeBlocking(
-        () -> {
-          events.record(mb, "Normal", "ConsoleAttached", who + " attached to the console");
-          return null;
-        },
-        false);
+    String user = caller.user();
+    if (caller.forwarded()) {
+      LOG.infof("%s attached to the console of %s through another replica", user, machine);
+    } else {
+      LOG.infof("%s attached to the console of %s", user, machine);
+      String who = user.replaceAll("\\p{Cntrl}", "?");
+      vertx.executeBlocking(
+          () -> {
+            events.record(mb, "Normal", "ConsoleAttached", who + " attached to the console");
+            return null;
+          },
+          false);
+    }
     Optional<MachineBoot> now = directory.machine(namespace, name);
     if (now.isEmpty()) {
       ConsoleAttachments.close(
@@ -275,15 +430,25 @@ public class ConsoleRoutes {
       return;
     }
     MachinePhase phase = now.get().getStatus() == null ? null : now.get().getStatus().phase();
-    if (phase != MachinePhase.Running) {
+    // A target's console, or the bootstrap's own console shell between targets: either once its
+    // agent is up.
+    if (phase == null || phase == MachinePhase.Pending || phase == MachinePhase.PXEBooting) {
       ConsoleAttachments.close(
           socket,
           ConsoleAttachments.SERVER_ERROR,
-          "machine " + name + " is not running a target (" + phase + ")");
+          "machine " + name + " is not running a target or its bootstrap yet (" + phase + ")");
       return;
     }
     String mac = MacAddress.normalize(now.get().getSpec().macAddress()).orElse("");
     if (!streams.connected(mac)) {
+      Optional<java.net.URI> other =
+          caller.forwarded()
+              ? Optional.empty()
+              : forwards.elsewhere(now.get(), ReplicaForwards.Held.LIVE);
+      if (other.isPresent()) {
+        forwardAttach(socket, other.get(), now.get(), user);
+        return;
+      }
       ConsoleAttachments.close(
           socket,
           ConsoleAttachments.SERVER_ERROR,
@@ -303,6 +468,87 @@ public class ConsoleRoutes {
           ConsoleAttachments.SERVER_ERROR,
           "the agent of machine " + name + " is not connected to this operator replica");
     }
+  }
+
+  /**
+   * Relays the user's {@code socket} to the attach at the replica {@code to}, which holds the
+   * machine's stream: binary frames both ways (each reader paused while the other side's queue is
+   * full), the close of either side passed on.
+   */
+  private void forwardAttach(ServerWebSocket socket, java.net.URI to, MachineBoot mb, String user) {
+    String namespace = mb.getMetadata().getNamespace();
+    String name = mb.getMetadata().getName();
+    socket.pause(); // keystrokes wait in the socket meanwhile
+    io.vertx.core.http.WebSocketConnectOptions options =
+        new io.vertx.core.http.WebSocketConnectOptions()
+            .setSsl("https".equals(to.getScheme()))
+            .setHost(to.getHost())
+            .setPort(port(to))
+            .setURI("/machines/" + namespace + "/" + name + "/console/attach")
+            .setConnectTimeout(FORWARD_CONNECT_MILLIS);
+    forwards
+        .headers(to, ConsoleAccess.Want.ATTACH, namespace, name, user)
+        .forEach(options::putHeader);
+    webSockets()
+        .connect(options)
+        .onSuccess(
+            remote -> {
+              if (socket.isClosed()) {
+                remote.close(ConsoleAttachments.NORMAL, "the user detached");
+                return;
+              }
+              relay(socket, remote);
+              relay(remote, socket);
+              remote.closeHandler(
+                  v -> {
+                    Short code = remote.closeStatusCode();
+                    String reason = remote.closeReason();
+                    ConsoleAttachments.close(
+                        socket,
+                        code == null ? ConsoleAttachments.SERVER_ERROR : code,
+                        code == null
+                            ? "the replica that holds the console of " + name + " was lost"
+                            : reason == null ? "" : reason);
+                  });
+              socket.closeHandler(
+                  v -> {
+                    if (!remote.isClosed()) {
+                      remote.close(ConsoleAttachments.NORMAL, "the user detached");
+                    }
+                  });
+              remote.exceptionHandler(e -> LOG.debugf("forwarded console of %s: %s", name, e));
+              socket.resume();
+            })
+        .onFailure(
+            e -> {
+              String why =
+                  e instanceof io.vertx.core.http.UpgradeRejectedException r
+                      ? "refused it (HTTP " + r.getStatus() + ")"
+                      : "could not be reached";
+              LOG.warnf(
+                  "could not forward the attach of %s/%s to %s: %s",
+                  namespace, name, to, e.toString());
+              ConsoleAttachments.close(
+                  socket,
+                  ConsoleAttachments.SERVER_ERROR,
+                  "the replica that holds the console of " + name + " " + why);
+            });
+  }
+
+  /** Binary frames of {@code from} to {@code to}; text frames are not keystrokes. */
+  private static void relay(
+      io.vertx.core.http.WebSocketBase from, io.vertx.core.http.WebSocketBase to) {
+    from.binaryMessageHandler(
+        buf -> {
+          if (to.isClosed()) {
+            return;
+          }
+          to.writeBinaryMessage(buf);
+          if (to.writeQueueFull()) {
+            from.pause();
+            to.drainHandler(v -> from.resume());
+          }
+        });
   }
 
   private static void plain(RoutingContext ctx, int status, String body) {

@@ -18,6 +18,7 @@ import io.chrootbooter.operator.status.RecordedEvent;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
 import io.chrootbooter.protocol.Progress;
+import io.chrootbooter.protocol.Timeline;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import java.nio.charset.StandardCharsets;
@@ -127,11 +128,41 @@ public final class StatusView {
       String seen,
       String seenExact,
       String heldBy,
-      String console) {
+      String console,
+      List<TimelineView> timelines) {
     public MachineRow {
       events = List.copyOf(events);
+      timelines = List.copyOf(timelines);
     }
   }
+
+  /**
+   * A boot's or switch's timeline ({@code status.lastBoot}, {@code status.lastSwitch}): {@code
+   * kind} "last boot" or "last switch", the image, how long it took ({@code millis} for the bars),
+   * when it began, its result ({@code css} {@code ok}, {@code failed} or {@code running}) and its
+   * steps.
+   */
+  public record TimelineView(
+      String kind,
+      String image,
+      String took,
+      long millis,
+      String when,
+      String whenExact,
+      String result,
+      String css,
+      String message,
+      List<StepLine> steps) {
+    public TimelineView {
+      steps = List.copyOf(steps);
+    }
+  }
+
+  /** One step of a timeline: its name, how long it took (null while in progress), its detail. */
+  public record StepLine(String name, String took, long millis, String detail) {}
+
+  /** The most steps a timeline shows (the operator accepts no more). */
+  static final int MAX_STEPS = 32;
 
   /**
    * One BootTest: its phase, the machines it holds now, its counts and, with {@code spec.promote},
@@ -361,7 +392,85 @@ public final class StatusView {
             : LivenessRules.parse(status.lastSeen()).map(Instant::toString).orElse(null),
         // The hold itself, not status.heldBy: it shows before the machine's status is written.
         TestHold.of(mb).map(hold -> text(hold.test())).orElse(null),
-        consoleLines(console));
+        consoleLines(console),
+        timelines(status, now));
+  }
+
+  /** The machine's last boot and last switch, each when it has steps; the boot first. */
+  static List<TimelineView> timelines(MachineBootStatus status, Instant now) {
+    if (status == null) {
+      return List.of();
+    }
+    List<TimelineView> views = new java.util.ArrayList<>(2);
+    TimelineView boot = timeline("last boot", status.lastBoot(), now);
+    if (boot != null) {
+      views.add(boot);
+    }
+    // A machine's first boot is its last switch too: shown once.
+    if (status.lastSwitch() != null && !status.lastSwitch().equals(status.lastBoot())) {
+      TimelineView change = timeline("last switch", status.lastSwitch(), now);
+      if (change != null) {
+        views.add(change);
+      }
+    }
+    return views;
+  }
+
+  /** One timeline as the page shows it; null when it has no step. */
+  static TimelineView timeline(String kind, Timeline t, Instant now) {
+    if (t == null || t.steps().isEmpty()) {
+      return null;
+    }
+    List<StepLine> steps =
+        t.steps().stream()
+            .limit(MAX_STEPS)
+            .map(
+                step -> {
+                  long millis = millis(step.seconds());
+                  return new StepLine(
+                      text(step.name()),
+                      step.seconds() == null ? null : duration(millis),
+                      millis,
+                      text(step.detail()));
+                })
+            .toList();
+    long total =
+        t.seconds() != null
+            ? millis(t.seconds())
+            : steps.stream().mapToLong(StepLine::millis).sum();
+    String when = null;
+    String whenExact = null;
+    if (t.started() != null) {
+      try {
+        Instant at = OffsetDateTime.parse(t.started()).toInstant();
+        when = when(at, now);
+        whenExact = at.toString();
+      } catch (DateTimeParseException e) {
+        when = text(t.started());
+      }
+    }
+    String result = t.result() == null ? "in progress" : text(t.result());
+    String css =
+        t.result() == null ? "running" : Timeline.SUCCEEDED.equals(t.result()) ? "ok" : "failed";
+    return new TimelineView(
+        kind,
+        text(t.image()),
+        duration(total),
+        total,
+        when,
+        whenExact,
+        result,
+        css,
+        text(t.message()),
+        steps);
+  }
+
+  /** Seconds as whole milliseconds; 0 for none, negative or not a number. */
+  private static long millis(Double seconds) {
+    if (seconds == null || seconds.isNaN() || seconds <= 0) {
+      return 0;
+    }
+    return seconds >= Long.MAX_VALUE / 1000.0 ? Long.MAX_VALUE / 1000 : Math.round(seconds * 1000);
   }
 
   /** A line of a console's tail longer than this is cut, with an ellipsis. */

@@ -32,12 +32,21 @@ import javax.crypto.spec.SecretKeySpec;
  *       the machine's next enrolment.
  * </ul>
  *
- * The prefixes keep a nonce from ever verifying as a session and the other way round.
+ * And one credential between operator replicas: a <b>forward</b> ({@code 0x03 ‖ random(16) ‖
+ * expires(8, epoch seconds) ‖ HMAC-SHA256(key, "cb-replica" ‖ binding ‖ the bytes before)}), where
+ * the binding names the replica it is for, what is asked, the machine and the user another replica
+ * has checked (see {@code console.ReplicaForwards}).
+ *
+ * <p>The prefixes keep a nonce from ever verifying as a session or a forward, and the other way
+ * round.
  */
 public final class BootCredentials {
   private static final String ALGORITHM = "HmacSHA256";
   private static final byte NONCE = 1;
   private static final byte SESSION = 2;
+  private static final byte REPLICA = 3;
+  private static final int REPLICA_BODY = 1 + 16 + 8;
+  private static final byte[] REPLICA_CONTEXT = "cb-replica".getBytes(StandardCharsets.US_ASCII);
   private static final int NONCE_BODY = 1 + 16 + 8;
   private static final int SESSION_BODY = 1 + 6 + 16 + 8;
   private static final int TAG = 32;
@@ -153,6 +162,40 @@ public final class BootCredentials {
     byte[] id = java.util.Arrays.copyOfRange(bytes, 7, 23);
     Instant expires = Instant.ofEpochSecond(ByteBuffer.wrap(bytes, 23, 8).getLong());
     return Optional.of(new Session(mac, id, expires));
+  }
+
+  /**
+   * A forward bound to {@code binding}, good until {@code expires}, signed with the current key.
+   */
+  public static String forward(
+      TokenKeys keys, byte[] binding, Instant expires, SecureRandom random) {
+    ByteBuffer body = ByteBuffer.allocate(REPLICA_BODY + TAG);
+    body.put(REPLICA);
+    byte[] r = new byte[16];
+    random.nextBytes(r);
+    body.put(r);
+    body.putLong(expires.getEpochSecond());
+    byte[] head = java.util.Arrays.copyOf(body.array(), REPLICA_BODY);
+    body.put(hmac(keys.current(), REPLICA_CONTEXT, binding, head));
+    return encode(body.array());
+  }
+
+  /**
+   * When the forward {@code credential} expires, if the current or the previous key signed it for
+   * {@code binding}; empty for anything else (another binding, a forged or garbled one).
+   */
+  public static Optional<Instant> forwardExpires(
+      TokenKeys keys, byte[] binding, String credential) {
+    byte[] bytes = decode(credential, REPLICA_BODY + TAG);
+    if (bytes == null || bytes[0] != REPLICA) {
+      return Optional.empty();
+    }
+    byte[] head = java.util.Arrays.copyOf(bytes, REPLICA_BODY);
+    byte[] tag = java.util.Arrays.copyOfRange(bytes, REPLICA_BODY, bytes.length);
+    if (!verify(keys, tag, REPLICA_CONTEXT, binding, head)) {
+      return Optional.empty();
+    }
+    return Optional.of(Instant.ofEpochSecond(ByteBuffer.wrap(bytes, 17, 8).getLong()));
   }
 
   /** {@code base64url(SHA-256(value))}: how nonces and session ids are recorded. */

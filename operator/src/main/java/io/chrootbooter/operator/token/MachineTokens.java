@@ -74,6 +74,16 @@ public class MachineTokens {
     return BootCredentials.parseSession(keys(), credential);
   }
 
+  /** A forward between replicas bound to {@code binding}, good until {@code expires}. */
+  public String forward(byte[] binding, Instant expires) {
+    return BootCredentials.forward(keys(), binding, expires, random);
+  }
+
+  /** When the forward {@code credential} bound to {@code binding} expires; empty when forged. */
+  public Optional<Instant> forwardExpires(byte[] binding, String credential) {
+    return BootCredentials.forwardExpires(keys(), binding, credential);
+  }
+
   /** Whether the key has been read: tokens can be issued and checked without an API call. */
   public boolean ready() {
     return keys != null;

@@ -103,6 +103,77 @@ class StatusPageRenderingTest {
   }
 
   @Test
+  void theLastBootAndSwitchShowTheirStepsEscapedAndTheFirstBootOnce() {
+    io.chrootbooter.protocol.Timeline boot =
+        new io.chrootbooter.protocol.Timeline(
+            HOSTILE,
+            null,
+            null,
+            "2026-12-03T09:50:00Z",
+            null,
+            null,
+            "token=s3cret " + HOSTILE,
+            List.of(
+                new io.chrootbooter.protocol.Timeline.Step(
+                    "agent-up", "2026-12-03T09:50:00Z", 1.25, null),
+                new io.chrootbooter.protocol.Timeline.Step(
+                    HOSTILE, "2026-12-03T09:50:01Z", 0.75, "Bearer abc.def " + HOSTILE),
+                new io.chrootbooter.protocol.Timeline.Step(
+                    "healthy", "2026-12-03T09:50:02Z", null, null)));
+    MachineBootStatus status =
+        status(MachinePhase.Running, null, null).withTimelines(boot, boot, List.of());
+    StatusView.MachineRow row = StatusView.machine(machine("ns", "m1", status), List.of(), NOW);
+    assertThat(row.timelines()).as("a first boot is the last switch too: shown once").hasSize(1);
+    StatusView.TimelineView t = row.timelines().get(0);
+    assertThat(t.kind()).isEqualTo("last boot");
+    assertThat(t.result()).isEqualTo("in progress");
+    assertThat(t.css()).isEqualTo("running");
+    assertThat(t.took()).as("the steps that ended, without a total yet").isEqualTo("2.0 s");
+    assertThat(t.when()).isEqualTo("09:50:00 UTC");
+    assertThat(t.steps())
+        .extracting(StatusView.StepLine::took)
+        .containsExactly("1.3 s", "750 ms", null);
+    assertThat(t.message()).isEqualTo("token=[redacted] " + HOSTILE);
+    assertThat(t.steps().get(1).detail()).startsWith("Bearer [redacted] ");
+
+    String html = page.machine(row);
+    assertThat(html).doesNotContain("<script>", "<img", "s3cret", "abc.def");
+    assertThat(html)
+        .contains("<b>last boot</b> &quot;&gt;&lt;script&gt;")
+        .contains("<span class=\"result-running\">in progress</span>")
+        .contains("<meter min=\"0\" max=\"2000\" value=\"1250\"></meter> agent-up")
+        .contains("healthy <span class=\"took\">…</span>");
+
+    // A later switch shows beside it; a machine without any shows a dash.
+    io.chrootbooter.protocol.Timeline change =
+        new io.chrootbooter.protocol.Timeline(
+            "debian-12",
+            null,
+            "SpecChange",
+            "2026-12-02T09:00:00Z",
+            62.0,
+            io.chrootbooter.protocol.Timeline.FAILED,
+            "BootTimeout",
+            List.of(
+                new io.chrootbooter.protocol.Timeline.Step(
+                    "download", "2026-12-02T09:00:00Z", 62.0, null)));
+    row =
+        StatusView.machine(
+            machine("ns", "m1", status.withTimelines(boot, change, List.of())), List.of(), NOW);
+    assertThat(row.timelines())
+        .extracting(StatusView.TimelineView::kind)
+        .containsExactly("last boot", "last switch");
+    assertThat(row.timelines().get(1).took()).isEqualTo("1 min 02 s");
+    assertThat(row.timelines().get(1).css()).isEqualTo("failed");
+    assertThat(row.timelines().get(1).when()).isEqualTo("2026-12-02 09:00 UTC");
+    assertThat(
+            page.machine(
+                StatusView.machine(
+                    machine("ns", "m2", status(MachinePhase.Running, null, null)), List.of(), NOW)))
+        .doesNotContain("<ol class=\"steps\">");
+  }
+
+  @Test
   void aLostMachineIsMarkedAndShowsWhenItWasLastSeen() {
     MachineBootStatus lost =
         MachineBootStatus.builder()

@@ -87,6 +87,50 @@ class BootCredentialsTest {
   }
 
   @Test
+  void aForwardIsBoundToItsRequestAndIsNeverANonceOrASession() {
+    TokenKeys keys = new TokenKeys(KEY_A, Optional.empty());
+    byte[] binding =
+        "http://10.0.0.5:9000\u0000ATTACH\u0000lab\u0000m1\u0000alice"
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    Instant expires = NOW.plusSeconds(30);
+    String forward = BootCredentials.forward(keys, binding, expires, random);
+    assertThat(forward)
+        .matches("[A-Za-z0-9_-]+")
+        .isNotEqualTo(BootCredentials.forward(keys, binding, expires, random));
+    assertThat(BootCredentials.forwardExpires(keys, binding, forward)).contains(expires);
+    // Another replica, request, machine or user: not good.
+    for (String other :
+        new String[] {
+          "http://10.0.0.6:9000\u0000ATTACH\u0000lab\u0000m1\u0000alice",
+          "http://10.0.0.5:9000\u0000READ\u0000lab\u0000m1\u0000alice",
+          "http://10.0.0.5:9000\u0000ATTACH\u0000lab\u0000m2\u0000alice",
+          "http://10.0.0.5:9000\u0000ATTACH\u0000lab\u0000m1\u0000mallory"
+        }) {
+      assertThat(
+              BootCredentials.forwardExpires(
+                  keys, other.getBytes(java.nio.charset.StandardCharsets.UTF_8), forward))
+          .as(other.replace('\u0000', ' '))
+          .isEmpty();
+    }
+    assertThat(
+            BootCredentials.forwardExpires(
+                new TokenKeys(KEY_B, Optional.empty()), binding, forward))
+        .as("a forward of another key")
+        .isEmpty();
+    char[] chars = forward.toCharArray();
+    chars[25] = chars[25] == 'A' ? 'B' : 'A';
+    assertThat(BootCredentials.forwardExpires(keys, binding, new String(chars)))
+        .as("the expiry changed")
+        .isEmpty();
+    // A nonce has a forward's length: its first byte tells them apart, both ways.
+    String nonce = BootCredentials.nonce(keys, M1, UID, NOW, random);
+    assertThat(nonce).hasSize(forward.length());
+    assertThat(BootCredentials.forwardExpires(keys, new byte[0], nonce)).isEmpty();
+    assertThat(BootCredentials.nonceIssued(keys, M1, UID, forward)).isEmpty();
+    assertThat(BootCredentials.parseSession(keys, forward)).isEmpty();
+  }
+
+  @Test
   void shortKeysAreRefused() {
     assertThatThrownBy(() -> new TokenKeys(new byte[16], Optional.empty()))
         .hasMessage("token key is 16 bytes; at least 32 are needed");
