@@ -297,14 +297,12 @@ class HighAvailabilityTest {
             .body();
     String session = enrol(holder, mac, script);
     var running =
-        new StatusReport(
-            MachinePhase.Running,
-            null,
-            "debian-12",
-            null,
-            null,
-            new AgentInfo("e2e", "boot-c1", "10.0.0.21", "6.1.0", null),
-            1L);
+        StatusReport.builder()
+            .phase(MachinePhase.Running)
+            .currentImage("debian-12")
+            .agent(new AgentInfo("e2e", "boot-c1", "10.0.0.21", "6.1.0", null))
+            .appliedGeneration(1L)
+            .build();
     java.io.ByteArrayOutputStream typed = new java.io.ByteArrayOutputStream();
     AtomicReference<io.chrootbooter.agent.relay.ConsoleRecorder.Screen> screen =
         new AtomicReference<>();
