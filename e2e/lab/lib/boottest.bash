@@ -47,8 +47,17 @@ runnable() {
   done
 }
 
-# exercise_returns NAME: presses Ctrl+Alt+F12, or sends the magic string, on each machine of
-# BootTest NAME whose returns check by that trigger is Running; again after 60 s without effect.
+# machines_snapshot NAME: one line per machine of BootTest NAME: its name, phase, each check's
+# result (after "checks:", comma-separated, in the order of spec.checks: never an empty field,
+# which read would skip) and message, tab-separated.
+machines_snapshot() {
+  bt_json "$1" '{range .status.machines[*]}{.name}{"\t"}{.phase}{"\tchecks:"}{range .checks[*]}{.result}{","}{end}{"\t"}{.message}{"\n"}{end}' |
+    tr -d '\r'
+}
+
+# exercise_returns NAME SNAPSHOT: presses Ctrl+Alt+F12, or sends the magic string, on each machine
+# of BootTest NAME whose returns check by that trigger is Running in SNAPSHOT
+# (machines_snapshot); again after 60 s without effect.
 declare -A PRESSED=()
 exercise_returns() {
   local name=$1 triggers checks machine list results i trigger key
@@ -56,9 +65,9 @@ exercise_returns() {
   triggers=$(bt_json "$name" '{range .spec.checks[*]}{.returns.trigger}{","}{end}')
   [[ "$triggers" == *Hotkey* || "$triggers" == *Serial* ]] || return 0
   IFS=, read -r -a checks <<<"$triggers"
-  while IFS=: read -r machine list; do
+  while IFS=$'\t' read -r machine _ list _; do
     [ -n "$machine" ] || continue
-    IFS=, read -r -a results <<<"$list"
+    IFS=, read -r -a results <<<"${list#checks:}"
     for i in "${!checks[@]}"; do
       trigger=${checks[$i]}
       [ "${results[$i]:-}" = Running ] || continue
@@ -74,7 +83,7 @@ exercise_returns() {
         cmd_serial "$machine" "$MAGIC"
       fi
     done
-  done < <(bt_json "$name" '{range .status.machines[*]}{.name}{":"}{range .checks[*]}{.result}{","}{end}{"\n"}{end}')
+  done <<<"$2"
 }
 
 # junit_summary NAME FILE: the JUnit report of BootTest NAME into FILE, and its counts and failed
@@ -141,25 +150,26 @@ cmd_test() {
   trap 'note "interrupted: deleting BootTest(s) ${names[*]}, which releases their machines"
     kube delete bt "${names[@]}" --wait=false >/dev/null 2>&1; exit 130' INT TERM
 
-  local t0=$SECONDS deadline=$((SECONDS + timeout)) done_count phase line machine mphase message
+  local t0=$SECONDS deadline=$((SECONDS + timeout)) done_count phase line snapshot
+  local machine mphase message
   declare -A shown=()
   while :; do
     done_count=0
     check_services || die "$(describe "$DEAD_SERVICE") died during the test"
     for name in "${names[@]}"; do
       phase=$(bt_json "$name" '{.status.phase}')
-      while IFS=$'\t' read -r machine mphase message; do
+      snapshot=$(machines_snapshot "$name")
+      while IFS=$'\t' read -r machine mphase _ message; do
         [ -n "$machine" ] || continue
         line="$mphase${message:+  $(printable "$message")}"
         if [ "${shown[$name/$machine]:-}" != "$line" ]; then
           shown[$name/$machine]=$line
           printf '%6ds  [%s] %s  %s\n' $((SECONDS - t0)) "$name" "$machine" "$line" >&2
         fi
-      done < <(bt_json "$name" '{range .status.machines[*]}{.name}{"\t"}{.phase}{"\t"}{.message}{"\n"}{end}' |
-        tr -d '\r')
+      done <<<"$snapshot"
       case "$phase" in
         Passed | Failed) done_count=$((done_count + 1)) ;;
-        *) exercise_returns "$name" ;;
+        *) exercise_returns "$name" "$snapshot" ;;
       esac
     done
     [ "$done_count" -lt ${#names[@]} ] || break
