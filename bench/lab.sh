@@ -17,18 +17,30 @@
 #   SPEEDUP switch_vs_reboot = pxe_reboot / switch_cached.
 # - return_<trigger>: trigger -> bootstrap ready, as the agent measured it in the guest
 #   (status.lastReturn.durationMillis), for spec, hotkey, serial and helper.
+# - console_rtt_ms: a key typed at the remote console -> its echo, through the operator's attach
+#   WebSocket (what `kubectl boot console` uses: operator, the agent's outbound connection, the
+#   agent's pty relay, the target's tty echo and back), the median of BENCH_CONSOLE_KEYS keys
+#   (bench/console/ConsoleRtt.java, each key erased again). console_rtt_serial_ms: the same on the
+#   machine's real serial line (QEMU's socket, 115200 baud), the path of a person at the machine;
+#   the difference is what the remote path adds.
+# - agent_rss_recorder: the agent's VmRSS in phase Running after every switch, return and console
+#   session above (its console recorder and flight recorder hold their bounded logs of all of them),
+#   as the bootstrap's agent wrapper samples it from /proc in the guest.
 #
 # Under TCG (no working KVM here) every guest-side figure is many times what real hardware
 # shows; the ratio is what carries over, and a real server's firmware POST makes reboots far
 # slower still.
 #
 # Needs what ./lab needs (root, QEMU, the built artifacts). Environment: BENCH_SWITCHES
-# (default 5), and every LAB_* setting of ./lab (its state goes to a temporary folder).
+# (default 5), BENCH_CONSOLE_KEYS (default 20), and every LAB_* setting of ./lab (its state goes
+# to a temporary folder).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LAB=$ROOT/lab
 switches=${BENCH_SWITCHES:-5}
+keys=${BENCH_CONSOLE_KEYS:-20}
+[[ "$keys" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench/lab.sh: BENCH_CONSOLE_KEYS=$keys: 1 to 999" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bench/lab.sh: needs root (./lab)" >&2; exit 2; }
 
 # shellcheck source=bench/lab-lib.bash
@@ -99,6 +111,19 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 cached=$(median "${samples[@]}")
 echo "RESULT switch_cached $cached s"
 
+note "the console's keystroke round trip ($keys keys at $current's shell): through the operator, then on the serial line"
+javac -d "$WORK/console" "$ROOT/bench/console/ConsoleRtt.java"
+admin=$(sed -n 's/^OPERATOR_ADMIN_URL=//p' "$LAB_STATE/lab.env")
+namespace=$(sed -n 's/^LAB_NAMESPACE=//p' "$LAB_STATE/lab.env")
+# The lab user's own token, as kubectl boot console sends it; in the environment, never printed.
+CB_TOKEN=$(kube config view --raw -o jsonpath='{.users[0].user.token}') \
+  java -cp "$WORK/console" ConsoleRtt ws "${admin/http:/ws:}/machines/$namespace/m1/console/attach" "$keys" \
+  >"$WORK/rtt-ws" 2>"$WORK/rtt-ws.log" || { cat "$WORK/rtt-ws.log" >&2; exit 1; }
+java -cp "$WORK/console" ConsoleRtt unix "$LAB_STATE/vm/m1/console.sock" "$keys" \
+  >"$WORK/rtt-serial" 2>"$WORK/rtt-serial.log" || { cat "$WORK/rtt-serial.log" >&2; exit 1; }
+echo "RESULT console_rtt_ms $(cat "$WORK/rtt-ws") ms"
+echo "RESULT console_rtt_serial_ms $(cat "$WORK/rtt-serial") ms"
+
 note "kernelModules None on both images (the running one switches again by itself)"
 from=$(console_size)
 for image in busybox busybox-b; do
@@ -116,6 +141,12 @@ echo "RESULT switch_cached_no_modules $(median "${plain[@]}") s"
 trigger_return hotkey Hotkey "$LAB" key m1 ctrl-alt-f12
 trigger_return serial Serial "$LAB" serial m1 RETURN_TO_BOOTSTRAP
 trigger_return helper Helper "$LAB" type m1 "return bench"
+
+# The wrapper's line of the last time the agent reached phase Running (the resume above).
+rss_kb=$(tr -d '\r' <"$LAB_STATE/vm/m1/console.log" |
+  sed -n 's/.*VmRSS \([0-9]*\) kB VmHWM [0-9]* kB (phase Running).*/\1/p' | tail -1)
+[ -n "$rss_kb" ] || { note "the agent wrapper printed no VmRSS line in phase Running"; exit 1; }
+awk -v kb="$rss_kb" 'BEGIN {printf "RESULT agent_rss_recorder %.1f MiB\n", kb / 1024}'
 
 note "PXE reboot of m1 into $current (the reference)"
 from=$(console_size)

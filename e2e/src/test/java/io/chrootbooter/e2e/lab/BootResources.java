@@ -33,6 +33,7 @@ final class BootResources implements AutoCloseable {
   private static final String VERSION = "v1alpha1";
   static final ResourceDefinitionContext MACHINE_BOOT = context("MachineBoot", "machineboots");
   static final ResourceDefinitionContext BOOT_IMAGE = context("BootImage", "bootimages");
+  static final ResourceDefinitionContext BOOT_TEST = context("BootTest", "boottests");
 
   private final KubernetesClient client;
   private final String namespace;
@@ -63,6 +64,39 @@ final class BootResources implements AutoCloseable {
   /** A string field of a resource, such as {@code status.phase}; empty when absent. */
   Optional<String> field(ResourceDefinitionContext kind, String name, String... path) {
     return get(kind, name).map(r -> r.get((Object[]) path)).map(Object::toString);
+  }
+
+  /**
+   * A value at PATH in a resource, map keys and list indexes ({@code "status", "machines", 0,
+   * "phase"}); empty when any step is absent.
+   */
+  Optional<Object> at(ResourceDefinitionContext kind, String name, Object... path) {
+    Optional<GenericKubernetesResource> resource = get(kind, name);
+    if (resource.isEmpty()) {
+      return Optional.empty();
+    }
+    Object node = resource.get().getAdditionalProperties();
+    for (Object step : path) {
+      if (step instanceof Integer i && node instanceof List<?> list && i < list.size()) {
+        node = list.get(i);
+      } else if (step instanceof String key && node instanceof Map<?, ?> map) {
+        node = map.get(key);
+      } else {
+        return Optional.empty();
+      }
+      if (node == null) {
+        return Optional.empty();
+      }
+    }
+    return Optional.of(node);
+  }
+
+  /** Creates the resource a YAML manifest describes, in the lab's namespace. */
+  void create(ResourceDefinitionContext kind, String yaml) {
+    GenericKubernetesResource resource =
+        Serialization.unmarshal(yaml, GenericKubernetesResource.class);
+    resource.getMetadata().setNamespace(namespace);
+    client.genericKubernetesResources(kind).inNamespace(namespace).resource(resource).create();
   }
 
   String machinePhase(String name) {
@@ -182,7 +216,7 @@ final class BootResources implements AutoCloseable {
   /** The lab's resources and events as YAML, for a failure report. */
   String dump() {
     StringBuilder sb = new StringBuilder();
-    for (ResourceDefinitionContext kind : List.of(MACHINE_BOOT, BOOT_IMAGE)) {
+    for (ResourceDefinitionContext kind : List.of(MACHINE_BOOT, BOOT_IMAGE, BOOT_TEST)) {
       client.genericKubernetesResources(kind).inNamespace(namespace).list().getItems().stream()
           .sorted(Comparator.comparing(r -> r.getMetadata().getName()))
           .forEach(r -> sb.append(Serialization.asYaml(r)));

@@ -109,6 +109,16 @@ final class Lab implements AutoCloseable {
     return labEnv;
   }
 
+  /** The repository whose {@code ./lab} this is. */
+  Path repository() {
+    return script.getParent();
+  }
+
+  /** The lab's state folder ({@code LAB_STATE}): logs, reports, machines. */
+  Path stateDir() {
+    return dir.resolve("state");
+  }
+
   /** Types a line on the machine's console (ttyS0), as a person at a serial terminal would. */
   void type(String machine, String line) throws IOException, InterruptedException {
     run(COMMAND_TIMEOUT, "type", List.of("type", machine, line));
@@ -127,6 +137,151 @@ final class Lab implements AutoCloseable {
   /** Writes a line to the machine's second serial port (ttyS1). */
   void serial(String machine, String line) throws IOException, InterruptedException {
     run(COMMAND_TIMEOUT, "serial", List.of("serial", machine, line));
+  }
+
+  /** What a finished command printed (stdout and stderr apart) and its exit code. */
+  record Result(int exitCode, String stdout, String stderr) {
+    @Override
+    public String toString() {
+      return "exit " + exitCode + "\n--- stdout\n" + stdout + "\n--- stderr\n" + stderr;
+    }
+  }
+
+  /**
+   * Runs {@code ./lab test ARGS} (BootTests, the keys their returns checks wait for, the JUnit
+   * summary) and returns what it printed, whatever its exit code.
+   */
+  Result test(Duration timeout, String... args) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>(List.of(script.toString(), "test"));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command);
+    builder.environment().remove("KUBECONFIG");
+    builder.environment().putAll(env);
+    return finish(builder, "lab-test", timeout);
+  }
+
+  /**
+   * Runs the {@code kubectl boot} plugin {@code ./lab up} installed, as a user of the lab does
+   * after {@code eval "$(./lab env)"}: the lab's kubeconfig (its user's token) and the operator's
+   * admin port from {@code KUBECTL_BOOT_OPERATOR}.
+   */
+  Result kubectlBoot(Duration timeout, String... args) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>(pluginCommand());
+    command.addAll(List.of(args));
+    return finish(pluginEnvironment(new ProcessBuilder(command)), "kubectl-boot", timeout);
+  }
+
+  private List<String> pluginCommand() {
+    return List.of(
+        Path.of(labEnv.get("PLUGIN_BIN"), "kubectl-boot").toString(),
+        "--kubeconfig",
+        labEnv.kubeconfig().toString());
+  }
+
+  private ProcessBuilder pluginEnvironment(ProcessBuilder builder) throws IOException {
+    builder.environment().remove("KUBECONFIG");
+    builder.environment().put("KUBECTL_BOOT_OPERATOR", labEnv.get("OPERATOR_ADMIN_URL"));
+    builder.environment().put("JAVA_HOME", System.getProperty("java.home"));
+    builder.environment().put("HOME", Files.createDirectories(dir.resolve("home")).toString());
+    return builder;
+  }
+
+  private Result finish(ProcessBuilder builder, String name, Duration timeout)
+      throws IOException, InterruptedException {
+    Path out = Files.createTempFile(dir, name, ".out");
+    Path err = Files.createTempFile(dir, name, ".err");
+    builder
+        .redirectOutput(out.toFile())
+        .redirectError(err.toFile())
+        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+    Process p = builder.start();
+    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+      p.descendants().forEach(ProcessHandle::destroy);
+      p.destroy();
+      if (!p.waitFor(30, TimeUnit.SECONDS)) {
+        p.destroyForcibly().waitFor();
+      }
+      throw new AssertionError(
+          String.join(" ", builder.command())
+              + " ran longer than "
+              + timeout
+              + ":\n"
+              + read(out)
+              + read(err));
+    }
+    return new Result(p.exitValue(), read(out), read(err));
+  }
+
+  /**
+   * {@code kubectl boot console MACHINE} on a pseudo-terminal of its own ({@code script}), as a
+   * person at a terminal runs it: what is typed goes to the plugin's terminal, and what it shows is
+   * kept. {@link ConsoleSession#close()} ends it if it still runs.
+   */
+  ConsoleSession attach(String machine) throws IOException {
+    String command =
+        String.join(" ", pluginCommand().stream().map(Lab::quoted).toList())
+            + " console "
+            + quoted(machine);
+    Path out = Files.createTempFile(dir, "console-" + machine, ".out");
+    ProcessBuilder builder =
+        pluginEnvironment(
+            new ProcessBuilder(SCRIPT.toString(), "-q", "-f", "-e", "-c", command, "/dev/null"));
+    builder.redirectErrorStream(true).redirectOutput(out.toFile());
+    return new ConsoleSession(builder.start(), out);
+  }
+
+  /** The program that gives the plugin its terminal (util-linux, which the lab installs). */
+  static final Path SCRIPT = Path.of("/usr/bin/script");
+
+  private static String quoted(String s) {
+    return "'" + s.replace("'", "'\\''") + "'";
+  }
+
+  /** A {@code kubectl boot console} running on a terminal. */
+  static final class ConsoleSession implements AutoCloseable {
+    private final Process process;
+    private final Path output;
+
+    private ConsoleSession(Process process, Path output) {
+      this.process = process;
+      this.output = output;
+    }
+
+    /** Types on the terminal: a line ends with a carriage return, as a keyboard's Enter does. */
+    void type(String keys) throws IOException {
+      process.getOutputStream().write(keys.getBytes(StandardCharsets.UTF_8));
+      process.getOutputStream().flush();
+    }
+
+    /** What the terminal showed so far, escape sequences and carriage returns taken out. */
+    String screen() {
+      return clean(read(output));
+    }
+
+    boolean alive() {
+      return process.isAlive();
+    }
+
+    /** The plugin's exit code once it ended (the terminal's program passes it on). */
+    int awaitExit(Duration timeout) throws InterruptedException {
+      if (!process.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+        throw new AssertionError(
+            "kubectl boot console still runs after " + timeout + ":\n" + screen());
+      }
+      return process.exitValue();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+      if (process.isAlive()) {
+        process.descendants().forEach(ProcessHandle::destroy);
+        process.destroy();
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
+          process.descendants().forEach(ProcessHandle::destroyForcibly);
+          process.destroyForcibly().waitFor();
+        }
+      }
+    }
   }
 
   /** Everything the machine printed on its console so far, escape sequences and all. */

@@ -1,11 +1,13 @@
 package io.chrootbooter.e2e.lab;
 
 import static io.chrootbooter.e2e.lab.BootResources.BOOT_IMAGE;
+import static io.chrootbooter.e2e.lab.BootResources.BOOT_TEST;
 import static io.chrootbooter.e2e.lab.BootResources.MACHINE_BOOT;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -19,6 +21,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -26,6 +29,7 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.xml.parsers.DocumentBuilderFactory;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
@@ -39,6 +43,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.extension.TestWatcher;
 import org.junit.jupiter.api.io.TempDir;
+import org.w3c.dom.Element;
+import org.w3c.dom.NodeList;
 
 /**
  * The whole system, end to end, on one QEMU machine (TCG where KVM does not work): {@code ./lab up
@@ -48,7 +54,9 @@ import org.junit.jupiter.api.io.TempDir;
  * its agent talks to the operator. The test acts as a user does — with the fabric8 client on the
  * lab's kubeconfig, QEMU's {@code sendkey}, the console and the second serial port — and checks
  * what a user sees: MachineBoot and BootImage status, systemd's status lines, a shell's output and
- * the images' markers on the serial console.
+ * the images' markers on the serial console. BootTests run through {@code ./lab test} and the
+ * fabric8 client and are read back as JUnit XML; the remote console through the {@code kubectl
+ * boot} plugin the lab installed, on a pseudo-terminal.
  *
  * <p>The steps build on each other and run in order; once one fails the rest are skipped, and the
  * MachineBoot status, events, operator log and console are printed. A step that cannot run here is
@@ -120,6 +128,18 @@ class LabEndToEndTest {
   static String failedStep;
   static boolean debianRan;
   static boolean confinedRan;
+
+  /** What {@code uname -r} printed inside the Debian image (the BootTest's command check). */
+  static String debianKernel;
+
+  /** Where m1's serial console was when the BootTest released m1 to boot Debian again. */
+  static int afterTheBootTest;
+
+  /** m1 was returned from Debian by the hotkey in the console step, and waits in the bootstrap. */
+  static boolean heldAtTheConsole;
+
+  /** What the console step typed, and the shell printed, in that Debian boot. */
+  private static final String ATTACH_MARK = "cb-e2e-attached-42";
 
   /** Prints what a human needs when a step fails, and makes the later steps skip. */
   @RegisterExtension
@@ -337,9 +357,164 @@ class LabEndToEndTest {
     confinedRan = true;
   }
 
+  /**
+   * {@code ./lab test examples/boottest/lab/debian.yaml}, as a user runs it: a BootTest of the
+   * Debian image on m1 (healthy, no kernel panic or BUG on the console, {@code uname -r} inside the
+   * image, a return by the hotkey, which the script presses once that check runs). It passes, the
+   * script exits 0 and prints the JUnit summary, and the report it saved says every testcase
+   * passed, with the command's answer in its {@code <system-out>}. m1 is released: it boots its own
+   * spec's image again (the Confined Debian), which the next step attaches to.
+   */
   @Test
   @Order(4)
-  void namingTheBusyboxImageReturnsFromDebianAndRunsIt() {
+  void labTestRunsABootTestOfTheDebianImageThatPasses() throws Exception {
+    assumeTrue(debianRan, "no Debian run in this lab (see the Debian step): nothing to test");
+    Path file = lab.repository().resolve("examples/boottest/lab/debian.yaml");
+    // The BootTest's own timeout is 20 minutes; the script waits a little longer, the test more.
+    Lab.Result run = lab.test(Duration.ofMinutes(25), "--timeout", "1380", file.toString());
+    afterTheBootTest = consoleLength();
+    System.out.println("./lab test " + file + "\n" + run.stderr() + run.stdout());
+    assertThat(run.exitCode()).as("./lab test\n%s", run).isZero();
+    Path report = lab.stateDir().resolve("reports/lab-debian.xml");
+    assertThat(run.stdout())
+        .contains("BootTest lab-debian: Passed (1 passed, 0 failed)")
+        .contains("JUnit lab-debian: 4 tests, 0 failures, 0 errors, 0 skipped (")
+        .contains(report.toString());
+    assertThat(run.stderr()).contains("m1: pressing Ctrl+Alt+F12");
+
+    Element suites = junit(Files.readString(report));
+    assertThat(suites.getAttribute("tests")).isEqualTo("4");
+    assertThat(suites.getAttribute("failures")).isEqualTo("0");
+    assertThat(suites.getAttribute("errors")).isEqualTo("0");
+    Map<String, Element> cases = testcases(suites);
+    assertThat(cases).containsOnlyKeys("boots", "no-panic", "kernel", "hotkey");
+    for (Element c : cases.values()) {
+      assertThat(c.getAttribute("classname")).isEqualTo("lab-debian.m1");
+      assertThat(
+              c.getElementsByTagName("failure").getLength()
+                  + c.getElementsByTagName("error").getLength()
+                  + c.getElementsByTagName("skipped").getLength())
+          .as("testcase %s passed", c.getAttribute("name"))
+          .isZero();
+    }
+    String out = cases.get("kernel").getElementsByTagName("system-out").item(0).getTextContent();
+    Matcher kernel = Pattern.compile("^stdout:\n(\\S+)\n").matcher(out);
+    assertThat(kernel.find()).as("uname -r in the report's <system-out>: %s", out).isTrue();
+    debianKernel = kernel.group(1);
+    assertThat(debianKernel).matches("\\d+\\.\\d+\\.\\d+\\S*");
+    bootstrapKernel()
+        .ifPresent(k -> assertThat(debianKernel).as("the bootstrap kernel's release").isEqualTo(k));
+
+    // The status a user reads with kubectl says the same.
+    assertThat(api.field(BOOT_TEST, "lab-debian", "status", "phase")).contains("Passed");
+    assertThat(api.condition(BOOT_TEST, "lab-debian", "Complete"))
+        .hasValueSatisfying(c -> assertThat(c).containsEntry("status", "True"));
+    assertThat(api.at(BOOT_TEST, "lab-debian", "status", "machines", 0, "checks", 2, "exitCode"))
+        .contains(0);
+    assertThat(api.at(BOOT_TEST, "lab-debian", "status", "machines", 0, "checks", 3, "message"))
+        .hasValueSatisfying(m -> assertThat(m.toString()).contains("Hotkey"));
+
+    // Released: m1 follows its spec again, the Confined Debian, which the spec's generation
+    // boots anew (it also ends the console override the hotkey left).
+    awaitStep(
+        "m1 released by the test, Running debian-12 Confined and healthy again",
+        DEBIAN_BOOT,
+        () ->
+            running("debian-12")
+                && api.field(MACHINE_BOOT, M, "status", "heldBy").isEmpty()
+                && "Confined".equals(api.field(MACHINE_BOOT, M, "status", "confinement").orElse(""))
+                && "true".equals(api.field(MACHINE_BOOT, M, "status", "healthy").orElse(""))
+                && condition("Ready", "True", "Running")
+                && consoleMatches(MULTI_USER, afterTheBootTest));
+  }
+
+  /**
+   * {@code kubectl boot console m1}, the plugin the lab installed, on a terminal of its own,
+   * against the running Debian: the root shell is ended, console-getty shows the login prompt and
+   * logs root in, {@code uname -r} answers the kernel the BootTest saw; the real serial console
+   * (QEMU's socket, recorded in console.log) shows the same session. {@code ~.} detaches and leaves
+   * the image running; Ctrl+Alt+F12 still returns m1 to the bootstrap, and the recorded console of
+   * that boot ({@code kubectl boot logs m1}) ends with systemd's power-off messages.
+   */
+  @Test
+  @Order(5)
+  void kubectlBootConsoleLogsInOnDebianAndTheHotkeyStillReturns() throws Exception {
+    assumeTrue(debianKernel != null, "no BootTest of the Debian image ran: nothing to attach to");
+    assumeTrue(
+        Files.isExecutable(Lab.SCRIPT),
+        "no " + Lab.SCRIPT + " (util-linux) to give kubectl boot console a terminal");
+    awaitStep(
+        "a root shell prompt on m1's console",
+        RETURN,
+        () -> consoleMatches(ROOT_PROMPT, afterTheBootTest));
+    int serial = consoleLength();
+    try (Lab.ConsoleSession console = lab.attach(M)) {
+      awaitConsole(console, "the plugin's notice", s -> s.contains("~. detaches"));
+      // exit ends root's shell: console-getty starts again, shows the login prompt and logs root
+      // in.
+      int mark = console.screen().length();
+      console.type("exit\r");
+      awaitConsole(
+          console,
+          "the login prompt, root logged in, and a root prompt",
+          s -> LOGIN_THEN_PROMPT.matcher(from(s, mark)).find());
+      int typed = console.screen().length();
+      console.type("uname -r\r");
+      Pattern answer = Pattern.compile("uname -r\n(\\S+)\n");
+      awaitConsole(console, "uname -r answered", s -> answer.matcher(from(s, typed)).find());
+      Matcher kernel = answer.matcher(from(console.screen(), typed));
+      assertThat(kernel.find()).isTrue();
+      assertThat(kernel.group(1)).as("uname -r at the console").isEqualTo(debianKernel);
+      console.type("echo cb-e2e-attached-$((6*7))\r");
+      awaitConsole(
+          console, "the shell's answer " + ATTACH_MARK, s -> s.contains("\n" + ATTACH_MARK + "\n"));
+      // The same session on the machine's real serial console.
+      awaitStep(
+          "the attached session on m1's serial console (QEMU's socket)",
+          RETURN,
+          () -> {
+            String text = cleanConsole(serial);
+            return LOGIN_THEN_PROMPT.matcher(text).find()
+                && text.contains("uname -r\n" + debianKernel + "\n")
+                && text.contains("\n" + ATTACH_MARK + "\n");
+          });
+      // The last key typed was Enter: ~. starts a line, and detaches.
+      console.type("~.");
+      assertThat(console.awaitExit(Duration.ofSeconds(30)))
+          .as("kubectl boot console's exit code\n%s", console.screen())
+          .isZero();
+      assertThat(console.screen()).contains("Detached from the console of m1.");
+    }
+    assertThat(running("debian-12")).as("m1 still runs Debian after the detach").isTrue();
+
+    String before = lastReturnTime();
+    lab.key(M, "ctrl-alt-f12");
+    awaitStep(
+        "m1 in ConsoleOverride after a return with trigger Hotkey",
+        RETURN,
+        () ->
+            "ConsoleOverride".equals(api.machinePhase(M))
+                && returned("Hotkey", before)
+                && condition("Stalled", "True", "ConsoleOverride"));
+    heldAtTheConsole = true;
+    // No target runs: the Debian boot is still the current one of the recorded console.
+    String[] recorded = {""};
+    awaitStep(
+        "kubectl boot logs m1: the Debian boot, to its power-off",
+        RETURN,
+        () -> {
+          Lab.Result logs = lab.kubectlBoot(PLUGIN, "logs", M);
+          recorded[0] = Lab.clean(logs.stdout());
+          return logs.exitCode() == 0
+              && recorded[0].contains(ATTACH_MARK)
+              && recorded[0].contains("Powering off.");
+        });
+    assertEndsWithPowerOff(recorded[0], "kubectl boot logs m1");
+  }
+
+  @Test
+  @Order(6)
+  void namingTheBusyboxImageReturnsFromDebianAndRunsIt() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
     // The busybox steps run as Machine: the override goes with the Debian image.
@@ -349,30 +524,49 @@ class LabEndToEndTest {
         "{\"spec\":{\"state\":null,\"imageRef\":\"busybox\",\"confinement\":null}}");
     // The agent fetches the next image while the current one still runs and reports the load's
     // phases, not Returning, while it returns and mounts: what a user can rely on is the return
-    // in lastReturn and the new image running.
+    // in lastReturn and the new image running. After the console step m1 waits in the bootstrap
+    // (the hotkey returned it): the spec's new generation ends the console override, and there
+    // is no running image to return.
+    boolean fromDebian = debianRan && !heldAtTheConsole;
     awaitStep(
-        debianRan
-            ? "m1 Running busybox after a return from Debian"
-                + (confinedRan ? " (Confined)" : "")
-                + " with trigger SpecChange"
-            : "m1 Running busybox (no Debian image: from the bootstrap)",
+        heldAtTheConsole
+            ? "m1 Running busybox from the console override, which the spec change ended"
+            : debianRan
+                ? "m1 Running busybox after a return from Debian"
+                    + (confinedRan ? " (Confined)" : "")
+                    + " with trigger SpecChange"
+                : "m1 Running busybox (no Debian image: from the bootstrap)",
         LOAD,
         () ->
             running("busybox")
                 && consoleHas(MARKER_A, from)
                 && condition("Ready", "True", "Running")
-                && (!debianRan || returned("SpecChange", before))
+                && (!fromDebian || returned("SpecChange", before))
                 && (!confinedRan
                     || "Machine"
                         .equals(api.field(MACHINE_BOOT, M, "status", "confinement").orElse(""))));
-    if (debianRan) {
+    if (fromDebian) {
       // systemd was asked to power off (SIGRTMIN+4) and did, within the grace period.
       assertThat(cleanConsole(from)).contains("Powering off.");
+    }
+    if (heldAtTheConsole) {
+      // busybox's boot is the current one now: the Debian boot of the console step is the
+      // previous, recorded to its end.
+      String[] previous = {""};
+      awaitStep(
+          "kubectl boot logs --previous m1: the Debian boot of the console step",
+          RETURN,
+          () -> {
+            Lab.Result logs = lab.kubectlBoot(PLUGIN, "logs", "--previous", M);
+            previous[0] = logs.stdout();
+            return logs.exitCode() == 0 && Lab.clean(logs.stdout()).contains(ATTACH_MARK);
+          });
+      assertEndsWithPowerOff(Lab.clean(previous[0]), "kubectl boot logs --previous m1");
     }
   }
 
   @Test
-  @Order(5)
+  @Order(7)
   void changingTheImageSwitchesWithoutARebootAndSaysWhy() {
     String before = lastReturnTime();
     String bootId = api.field(MACHINE_BOOT, M, "status", "agent", "bootId").orElse("");
@@ -389,7 +583,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(6)
+  @Order(8)
   void theConsoleHotkeyWinsUntilResumeIsTyped() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
@@ -405,7 +599,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(7)
+  @Order(9)
   void theMagicStringOnTheSecondSerialPortReturns() throws Exception {
     String before = lastReturnTime();
     int from = consoleLength();
@@ -418,7 +612,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(8)
+  @Order(10)
   void theHelperInsideTheTargetReturns() throws Exception {
     String before = lastReturnTime();
     // The busybox image's init runs /.bootstrap-return for a console line "return <reason>".
@@ -430,7 +624,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(9)
+  @Order(11)
   void anImageWithAWrongDigestFailsAndTheMachineStaysInTheBootstrap() throws Exception {
     LabEnv env = lab.env();
     // The store is content-addressed: a declared digest it already holds is served without a
@@ -488,7 +682,7 @@ class LabEndToEndTest {
   }
 
   @Test
-  @Order(10)
+  @Order(12)
   void stateBootstrapSendsARunningMachineBackToTheBootstrap() {
     int from = consoleLength();
     api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\"}}");
@@ -506,13 +700,84 @@ class LabEndToEndTest {
   }
 
   /**
+   * A BootTest whose command fails, on the busybox image (from the bootstrap, where the previous
+   * step left m1): {@code sh -c 'echo boom; exit 3'} inside the image. The test ends Failed, its
+   * status has the exit code and the output, and the JUnit XML ({@code kubectl boot test-report})
+   * has the failure with them; m1 goes back to its spec (the bootstrap).
+   */
+  @Test
+  @Order(13)
+  void aBootTestWhoseCommandFailsReportsTheOutputInStatusAndJunit() throws Exception {
+    api.create(
+        BOOT_TEST,
+        """
+        apiVersion: boot.chrootbooter.io/v1alpha1
+        kind: BootTest
+        metadata:
+          name: busybox-boom
+        spec:
+          imageRef: busybox
+          machines:
+            names: [m1]
+          timeout: 10m
+          checks:
+            - name: boots
+              healthy: {timeout: 2m}
+            - name: boom
+              command:
+                run: [sh, -c, 'echo boom; exit 3']
+                timeout: 30s
+        """);
+    awaitStep(
+        "BootTest busybox-boom Failed",
+        Duration.ofMinutes(8),
+        () -> "Failed".equals(api.field(BOOT_TEST, "busybox-boom", "status", "phase").orElse("")));
+    assertThat(api.condition(BOOT_TEST, "busybox-boom", "Failed"))
+        .hasValueSatisfying(c -> assertThat(c).containsEntry("status", "True"));
+    assertThat(api.at(BOOT_TEST, "busybox-boom", "status", "machines", 0, "phase"))
+        .contains("Failed");
+    assertThat(api.at(BOOT_TEST, "busybox-boom", "status", "machines", 0, "checks", 0, "result"))
+        .contains("Passed");
+    Object[] boom = {"status", "machines", 0, "checks", 1};
+    assertThat(api.at(BOOT_TEST, "busybox-boom", append(boom, "result"))).contains("Failed");
+    assertThat(api.at(BOOT_TEST, "busybox-boom", append(boom, "exitCode"))).contains(3);
+    assertThat(api.at(BOOT_TEST, "busybox-boom", append(boom, "message")))
+        .hasValueSatisfying(
+            m -> assertThat(m.toString()).contains("exit code 3, expected 0").contains("boom"));
+    assertThat(api.at(BOOT_TEST, "busybox-boom", append(boom, "output")))
+        .hasValueSatisfying(o -> assertThat(o.toString()).isEqualTo("stdout:\nboom\n"));
+
+    Lab.Result report = lab.kubectlBoot(PLUGIN, "test-report", "bt/busybox-boom");
+    assertThat(report.exitCode()).as("kubectl boot test-report\n%s", report).isZero();
+    Element suites = junit(report.stdout());
+    assertThat(suites.getAttribute("tests")).isEqualTo("2");
+    assertThat(suites.getAttribute("failures")).isEqualTo("1");
+    assertThat(suites.getAttribute("errors")).isEqualTo("0");
+    Element failed = testcases(suites).get("boom");
+    assertThat(failed).as("the testcase boom").isNotNull();
+    Element failure = (Element) failed.getElementsByTagName("failure").item(0);
+    assertThat(failure).as("<failure> of boom").isNotNull();
+    assertThat(failure.getAttribute("message")).contains("exit code 3, expected 0");
+    assertThat(failed.getElementsByTagName("system-out").item(0).getTextContent())
+        .startsWith("stdout:\nboom\n");
+
+    awaitStep(
+        "m1 released by the test, back in the bootstrap as its spec says",
+        RETURN,
+        () ->
+            "Bootstrap".equals(api.machinePhase(M))
+                && api.field(MACHINE_BOOT, M, "status", "heldBy").isEmpty()
+                && condition("Ready", "True", "InBootstrap"));
+  }
+
+  /**
    * A running machine that loses power says nothing: its status must say it anyway. Within the
    * operator's {@code cb.agent.lost-after} (60 s in the lab) and a heartbeat, Ready turns False
    * with reason AgentLost and a Warning Event; powered on again, the new boot id gives a
    * MachineRebooted Event and the machine runs its image again, Ready.
    */
   @Test
-  @Order(11)
+  @Order(14)
   void aMachinePoweredOffIsLostAndItsRebootIsSeen() throws Exception {
     int from = consoleLength();
     api.mergePatch(MACHINE_BOOT, M, "{\"spec\":{\"imageRef\":\"busybox\",\"state\":null}}");
@@ -548,6 +813,117 @@ class LabEndToEndTest {
   }
 
   // ---- steps shared by several scenarios ---------------------------------------------------
+
+  /** How long one run of the lab's kubectl boot may take (a JVM's start on a busy host). */
+  private static final Duration PLUGIN = Duration.ofMinutes(1);
+
+  /**
+   * agetty's login prompt with the image's autologin, then root's prompt: what console-getty shows
+   * when it starts again.
+   */
+  private static final Pattern LOGIN_THEN_PROMPT =
+      Pattern.compile(
+          "chrootbooter-debian login: root \\(automatic login\\)[\\s\\S]*root@chrootbooter-debian:[^\\n]*# ");
+
+  /** Waits until the terminal of {@code kubectl boot console} shows what {@code seen} accepts. */
+  private static void awaitConsole(
+      Lab.ConsoleSession console, String what, java.util.function.Predicate<String> seen) {
+    try {
+      Awaitility.await(what)
+          .atMost(RETURN)
+          .pollInterval(Duration.ofMillis(250))
+          .until(() -> seen.test(console.screen()) || !console.alive());
+    } catch (ConditionTimeoutException e) {
+      throw new AssertionError(
+          what
+              + ": not on kubectl boot console's terminal within "
+              + RETURN
+              + ":\n"
+              + Lab.tail(console.screen(), 40),
+          e);
+    }
+    assertThat(seen.test(console.screen()))
+        .as("%s; kubectl boot console ended:\n%s", what, console.screen())
+        .isTrue();
+  }
+
+  /**
+   * The last lines of a recorded Debian boot are systemd's power-off messages: the graceful return
+   * asked it to power off, and it did, ending the boot.
+   */
+  private static void assertEndsWithPowerOff(String text, String what) {
+    String[] lines = text.strip().split("\n");
+    String end =
+        String.join("\n", Arrays.copyOfRange(lines, Math.max(0, lines.length - 8), lines.length));
+    assertThat(end).as("the end of %s", what).contains("Powering off.");
+  }
+
+  /** The release of the bootstrap's kernel, from its build-info, when it can be read here. */
+  private static Optional<String> bootstrapKernel() throws IOException {
+    Path bootstrap =
+        Optional.ofNullable(System.getenv("LAB_BOOTSTRAP_DIR"))
+            .map(Path::of)
+            .orElse(lab.repository().resolve("node-agent/target/bootstrap"));
+    Path info = bootstrap.resolve("build-info");
+    if (!Files.isReadable(info)) {
+      return Optional.empty();
+    }
+    return Files.readAllLines(info).stream()
+        .filter(l -> l.startsWith("kernel="))
+        .map(l -> l.substring("kernel=".length()))
+        .findFirst();
+  }
+
+  /** A JUnit report, parsed: its {@code <testsuites>}, with the attributes CI systems read. */
+  private static Element junit(String xml) throws Exception {
+    DocumentBuilderFactory factory = DocumentBuilderFactory.newInstance();
+    factory.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
+    Element root =
+        factory
+            .newDocumentBuilder()
+            .parse(new ByteArrayInputStream(xml.getBytes(UTF_8)))
+            .getDocumentElement();
+    assertThat(root.getTagName()).isEqualTo("testsuites");
+    for (String a : List.of("name", "tests", "failures", "errors", "time")) {
+      assertThat(root.hasAttribute(a)).as("<testsuites %s=...>", a).isTrue();
+    }
+    NodeList suites = root.getElementsByTagName("testsuite");
+    assertThat(suites.getLength()).as("<testsuite> elements").isPositive();
+    for (int i = 0; i < suites.getLength(); i++) {
+      Element suite = (Element) suites.item(i);
+      for (String a : List.of("name", "tests", "failures", "errors", "skipped", "time")) {
+        assertThat(suite.hasAttribute(a)).as("<testsuite %s=...>", a).isTrue();
+      }
+      assertThat(Integer.parseInt(suite.getAttribute("tests")))
+          .isEqualTo(suite.getElementsByTagName("testcase").getLength());
+    }
+    return root;
+  }
+
+  /** The report's testcases by name, each with a name, classname and time. */
+  private static Map<String, Element> testcases(Element suites) {
+    Map<String, Element> cases = new java.util.LinkedHashMap<>();
+    NodeList all = suites.getElementsByTagName("testcase");
+    for (int i = 0; i < all.getLength(); i++) {
+      Element c = (Element) all.item(i);
+      for (String a : List.of("name", "classname", "time")) {
+        assertThat(c.hasAttribute(a)).as("<testcase %s=...>", a).isTrue();
+      }
+      cases.put(c.getAttribute("name"), c);
+    }
+    return cases;
+  }
+
+  /** TEXT from FROM on (all of it when it is shorter: cleaning may join an escape late). */
+  private static String from(String text, int from) {
+    return text.substring(Math.min(from, text.length()));
+  }
+
+  private static Object[] append(Object[] path, Object last) {
+    Object[] all = Arrays.copyOf(path, path.length + 1);
+    all[path.length] = last;
+    return all;
+  }
 
   /** After a return to the console: waits for the prompt, types resume, expects busybox-b. */
   private static void resumeAtTheConsole(int from) throws Exception {

@@ -30,6 +30,25 @@ class BootTestExampleTest {
   }
 
   @Test
+  void theLabsExamplesAreValidAndEachEndsWithAHotkeyReturn() throws Exception {
+    for (String[] lab :
+        new String[][] {{"debian", "debian-12", "m1"}, {"busybox", "busybox-b", "m2"}}) {
+      String yaml =
+          Files.readString(Repo.ROOT.resolve("examples/boottest/lab/" + lab[0] + ".yaml"));
+      BootTest bt = new KubernetesSerialization().unmarshal(yaml, BootTest.class);
+      assertThat(BootTestValidator.violations(bt.getSpec())).as(lab[0]).isEmpty();
+      assertThat(bt.getMetadata().getName()).isEqualTo("lab-" + lab[0]);
+      assertThat(bt.getSpec().imageRef()).isEqualTo(lab[1]);
+      assertThat(bt.getSpec().machines().names()).containsExactly(lab[2]);
+      assertThat(bt.getSpec().checks())
+          .extracting(c -> c.kind())
+          .containsExactly("healthy", "consoleNever", "command", "returns");
+      assertThat(bt.getSpec().checks().get(3).returns().trigger())
+          .isEqualTo(io.chrootbooter.api.v1alpha1.BootTestCheck.TestedTrigger.Hotkey);
+    }
+  }
+
+  @Test
   void theRolloutExampleIsValidAndPromotesToTheWebFleetTwoAtATime() throws Exception {
     String yaml = Files.readString(Repo.ROOT.resolve("examples/boottest/busybox-rollout.yaml"));
     BootTest bt = new KubernetesSerialization().unmarshal(yaml, BootTest.class);
