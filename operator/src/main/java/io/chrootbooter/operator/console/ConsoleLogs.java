@@ -84,7 +84,17 @@ public class ConsoleLogs {
           tell(List.copyOf(m.followers), m.current.boot, new byte[0], true);
           m.followers.clear();
         }
-        m.previous = m.current;
+        // The bootstrap's turn between two targets (its console shell, no image) does not push
+        // the target that returned out: the boot before a target is the target before it.
+        boolean shellBetweenTargets =
+            m.current != null
+                && m.current.image == null
+                && chunk.image() != null
+                && m.previous != null
+                && m.previous.image != null;
+        if (!shellBetweenTargets) {
+          m.previous = m.current;
+        }
         m.current = new Log(chunk.boot(), chunk.image(), chunk.started());
         log = m.current;
       }
@@ -188,7 +198,11 @@ public class ConsoleLogs {
     return view(namespace, name, true);
   }
 
-  /** The log of the boot before. */
+  /**
+   * The log of the boot before: after a return, while the bootstrap's console shell has the
+   * console, the target that returned; once the next target runs, still the target before it (the
+   * bootstrap's turn between them is not kept).
+   */
   public Optional<View> previous(String namespace, String name) {
     return view(namespace, name, false);
   }

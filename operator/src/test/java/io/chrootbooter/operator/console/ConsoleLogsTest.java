@@ -45,6 +45,31 @@ class ConsoleLogsTest {
     assertThat(logs.current("ns", "m1")).isEmpty();
   }
 
+  private void appendOf(String boot, String image, String text) {
+    logs.append(
+        "ns",
+        "m1",
+        new ConsoleChunk(boot, image, null, 0, null, 0, List.of(), false),
+        text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void theBootstrapsShellBetweenTwoTargetsLeavesTheTargetThatReturnedAsThePrevious() {
+    appendOf("k-1", null, "chrootbooter> "); // the bootstrap's first turn
+    appendOf("k-2", "debian-12", "Powering off.");
+    assertThat(logs.previous("ns", "m1").orElseThrow().boot())
+        .as("before the first target: the bootstrap's own start")
+        .isEqualTo("k-1");
+    appendOf("k-3", null, "chrootbooter> "); // a return: the shell has the console
+    assertThat(current()).isEqualTo("chrootbooter> ");
+    assertThat(logs.previous("ns", "m1").orElseThrow().text()).isEqualTo("Powering off.");
+    appendOf("k-4", "busybox", "busybox up");
+    assertThat(current()).isEqualTo("busybox up");
+    assertThat(logs.previous("ns", "m1").orElseThrow().text())
+        .as("the target before busybox, not the shell between them")
+        .isEqualTo("Powering off.");
+  }
+
   @Test
   void eachWarningIsNewOnceAndAtMostThirtyTwoPerBoot() {
     assertThat(append("b1", 0, "", 0, "BUG: a", "WARNING: b").warnings())
