@@ -36,7 +36,7 @@ for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko \
   net/9p/9pnet_virtio.ko fs/9p/9p.ko; do
   [ -f "$mods/$m" ] && cp "$mods/$m" "$ir/lib/modules/"
 done
-java_opts="-Djava.io.tmpdir=$work/guest-tmp -XX:-UsePerfData -XX:TieredStopAtLevel=1 -cp $cp"
+java_opts="-Djava.io.tmpdir=$work/guest-tmp -Dcb.lazy.cycles=${CB_LAZY_CYCLES:-100} -XX:-UsePerfData -XX:TieredStopAtLevel=1 -cp $cp"
 cat >"$ir/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev

@@ -24,6 +24,7 @@ import java.util.List;
  * @param timelines the flight recorder's newest timelines, newest first (at most {@link
  *     #MAX_TIMELINES}); the first may be in progress. Each report repeats them, so that one the
  *     operator missed (reports merged or lost) reaches it with the next.
+ * @param prefetch how much of the running {@code Lazy} image is local; null for any other image
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -37,10 +38,63 @@ public record StatusReport(
     Confinement confinement,
     Boolean healthy,
     @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand.Result> commands,
-    List<Timeline> timelines) {
+    List<Timeline> timelines,
+    Prefetch prefetch) {
 
   /** How many timelines a report carries at most. */
   public static final int MAX_TIMELINES = 3;
+
+  /**
+   * How an {@link #error()} begins when a block of the running {@code Lazy} image failed its
+   * dm-verity check ({@link ReturnTrigger#VerityMismatch}); the operator's condition reason then
+   * says so.
+   */
+  public static final String VERITY_MISMATCH = ReturnTrigger.VerityMismatch.name() + ": ";
+
+  /** A report without a Lazy image's prefetch. */
+  public StatusReport(
+      MachinePhase phase,
+      Progress progress,
+      String currentImage,
+      String error,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      Long appliedGeneration,
+      Confinement confinement,
+      Boolean healthy,
+      List<TestCommand.Result> commands,
+      List<Timeline> timelines) {
+    this(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        commands,
+        timelines,
+        null);
+  }
+
+  /** This report with {@code prefetch}. */
+  public StatusReport withPrefetch(Prefetch prefetch) {
+    return new StatusReport(
+        phase,
+        progress,
+        currentImage,
+        error,
+        lastReturn,
+        agent,
+        appliedGeneration,
+        confinement,
+        healthy,
+        commands,
+        timelines,
+        prefetch);
+  }
 
   public StatusReport {
     commands = commands == null ? List.of() : List.copyOf(commands);
@@ -84,7 +138,8 @@ public record StatusReport(
         confinement,
         healthy,
         commands,
-        timelines);
+        timelines,
+        prefetch);
   }
 
   /** This report with {@code timelines}. */
@@ -100,7 +155,8 @@ public record StatusReport(
         confinement,
         healthy,
         commands,
-        timelines == null || timelines.isEmpty() ? null : List.copyOf(timelines));
+        timelines == null || timelines.isEmpty() ? null : List.copyOf(timelines),
+        prefetch);
   }
 
   /** A report that says nothing of the target's health. */

@@ -6,6 +6,7 @@ import io.chrootbooter.protocol.AgentInfo;
 import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Prefetch;
 import io.chrootbooter.protocol.Progress;
 import io.chrootbooter.protocol.TestCommand;
 import io.chrootbooter.protocol.Timeline;
@@ -84,13 +85,88 @@ public record MachineBootStatus(
             "The newest boots, switches and returns that ended, newest first: each without its"
                 + " steps but with the seconds of each (stepSeconds). Bounded (cb.agent.timeline-"
                 + "history, 10 by default).")
-        List<TimelineSummary> history) {
+        List<TimelineSummary> history,
+    @JsonPropertyDescription(
+            "How much of the running image is on the machine, for an image delivered Lazy:"
+                + " bytes local of the total, fullyLocal once it no longer needs the network, and"
+                + " why blocks could not be fetched lately. Reported at most every 2 s while it"
+                + " changes; absent for any other image.")
+        Prefetch prefetch) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
     testCommands =
         testCommands == null || testCommands.isEmpty() ? null : List.copyOf(testCommands);
     history = history == null ? null : List.copyOf(history);
+  }
+
+  /** A status without a Lazy image's prefetch. */
+  public MachineBootStatus(
+      MachinePhase phase,
+      String currentImage,
+      Long observedGeneration,
+      Progress progress,
+      LastReturn lastReturn,
+      AgentInfo agent,
+      String error,
+      String lastReportTime,
+      List<Condition> conditions,
+      String lastSeen,
+      String runningSince,
+      LastReboot lastReboot,
+      Confinement confinement,
+      String heldBy,
+      Boolean healthy,
+      List<TestCommand.Result> testCommands,
+      Timeline lastBoot,
+      Timeline lastSwitch,
+      List<TimelineSummary> history) {
+    this(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        testCommands,
+        lastBoot,
+        lastSwitch,
+        history,
+        null);
+  }
+
+  /** This status with a Lazy image's {@code prefetch}. */
+  public MachineBootStatus withPrefetch(Prefetch prefetch) {
+    return new MachineBootStatus(
+        phase,
+        currentImage,
+        observedGeneration,
+        progress,
+        lastReturn,
+        agent,
+        error,
+        lastReportTime,
+        conditions,
+        lastSeen,
+        runningSince,
+        lastReboot,
+        confinement,
+        heldBy,
+        healthy,
+        testCommands,
+        lastBoot,
+        lastSwitch,
+        history,
+        prefetch);
   }
 
   /** A status without the flight recorder's timelines. */
@@ -191,7 +267,8 @@ public record MachineBootStatus(
         testCommands,
         lastBoot,
         lastSwitch,
-        history);
+        history,
+        prefetch);
   }
 
   /** A status of a machine no test holds, without a health report. */
