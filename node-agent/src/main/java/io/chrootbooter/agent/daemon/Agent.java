@@ -187,12 +187,14 @@ public final class Agent implements AutoCloseable {
         checks.booted(null, List.of()); // the commands of an earlier target are done with
       }
       controller.boot(a.spec(), prepared.release(), LoadSteps.bootTimeout(a.state()));
-      prepared.lazy().ifPresentOrElse(this::watch, () -> runningLazy = null);
+      Optional<LazyImage> lazy = prepared.lazy();
       if (checks != null) {
         checks.booted(controller.session().orElse(null), a.state().commands());
         checks.poke(controller.session());
       }
       handle(new Event.Entered(a.id()), replies);
+      // After Entered: a corruption found already fails the image that now runs.
+      lazy.ifPresentOrElse(this::watch, () -> runningLazy = null);
     } else if (action instanceof Action.RestoreNetwork) {
       settings.network().ifPresent(NetworkRestore::restore);
     } else if (action instanceof Action.Show a) {

@@ -72,14 +72,28 @@ public final class LazyImage implements AutoCloseable {
       LazyRoot root,
       Optional<Path> profileFile,
       Optional<Path> kmsg) {
+    return start(
+        digest, blocks, Optional.ofNullable(root).map(VerityWatch.Device::of), profileFile, kmsg);
+  }
+
+  /**
+   * Starts the prefetch of {@code blocks}, and (when {@code kmsg} is set) the dm-verity watch of
+   * {@code device}.
+   */
+  public static LazyImage start(
+      String digest,
+      HttpBlocks blocks,
+      Optional<VerityWatch.Device> device,
+      Optional<Path> profileFile,
+      Optional<Path> kmsg) {
     LazyImage image = new LazyImage(digest, blocks, profileFile);
     if (!image.profile.isEmpty()) {
       LOG.infof(
           "image %s: prefetching first the %d pieces its last boot read",
           abbreviated(digest), image.profile.cardinality());
     }
-    if (root != null && kmsg.isPresent()) {
-      image.watch = VerityWatch.start(root, kmsg.get(), image::corrupted);
+    if (device.isPresent() && kmsg.isPresent()) {
+      image.watch = VerityWatch.start(device.get(), kmsg.get(), image::corrupted);
     }
     image.prefetch.start();
     return image;

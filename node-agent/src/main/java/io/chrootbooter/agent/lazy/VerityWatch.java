@@ -52,24 +52,39 @@ public final class VerityWatch implements AutoCloseable {
   }
 
   /**
+   * What is watched: the data device as dm-verity names it in its log ({@code major:minor}), the
+   * verity device, and whether that device says it found a corrupted block.
+   */
+  public record Device(String dataDevice, String verityDevice, Supplier<Boolean> corrupted) {
+    /** {@code root}'s devices; {@code dmsetup status} tells whether it found a corrupted block. */
+    public static Device of(LazyRoot root) {
+      return new Device(
+          root.dataDevice(),
+          root.verityDevice().toString(),
+          () -> {
+            try {
+              return root.corrupted();
+            } catch (IOException e) {
+              LOG.warnf("dmsetup status of %s: %s", root.verityDevice(), e.getMessage());
+              return false;
+            }
+          });
+    }
+  }
+
+  /**
    * Watches {@code root}; {@code listener} hears of its first corrupted block. Empty (with a log
    * line) when the kernel's log cannot be read: the read still fails, only the report is missing.
    */
   public static Optional<VerityWatch> start(
       LazyRoot root, Path kmsg, Consumer<LazyRoot.Corruption> listener) {
-    return start(
-        kmsg,
-        root.dataDevice(),
-        root.verityDevice().toString(),
-        () -> {
-          try {
-            return root.corrupted();
-          } catch (IOException e) {
-            LOG.warnf("dmsetup status of %s: %s", root.verityDevice(), e.getMessage());
-            return false;
-          }
-        },
-        listener);
+    return start(Device.of(root), kmsg, listener);
+  }
+
+  /** Watches {@code device} in the kernel's log {@code kmsg}. */
+  public static Optional<VerityWatch> start(
+      Device device, Path kmsg, Consumer<LazyRoot.Corruption> listener) {
+    return start(kmsg, device.dataDevice(), device.verityDevice(), device.corrupted(), listener);
   }
 
   /**

@@ -134,7 +134,8 @@ class LazyImageTest {
     int before = http.starts().size();
     HttpBlocks second = blocks(http, bytes, "second", Long.MAX_VALUE);
     LazyImage image =
-        LazyImage.start("cd".repeat(32), second, null, Optional.of(profile), Optional.empty());
+        LazyImage.start(
+            "cd".repeat(32), second, Optional.empty(), Optional.of(profile), Optional.empty());
     open.add(image);
     assertThat(image.profile().stream().toArray()).containsExactly(3, 9, 12, 13);
     await(second::complete, Duration.ofSeconds(30), "the image fully local");
@@ -192,7 +193,8 @@ class LazyImageTest {
     HttpBlocks blocks = blocks(http, bytes, "bounded", HttpBlocks.MIN_BUDGET);
     assertThat(blocks.budget()).isEqualTo(HttpBlocks.MIN_BUDGET);
     LazyImage image =
-        LazyImage.start("ef".repeat(32), blocks, null, Optional.empty(), Optional.empty());
+        LazyImage.start(
+            "ef".repeat(32), blocks, Optional.empty(), Optional.empty(), Optional.empty());
     open.add(image);
     // The prefetch stops at the budget: 9 pieces.
     await(() -> threads("cb-lazy-prefetch") == 0, Duration.ofSeconds(30), "the prefetch ended");
@@ -254,7 +256,8 @@ class LazyImageTest {
     HttpBlocks blocks = blocks(http, bytes, "cut", Long.MAX_VALUE);
     AtomicInteger told = new AtomicInteger();
     LazyImage image =
-        LazyImage.start("01".repeat(32), blocks, null, Optional.empty(), Optional.empty());
+        LazyImage.start(
+            "01".repeat(32), blocks, Optional.empty(), Optional.empty(), Optional.empty());
     image.onProgress(told::incrementAndGet);
     open.add(image);
     await(() -> blocks.localBytes() >= 2L * CHUNK, Duration.ofSeconds(30), "two pieces local");
@@ -296,7 +299,8 @@ class LazyImageTest {
     for (int cycle = 0; cycle < 5; cycle++) {
       HttpBlocks blocks = blocks(http, bytes, "cycle-" + cycle, Long.MAX_VALUE);
       LazyImage image =
-          LazyImage.start("02".repeat(32), blocks, null, Optional.empty(), Optional.empty());
+          LazyImage.start(
+              "02".repeat(32), blocks, Optional.empty(), Optional.empty(), Optional.empty());
       await(() -> http.ranges() > 0, Duration.ofSeconds(10), "the prefetch under way");
       long t0 = System.nanoTime();
       image.close();

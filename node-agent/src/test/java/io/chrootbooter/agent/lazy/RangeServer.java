@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
  * {@code bytes=a-b} ranges, its digest as ETag, a required session; and faults a test switches on:
  * one byte flipped in what it sends, or every request answered 503 (the network is "gone").
  */
-final class RangeServer implements AutoCloseable {
+public final class RangeServer implements AutoCloseable {
   private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-(\\d+)");
 
   private final HttpServer server;
@@ -32,7 +32,7 @@ final class RangeServer implements AutoCloseable {
   private final java.util.List<Long> starts =
       java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
-  RangeServer(byte[] body, String sha256, String authorization) throws IOException {
+  public RangeServer(byte[] body, String sha256, String authorization) throws IOException {
     this.body = body;
     this.etag = "\"" + sha256 + "\"";
     this.authorization = authorization;
@@ -43,7 +43,7 @@ final class RangeServer implements AutoCloseable {
     server.start();
   }
 
-  String url() {
+  public String url() {
     return "http://127.0.0.1:" + server.getAddress().getPort() + "/image";
   }
 
