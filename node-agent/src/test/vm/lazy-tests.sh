@@ -4,7 +4,8 @@
 # them (they skip there, saying so). The machine sees this host's root read-only over 9p
 # (chroot: same JDK, classes and tools), writes only to tmpfs, and loads the modules from
 # /lib/modules/<its version>. One machine (TCG; CB_VM_ACCEL=kvm to try KVM), powered off at the end;
-# about 5 minutes under TCG. Needs: qemu-system-x86_64, busybox-static, a Debian kernel in /boot
+# about 6 minutes under TCG, plus 10-20 s for each of LazyLoadTest's CB_LAZY_CYCLES returns during
+# the prefetch (default 100). Needs: qemu-system-x86_64, busybox-static, a Debian kernel in /boot
 # with its modules, and a built node-agent (mvn -pl node-agent -am test-compile).
 # Exit status: 0 when every test passed.
 set -euo pipefail
@@ -36,7 +37,8 @@ for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko \
   net/9p/9pnet_virtio.ko fs/9p/9p.ko; do
   [ -f "$mods/$m" ] && cp "$mods/$m" "$ir/lib/modules/"
 done
-java_opts="-Djava.io.tmpdir=$work/guest-tmp -Dcb.lazy.cycles=${CB_LAZY_CYCLES:-100} -XX:-UsePerfData -XX:TieredStopAtLevel=1 -cp $cp"
+cycles=${CB_LAZY_CYCLES:-100}
+java_opts="-Djava.io.tmpdir=$work/guest-tmp -Dcb.lazy.cycles=$cycles -XX:-UsePerfData -XX:TieredStopAtLevel=1 -cp $cp"
 cat >"$ir/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
@@ -59,7 +61,7 @@ chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1 >"$work/initramfs.gz")
 # TCG unless asked: a /dev/kvm that opens is no sign that KVM runs (nested hosts).
 accel=${CB_VM_ACCEL:-tcg}
-timeout 1500 qemu-system-x86_64 -machine "q35,accel=$accel" -cpu max -m 3072 -smp 1 -nographic \
+timeout $((900 + 30 * cycles)) qemu-system-x86_64 -machine "q35,accel=$accel" -cpu max -m 3072 -smp 1 -nographic \
   -no-reboot -kernel "$kernel" -initrd "$work/initramfs.gz" \
   -append "console=ttyS0 quiet panic=-1" \
   -virtfs "local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap,readonly=on" \
