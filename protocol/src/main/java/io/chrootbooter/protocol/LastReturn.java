@@ -16,8 +16,8 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record LastReturn(
     @JsonPropertyDescription(
-            "What caused it: SpecChange, Hotkey, Serial, Helper, Console, BootTimeout or"
-                + " TargetExit.")
+            "What caused it: SpecChange, Hotkey, Serial, Helper, Console, BootTimeout,"
+                + " TargetExit or VerityMismatch.")
         String trigger,
     @JsonPropertyDescription("A human-readable reason.") String reason,
     @JsonPropertyDescription("When the return started (RFC 3339).") String time,

@@ -21,7 +21,12 @@ public enum ReturnTrigger {
   /** The target did not report healthy within {@code bootTimeout}. */
   BootTimeout,
   /** The target's init exited on its own (power-off, reboot or crash inside the target). */
-  TargetExit;
+  TargetExit,
+  /**
+   * A block of the running {@code Lazy} image failed its dm-verity check: the agent reports {@link
+   * MachinePhase#Failed} with an error that begins with this name.
+   */
+  VerityMismatch;
 
   /**
    * Whether a return by this trigger overrides the spec: the agent then stays in {@link

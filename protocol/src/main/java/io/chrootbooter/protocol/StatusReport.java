@@ -24,6 +24,7 @@ import java.util.List;
  * @param timelines the flight recorder's newest timelines, newest first (at most {@link
  *     #MAX_TIMELINES}); the first may be in progress. Each report repeats them, so that one the
  *     operator missed (reports merged or lost) reaches it with the next.
+ * @param prefetch how much of the running {@code Lazy} image is local; null for any other image
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StatusReport(
@@ -37,10 +38,23 @@ public record StatusReport(
     Confinement confinement,
     Boolean healthy,
     @JsonInclude(JsonInclude.Include.NON_EMPTY) List<TestCommand.Result> commands,
-    List<Timeline> timelines) {
+    List<Timeline> timelines,
+    Prefetch prefetch) {
 
   /** How many timelines a report carries at most. */
   public static final int MAX_TIMELINES = 3;
+
+  /**
+   * How an {@link #error()} begins when a block of the running {@code Lazy} image failed its
+   * dm-verity check ({@link ReturnTrigger#VerityMismatch}); the operator's condition reason then
+   * says so.
+   */
+  public static final String VERITY_MISMATCH = ReturnTrigger.VerityMismatch.name() + ": ";
+
+  /** This report with {@code prefetch}. */
+  public StatusReport withPrefetch(Prefetch prefetch) {
+    return toBuilder().prefetch(prefetch).build();
+  }
 
   public StatusReport {
     commands = commands == null ? List.of() : List.copyOf(commands);
@@ -77,6 +91,7 @@ public record StatusReport(
     b.healthy = healthy;
     b.commands = commands;
     b.timelines = timelines;
+    b.prefetch = prefetch;
     return b;
   }
 
@@ -93,6 +108,7 @@ public record StatusReport(
     private Boolean healthy;
     private List<TestCommand.Result> commands;
     private List<Timeline> timelines;
+    private Prefetch prefetch;
 
     private Builder() {}
 
@@ -151,6 +167,11 @@ public record StatusReport(
       return this;
     }
 
+    public Builder prefetch(Prefetch prefetch) {
+      this.prefetch = prefetch;
+      return this;
+    }
+
     public StatusReport build() {
       return new StatusReport(
           phase,
@@ -163,7 +184,8 @@ public record StatusReport(
           confinement,
           healthy,
           commands,
-          timelines);
+          timelines,
+          prefetch);
     }
   }
 }

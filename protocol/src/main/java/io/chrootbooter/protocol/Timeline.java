@@ -37,7 +37,7 @@ public record Timeline(
     @JsonPropertyDescription("The image's SHA-256 (hex).") String digest,
     @JsonPropertyDescription(
             "The return trigger that ended the previous target (SpecChange, Hotkey, Serial,"
-                + " Helper, Console, BootTimeout, TargetExit); absent for a first boot.")
+                + " Helper, Console, BootTimeout, TargetExit, VerityMismatch); absent for a first boot.")
         String trigger,
     @JsonPropertyDescription("When the first step began (RFC 3339).") String started,
     @JsonPropertyDescription(

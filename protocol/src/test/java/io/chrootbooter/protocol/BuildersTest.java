@@ -50,7 +50,8 @@ class BuildersTest {
   void anEmptyBuilderGivesWhatTheConstructorGivesForNothing() {
     assertThat(StatusReport.builder().build())
         .isEqualTo(
-            new StatusReport(null, null, null, null, null, null, null, null, null, null, null));
+            new StatusReport(
+                null, null, null, null, null, null, null, null, null, null, null, null));
     DesiredState empty = DesiredState.builder().build();
     assertThat(empty)
         .isEqualTo(new DesiredState(null, 0, null, null, null, null, null, null, null, null));

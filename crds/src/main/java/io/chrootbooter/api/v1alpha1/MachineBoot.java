@@ -43,5 +43,15 @@ import io.fabric8.kubernetes.model.annotation.Version;
     jsonPath = ".status.currentImage",
     type = AdditionalPrinterColumn.Type.STRING,
     priority = 1)
+@AdditionalPrinterColumn(
+    name = "Reason",
+    jsonPath = ".status.conditions[?(@.type==\"Stalled\")].reason",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@AdditionalPrinterColumn(
+    name = "Local",
+    jsonPath = ".status.prefetch.fullyLocal",
+    type = AdditionalPrinterColumn.Type.BOOLEAN,
+    priority = 1)
 public class MachineBoot extends CustomResource<MachineBootSpec, MachineBootStatus>
     implements Namespaced {}

@@ -6,6 +6,7 @@ import io.chrootbooter.protocol.AgentInfo;
 import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.LastReturn;
 import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Prefetch;
 import io.chrootbooter.protocol.Progress;
 import io.chrootbooter.protocol.TestCommand;
 import io.chrootbooter.protocol.Timeline;
@@ -84,7 +85,13 @@ public record MachineBootStatus(
             "The newest boots, switches and returns that ended, newest first: each without its"
                 + " steps but with the seconds of each (stepSeconds). Bounded (cb.agent.timeline-"
                 + "history, 10 by default).")
-        List<TimelineSummary> history) {
+        List<TimelineSummary> history,
+    @JsonPropertyDescription(
+            "How much of the running image is on the machine, for an image delivered Lazy:"
+                + " bytes local of the total, fullyLocal once it no longer needs the network, and"
+                + " why blocks could not be fetched lately. Reported at most every 2 s while it"
+                + " changes; absent for any other image.")
+        Prefetch prefetch) {
 
   public MachineBootStatus {
     conditions = conditions == null ? List.of() : List.copyOf(conditions);
@@ -97,6 +104,11 @@ public record MachineBootStatus(
   public MachineBootStatus withTimelines(
       Timeline lastBoot, Timeline lastSwitch, List<TimelineSummary> history) {
     return toBuilder().lastBoot(lastBoot).lastSwitch(lastSwitch).history(history).build();
+  }
+
+  /** This status with a Lazy image's {@code prefetch}. */
+  public MachineBootStatus withPrefetch(Prefetch prefetch) {
+    return toBuilder().prefetch(prefetch).build();
   }
 
   /** A builder of a MachineBootStatus, every field unset. */
@@ -126,6 +138,7 @@ public record MachineBootStatus(
     b.lastBoot = lastBoot;
     b.lastSwitch = lastSwitch;
     b.history = history;
+    b.prefetch = prefetch;
     return b;
   }
 
@@ -150,6 +163,7 @@ public record MachineBootStatus(
     private Timeline lastBoot;
     private Timeline lastSwitch;
     private List<TimelineSummary> history;
+    private Prefetch prefetch;
 
     private Builder() {}
 
@@ -248,6 +262,11 @@ public record MachineBootStatus(
       return this;
     }
 
+    public Builder prefetch(Prefetch prefetch) {
+      this.prefetch = prefetch;
+      return this;
+    }
+
     public MachineBootStatus build() {
       return new MachineBootStatus(
           phase,
@@ -268,7 +287,8 @@ public record MachineBootStatus(
           testCommands,
           lastBoot,
           lastSwitch,
-          history);
+          history,
+          prefetch);
     }
   }
 }

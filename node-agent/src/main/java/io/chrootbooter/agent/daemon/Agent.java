@@ -7,6 +7,7 @@ import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.DownloadCancelledException;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.Retries;
+import io.chrootbooter.agent.lazy.LazyImage;
 import io.chrootbooter.agent.pivot.CommandChecks;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.TargetControl;
@@ -14,6 +15,7 @@ import io.chrootbooter.agent.pivot.TargetSpec;
 import io.chrootbooter.protocol.AgentInfo;
 import io.chrootbooter.protocol.DesiredState;
 import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.ReturnTrigger;
 import io.chrootbooter.protocol.StatusReport;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -64,6 +66,8 @@ public final class Agent implements AutoCloseable {
   private LastReturn handledReturn;
   // The worker's: the root of the load being entered, and how long its target has to be healthy.
   private ImageLoader.Prepared prepared;
+  // The Lazy image of the target entered last, while it is not released.
+  private volatile LazyImage runningLazy;
 
   public Agent(TargetControl controller, Images loader, Settings settings, PrintStream console) {
     this.controller = controller;
@@ -183,11 +187,14 @@ public final class Agent implements AutoCloseable {
         checks.booted(null, List.of()); // the commands of an earlier target are done with
       }
       controller.boot(a.spec(), prepared.release(), LoadSteps.bootTimeout(a.state()));
+      Optional<LazyImage> lazy = prepared.lazy();
       if (checks != null) {
         checks.booted(controller.session().orElse(null), a.state().commands());
         checks.poke(controller.session());
       }
       handle(new Event.Entered(a.id()), replies);
+      // After Entered: a corruption found already fails the image that now runs.
+      lazy.ifPresentOrElse(this::watch, () -> runningLazy = null);
     } else if (action instanceof Action.RestoreNetwork) {
       settings.network().ifPresent(NetworkRestore::restore);
     } else if (action instanceof Action.Show a) {
@@ -272,6 +279,34 @@ public final class Agent implements AutoCloseable {
     }
   }
 
+  /**
+   * Follows the running Lazy image: its prefetch's progress goes into the status, and a block that
+   * fails its dm-verity check returns the target and fails (reason {@code VerityMismatch}).
+   */
+  private void watch(LazyImage lazy) {
+    runningLazy = lazy;
+    lazy.onProgress(
+        () -> {
+          if (runningLazy == lazy) {
+            onChange.run();
+          }
+        });
+    lazy.onCorruption(
+        c -> {
+          if (runningLazy != lazy || lazy.closed()) {
+            return; // a late report of an image already released
+          }
+          String message =
+              StatusReport.VERITY_MISMATCH
+                  + (c.kind().equals("data") ? "data block " : "hash tree block ")
+                  + (c.block() < 0 ? "(unknown)" : String.valueOf(c.block()))
+                  + " of the running image failed its dm-verity check ("
+                  + c.device()
+                  + "); the read failed and the machine returns to the bootstrap";
+          handle(new Event.ImageFailed(ReturnTrigger.VerityMismatch, message), new Replies());
+        });
+  }
+
   private static java.time.Duration bootTimeoutOrZero(DesiredState state) {
     try {
       return LoadSteps.bootTimeout(state);
@@ -320,6 +355,12 @@ public final class Agent implements AutoCloseable {
     StatusReport report =
         AgentStatus.report(controller, this::phase, this::state, settings.info().get())
             .withTimelines(recorder.timelines());
+    LazyImage lazy = runningLazy;
+    if (lazy != null
+        && !lazy.closed()
+        && (report.phase() == MachinePhase.Running || report.phase() == MachinePhase.Returning)) {
+      report = report.withPrefetch(lazy.prefetch());
+    }
     CommandChecks checks = commandChecks;
     Optional<io.chrootbooter.agent.pivot.TargetSession> session = controller.session();
     if (checks == null || report.phase() != MachinePhase.Running || session.isEmpty()) {

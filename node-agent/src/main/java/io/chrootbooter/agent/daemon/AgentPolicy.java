@@ -249,6 +249,7 @@ public final class AgentPolicy {
     RETURNED_BOOT_TIMEOUT,
     RETURNED_TARGET_EXIT,
     RETURNED_TARGET_REBOOT,
+    RETURNED_VERITY_MISMATCH,
     REBOOT,
     LOAD_PHASE,
     PROGRESS,
@@ -256,7 +257,8 @@ public final class AgentPolicy {
     ENTERED,
     LOAD_FAILED,
     LOAD_CANCELLED,
-    FAILURE
+    FAILURE,
+    IMAGE_FAILED
   }
 
   /** An input. */
@@ -338,6 +340,7 @@ public final class AgentPolicy {
           case Console -> Kind.RETURNED_CONSOLE;
           case BootTimeout -> Kind.RETURNED_BOOT_TIMEOUT;
           case TargetExit -> rebooted() ? Kind.RETURNED_TARGET_REBOOT : Kind.RETURNED_TARGET_EXIT;
+          case VerityMismatch -> Kind.RETURNED_VERITY_MISMATCH;
         };
       }
 
@@ -410,6 +413,16 @@ public final class AgentPolicy {
     record Failure(String message) implements Event {
       public Kind kind() {
         return Kind.FAILURE;
+      }
+    }
+
+    /**
+     * The running image failed under its target (a block of a Lazy image failed its dm-verity
+     * check): the machine returns to the bootstrap by {@code trigger} and reports {@code message}.
+     */
+    record ImageFailed(ReturnTrigger trigger, String message) implements Event {
+      public Kind kind() {
+        return Kind.IMAGE_FAILED;
       }
     }
   }
@@ -516,6 +529,16 @@ public final class AgentPolicy {
     }
     if (event instanceof Event.Failure e) {
       return fail(s, e.message(), new ArrayList<>(), "failed: " + e.message());
+    }
+    if (event instanceof Event.ImageFailed e) {
+      List<Action> actions = new ArrayList<>();
+      actions.add(new Action.ReturnTarget(e.trigger(), e.message()));
+      if (s.load() != null) {
+        // Another image is being loaded: it replaces the failed one, and is what the status shows.
+        actions.add(0, new Action.Show("chrootbooter: " + e.message() + "\n"));
+        return new Decision(s, actions, "the running image failed while another loads");
+      }
+      return fail(s, e.message(), actions, "the running image failed: " + e.message());
     }
     return loadEvent(s, event);
   }

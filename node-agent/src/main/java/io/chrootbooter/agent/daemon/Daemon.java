@@ -95,7 +95,8 @@ public final class Daemon implements AutoCloseable {
       OptionalLong memoryMax,
       Duration reportInterval,
       Map<String, String> env,
-      int consoleLog) {}
+      int consoleLog,
+      OptionalLong lazyRam) {}
 
   private final Agent agent;
   private final Triggers triggers;
@@ -164,10 +165,18 @@ public final class Daemon implements AutoCloseable {
             controller,
             // Image downloads (HttpURLConnection) trust the same pin as the operator client.
             new ImageLoader(
-                o.workDir().resolve("images"),
-                images,
-                modulesImage(o, cacheDir),
-                tls.map(SSLContext::getSocketFactory)),
+                    o.workDir().resolve("images"),
+                    images,
+                    modulesImage(o, cacheDir),
+                    tls.map(SSLContext::getSocketFactory))
+                // A Lazy image's blocks: on the cache disk when there is one, else in RAM, bounded.
+                .lazy(
+                    new ImageLoader.LazySettings(
+                        present(o.cache()) ? cacheDir : o.workDir().resolve("images"),
+                        o.lazyRam(),
+                        Optional.of(cacheDir.resolve("read-profiles")),
+                        Optional.of(o.dev().resolve("kmsg")),
+                        present(o.cache()))),
             new Agent.Settings(
                 o.targetConsole(),
                 o.grace(),

@@ -5,8 +5,10 @@ import io.chrootbooter.agent.fetch.ImageSources;
 import io.chrootbooter.agent.fetch.ImageStream;
 import io.chrootbooter.agent.fetch.Sha256Engine;
 import io.chrootbooter.agent.lazy.HttpBlocks;
+import io.chrootbooter.agent.lazy.LazyImage;
 import io.chrootbooter.agent.lazy.LazyRoot;
 import io.chrootbooter.agent.lazy.NbdServer;
+import io.chrootbooter.agent.lazy.ReadProfile;
 import io.chrootbooter.agent.modules.ModulesImage;
 import io.chrootbooter.agent.pivot.Teardown;
 import io.chrootbooter.agent.sys.LinuxSyscalls;
@@ -28,6 +30,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import javax.net.ssl.SSLSocketFactory;
@@ -49,6 +52,7 @@ public final class ImageLoader implements Images {
   private final ImageCache cache;
   private final Optional<ModulesImage> modules;
   private final Optional<SSLSocketFactory> tls;
+  private volatile LazySettings lazySettings;
 
   /**
    * A loader whose bootstrap has no modules image and whose {@code https} downloads trust the JDK's
@@ -75,6 +79,12 @@ public final class ImageLoader implements Images {
     this.cache = cache;
     this.modules = modules;
     this.tls = tls;
+    this.lazySettings =
+        new LazySettings(
+            this.workDir,
+            OptionalLong.empty(),
+            Optional.of(cache.directory().resolve("read-profiles")),
+            Optional.of(Path.of("/dev/kmsg")));
     // An agent that died mid-download (and was respawned by init) left its partial files here;
     // their names would collide with this agent's first downloads.
     try (DirectoryStream<Path> leftovers =
@@ -83,6 +93,44 @@ public final class ImageLoader implements Images {
         Files.deleteIfExists(leftover);
       }
     }
+  }
+
+  /**
+   * Where a Lazy image's blocks are kept, and how many.
+   *
+   * @param blocksDir where the sparse file of fetched blocks goes: the work directory (RAM), or the
+   *     cache disk, where an image larger than the RAM fits
+   * @param ramBudget the most bytes of blocks held (evicted and fetched again beyond it); empty for
+   *     the default, half of {@code MemAvailable} when the load starts, unless the blocks are on a
+   *     cache disk, where they are not bounded
+   * @param profiles where each digest's read profile is kept; empty for none
+   * @param kmsg the kernel's log, read for dm-verity's reports of a corrupted block; empty for none
+   * @param onDisk whether {@code blocksDir} is on a cache disk (no budget then)
+   */
+  public record LazySettings(
+      Path blocksDir,
+      OptionalLong ramBudget,
+      Optional<Path> profiles,
+      Optional<Path> kmsg,
+      boolean onDisk) {
+    /** Blocks in RAM. */
+    public LazySettings(
+        Path blocksDir, OptionalLong ramBudget, Optional<Path> profiles, Optional<Path> kmsg) {
+      this(blocksDir, ramBudget, profiles, kmsg, false);
+    }
+  }
+
+  /** Sets where a Lazy image's blocks are kept; blocks files an earlier agent left are removed. */
+  public ImageLoader lazy(LazySettings settings) throws IOException {
+    Files.createDirectories(settings.blocksDir());
+    try (DirectoryStream<Path> leftovers =
+        Files.newDirectoryStream(settings.blocksDir(), "lazy-*.blocks")) {
+      for (Path leftover : leftovers) {
+        Files.deleteIfExists(leftover);
+      }
+    }
+    this.lazySettings = settings;
+    return this;
   }
 
   /**
@@ -120,9 +168,22 @@ public final class ImageLoader implements Images {
    * @param release unmounts and frees everything {@link #prepare} made; run once the target is gone
    * @param cached whether the image came from the cache (no download)
    * @param note what the user should know about this load (a cached image found altered)
+   * @param lazy the running Lazy image (its prefetch and dm-verity watch), when it is one
    */
   public record Prepared(
-      Path root, Teardown.Step release, String sha256, boolean cached, Optional<String> note) {}
+      Path root,
+      Teardown.Step release,
+      String sha256,
+      boolean cached,
+      Optional<String> note,
+      Optional<LazyImage> lazy) {
+
+    /** A root that is not a Lazy image's. */
+    public Prepared(
+        Path root, Teardown.Step release, String sha256, boolean cached, Optional<String> note) {
+      this(root, release, sha256, cached, note, Optional.empty());
+    }
+  }
 
   /** The cache, for the console's {@code images}. */
   public ImageCache cache() {
@@ -186,7 +247,8 @@ public final class ImageLoader implements Images {
         },
         prepared.sha256(),
         prepared.cached(),
-        prepared.note());
+        prepared.note(),
+        prepared.lazy());
   }
 
   private Prepared prepareSquashfs(
@@ -317,11 +379,35 @@ public final class ImageLoader implements Images {
         out.write(bytes);
       }
       URI url = URI.create(request.url());
-      long length = HttpBlocks.length(url, options);
+      // A read of a block must fail (EIO in the target) well before the kernel's NBD timeout,
+      // which would end the connection and with it every later read.
+      FetchOptions blockOptions =
+          new FetchOptions(
+              LAZY_RETRY,
+              LAZY_STALL,
+              options.cancel(),
+              options.progress(),
+              options.progressIntervalMillis(),
+              options.tls());
+      long length = HttpBlocks.length(url, blockOptions);
+      LazySettings settings = lazySettings;
+      long budget = settings.onDisk() ? Long.MAX_VALUE : ramBudget(settings);
       HttpBlocks blocks =
           new HttpBlocks(
-              url, request.sha256().orElse(null), size, length, dir.resolve("blocks"), options);
+              url,
+              request.sha256().orElse(null),
+              size,
+              length,
+              settings.blocksDir().resolve("lazy-" + SEQUENCE.incrementAndGet() + ".blocks"),
+              blockOptions,
+              budget);
       undo.push(blocks::close);
+      if (blocks.budget() != Long.MAX_VALUE) {
+        LOG.infof(
+            "image %s (%d bytes) is larger than the block cache's budget of %d bytes: pieces"
+                + " beyond it are evicted and fetched again when read",
+            request.sha256().orElse(request.url()), size, blocks.budget());
+      }
       NbdServer server = NbdServer.start(dir.resolve("nbd.sock"), "image", blocks, 8);
       undo.push(server::close);
       phases.accept(MachinePhase.Mounting);
@@ -358,22 +444,24 @@ public final class ImageLoader implements Images {
         Path mounted = root;
         undo.push(() -> Mounts.umount(mounted));
       }
-      Thread prefetch =
-          new Thread(
-              () -> {
-                try {
-                  blocks.prefetch();
-                  LOG.infof("image %s is fully local", request.sha256().orElse(request.url()));
-                } catch (IOException e) {
-                  LOG.warnf("prefetch of %s stopped: %s", request.url(), e.getMessage());
-                }
-              },
-              "cb-lazy-prefetch");
-      prefetch.setDaemon(true);
-      prefetch.start();
+      LazyImage image =
+          LazyImage.start(
+              request.sha256().orElse(request.url()),
+              blocks,
+              lazy,
+              request
+                  .sha256()
+                  .flatMap(sha -> settings.profiles().map(d -> ReadProfile.file(d, sha))),
+              settings.kmsg());
+      undo.push(image::close);
       ok = true;
       return new Prepared(
-          root, () -> release(undo), request.sha256().orElse(""), false, Optional.empty());
+          root,
+          () -> release(undo),
+          request.sha256().orElse(""),
+          false,
+          Optional.empty(),
+          Optional.of(image));
     } finally {
       if (!ok) {
         release(undo);
@@ -382,7 +470,40 @@ public final class ImageLoader implements Images {
   }
 
   /** How long the kernel waits for one block before the read fails (nbd-client -timeout). */
-  static final java.time.Duration LAZY_READ_TIMEOUT = java.time.Duration.ofSeconds(60);
+  public static final java.time.Duration LAZY_READ_TIMEOUT = java.time.Duration.ofSeconds(60);
+
+  /**
+   * The attempts at one piece of a Lazy image: 4, 0.25 s doubling, each given 10 s without a byte;
+   * at most about 42 s in all, within {@link #LAZY_READ_TIMEOUT}.
+   */
+  static final io.chrootbooter.protocol.Backoff LAZY_RETRY =
+      new io.chrootbooter.protocol.Backoff(
+          4, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2));
+
+  /** How long a piece's connection may deliver nothing before the attempt counts as failed. */
+  static final java.time.Duration LAZY_STALL = java.time.Duration.ofSeconds(10);
+
+  /** The block cache's budget in RAM: the setting, else half of what is available now. */
+  private static long ramBudget(LazySettings settings) {
+    long budget =
+        settings.ramBudget().isPresent()
+            ? settings.ramBudget().getAsLong()
+            : memAvailable().orElse(Long.MAX_VALUE) / 2;
+    return Math.max(HttpBlocks.MIN_BUDGET, budget);
+  }
+
+  private static OptionalLong memAvailable() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+        if (line.startsWith("MemAvailable:")) {
+          return OptionalLong.of(Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024);
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      LOG.debugf("/proc/meminfo: %s", e.getMessage());
+    }
+    return OptionalLong.empty();
+  }
 
   /** Runs every step, the last pushed first; the first failure is thrown after all ran. */
   private static void release(Deque<Teardown.Step> undo) throws IOException {

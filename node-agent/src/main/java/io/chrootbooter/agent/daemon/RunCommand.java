@@ -1,5 +1,6 @@
 package io.chrootbooter.agent.daemon;
 
+import io.chrootbooter.agent.lazy.HttpBlocks;
 import io.chrootbooter.agent.pivot.Cgroup;
 import io.chrootbooter.protocol.GoDuration;
 import java.lang.reflect.Field;
@@ -165,6 +166,16 @@ public class RunCommand implements Callable<Integer> {
               + " Default 1M")
   int consoleLog = 1 << 20;
 
+  @Option(
+      names = "--lazy-ram",
+      defaultValue = "${env:CB_LAZY_RAM}",
+      converter = LazyRam.class,
+      description =
+          "the most RAM a Lazy image's fetched blocks take without a cache disk (--cache): bytes,"
+              + " or with a K/M/G/T suffix, or max; beyond it blocks are evicted and fetched"
+              + " again when read. Default: half of MemAvailable when the image loads")
+  OptionalLong lazyRam;
+
   /** What {@link Option#defaultValue()} is when an option names none (picocli's own marker). */
   private static final String NO_DEFAULT_VALUE = "__no_default_value__";
 
@@ -280,7 +291,8 @@ public class RunCommand implements Callable<Integer> {
             memoryMax == null ? OptionalLong.empty() : memoryMax,
             GoDuration.parse("--report-interval", reportInterval),
             System.getenv(),
-            consoleLog);
+            consoleLog,
+            lazyRam == null ? OptionalLong.empty() : lazyRam);
     Daemon daemon = Daemon.start(options, noConsole ? null : System.in, System.out);
     CountDownLatch stop = new CountDownLatch(1);
     Runtime.getRuntime()
@@ -336,6 +348,28 @@ public class RunCommand implements Callable<Integer> {
   }
 
   /** {@code --memory-max} / {@code cb.memory-max=}: {@link Cgroup#parseMemoryMax}. */
+  static final class LazyRam implements ITypeConverter<OptionalLong> {
+    @Override
+    public OptionalLong convert(String value) {
+      try {
+        OptionalLong bytes = Cgroup.parseMemoryMax("cb.lazy-ram", value);
+        if (bytes.isPresent() && bytes.getAsLong() < HttpBlocks.MIN_BUDGET) {
+          throw new IllegalArgumentException(
+              "cb.lazy-ram="
+                  + value
+                  + ": at least "
+                  + HttpBlocks.MIN_BUDGET
+                  + " bytes (nine pieces of "
+                  + HttpBlocks.CHUNK
+                  + ")");
+        }
+        return bytes.isPresent() ? bytes : OptionalLong.of(Long.MAX_VALUE);
+      } catch (IllegalArgumentException e) {
+        throw new TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
   static final class MemoryMax implements ITypeConverter<OptionalLong> {
     @Override
     public OptionalLong convert(String value) {

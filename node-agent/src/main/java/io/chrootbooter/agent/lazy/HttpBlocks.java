@@ -1,5 +1,7 @@
 package io.chrootbooter.agent.lazy;
 
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Native;
 import dev.failsafe.Execution;
 import dev.failsafe.RetryPolicy;
 import io.chrootbooter.agent.fetch.FetchOptions;
@@ -17,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.BitSet;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -34,8 +37,15 @@ import org.jboss.logging.Logger;
  * gone, say — fails the read (the NBD client sees EIO); the next read of it tries again. Nothing
  * here checks content: the dm-verity device above checks every block against the root hash.
  *
- * <p>{@link #prefetch()} fetches the pieces nobody read yet, in order, until the image is {@link
- * #complete()}: then no read needs the network.
+ * <p>{@link #prefetch} fetches the pieces nobody read yet, those of a read profile first, then the
+ * rest in order, until the image is {@link #complete()}: then no read needs the network. The pieces
+ * the device was asked for are recorded ({@link #readPieces()}) for the next boot's profile.
+ *
+ * <p><b>A RAM budget.</b> With a budget (a cache on tmpfs, without a cache disk), at most that many
+ * bytes of pieces are held: the prefetch stops when the budget is full, and a read of a piece not
+ * held evicts the least recently used pieces, whose space is given back at once ({@code fallocate}
+ * with {@code FALLOC_FL_PUNCH_HOLE}); an evicted piece is fetched again when it is read again. All
+ * pieces are clean (the image is read-only), so eviction loses nothing but a refetch.
  */
 public final class HttpBlocks implements NbdServer.Blocks, Closeable {
   private static final Logger LOG = Logger.getLogger(HttpBlocks.class);
@@ -55,7 +65,23 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
   private final Map<Integer, CompletableFuture<Void>> inFlight = new ConcurrentHashMap<>();
   private final AtomicLong fetched = new AtomicLong();
   private final RetryPolicy<Object> retry;
+  // Guarded by present: the pieces a read asked for, for the read profile.
+  private final BitSet read;
+  // The RAM budget in bytes, Long.MAX_VALUE for none; with one, the pieces held by recency of use
+  // (guarded by present), the file's descriptor for punching holes, and a count of evictions.
+  private final long budget;
+  private final LinkedHashMap<Integer, Boolean> recency;
+  private final int holesFd;
+  private final AtomicLong evictions = new AtomicLong();
+  private final Map<Integer, Integer> pins = new java.util.HashMap<>();
+  private volatile String lastError;
+  private volatile Runnable onFetched = () -> {};
+  private final java.util.Set<HttpURLConnection> connections = ConcurrentHashMap.newKeySet();
+  private volatile boolean stopped;
   private volatile boolean closed;
+
+  /** The least budget: the pieces eight concurrent reads may hold, and one more. */
+  public static final long MIN_BUDGET = 9L * CHUNK;
 
   /**
    * @param url the image's URL at the operator
@@ -66,6 +92,22 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
    */
   public HttpBlocks(
       URI url, String sha256, long size, long imageLength, Path cacheFile, FetchOptions options)
+      throws IOException {
+    this(url, sha256, size, imageLength, cacheFile, options, Long.MAX_VALUE);
+  }
+
+  /**
+   * Blocks whose cache holds at most {@code budget} bytes of pieces ({@link Long#MAX_VALUE}: no
+   * bound; at least {@link #MIN_BUDGET}).
+   */
+  public HttpBlocks(
+      URI url,
+      String sha256,
+      long size,
+      long imageLength,
+      Path cacheFile,
+      FetchOptions options,
+      long budget)
       throws IOException {
     if (imageLength > size || size - imageLength >= 4096 || size % 4096 != 0) {
       throw new IOException(
@@ -88,6 +130,14 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
     }
     this.chunks = (int) n;
     this.present = new BitSet(chunks);
+    this.read = new BitSet(chunks);
+    if (budget < MIN_BUDGET) {
+      throw new IllegalArgumentException(
+          "a block cache budget of " + budget + " bytes; at least " + MIN_BUDGET);
+    }
+    boolean bounded = budget < size;
+    this.budget = bounded ? budget : Long.MAX_VALUE;
+    this.recency = bounded ? new LinkedHashMap<>(16, 0.75f, true) : null;
     this.cache =
         FileChannel.open(
             cacheFile,
@@ -95,6 +145,74 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
             StandardOpenOption.READ,
             StandardOpenOption.WRITE,
             StandardOpenOption.SPARSE);
+    int fd = -1;
+    if (bounded) {
+      try {
+        fd = Holes.open(cacheFile);
+        Holes.punch(fd, 0, CHUNK); // whether this file system can free a range at all
+      } catch (IOException e) {
+        if (fd >= 0) {
+          Holes.closeFd(fd);
+        }
+        cache.close();
+        Files.deleteIfExists(cacheFile);
+        throw new IOException(
+            "the block cache "
+                + cacheFile
+                + " cannot give space back, so it cannot keep to its budget: "
+                + e.getMessage(),
+            e);
+      }
+    }
+    this.holesFd = fd;
+  }
+
+  /**
+   * {@code fallocate(2)} with {@code FALLOC_FL_PUNCH_HOLE}: what frees an evicted piece's RAM on
+   * tmpfs (or its disk space). The JDK has no call for it.
+   */
+  static final class Holes {
+    private static final int O_RDWR = 2;
+    private static final int O_CLOEXEC = 02000000;
+    private static final int FALLOC_FL_KEEP_SIZE = 1;
+    private static final int FALLOC_FL_PUNCH_HOLE = 2;
+
+    static {
+      Native.register(Holes.class, "c");
+    }
+
+    private Holes() {}
+
+    private static native int open(String path, int flags) throws LastErrorException;
+
+    private static native int fallocate(int fd, int mode, long offset, long length)
+        throws LastErrorException;
+
+    private static native int close(int fd) throws LastErrorException;
+
+    static int open(Path file) throws IOException {
+      try {
+        return open(file.toString(), O_RDWR | O_CLOEXEC);
+      } catch (LastErrorException e) {
+        throw new IOException("open " + file + ": errno " + e.getErrorCode(), e);
+      }
+    }
+
+    static void punch(int fd, long offset, long length) throws IOException {
+      try {
+        fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+      } catch (LastErrorException e) {
+        throw new IOException("fallocate(PUNCH_HOLE): errno " + e.getErrorCode(), e);
+      }
+    }
+
+    static void closeFd(int fd) {
+      try {
+        close(fd);
+      } catch (LastErrorException e) {
+        LOG.debugf("close(%d): errno %d", fd, e.getErrorCode());
+      }
+    }
   }
 
   /**
@@ -145,6 +263,57 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
     }
   }
 
+  /** Runs after every piece fetched (on the fetching thread). */
+  public void onFetched(Runnable listener) {
+    this.onFetched = listener;
+  }
+
+  /**
+   * Stops fetching: the prefetch returns, fetches in progress are cut off, no piece is tried again;
+   * pieces held are still read. {@link #close()} stops too.
+   */
+  public void stop() {
+    stopped = true;
+    for (HttpURLConnection c : connections) {
+      c.disconnect();
+    }
+  }
+
+  /** Bytes of the device held locally now. */
+  public long localBytes() {
+    synchronized (present) {
+      long bytes = (long) present.cardinality() * CHUNK;
+      return present.get(chunks - 1) ? bytes - ((long) chunks * CHUNK - size) : bytes;
+    }
+  }
+
+  /** Why the last piece that could not be fetched could not; null once a fetch works again. */
+  public String lastError() {
+    return lastError;
+  }
+
+  /** The cache's budget in bytes; {@link Long#MAX_VALUE} when it holds the whole image. */
+  public long budget() {
+    return budget;
+  }
+
+  /** How many pieces were evicted to keep to the budget. */
+  public long evictions() {
+    return evictions.get();
+  }
+
+  /** The number of pieces ({@link #CHUNK} bytes, the last one shorter) of the device. */
+  public int pieces() {
+    return chunks;
+  }
+
+  /** The pieces reads asked for so far: the read profile of this boot. */
+  public BitSet readPieces() {
+    synchronized (present) {
+      return (BitSet) read.clone();
+    }
+  }
+
   @Override
   public void read(long offset, ByteBuffer dst) throws IOException {
     if (offset < 0 || offset + dst.remaining() > size) {
@@ -152,24 +321,64 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
           "a read of " + dst.remaining() + " bytes at " + offset + " past the end");
     }
     long end = offset + dst.remaining();
-    for (int c = (int) (offset / CHUNK); c <= (end - 1) / CHUNK && dst.hasRemaining(); c++) {
-      ensure(c);
+    synchronized (present) {
+      read.set((int) (offset / CHUNK), (int) ((end - 1) / CHUNK) + 1);
     }
+    int limit = dst.limit();
     long position = offset;
     while (dst.hasRemaining()) {
-      int n = cache.read(dst, position);
-      if (n < 0) {
-        throw new IOException("the block cache " + cacheFile + " ends at " + position);
+      int c = (int) (position / CHUNK);
+      int start = dst.position();
+      dst.limit((int) Math.min(limit, start + ((long) (c + 1) * CHUNK - position)));
+      // The piece is pinned while it is copied: eviction leaves it alone.
+      while (!pin(c)) {
+        ensure(c, true);
       }
-      position += n;
+      try {
+        long at = position;
+        while (dst.hasRemaining()) {
+          int n = cache.read(dst, at);
+          if (n < 0) {
+            throw new IOException("the block cache " + cacheFile + " ends at " + at);
+          }
+          at += n;
+        }
+      } finally {
+        unpin(c);
+      }
+      position += dst.position() - start;
+      dst.limit(limit);
     }
   }
 
-  /** Fetches every piece not yet local, in order; returns when complete or closed. */
-  public void prefetch() throws IOException {
-    for (int c = 0; c < chunks && !closed; c++) {
-      ensure(c);
+  /**
+   * Fetches the pieces not yet local: those set in {@code first} (a read profile), then every other
+   * in order. Returns true when the image is complete, false when it stopped at the budget or was
+   * closed; throws when a piece could not be fetched (the next call goes on from there).
+   */
+  public boolean prefetch(BitSet first) throws IOException {
+    for (int pass = 0; pass < 2; pass++) {
+      for (int c = pass == 0 ? first.nextSetBit(0) : 0;
+          c >= 0 && c < chunks;
+          c = pass == 0 ? first.nextSetBit(c + 1) : c + 1) {
+        if (closed || stopped) {
+          return false;
+        }
+        if (isPresent(c)) {
+          continue;
+        }
+        if (budget != Long.MAX_VALUE && localBytes() + CHUNK > budget) {
+          return false; // full: what reads need now evicts, a prefetch does not
+        }
+        ensure(c, false);
+      }
     }
+    return complete();
+  }
+
+  /** {@link #prefetch(BitSet)} without a profile. */
+  public boolean prefetch() throws IOException {
+    return prefetch(new BitSet());
   }
 
   private boolean isPresent(int chunk) {
@@ -178,8 +387,13 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
     }
   }
 
-  private void ensure(int chunk) throws IOException {
+  private void ensure(int chunk, boolean evict) throws IOException {
     if (isPresent(chunk)) {
+      if (recency != null) {
+        synchronized (present) {
+          recency.get(chunk); // used now
+        }
+      }
       return;
     }
     CompletableFuture<Void> mine = new CompletableFuture<>();
@@ -200,7 +414,14 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
         fetchWithRetries(chunk);
         synchronized (present) {
           present.set(chunk);
+          if (recency != null) {
+            recency.put(chunk, Boolean.TRUE);
+          }
         }
+        if (evict && recency != null) {
+          evictFor(chunk);
+        }
+        onFetched.run();
       }
       mine.complete(null);
     } catch (IOException | RuntimeException e) {
@@ -211,12 +432,62 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
     }
   }
 
+  /** Pins {@code chunk} against eviction if it is held; false when it is not. */
+  private boolean pin(int chunk) {
+    synchronized (present) {
+      if (!present.get(chunk)) {
+        return false;
+      }
+      if (recency != null) {
+        pins.merge(chunk, 1, Integer::sum);
+      }
+      return true;
+    }
+  }
+
+  private void unpin(int chunk) {
+    if (recency != null) {
+      synchronized (present) {
+        pins.computeIfPresent(chunk, (c, n) -> n == 1 ? null : n - 1);
+      }
+    }
+  }
+
+  /** Evicts the least recently used pieces but {@code keep} until the budget holds. */
+  private void evictFor(int keep) throws IOException {
+    while (true) {
+      int victim = -1;
+      synchronized (present) {
+        if (localBytes() <= budget) {
+          return;
+        }
+        for (Integer c : recency.keySet()) {
+          if (c != keep && !pins.containsKey(c) && !inFlight.containsKey(c)) {
+            victim = c;
+            break;
+          }
+        }
+        if (victim < 0) {
+          return; // every piece held is in use: the budget is exceeded for a moment
+        }
+        recency.remove(victim);
+        present.clear(victim);
+        evictions.incrementAndGet();
+      }
+      if (closed) {
+        return;
+      }
+      Holes.punch(holesFd, (long) victim * CHUNK, CHUNK);
+    }
+  }
+
   private void fetchWithRetries(int chunk) throws IOException {
     IOException last = null;
     Execution<Object> attempts = Execution.of(retry);
-    while (!closed) {
+    while (!closed && !stopped) {
       try {
         fetch(chunk);
+        lastError = null;
         return;
       } catch (IOException e) {
         last = e;
@@ -233,7 +504,23 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
         throw new IOException("interrupted while fetching piece " + chunk, e);
       }
     }
-    throw last != null ? last : new IOException("closed while fetching piece " + chunk);
+    if (last == null) {
+      throw new IOException("closed while fetching piece " + chunk);
+    }
+    if (!closed && !stopped) {
+      lastError =
+          "piece "
+              + chunk
+              + " (bytes "
+              + (long) chunk * CHUNK
+              + "+"
+              + CHUNK
+              + ") could not be fetched after "
+              + options.retry().attempts()
+              + " attempts: "
+              + last.getMessage();
+    }
+    throw last;
   }
 
   private void fetch(int chunk) throws IOException {
@@ -242,7 +529,11 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
     ByteBuffer piece = ByteBuffer.allocate((int) (Math.min(from + CHUNK, size) - from));
     if (to > from) {
       HttpURLConnection c = (HttpURLConnection) url.toURL().openConnection();
+      connections.add(c);
       try {
+        if (stopped || closed) {
+          throw new IOException("stopped");
+        }
         if (c instanceof HttpsURLConnection https) {
           options.tls().ifPresent(https::setSSLSocketFactory);
         }
@@ -278,7 +569,8 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
           }
         }
       } finally {
-        if (closed) {
+        connections.remove(c);
+        if (closed || stopped) {
           c.disconnect();
         }
       }
@@ -294,9 +586,13 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
   @Override
   public void close() throws IOException {
     closed = true;
+    stop();
     try {
       cache.close();
     } finally {
+      if (holesFd >= 0) {
+        Holes.closeFd(holesFd);
+      }
       Files.deleteIfExists(cacheFile);
     }
   }

@@ -47,8 +47,12 @@ public final class LazyRoot implements AutoCloseable {
     this.name = name;
   }
 
-  /** A block that failed its check: the dm device and the data block's number. */
-  public record Corruption(String device, long block) {}
+  /**
+   * A block that failed its check: the dm device, {@code data} (a block of the image) or {@code
+   * metadata} (a block of the hash tree), and the block's number (4 KiB blocks; -1 when the
+   * kernel's log no longer names it).
+   */
+  public record Corruption(String device, String kind, long block) {}
 
   /**
    * Whether this kernel can carry a Lazy root: the nbd and dm-verity modules load (or are built in)
@@ -184,13 +188,22 @@ public final class LazyRoot implements AutoCloseable {
     return mountPoint;
   }
 
+  /** The NBD device's {@code major:minor}: how dm-verity names the data device in its log. */
+  public String dataDevice() {
+    return dataMajorMinor;
+  }
+
+  /** Whether dm-verity found a corrupted block on this device: {@code dmsetup status} ends in C. */
+  public boolean corrupted() throws IOException {
+    return run(List.of("dmsetup", "status", name)).trim().endsWith(" C");
+  }
+
   /**
    * The first block dm-verity found corrupted on this device, if any: {@code dmsetup status} says
    * whether one was ({@code C}), the kernel's log which.
    */
   public Optional<Corruption> corruption() throws IOException {
-    String status = run(List.of("dmsetup", "status", name)).trim();
-    if (!status.endsWith(" C")) {
+    if (!corrupted()) {
       return Optional.empty();
     }
     String log = run(List.of("dmesg"));
@@ -203,7 +216,7 @@ public final class LazyRoot implements AutoCloseable {
         break;
       }
     }
-    return Optional.of(new Corruption(verityDevice().toString(), block));
+    return Optional.of(new Corruption(verityDevice().toString(), "data", block));
   }
 
   /** Unmounts and detaches everything, in reverse; the first failure is thrown after all ran. */

@@ -90,6 +90,11 @@ public final class ImageCache {
     }
   }
 
+  /** The cache's directory. */
+  public Path directory() {
+    return dir;
+  }
+
   /** The cached image with this digest, marked as just used. */
   public synchronized Optional<Entry> get(String sha256) {
     return Optional.ofNullable(entries.get(sha256));

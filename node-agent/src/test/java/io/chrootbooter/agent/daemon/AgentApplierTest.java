@@ -7,6 +7,11 @@ import static org.awaitility.Awaitility.await;
 import io.chrootbooter.agent.console.ConsoleCommand;
 import io.chrootbooter.agent.fetch.DownloadProgress;
 import io.chrootbooter.agent.fetch.FetchOptions;
+import io.chrootbooter.agent.fetch.OperatorCredential;
+import io.chrootbooter.agent.lazy.HttpBlocks;
+import io.chrootbooter.agent.lazy.LazyImage;
+import io.chrootbooter.agent.lazy.RangeServer;
+import io.chrootbooter.agent.lazy.VerityWatch;
 import io.chrootbooter.agent.pivot.LastReturn;
 import io.chrootbooter.agent.pivot.TargetControl;
 import io.chrootbooter.agent.pivot.TargetSession;
@@ -21,6 +26,7 @@ import io.chrootbooter.protocol.ReturnTrigger;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -43,6 +49,7 @@ class AgentApplierTest {
   static final class RecordingControl implements TargetControl {
     final List<TargetSpec> boots = new CopyOnWriteArrayList<>();
     final List<Duration> timeouts = new CopyOnWriteArrayList<>();
+    final List<ReturnTrigger> triggers = new CopyOnWriteArrayList<>();
     volatile MachinePhase phase = MachinePhase.Bootstrap;
     volatile Runnable listener = () -> {};
 
@@ -61,6 +68,11 @@ class AgentApplierTest {
 
     @Override
     public Optional<LastReturn> trigger(ReturnTrigger trigger, String reason) {
+      triggers.add(trigger);
+      if (trigger == ReturnTrigger.VerityMismatch && phase == MachinePhase.Running) {
+        phase = MachinePhase.Bootstrap; // the target returned
+        listener.run();
+      }
       return Optional.empty();
     }
 
@@ -98,6 +110,7 @@ class AgentApplierTest {
     volatile Throwable failure;
     final AtomicInteger prepares = new AtomicInteger();
     final AtomicInteger releases = new AtomicInteger();
+    volatile LazyImage lazy;
 
     @Override
     public ImageLoader.Prepared prepare(
@@ -114,6 +127,19 @@ class AgentApplierTest {
         throw e;
       }
       phases.accept(MachinePhase.Mounting);
+      LazyImage l = lazy;
+      if (l != null) {
+        return new ImageLoader.Prepared(
+            root,
+            () -> {
+              l.close();
+              releases.incrementAndGet();
+            },
+            "a".repeat(64),
+            false,
+            Optional.empty(),
+            Optional.of(l));
+      }
       return new ImageLoader.Prepared(
           root, releases::incrementAndGet, "a".repeat(64), false, Optional.empty());
     }
@@ -199,6 +225,81 @@ class AgentApplierTest {
         .atMost(Duration.ofSeconds(5))
         .until(() -> control.boots.size() == 1);
     assertThat(images.prepares).hasValue(1);
+  }
+
+  /** A Lazy image of 1 MiB served on 127.0.0.1, whose dm-verity watch reads {@code kmsg}. */
+  LazyImage lazyImage(RangeServer http, Optional<Path> kmsg) throws IOException {
+    OperatorCredential.use(URI.create(http.url()), () -> "Bearer applier");
+    HttpBlocks blocks =
+        new HttpBlocks(
+            URI.create(http.url()),
+            "a".repeat(64),
+            1 << 20,
+            1 << 20,
+            root.resolve("blocks"),
+            new FetchOptions(
+                new io.chrootbooter.protocol.Backoff(
+                    2, Duration.ofMillis(10), Duration.ofMillis(10)),
+                Duration.ofSeconds(2),
+                new io.chrootbooter.agent.fetch.CancelSignal(),
+                p -> {},
+                1000),
+            Long.MAX_VALUE);
+    return LazyImage.start(
+        "a".repeat(64),
+        blocks,
+        Optional.of(new VerityWatch.Device("43:0", "/dev/dm-7", () -> true)),
+        Optional.empty(),
+        kmsg);
+  }
+
+  @Test
+  void aRunningLazyImagesPrefetchIsInTheStatusUntilItReturns() throws Exception {
+    try (RangeServer http = new RangeServer(new byte[1 << 20], "a".repeat(64), "Bearer applier")) {
+      images.lazy = lazyImage(http, Optional.empty());
+      AtomicInteger changes = new AtomicInteger();
+      agent.onChange(changes::incrementAndGet);
+      agent.desired(run(6, null));
+      await().atMost(Duration.ofSeconds(10)).until(() -> agent.state().load() == null);
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () ->
+                  agent.status().prefetch() != null
+                      && Boolean.TRUE.equals(agent.status().prefetch().fullyLocal()));
+      assertThat(agent.status().phase()).isEqualTo(MachinePhase.Running);
+      assertThat(agent.status().prefetch())
+          .isEqualTo(new io.chrootbooter.protocol.Prefetch(1L << 20, 1L << 20, true, null));
+      assertThat(changes.get()).isPositive();
+    } finally {
+      OperatorCredential.clear();
+    }
+  }
+
+  @Test
+  void aCorruptedBlockOfTheRunningLazyImageReturnsItAndFailsNamingTheBlock() throws Exception {
+    Path kmsg = root.resolve("kmsg");
+    java.nio.file.Files.writeString(
+        kmsg, "3,13,4000,-;device-mapper: verity: 43:0: data block 4242 is corrupted\n");
+    try (RangeServer http = new RangeServer(new byte[1 << 20], "a".repeat(64), "Bearer applier")) {
+      images.lazy = lazyImage(http, Optional.of(kmsg));
+      agent.desired(run(7, null));
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> control.triggers.contains(ReturnTrigger.VerityMismatch));
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> agent.status().phase() == MachinePhase.Failed);
+      assertThat(agent.status().error())
+          .startsWith(
+              "VerityMismatch: data block 4242 of the running image failed its dm-verity"
+                  + " check (/dev/dm-7)");
+      assertThat(agent.status().prefetch()).as("no image runs").isNull();
+      assertThat(console()).contains("chrootbooter: failed: VerityMismatch: data block 4242");
+      assertThat(control.boots).hasSize(1);
+    } finally {
+      OperatorCredential.clear();
+    }
   }
 
   @Test

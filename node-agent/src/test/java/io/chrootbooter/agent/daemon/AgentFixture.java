@@ -130,7 +130,8 @@ final class AgentFixture implements BeforeEachCallback, AfterEachCallback {
                     OptionalLong.empty(),
                     Duration.ofMillis(200),
                     Map.of(),
-                    1 << 20),
+                    1 << 20,
+                    OptionalLong.empty()),
                 console,
                 new PrintStream(consoleBytes, true, StandardCharsets.UTF_8)));
     return daemon;

@@ -186,6 +186,7 @@ class AgentPolicyTest {
       case RETURNED_BOOT_TIMEOUT -> returnedBy(ReturnTrigger.BootTimeout, "");
       case RETURNED_TARGET_EXIT -> returnedBy(ReturnTrigger.TargetExit, "exit 0");
       case RETURNED_TARGET_REBOOT -> returnedBy(ReturnTrigger.TargetExit, "signal 1 (SIGHUP)");
+      case RETURNED_VERITY_MISMATCH -> returnedBy(ReturnTrigger.VerityMismatch, "");
       case REBOOT -> Case.of(s -> new Event.Reboot(RUN7));
       case LOAD_PHASE -> Case.of(s -> new Event.LoadPhase(loadId(s), MachinePhase.Verifying));
       case PROGRESS ->
@@ -205,6 +206,11 @@ class AgentPolicyTest {
           Case.of(
               s -> new Event.LoadFailed(loadId(s), new DownloadCancelledException("u", 5), true));
       case FAILURE -> Case.of(s -> new Event.Failure("the agent's previous run ran out of memory"));
+      case IMAGE_FAILED ->
+          Case.of(
+              s ->
+                  new Event.ImageFailed(
+                      ReturnTrigger.VerityMismatch, "VerityMismatch: data block 7 failed"));
     };
   }
 
@@ -242,6 +248,7 @@ class AgentPolicyTest {
     "WAITING    RETURNED_HELPER         WAITING    Show RestoreNetwork Report",
     "WAITING    RETURNED_CONSOLE        WAITING    Show RestoreNetwork Report",
     "WAITING    RETURNED_BOOT_TIMEOUT   WAITING    Show RestoreNetwork Report",
+    "WAITING    RETURNED_VERITY_MISMATCH WAITING    Show RestoreNetwork Report",
     "WAITING    RETURNED_TARGET_EXIT    WAITING    Show RestoreNetwork Report",
     "WAITING    RETURNED_TARGET_REBOOT  WAITING    Show RestoreNetwork Report",
     "WAITING    REBOOT                  LOADING    Report Show StartLoad",
@@ -252,6 +259,7 @@ class AgentPolicyTest {
     "WAITING    LOAD_FAILED             WAITING   ",
     "WAITING    LOAD_CANCELLED          WAITING   ",
     "WAITING    FAILURE                 FAILED     Show Report",
+    "WAITING    IMAGE_FAILED             FAILED     Show ReturnTarget Report",
     "FOLLOWING  DESIRED_ARRIVED         FOLLOWING  QueueApply",
     "FOLLOWING  APPLY_RUN               FOLLOWING  SpecChanged",
     "FOLLOWING  APPLY_BOOTSTRAP         FOLLOWING  SpecChanged Report",
@@ -266,6 +274,7 @@ class AgentPolicyTest {
     "FOLLOWING  RETURNED_HELPER         FOLLOWING  Show RestoreNetwork Report",
     "FOLLOWING  RETURNED_CONSOLE        FOLLOWING  Show RestoreNetwork Report",
     "FOLLOWING  RETURNED_BOOT_TIMEOUT   FOLLOWING  Show RestoreNetwork Report",
+    "FOLLOWING  RETURNED_VERITY_MISMATCH FOLLOWING  Show RestoreNetwork Report",
     "FOLLOWING  RETURNED_TARGET_EXIT    FOLLOWING  Show RestoreNetwork Report",
     "FOLLOWING  RETURNED_TARGET_REBOOT  FOLLOWING  Show RestoreNetwork QueueReboot Report",
     "FOLLOWING  REBOOT                  LOADING    Report Show StartLoad",
@@ -276,6 +285,7 @@ class AgentPolicyTest {
     "FOLLOWING  LOAD_FAILED             FOLLOWING ",
     "FOLLOWING  LOAD_CANCELLED          FOLLOWING ",
     "FOLLOWING  FAILURE                 FAILED     Show Report",
+    "FOLLOWING  IMAGE_FAILED             FAILED     Show ReturnTarget Report",
     "CONSOLE    DESIRED_ARRIVED         CONSOLE    QueueApply",
     "CONSOLE    APPLY_RUN               CONSOLE    SpecChanged",
     "CONSOLE    APPLY_BOOTSTRAP         FOLLOWING  SpecChanged Report",
@@ -290,6 +300,7 @@ class AgentPolicyTest {
     "CONSOLE    RETURNED_HELPER         CONSOLE    Show RestoreNetwork Report",
     "CONSOLE    RETURNED_CONSOLE        CONSOLE    Show RestoreNetwork Report",
     "CONSOLE    RETURNED_BOOT_TIMEOUT   CONSOLE    Show RestoreNetwork Report",
+    "CONSOLE    RETURNED_VERITY_MISMATCH CONSOLE    Show RestoreNetwork Report",
     "CONSOLE    RETURNED_TARGET_EXIT    CONSOLE    Show RestoreNetwork Report",
     "CONSOLE    RETURNED_TARGET_REBOOT  CONSOLE    Show RestoreNetwork QueueReboot Report",
     "CONSOLE    REBOOT                  LOADING    Report Show StartLoad",
@@ -300,6 +311,7 @@ class AgentPolicyTest {
     "CONSOLE    LOAD_FAILED             CONSOLE   ",
     "CONSOLE    LOAD_CANCELLED          CONSOLE   ",
     "CONSOLE    FAILURE                 FAILED     Show Report",
+    "CONSOLE    IMAGE_FAILED             FAILED     Show ReturnTarget Report",
     "LOADING    DESIRED_ARRIVED         LOADING    CancelLoad QueueApply",
     "LOADING    APPLY_RUN               LOADING    SpecChanged",
     "LOADING    APPLY_BOOTSTRAP         LOADING    SpecChanged Report",
@@ -314,6 +326,7 @@ class AgentPolicyTest {
     "LOADING    RETURNED_HELPER         LOADING    Show RestoreNetwork Report",
     "LOADING    RETURNED_CONSOLE        LOADING    Show RestoreNetwork Report",
     "LOADING    RETURNED_BOOT_TIMEOUT   LOADING    Show RestoreNetwork Report",
+    "LOADING    RETURNED_VERITY_MISMATCH LOADING    Show RestoreNetwork Report",
     "LOADING    RETURNED_TARGET_EXIT    LOADING    Show RestoreNetwork Report",
     "LOADING    RETURNED_TARGET_REBOOT  LOADING    Show RestoreNetwork QueueReboot Report",
     "LOADING    REBOOT                  LOADING    Report Show StartLoad",
@@ -324,6 +337,7 @@ class AgentPolicyTest {
     "LOADING    LOAD_FAILED             FAILED     Show Reply Report",
     "LOADING    LOAD_CANCELLED          FOLLOWING  Reply Report",
     "LOADING    FAILURE                 LOADING    Show Report",
+    "LOADING    IMAGE_FAILED             LOADING    Show ReturnTarget",
     "FAILED     DESIRED_ARRIVED         FAILED     QueueApply",
     "FAILED     APPLY_RUN               FAILED     SpecChanged",
     "FAILED     APPLY_BOOTSTRAP         FOLLOWING  SpecChanged Report",
@@ -338,6 +352,7 @@ class AgentPolicyTest {
     "FAILED     RETURNED_HELPER         FAILED     Show RestoreNetwork Report",
     "FAILED     RETURNED_CONSOLE        FAILED     Show RestoreNetwork Report",
     "FAILED     RETURNED_BOOT_TIMEOUT   FAILED     Show RestoreNetwork Report",
+    "FAILED     RETURNED_VERITY_MISMATCH FAILED     Show RestoreNetwork Report",
     "FAILED     RETURNED_TARGET_EXIT    FAILED     Show RestoreNetwork Report",
     "FAILED     RETURNED_TARGET_REBOOT  FAILED     Show RestoreNetwork QueueReboot Report",
     "FAILED     REBOOT                  LOADING    Report Show StartLoad",
@@ -348,6 +363,7 @@ class AgentPolicyTest {
     "FAILED     LOAD_FAILED             FAILED    ",
     "FAILED     LOAD_CANCELLED          FAILED    ",
     "FAILED     FAILURE                 FAILED     Show Report",
+    "FAILED     IMAGE_FAILED             FAILED     Show ReturnTarget Report",
   };
 
   record Row(Mode mode, Kind kind, Mode after, String actions) {

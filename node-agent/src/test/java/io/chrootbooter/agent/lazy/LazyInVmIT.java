@@ -30,8 +30,9 @@ import org.junit.jupiter.api.Test;
  *     -Dsurefire.failIfNoSpecifiedTests=false
  * </pre>
  *
- * Needs qemu-system-x86_64, busybox, cpio, a Debian kernel in /boot with its modules; skips
- * otherwise.
+ * {@code -Dcb.lazy.cycles=N} (default 100) sets how many returns during the prefetch {@link
+ * LazyLoadTest} makes, each 10–20 s under TCG; the time allowed grows with it. Needs
+ * qemu-system-x86_64, busybox, cpio, a Debian kernel in /boot with its modules; skips otherwise.
  */
 class LazyInVmIT {
   private static final Path MODULE = Path.of(System.getProperty("user.dir"));
@@ -49,6 +50,9 @@ class LazyInVmIT {
           "net/9p/9pnet.ko",
           "net/9p/9pnet_virtio.ko",
           "fs/9p/9p.ko");
+
+  /** How many returns during the prefetch the guest's {@link LazyLoadTest} makes. */
+  private static final int CYCLES = Integer.getInteger("cb.lazy.cycles", 100);
 
   @Test
   void theLazyTestsPassInAMachineWithDebiansKernel() throws Exception {
@@ -79,7 +83,7 @@ class LazyInVmIT {
               .powerOn()) {
         try {
           await("the guest's verdict")
-              .atMost(Duration.ofMinutes(25))
+              .atMost(Duration.ofMinutes(15).plusSeconds(30L * CYCLES))
               .pollInterval(Duration.ofSeconds(1))
               .until(() -> vm.console().contains("lazy-tests: exit ") || !vm.isAlive());
           assertThat(vm.console())
@@ -138,6 +142,8 @@ class LazyInVmIT {
     String javaOpts =
         "-Djava.io.tmpdir="
             + guestTmp
+            + " -Dcb.lazy.cycles="
+            + CYCLES
             + " -XX:-UsePerfData -XX:TieredStopAtLevel=1 -cp "
             + classpath
             + " "

@@ -118,14 +118,30 @@ class LazyRootTest {
                 dir.resolve("mnt"),
                 Duration.ofSeconds(10))) {
           nbdDevice = lazy.nbdDevice();
-          assertThat(Files.readAllBytes(dir.resolve("mnt/good"))).isEqualTo(good);
-          assertThatThrownBy(() -> Files.readAllBytes(dir.resolve("mnt/bad")))
-              .isInstanceOf(IOException.class)
-              .hasMessageContaining("Input/output error");
-          var corruption = lazy.corruption();
-          assertThat(corruption).isPresent();
-          assertThat(corruption.get().block()).isEqualTo((badAt + 5000) / 4096);
-          assertThat(Files.readAllBytes(dir.resolve("mnt/good"))).isEqualTo(good);
+          // The agent's watch of the kernel's log, as it runs while a target runs.
+          List<LazyRoot.Corruption> heard =
+              java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+          try (VerityWatch watch =
+              VerityWatch.start(lazy, Path.of("/dev/kmsg"), heard::add).orElseThrow()) {
+            assertThat(Files.readAllBytes(dir.resolve("mnt/good"))).isEqualTo(good);
+            assertThat(heard).isEmpty();
+            assertThatThrownBy(() -> Files.readAllBytes(dir.resolve("mnt/bad")))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("Input/output error");
+            var corruption = lazy.corruption();
+            assertThat(corruption).isPresent();
+            assertThat(corruption.get().block()).isEqualTo((badAt + 5000) / 4096);
+            long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (heard.isEmpty() && System.nanoTime() < end) {
+              Thread.sleep(50);
+            }
+            assertThat(heard)
+                .as("the watch names the block")
+                .containsExactly(
+                    new LazyRoot.Corruption(
+                        lazy.verityDevice().toString(), "data", (badAt + 5000) / 4096));
+            assertThat(Files.readAllBytes(dir.resolve("mnt/good"))).isEqualTo(good);
+          }
         }
       } finally {
         OperatorCredential.clear();

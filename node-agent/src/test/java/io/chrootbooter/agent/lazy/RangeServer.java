@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
  * {@code bytes=a-b} ranges, its digest as ETag, a required session; and faults a test switches on:
  * one byte flipped in what it sends, or every request answered 503 (the network is "gone").
  */
-final class RangeServer implements AutoCloseable {
+public final class RangeServer implements AutoCloseable {
   private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-(\\d+)");
 
   private final HttpServer server;
@@ -28,8 +28,11 @@ final class RangeServer implements AutoCloseable {
   private volatile long flip = -1;
   private volatile boolean down;
   private volatile byte[] tree = new byte[0];
+  private volatile long delayMillis;
+  private final java.util.List<Long> starts =
+      java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
-  RangeServer(byte[] body, String sha256, String authorization) throws IOException {
+  public RangeServer(byte[] body, String sha256, String authorization) throws IOException {
     this.body = body;
     this.etag = "\"" + sha256 + "\"";
     this.authorization = authorization;
@@ -40,7 +43,7 @@ final class RangeServer implements AutoCloseable {
     server.start();
   }
 
-  String url() {
+  public String url() {
     return "http://127.0.0.1:" + server.getAddress().getPort() + "/image";
   }
 
@@ -76,6 +79,18 @@ final class RangeServer implements AutoCloseable {
     this.down = down;
   }
 
+  /** Waits {@code millis} before answering each range request: a slow network. */
+  void delay(long millis) {
+    this.delayMillis = millis;
+  }
+
+  /** The first byte of each range request answered 206, in the order they were asked. */
+  java.util.List<Long> starts() {
+    synchronized (starts) {
+      return java.util.List.copyOf(starts);
+    }
+  }
+
   /** The range requests answered 206. */
   int ranges() {
     return ranges.get();
@@ -104,6 +119,19 @@ final class RangeServer implements AutoCloseable {
         }
         return;
       }
+      long wait = delayMillis;
+      if (wait > 0) {
+        try {
+          Thread.sleep(wait);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+      if (down) {
+        exchange.sendResponseHeaders(503, -1);
+        return;
+      }
       long from = Long.parseLong(m.group(1));
       long to = Math.min(Long.parseLong(m.group(2)), body.length - 1);
       if (from > to) {
@@ -119,6 +147,7 @@ final class RangeServer implements AutoCloseable {
           .getResponseHeaders()
           .add("Content-Range", "bytes " + from + "-" + to + "/" + body.length);
       ranges.incrementAndGet();
+      starts.add(from);
       exchange.sendResponseHeaders(206, part.length);
       exchange.getResponseBody().write(part);
     } catch (IOException expected) {

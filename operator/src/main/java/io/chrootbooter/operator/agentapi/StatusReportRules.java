@@ -40,6 +40,21 @@ final class StatusReportRules {
       nonNegative(v, "progress.total", progress.total());
       nonNegative(v, "progress.bytesPerSecond", progress.bytesPerSecond());
     }
+    var prefetch = report.prefetch();
+    if (prefetch != null) {
+      nonNegative(v, "prefetch.bytesLocal", prefetch.bytesLocal());
+      nonNegative(v, "prefetch.total", prefetch.total());
+      if (prefetch.bytesLocal() != null
+          && prefetch.total() != null
+          && prefetch.bytesLocal() > prefetch.total()) {
+        v.add(
+            "prefetch.bytesLocal: "
+                + prefetch.bytesLocal()
+                + " is more than prefetch.total "
+                + prefetch.total());
+      }
+      text(v, "prefetch.error", prefetch.error());
+    }
     SpecRules.match(v, "currentImage", report.currentImage(), NAME, "is not a BootImage name");
     text(v, "error", report.error());
     var lastReturn = report.lastReturn();

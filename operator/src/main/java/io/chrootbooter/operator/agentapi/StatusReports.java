@@ -302,8 +302,8 @@ public class StatusReports {
 
   /**
    * Whether writing the report would change one of the agent's fields the status shows: phase,
-   * image, error, progress, last return, agent (its boot id among them), confinement, the results
-   * of a BootTest's commands, or the flight recorder's timelines.
+   * image, error, progress, last return, agent (its boot id among them), confinement, a Lazy
+   * image's prefetch, the results of a BootTest's commands, or the flight recorder's timelines.
    */
   static boolean changes(MachineBootStatus status, StatusReport report) {
     return changes(status, report, FlightRecords.apply(status, report.timelines(), t -> t, 10));
@@ -322,6 +322,7 @@ public class StatusReports {
         || !Objects.equals(status.currentImage(), report.currentImage())
         || !Objects.equals(status.error(), report.error())
         || status.confinement() != report.confinement()
+        || !Objects.equals(status.prefetch(), report.prefetch())
         || (report.progress() != null && !report.progress().equals(status.progress()))
         || (report.lastReturn() != null && !report.lastReturn().equals(status.lastReturn()))
         || (report.agent() != null && !report.agent().equals(status.agent()))
@@ -454,6 +455,8 @@ public class StatusReports {
             .lastBoot(flights.lastBoot())
             .lastSwitch(flights.lastSwitch())
             .history(flights.history())
+            // Of the reported phase's target, like its confinement.
+            .prefetch(report.prefetch())
             .build());
     return updated;
   }
@@ -484,8 +487,8 @@ public class StatusReports {
 
   /**
    * {@code newer} over {@code older}: each field of the newer report wins when it is set; the
-   * phase, the error, the current image, its confinement, its health and its commands' results are
-   * always the newer report's (they describe one moment together).
+   * phase, the error, the current image, its confinement, its health, its commands' results and its
+   * prefetch are always the newer report's (they describe one moment together).
    */
   static StatusReport merge(StatusReport older, StatusReport newer) {
     return StatusReport.builder()
@@ -503,6 +506,7 @@ public class StatusReports {
         .healthy(newer.healthy())
         .commands(newer.commands())
         .timelines(newer.timelines() != null ? newer.timelines() : older.timelines())
+        .prefetch(newer.prefetch())
         .build();
   }
 }

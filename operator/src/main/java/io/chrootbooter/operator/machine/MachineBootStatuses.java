@@ -12,6 +12,7 @@ import io.chrootbooter.operator.status.Health;
 import io.chrootbooter.operator.status.Reason;
 import io.chrootbooter.protocol.GoDuration;
 import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.StatusReport;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -87,6 +88,13 @@ public final class MachineBootStatuses {
                 + " console to apply it again");
       case Failed:
         String error = mb.getStatus() == null ? null : mb.getStatus().error();
+        if (error != null && error.startsWith(StatusReport.VERITY_MISMATCH)) {
+          return Health.stalled(
+              Reason.VerityMismatch,
+              "the agent reported: "
+                  + error.substring(StatusReport.VERITY_MISMATCH.length())
+                  + "; the machine is back in the bootstrap");
+        }
         return Health.stalled(
             Reason.AgentFailed,
             error == null ? "the agent reported a failure" : "the agent reported: " + error);

@@ -46,6 +46,11 @@ public enum Reason {
   ConsoleOverride,
   /** The agent reported a failure. */
   AgentFailed,
+  /**
+   * A block of the machine's running Lazy image failed its dm-verity check: the read failed, the
+   * machine returned to the bootstrap; the message names the block.
+   */
+  VerityMismatch,
   /** The image is mirrored, verified and served by the operator. */
   ImageReady,
   /** The operator is downloading the image into its store. */

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import io.chrootbooter.api.v1alpha1.MachineBoot;
 import io.chrootbooter.protocol.Confinement;
 import io.chrootbooter.protocol.MachinePhase;
+import io.chrootbooter.protocol.Prefetch;
 import io.chrootbooter.protocol.ReturnTrigger;
 import io.chrootbooter.protocol.StatusReport;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
@@ -143,5 +144,75 @@ class AgentApiContractTest {
             "commands[0].durationMillis: -1 is negative",
             "commands[0].stdout: 4097 characters; at most 4096",
             "commands[0].error: \"bad\\u000aline\" holds characters other than printable ASCII");
+  }
+
+  @org.junit.jupiter.api.Test
+  void aLazyImagesPrefetchReachesTheStatusAndHostileOnesAreRefused() throws Exception {
+    StatusReport running =
+        strict.readValue(
+            "{\"phase\":\"Running\",\"currentImage\":\"debian\",\"prefetch\":"
+                + "{\"bytesLocal\":1048576,\"total\":8388608,\"fullyLocal\":false}}",
+            StatusReport.class);
+    assertThat(StatusReportRules.violations(running)).isEmpty();
+    MachineBoot mb = new MachineBoot();
+    mb.setMetadata(new ObjectMetaBuilder().withName("m1").withNamespace("lab").build());
+    MachineBoot written =
+        StatusReports.withReport(mb, new StatusReports.Received(running, Instant.now()), null);
+    assertThat(written.getStatus().prefetch())
+        .isEqualTo(new Prefetch(1048576L, 8388608L, false, null));
+    assertThat(StatusReports.changes(written.getStatus(), running)).isFalse();
+    StatusReport local = running.withPrefetch(new Prefetch(8388608L, 8388608L, true, null));
+    assertThat(StatusReports.changes(written.getStatus(), local)).isTrue();
+    StatusReport merged = StatusReports.merge(running, local);
+    assertThat(merged.prefetch().fullyLocal()).isTrue();
+    // The next report without it (the target returned) takes it away.
+    StatusReport bootstrap = StatusReport.builder().phase(MachinePhase.Bootstrap).build();
+    assertThat(
+            StatusReports.withReport(
+                    written, new StatusReports.Received(bootstrap, Instant.now()), null)
+                .getStatus()
+                .prefetch())
+        .isNull();
+
+    StatusReport hostile = running.withPrefetch(new Prefetch(9L, 8L, false, "cut\noff"));
+    assertThat(StatusReportRules.violations(hostile))
+        .containsExactly(
+            "prefetch.bytesLocal: 9 is more than prefetch.total 8",
+            "prefetch.error: \"cut\\u000aoff\" holds characters other than printable ASCII");
+    assertThat(
+            StatusReportRules.violations(running.withPrefetch(new Prefetch(-1L, 8L, false, null))))
+        .containsExactly("prefetch.bytesLocal: -1 is negative");
+  }
+
+  @org.junit.jupiter.api.Test
+  void aVerityMismatchIsTheStalledConditionsReasonWithItsBlock() throws Exception {
+    StatusReport failed =
+        StatusReport.builder()
+            .phase(MachinePhase.Failed)
+            .error(
+                StatusReport.VERITY_MISMATCH
+                    + "data block 1234 of the running image failed its dm-verity check")
+            .lastReturn(
+                new io.chrootbooter.protocol.LastReturn(
+                    ReturnTrigger.VerityMismatch.name(),
+                    "block 1234",
+                    Instant.now().toString(),
+                    40L,
+                    false))
+            .build();
+    assertThat(StatusReportRules.violations(failed)).isEmpty();
+    MachineBoot mb = new MachineBoot();
+    mb.setMetadata(new ObjectMetaBuilder().withName("m1").withNamespace("lab").build());
+    mb.setSpec(
+        new io.chrootbooter.api.v1alpha1.MachineBootSpec(
+            "52:54:00:12:34:56", null, "debian", null, null, null, null, null));
+    MachineBoot written =
+        StatusReports.withReport(mb, new StatusReports.Received(failed, Instant.now()), null);
+    io.chrootbooter.operator.status.Health health =
+        io.chrootbooter.operator.machine.MachineBootStatuses.health(
+            new io.chrootbooter.operator.machine.MachineBootStatuses.Observation(
+                written, java.util.Optional.empty(), java.util.Optional.empty()));
+    assertThat(health.reason()).isEqualTo(io.chrootbooter.operator.status.Reason.VerityMismatch);
+    assertThat(health.message()).contains("data block 1234").contains("back in the bootstrap");
   }
 }
