@@ -15,7 +15,7 @@
 # `veritysetup format` (the format the operator writes; its tests hold them equal).
 # Where it runs: the block stack needs the kernel's nbd and dm_verity, which this host's kernel may
 # lack, so everything runs in one QEMU machine (TCG unless CB_VM_ACCEL=kvm) with Debian's kernel
-# from /boot, this host's root read-only over 9p, as node-agent/src/test/vm/lazy-tests.sh does.
+# from /boot and this host's root read-only over 9p, as the Lazy tests' QEMU machine (LazyInVmIT).
 # In it: a network namespace the bench creates holds the server (bench/lazy/LazyBoot.java serve:
 # the operator's image routes, with ranges, the digest as ETag and the session), joined to the
 # agent's side by a veth pair whose both ends `tc` throttles to 1 Gbit/s (tbf); the image is in
