@@ -14,6 +14,7 @@ PACKAGES=(
   bc util-linux                         # e2e/lab/images/debian.sh
   openjdk-17-jdk-headless maven         # the build, the API server, the operator, the pxe-server
   kmod zip unzip lz4 binutils           # the bootstrap initramfs build (node-agent -Pbootstrap)
+  nbd-client dmsetup                    # ... which ships them for delivery Lazy
 )
 
 install_packages() {

@@ -23,7 +23,8 @@
 #            starts the agent faster), else the JDK running `jlink` on the PATH (Java 17)
 #   firmware CB_FIRMWARE_FREE_DEB=<firmware-linux-free_*.deb>, else fetched with `apt-get download`
 # Tools: cpio, kmod (depmod, modprobe), zip/unzip, lz4 | zstd | xz-utils, util-linux,
-# squashfs-tools.
+# squashfs-tools; nbd-client, dmsetup and util-linux's losetup are copied into the initramfs
+# (delivery Lazy).
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 umask 022
@@ -66,6 +67,11 @@ java_modules=${CB_JAVA_MODULES:-java.base,java.naming,jdk.management,jdk.unsuppo
 # cpuid: /dev/cpu/0/cpuid, read by jit-mode before the agent's JVM starts (agent).
 kmods_base="loop squashfs overlay evdev virtio_pci virtio_net cpuid"
 kmods_nic="e1000 e1000e igb ixgbe r8169 tg3 bnxt_en mlx5_core"
+# Shipped, not loaded at boot: delivery Lazy's block stack (agent.lazy.LazyRoot), which runs
+# `modprobe nbd dm_verity` when a Lazy image is loaded (dm_verity brings dm_mod, dm_bufio and
+# reed_solomon; SHA-256 is built into Debian's kernel). A bootstrap that never loads a Lazy
+# image pays nothing for them at boot.
+kmods_lazy="nbd dm_verity"
 # The JVM flags used at boot; the class archive is trained with the same ones.
 # -XX:TieredStopAtLevel=1: C1 only. The archive is trained with it and checked without it:
 # agent.conf leaves it out, and the agent script puts it in front where jit-mode says c1 (QEMU's
@@ -211,7 +217,7 @@ install -m 0755 "$busybox" "$root/bin/busybox"
 done
 
 step "kernel modules"
-mods=$(for m in $kmods_base $kmods_nic; do
+mods=$(for m in $kmods_base $kmods_nic $kmods_lazy; do
   if ! modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null; then
     echo "bootstrap: kernel $kver has no module $m; skipped" >&2
   fi
@@ -225,6 +231,7 @@ cp "$kroot/lib/modules/$kver"/modules.order "$kroot/lib/modules/$kver"/modules.b
 depmod -b "$root" "$kver"
 echo "$kmods_base" > "$root/etc/chrootbooter/modules"
 echo "$kmods_nic" > "$root/etc/chrootbooter/modules.nic"
+echo "$kmods_lazy" > "$root/etc/chrootbooter/modules.lazy"
 echo "$modules_sha" > "$root/etc/chrootbooter/modules.sha256"
 
 # ---- Java runtime ---------------------------------------------------------------------------
@@ -307,6 +314,38 @@ for lp in $native_libs; do
     [ -e "$root/lib/x86_64-linux-gnu/$(basename "$d")" ] || cp -L "$d" "$root/lib/x86_64-linux-gnu/"
   done
 done
+
+# ---- delivery Lazy: the block stack's tools --------------------------------------------------
+# agent.lazy.LazyRoot runs nbd-client (the agent's NBD export, over its unix socket, handed to
+# the kernel through netlink: no daemon stays behind), dmsetup (a dm-verity table: libdevmapper
+# only, where veritysetup would add libcryptsetup and its crypto libraries) and losetup
+# (util-linux: busybox's has no --show; it replaces busybox's applet). Taken from this host, with
+# the libraries they link, as the runtime's are; without them a Lazy image is downloaded whole
+# and the agent says why. nbd-client links GnuTLS (NBD over TLS, unused here): most of the bytes.
+step "delivery Lazy: nbd-client, dmsetup, losetup"
+lazy_tools="/usr/sbin/nbd-client:nbd-client /usr/sbin/dmsetup:dmsetup /usr/sbin/losetup:mount"
+lazy_bytes=0
+for tp in $lazy_tools; do
+  t=${tp%%:*}
+  [ -x "$t" ] || { echo "build.sh: $t not found: apt-get install ${tp#*:}" >&2; exit 3; }
+  name=$(basename "$t")
+  # One $name on the PATH: the busybox applet of the same name goes.
+  for d in bin sbin usr/bin usr/sbin; do
+    if [ -L "$root/$d/$name" ]; then rm -f "$root/$d/$name"; fi
+  done
+  install -m 0755 "$t" "$root/usr/sbin/$name"
+  lazy_bytes=$((lazy_bytes + $(stat -c %s "$t")))
+  for d in $(ldd "$t" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+    dest="$root/lib/x86_64-linux-gnu/$(basename "$d")"
+    if [ ! -e "$dest" ]; then
+      cp -L "$d" "$dest"
+      lazy_bytes=$((lazy_bytes + $(stat -c %s "$dest")))
+    fi
+  done
+done
+lazy_mod_bytes=$(for m in $kmods_lazy; do
+  modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null
+done | awk '$1 == "insmod" {print $2}' | sort -u | xargs -r stat -c %s | awk '{n += $1} END {print n + 0}')
 
 # ---- the agent ------------------------------------------------------------------------------
 step "agent from $app"
@@ -524,10 +563,20 @@ sums=(initramfs.img vmlinuz modules.sqfs)
 step "done"
 printf 'bootstrap: initramfs.img %s bytes (%s MiB, %s), unpacked %s bytes (%s MiB)\n' \
   "$packed" "$((packed / 1048576))" "$compression" "$unpacked" "$((unpacked / 1048576))"
+printf 'bootstrap:   delivery Lazy: tools and their libraries %s bytes, modules %s bytes (unpacked)\n' \
+  "$lazy_bytes" "$lazy_mod_bytes"
 printf 'bootstrap:   java runtime %s, agent %s, modules %s\n' \
   "$(du -sh "$root/opt/java" | cut -f1)" "$(du -sh "$root/opt/agent" | cut -f1)" "$(du -sh "$root/lib/modules" | cut -f1)"
 sed 's/^/bootstrap:   /' "$out/SHA256SUMS"
 printf 'bootstrap: agent-cache.img %s bytes (key %s), not reproducible:\n' "$(stat -c %s "$out/agent-cache.img")" "$cds_key"
 sed 's/^/bootstrap:   /' "$out/agent-cache.sha256"
 rm -f "$work/initramfs.cpio"
+# What iPXE loads before the agent can say anything: at most 64 MiB (CB_INITRAMFS_MAX), so that
+# a machine with little RAM keeps room for its images, and the network boot stays short.
+max=${CB_INITRAMFS_MAX:-67108864}
+echo "bootstrap: initramfs_bytes $packed (limit $max)"
+if [ "$packed" -gt "$max" ]; then
+  echo "build.sh: initramfs.img is $packed bytes, more than the $max allowed (CB_INITRAMFS_MAX)" >&2
+  exit 5
+fi
 [ "${CB_KEEP_WORK:-no}" = yes ] || rm -rf "$work"

@@ -102,7 +102,7 @@ public final class ImageCache {
 
   /**
    * Moves the verified image {@code file} into the cache, evicting least recently used images until
-   * it fits. An image larger than the whole budget is not cached (the file is removed).
+   * it fits. An image larger than the whole budget is not cached: the file stays where it is.
    *
    * @return the entry, or empty when the image did not fit at all
    */
@@ -115,7 +115,7 @@ public final class ImageCache {
     long size = Files.size(file);
     long limit = budget.getAsLong() + (budgetBeyondHeld ? totalBytes() : 0);
     if (size > limit) {
-      Files.deleteIfExists(file);
+      // Not cached: the file stays where it is, the caller's (a load keeps it beside its root).
       return Optional.empty();
     }
     evictUntil(limit - size, sha256);

@@ -53,7 +53,8 @@ class ImageCacheTest {
         .containsExactly(sha('b'), sha('c'));
 
     assertThat(cache.put(sha('d'), ImageFormat.SQUASHFS, image("d", 151))).isEmpty();
-    assertThat(temp.resolve("d")).doesNotExist();
+    assertThat(temp.resolve("d")).as("left to the caller").hasSize(151);
+    assertThat(cache.get(sha('d'))).isEmpty();
   }
 
   @Test
