@@ -5,11 +5,9 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.chrootbooter.agent.pivot.TestTarget;
-import java.io.BufferedReader;
+import io.chrootbooter.testkit.Host;
+import io.chrootbooter.testkit.Machine;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -30,13 +27,14 @@ import org.junit.jupiter.api.Test;
  * {@code delivery: Lazy} on the bootstrap as a machine runs it, in QEMU (TCG): the bootstrap's own
  * kernel, modules and tools (nbd, dm_verity, nbd-client, dmsetup, losetup from the initramfs)
  * against a stand-in operator on loopback ({@link LazyOperator}, reached through QEMU's user
- * network). The operator's desired state runs a squashfs image Lazy, with the dm-verity tree {@code
- * veritysetup format} made for it: the image's init runs from {@code /dev/dm-N} (its own {@code
- * /proc/mounts} shows squashfs there as {@code /}, with overlay {@code none}), the image is never
- * downloaded whole, and the operator's {@code Bootstrap} brings the machine back with no NBD
- * client, dm device, loop device or mount of the load left. A second Lazy run, with the tmpfs
- * overlay, shows the same on the next NBD and dm device. Needs the bootstrap profile,
- * qemu-system-x86_64, mksquashfs and veritysetup; skips otherwise.
+ * network). The machine is the test kit's {@link Machine} with the lab's QEMU machine and CPU. The
+ * operator's desired state runs a squashfs image Lazy, with the dm-verity tree {@code veritysetup
+ * format} made for it: the image's init runs from {@code /dev/dm-N} (its own {@code /proc/mounts}
+ * shows squashfs there as {@code /}, with overlay {@code none}), the image is never downloaded
+ * whole, and the operator's {@code Bootstrap} brings the machine back with no NBD client, dm
+ * device, loop device or mount of the load left. A second Lazy run, with the tmpfs overlay, shows
+ * the same on the next NBD and dm device. Needs the bootstrap profile, qemu-system-x86_64,
+ * mksquashfs and veritysetup; skips otherwise.
  */
 class BootstrapLazyIT {
   private static final Duration BOOT = Duration.ofSeconds(480);
@@ -54,11 +52,10 @@ class BootstrapLazyIT {
       while :; do sleep 1; done
       """;
 
-  private final StringBuffer console = new StringBuffer();
   private final StringBuffer debug = new StringBuffer();
   private Path dir;
   private LazyOperator operator;
-  private Process qemu;
+  private Machine vm;
   private SocketChannel debugShell;
   private int debugCommands;
 
@@ -68,15 +65,14 @@ class BootstrapLazyIT {
       if (debugShell != null) {
         debugShell.close();
       }
-      if (qemu != null) {
-        qemu.destroyForcibly();
-        qemu.waitFor(30, TimeUnit.SECONDS);
+      if (vm != null) {
+        vm.close();
       }
       if (operator != null) {
         operator.close();
       }
       Path log = BootstrapImage.MODULE.resolve("target/bootstrap-lazy-console.log");
-      Files.writeString(log, console + "\n---- ttyS2 ----\n" + debug);
+      Files.writeString(log, (vm == null ? "" : vm.console()) + "\n---- ttyS2 ----\n" + debug);
       System.out.println("bootstrap lazy test: serial consoles in " + log);
     } finally {
       TestTarget.deleteTree(dir);
@@ -88,7 +84,7 @@ class BootstrapLazyIT {
     BootstrapImage image = BootstrapImage.require();
     for (String tool : List.of("qemu-system-x86_64", "mksquashfs", "veritysetup")) {
       assumeTrue(
-          onPath(tool),
+          Host.onPath(tool),
           tool + " is not on the PATH (Debian: qemu-system-x86, squashfs-tools, cryptsetup-bin)");
     }
     dir = Files.createTempDirectory("cb-lazy-it");
@@ -128,71 +124,43 @@ class BootstrapLazyIT {
             base, sha, rootHash, salt, size / 4096, Files.size(hashes));
     operator.push(run(1, base + "/images/lazy.squashfs", sha, verity, "none"), 1);
 
-    Path ttyS2 = dir.resolve("ttyS2.sock");
-    List<String> cmd =
-        List.of(
-            "qemu-system-x86_64",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "qemu64,+rdrand",
-            "-smp",
-            "2",
-            "-m",
-            "1024",
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-            "-serial",
-            "null",
-            "-chardev",
-            "socket,id=s2,path=" + ttyS2 + ",server=on,wait=off",
-            "-serial",
-            "chardev:s2",
-            "-no-reboot",
-            "-netdev",
+    vm =
+        Machine.builder("lazy-it", dir)
+            .memory(1024)
+            // ttyS1 unused, ttyS2 the bootstrap's root shell (cb.debug).
+            .serialPorts(2)
+            .mac(MAC)
             // One busybox nc per connection: a guestfwd to a tcp: chardev connects only once.
-            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:"
-                + TestTarget.BUSYBOX
-                + " nc 127.0.0.1 "
-                + operator.port(),
-            "-device",
-            "virtio-net-pci,netdev=n0,romfile=,mac=" + MAC,
-            "-kernel",
-            image.kernel().toString(),
-            "-initrd",
-            image.initrd().toString(),
-            "-append",
-            // no_timer_check: see BootstrapQemuBootIT.
-            "console=ttyS0 quiet panic=-1 no_timer_check cb.debug cb.operator="
-                + base
-                + " cb.nonce="
-                + LazyOperator.NONCE
-                + " cb.mac="
-                + MAC);
-    long t0 = System.nanoTime();
-    qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    qemu.getOutputStream().close();
-    Thread reader = new Thread(() -> copyLines(qemu, console, t0), "qemu-serial");
-    reader.setDaemon(true);
-    reader.start();
+            .userNetwork(
+                "restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:"
+                    + TestTarget.BUSYBOX
+                    + " nc 127.0.0.1 "
+                    + operator.port())
+            .kernel(
+                image.kernel(),
+                image.initrd(),
+                // no_timer_check: see BootstrapQemuBootIT.
+                "console=ttyS0 quiet panic=-1 no_timer_check cb.debug cb.operator="
+                    + base
+                    + " cb.nonce="
+                    + LazyOperator.NONCE
+                    + " cb.mac="
+                    + MAC)
+            .powerOn();
     List<String> figures = new ArrayList<>();
     try {
       awaitCount("TARGET UP " + TestTarget.MARKER + " as PID 1", 1, BOOT);
-      figures.add(String.format("boot to the Lazy image's init %.1f s", seconds(t0)));
+      figures.add(String.format("boot to the Lazy image's init %.1f s", vm.seconds()));
       awaitCount("lazy init: blob ", 1, STEP);
-      String root = group(console.toString(), "lazy init: root \\[([^\\]]*)\\]", "the root line");
+      String root = group(vm.console(), "lazy init: root \\[([^\\]]*)\\]", "the root line");
       assertThat(root)
           .as("the target's / in its /proc/mounts (overlay none)")
           .matches("/dev/dm-\\d+ squashfs");
-      assertThat(console.toString())
+      assertThat(vm.console())
           .as("the blob read through NBD and dm-verity")
           .contains("lazy init: blob " + blobMd5);
-      assertThat(console.toString()).doesNotContain("delivery Lazy is not available");
-      debugShell = SocketChannel.open(StandardProtocolFamily.UNIX);
-      debugShell.connect(UnixDomainSocketAddress.of(ttyS2));
+      assertThat(vm.console()).doesNotContain("delivery Lazy is not available");
+      debugShell = vm.serial(2);
       Thread debugReader = new Thread(this::copyDebug, "qemu-ttyS2");
       debugReader.setDaemon(true);
       debugReader.start();
@@ -210,11 +178,11 @@ class BootstrapLazyIT {
 
       operator.push("{\"action\":\"Bootstrap\",\"generation\":2}", 2);
       awaitCount("back in the bootstrap", 1, STEP);
-      figures.add(String.format("returned after %.1f s", seconds(t0)));
+      figures.add(String.format("returned after %.1f s", vm.seconds()));
       assertNothingLeft("after the first return");
 
       // Again with the tmpfs overlay: the next NBD and dm device, and again nothing left.
-      int up = count("TARGET UP");
+      int up = vm.count("TARGET UP");
       operator.push(run(3, base + "/images/lazy.squashfs", sha, verity, "tmpfs"), 3);
       awaitCount("TARGET UP", up + 1, STEP);
       awaitCount(" overlay]", 1, STEP);
@@ -226,7 +194,7 @@ class BootstrapLazyIT {
       awaitCount("back in the bootstrap", 2, STEP);
       assertNothingLeft("after the second return");
       assertThat(operator.wholeDownloads()).as("whole downloads of the image").isZero();
-      assertThat(count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
+      assertThat(vm.count("chrootbooter: bootstrap ready")).as("no reboot happened").isEqualTo(1);
       System.out.println(
           "bootstrap lazy test: "
               + String.join("; ", figures)
@@ -236,7 +204,7 @@ class BootstrapLazyIT {
               + size
               + "-byte image");
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       System.out.println("---- ttyS2 ----\n" + debug + "\n---- end ----");
       throw e;
     }
@@ -275,10 +243,6 @@ class BootstrapLazyIT {
         generation, url, sha, verity, ovl);
   }
 
-  private static double seconds(long t0) {
-    return (System.nanoTime() - t0) / 1e9;
-  }
-
   private static String group(String text, String regex, String what) {
     Matcher m = Pattern.compile(regex).matcher(text);
     assertThat(m.find()).as("%s in %s", what, text).isTrue();
@@ -299,7 +263,7 @@ class BootstrapLazyIT {
     await("ttyS2: " + command)
         .atMost(STEP)
         .pollInterval(Duration.ofMillis(200))
-        .until(() -> debug.indexOf(end, from) >= 0 || !qemu.isAlive());
+        .until(() -> debug.indexOf(end, from) >= 0 || !vm.isAlive());
     int at = debug.indexOf(end, from);
     assertThat(at).as("end of \"%s\" on ttyS2", command).isNotNegative();
     return debug.substring(debug.indexOf(begin, from) + begin.length(), at);
@@ -320,38 +284,9 @@ class BootstrapLazyIT {
     await(text)
         .atMost(timeout)
         .pollInterval(Duration.ofMillis(200))
-        .until(() -> count(text) >= n || !qemu.isAlive());
-    assertThat(count(text))
+        .until(() -> vm.count(text) >= n || !vm.isAlive());
+    assertThat(vm.count(text))
         .as("occurrences of \"%s\" on the serial console", text)
         .isGreaterThanOrEqualTo(n);
-  }
-
-  private int count(String text) {
-    String all = console.toString();
-    int n = 0;
-    for (int i = all.indexOf(text); i >= 0; i = all.indexOf(text, i + 1)) {
-      n++;
-    }
-    return n;
-  }
-
-  private static void copyLines(Process p, StringBuffer into, long t0) {
-    try (BufferedReader r =
-        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-      for (String line; (line = r.readLine()) != null; ) {
-        into.append(String.format("[%6.1f] %s%n", (System.nanoTime() - t0) / 1e9, line));
-      }
-    } catch (IOException e) {
-      // QEMU ended
-    }
-  }
-
-  private static boolean onPath(String exe) {
-    for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
-      if (Files.isExecutable(Path.of(d, exe))) {
-        return true;
-      }
-    }
-    return false;
   }
 }
