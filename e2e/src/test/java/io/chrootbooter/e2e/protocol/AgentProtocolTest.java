@@ -463,34 +463,7 @@ class AgentProtocolTest {
               + "/con1/console/attach";
 
       // Not a token of this cluster: 401 before any upgrade.
-      java.util.concurrent.CompletableFuture<String> closed =
-          new java.util.concurrent.CompletableFuture<>();
-      java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
-      java.net.http.WebSocket.Listener listener =
-          new java.net.http.WebSocket.Listener() {
-            @Override
-            public java.util.concurrent.CompletionStage<?> onBinary(
-                java.net.http.WebSocket ws, java.nio.ByteBuffer data, boolean last) {
-              byte[] b = new byte[data.remaining()];
-              data.get(b);
-              synchronized (seen) {
-                seen.writeBytes(b);
-              }
-              ws.request(1);
-              return null;
-            }
-
-            @Override
-            public java.util.concurrent.CompletionStage<?> onClose(
-                java.net.http.WebSocket ws, int code, String reason) {
-              closed.complete(code + " " + reason);
-              return null;
-            }
-          };
-      var refused =
-          HTTP.newWebSocketBuilder()
-              .header("Authorization", "Bearer not-the-labs-token")
-              .buildAsync(URI.create(attach), listener);
+      var refused = ConsoleUser.attempt(HTTP, URI.create(attach), "not-the-labs-token");
       assertThat(refused)
           .failsWithin(Duration.ofSeconds(10))
           .withThrowableOfType(java.util.concurrent.ExecutionException.class)
@@ -500,35 +473,15 @@ class AgentProtocolTest {
               e -> assertThat(e.getResponse().statusCode()).isEqualTo(401));
 
       // The lab user's token: attached, output out, keystrokes in, the target's end closes it.
-      java.net.http.WebSocket user =
-          HTTP.newWebSocketBuilder()
-              .header("Authorization", "Bearer " + plane.apiServer.labToken())
-              .buildAsync(URI.create(attach), listener)
-              .get(10, java.util.concurrent.TimeUnit.SECONDS);
+      ConsoleUser user = ConsoleUser.attach(HTTP, URI.create(attach), plane.apiServer.labToken());
       await("the agent's console connection").atMost(SETTLE).until(() -> screen.get() != null);
       byte[] login = "Debian GNU/Linux 12 con1 ttyS0\r\n\r\ncon1 login: ".getBytes();
       screen.get().output(login, 0, login.length);
-      await("the console's output at the user")
-          .atMost(Duration.ofSeconds(10))
-          .until(
-              () -> {
-                synchronized (seen) {
-                  return seen.toString().endsWith("con1 login: ");
-                }
-              });
-      user.sendBinary(java.nio.ByteBuffer.wrap("root\r".getBytes()), true)
-          .get(10, java.util.concurrent.TimeUnit.SECONDS);
-      await("the keystrokes at the console")
-          .atMost(Duration.ofSeconds(10))
-          .until(
-              () -> {
-                synchronized (typed) {
-                  return typed.toString().equals("root\r");
-                }
-              });
+      user.awaitOutputEndingWith("con1 login: ");
+      user.type("root\r");
+      ConsoleUser.awaitTyped(typed, "root\r");
       screen.get().ended();
-      assertThat(closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
-          .isEqualTo("1000 the target ended");
+      user.assertClosedWith("1000 the target ended");
     }
     await("the ConsoleAttached Event")
         .atMost(SETTLE)

@@ -402,67 +402,25 @@ class HighAvailabilityTest {
       assertThat(forged.body()).doesNotContain("login");
 
       // The live console, attached at the other replica.
-      java.util.concurrent.CompletableFuture<String> closed =
-          new java.util.concurrent.CompletableFuture<>();
-      java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
-      java.net.http.WebSocket.Listener listener =
-          new java.net.http.WebSocket.Listener() {
-            @Override
-            public java.util.concurrent.CompletionStage<?> onBinary(
-                java.net.http.WebSocket ws, java.nio.ByteBuffer data, boolean last) {
-              byte[] b = new byte[data.remaining()];
-              data.get(b);
-              synchronized (seen) {
-                seen.writeBytes(b);
-              }
-              ws.request(1);
-              return null;
-            }
-
-            @Override
-            public java.util.concurrent.CompletionStage<?> onClose(
-                java.net.http.WebSocket ws, int code, String reason) {
-              closed.complete(code + " " + reason);
-              return null;
-            }
-          };
-      java.net.http.WebSocket ws =
-          HTTP.newWebSocketBuilder()
-              .header("Authorization", "Bearer " + token)
-              .buildAsync(
-                  URI.create(
-                      replicas.get(other).adminUrl().replace("http://", "ws://")
-                          + "/machines/"
-                          + NAMESPACE
-                          + "/c1/console/attach"),
-                  listener)
-              .get(10, java.util.concurrent.TimeUnit.SECONDS);
+      ConsoleUser attached =
+          ConsoleUser.attach(
+              HTTP,
+              URI.create(
+                  replicas.get(other).adminUrl().replace("http://", "ws://")
+                      + "/machines/"
+                      + NAMESPACE
+                      + "/c1/console/attach"),
+              token);
       await("the agent's console connection at " + holder)
           .atMost(SETTLE)
           .until(() -> screen.get() != null);
       byte[] prompt = "c1 login: ".getBytes(java.nio.charset.StandardCharsets.UTF_8);
       screen.get().output(prompt, 0, prompt.length);
-      await("the console's output at the user of " + other)
-          .atMost(Duration.ofSeconds(10))
-          .until(
-              () -> {
-                synchronized (seen) {
-                  return seen.toString().endsWith("c1 login: ");
-                }
-              });
-      ws.sendBinary(java.nio.ByteBuffer.wrap("root\r".getBytes()), true)
-          .get(10, java.util.concurrent.TimeUnit.SECONDS);
-      await("the keystrokes at the console")
-          .atMost(Duration.ofSeconds(10))
-          .until(
-              () -> {
-                synchronized (typed) {
-                  return typed.toString().equals("root\r");
-                }
-              });
+      attached.awaitOutputEndingWith("c1 login: ");
+      attached.type("root\r");
+      ConsoleUser.awaitTyped(typed, "root\r");
       screen.get().ended();
-      assertThat(closed.get(10, java.util.concurrent.TimeUnit.SECONDS))
-          .isEqualTo("1000 the target ended");
+      attached.assertClosedWith("1000 the target ended");
       await("the ConsoleAttached Event of the user")
           .atMost(SETTLE)
           .until(
