@@ -883,8 +883,27 @@ class LabEndToEndTest {
         .findFirst();
   }
 
-  /** A JUnit report, parsed: its {@code <testsuites>}, with the attributes CI systems read. */
+  /**
+   * A JUnit report, validated against the JUnit schema CI systems accept (Jenkins xUnit's {@code
+   * junit-10.xsd}, the copy the operator's tests use) and parsed: its {@code <testsuites>}, with
+   * the attributes CI systems read.
+   */
   private static Element junit(String xml) throws Exception {
+    Path xsd =
+        Path.of(System.getProperty("cb.repo.dir", ".."))
+            .toAbsolutePath()
+            .normalize()
+            .resolve("operator/src/test/resources/junit/junit-10.xsd");
+    javax.xml.validation.SchemaFactory schemas =
+        javax.xml.validation.SchemaFactory.newInstance(
+            javax.xml.XMLConstants.W3C_XML_SCHEMA_NS_URI);
+    schemas.setProperty(javax.xml.XMLConstants.ACCESS_EXTERNAL_DTD, "");
+    schemas.setProperty(javax.xml.XMLConstants.ACCESS_EXTERNAL_SCHEMA, "file");
+    javax.xml.validation.Validator validator = schemas.newSchema(xsd.toFile()).newValidator();
+    validator.setProperty(javax.xml.XMLConstants.ACCESS_EXTERNAL_DTD, "");
+    validator.setProperty(javax.xml.XMLConstants.ACCESS_EXTERNAL_SCHEMA, "");
+    validator.validate(
+        new javax.xml.transform.stream.StreamSource(new ByteArrayInputStream(xml.getBytes(UTF_8))));
     DocumentBuilderFactory factory = DocumentBuilderFactory.newInstance();
     factory.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
     Element root =
