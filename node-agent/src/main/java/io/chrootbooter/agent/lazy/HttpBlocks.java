@@ -18,13 +18,16 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.HttpsURLConnection;
 import org.jboss.logging.Logger;
 
@@ -38,8 +41,11 @@ import org.jboss.logging.Logger;
  * here checks content: the dm-verity device above checks every block against the root hash.
  *
  * <p>{@link #prefetch} fetches the pieces nobody read yet, those of a read profile first, then the
- * rest in order, until the image is {@link #complete()}: then no read needs the network. The pieces
- * the device was asked for are recorded ({@link #readPieces()}) for the next boot's profile.
+ * rest in order, until the image is {@link #complete()}: then no read needs the network. It keeps
+ * {@link #PREFETCH_IN_FLIGHT} pieces in flight at once, so the time each request waits for its
+ * answer overlaps the others' transfers and the prefetch runs at the link's rate; while a read
+ * waits for a piece of its own, it keeps one only, as reads go first. The pieces the device was
+ * asked for are recorded ({@link #readPieces()}) for the next boot's profile.
  *
  * <p><b>A RAM budget.</b> With a budget (a cache on tmpfs, without a cache disk), at most that many
  * bytes of pieces are held: the prefetch stops when the budget is full, and a read of a piece not
@@ -52,6 +58,13 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
 
   /** The piece fetched at once: 256 KiB, twice the kernel's default read-ahead. */
   public static final int CHUNK = 256 * 1024;
+
+  /**
+   * The pieces the prefetch has in flight at once while no read waits for the network: enough to
+   * hide a request's round trip behind the transfers of the others, few enough to leave a read's
+   * request room on the link.
+   */
+  public static final int PREFETCH_IN_FLIGHT = 4;
 
   private final URI url;
   private final String etag;
@@ -79,6 +92,13 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
   private final java.util.Set<HttpURLConnection> connections = ConcurrentHashMap.newKeySet();
   private volatile boolean stopped;
   private volatile boolean closed;
+  // The reads waiting for a piece from the network; while there are any, the prefetch keeps one
+  // piece in flight only. Guarded by demandLock, which the prefetch waits on.
+  private final Object demandLock = new Object();
+  private int demand;
+  // Guarded by present: the pieces the prefetch claimed and is fetching, counted against the
+  // budget.
+  private int reserved;
 
   /** The least budget: the pieces eight concurrent reads may hold, and one more. */
   public static final long MIN_BUDGET = 9L * CHUNK;
@@ -274,6 +294,9 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
    */
   public void stop() {
     stopped = true;
+    synchronized (demandLock) {
+      demandLock.notifyAll();
+    }
     for (HttpURLConnection c : connections) {
       c.disconnect();
     }
@@ -332,7 +355,12 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
       dst.limit((int) Math.min(limit, start + ((long) (c + 1) * CHUNK - position)));
       // The piece is pinned while it is copied: eviction leaves it alone.
       while (!pin(c)) {
-        ensure(c, true);
+        demanding(1);
+        try {
+          ensure(c, true);
+        } finally {
+          demanding(-1);
+        }
       }
       try {
         long at = position;
@@ -353,27 +381,142 @@ public final class HttpBlocks implements NbdServer.Blocks, Closeable {
 
   /**
    * Fetches the pieces not yet local: those set in {@code first} (a read profile), then every other
-   * in order. Returns true when the image is complete, false when it stopped at the budget or was
-   * closed; throws when a piece could not be fetched (the next call goes on from there).
+   * in order, {@link #PREFETCH_IN_FLIGHT} at once (one while a read waits for the network). Returns
+   * true when the image is complete, false when it stopped at the budget or was closed; throws when
+   * a piece could not be fetched (the next call goes on from there). The fetching threads have
+   * ended when it returns.
    */
   public boolean prefetch(BitSet first) throws IOException {
-    for (int pass = 0; pass < 2; pass++) {
-      for (int c = pass == 0 ? first.nextSetBit(0) : 0;
-          c >= 0 && c < chunks;
-          c = pass == 0 ? first.nextSetBit(c + 1) : c + 1) {
-        if (closed || stopped) {
-          return false;
+    Order order = new Order(first);
+    AtomicReference<IOException> failure = new AtomicReference<>();
+    List<Thread> helpers = new ArrayList<>();
+    for (int i = 1; i < PREFETCH_IN_FLIGHT; i++) {
+      Thread t =
+          new Thread(
+              () -> prefetchWorker(order, false, failure),
+              Thread.currentThread().getName() + "-" + i);
+      t.setDaemon(true);
+      helpers.add(t);
+      t.start();
+    }
+    try {
+      prefetchWorker(order, true, failure);
+    } finally {
+      boolean interrupted = false;
+      for (Thread t : helpers) {
+        while (t.isAlive()) {
+          try {
+            t.join();
+          } catch (InterruptedException e) {
+            interrupted = true;
+            stop(); // the helpers end at once
+          }
         }
-        if (isPresent(c)) {
-          continue;
-        }
-        if (budget != Long.MAX_VALUE && localBytes() + CHUNK > budget) {
-          return false; // full: what reads need now evicts, a prefetch does not
-        }
-        ensure(c, false);
+      }
+      if (interrupted) {
+        Thread.currentThread().interrupt();
       }
     }
+    if (failure.get() != null) {
+      throw failure.get();
+    }
     return complete();
+  }
+
+  /**
+   * One of the prefetch's fetching threads: claims the next missing piece and fetches it, until
+   * none is left, the budget is full, the blocks are stopped or another thread failed. The lead
+   * thread goes on while reads wait; the others wait for them.
+   */
+  private void prefetchWorker(Order order, boolean lead, AtomicReference<IOException> failure) {
+    while (!closed && !stopped && failure.get() == null) {
+      if (!lead && !awaitNoDemand()) {
+        return;
+      }
+      int c;
+      synchronized (present) {
+        if (order.full) {
+          return;
+        }
+        c = order.next();
+        if (c < 0) {
+          return;
+        }
+        if (budget != Long.MAX_VALUE && localBytes() + (long) (reserved + 1) * CHUNK > budget) {
+          order.full = true; // full: what reads need now evicts, a prefetch does not
+          return;
+        }
+        reserved++;
+      }
+      try {
+        ensure(c, false);
+      } catch (IOException e) {
+        failure.compareAndSet(null, e);
+      } catch (RuntimeException e) {
+        failure.compareAndSet(null, new IOException("piece " + c + ": " + e, e));
+      } finally {
+        synchronized (present) {
+          reserved--;
+        }
+      }
+    }
+  }
+
+  /** Waits while a read waits for the network; false when the blocks were stopped meanwhile. */
+  private boolean awaitNoDemand() {
+    synchronized (demandLock) {
+      while (demand > 0 && !stopped && !closed) {
+        try {
+          demandLock.wait(100);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return false;
+        }
+      }
+    }
+    return !stopped && !closed;
+  }
+
+  private void demanding(int delta) {
+    synchronized (demandLock) {
+      demand += delta;
+      if (demand == 0) {
+        demandLock.notifyAll();
+      }
+    }
+  }
+
+  /**
+   * The prefetch's order, shared by its threads (guarded by {@link #present}): the pieces of a read
+   * profile, then every piece, each missing one handed out once.
+   */
+  private final class Order {
+    private final BitSet first;
+    private final BitSet handed = new BitSet();
+    private int pass;
+    private int cursor = -1;
+    boolean full;
+
+    Order(BitSet first) {
+      this.first = first;
+    }
+
+    /** The next piece not yet local, -1 when there is none. */
+    int next() {
+      while (pass < 2) {
+        cursor = pass == 0 ? first.nextSetBit(cursor + 1) : cursor + 1;
+        if (cursor < 0 || cursor >= chunks) {
+          pass++;
+          cursor = -1;
+          continue;
+        }
+        if (!present.get(cursor) && !handed.get(cursor)) {
+          handed.set(cursor);
+          return cursor;
+        }
+      }
+      return -1;
+    }
   }
 
   /** {@link #prefetch(BitSet)} without a profile. */

@@ -25,6 +25,8 @@ public final class RangeServer implements AutoCloseable {
   private final String etag;
   private final String authorization;
   private final AtomicInteger ranges = new AtomicInteger();
+  private final AtomicInteger current = new AtomicInteger();
+  private final AtomicInteger most = new AtomicInteger();
   private volatile long flip = -1;
   private volatile boolean down;
   private volatile byte[] tree = new byte[0];
@@ -91,6 +93,11 @@ public final class RangeServer implements AutoCloseable {
     }
   }
 
+  /** The most range requests that were being answered at once. */
+  int mostAtOnce() {
+    return most.get();
+  }
+
   /** The range requests answered 206. */
   int ranges() {
     return ranges.get();
@@ -119,14 +126,20 @@ public final class RangeServer implements AutoCloseable {
         }
         return;
       }
-      long wait = delayMillis;
-      if (wait > 0) {
-        try {
-          Thread.sleep(wait);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          return;
+      int now = current.incrementAndGet();
+      most.accumulateAndGet(now, Math::max);
+      try {
+        long wait = delayMillis;
+        if (wait > 0) {
+          try {
+            Thread.sleep(wait);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
         }
+      } finally {
+        current.decrementAndGet();
       }
       if (down) {
         exchange.sendResponseHeaders(503, -1);
