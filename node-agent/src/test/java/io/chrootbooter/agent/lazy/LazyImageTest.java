@@ -131,8 +131,9 @@ class LazyImageTest {
     }
 
     // The next boot of the same digest prefetches 3, 9, 12, 13 first, then the rest in order
-    // (several at once: each is asked for before the pieces handed out after it are answered).
+    // (several at once, so the profile's pieces are among the first few answered).
     int before = http.starts().size();
+    http.delay(50); // each answer takes a moment, so the requests in flight overlap
     HttpBlocks second = blocks(http, bytes, "second", Long.MAX_VALUE);
     LazyImage image =
         LazyImage.start(
@@ -148,13 +149,6 @@ class LazyImageTest {
         .forEach(c -> expected.add((long) c * CHUNK));
     assertThat(order).containsExactlyInAnyOrderElementsOf(expected);
     int slack = HttpBlocks.PREFETCH_IN_FLIGHT - 1;
-    for (int i = 0; i < expected.size(); i++) {
-      assertThat(Math.abs(order.indexOf(expected.get(i)) - i))
-          .as(
-              "piece %d asked for near its place %d in the order %s",
-              expected.get(i) / CHUNK, i, order)
-          .isLessThanOrEqualTo(slack);
-    }
     assertThat(order.subList(0, 4 + slack))
         .as("the profile's pieces among the first asked for")
         .containsAll(expected.subList(0, 4));
