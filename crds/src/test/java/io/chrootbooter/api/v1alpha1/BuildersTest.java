@@ -4,13 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.chrootbooter.protocol.RecordSamples;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
-import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.RecordComponent;
-import java.lang.reflect.Type;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,7 +27,12 @@ class BuildersTest {
   @ValueSource(classes = {MachineBootStatus.class, BootImageSpec.class})
   void theBuilderSetsEveryFieldAndToBuilderCopiesThemAll(Class<? extends Record> type)
       throws Exception {
-    Record full = sample(type);
+    Record full =
+        RecordSamples.sample(
+            type,
+            Map.of(
+                Condition.class,
+                name -> new ConditionBuilder().withType(name).withStatus("True").build()));
     for (RecordComponent c : type.getRecordComponents()) {
       assertThat(c.getAccessor().invoke(full)).as(c.getName()).isNotNull();
     }
@@ -69,58 +71,5 @@ class BuildersTest {
 
   private static Object build(Object builder) throws Exception {
     return builder.getClass().getMethod("build").invoke(builder);
-  }
-
-  /** A value of {@code type} with every field set, different from its default. */
-  static <T extends Record> T sample(Class<T> type) throws Exception {
-    RecordComponent[] components = type.getRecordComponents();
-    Class<?>[] types = new Class<?>[components.length];
-    Object[] values = new Object[components.length];
-    for (int i = 0; i < components.length; i++) {
-      types[i] = components[i].getType();
-      values[i] = value(components[i].getGenericType(), components[i].getName());
-    }
-    return type.getDeclaredConstructor(types).newInstance(values);
-  }
-
-  @SuppressWarnings({"unchecked", "rawtypes"})
-  private static Object value(Type type, String name) throws Exception {
-    if (type instanceof ParameterizedType p) {
-      Type[] args = p.getActualTypeArguments();
-      if (p.getRawType() == List.class) {
-        return new ArrayList<>(List.of(value(args[0], name)));
-      }
-      if (p.getRawType() == Map.class) {
-        return Map.of(value(args[0], name), value(args[1], name));
-      }
-      throw new IllegalArgumentException("no sample for " + type);
-    }
-    Class<?> c = (Class<?>) type;
-    if (c == String.class) {
-      return name + "-sample";
-    }
-    if (c == Long.class || c == long.class) {
-      return 7L;
-    }
-    if (c == Integer.class || c == int.class) {
-      return 3;
-    }
-    if (c == Double.class || c == double.class) {
-      return 1.5;
-    }
-    if (c == Boolean.class || c == boolean.class) {
-      return true;
-    }
-    if (c.isEnum()) {
-      Object[] constants = c.getEnumConstants();
-      return constants[constants.length - 1];
-    }
-    if (c == Condition.class) {
-      return new ConditionBuilder().withType(name).withStatus("True").build();
-    }
-    if (c.isRecord()) {
-      return sample((Class<? extends Record>) c);
-    }
-    throw new IllegalArgumentException("no sample for " + type);
   }
 }

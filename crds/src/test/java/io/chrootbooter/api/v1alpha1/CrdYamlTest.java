@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CRD YAML in {@code crds/} is generated from the model classes. This test generates it afresh
- * and fails when the committed files differ. Regenerate with {@code mvn -pl crds test
+ * and fails when the committed files differ. Regenerate with {@code mvn -pl crds -am test
  * -Dcb.crds.update=true}.
  */
 class CrdYamlTest {
@@ -79,13 +79,13 @@ class CrdYamlTest {
         assertThat(committed)
             .as(
                 "%s is missing or differs from the model; regenerate with"
-                    + " `mvn -pl crds test -Dcb.crds.update=true`",
+                    + " `mvn -pl crds -am test -Dcb.crds.update=true`",
                 committed)
             .exists();
         assertThat(Files.readString(committed))
             .as(
                 "%s differs from the model; regenerate with"
-                    + " `mvn -pl crds test -Dcb.crds.update=true`",
+                    + " `mvn -pl crds -am test -Dcb.crds.update=true`",
                 committed)
             .isEqualTo(Files.readString(generated));
       }

@@ -4,9 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
+import io.chrootbooter.testkit.Host;
+import io.chrootbooter.testkit.Machine;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,7 +13,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -22,10 +21,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A real out-of-memory in a target, on the bootstrap's kernel under QEMU (the build host's cgroup2
- * may have no memory controller, and an OOM there would hit the host): a tiny initramfs of this
- * test (busybox, {@code src/bootstrap/agent-cgroup} and an /init script) mounts cgroup2 with every
- * controller as the bootstrap's init does and runs two rounds in 320 MiB of RAM:
+ * A real out-of-memory in a target, on the bootstrap's kernel in the test kit's {@link Machine}
+ * (the build host's cgroup2 may have no memory controller, and an OOM there would hit the host): a
+ * tiny initramfs of this test (busybox, {@code src/bootstrap/agent-cgroup} and an /init script)
+ * mounts cgroup2 with every controller as the bootstrap's init does and runs two rounds in 320 MiB
+ * of RAM:
  *
  * <ol>
  *   <li><b>control</b>: an "agent" holding 150 MiB, started without agent-cgroup, and a "target" in
@@ -39,7 +39,9 @@ import org.junit.jupiter.api.io.TempDir;
  * </ol>
  *
  * Needs the bootstrap's kernel ({@code mvn -Pbootstrap verify}) and {@code qemu-system-x86_64},
- * {@code cpio} and a static busybox; skips with what is missing.
+ * {@code cpio} and a static busybox; skips with what is missing. Alone, on the last build: {@code
+ * mvn -B -pl node-agent -am -Pbootstrap test-compile surefire:test@bootstrap-it
+ * -Dtest=AgentOomQemuIT -Dsurefire.failIfNoSpecifiedTests=false}.
  */
 class AgentOomQemuIT {
   private static final Path BUSYBOX = Path.of("/bin/busybox");
@@ -124,74 +126,38 @@ class AgentOomQemuIT {
           .replace("GROW", GROW);
 
   @TempDir Path temp;
-  private Process qemu;
+  private Machine vm;
 
   @AfterEach
-  void stop() throws InterruptedException {
-    if (qemu != null) {
-      qemu.destroyForcibly();
-      qemu.waitFor(30, TimeUnit.SECONDS);
+  void powerOff() throws Exception {
+    if (vm != null) {
+      vm.close();
+      System.out.println("agent OOM test: serial console in " + vm.consoleLog());
     }
   }
 
   @Test
   void anOomInTheTargetKillsTheTargetNotTheAgent() throws Exception {
     BootstrapImage image = BootstrapImage.require();
-    for (String tool : List.of("qemu-system-x86_64", "cpio")) {
-      assumeTrue(onPath(tool), tool + " is not on the PATH");
-    }
+    Optional<String> missing = Host.missing(List.of("qemu-system-x86_64", "cpio"));
+    assumeTrue(missing.isEmpty(), () -> missing.get() + " is not on the PATH");
     assumeTrue(Files.isExecutable(BUSYBOX), "no /bin/busybox: apt-get install -y busybox-static");
     Path initrd = initramfs();
-    List<String> cmd =
-        List.of(
-            "qemu-system-x86_64",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "qemu64,+rdrand",
-            "-smp",
-            "1",
-            "-m",
-            "320",
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-            "-nic",
-            "none",
-            "-kernel",
-            image.kernel().toString(),
-            "-initrd",
-            initrd.toString(),
-            "-append",
-            "console=ttyS0 quiet panic=-1");
-    StringBuffer console = new StringBuffer();
-    qemu = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    qemu.getOutputStream().close();
-    Thread reader =
-        new Thread(
-            () -> {
-              try (BufferedReader r =
-                  new BufferedReader(
-                      new InputStreamReader(qemu.getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line; (line = r.readLine()) != null; ) {
-                  console.append(line).append('\n');
-                }
-              } catch (IOException e) {
-                console.append("(console closed: ").append(e.getMessage()).append(")\n");
-              }
-            },
-            "qemu-serial");
-    reader.setDaemon(true);
-    reader.start();
+    vm =
+        Machine.builder("oom-it", BootstrapImage.MODULE.resolve("target"))
+            // No lab machine: QEMU's pc with a plain CPU, one processor, and 320 MiB, which the
+            // agent's 150 MiB and the growing target fill.
+            .machine("pc", "qemu64,+rdrand")
+            .smp(1)
+            .memory(320)
+            .kernel(image.kernel(), initrd, "console=ttyS0 quiet panic=-1")
+            .powerOn();
     try {
       await("both rounds")
           .atMost(Duration.ofMinutes(5))
           .pollInterval(Duration.ofMillis(500))
-          .until(() -> console.indexOf("rounds done") >= 0 || !qemu.isAlive());
-      String out = console.toString();
+          .until(() -> vm.console().contains("rounds done") || !vm.isAlive());
+      String out = vm.console();
       assertThat(out).contains("rounds done");
       int split = out.indexOf("round shielded");
       String control = out.substring(out.indexOf("round control"), split);
@@ -220,7 +186,7 @@ class AgentOomQemuIT {
           "agent OOM test: control killed %s (agent %d); shielded killed %s (agent %d alive)%n",
           killed(control), agent0, killed(shielded), agent1);
     } catch (AssertionError | RuntimeException e) {
-      System.out.println("---- serial console ----\n" + console + "\n---- end ----");
+      System.out.println("---- serial console ----\n" + vm.console() + "\n---- end ----");
       throw e;
     }
   }
@@ -259,14 +225,5 @@ class AgentOomQemuIT {
       pids.add(Long.parseLong(m.group(1)));
     }
     return pids;
-  }
-
-  private static boolean onPath(String exe) {
-    for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-      if (Files.isExecutable(Path.of(dir, exe))) {
-        return true;
-      }
-    }
-    return false;
   }
 }
