@@ -97,8 +97,12 @@ junit_summary() {
   }
   head=$(grep -m1 '<testsuites ' "$file") || { note "[$name] $file has no <testsuites>"; return 1; }
   attr() { sed -n "s/.* $1=\"\([^\"]*\)\".*/\1/p" <<<"$head"; }
+  # The schema has skipped on each <testsuite>, not on <testsuites>: their sum.
+  local skipped
+  skipped=$({ grep -o '<testsuite [^>]*' "$file" || true; } | sed -n 's/.* skipped="\([0-9]*\)".*/\1/p' |
+    awk '{ s += $1 } END { print s + 0 }')
   echo "JUnit $name: $(attr tests) tests, $(attr failures) failures, $(attr errors) errors," \
-    "$(attr skipped) skipped ($(attr time) s): $file"
+    "$skipped skipped ($(attr time) s): $file"
   # Each failed or erring testcase: its class (test.machine), name and message.
   awk '
     /<testcase / {
