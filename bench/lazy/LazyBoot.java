@@ -4,7 +4,6 @@ import io.chrootbooter.agent.daemon.ImageLoader;
 import io.chrootbooter.agent.fetch.CancelSignal;
 import io.chrootbooter.agent.fetch.FetchOptions;
 import io.chrootbooter.agent.fetch.OperatorCredential;
-import io.chrootbooter.agent.fetch.RetryPolicy;
 import io.chrootbooter.agent.unpack.ImageCache;
 import io.chrootbooter.agent.unpack.Overlay;
 import io.chrootbooter.protocol.ImageFormat;
@@ -180,7 +179,8 @@ public class LazyBoot {
             new ImageCache(Files.createDirectories(work.resolve("cache")), () -> 0L));
     FetchOptions options =
         new FetchOptions(
-            new RetryPolicy(4, Duration.ofMillis(200), Duration.ofSeconds(2), Duration.ofSeconds(60)),
+            new io.chrootbooter.protocol.Backoff(4, Duration.ofMillis(200), Duration.ofSeconds(2)),
+            Duration.ofSeconds(60),
             new CancelSignal(),
             p -> {},
             1000);
