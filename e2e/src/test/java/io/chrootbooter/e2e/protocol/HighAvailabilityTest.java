@@ -114,24 +114,9 @@ class HighAvailabilityTest {
     String leader =
         await("a holder of Lease " + LEASE).atMost(SETTLE).until(this::holder, h -> h != null);
     String standby = replicas.keySet().stream().filter(n -> !n.equals(leader)).findFirst().get();
-    String sha = images.putSquashfs("debian-12.squashfs", 1);
-    api.createImage("debian-12", images.url("debian-12.squashfs"), sha);
     String mac = "52:54:00:ab:00:01";
-    api.createMachine("m1", Map.of("macAddress", mac, "imageRef", "debian-12"));
-    await("BootImage debian-12 Ready")
-        .atMost(SETTLE)
-        .until(
-            () ->
-                "Ready".equals(BootApi.json(api.image("debian-12")).at("/status/phase").asText()));
-    String script =
-        await("the iPXE script of " + mac)
-            .atMost(SETTLE)
-            .until(
-                () -> get(leader, "/boot/" + mac + ".ipxe"),
-                r -> r.statusCode() == 200 && r.body().contains("cb.nonce="))
-            .body();
     // Enrolled at the leader; the session is good at every replica.
-    String token = enrol(leader, mac, script);
+    String token = enrolledDebianMachine(images, "m1", mac, leader);
 
     var running =
         StatusReport.builder()
@@ -276,13 +261,15 @@ class HighAvailabilityTest {
     }
   }
 
-  private void consoleScenario(ImageFiles images) throws Exception {
-    String holder = "replica-b";
-    String other = "replica-a";
+  /**
+   * The Debian image Ready and MachineBoot {@code name} on it, enrolled at {@code replica} with the
+   * nonce of the iPXE script that replica serves; the machine's session.
+   */
+  private String enrolledDebianMachine(ImageFiles images, String name, String mac, String replica)
+      throws Exception {
     String sha = images.putSquashfs("debian-12.squashfs", 1);
     api.createImage("debian-12", images.url("debian-12.squashfs"), sha);
-    String mac = "52:54:00:ab:00:21";
-    api.createMachine("c1", Map.of("macAddress", mac, "imageRef", "debian-12"));
+    api.createMachine(name, Map.of("macAddress", mac, "imageRef", "debian-12"));
     await("BootImage debian-12 Ready")
         .atMost(SETTLE)
         .until(
@@ -292,10 +279,17 @@ class HighAvailabilityTest {
         await("the iPXE script of " + mac)
             .atMost(SETTLE)
             .until(
-                () -> get(holder, "/boot/" + mac + ".ipxe"),
+                () -> get(replica, "/boot/" + mac + ".ipxe"),
                 r -> r.statusCode() == 200 && r.body().contains("cb.nonce="))
             .body();
-    String session = enrol(holder, mac, script);
+    return enrol(replica, mac, script);
+  }
+
+  private void consoleScenario(ImageFiles images) throws Exception {
+    String holder = "replica-b";
+    String other = "replica-a";
+    String mac = "52:54:00:ab:00:21";
+    String session = enrolledDebianMachine(images, "c1", mac, holder);
     var running =
         StatusReport.builder()
             .phase(MachinePhase.Running)
